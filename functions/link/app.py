@@ -1,0 +1,38 @@
+"""Link clients with Xero: start the OAuth flow, and Xero's callback. Built by the link issue."""
+
+from typing import Annotated, Any
+
+from aws_lambda_powertools.event_handler.openapi.params import Path
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from xero_sync.api import caller_practice_id, create_resolver
+from xero_sync.errors import NotImplementedYet
+from xero_sync.ids import CLIENT_ID_PATTERN
+from xero_sync.observability import logger, metrics, tracer
+
+app = create_resolver()
+
+
+@app.post("/clients/link")
+def start_link() -> None:
+    caller_practice_id(app)
+    raise NotImplementedYet("linking clients with Xero is not built yet")
+
+
+@app.post("/clients/<client_id>/link")
+def start_relink(client_id: Annotated[str, Path(pattern=CLIENT_ID_PATTERN)]) -> None:
+    caller_practice_id(app)
+    raise NotImplementedYet("relinking a client with Xero is not built yet")
+
+
+@app.get("/xero/callback")
+def xero_callback() -> None:
+    raise NotImplementedYet("the Xero callback is not built yet")
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
+@metrics.log_metrics
+@tracer.capture_lambda_handler
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return app.resolve(event, context)

@@ -1,0 +1,92 @@
+"""What every HTTP-facing function shares: the resolver, typed error bodies, body limits and the caller's practice.
+
+API Gateway's JWT authorizer has already verified the token; the handler only reads the practice claim from it.
+Every failure leaves as `{"error": {"code", "message", "details"?}}` with a 4xx (or a 500 that says nothing inside).
+"""
+
+from http import HTTPStatus
+from typing import Any
+
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
+from aws_lambda_powertools.event_handler.exceptions import NotFoundError
+from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
+from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from pydantic import BaseModel
+
+from xero_sync.config import get_settings
+from xero_sync.errors import ApiError, PayloadTooLarge, Unauthorized
+from xero_sync.observability import logger
+
+
+class ErrorDetail(BaseModel):
+    code: str
+    message: str
+    details: list[dict[str, Any]] | None = None
+
+
+class ErrorBody(BaseModel):
+    error: ErrorDetail
+
+
+def error_response(
+    status: HTTPStatus, code: str, message: str, details: list[dict[str, Any]] | None = None
+) -> Response:
+    body = ErrorBody(error=ErrorDetail(code=code, message=message, details=details))
+    return Response(
+        status_code=status.value,
+        content_type=content_types.APPLICATION_JSON,
+        body=body.model_dump_json(exclude_none=True),
+    )
+
+
+def _limit_body_size(app: APIGatewayHttpResolver, next_middleware: NextMiddleware) -> Response:
+    body = app.current_event.body or ""
+    if len(body.encode()) > get_settings().max_request_body_bytes:
+        raise PayloadTooLarge(f"request body is larger than {get_settings().max_request_body_bytes} bytes")
+    return next_middleware(app)
+
+
+def _validation_details(errors: list[Any]) -> list[dict[str, Any]]:
+    # Only where and why: the rejected input itself is never echoed back (it may be anything).
+    return [{"location": ".".join(str(part) for part in e.get("loc", ())), "reason": e.get("msg", "")} for e in errors]
+
+
+def create_resolver() -> APIGatewayHttpResolver:
+    """A resolver with request/response validation, OpenAPI, and the typed error mapping every API shares."""
+    app = APIGatewayHttpResolver(enable_validation=True)
+    app.use(middlewares=[_limit_body_size])
+
+    @app.exception_handler(ApiError)
+    def _api_error(error: ApiError) -> Response:
+        return error_response(error.status, error.code, error.message)
+
+    @app.exception_handler(RequestValidationError)
+    def _invalid_request(error: RequestValidationError) -> Response:
+        errors = list(error.errors())
+        if any(e.get("type") == "json_invalid" for e in errors):
+            return error_response(HTTPStatus.BAD_REQUEST, "malformed_json", "the request body is not valid JSON")
+        return error_response(
+            HTTPStatus.UNPROCESSABLE_ENTITY, "validation_error", "the request is invalid", _validation_details(errors)
+        )
+
+    @app.not_found
+    def _no_route(_: NotFoundError) -> Response:
+        return error_response(HTTPStatus.NOT_FOUND, "route_not_found", "no such route")
+
+    @app.exception_handler(Exception)
+    def _unexpected(_: Exception) -> Response:
+        logger.exception("unhandled error")
+        return error_response(HTTPStatus.INTERNAL_SERVER_ERROR, "internal_error", "something went wrong on our side")
+
+    if get_settings().enable_swagger:
+        app.enable_swagger(path="/swagger", title="Xero integration API")
+    return app
+
+
+def caller_practice_id(app: APIGatewayHttpResolver) -> str:
+    """The practice named by the verified JWT; a token without it is refused."""
+    claims = app.current_event.request_context.authorizer.jwt_claim or {}
+    practice_id = claims.get(get_settings().practice_claim)
+    if not isinstance(practice_id, str) or not practice_id:
+        raise Unauthorized("the token names no practice")
+    return practice_id

@@ -1,0 +1,53 @@
+"""The client API's logic: list a practice's clients, show one. Every read is scoped to the caller's practice."""
+
+from pynamodb.exceptions import DoesNotExist
+
+from xero_sync.errors import ClientNotFound
+from xero_sync.ids import CLIENT_ID_PATTERN
+from xero_sync.models import Client, LinkState, RunStatus
+from xero_sync.paging import MAX_PAGE_SIZE, decode_cursor, encode_cursor
+from xero_sync.schemas import ClientOverview, ClientPage, ClientSummary, CurrentRun
+
+
+def load_client(practice_id: str, client_id: str, consistent: bool = True) -> Client:
+    """The practice's own client; anything else (missing, or another practice's) is the same ClientNotFound."""
+    try:
+        return Client.get(practice_id, client_id, consistent_read=consistent)
+    except DoesNotExist:
+        raise ClientNotFound() from None
+
+
+def _current_run(client: Client) -> CurrentRun | None:
+    if client.current_run_id is None or client.current_run_status is None:
+        return None
+    return CurrentRun(run_id=client.current_run_id, status=RunStatus(client.current_run_status))
+
+
+def _summary_fields(client: Client) -> dict[str, object]:
+    return {
+        "client_id": client.client_id,
+        "name": client.name,
+        "tenant_id": client.tenant_id,
+        "link_state": LinkState(client.link_state),
+        "last_successful_sync_at": client.last_successful_sync_at,
+        "current_run": _current_run(client),
+    }
+
+
+def list_clients(practice_id: str, limit: int = MAX_PAGE_SIZE, cursor: str | None = None) -> ClientPage:
+    start_key = None
+    if cursor is not None:
+        last_client_id = decode_cursor(cursor, CLIENT_ID_PATTERN)
+        start_key = {"practice_id": {"S": practice_id}, "client_id": {"S": last_client_id}}
+    result = Client.query(practice_id, limit=limit, last_evaluated_key=start_key)
+    items = [ClientSummary.model_validate(_summary_fields(client)) for client in result]
+    last_key = result.last_evaluated_key
+    next_cursor = encode_cursor(last_key["client_id"]["S"]) if last_key else None
+    return ClientPage(items=items, next_cursor=next_cursor)
+
+
+def client_overview(practice_id: str, client_id: str) -> ClientOverview:
+    client = load_client(practice_id, client_id)
+    return ClientOverview.model_validate(
+        {**_summary_fields(client), "link_state_reason": client.link_state_reason, "last_error": client.last_error}
+    )

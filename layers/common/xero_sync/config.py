@@ -1,0 +1,46 @@
+"""Runtime configuration: the only module that reads environment variables.
+
+Every setting a function needs comes from its Lambda environment (set in template.yaml, or by the local stack),
+validated once per cold start into an immutable model.
+"""
+
+import os
+from functools import lru_cache
+
+from pydantic import BaseModel, ConfigDict, Field, HttpUrl
+
+
+class Settings(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore", populate_by_name=True)
+
+    clients_table: str = Field(alias="CLIENTS_TABLE", min_length=3)
+    token_sets_table: str = Field(alias="TOKEN_SETS_TABLE", min_length=3)
+    oauth_states_table: str = Field(alias="OAUTH_STATES_TABLE", min_length=3)
+    sync_runs_table: str = Field(alias="SYNC_RUNS_TABLE", min_length=3)
+    checkpoints_table: str = Field(alias="CHECKPOINTS_TABLE", min_length=3)
+    records_table: str = Field(alias="RECORDS_TABLE", min_length=3)
+    sync_queue_url: str = Field(alias="SYNC_QUEUE_URL", min_length=1)
+
+    # Secrets Manager: one secret per Xero token set under this prefix, encrypted with this key.
+    token_secret_prefix: str = Field(alias="TOKEN_SECRET_PREFIX", min_length=1)
+    token_kms_key_id: str = Field(alias="TOKEN_KMS_KEY_ID", min_length=1)
+    xero_app_secret_name: str = Field(alias="XERO_APP_SECRET_NAME", min_length=1)
+
+    xero_login_url: HttpUrl = Field(alias="XERO_LOGIN_URL")
+    xero_identity_url: HttpUrl = Field(alias="XERO_IDENTITY_URL")
+    xero_api_url: HttpUrl = Field(alias="XERO_API_URL")
+    xero_redirect_uri: HttpUrl = Field(alias="XERO_REDIRECT_URI")
+    frontend_url: HttpUrl = Field(alias="FRONTEND_URL")
+
+    # The JWT claim (verified by API Gateway's authorizer) that names the caller's practice.
+    practice_claim: str = Field(alias="PRACTICE_CLAIM", default="practice_id", min_length=1)
+    # Queued/running sync runs are considered abandoned after this long (a crashed worker, a message in the DLQ).
+    run_lease_seconds: int = Field(alias="RUN_LEASE_SECONDS", default=6 * 3600, gt=0)
+    max_request_body_bytes: int = Field(alias="MAX_REQUEST_BODY_BYTES", default=16 * 1024, gt=0)
+    enable_swagger: bool = Field(alias="ENABLE_SWAGGER", default=False)
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The settings of this process, read once (a Lambda cold start, a test session)."""
+    return Settings.model_validate(os.environ)

@@ -1,0 +1,27 @@
+"""Identifiers: time-ordered run ids, and client ids that are unique per (practice, Xero organisation)."""
+
+import re
+import secrets
+import uuid
+from datetime import datetime
+
+# Deriving the client id from the practice and the tenant makes "one client per organisation per practice" a
+# property of the key: a conditional put can never create a duplicate, however two link callbacks interleave.
+_CLIENT_NAMESPACE = uuid.UUID("6f1c7d0e-4a55-4b5e-9a0c-2f1e0b7d9c31")
+# A client id is a UUID in its canonical text form; validated before any lookup.
+CLIENT_ID_PATTERN = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
+RUN_ID_PATTERN = r"^\d{8}T\d{12}Z-[0-9a-f]{8}$"
+_RUN_ID = re.compile(RUN_ID_PATTERN)
+
+
+def client_id_for(practice_id: str, tenant_id: str) -> str:
+    return str(uuid.uuid5(_CLIENT_NAMESPACE, f"{practice_id}\n{tenant_id}"))
+
+
+def new_run_id(now: datetime) -> str:
+    """Sorts by time (so newest-first is a reverse query), unique by its random suffix."""
+    return f"{now:%Y%m%dT%H%M%S%f}Z-{secrets.token_hex(4)}"
+
+
+def is_run_id(value: str) -> bool:
+    return bool(_RUN_ID.fullmatch(value))

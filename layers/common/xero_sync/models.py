@@ -1,0 +1,178 @@
+"""DynamoDB tables as PynamoDB models. The key design is documented in README.md ("Data model").
+
+Table names come from the settings; the tables themselves are defined once, in template.yaml.
+Nothing here ever holds an OAuth token: a token set is referenced by its secret's name only.
+"""
+
+from enum import StrEnum
+
+from pynamodb.attributes import (
+    BinaryAttribute,
+    MapAttribute,
+    NumberAttribute,
+    TTLAttribute,
+    UnicodeAttribute,
+    UnicodeSetAttribute,
+    UTCDateTimeAttribute,
+)
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
+from pynamodb.models import Model
+
+from xero_sync.config import get_settings
+
+_settings = get_settings()
+
+# The sparse index of linked clients holds every linked client under this one partition key (see README: a
+# nightly fan-out reads it page by page; no table scan).
+LINKED_PARTITION = "linked"
+
+
+class LinkState(StrEnum):
+    LINKED = "linked"
+    UNLINKED = "unlinked"
+    NEEDS_RELINK = "needs_relink"
+
+
+class RunStatus(StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    DEFERRED = "deferred"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+
+
+ACTIVE_RUN_STATUSES = frozenset({RunStatus.QUEUED, RunStatus.RUNNING, RunStatus.DEFERRED})
+
+
+class RunTrigger(StrEnum):
+    NIGHTLY = "nightly"
+    MANUAL = "manual"
+    LINK = "link"
+    RELINK = "relink"
+    CONSOLE = "console"
+
+
+class LinkedClientsIndex(GlobalSecondaryIndex["Client"]):
+    """Sparse: only clients whose `linked_partition` is set (exactly the linked ones) appear here."""
+
+    class Meta:
+        index_name = "linked-clients"
+        projection = AllProjection()
+
+    linked_partition = UnicodeAttribute(hash_key=True)
+    client_id = UnicodeAttribute(range_key=True)
+
+
+class Client(Model):
+    """A practice's client: one Xero organisation (tenant) and its link and sync state."""
+
+    class Meta:
+        table_name = _settings.clients_table
+
+    practice_id = UnicodeAttribute(hash_key=True)
+    client_id = UnicodeAttribute(range_key=True)
+    name = UnicodeAttribute()
+    tenant_id = UnicodeAttribute()
+    link_state = UnicodeAttribute(default=LinkState.LINKED.value)
+    link_state_reason = UnicodeAttribute(null=True)
+    linked_partition = UnicodeAttribute(null=True)
+    token_set_id = UnicodeAttribute(null=True)
+    connection_id = UnicodeAttribute(null=True)
+    created_at = UTCDateTimeAttribute()
+    updated_at = UTCDateTimeAttribute()
+    last_successful_sync_at = UTCDateTimeAttribute(null=True)
+    last_error = UnicodeAttribute(null=True)
+    # The one sync run that may be queued or running for this client, and when that claim lapses.
+    current_run_id = UnicodeAttribute(null=True)
+    current_run_status = UnicodeAttribute(null=True)
+    current_run_expires_at = UTCDateTimeAttribute(null=True)
+
+    linked_clients = LinkedClientsIndex()
+
+
+class TokenSetRef(Model):
+    """Where a Xero token set lives (a Secrets Manager secret name) and who may refresh it now (a lease)."""
+
+    class Meta:
+        table_name = _settings.token_sets_table
+
+    token_set_id = UnicodeAttribute(hash_key=True)
+    practice_id = UnicodeAttribute()
+    secret_name = UnicodeAttribute()
+    tenant_ids = UnicodeSetAttribute(default=set)
+    created_at = UTCDateTimeAttribute()
+    refreshed_at = UTCDateTimeAttribute(null=True)
+    lease_owner = UnicodeAttribute(null=True)
+    lease_expires_at = UTCDateTimeAttribute(null=True)
+
+
+class OAuthState(Model):
+    """A pending Xero authorisation: single use (consumed by a conditional delete), expires by TTL."""
+
+    class Meta:
+        table_name = _settings.oauth_states_table
+
+    state = UnicodeAttribute(hash_key=True)
+    practice_id = UnicodeAttribute()
+    user_id = UnicodeAttribute()
+    target_client_id = UnicodeAttribute(null=True)
+    code_verifier = UnicodeAttribute()
+    created_at = UTCDateTimeAttribute()
+    expires_at = TTLAttribute()
+
+
+class SyncRun(Model):
+    """One sync of one client. Run ids sort by time, so a query newest-first is the history."""
+
+    class Meta:
+        table_name = _settings.sync_runs_table
+
+    client_id = UnicodeAttribute(hash_key=True)
+    run_id = UnicodeAttribute(range_key=True)
+    practice_id = UnicodeAttribute()
+    trigger = UnicodeAttribute()
+    mode = UnicodeAttribute(default="incremental")
+    status = UnicodeAttribute(default=RunStatus.QUEUED.value)
+    queued_at = UTCDateTimeAttribute()
+    started_at = UTCDateTimeAttribute(null=True)
+    finished_at = UTCDateTimeAttribute(null=True)
+    resumes_at = UTCDateTimeAttribute(null=True)
+    counts = MapAttribute[str, object](default=dict)  # resource -> {fetched, inserted, updated, deleted, unchanged}
+    api_calls = NumberAttribute(default=0)
+    rate_limited = NumberAttribute(default=0)
+    waited_seconds = NumberAttribute(default=0)
+    error_code = UnicodeAttribute(null=True)
+    error_message = UnicodeAttribute(null=True)
+
+
+class Checkpoint(Model):
+    """How far a client's resource has been imported: If-Modified-Since high-water mark, Journals offset, page."""
+
+    class Meta:
+        table_name = _settings.checkpoints_table
+
+    client_id = UnicodeAttribute(hash_key=True)
+    resource = UnicodeAttribute(range_key=True)
+    modified_since = UTCDateTimeAttribute(null=True)
+    journal_offset = NumberAttribute(null=True)
+    next_page = NumberAttribute(null=True)
+    run_id = UnicodeAttribute(null=True)
+    updated_at = UTCDateTimeAttribute()
+
+
+class XeroRecord(Model):
+    """One imported Xero record. Partitioned by client and resource, sorted by the record's Xero id."""
+
+    class Meta:
+        table_name = _settings.records_table
+
+    partition = UnicodeAttribute(hash_key=True)  # "{client_id}#{resource}"
+    xero_id = UnicodeAttribute(range_key=True)
+    updated_date_utc = UTCDateTimeAttribute(null=True)
+    status = UnicodeAttribute(null=True)
+    body = BinaryAttribute(legacy_encoding=False)  # the record's JSON as Xero returned it, zlib-compressed
+    content_hash = UnicodeAttribute()
+
+    @staticmethod
+    def partition_key(client_id: str, resource: str) -> str:
+        return f"{client_id}#{resource}"

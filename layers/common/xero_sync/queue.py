@@ -1,0 +1,59 @@
+"""The sync queue: one message per client sync, sent ten to a SendMessageBatch call."""
+
+from collections.abc import Iterable, Iterator
+from functools import lru_cache
+from itertools import batched
+from typing import TYPE_CHECKING
+
+import boto3
+from botocore.config import Config
+
+from xero_sync.config import get_settings
+from xero_sync.observability import logger
+from xero_sync.schemas import SyncMessage
+
+if TYPE_CHECKING:
+    from mypy_boto3_sqs import SQSClient
+
+SQS_BATCH_LIMIT = 10
+# Entries SQS reports as failed through no fault of ours (throttling, internal errors) are sent again this often.
+_RESEND_ATTEMPTS = 3
+
+
+@lru_cache(maxsize=1)
+def _sqs() -> "SQSClient":
+    return boto3.client("sqs", config=Config(retries={"mode": "standard", "max_attempts": 5}))
+
+
+class SyncQueue:
+    def __init__(self, queue_url: str | None = None, sqs: "SQSClient | None" = None) -> None:
+        self._queue_url = queue_url or get_settings().sync_queue_url
+        self._sqs = sqs or _sqs()
+
+    def send(self, messages: Iterable[SyncMessage], delay_seconds: int = 0) -> list[SyncMessage]:
+        """Sends every message; returns those SQS would not take (empty when all were queued)."""
+        unsent: list[SyncMessage] = []
+        for batch in batched(messages, SQS_BATCH_LIMIT, strict=False):
+            unsent.extend(self._send_batch(list(batch), delay_seconds))
+        return unsent
+
+    def _send_batch(self, batch: list[SyncMessage], delay_seconds: int) -> Iterator[SyncMessage]:
+        pending = dict(enumerate(batch))
+        for _ in range(_RESEND_ATTEMPTS):
+            response = self._sqs.send_message_batch(
+                QueueUrl=self._queue_url,
+                Entries=[
+                    {"Id": str(key), "MessageBody": message.model_dump_json(), "DelaySeconds": delay_seconds}
+                    for key, message in pending.items()
+                ],
+            )
+            failed = response.get("Failed", [])
+            retryable = {int(f["Id"]) for f in failed if not f.get("SenderFault")}
+            for f in failed:
+                if f.get("SenderFault"):
+                    logger.error("sync message refused by SQS", extra={"code": f.get("Code")})
+                    yield pending[int(f["Id"])]
+            pending = {key: pending[key] for key in retryable}
+            if not pending:
+                return
+        yield from pending.values()

@@ -1,0 +1,231 @@
+"""Sync runs and the one-run-per-client claim.
+
+A client holds at most one active run: `current_run_id` on the client item, claimed by a conditional write and
+lapsing at `current_run_expires_at` (so a crashed worker or a dead-lettered message never blocks a client for
+good). Every transition below is conditional, so duplicate or out-of-order messages cannot start a second run.
+"""
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from pynamodb.attributes import MapAttribute
+from pynamodb.exceptions import DoesNotExist, TransactWriteError
+from pynamodb.expressions.condition import Condition
+from pynamodb.transactions import TransactWrite
+
+from xero_sync.clients import load_client
+from xero_sync.config import get_settings
+from xero_sync.errors import ClientNotFound, ClientNotLinked
+from xero_sync.ids import RUN_ID_PATTERN, new_run_id
+from xero_sync.models import ACTIVE_RUN_STATUSES, Client, LinkState, RunStatus, RunTrigger, SyncRun
+from xero_sync.observability import logger
+from xero_sync.paging import MAX_PAGE_SIZE, decode_cursor, encode_cursor
+from xero_sync.queue import SyncQueue
+from xero_sync.schemas import SyncAccepted, SyncMessage, SyncMode, SyncRunPage, SyncRunView
+
+_NOT_LINKED_REASONS = {
+    LinkState.UNLINKED: "the client is unlinked from Xero; relink it to sync",
+    LinkState.NEEDS_RELINK: "Xero no longer accepts this client's authorisation; relink it to sync",
+}
+_CLAIM_ATTEMPTS = 3
+
+
+def now_utc() -> datetime:
+    return datetime.now(UTC)
+
+
+def _lease_until(now: datetime) -> datetime:
+    return now + timedelta(seconds=get_settings().run_lease_seconds)
+
+
+def has_active_run(client: Client, now: datetime) -> bool:
+    return client.current_run_id is not None and (
+        client.current_run_expires_at is None or client.current_run_expires_at > now
+    )
+
+
+def _claimable(now: datetime) -> Condition:
+    no_active_run = Client.current_run_id.does_not_exist() | (Client.current_run_expires_at < now)
+    return Client.practice_id.exists() & (Client.link_state == LinkState.LINKED.value) & no_active_run
+
+
+def _ensure_linked(client: Client) -> None:
+    state = LinkState(client.link_state)
+    if state is not LinkState.LINKED:
+        raise ClientNotLinked(_NOT_LINKED_REASONS[state])
+
+
+def request_sync(
+    practice_id: str,
+    client_id: str,
+    trigger: RunTrigger,
+    mode: SyncMode = "incremental",
+    queue: SyncQueue | None = None,
+) -> SyncAccepted:
+    """Queues a sync of one client, or returns the run already queued or running (double clicks collapse)."""
+    for _ in range(_CLAIM_ATTEMPTS):
+        client = load_client(practice_id, client_id)
+        _ensure_linked(client)
+        now = now_utc()
+        if has_active_run(client, now):
+            assert client.current_run_id is not None
+            return SyncAccepted(run_id=client.current_run_id, status=RunStatus(client.current_run_status))
+        run = SyncRun(
+            client_id=client_id,
+            run_id=new_run_id(now),
+            practice_id=practice_id,
+            trigger=trigger.value,
+            mode=mode,
+            status=RunStatus.QUEUED.value,
+            queued_at=now,
+        )
+        try:
+            with TransactWrite() as transaction:
+                transaction.update(
+                    client,
+                    actions=[
+                        Client.current_run_id.set(run.run_id),
+                        Client.current_run_status.set(RunStatus.QUEUED.value),
+                        Client.current_run_expires_at.set(_lease_until(now)),
+                    ],
+                    condition=_claimable(now),
+                )
+                transaction.save(run, condition=SyncRun.run_id.does_not_exist())
+        except TransactWriteError:
+            continue  # someone else claimed or changed the client meanwhile: look again
+        message = SyncMessage(
+            practice_id=practice_id, client_id=client_id, run_id=run.run_id, trigger=trigger, mode=mode
+        )
+        if (queue or SyncQueue()).send([message]):
+            finish_run(message, RunStatus.FAILED, error=("enqueue_failed", "the sync could not be queued"))
+            raise RuntimeError("the sync queue refused the message")
+        return SyncAccepted(run_id=run.run_id, status=RunStatus.QUEUED)
+    raise ClientNotLinked("the client changed while the sync was being queued; try again")
+
+
+@dataclass(frozen=True)
+class BegunRun:
+    client: Client
+    run: SyncRun
+
+
+def begin_run(message: SyncMessage) -> BegunRun | None:
+    """Takes the run this message names, or returns None when the message must be dropped (a duplicate, a run
+    already finished, a client that has another run, or is gone or unlinked)."""
+    now = now_utc()
+    try:
+        client = load_client(message.practice_id, message.client_id)
+    except ClientNotFound:
+        logger.info("sync message for a client that no longer exists: dropped")
+        return None
+    try:
+        run = SyncRun.get(message.client_id, message.run_id, consistent_read=True)
+    except DoesNotExist:
+        run = None
+
+    if run is not None and run.status not in ACTIVE_RUN_STATUSES:
+        logger.info("sync message for a finished run: dropped", extra={"run_status": run.status})
+        return None
+    if run is None:
+        # A nightly message: the run is created here, by the claim, so an overlapping or duplicate one is a no-op.
+        run = SyncRun(
+            client_id=message.client_id,
+            run_id=message.run_id,
+            practice_id=message.practice_id,
+            trigger=message.trigger.value,
+            mode=message.mode,
+            queued_at=now,
+        )
+        owns_claim: Condition = _claimable(now)
+        run_condition: Condition = SyncRun.run_id.does_not_exist()
+    else:
+        # Claimed at request time (Sync Now, link): the client must still name this run.
+        owns_claim = Client.current_run_id == message.run_id
+        run_condition = SyncRun.status.is_in(*(s.value for s in ACTIVE_RUN_STATUSES))
+    run.status = RunStatus.RUNNING.value
+    run.started_at = run.started_at or now
+    try:
+        with TransactWrite() as transaction:
+            transaction.update(
+                client,
+                actions=[
+                    Client.current_run_id.set(message.run_id),
+                    Client.current_run_status.set(RunStatus.RUNNING.value),
+                    Client.current_run_expires_at.set(_lease_until(now)),
+                ],
+                condition=owns_claim,
+            )
+            transaction.save(run, condition=run_condition)
+    except TransactWriteError:
+        logger.info("sync message lost the claim (another run is active or the client is not linked): dropped")
+        return None
+    client.refresh(consistent_read=True)
+    return BegunRun(client=client, run=run)
+
+
+def finish_run(
+    message: SyncMessage,
+    status: RunStatus,
+    error: tuple[str, str] | None = None,
+) -> None:
+    """Records the run's outcome and releases the client's claim (only if the client still names this run)."""
+    now = now_utc()
+    error_code, error_message = error if error else (None, None)
+    run_actions = [
+        SyncRun.status.set(status.value),
+        SyncRun.finished_at.set(now),
+        SyncRun.error_code.set(error_code) if error_code else SyncRun.error_code.remove(),
+        SyncRun.error_message.set(error_message) if error_message else SyncRun.error_message.remove(),
+    ]
+    client_actions = [
+        Client.current_run_id.remove(),
+        Client.current_run_status.remove(),
+        Client.current_run_expires_at.remove(),
+    ]
+    if status is RunStatus.SUCCEEDED:
+        client_actions += [Client.last_successful_sync_at.set(now), Client.last_error.remove()]
+    elif error_message:
+        client_actions.append(Client.last_error.set(error_message))
+    client = Client(practice_id=message.practice_id, client_id=message.client_id)
+    run = SyncRun(client_id=message.client_id, run_id=message.run_id)
+    try:
+        with TransactWrite() as transaction:
+            transaction.update(run, actions=run_actions, condition=SyncRun.run_id.exists())
+            transaction.update(client, actions=client_actions, condition=Client.current_run_id == message.run_id)
+    except TransactWriteError:
+        # The client no longer names this run (its claim lapsed and another run took over): record the run alone.
+        run.update(actions=run_actions, condition=SyncRun.run_id.exists())
+
+
+def _run_view(run: SyncRun) -> SyncRunView:
+    return SyncRunView.model_validate(
+        {
+            "run_id": run.run_id,
+            "trigger": run.trigger,
+            "mode": run.mode,
+            "status": run.status,
+            "queued_at": run.queued_at,
+            "started_at": run.started_at,
+            "finished_at": run.finished_at,
+            "resumes_at": run.resumes_at,
+            "counts": run.counts.as_dict() if isinstance(run.counts, MapAttribute) else dict(run.counts or {}),
+            "api_calls": run.api_calls,
+            "rate_limited": run.rate_limited,
+            "waited_seconds": run.waited_seconds,
+            "error_code": run.error_code,
+            "error_message": run.error_message,
+        }
+    )
+
+
+def list_runs(practice_id: str, client_id: str, limit: int = MAX_PAGE_SIZE, cursor: str | None = None) -> SyncRunPage:
+    """A client's sync history, newest first."""
+    load_client(practice_id, client_id)  # scopes the history to the caller's practice (404 otherwise)
+    start_key = None
+    if cursor is not None:
+        last_run_id = decode_cursor(cursor, RUN_ID_PATTERN)
+        start_key = {"client_id": {"S": client_id}, "run_id": {"S": last_run_id}}
+    result = SyncRun.query(client_id, scan_index_forward=False, limit=limit, last_evaluated_key=start_key)
+    items = [_run_view(run) for run in result]
+    last_key = result.last_evaluated_key
+    return SyncRunPage(items=items, next_cursor=encode_cursor(last_key["run_id"]["S"]) if last_key else None)

@@ -1,0 +1,86 @@
+"""Shapes that cross a boundary: API responses and the sync queue's messages."""
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+
+from xero_sync.models import LinkState, RunStatus, RunTrigger
+
+SyncMode = Literal["incremental", "full"]
+
+
+class ApiModel(BaseModel):
+    """JSON in camelCase, as the front end reads it."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, serialize_by_alias=True)
+
+
+class CurrentRun(ApiModel):
+    run_id: str
+    status: RunStatus
+
+
+class ClientSummary(ApiModel):
+    client_id: str
+    name: str
+    tenant_id: str
+    link_state: LinkState
+    last_successful_sync_at: datetime | None
+    current_run: CurrentRun | None
+
+
+class ClientPage(ApiModel):
+    items: list[ClientSummary]
+    next_cursor: str | None = Field(description="Pass as ?cursor= for the next page; absent on the last page")
+
+
+class ClientOverview(ClientSummary):
+    link_state_reason: str | None
+    last_error: str | None
+
+
+class ResourceCountsView(ApiModel):
+    fetched: int = 0
+    inserted: int = 0
+    updated: int = 0
+    deleted: int = 0
+    unchanged: int = 0
+
+
+class SyncRunView(ApiModel):
+    run_id: str
+    trigger: RunTrigger
+    mode: SyncMode
+    status: RunStatus
+    queued_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    resumes_at: datetime | None
+    counts: dict[str, ResourceCountsView]
+    api_calls: int
+    rate_limited: int
+    waited_seconds: float
+    error_code: str | None
+    error_message: str | None
+
+
+class SyncRunPage(ApiModel):
+    items: list[SyncRunView]
+    next_cursor: str | None
+
+
+class SyncAccepted(ApiModel):
+    run_id: str
+    status: RunStatus
+
+
+class SyncMessage(ApiModel):
+    """One queued sync of one client. The run id ties the message to the run its client claimed."""
+
+    practice_id: str = Field(min_length=1, max_length=128)
+    client_id: str = Field(min_length=36, max_length=36)
+    run_id: str = Field(min_length=1, max_length=64)
+    trigger: RunTrigger
+    mode: SyncMode = "incremental"
