@@ -30,7 +30,7 @@ class ErrorBody(BaseModel):
 
 def error_response(
     status: HTTPStatus, code: str, message: str, details: list[dict[str, Any]] | None = None
-) -> Response:
+) -> Response[str]:
     body = ErrorBody(error=ErrorDetail(code=code, message=message, details=details))
     return Response(
         status_code=status.value,
@@ -39,7 +39,7 @@ def error_response(
     )
 
 
-def _limit_body_size(app: APIGatewayHttpResolver, next_middleware: NextMiddleware) -> Response:
+def _limit_body_size(app: APIGatewayHttpResolver, next_middleware: NextMiddleware) -> Response[Any]:
     body = app.current_event.body or ""
     if len(body.encode()) > get_settings().max_request_body_bytes:
         raise PayloadTooLarge(f"request body is larger than {get_settings().max_request_body_bytes} bytes")
@@ -57,11 +57,11 @@ def create_resolver() -> APIGatewayHttpResolver:
     app.use(middlewares=[_limit_body_size])
 
     @app.exception_handler(ApiError)
-    def _api_error(error: ApiError) -> Response:
+    def _api_error(error: ApiError) -> Response[str]:
         return error_response(error.status, error.code, error.message)
 
     @app.exception_handler(RequestValidationError)
-    def _invalid_request(error: RequestValidationError) -> Response:
+    def _invalid_request(error: RequestValidationError) -> Response[str]:
         errors = list(error.errors())
         if any(e.get("type") == "json_invalid" for e in errors):
             return error_response(HTTPStatus.BAD_REQUEST, "malformed_json", "the request body is not valid JSON")
@@ -70,11 +70,11 @@ def create_resolver() -> APIGatewayHttpResolver:
         )
 
     @app.not_found
-    def _no_route(_: NotFoundError) -> Response:
+    def _no_route(_: NotFoundError) -> Response[str]:
         return error_response(HTTPStatus.NOT_FOUND, "route_not_found", "no such route")
 
     @app.exception_handler(Exception)
-    def _unexpected(_: Exception) -> Response:
+    def _unexpected(_: Exception) -> Response[str]:
         logger.exception("unhandled error")
         return error_response(HTTPStatus.INTERNAL_SERVER_ERROR, "internal_error", "something went wrong on our side")
 

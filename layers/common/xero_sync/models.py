@@ -137,7 +137,8 @@ class SyncRun(Model):
     started_at = UTCDateTimeAttribute(null=True)
     finished_at = UTCDateTimeAttribute(null=True)
     resumes_at = UTCDateTimeAttribute(null=True)
-    counts = MapAttribute[str, object](default=dict)  # resource -> {fetched, inserted, updated, deleted, unchanged}
+    # resource -> {fetched, inserted, updated, deleted, unchanged}
+    counts = MapAttribute[str, object](default=dict)  # type: ignore[no-untyped-call]
     api_calls = NumberAttribute(default=0)
     rate_limited = NumberAttribute(default=0)
     waited_seconds = NumberAttribute(default=0)

@@ -5,12 +5,16 @@ lapsing at `current_run_expires_at` (so a crashed worker or a dead-lettered mess
 good). Every transition below is conditional, so duplicate or out-of-order messages cannot start a second run.
 """
 
+import contextlib
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 
 from pynamodb.attributes import MapAttribute
-from pynamodb.exceptions import DoesNotExist, TransactWriteError
+from pynamodb.connection import Connection
+from pynamodb.exceptions import DoesNotExist, TransactWriteError, UpdateError
 from pynamodb.expressions.condition import Condition
+from pynamodb.expressions.update import Action
 from pynamodb.transactions import TransactWrite
 
 from xero_sync.clients import load_client
@@ -30,6 +34,12 @@ _NOT_LINKED_REASONS = {
 _CLAIM_ATTEMPTS = 3
 
 
+@lru_cache(maxsize=1)
+def transaction_connection() -> Connection:
+    """The connection transactions go through (one botocore client per process, like the models' own)."""
+    return Connection()
+
+
 def now_utc() -> datetime:
     return datetime.now(UTC)
 
@@ -46,7 +56,8 @@ def has_active_run(client: Client, now: datetime) -> bool:
 
 def _claimable(now: datetime) -> Condition:
     no_active_run = Client.current_run_id.does_not_exist() | (Client.current_run_expires_at < now)
-    return Client.practice_id.exists() & (Client.link_state == LinkState.LINKED.value) & no_active_run
+    claimable: Condition = Client.practice_id.exists() & (Client.link_state == LinkState.LINKED.value) & no_active_run
+    return claimable
 
 
 def _ensure_linked(client: Client) -> None:
@@ -80,7 +91,7 @@ def request_sync(
             queued_at=now,
         )
         try:
-            with TransactWrite() as transaction:
+            with TransactWrite(connection=transaction_connection()) as transaction:
                 transaction.update(
                     client,
                     actions=[
@@ -139,13 +150,15 @@ def begin_run(message: SyncMessage) -> BegunRun | None:
         owns_claim: Condition = _claimable(now)
         run_condition: Condition = SyncRun.run_id.does_not_exist()
     else:
-        # Claimed at request time (Sync Now, link): the client must still name this run.
-        owns_claim = Client.current_run_id == message.run_id
+        # Claimed at request time (Sync Now, link): the client must still name this run, and a run already
+        # running is taken over only once its worker's claim has lapsed (a duplicate delivery must not run it twice).
+        not_running_now = (Client.current_run_status != RunStatus.RUNNING.value) | (Client.current_run_expires_at < now)
+        owns_claim = (Client.current_run_id == message.run_id) & not_running_now
         run_condition = SyncRun.status.is_in(*(s.value for s in ACTIVE_RUN_STATUSES))
     run.status = RunStatus.RUNNING.value
     run.started_at = run.started_at or now
     try:
-        with TransactWrite() as transaction:
+        with TransactWrite(connection=transaction_connection()) as transaction:
             transaction.update(
                 client,
                 actions=[
@@ -159,8 +172,25 @@ def begin_run(message: SyncMessage) -> BegunRun | None:
     except TransactWriteError:
         logger.info("sync message lost the claim (another run is active or the client is not linked): dropped")
         return None
+    abandoned_run_id = client.current_run_id
+    if abandoned_run_id not in (None, message.run_id):
+        _record_abandoned(message.client_id, abandoned_run_id)
     client.refresh(consistent_read=True)
     return BegunRun(client=client, run=run)
+
+
+def _record_abandoned(client_id: str, run_id: str) -> None:
+    """A run whose claim lapsed and was taken over would otherwise show as running for ever."""
+    with contextlib.suppress(UpdateError):  # it finished after all, or was never written
+        SyncRun(client_id=client_id, run_id=run_id).update(
+            actions=[
+                SyncRun.status.set(RunStatus.FAILED.value),
+                SyncRun.finished_at.set(now_utc()),
+                SyncRun.error_code.set("worker_lost"),
+                SyncRun.error_message.set("the sync stopped answering and a later sync took over"),
+            ],
+            condition=SyncRun.status.is_in(*(s.value for s in ACTIVE_RUN_STATUSES)),
+        )
 
 
 def finish_run(
@@ -171,13 +201,13 @@ def finish_run(
     """Records the run's outcome and releases the client's claim (only if the client still names this run)."""
     now = now_utc()
     error_code, error_message = error if error else (None, None)
-    run_actions = [
+    run_actions: list[Action] = [
         SyncRun.status.set(status.value),
         SyncRun.finished_at.set(now),
         SyncRun.error_code.set(error_code) if error_code else SyncRun.error_code.remove(),
         SyncRun.error_message.set(error_message) if error_message else SyncRun.error_message.remove(),
     ]
-    client_actions = [
+    client_actions: list[Action] = [
         Client.current_run_id.remove(),
         Client.current_run_status.remove(),
         Client.current_run_expires_at.remove(),
@@ -189,7 +219,7 @@ def finish_run(
     client = Client(practice_id=message.practice_id, client_id=message.client_id)
     run = SyncRun(client_id=message.client_id, run_id=message.run_id)
     try:
-        with TransactWrite() as transaction:
+        with TransactWrite(connection=transaction_connection()) as transaction:
             transaction.update(run, actions=run_actions, condition=SyncRun.run_id.exists())
             transaction.update(client, actions=client_actions, condition=Client.current_run_id == message.run_id)
     except TransactWriteError:

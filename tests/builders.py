@@ -1,0 +1,24 @@
+"""Builders for test data, written through the same PynamoDB models the code uses."""
+
+import uuid
+from datetime import UTC, datetime
+
+from xero_sync.ids import client_id_for
+from xero_sync.models import LINKED_PARTITION, Client, LinkState
+
+
+def a_client(practice_id: str, name: str = "Acme Ltd", state: LinkState = LinkState.LINKED) -> Client:
+    tenant_id = str(uuid.uuid4())
+    now = datetime.now(UTC)
+    client = Client(
+        practice_id=practice_id,
+        client_id=client_id_for(practice_id, tenant_id),
+        name=name,
+        tenant_id=tenant_id,
+        link_state=state.value,
+        linked_partition=LINKED_PARTITION if state is LinkState.LINKED else None,
+        created_at=now,
+        updated_at=now,
+    )
+    client.save()
+    return client

@@ -1,0 +1,40 @@
+"""Integration tier: the real code against moto in-process, with every resource created from template.yaml."""
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from local.environment import apply_function_environment
+from local.provision import provision
+from local.template import PhysicalResource
+from tests.conftest import TEMPLATE
+
+
+@dataclass
+class Aws:
+    physical: dict[str, PhysicalResource]
+    session: boto3.Session
+
+    def queue_url(self, logical_id: str) -> str:
+        return self.physical[logical_id].ref
+
+    def receive_all(self, logical_id: str) -> list[dict]:
+        sqs = self.session.client("sqs")
+        messages: list[dict] = []
+        while batch := sqs.receive_message(
+            QueueUrl=self.queue_url(logical_id), MaxNumberOfMessages=10, AttributeNames=["All"]
+        ).get("Messages", []):
+            messages.extend(batch)
+        return messages
+
+
+@pytest.fixture
+def aws() -> Iterator[Aws]:
+    with mock_aws():
+        session = boto3.Session(region_name=TEMPLATE.region)
+        physical = provision(TEMPLATE, session)
+        apply_function_environment(TEMPLATE.functions(physical)["SyncClientFunction"].environment)
+        yield Aws(physical=physical, session=session)

@@ -1,0 +1,145 @@
+"""One run per client at a time: Sync Now, nightly messages, duplicates and lapsed claims."""
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from tests.builders import a_client
+from xero_sync.errors import ClientNotFound, ClientNotLinked
+from xero_sync.ids import new_run_id
+from xero_sync.models import Client, LinkState, RunStatus, RunTrigger, SyncRun
+from xero_sync.runs import begin_run, finish_run, list_runs, request_sync
+from xero_sync.schemas import SyncMessage
+
+
+def nightly_message(client: Client) -> SyncMessage:
+    return SyncMessage(
+        practice_id=client.practice_id,
+        client_id=client.client_id,
+        run_id=new_run_id(datetime.now(UTC)),
+        trigger=RunTrigger.NIGHTLY,
+    )
+
+
+def queued_bodies(aws) -> list[SyncMessage]:
+    return [SyncMessage.model_validate_json(m["Body"]) for m in aws.receive_all("SyncQueue")]
+
+
+def test_sync_now_queues_one_run_and_a_second_press_returns_it(aws):
+    # Given a linked client
+    client = a_client("practice-a")
+    # When Sync Now is pressed twice
+    first = request_sync("practice-a", client.client_id, RunTrigger.MANUAL)
+    second = request_sync("practice-a", client.client_id, RunTrigger.MANUAL)
+    # Then both presses name one queued run, and one message is on the queue
+    assert first.run_id == second.run_id
+    assert first.status is RunStatus.QUEUED
+    assert [m.run_id for m in queued_bodies(aws)] == [first.run_id]
+    run = SyncRun.get(client.client_id, first.run_id)
+    assert (run.status, run.trigger) == ("queued", "manual")
+
+
+@pytest.mark.parametrize("state", [LinkState.UNLINKED, LinkState.NEEDS_RELINK])
+def test_sync_now_refuses_a_client_that_is_not_linked(aws, state):
+    client = a_client("practice-a", state=state)
+    with pytest.raises(ClientNotLinked) as refused:
+        request_sync("practice-a", client.client_id, RunTrigger.MANUAL)
+    assert "relink" in refused.value.message
+    assert queued_bodies(aws) == []
+
+
+def test_sync_now_on_another_practices_client_is_not_found(aws):
+    client = a_client("practice-a")
+    with pytest.raises(ClientNotFound):
+        request_sync("practice-b", client.client_id, RunTrigger.MANUAL)
+    assert queued_bodies(aws) == []
+
+
+def test_a_queued_run_is_taken_by_its_message_and_finished(aws):
+    # Given a Sync Now run on the queue
+    client = a_client("practice-a")
+    accepted = request_sync("practice-a", client.client_id, RunTrigger.MANUAL)
+    (message,) = queued_bodies(aws)
+    # When the worker takes it and it succeeds
+    begun = begin_run(message)
+    assert begun is not None and begun.run.status == "running"
+    assert begun.client.current_run_status == "running"
+    finish_run(message, RunStatus.SUCCEEDED)
+    # Then the run is recorded, the client is free and shows its last successful sync
+    run = SyncRun.get(client.client_id, accepted.run_id)
+    assert run.status == "succeeded" and run.started_at and run.finished_at
+    client.refresh()
+    assert client.current_run_id is None and client.last_successful_sync_at == run.finished_at
+    # And a duplicate delivery of the same message does nothing
+    assert begin_run(message) is None
+
+
+def test_a_nightly_message_creates_its_run_and_a_duplicate_does_nothing(aws):
+    client = a_client("practice-a")
+    message = nightly_message(client)
+    assert begin_run(message) is not None
+    assert begin_run(message) is None  # duplicate while running
+    finish_run(message, RunStatus.FAILED, error=("some_code", "it broke"))
+    assert begin_run(message) is None  # duplicate after it finished
+    (run,) = list_runs("practice-a", client.client_id).items
+    assert (run.status, run.trigger, run.error_code) == ("failed", "nightly", "some_code")
+    client.refresh()
+    assert client.last_error == "it broke" and client.last_successful_sync_at is None
+
+
+def test_a_nightly_message_during_a_manual_sync_adds_nothing(aws):
+    client = a_client("practice-a")
+    manual = request_sync("practice-a", client.client_id, RunTrigger.MANUAL)
+    assert begin_run(nightly_message(client)) is None
+    client.refresh()
+    assert client.current_run_id == manual.run_id
+    assert [r.run_id for r in list_runs("practice-a", client.client_id).items] == [manual.run_id]
+
+
+def test_a_lapsed_claim_is_taken_over_by_the_next_message(aws):
+    # Given a run whose worker died: its claim lapsed an hour ago
+    client = a_client("practice-a")
+    crashed = nightly_message(client)
+    assert begin_run(crashed) is not None
+    client.update(actions=[Client.current_run_expires_at.set(datetime.now(UTC) - timedelta(hours=1))])
+    # When the next nightly message arrives
+    fresh = nightly_message(client)
+    # Then it takes the client over, and the old run's late finish does not release the new claim
+    assert begin_run(fresh) is not None
+    client.refresh()
+    assert client.current_run_id == fresh.run_id
+    # And history shows the crashed run as lost, not running for ever
+    history = {r.run_id: r for r in list_runs("practice-a", client.client_id).items}
+    assert (history[crashed.run_id].status, history[crashed.run_id].error_code) == ("failed", "worker_lost")
+    assert history[fresh.run_id].status == "running"
+
+
+def test_a_duplicate_delivery_of_a_running_sync_now_run_is_dropped_until_its_claim_lapses(aws):
+    client = a_client("practice-a")
+    request_sync("practice-a", client.client_id, RunTrigger.MANUAL)
+    (message,) = queued_bodies(aws)
+    assert begin_run(message) is not None
+    assert begin_run(message) is None  # the first worker is alive
+    client.refresh()
+    client.update(actions=[Client.current_run_expires_at.set(datetime.now(UTC) - timedelta(seconds=1))])
+    assert begin_run(message) is not None  # the first worker died: the redelivery resumes the run
+
+
+def test_an_unlinked_clients_nightly_message_is_dropped(aws):
+    client = a_client("practice-a", state=LinkState.UNLINKED)
+    assert begin_run(nightly_message(client)) is None
+    assert list_runs("practice-a", client.client_id).items == []
+
+
+def test_history_pages_newest_first(aws):
+    client = a_client("practice-a")
+    run_ids = []
+    for _ in range(5):
+        message = nightly_message(client)
+        begin_run(message)
+        finish_run(message, RunStatus.SUCCEEDED)
+        run_ids.append(message.run_id)
+    first = list_runs("practice-a", client.client_id, limit=3)
+    second = list_runs("practice-a", client.client_id, limit=3, cursor=first.next_cursor)
+    assert [r.run_id for r in first.items + second.items] == run_ids[::-1]
+    assert second.next_cursor is None
