@@ -6,6 +6,7 @@ import importlib.util
 import sys
 from collections.abc import Callable
 from functools import cache
+from pathlib import Path
 from typing import Any
 
 from local.template import REPO_ROOT, Function
@@ -15,13 +16,17 @@ LAYER_DIR = REPO_ROOT / "layers" / "common"  # what Lambda mounts at /opt/python
 Handler = Callable[[dict[str, Any], Any], Any]
 
 
-@cache
 def load_handler(function: Function) -> Handler:
+    return _load(function.logical_id, function.code_dir, function.handler)
+
+
+@cache
+def _load(logical_id: str, code_dir: Path, handler_name: str) -> Handler:
     if str(LAYER_DIR) not in sys.path:
         sys.path.insert(0, str(LAYER_DIR))
-    module_name, attribute = function.handler.rsplit(".", 1)
-    source = function.code_dir / f"{module_name.replace('.', '/')}.py"
-    unique_name = f"lambda_{function.logical_id}_{module_name}"
+    module_name, attribute = handler_name.rsplit(".", 1)
+    source = code_dir / f"{module_name.replace('.', '/')}.py"
+    unique_name = f"lambda_{logical_id}_{module_name}"
     spec = importlib.util.spec_from_file_location(unique_name, source)
     if spec is None or spec.loader is None:
         raise ImportError(f"cannot load {source}")

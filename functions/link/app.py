@@ -6,7 +6,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Path
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from xero_sync.api import caller_practice_id, create_resolver
+from xero_sync.api import caller_practice_id, create_resolver, resolve
 from xero_sync.errors import NotImplementedYet
 from xero_sync.ids import CLIENT_ID_PATTERN
 from xero_sync.observability import logger, metrics, tracer
@@ -35,4 +35,4 @@ def xero_callback() -> None:
 @metrics.log_metrics
 @tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return app.resolve(event, context)
+    return resolve(app, event, context)

@@ -3,24 +3,28 @@
 from dataclasses import asdict
 from typing import Annotated, Any
 
-from aws_lambda_powertools.event_handler.openapi.params import Path
+from aws_lambda_powertools.event_handler.openapi.params import Body, Path
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from xero_sync import runs
-from xero_sync.api import caller_practice_id, create_resolver
+from xero_sync.api import caller_practice_id, create_resolver, resolve
 from xero_sync.dispatch import dispatch_nightly
 from xero_sync.ids import CLIENT_ID_PATTERN
 from xero_sync.models import RunTrigger
 from xero_sync.observability import logger, metrics, tracer
-from xero_sync.schemas import SyncAccepted
+from xero_sync.schemas import SyncAccepted, SyncNowRequest
 
 app = create_resolver()
 
 
 @app.post("/clients/<client_id>/sync", responses={202: {"description": "Queued, or already queued or running"}})
-def sync_now(client_id: Annotated[str, Path(pattern=CLIENT_ID_PATTERN)]) -> tuple[SyncAccepted, int]:
-    return runs.request_sync(caller_practice_id(app), client_id, RunTrigger.MANUAL), 202
+def sync_now(
+    client_id: Annotated[str, Path(pattern=CLIENT_ID_PATTERN)],
+    request: Annotated[SyncNowRequest | None, Body()] = None,
+) -> tuple[SyncAccepted, int]:
+    mode = request.mode if request else "incremental"
+    return runs.request_sync(caller_practice_id(app), client_id, RunTrigger.MANUAL, mode), 202
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
@@ -28,5 +32,5 @@ def sync_now(client_id: Annotated[str, Path(pattern=CLIENT_ID_PATTERN)]) -> tupl
 @tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     if "requestContext" in event:
-        return app.resolve(event, context)
+        return resolve(app, event, context)
     return asdict(dispatch_nightly())

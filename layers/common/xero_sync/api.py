@@ -9,12 +9,12 @@ from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
-from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel
 
 from xero_sync.config import get_settings
-from xero_sync.errors import ApiError, PayloadTooLarge, Unauthorized
+from xero_sync.errors import ApiError, Unauthorized
 from xero_sync.observability import logger
 
 
@@ -39,13 +39,6 @@ def error_response(
     )
 
 
-def _limit_body_size(app: APIGatewayHttpResolver, next_middleware: NextMiddleware) -> Response[Any]:
-    body = app.current_event.body or ""
-    if len(body.encode()) > get_settings().max_request_body_bytes:
-        raise PayloadTooLarge(f"request body is larger than {get_settings().max_request_body_bytes} bytes")
-    return next_middleware(app)
-
-
 def _validation_details(errors: list[Any]) -> list[dict[str, Any]]:
     # Only where and why: the rejected input itself is never echoed back (it may be anything).
     return [{"location": ".".join(str(part) for part in e.get("loc", ())), "reason": e.get("msg", "")} for e in errors]
@@ -54,7 +47,6 @@ def _validation_details(errors: list[Any]) -> list[dict[str, Any]]:
 def create_resolver() -> APIGatewayHttpResolver:
     """A resolver with request/response validation, OpenAPI, and the typed error mapping every API shares."""
     app = APIGatewayHttpResolver(enable_validation=True)
-    app.use(middlewares=[_limit_body_size])
 
     @app.exception_handler(ApiError)
     def _api_error(error: ApiError) -> Response[str]:
@@ -81,6 +73,17 @@ def create_resolver() -> APIGatewayHttpResolver:
     if get_settings().enable_swagger:
         app.enable_swagger(path="/swagger", title="Xero integration API")
     return app
+
+
+def resolve(app: APIGatewayHttpResolver, event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    """Answers one HTTP API event. An oversized body is refused before anything parses it."""
+    limit = get_settings().max_request_body_bytes
+    if len(event.get("body") or "") > limit:
+        too_large = error_response(
+            HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "payload_too_large", f"the request body is over {limit} bytes"
+        )
+        return {"statusCode": too_large.status_code, "headers": too_large.headers, "body": too_large.body}
+    return app.resolve(event, context)
 
 
 def caller_practice_id(app: APIGatewayHttpResolver) -> str:

@@ -39,11 +39,6 @@ class InvalidCursor(ApiError):
         super().__init__("the paging cursor is not one this API gave out")
 
 
-class PayloadTooLarge(ApiError):
-    status = HTTPStatus.REQUEST_ENTITY_TOO_LARGE
-    code = "payload_too_large"
-
-
 class NotImplementedYet(ApiError):
     status = HTTPStatus.NOT_IMPLEMENTED
     code = "not_implemented"

@@ -76,6 +76,12 @@ class SyncAccepted(ApiModel):
     status: RunStatus
 
 
+class SyncNowRequest(ApiModel):
+    model_config = ConfigDict(extra="forbid")
+
+    mode: SyncMode = Field(default="incremental", description="full re-reads every record from Xero")
+
+
 class SyncMessage(ApiModel):
     """One queued sync of one client. The run id ties the message to the run its client claimed."""
 

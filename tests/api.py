@@ -1,0 +1,59 @@
+"""Calls the API's handlers in-process with the events API Gateway would send for a verified JWT."""
+
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from local.api_events import http_api_event
+from local.handlers import load_handler
+from local.lambda_context import LocalLambdaContext
+from local.template import PhysicalResource, Route
+from tests.conftest import TEMPLATE
+
+
+@dataclass
+class ApiResponse:
+    status: int
+    headers: dict[str, str]
+    body: Any
+
+
+def _route_for(method: str, path: str) -> tuple[Route, dict[str, str]]:
+    for route in TEMPLATE.routes():
+        pattern = "^" + re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", route.path) + "$"
+        if route.method == method and (match := re.match(pattern, path)):
+            return route, match.groupdict()
+    raise LookupError(f"no route {method} {path} in template.yaml")
+
+
+class Api:
+    def __init__(self, physical: dict[str, PhysicalResource]) -> None:
+        self.functions = TEMPLATE.functions(physical)
+
+    def call(
+        self,
+        method: str,
+        path: str,
+        practice: str | None = "practice-a",
+        query: str = "",
+        body: str | None = None,
+        route_path: str | None = None,
+    ) -> ApiResponse:
+        """route_path sends the event to the function serving that route even when `path` is not one of them."""
+        route, path_parameters = _route_for(method, route_path or path)
+        claims = {"sub": "user-1", **({"practice_id": practice} if practice else {})}
+        event = http_api_event(
+            method,
+            path,
+            f"{route.method} {route.path}",
+            path_parameters=path_parameters,
+            query=query,
+            headers={"content-type": "application/json"},
+            body=body,
+            jwt_claims=claims,
+        )
+        function = self.functions[route.function]
+        result = load_handler(function)(event, LocalLambdaContext(function.logical_id, function.timeout))
+        text = result.get("body") or "null"
+        return ApiResponse(result["statusCode"], result.get("headers", {}), json.loads(text))

@@ -1,0 +1,106 @@
+"""The client API through its real handlers: practice scoping, paging, Sync Now, typed errors for bad input."""
+
+import json
+
+import pytest
+
+from tests.api import Api
+from tests.builders import a_client
+from xero_sync.models import LinkState
+
+UNKNOWN_ID = "abcdef00-0000-4000-8000-000000000000"
+
+
+@pytest.fixture
+def api(aws) -> Api:
+    return Api(aws.physical)
+
+
+def test_a_practice_lists_its_own_clients_page_by_page(api):
+    # Given three clients of practice A and one of practice B
+    mine = sorted(a_client("practice-a", name=f"Client {i}").client_id for i in range(3))
+    a_client("practice-b")
+    # When practice A lists them two at a time
+    first = api.call("GET", "/clients", query="limit=2")
+    second = api.call("GET", "/clients", query=f"limit=2&cursor={first.body['nextCursor']}")
+    # Then it sees exactly its own, in camelCase, with the link state and no sync yet
+    assert first.status == second.status == 200
+    items = first.body["items"] + second.body["items"]
+    assert [c["clientId"] for c in items] == mine
+    assert items[0]["linkState"] == "linked" and items[0]["lastSuccessfulSyncAt"] is None
+    assert items[0]["currentRun"] is None
+    assert second.body["nextCursor"] is None
+
+
+def test_the_overview_shows_why_a_client_is_not_linked(api):
+    client = a_client("practice-a", state=LinkState.NEEDS_RELINK)
+    client.update(actions=[type(client).link_state_reason.set("Xero refused the refresh token")])
+    response = api.call("GET", f"/clients/{client.client_id}")
+    assert response.status == 200
+    assert response.body["linkState"] == "needs_relink"
+    assert response.body["linkStateReason"] == "Xero refused the refresh token"
+
+
+@pytest.mark.parametrize(
+    ("method", "suffix"), [("GET", ""), ("GET", "/syncs"), ("POST", "/sync")], ids=["overview", "history", "sync-now"]
+)
+def test_another_practices_client_is_exactly_like_a_missing_one(api, method, suffix):
+    theirs = a_client("practice-b")
+    foreign = api.call(method, f"/clients/{theirs.client_id}{suffix}", practice="practice-a")
+    missing = api.call(method, f"/clients/{UNKNOWN_ID}{suffix}", practice="practice-a")
+    assert foreign.status == missing.status == 404
+    assert foreign.body == missing.body == {"error": {"code": "client_not_found", "message": "no such client"}}
+
+
+def test_sync_now_answers_202_and_a_second_press_gets_the_same_run(api):
+    client = a_client("practice-a")
+    first = api.call("POST", f"/clients/{client.client_id}/sync")
+    second = api.call("POST", f"/clients/{client.client_id}/sync", body='{"mode": "full"}')
+    assert first.status == second.status == 202
+    assert first.body == second.body == {"runId": first.body["runId"], "status": "queued"}
+    overview = api.call("GET", f"/clients/{client.client_id}").body
+    assert overview["currentRun"] == {"runId": first.body["runId"], "status": "queued"}
+    (run,) = api.call("GET", f"/clients/{client.client_id}/syncs").body["items"]
+    assert (run["runId"], run["trigger"], run["status"]) == (first.body["runId"], "manual", "queued")
+
+
+def test_sync_now_on_an_unlinked_client_is_a_conflict_with_the_reason(api):
+    client = a_client("practice-a", state=LinkState.UNLINKED)
+    response = api.call("POST", f"/clients/{client.client_id}/sync")
+    assert response.status == 409
+    assert response.body["error"]["code"] == "client_not_linked"
+    assert "unlinked" in response.body["error"]["message"]
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "query", "body", "status", "code"),
+    [
+        ("GET", "/clients/not-a-uuid", "", None, 422, "validation_error"),
+        ("GET", f"/clients/{UNKNOWN_ID.upper()}", "", None, 422, "validation_error"),
+        ("GET", "/clients", "limit=0", None, 422, "validation_error"),
+        ("GET", "/clients", "limit=abc", None, 422, "validation_error"),
+        ("GET", "/clients", "limit=101", None, 422, "validation_error"),
+        ("GET", "/clients", "cursor=%21%21not-base64", None, 400, "invalid_cursor"),
+        ("GET", "/clients", "cursor=c29tZS1vdGhlci1rZXk", None, 400, "invalid_cursor"),
+        ("POST", f"/clients/{UNKNOWN_ID}/sync", "", '{"mode": ', 400, "malformed_json"),
+        ("POST", f"/clients/{UNKNOWN_ID}/sync", "", '{"mode": "everything"}', 422, "validation_error"),
+        ("POST", f"/clients/{UNKNOWN_ID}/sync", "", '{"mode": "full", "extra": 1}', 422, "validation_error"),
+        ("POST", f"/clients/{UNKNOWN_ID}/sync", "", "[1, 2]", 422, "validation_error"),
+        ("POST", f"/clients/{UNKNOWN_ID}/sync", "", json.dumps({"mode": "x" * 20_000}), 413, "payload_too_large"),
+        ("DELETE", f"/clients/{UNKNOWN_ID}", "", None, 501, "not_implemented"),
+    ],
+)
+def test_bad_input_gets_a_typed_error_and_never_a_500(api, method, path, query, body, status, code):
+    response = api.call(method, path, query=query, body=body)
+    assert (response.status, response.body["error"]["code"]) == (status, code)
+    assert "Traceback" not in json.dumps(response.body)
+
+
+def test_a_path_the_function_does_not_serve_is_a_typed_404(api):
+    response = api.call("GET", "/clients/whatever/else", route_path=f"/clients/{UNKNOWN_ID}")
+    assert (response.status, response.body["error"]["code"]) == (404, "route_not_found")
+
+
+def test_a_token_without_a_practice_is_refused(api):
+    response = api.call("GET", "/clients", practice=None)
+    assert (response.status, response.body["error"]["code"]) == (401, "unauthorized")
