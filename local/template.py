@@ -144,6 +144,10 @@ class Template:
             service = resource["Type"].split("::")[1].lower()
             arn = f"arn:aws:{service}:{self.region}:{LOCAL_ACCOUNT}:{name}"
             named[logical_id] = PhysicalResource(ref=name, attributes={"Arn": arn, "QueueName": name})
+            if resource["Type"] == "AWS::SecretsManager::Secret":  # Ref gives the ARN, named by its Name
+                secret_name = self.resolve(resource["Properties"]["Name"], {})
+                secret_arn = f"arn:aws:secretsmanager:{self.region}:{LOCAL_ACCOUNT}:secret:{secret_name}"
+                named[logical_id] = PhysicalResource(ref=secret_arn, attributes={"Id": secret_arn})
         return named
 
     def of_type(self, resource_type: str) -> dict[str, dict[str, Any]]:

@@ -5,7 +5,7 @@ The import itself (the sync engine) is not built yet: a run taken here is record
 """
 
 from xero_sync.models import RunStatus
-from xero_sync.observability import logger
+from xero_sync.observability import logger, metrics
 from xero_sync.runs import begin_run, finish_run
 from xero_sync.schemas import SyncMessage
 
@@ -28,6 +28,8 @@ def process_sync_message(message: SyncMessage) -> RunStatus | None:
         import_organisation(message)
     except SyncEngineNotBuilt as error:
         finish_run(message, RunStatus.FAILED, error=(error.code, str(error)))
+        metrics.add_metric(name="SyncFailed", unit="Count", value=1)
         return RunStatus.FAILED
     finish_run(message, RunStatus.SUCCEEDED)
+    metrics.add_metric(name="SyncSucceeded", unit="Count", value=1)
     return RunStatus.SUCCEEDED
