@@ -37,7 +37,9 @@ _LINES = ("LineItems",)
 RESOURCES: dict[str, Resource] = {
     r.name: r
     for r in [
-        Resource("Organisation", "OrganisationID", where=False, order=False, single=False, envelope_key="Organisations"),
+        Resource(
+            "Organisation", "OrganisationID", where=False, order=False, single=False, envelope_key="Organisations"
+        ),
         Resource("Accounts", "AccountID", ims=True),
         Resource(
             "Contacts",
@@ -64,21 +66,43 @@ RESOURCES: dict[str, Resource] = {
                 "Statuses": ("Status", True),
             },
         ),
-        Resource("CreditNotes", "CreditNoteID", alt_keys=("CreditNoteNumber",), ims=True, paged=True, page_size=True,
-                 unpaged_omits=_LINES),
+        Resource(
+            "CreditNotes",
+            "CreditNoteID",
+            alt_keys=("CreditNoteNumber",),
+            ims=True,
+            paged=True,
+            page_size=True,
+            unpaged_omits=_LINES,
+        ),
         Resource("Payments", "PaymentID", ims=True, paged=True, page_size=True),
         Resource("BankTransactions", "BankTransactionID", ims=True, paged=True, page_size=True, unpaged_omits=_LINES),
         Resource("BankTransfers", "BankTransferID", ims=True),
-        Resource("ManualJournals", "ManualJournalID", ims=True, paged=True, page_size=True,
-                 unpaged_omits=("JournalLines",)),
+        Resource(
+            "ManualJournals", "ManualJournalID", ims=True, paged=True, page_size=True, unpaged_omits=("JournalLines",)
+        ),
         Resource("Journals", "JournalID", alt_keys=("JournalNumber",), ims=True, where=False, order=False),
         Resource("Items", "ItemID", alt_keys=("Code",), ims=True),
         Resource("TaxRates", "TaxType", single=True),
         Resource("TrackingCategories", "TrackingCategoryID"),
-        Resource("Overpayments", "OverpaymentID", ims=True, paged=True, page_size=True, unpaged_omits=_LINES,
-                 filters={"References": ("Reference", True)}),
-        Resource("Prepayments", "PrepaymentID", ims=True, paged=True, page_size=True, unpaged_omits=_LINES,
-                 filters={"InvoiceNumbers": ("InvoiceNumber", True)}),
+        Resource(
+            "Overpayments",
+            "OverpaymentID",
+            ims=True,
+            paged=True,
+            page_size=True,
+            unpaged_omits=_LINES,
+            filters={"References": ("Reference", True)},
+        ),
+        Resource(
+            "Prepayments",
+            "PrepaymentID",
+            ims=True,
+            paged=True,
+            page_size=True,
+            unpaged_omits=_LINES,
+            filters={"InvoiceNumbers": ("InvoiceNumber", True)},
+        ),
         Resource(
             "PurchaseOrders",
             "PurchaseOrderID",
@@ -97,10 +121,17 @@ RESOURCES: dict[str, Resource] = {
             paged=True,
             where=False,
             unpaged_omits=_LINES,
-            filters={"ContactID": ("Contact.ContactID", False), "Status": ("Status", False),
-                     "QuoteNumber": ("QuoteNumber", False)},
-            date_filters={"DateFrom": ("Date", ">="), "DateTo": ("Date", "<="),
-                          "ExpiryDateFrom": ("ExpiryDate", ">="), "ExpiryDateTo": ("ExpiryDate", "<=")},
+            filters={
+                "ContactID": ("Contact.ContactID", False),
+                "Status": ("Status", False),
+                "QuoteNumber": ("QuoteNumber", False),
+            },
+            date_filters={
+                "DateFrom": ("Date", ">="),
+                "DateTo": ("Date", "<="),
+                "ExpiryDateFrom": ("ExpiryDate", ">="),
+                "ExpiryDateTo": ("ExpiryDate", "<="),
+            },
         ),
         Resource("Currencies", "Code", single=False),
         Resource("Users", "UserID", ims=True),

@@ -69,6 +69,7 @@ class Organisation:
     tables: dict[str, Table] = field(default_factory=dict)
     lock: threading.RLock = field(default_factory=threading.RLock)
     journal_ids: list[str] = field(default_factory=list)  # index n-1 holds JournalNumber n
+    journals_by_source: dict[str, list[str]] = field(default_factory=dict)
     # Per-organisation document numbering, continued by /changes.
     counters: dict[str, int] = field(default_factory=dict)
     last_change_ms: int = 0
