@@ -1,0 +1,184 @@
+"""python -m local up | down | token | nightly | status — a thin command line over local.stack.LocalStack."""
+
+import argparse
+import json
+import logging
+import os
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+# The functions import the shared package as the Lambda layer ships it (/opt/python).
+_COMMON_LAYER = str(Path(__file__).resolve().parent.parent / "layers" / "common")
+if _COMMON_LAYER not in sys.path:
+    sys.path.insert(0, _COMMON_LAYER)
+
+from local.stack import SIGNING_KEY_NAME, STATE_DIR, STATE_FILE_NAME  # noqa: E402
+
+READY_LINE = "Local stack ready"
+_PROCESS_MARKERS = {"stack": "-m local", "dynamodb": "DynamoDBLocal", "moto": "moto.server"}
+
+
+def _state(state_dir: Path) -> dict[str, Any]:
+    path = state_dir / STATE_FILE_NAME
+    if not path.exists():
+        sys.exit(f"no local stack is running (no {path}); start one with `make up`")
+    state: dict[str, Any] = json.loads(path.read_text())
+    return state
+
+
+def _alive(pid: int | None, marker: str) -> bool:
+    """The process exists and is the one the state file names (a recycled PID is left alone)."""
+    if not pid:
+        return False
+    try:
+        command = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return False
+    return marker in command
+
+
+def _wait_gone(pid: int, marker: str, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not _alive(pid, marker):
+            return True
+        time.sleep(0.1)
+    return not _alive(pid, marker)
+
+
+def up(args: argparse.Namespace) -> int:
+    from local.stack import LocalStack
+
+    state_file = args.state_dir / STATE_FILE_NAME
+    if state_file.exists():
+        previous = json.loads(state_file.read_text())
+        if _alive(previous.get("pid"), _PROCESS_MARKERS["stack"]):
+            sys.exit(f"a local stack is already running (pid {previous['pid']}, {previous['api']}): make down first")
+        state_file.unlink()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    stack = LocalStack(
+        api_port=args.api_port,
+        dynamodb_port=args.dynamodb_port,
+        moto_port=args.moto_port,
+        emulator_port=args.emulator_port,
+        db_path=args.db_path,
+        emulator=not args.no_emulator,
+        visibility_timeout=args.visibility_timeout,
+        run_schedules=not args.no_schedules,
+        state_dir=args.state_dir,
+        write_state=True,
+    )
+    try:
+        stack.start()
+        info = stack.describe()
+        emulator = info["xero_emulator"].get("url") or f"off ({info['xero_emulator'].get('error') or '--no-emulator'})"
+        print(f"API (HTTP API, JWT)    {info['api']}")
+        print(f"DynamoDB Local         {info['dynamodb']['endpoint']} (pid {info['dynamodb']['pid']})")
+        print(f"moto (SQS, Secrets Manager, KMS, Scheduler)  {info['moto']['endpoint']} (pid {info['moto']['pid']})")
+        print(f"Xero emulator          {emulator}")
+        for name, when in info["next_schedule_times"].items():
+            print(f"schedule {name:<13} next at {when} (fire now: python -m local nightly)")
+        print(f"state file             {stack.state_file}")
+        print(f"{READY_LINE} in {stack.startup_seconds:.1f} s (pid {os.getpid()}; Ctrl-C or `make down` stops it)")
+        sys.stdout.flush()
+        stop.wait()
+    finally:
+        print("stopping the local stack", flush=True)
+        stack.stop()
+    return 0
+
+
+def down(args: argparse.Namespace) -> int:
+    state_file = args.state_dir / STATE_FILE_NAME
+    state = _state(args.state_dir)
+    pid = state.get("pid")
+    if _alive(pid, _PROCESS_MARKERS["stack"]):
+        os.kill(pid, signal.SIGTERM)
+        if not _wait_gone(pid, _PROCESS_MARKERS["stack"], 20):
+            print(f"the stack (pid {pid}) did not stop within 20 s", file=sys.stderr)
+    # Children the stack could not stop (it was killed, say): by their own PIDs, process group included.
+    for name in ("dynamodb", "moto"):
+        child = state.get(name, {}).get("pid")
+        if _alive(child, _PROCESS_MARKERS[name]):
+            from local.processes import stop_pid
+
+            stop_pid(child)
+            _wait_gone(child, _PROCESS_MARKERS[name], 10)
+    if state_file.exists():
+        state_file.unlink()
+    print("local stack stopped")
+    return 0
+
+
+def token(args: argparse.Namespace) -> int:
+    from local.auth import SigningKey, TokenIssuer
+
+    state = _state(args.state_dir)
+    jwt_state = state["jwt"]
+    key = SigningKey.load_or_create(Path(jwt_state.get("key_path") or args.state_dir / SIGNING_KEY_NAME))
+    issuer = TokenIssuer(key, jwt_state["issuer"], jwt_state["audience"], jwt_state["practice_claim"])
+    print(issuer.mint(args.practice, args.user, args.ttl))
+    return 0
+
+
+def fire(args: argparse.Namespace) -> int:
+    import requests
+
+    state = _state(args.state_dir)
+    response = requests.post(f"{state['api']}/_local/schedules/{args.schedule}", timeout=300)
+    print(json.dumps(response.json(), indent=2))
+    return 0 if response.ok else 1
+
+
+def status(args: argparse.Namespace) -> int:
+    state = _state(args.state_dir)
+    print(json.dumps(state, indent=2))
+    return 0 if _alive(state.get("pid"), _PROCESS_MARKERS["stack"]) else 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m local", description=__doc__)
+    parser.add_argument("--state-dir", type=Path, default=STATE_DIR, help="where stack.json and the JWT key live")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    start = commands.add_parser("up", help="start the local stack (Ctrl-C stops it)")
+    start.add_argument("--api-port", type=int, default=int(os.environ.get("LOCAL_API_PORT", "3001")))
+    start.add_argument("--dynamodb-port", type=int, default=int(os.environ.get("LOCAL_DYNAMODB_PORT", "0")))
+    start.add_argument("--moto-port", type=int, default=int(os.environ.get("LOCAL_MOTO_PORT", "0")))
+    start.add_argument("--emulator-port", type=int, default=int(os.environ.get("LOCAL_XERO_PORT", "3002")))
+    start.add_argument("--db-path", type=Path, default=None, help="keep DynamoDB Local's data in this folder")
+    start.add_argument("--no-emulator", action="store_true", help="do not start the Xero emulator")
+    start.add_argument("--no-schedules", action="store_true", help="fire schedules only on demand")
+    start.add_argument("--visibility-timeout", type=int, default=None, help="override the sync queue's (seconds)")
+    start.set_defaults(run=up)
+
+    commands.add_parser("down", help="stop the running local stack").set_defaults(run=down)
+
+    mint = commands.add_parser("token", help="mint a JWT for the running stack")
+    mint.add_argument("--practice", required=True)
+    mint.add_argument("--user", default="local-user")
+    mint.add_argument("--ttl", type=int, default=3600, help="seconds")
+    mint.set_defaults(run=token)
+
+    nightly = commands.add_parser("nightly", help="fire the nightly schedule on the running stack")
+    nightly.add_argument("--schedule", default="nightly")
+    nightly.set_defaults(run=fire)
+
+    commands.add_parser("status", help="print the running stack's state file").set_defaults(run=status)
+
+    args = parser.parse_args(argv)
+    if args.db_path if args.command == "up" else False:
+        args.db_path.mkdir(parents=True, exist_ok=True)
+    result: int = args.run(args)
+    return result
+
+
+if __name__ == "__main__":
+    sys.exit(main())

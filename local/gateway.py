@@ -1,0 +1,280 @@
+"""The HTTP front door: API Gateway HTTP API (payload format 2.0) in front of the template's functions.
+
+Routes come from template.routes(); the JWT authorizer from template.jwt_authorizer(). A request that matches no
+route gets API Gateway's own 404, one without a valid token on an authorized route its 401 (the function is not
+called), and a function that fails or answers something API Gateway cannot map its 500.
+Admin routes for the local stack live under /_local/ (loopback only, never in the template).
+"""
+
+import base64
+import json
+import logging
+import re
+import threading
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from http import HTTPStatus
+from typing import Any
+
+from werkzeug.serving import BaseWSGIServer, make_server
+from werkzeug.wrappers import Request, Response
+
+from local.auth import InvalidToken, JwtAuthorizer, claims_as_api_gateway_passes_them, scopes_of
+from local.template import LOCAL_ACCOUNT, Route
+
+log = logging.getLogger("local.gateway")
+HOST = "127.0.0.1"
+API_ID = "localapi"
+MAX_PAYLOAD_BYTES = 10 * 1024 * 1024  # HTTP API's request payload quota
+_TEXT_TYPES = re.compile(r"^(text/|application/(.+\+)?(json|xml|javascript|x-www-form-urlencoded))", re.IGNORECASE)
+_DROPPED_REQUEST_HEADERS = {"cookie", "connection", "keep-alive"}
+
+
+def _message(status: HTTPStatus, message: str, headers: dict[str, str] | None = None) -> Response:
+    """API Gateway's own answers: {"message": ...}."""
+    response = Response(json.dumps({"message": message}), status=status.value, content_type="application/json")
+    for name, value in (headers or {}).items():
+        response.headers[name] = value
+    response.headers["apigw-requestid"] = uuid.uuid4().hex[:16]
+    return response
+
+
+@dataclass(frozen=True)
+class CompiledRoute:
+    route: Route
+    pattern: re.Pattern[str]
+    priority: tuple[int, ...]
+
+    @classmethod
+    def of(cls, route: Route) -> "CompiledRoute":
+        parts, priority = [], []
+        for segment in route.path.strip("/").split("/"):
+            greedy = re.fullmatch(r"\{(\w+)\+\}", segment)
+            variable = re.fullmatch(r"\{(\w+)\}", segment)
+            if greedy:
+                parts.append(f"(?P<{greedy.group(1)}>.+)")
+                priority.append(2)
+            elif variable:
+                parts.append(f"(?P<{variable.group(1)}>[^/]+)")
+                priority.append(1)
+            else:
+                parts.append(re.escape(segment))
+                priority.append(0)
+        return cls(route, re.compile("^/" + "/".join(parts) + "/?$"), tuple(priority))
+
+    @property
+    def route_key(self) -> str:
+        return f"{self.route.method} {self.route.path}"
+
+
+class Router:
+    """HTTP API's matching: the most specific path wins (static segments before variables before greedy ones)."""
+
+    def __init__(self, routes: Sequence[Route]) -> None:
+        self.routes = sorted((CompiledRoute.of(r) for r in routes), key=lambda r: (r.priority, r.route.path))
+
+    def match(self, method: str, path: str) -> tuple[CompiledRoute, dict[str, str]] | None:
+        for compiled in self.routes:
+            if compiled.route.method not in (method, "ANY"):
+                continue
+            found = compiled.pattern.match(path)
+            if found:
+                return compiled, found.groupdict()
+        return None
+
+
+AdminHandler = Callable[[Request, dict[str, str]], Response]
+
+
+class Gateway:
+    """A WSGI application: request -> payload 2.0 event -> function (in-process) -> HTTP response."""
+
+    def __init__(
+        self,
+        routes: Sequence[Route],
+        authorizer: JwtAuthorizer,
+        invoke: Callable[[str, dict[str, Any]], Any],
+    ) -> None:
+        self.router = Router(routes)
+        self.authorizer = authorizer
+        self.invoke = invoke
+        self.admin: list[tuple[str, re.Pattern[str], AdminHandler]] = []
+
+    def add_admin_route(self, method: str, pattern: str, handler: AdminHandler) -> None:
+        self.admin.append((method, re.compile("^" + pattern + "$"), handler))
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        request = Request(environ)
+        try:
+            response = self.handle(request)
+        except Exception:
+            log.exception("the front door failed on %s %s", request.method, request.path)
+            response = _message(HTTPStatus.INTERNAL_SERVER_ERROR, "Internal Server Error")
+        return response(environ, start_response)
+
+    def handle(self, request: Request) -> Response:
+        if request.path.startswith("/_local/"):
+            for method, pattern, handler in self.admin:
+                found = pattern.match(request.path)
+                if found and request.method == method:
+                    return handler(request, found.groupdict())
+            return _message(HTTPStatus.NOT_FOUND, "Not Found")
+        matched = self.router.match(request.method, request.path)
+        if matched is None:
+            return _message(HTTPStatus.NOT_FOUND, "Not Found")
+        compiled, path_parameters = matched
+        if (request.content_length or 0) > MAX_PAYLOAD_BYTES:
+            return _message(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "Request Entity Too Large")
+        headers = _lower_cased_headers(request)
+        claims = None
+        if compiled.route.authorized:
+            try:
+                claims = self.authorizer.verify(headers)
+            except InvalidToken as error:
+                log.info("401 on %s: %s", compiled.route_key, error)
+                return _message(HTTPStatus.UNAUTHORIZED, "Unauthorized", {"www-authenticate": _challenge(error)})
+        event = build_event(request, compiled.route_key, path_parameters, headers, claims)
+        try:
+            result = self.invoke(compiled.route.function, event)
+        except Exception:
+            log.exception("%s failed on %s", compiled.route.function, compiled.route_key)
+            return _message(HTTPStatus.INTERNAL_SERVER_ERROR, "Internal Server Error")
+        try:
+            return to_response(result)
+        except (TypeError, ValueError):
+            log.exception("%s answered something API Gateway cannot map", compiled.route.function)
+            return _message(HTTPStatus.INTERNAL_SERVER_ERROR, "Internal Server Error")
+
+
+def _challenge(error: InvalidToken) -> str:
+    if str(error) == "no token":
+        return "Bearer"
+    description = str(error).replace('"', "'")
+    return f'Bearer scope="" error="invalid_token" error_description="{description}"'
+
+
+def _lower_cased_headers(request: Request) -> dict[str, str]:
+    headers: dict[str, str] = {}
+    for name, value in request.headers.items():
+        key = name.lower()
+        headers[key] = f"{headers[key]},{value}" if key in headers else value
+    return headers
+
+
+def build_event(
+    request: Request,
+    route_key: str,
+    path_parameters: dict[str, str],
+    headers: dict[str, str],
+    claims: dict[str, Any] | None,
+) -> dict[str, Any]:
+    """The event an HTTP API (payload format 2.0, stage $default) gives a Lambda integration."""
+    now = datetime.now(UTC)
+    source_ip = request.remote_addr or HOST
+    host = headers.get("host", HOST)
+    event_headers = {k: v for k, v in headers.items() if k not in _DROPPED_REQUEST_HEADERS}
+    event_headers.setdefault("x-forwarded-for", source_ip)
+    event_headers.setdefault("x-forwarded-proto", request.scheme)
+    event_headers.setdefault("x-forwarded-port", str(request.server[1] if request.server else ""))
+    event_headers.setdefault("x-amzn-trace-id", f"Root=1-{int(now.timestamp()):08x}-{uuid.uuid4().hex[:24]}")
+    request_id = base64.b32encode(uuid.uuid4().bytes[:10]).decode().rstrip("=")
+    raw_query = request.query_string.decode("latin-1")
+    event: dict[str, Any] = {
+        "version": "2.0",
+        "routeKey": route_key,
+        "rawPath": request.path,
+        "rawQueryString": raw_query,
+        "headers": event_headers,
+        "requestContext": {
+            "accountId": LOCAL_ACCOUNT,
+            "apiId": API_ID,
+            "domainName": host.split(":")[0],
+            "domainPrefix": host.split(".")[0].split(":")[0],
+            "http": {
+                "method": request.method,
+                "path": request.path,
+                "protocol": request.environ.get("SERVER_PROTOCOL", "HTTP/1.1"),
+                "sourceIp": source_ip,
+                "userAgent": headers.get("user-agent", ""),
+            },
+            "requestId": request_id,
+            "routeKey": route_key,
+            "stage": "$default",
+            "time": now.strftime("%d/%b/%Y:%H:%M:%S +0000"),
+            "timeEpoch": int(now.timestamp() * 1000),
+        },
+        "isBase64Encoded": False,
+    }
+    if "cookie" in headers:
+        event["cookies"] = [c.strip() for c in headers["cookie"].split(";") if c.strip()]
+    if request.args:
+        event["queryStringParameters"] = {name: ",".join(request.args.getlist(name)) for name in request.args}
+    if path_parameters:
+        event["pathParameters"] = path_parameters
+    if claims is not None:
+        event["requestContext"]["authorizer"] = {
+            "jwt": {"claims": claims_as_api_gateway_passes_them(claims), "scopes": scopes_of(claims)}
+        }
+    body = request.get_data(cache=False)
+    if body:
+        content_type = headers.get("content-type", "")
+        if _TEXT_TYPES.match(content_type):
+            try:
+                event["body"] = body.decode()
+            except UnicodeDecodeError:
+                event["body"], event["isBase64Encoded"] = base64.b64encode(body).decode(), True
+        else:
+            event["body"], event["isBase64Encoded"] = base64.b64encode(body).decode(), True
+    return event
+
+
+def to_response(result: Any) -> Response:
+    """Payload 2.0's response mapping, including the format API Gateway infers when there is no statusCode."""
+    if not (isinstance(result, dict) and "statusCode" in result):
+        # No statusCode: 200, application/json, the returned value as the body (a string as it is).
+        body = result if isinstance(result, str) else json.dumps(result)
+        return Response(body, status=200, content_type="application/json")
+    status = int(result["statusCode"])
+    body = result.get("body") or ""
+    if not isinstance(body, str):
+        raise TypeError("body must be a string")
+    payload = base64.b64decode(body) if result.get("isBase64Encoded") else body.encode()
+    response = Response(payload, status=status)
+    response.headers.pop("Content-Type", None)
+    for name, value in (result.get("headers") or {}).items():
+        response.headers[name] = str(value)
+    for name, values in (result.get("multiValueHeaders") or {}).items():
+        response.headers.pop(name, None)
+        for value in values:
+            response.headers.add(name, str(value))
+    for cookie in result.get("cookies") or []:
+        response.headers.add("Set-Cookie", cookie)
+    response.headers["apigw-requestid"] = uuid.uuid4().hex[:16]
+    return response
+
+
+class GatewayServer:
+    """Werkzeug's threaded server on 127.0.0.1, bound at construction (so its port is known before start)."""
+
+    def __init__(self, app: Callable[..., Any], port: int = 0) -> None:
+        self.server: BaseWSGIServer = make_server(HOST, port, app, threaded=True)
+        self.server.daemon_threads = True
+        self.port = int(self.server.server_port)
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://{HOST}:{self.port}"
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self.server.serve_forever, name="local-gateway", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        if self._thread is not None:
+            self.server.shutdown()
+            self._thread.join(timeout=5)
+            self._thread = None
+        self.server.server_close()

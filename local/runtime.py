@@ -1,0 +1,108 @@
+"""The functions of template.yaml, invoked in-process as Lambda would invoke them.
+
+Lambda runs one invocation at a time per execution environment and adds environments when invocations overlap.
+The handlers keep per-invocation state in module globals (the Powertools resolver's current event, the batch
+processor's records), so here too each environment is its own copy of the handler module, loaded from the function's
+code directory under a unique module name, and used by one invocation at a time.
+"""
+
+import importlib.util
+import logging
+import re
+import sys
+import threading
+from collections.abc import Callable, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from types import ModuleType
+from typing import Any
+
+from local.lambda_context import LocalLambdaContext
+from local.template import Function
+
+log = logging.getLogger("local.runtime")
+Handler = Callable[[Any, Any], Any]
+DEFAULT_MAX_ENVIRONMENTS = 4
+
+
+def load_handler(function: Function, instance: int) -> Handler:
+    """Imports `module.attribute` of Handler from the function's code directory as a fresh module."""
+    module_name, _, attribute = function.handler.rpartition(".")
+    path = function.code_dir / (module_name.replace(".", "/") + ".py")
+    unique = re.sub(r"\W", "_", f"{function.logical_id}_{instance}")
+    spec = importlib.util.spec_from_file_location(f"_local_lambda.{unique}.{module_name}", path)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot load {function.logical_id}'s handler from {path}")
+    module: ModuleType = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    handler: Handler = getattr(module, attribute)
+    return handler
+
+
+@dataclass
+class FunctionRuntime:
+    """One function's execution environments: checked out one invocation at a time, added up to a cap."""
+
+    function: Function
+    physical_name: str
+    max_environments: int = DEFAULT_MAX_ENVIRONMENTS
+    _idle: list[Handler] = field(default_factory=list)
+    _count: int = 0
+    _lock: threading.Condition = field(default_factory=threading.Condition)
+
+    @contextmanager
+    def _environment(self) -> Any:
+        with self._lock:
+            while not self._idle and self._count >= self.max_environments:
+                self._lock.wait()
+            if self._idle:
+                handler = self._idle.pop()
+            else:
+                self._count += 1
+                handler = None
+        if handler is None:
+            try:
+                handler = load_handler(self.function, self._count)  # a cold start
+            except BaseException:
+                with self._lock:
+                    self._count -= 1
+                    self._lock.notify()
+                raise
+        try:
+            yield handler
+        finally:
+            with self._lock:
+                self._idle.append(handler)
+                self._lock.notify()
+
+    def warm(self) -> None:
+        """Loads one environment now (import errors surface at start-up, not on the first request)."""
+        with self._environment():
+            pass
+
+    def invoke(self, event: Any) -> Any:
+        with self._environment() as handler:
+            context = LocalLambdaContext(
+                function_name=self.physical_name,
+                timeout_seconds=self.function.timeout,
+                memory_limit_in_mb=self.function.memory_mb,
+            )
+            return handler(event, context)
+
+
+class Functions:
+    """Every function of the template by logical id."""
+
+    def __init__(self, functions: Mapping[str, Function], physical_names: Mapping[str, str], max_environments: int):
+        self.runtimes = {
+            logical_id: FunctionRuntime(function, physical_names[logical_id], max_environments)
+            for logical_id, function in functions.items()
+        }
+
+    def invoke(self, logical_id: str, event: Any) -> Any:
+        return self.runtimes[logical_id].invoke(event)
+
+    def warm(self) -> None:
+        for runtime in self.runtimes.values():
+            runtime.warm()

@@ -1,0 +1,433 @@
+"""The whole AWS side on one machine: DynamoDB Local and a moto server (child processes), the resources of
+template.yaml provisioned on them, the HTTP front door, the SQS poller, the scheduler and (when it is importable) the
+Xero emulator, all on 127.0.0.1. Usable in-process (tests) and behind `python -m local up`.
+
+The functions run in this process with the environment template.yaml gives them; every endpoint reaches them
+through that environment (AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_DYNAMODB, the XERO_* URLs), never through code.
+"""
+
+import contextlib
+import importlib
+import inspect
+import json
+import logging
+import os
+import sys
+import threading
+import time
+import warnings
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import boto3
+import requests
+from werkzeug.wrappers import Request, Response
+
+from local.auth import JwtAuthorizer, SigningKey, TokenIssuer
+from local.gateway import Gateway, GatewayServer
+from local.processes import HOST, DynamoDBLocal, ManagedProcess, MotoServer
+from local.provision import LOCAL_XERO_APP, provision
+from local.runtime import Functions
+from local.scheduler import LocalSchedule, ScheduleExpression, Scheduler
+from local.template import LOCAL_REGION, REPO_ROOT, PhysicalResource, Template
+from local.worker import LOCAL_CONCURRENCY_CAP, QueueWorker
+
+if TYPE_CHECKING:
+    from mypy_boto3_sqs import SQSClient
+
+log = logging.getLogger("local.stack")
+STATE_DIR = REPO_ROOT / ".local-stack"
+STATE_FILE_NAME = "stack.json"
+SIGNING_KEY_NAME = "jwt-signing-key.pem"
+_HANDLER_DEPENDENCIES = (
+    "pydantic",
+    "pynamodb.models",
+    "aws_lambda_powertools.event_handler",
+    "aws_lambda_powertools.utilities.batch",
+    "aws_lambda_powertools.utilities.parser.models",
+)
+LOCAL_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local", "AWS_SESSION_TOKEN": "local"}
+
+
+def schedule_name(logical_id: str, function: str) -> str:
+    """SyncDispatchFunctionNightly (the Nightly event of SyncDispatchFunction) -> nightly."""
+    return (logical_id.removeprefix(function) or logical_id).lower()
+
+
+def reset_cached_clients() -> None:
+    """Forgets the settings, boto3 clients and PynamoDB connections xero_sync cached under an older environment."""
+    from pynamodb.models import Model
+
+    for name, module in list(sys.modules.items()):
+        if not (name == "xero_sync" or name.startswith("xero_sync.")) or module is None:
+            continue
+        for value in list(vars(module).values()):
+            if callable(getattr(value, "cache_clear", None)) and getattr(value, "__module__", None) == name:
+                value.cache_clear()
+            elif isinstance(value, type) and issubclass(value, Model) and value.__module__ == name:
+                value._connection = None
+
+
+def _preimport_handler_dependencies() -> None:
+    """The functions' heavy imports, done while the engines boot (a cold start's import phase, ahead of time)."""
+    warnings.filterwarnings("ignore", message="No application metrics to publish", category=UserWarning)
+    for name in _HANDLER_DEPENDENCIES:
+        with contextlib.suppress(ImportError):
+            importlib.import_module(name)
+
+
+class LocalStack:
+    def __init__(
+        self,
+        *,
+        api_port: int = 0,
+        dynamodb_port: int = 0,
+        moto_port: int = 0,
+        emulator_port: int = 0,
+        db_path: Path | None = None,
+        emulator: bool = True,
+        parameters: Mapping[str, str] | None = None,
+        visibility_timeout: int | None = None,
+        worker_concurrency: int = LOCAL_CONCURRENCY_CAP,
+        poll_wait_seconds: int = 1,
+        run_schedules: bool = True,
+        state_dir: Path = STATE_DIR,
+        write_state: bool = False,
+        max_environments: int = 4,
+    ) -> None:
+        self.api_port = api_port
+        self.emulator_port = emulator_port
+        self.want_emulator = emulator
+        self.extra_parameters = dict(parameters or {})
+        self.visibility_timeout = visibility_timeout
+        self.worker_concurrency = worker_concurrency
+        self.poll_wait_seconds = poll_wait_seconds
+        self.run_schedules = run_schedules
+        self.state_dir = state_dir
+        self.write_state = write_state
+        self.max_environments = max_environments
+        self.region = LOCAL_REGION
+
+        log_dir = state_dir / "logs"
+        self.dynamodb = DynamoDBLocal(port=dynamodb_port, db_path=db_path, log_path=log_dir / "dynamodb.log")
+        self.moto = MotoServer(port=moto_port, log_path=log_dir / "moto.log")
+        self.emulator: Any = None
+        self.emulator_error: str | None = None
+        self.template: Template | None = None
+        self.physical: dict[str, PhysicalResource] = {}
+        self.environment: dict[str, str] = {}
+        self.functions: Functions | None = None
+        self.server: GatewayServer | None = None
+        self.gateway: Gateway | None = None
+        self.workers: list[QueueWorker] = []
+        self.scheduler: Scheduler | None = None
+        self.issuer: TokenIssuer | None = None
+        self.startup_seconds: float | None = None
+        self._saved_environ: dict[str, str | None] = {}
+        self._started = False
+
+    # --- life cycle -------------------------------------------------------------------------------------------------
+    def start(self) -> "LocalStack":
+        began = time.monotonic()
+        try:
+            self._start(began)
+        except BaseException:
+            self.stop()
+            raise
+        self.startup_seconds = time.monotonic() - began
+        return self
+
+    def _start(self, began: float) -> None:
+        self._started = True
+        (self.state_dir / "logs").mkdir(parents=True, exist_ok=True)
+        self._apply_environment(
+            {"AWS_DEFAULT_REGION": self.region, "AWS_REGION": self.region, **LOCAL_CREDENTIALS, "AWS_PROFILE": None}
+        )
+        # The engines boot (the JVM is the slow part) while this process binds the front door and reads the template.
+        errors: list[BaseException] = []
+        starters = [threading.Thread(target=self._start_process, args=(p, errors)) for p in (self.dynamodb, self.moto)]
+        for thread in starters:
+            thread.start()
+        try:
+            key = SigningKey.load_or_create(self.state_dir / SIGNING_KEY_NAME)
+            self.server = GatewayServer(self._dispatch, port=self.api_port)
+            self._start_emulator()
+            self.template = Template(parameters=self._template_parameters())
+            _preimport_handler_dependencies()
+        finally:
+            for thread in starters:
+                thread.join()
+        if errors:
+            raise errors[0]
+        self._apply_environment(
+            {"AWS_ENDPOINT_URL": self.moto.endpoint, "AWS_ENDPOINT_URL_DYNAMODB": self.dynamodb.endpoint}
+        )
+        overrides = (
+            {"SyncQueue": {"VisibilityTimeout": str(self.visibility_timeout)}} if self.visibility_timeout else {}
+        )
+        self.physical = provision(self.template, boto3.Session(), queue_overrides=overrides)
+        functions = self.template.functions(self.physical)
+        self.environment = self._function_environment(functions)
+        self._apply_environment(
+            {"POWERTOOLS_TRACE_DISABLED": "true", **self.environment},
+            defaults={"POWERTOOLS_METRICS_DISABLED": "true", "POWERTOOLS_DEV": "false"},
+        )
+        reset_cached_clients()
+        if self.emulator is not None:
+            self._register_emulator_app()
+
+        self.functions = Functions(
+            functions, {name: self.template.physical_name(name) for name in functions}, self.max_environments
+        )
+        self.functions.warm()
+        authorizer_config = self.template.jwt_authorizer()
+        audiences = authorizer_config["audience"]
+        audiences = [audiences] if isinstance(audiences, str) else list(audiences)
+        self.issuer = TokenIssuer(
+            key, authorizer_config["issuer"], audiences[0], self.environment.get("PRACTICE_CLAIM", "practice_id")
+        )
+        self.gateway = Gateway(
+            self.template.routes(),
+            JwtAuthorizer(key, authorizer_config["issuer"], audiences, authorizer_config["identity_source"]),
+            self.functions.invoke,
+        )
+        self._add_admin_routes(self.gateway)
+        self._start_workers()
+        self._start_scheduler()
+        self.server.start()
+        if self.write_state:
+            self._write_state(began)
+
+    def _start_process(self, process: ManagedProcess, errors: list[BaseException]) -> None:
+        try:
+            process.start()
+        except BaseException as error:
+            errors.append(error)
+
+    def stop(self) -> None:
+        """Stops everything this stack started (child processes by their PID) and restores the environment."""
+        if not self._started:
+            return
+        self._started = False
+        if self.server is not None:
+            self.server.stop()
+        if self.scheduler is not None:
+            self.scheduler.stop()
+        for worker in self.workers:
+            worker._stop.set()
+        for worker in self.workers:
+            worker.stop()
+        if self.emulator is not None:
+            with contextlib.suppress(Exception):
+                self.emulator.stop()
+        self.moto.stop()
+        self.dynamodb.stop()
+        if self.write_state:
+            with contextlib.suppress(FileNotFoundError):
+                self.state_file.unlink()
+        self._restore_environment()
+        reset_cached_clients()
+
+    def __enter__(self) -> "LocalStack":
+        return self.start()
+
+    def __exit__(self, *_: object) -> None:
+        self.stop()
+
+    # --- environment --------------------------------------------------------------------------------------------------
+    def _apply_environment(self, values: Mapping[str, str | None], defaults: Mapping[str, str] | None = None) -> None:
+        merged: dict[str, str | None] = {k: v for k, v in (defaults or {}).items() if k not in os.environ}
+        merged.update(values)
+        for name, value in merged.items():
+            if name not in self._saved_environ:
+                self._saved_environ[name] = os.environ.get(name)
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+    def _restore_environment(self) -> None:
+        for name, value in self._saved_environ.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        self._saved_environ.clear()
+
+    @staticmethod
+    def _function_environment(functions: Mapping[str, Any]) -> dict[str, str]:
+        """One process hosts every function, so they share one environment: the template's (Globals) for all."""
+        merged: dict[str, str] = {}
+        for function in functions.values():
+            for name, value in function.environment.items():
+                if merged.get(name, value) != value:
+                    log.warning("%s differs between functions; the local stack uses %r", name, merged[name])
+                    continue
+                merged[name] = value
+        return merged
+
+    def _template_parameters(self) -> dict[str, str]:
+        assert self.server is not None
+        parameters = {"XeroRedirectUri": f"{self.server.url}/xero/callback"}
+        if self.emulator is not None:
+            base = str(self.emulator.base_url).rstrip("/")
+            parameters.update({"XeroLoginUrl": base, "XeroIdentityUrl": base, "XeroApiUrl": base})
+        return {**parameters, **self.extra_parameters}
+
+    # --- Xero emulator (optional) -------------------------------------------------------------------------------------
+    def _start_emulator(self) -> None:
+        if not self.want_emulator:
+            return
+        try:
+            from local import xero_emulator
+        except ImportError as error:
+            self.emulator_error = f"not available ({error})"
+            log.warning("Xero emulator %s", self.emulator_error)
+            return
+        assert self.server is not None
+        redirect_uri = f"{self.server.url}/xero/callback"
+        emulator_class = xero_emulator.XeroEmulator
+        parameters = inspect.signature(emulator_class).parameters
+        config_class = getattr(xero_emulator, "EmulatorConfig", None)
+        if "config" in parameters and config_class is not None:
+            config = config_class(host=HOST, port=self.emulator_port)
+            emulator = emulator_class(config=config)
+        else:
+            emulator = emulator_class(port=self.emulator_port)
+        emulator.start()
+        self.emulator = emulator
+        self._emulator_redirect_uri = redirect_uri
+
+    def _register_emulator_app(self) -> None:
+        response = requests.post(
+            f"{str(self.emulator.base_url).rstrip('/')}/_emulator/apps",
+            json={
+                "clientId": LOCAL_XERO_APP["client_id"],
+                "clientSecret": LOCAL_XERO_APP["client_secret"],
+                "redirectUris": [self._emulator_redirect_uri],
+            },
+            timeout=5,
+        )
+        response.raise_for_status()
+
+    # --- queue pollers and schedules ----------------------------------------------------------------------------------
+    @property
+    def sqs(self) -> "SQSClient":
+        return boto3.client("sqs", endpoint_url=self.moto.endpoint, region_name=self.region)
+
+    def queue_url(self, logical_id: str) -> str:
+        return self.physical[logical_id].attributes["QueueUrl"]
+
+    def _start_workers(self) -> None:
+        assert self.template is not None and self.functions is not None
+        for source in self.template.queue_event_sources():
+            worker = QueueWorker(
+                source,
+                self.sqs,
+                self.queue_url(source.queue),
+                self.physical[source.queue].attributes["Arn"],
+                self.region,
+                self.functions.invoke,
+                concurrency=self.worker_concurrency,
+                wait_seconds=self.poll_wait_seconds,
+            )
+            worker.start()
+            self.workers.append(worker)
+
+    def worker_for(self, queue_logical_id: str) -> QueueWorker:
+        return next(w for w in self.workers if w.source.queue == queue_logical_id)
+
+    def _start_scheduler(self) -> None:
+        assert self.template is not None and self.functions is not None
+        schedules = []
+        logical_ids = list(self.template.of_type("AWS::Scheduler::Schedule"))
+        for logical_id, schedule in zip(logical_ids, self.template.schedules(), strict=True):
+            schedules.append(
+                LocalSchedule(
+                    name=schedule_name(logical_id, schedule.function),
+                    function=schedule.function,
+                    expression=ScheduleExpression(schedule.expression, schedule.timezone),
+                    input=schedule.input,
+                )
+            )
+        self.scheduler = Scheduler(schedules, self.functions.invoke)
+        if self.run_schedules:
+            self.scheduler.start()
+
+    def fire_schedule(self, name: str = "nightly") -> Any:
+        assert self.scheduler is not None
+        return self.scheduler.fire(name)
+
+    # --- admin routes on the front door -------------------------------------------------------------------------------
+    def _dispatch(self, environ: dict[str, Any], start_response: Any) -> Any:
+        if self.gateway is None:
+            return Response("starting", status=503)(environ, start_response)
+        return self.gateway(environ, start_response)
+
+    def _add_admin_routes(self, gateway: Gateway) -> None:
+        def fire(_: Request, match: dict[str, str]) -> Response:
+            assert self.scheduler is not None
+            if match["name"] not in self.scheduler.schedules:
+                return Response(json.dumps({"message": "Not Found"}), status=404, content_type="application/json")
+            result = self.fire_schedule(match["name"])
+            return Response(json.dumps({"schedule": match["name"], "result": result}), content_type="application/json")
+
+        def describe(_: Request, __: dict[str, str]) -> Response:
+            return Response(json.dumps(self.describe(), default=str), content_type="application/json")
+
+        def jwks(_: Request, __: dict[str, str]) -> Response:
+            assert self.issuer is not None
+            return Response(json.dumps(self.issuer.key.jwks()), content_type="application/json")
+
+        gateway.add_admin_route("POST", r"/_local/schedules/(?P<name>[\w-]+)", fire)
+        gateway.add_admin_route("GET", r"/_local/stack", describe)
+        gateway.add_admin_route("GET", r"/_local/jwks\.json", jwks)
+
+    # --- what the stack exposes ---------------------------------------------------------------------------------------
+    @property
+    def api_url(self) -> str:
+        assert self.server is not None
+        return self.server.url
+
+    @property
+    def state_file(self) -> Path:
+        return self.state_dir / STATE_FILE_NAME
+
+    def token(
+        self, practice_id: str | None, user_id: str = "local-user", ttl_seconds: int = 3600, **claims: Any
+    ) -> str:
+        assert self.issuer is not None
+        return self.issuer.mint(practice_id, user_id, ttl_seconds, **claims)
+
+    def describe(self) -> dict[str, Any]:
+        assert self.template is not None and self.issuer is not None and self.scheduler is not None
+        return {
+            "pid": os.getpid(),
+            "api": self.api_url,
+            "dynamodb": {"endpoint": self.dynamodb.endpoint, "pid": self.dynamodb.pid, "port": self.dynamodb.port},
+            "moto": {"endpoint": self.moto.endpoint, "pid": self.moto.pid, "port": self.moto.port},
+            "xero_emulator": (
+                {"url": str(self.emulator.base_url)} if self.emulator is not None else {"error": self.emulator_error}
+            ),
+            "queues": {
+                name: resource.ref for name, resource in self.physical.items() if resource.attributes.get("QueueUrl")
+            },
+            "schedules": {
+                name: {"function": s.function, "expression": s.expression.text, "timezone": s.expression.timezone}
+                for name, s in self.scheduler.schedules.items()
+            },
+            "next_schedule_times": self.scheduler.next_fire_times() if self.run_schedules else {},
+            "jwt": {
+                "key_path": str(self.state_dir / SIGNING_KEY_NAME),
+                "issuer": self.issuer.issuer,
+                "audience": self.issuer.audience,
+                "practice_claim": self.issuer.practice_claim,
+            },
+        }
+
+    def _write_state(self, began: float) -> None:
+        state = {**self.describe(), "started_at": time.time(), "startup_seconds": time.monotonic() - began}
+        temporary = self.state_file.with_suffix(".tmp")
+        temporary.write_text(json.dumps(state, indent=2, default=str))
+        temporary.replace(self.state_file)
