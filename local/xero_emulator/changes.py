@@ -388,9 +388,9 @@ class ChangeSimulator:
             (self.void_manual_journal, 1),
             (self.create_item, 2),
             (self.edit_item, 2),
-            (self.delete_item, 1),
+            (self.delete_item, 2),
             (self.create_contact_group, 1),
-            (self.delete_contact_group, 1),
+            (self.delete_contact_group, 2),
             (self.rename_account, 1),
             (self.archive_tracking_option, 1),
         ]
