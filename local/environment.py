@@ -15,10 +15,15 @@ def apply_function_environment(environment: Mapping[str, str], aws_endpoints: Ma
 
 
 def forget_cached_clients() -> None:
-    from xero_sync import models, queue, runs
+    from aws_lambda_powertools.utilities import parameters
+
+    from xero_sync import models, queue, runs, tokens
     from xero_sync.config import get_settings
 
     get_settings.cache_clear()
+    parameters.clear_caches()
+    parameters.base.DEFAULT_PROVIDERS.clear()  # their boto3 clients keep the endpoint they were made with
+    tokens._secrets_manager.cache_clear()
     queue._sqs.cache_clear()
     runs.transaction_connection.cache_clear()
     for model in (

@@ -31,6 +31,12 @@ class Settings(BaseModel):
     xero_api_url: HttpUrl = Field(alias="XERO_API_URL")
     xero_redirect_uri: HttpUrl = Field(alias="XERO_REDIRECT_URI")
     frontend_url: HttpUrl = Field(alias="FRONTEND_URL")
+    # Read-only access to everything the sync imports, plus a refresh token (offline_access).
+    xero_scopes: str = Field(
+        alias="XERO_SCOPES",
+        default="offline_access openid profile email accounting.settings.read accounting.contacts.read "
+        "accounting.transactions.read accounting.journals.read",
+    )
 
     # The JWT claim (verified by API Gateway's authorizer) that names the caller's practice.
     practice_claim: str = Field(alias="PRACTICE_CLAIM", default="practice_id", min_length=1)

@@ -1,0 +1,184 @@
+"""The token store: the one module that touches Xero token sets.
+
+A token set (one consent: one Xero user, one or more organisations) lives in one Secrets Manager secret under the
+app's prefix, encrypted with the app's KMS key. A TokenSetRef item names the secret and carries the refresh lease.
+
+Refresh rules, from Xero's: refresh tokens rotate on every use and two holders refreshing one token set get
+`invalid_grant`. So a refresh is single-flight per token set (a conditional-write lease); the rotated token set is
+saved before its access token is used; and when a refresh's answer or its save is lost, the refresh token still in
+the secret is the one Xero keeps honouring for its 30-minute grace period, so the next attempt recovers.
+"""
+
+import contextlib
+import time
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from functools import lru_cache
+from typing import TYPE_CHECKING
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+from pynamodb.exceptions import DoesNotExist, UpdateError
+
+from xero_sync.config import get_settings
+from xero_sync.models import TokenSetRef
+from xero_sync.observability import logger
+from xero_sync.xero_identity import TokenSet, XeroAuthError, XeroIdentity
+
+if TYPE_CHECKING:
+    from mypy_boto3_secretsmanager import SecretsManagerClient
+
+# An access token with less than this left is refreshed first (a sync's next calls must not race its expiry).
+REFRESH_MARGIN_SECONDS = 120
+LEASE_SECONDS = 30
+WAIT_STEP_SECONDS = 0.2
+SAVE_ATTEMPTS = 3
+
+
+class TokenSetRevoked(Exception):
+    """Xero no longer honours this token set (invalid_grant): its clients must be relinked."""
+
+    def __init__(self, token_set_id: str, reason: str) -> None:
+        super().__init__(f"token set {token_set_id} is no longer valid: {reason}")
+        self.token_set_id = token_set_id
+        self.reason = reason
+
+
+class TokenRefreshBusy(Exception):
+    """Another holder kept the refresh lease longer than we could wait: try again later."""
+
+
+@lru_cache(maxsize=1)
+def _secrets_manager() -> "SecretsManagerClient":
+    return boto3.client("secretsmanager", config=Config(retries={"mode": "standard", "max_attempts": 5}))
+
+
+class TokenStore:
+    def __init__(
+        self,
+        identity_factory: Callable[[], XeroIdentity] = XeroIdentity,
+        secrets: "SecretsManagerClient | None" = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self._identity_factory = identity_factory
+        self._secrets = secrets or _secrets_manager()
+        self._sleep = sleep
+
+    # --- lifecycle ----------------------------------------------------------------------------------------------------
+    def create(self, practice_id: str, token_set: TokenSet, tenant_ids: set[str]) -> str:
+        token_set_id = str(uuid.uuid4())
+        secret_name = f"{get_settings().token_secret_prefix}{token_set_id}"
+        self._secrets.create_secret(
+            Name=secret_name,
+            KmsKeyId=get_settings().token_kms_key_id,
+            SecretString=token_set.to_secret_string(),
+            Description="A Xero OAuth token set (one consent)",
+        )
+        TokenSetRef(
+            token_set_id=token_set_id,
+            practice_id=practice_id,
+            secret_name=secret_name,
+            tenant_ids=tenant_ids,
+            created_at=datetime.now(UTC),
+        ).save(condition=TokenSetRef.token_set_id.does_not_exist())
+        return token_set_id
+
+    def read(self, token_set_id: str) -> TokenSet:
+        ref = self._ref(token_set_id)
+        value = self._secrets.get_secret_value(SecretId=ref.secret_name)["SecretString"]
+        return TokenSet.from_secret_string(value)
+
+    def delete(self, token_set_id: str) -> None:
+        """Removes the secret at once (no recovery window: a revoked token set must not linger) and its ref."""
+        try:
+            ref = self._ref(token_set_id)
+        except DoesNotExist:
+            return
+        try:
+            self._secrets.delete_secret(SecretId=ref.secret_name, ForceDeleteWithoutRecovery=True)
+        except ClientError as error:
+            if error.response["Error"]["Code"] != "ResourceNotFoundException":
+                raise
+        ref.delete()
+
+    # --- use ----------------------------------------------------------------------------------------------------------
+    def fresh(self, token_set_id: str) -> TokenSet:
+        """A token set whose access token has at least REFRESH_MARGIN_SECONDS left, refreshing it if need be."""
+        current = self.read(token_set_id)
+        if current.seconds_left() > REFRESH_MARGIN_SECONDS:
+            return current
+        return self._refresh(token_set_id, current)
+
+    def _refresh(self, token_set_id: str, stale: TokenSet) -> TokenSet:
+        owner = str(uuid.uuid4())
+        deadline = time.monotonic() + LEASE_SECONDS + 5
+        while time.monotonic() < deadline:
+            if self._take_lease(token_set_id, owner):
+                try:
+                    return self._refresh_holding_lease(token_set_id, stale)
+                finally:
+                    self._release_lease(token_set_id, owner)
+            self._sleep(WAIT_STEP_SECONDS)
+            current = self.read(token_set_id)
+            if current.seconds_left() > REFRESH_MARGIN_SECONDS:
+                return current  # the lease holder refreshed it for us
+        raise TokenRefreshBusy(f"token set {token_set_id} stayed leased for {LEASE_SECONDS} s")
+
+    def _refresh_holding_lease(self, token_set_id: str, stale: TokenSet) -> TokenSet:
+        current = self.read(token_set_id)
+        rotated_meanwhile = current.refresh_token.get_secret_value() != stale.refresh_token.get_secret_value()
+        if rotated_meanwhile and current.seconds_left() > REFRESH_MARGIN_SECONDS:
+            return current  # refreshed by someone else between our read and our lease
+        try:
+            rotated = self._identity_factory().refresh(current.refresh_token)
+        except XeroAuthError as error:
+            if error.error == "invalid_grant":
+                raise TokenSetRevoked(token_set_id, "Xero refused the refresh token (invalid_grant)") from None
+            raise
+        self._save(token_set_id, rotated)
+        TokenSetRef(token_set_id=token_set_id).update(actions=[TokenSetRef.refreshed_at.set(datetime.now(UTC))])
+        return rotated
+
+    def _save(self, token_set_id: str, token_set: TokenSet) -> None:
+        """Persists a rotated token set before anyone uses it. If every attempt fails, the refresh token left in the
+        secret stays valid for Xero's grace period, and the next refresh recovers with it."""
+        secret_name = self._ref(token_set_id).secret_name
+        for attempt in range(1, SAVE_ATTEMPTS + 1):
+            try:
+                self._secrets.put_secret_value(SecretId=secret_name, SecretString=token_set.to_secret_string())
+                return
+            except (ClientError, BotoCoreError) as error:
+                logger.warning(
+                    "saving a rotated token set failed", extra={"attempt": attempt, "error": type(error).__name__}
+                )
+                if attempt == SAVE_ATTEMPTS:
+                    raise
+                self._sleep(0.2 * attempt)
+
+    # --- the lease ----------------------------------------------------------------------------------------------------
+    def _take_lease(self, token_set_id: str, owner: str) -> bool:
+        now = datetime.now(UTC)
+        try:
+            TokenSetRef(token_set_id=token_set_id).update(
+                actions=[
+                    TokenSetRef.lease_owner.set(owner),
+                    TokenSetRef.lease_expires_at.set(now + timedelta(seconds=LEASE_SECONDS)),
+                ],
+                condition=TokenSetRef.token_set_id.exists()
+                & (TokenSetRef.lease_owner.does_not_exist() | (TokenSetRef.lease_expires_at < now)),
+            )
+        except UpdateError:
+            return False
+        return True
+
+    def _release_lease(self, token_set_id: str, owner: str) -> None:
+        with contextlib.suppress(UpdateError):  # it lapsed and someone else holds it now
+            TokenSetRef(token_set_id=token_set_id).update(
+                actions=[TokenSetRef.lease_owner.remove(), TokenSetRef.lease_expires_at.remove()],
+                condition=TokenSetRef.lease_owner == owner,
+            )
+
+    def _ref(self, token_set_id: str) -> TokenSetRef:
+        return TokenSetRef.get(token_set_id, consistent_read=True)

@@ -1,0 +1,206 @@
+"""Xero's identity side: the OAuth2 authorisation code flow with PKCE (authlib), token refresh and revocation,
+and the connections (which organisations a token set reaches).
+
+Token values are held as SecretStr: they never appear in a repr, a log line or an error message.
+"""
+
+import json
+import time
+from functools import lru_cache
+from typing import Any
+
+import requests
+from authlib.common.security import generate_token
+from authlib.integrations.base_client.errors import OAuthError
+from authlib.integrations.requests_client import OAuth2Session
+from aws_lambda_powertools.utilities import parameters
+from joserfc import jws
+from pydantic import BaseModel, Field, SecretStr
+from requests.adapters import HTTPAdapter
+
+from xero_sync.config import get_settings
+
+HTTP_TIMEOUT = (3.05, 20)
+
+
+class XeroAppCredentials(BaseModel):
+    client_id: str = Field(min_length=1)
+    client_secret: SecretStr
+
+
+class TokenSet(BaseModel):
+    access_token: SecretStr
+    refresh_token: SecretStr
+    expires_at: float  # epoch seconds
+    scope: str = ""
+
+    @classmethod
+    def from_response(cls, token: dict[str, Any], now: float | None = None) -> "TokenSet":
+        issued = now if now is not None else time.time()
+        return cls(
+            access_token=SecretStr(token["access_token"]),
+            refresh_token=SecretStr(token["refresh_token"]),
+            expires_at=float(token.get("expires_at") or issued + float(token["expires_in"])),
+            scope=token.get("scope", ""),
+        )
+
+    def seconds_left(self, now: float | None = None) -> float:
+        return self.expires_at - (now if now is not None else time.time())
+
+    def auth_event_id(self) -> str | None:
+        """Xero stamps each consent's connections with the id its access token carries."""
+        payload = jws.extract_compact(self.access_token.get_secret_value().encode()).payload
+        value = json.loads(payload).get("authentication_event_id")
+        return str(value) if value else None
+
+    def to_secret_string(self) -> str:
+        return json.dumps(
+            {
+                "access_token": self.access_token.get_secret_value(),
+                "refresh_token": self.refresh_token.get_secret_value(),
+                "expires_at": self.expires_at,
+                "scope": self.scope,
+            }
+        )
+
+    @classmethod
+    def from_secret_string(cls, value: str) -> "TokenSet":
+        return cls.model_validate(json.loads(value))
+
+
+class Connection(BaseModel):
+    id: str
+    tenant_id: str = Field(alias="tenantId")
+    tenant_type: str = Field(alias="tenantType")
+    tenant_name: str | None = Field(default=None, alias="tenantName")
+    auth_event_id: str | None = Field(default=None, alias="authEventId")
+
+
+class XeroAuthError(Exception):
+    """Xero refused an OAuth request; `error` is its OAuth2 error code (invalid_grant, access_denied...)."""
+
+    def __init__(self, error: str) -> None:
+        super().__init__(f"Xero refused the request: {error}")
+        self.error = error
+
+
+class XeroUnavailable(Exception):
+    """Xero could not be reached or answered with a server error: worth trying again later."""
+
+
+def app_credentials() -> XeroAppCredentials:
+    # Cached for five minutes by Powertools: a rotated app secret is picked up without a redeploy.
+    raw = parameters.get_secret(get_settings().xero_app_secret_name, transform="json", max_age=300)
+    return XeroAppCredentials.model_validate(raw)
+
+
+def new_code_verifier() -> str:
+    verifier: str = generate_token(64)  # 43-128 characters of the unreserved set, as PKCE requires
+    return verifier
+
+
+@lru_cache(maxsize=1)
+def _adapter() -> HTTPAdapter:
+    return HTTPAdapter(pool_connections=4, pool_maxsize=16, max_retries=0)
+
+
+class XeroIdentity:
+    def __init__(self, credentials: XeroAppCredentials | None = None) -> None:
+        settings = get_settings()
+        self._credentials = credentials or app_credentials()
+        self._login = str(settings.xero_login_url).rstrip("/")
+        self._identity = str(settings.xero_identity_url).rstrip("/")
+        self._api = str(settings.xero_api_url).rstrip("/")
+        self._redirect_uri = str(settings.xero_redirect_uri)
+        self._scopes = settings.xero_scopes
+
+    def _session(self, token: TokenSet | None = None) -> OAuth2Session:
+        session = OAuth2Session(
+            client_id=self._credentials.client_id,
+            client_secret=self._credentials.client_secret.get_secret_value(),
+            scope=self._scopes,
+            redirect_uri=self._redirect_uri,
+            code_challenge_method="S256",
+            token_endpoint_auth_method="client_secret_basic",  # noqa: S106 - a method name, not a secret
+        )
+        session.mount("https://", _adapter())
+        session.mount("http://", _adapter())
+        if token is not None:
+            session.token = {"access_token": token.access_token.get_secret_value(), "token_type": "Bearer"}
+        return session
+
+    def authorization_url(self, state: str, code_verifier: str) -> str:
+        url, _ = self._session().create_authorization_url(
+            f"{self._login}/identity/connect/authorize", state=state, code_verifier=code_verifier
+        )
+        return str(url)
+
+    def exchange_code(self, code: str, code_verifier: str) -> TokenSet:
+        return self._token_request(
+            lambda s: s.fetch_token(
+                f"{self._identity}/connect/token", code=code, code_verifier=code_verifier, timeout=HTTP_TIMEOUT
+            )
+        )
+
+    def refresh(self, refresh_token: SecretStr) -> TokenSet:
+        return self._token_request(
+            lambda s: s.refresh_token(
+                f"{self._identity}/connect/token",
+                refresh_token=refresh_token.get_secret_value(),
+                timeout=HTTP_TIMEOUT,
+            )
+        )
+
+    def revoke(self, refresh_token: SecretStr) -> None:
+        try:
+            response = self._session().revoke_token(
+                f"{self._identity}/connect/revocation",
+                token=refresh_token.get_secret_value(),
+                token_type_hint="refresh_token",  # noqa: S106 - a hint's name, not a secret
+                timeout=HTTP_TIMEOUT,
+            )
+        except requests.RequestException as error:
+            raise XeroUnavailable(f"revocation failed: {type(error).__name__}") from None
+        if response.status_code >= 500:
+            raise XeroUnavailable(f"revocation answered {response.status_code}")
+
+    def connections(self, token: TokenSet, auth_event_id: str | None = None) -> list[Connection]:
+        params = {"authEventId": auth_event_id} if auth_event_id else None
+        response = self._call(token, "GET", f"{self._api}/connections", params=params)
+        self._raise_for_status(response)
+        return [Connection.model_validate(item) for item in response.json()]
+
+    def delete_connection(self, token: TokenSet, connection_id: str) -> bool:
+        """True when Xero removed it, False when it was already gone."""
+        response = self._call(token, "DELETE", f"{self._api}/connections/{connection_id}")
+        if response.status_code == 404:
+            return False
+        self._raise_for_status(response)
+        return True
+
+    def _call(self, token: TokenSet, method: str, url: str, **kwargs: Any) -> requests.Response:
+        try:
+            response: requests.Response = self._session(token).request(method, url, timeout=HTTP_TIMEOUT, **kwargs)
+            return response
+        except requests.RequestException as error:
+            raise XeroUnavailable(f"{method} {url.rsplit('/', 1)[-1]} failed: {type(error).__name__}") from None
+
+    @staticmethod
+    def _raise_for_status(response: requests.Response) -> None:
+        if response.status_code in (401, 403):
+            raise XeroAuthError("AuthenticationUnsuccessful")
+        if response.status_code >= 500 or response.status_code == 429:
+            raise XeroUnavailable(f"Xero answered {response.status_code}")
+        if response.status_code >= 400:
+            raise XeroAuthError(f"http_{response.status_code}")
+
+    def _token_request(self, call: Any) -> TokenSet:
+        try:
+            token = call(self._session())
+        except OAuthError as error:
+            raise XeroAuthError(str(error.error or "oauth_error")) from None
+        except requests.RequestException as error:
+            raise XeroUnavailable(f"token endpoint failed: {type(error).__name__}") from None
+        except ValueError:  # a body that is not JSON: an outage page, not an answer
+            raise XeroUnavailable("the token endpoint answered with no token") from None
+        return TokenSet.from_response(dict(token))

@@ -1,0 +1,119 @@
+"""The token store against the Xero emulator: single-flight refresh, rotation saved before use, recovery within
+Xero's grace period, and invalid_grant surfacing as a revoked token set. No token ever reaches a log line."""
+
+import json
+import threading
+import time
+
+import pytest
+from botocore.exceptions import ClientError
+
+from xero_sync.tokens import TokenSetRevoked, TokenStore
+from xero_sync.xero_identity import TokenSet, XeroIdentity, new_code_verifier
+
+
+def link_token_set(xero, tenant_ids: list[str]) -> TokenSet:
+    verifier = new_code_verifier()
+    identity = XeroIdentity()
+    callback = xero.consent(identity.authorization_url("state-1", verifier), tenant_ids)
+    assert callback["state"] == "state-1"
+    return identity.exchange_code(callback["code"], verifier)
+
+
+def make_stale(aws, store: TokenStore, token_set_id: str) -> TokenSet:
+    """As if 29 minutes had passed for us: the stored access token is about to expire."""
+    stale = store.read(token_set_id)
+    stale.expires_at = time.time() + 30
+    aws.session.client("secretsmanager").put_secret_value(
+        SecretId=f"xero-sync-local/xero/token-sets/{token_set_id}", SecretString=stale.to_secret_string()
+    )
+    return stale
+
+
+@pytest.fixture
+def stored(aws, xero):
+    tenant = xero.create_org("Token Co")
+    token_set = link_token_set(xero, [tenant])
+    store = TokenStore()
+    return store, store.create("practice-a", token_set, {tenant}), tenant
+
+
+def test_a_fresh_access_token_is_used_without_calling_xero(xero, stored):
+    store, token_set_id, _ = stored
+    calls_before = xero.token_calls()
+    assert store.fresh(token_set_id).seconds_left() > 1700
+    assert xero.token_calls() == calls_before
+
+
+def test_a_stale_token_set_is_refreshed_once_and_the_rotation_is_saved(aws, xero, stored):
+    store, token_set_id, tenant = stored
+    stale = make_stale(aws, store, token_set_id)
+    fresh = store.fresh(token_set_id)
+    saved = store.read(token_set_id)
+    assert saved.refresh_token.get_secret_value() == fresh.refresh_token.get_secret_value()
+    assert saved.refresh_token.get_secret_value() != stale.refresh_token.get_secret_value()
+    assert [c.tenant_id for c in XeroIdentity().connections(fresh)] == [tenant]
+
+
+def test_two_concurrent_refreshes_make_one_call_to_xero_and_both_get_the_new_token(aws, xero, stored):
+    store, token_set_id, _ = stored
+    make_stale(aws, store, token_set_id)
+    calls_before = xero.token_calls()
+    results: list[str] = []
+    barrier = threading.Barrier(2)
+
+    def refresh() -> None:
+        barrier.wait()
+        results.append(TokenStore().fresh(token_set_id).access_token.get_secret_value())
+
+    threads = [threading.Thread(target=refresh) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert xero.token_calls() - calls_before == 1
+    assert len(results) == 2 and results[0] == results[1]
+
+
+def test_a_refresh_whose_save_failed_is_recovered_within_the_grace_period(aws, xero, stored):
+    store, token_set_id, tenant = stored
+    make_stale(aws, store, token_set_id)
+    secrets = aws.session.client("secretsmanager")
+
+    def fail_put(**_):
+        raise ClientError({"Error": {"Code": "InternalServiceError", "Message": "boom"}}, "PutSecretValue")
+
+    secrets.meta.events.register("before-call.secrets-manager.PutSecretValue", fail_put)
+    # When the rotated token set cannot be saved, the refresh fails and nothing is lost...
+    with pytest.raises(ClientError):
+        TokenStore(secrets=secrets, sleep=lambda _: None).fresh(token_set_id)
+    # ...because the refresh token still stored is honoured by Xero for its grace period
+    recovered = TokenStore().fresh(token_set_id)
+    assert [c.tenant_id for c in XeroIdentity().connections(recovered)] == [tenant]
+    assert store.read(token_set_id).refresh_token.get_secret_value() == recovered.refresh_token.get_secret_value()
+
+
+def test_a_revoked_token_set_surfaces_as_revoked(aws, xero, stored):
+    store, token_set_id, _ = stored
+    XeroIdentity().revoke(store.read(token_set_id).refresh_token)
+    make_stale(aws, store, token_set_id)
+    with pytest.raises(TokenSetRevoked, match="invalid_grant"):
+        store.fresh(token_set_id)
+
+
+def test_deleting_a_token_set_removes_its_secret(aws, stored):
+    store, token_set_id, _ = stored
+    store.delete(token_set_id)
+    names = [s["Name"] for s in aws.session.client("secretsmanager").list_secrets()["SecretList"]]
+    assert not any(token_set_id in name for name in names)
+
+
+def test_token_values_never_show_in_a_repr_or_a_log_line(aws, xero, stored, capsys):
+    store, token_set_id, _ = stored
+    make_stale(aws, store, token_set_id)
+    token_set = store.fresh(token_set_id)
+    secret_values = [token_set.access_token.get_secret_value(), token_set.refresh_token.get_secret_value()]
+    printed = repr(token_set) + str(token_set) + json.dumps(token_set.model_dump(mode="json"))
+    output = capsys.readouterr()
+    for value in secret_values:
+        assert value not in printed and value not in output.out and value not in output.err
