@@ -39,21 +39,23 @@ class Api:
         query: str = "",
         body: str | None = None,
         route_path: str | None = None,
+        headers: dict[str, str] | None = None,
     ) -> ApiResponse:
         """route_path sends the event to the function serving that route even when `path` is not one of them."""
         route, path_parameters = _route_for(method, route_path or path)
-        claims = {"sub": "user-1", **({"practice_id": practice} if practice else {})}
+        claims = {"sub": "user-1", **({"practice_id": practice} if practice else {})} if route.authorized else None
         event = http_api_event(
             method,
             path,
             f"{route.method} {route.path}",
             path_parameters=path_parameters,
             query=query,
-            headers={"content-type": "application/json"},
+            headers={"content-type": "application/json", **(headers or {})},
             body=body,
             jwt_claims=claims,
         )
         function = self.functions[route.function]
         result = load_handler(function)(event, LocalLambdaContext(function.logical_id, function.timeout))
         text = result.get("body") or "null"
-        return ApiResponse(result["statusCode"], result.get("headers", {}), json.loads(text))
+        is_json = "json" in result.get("headers", {}).get("Content-Type", "application/json")
+        return ApiResponse(result["statusCode"], result.get("headers", {}), json.loads(text) if is_json else text)

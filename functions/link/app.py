@@ -1,34 +1,53 @@
-"""Link clients with Xero: start the OAuth flow, and Xero's callback. Built by the link issue."""
+"""Link clients with Xero: start the OAuth flow (add, relink) and Xero's callback."""
 
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
-from aws_lambda_powertools.event_handler.openapi.params import Path
+from aws_lambda_powertools.event_handler import Response, content_types
+from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from xero_sync.api import caller_practice_id, create_resolver, resolve
-from xero_sync.errors import NotImplementedYet
+from xero_sync import linking
+from xero_sync.api import caller_practice_id, caller_user_id, create_resolver, resolve
+from xero_sync.config import get_settings
 from xero_sync.ids import CLIENT_ID_PATTERN
+from xero_sync.linking import LinkOutcome, LinkStarted
 from xero_sync.observability import logger, metrics, tracer
 
 app = create_resolver()
+CallbackParameter = Annotated[str | None, Query(max_length=2048)]
 
 
-@app.post("/clients/link")
-def start_link() -> None:
-    caller_practice_id(app)
-    raise NotImplementedYet("linking clients with Xero is not built yet")
+@app.post("/clients/link", responses={201: {"description": "Send the user to authorizeUrl"}})
+def start_link() -> tuple[LinkStarted, int]:
+    return linking.start_link(caller_practice_id(app), caller_user_id(app)), 201
 
 
-@app.post("/clients/<client_id>/link")
-def start_relink(client_id: Annotated[str, Path(pattern=CLIENT_ID_PATTERN)]) -> None:
-    caller_practice_id(app)
-    raise NotImplementedYet("relinking a client with Xero is not built yet")
+@app.post("/clients/<client_id>/link", responses={201: {"description": "Send the user to authorizeUrl"}})
+def start_relink(client_id: Annotated[str, Path(pattern=CLIENT_ID_PATTERN)]) -> tuple[LinkStarted, int]:
+    return linking.start_link(caller_practice_id(app), caller_user_id(app), client_id), 201
 
 
-@app.get("/xero/callback")
-def xero_callback() -> None:
-    raise NotImplementedYet("the Xero callback is not built yet")
+@app.get(
+    "/xero/callback",
+    responses={
+        200: {
+            "description": "The outcome (Accept: application/json)",
+            "content": {"application/json": {"model": LinkOutcome}},
+        },
+        302: {"description": "Back to the front end, the outcome in the query string"},
+    },
+)
+def xero_callback(
+    state: CallbackParameter = None, code: CallbackParameter = None, error: CallbackParameter = None
+) -> Response[str]:
+    outcome = linking.complete_link(state, code, error)
+    if "application/json" in (app.current_event.headers.get("accept") or ""):
+        return Response(status_code=200, content_type=content_types.APPLICATION_JSON, body=outcome.model_dump_json())
+    query = {"outcome": outcome.outcome, "code": outcome.code, "clientIds": ",".join(outcome.client_ids)}
+    location = f"{get_settings().frontend_url}?{urlencode(query)}"
+    return Response(status_code=302, headers={"Location": location}, content_type=content_types.TEXT_PLAIN, body="")
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)

@@ -86,6 +86,14 @@ def resolve(app: APIGatewayHttpResolver, event: dict[str, Any], context: LambdaC
     return app.resolve(event, context)
 
 
+def caller_user_id(app: APIGatewayHttpResolver) -> str:
+    """The verified JWT's subject: who in the practice is acting."""
+    subject = (app.current_event.request_context.authorizer.jwt_claim or {}).get("sub")
+    if not isinstance(subject, str) or not subject:
+        raise Unauthorized("the token names no user")
+    return subject
+
+
 def caller_practice_id(app: APIGatewayHttpResolver) -> str:
     """The practice named by the verified JWT; a token without it is refused."""
     claims = app.current_event.request_context.authorizer.jwt_claim or {}

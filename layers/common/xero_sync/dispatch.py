@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from xero_sync.ids import new_run_id
+from xero_sync.linking import retry_remote_cleanups
 from xero_sync.models import LINKED_PARTITION, Client, RunTrigger
 from xero_sync.observability import logger, metrics
 from xero_sync.queue import SyncQueue
@@ -23,6 +24,7 @@ class DispatchSummary:
     queued: int = 0
     skipped: dict[str, int] = field(default_factory=lambda: {"already_active": 0})
     not_queued: int = 0
+    cleanups_pending: int = 0  # unlinked clients whose Xero connection could not be removed yet
 
 
 def _nightly_messages(summary: DispatchSummary) -> Iterator[SyncMessage]:
@@ -52,6 +54,7 @@ def dispatch_nightly(queue: SyncQueue | None = None) -> DispatchSummary:
     metrics.add_metric(name="ClientsQueued", unit="Count", value=summary.queued)
     metrics.add_metric(name="ClientsSkipped", unit="Count", value=sum(summary.skipped.values()))
     metrics.add_metric(name="ClientsNotQueued", unit="Count", value=summary.not_queued)
+    summary.cleanups_pending = retry_remote_cleanups()
     return summary
 
 

@@ -25,6 +25,8 @@ _settings = get_settings()
 # The sparse index of linked clients holds every linked client under this one partition key (see README: a
 # nightly fan-out reads it page by page; no table scan).
 LINKED_PARTITION = "linked"
+# Clients unlinked while Xero was unreachable wait under this key of a second sparse index for their clean-up.
+CLEANUP_PARTITION = "pending"
 
 
 class LinkState(StrEnum):
@@ -63,6 +65,17 @@ class LinkedClientsIndex(GlobalSecondaryIndex["Client"]):
     client_id = UnicodeAttribute(range_key=True)
 
 
+class PendingCleanupsIndex(GlobalSecondaryIndex["Client"]):
+    """Sparse: unlinked clients whose connection or token set at Xero is still to be removed."""
+
+    class Meta:
+        index_name = "pending-cleanups"
+        projection = AllProjection()
+
+    cleanup_partition = UnicodeAttribute(hash_key=True)
+    client_id = UnicodeAttribute(range_key=True)
+
+
 class Client(Model):
     """A practice's client: one Xero organisation (tenant) and its link and sync state."""
 
@@ -76,6 +89,7 @@ class Client(Model):
     link_state = UnicodeAttribute(default=LinkState.LINKED.value)
     link_state_reason = UnicodeAttribute(null=True)
     linked_partition = UnicodeAttribute(null=True)
+    cleanup_partition = UnicodeAttribute(null=True)
     token_set_id = UnicodeAttribute(null=True)
     connection_id = UnicodeAttribute(null=True)
     created_at = UTCDateTimeAttribute()
@@ -88,6 +102,7 @@ class Client(Model):
     current_run_expires_at = UTCDateTimeAttribute(null=True)
 
     linked_clients = LinkedClientsIndex()
+    pending_cleanups = PendingCleanupsIndex()
 
 
 class TokenSetRef(Model):

@@ -115,6 +115,13 @@ def request_sync(
 
 
 @dataclass(frozen=True)
+class RunKey:
+    practice_id: str
+    client_id: str
+    run_id: str
+
+
+@dataclass(frozen=True)
 class BegunRun:
     client: Client
     run: SyncRun
@@ -153,7 +160,9 @@ def begin_run(message: SyncMessage) -> BegunRun | None:
         # Claimed at request time (Sync Now, link): the client must still name this run, and a run already
         # running is taken over only once its worker's claim has lapsed (a duplicate delivery must not run it twice).
         not_running_now = (Client.current_run_status != RunStatus.RUNNING.value) | (Client.current_run_expires_at < now)
-        owns_claim = (Client.current_run_id == message.run_id) & not_running_now
+        owns_claim = (
+            (Client.current_run_id == message.run_id) & (Client.link_state == LinkState.LINKED.value) & not_running_now
+        )
         run_condition = SyncRun.status.is_in(*(s.value for s in ACTIVE_RUN_STATUSES))
     run.status = RunStatus.RUNNING.value
     run.started_at = run.started_at or now
@@ -194,7 +203,7 @@ def _record_abandoned(client_id: str, run_id: str) -> None:
 
 
 def finish_run(
-    message: SyncMessage,
+    message: SyncMessage | RunKey,
     status: RunStatus,
     error: tuple[str, str] | None = None,
 ) -> None:

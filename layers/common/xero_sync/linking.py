@@ -1,0 +1,329 @@
+"""Linking clients with Xero: start the authorisation, complete it in the callback, unlink, and the states a
+client's link can be in. Tokens go through the token store only."""
+
+import secrets
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Literal
+
+from pydantic import Field
+from pynamodb.exceptions import DeleteError, DoesNotExist, PutError, UpdateError
+from pynamodb.expressions.update import Action
+
+from xero_sync.clients import load_client
+from xero_sync.errors import ClientNotFound
+from xero_sync.ids import client_id_for
+from xero_sync.models import (
+    CLEANUP_PARTITION,
+    LINKED_PARTITION,
+    Client,
+    LinkState,
+    OAuthState,
+    RunStatus,
+    RunTrigger,
+    TokenSetRef,
+)
+from xero_sync.observability import logger, metrics
+from xero_sync.runs import RunKey, finish_run, request_sync
+from xero_sync.schemas import ApiModel
+from xero_sync.tokens import TokenSetRevoked, TokenStore
+from xero_sync.xero_identity import (
+    Connection,
+    TokenSet,
+    XeroAuthError,
+    XeroIdentity,
+    XeroUnavailable,
+    new_code_verifier,
+)
+
+STATE_TTL = timedelta(minutes=10)
+UNLINKED_DURING_RUN = ("client_unlinked", "the client was unlinked before this sync could finish")
+
+Outcome = Literal["linked", "relinked", "denied", "failed"]
+
+
+class LinkStarted(ApiModel):
+    authorize_url: str
+    expires_at: datetime
+
+
+class LinkOutcome(ApiModel):
+    """What the callback tells the front end. Never a token."""
+
+    outcome: Outcome
+    code: str
+    message: str
+    client_ids: list[str] = Field(default_factory=list)
+
+
+def _failed(code: str, message: str) -> LinkOutcome:
+    logger.info("link not completed", extra={"code": code})
+    return LinkOutcome(outcome="failed", code=code, message=message)
+
+
+# --- starting -------------------------------------------------------------------------------------------------------
+def start_link(practice_id: str, user_id: str, target_client_id: str | None = None) -> LinkStarted:
+    """A Xero authorisation URL bound to a single-use state (practice, user, target client, PKCE verifier)."""
+    if target_client_id is not None:
+        load_client(practice_id, target_client_id)  # relinking someone else's client is a 404
+    now = datetime.now(UTC)
+    state = secrets.token_urlsafe(32)
+    verifier = new_code_verifier()
+    OAuthState(
+        state=state,
+        practice_id=practice_id,
+        user_id=user_id,
+        target_client_id=target_client_id,
+        code_verifier=verifier,
+        created_at=now,
+        expires_at=now + STATE_TTL,
+    ).save(condition=OAuthState.state.does_not_exist())
+    return LinkStarted(authorize_url=XeroIdentity().authorization_url(state, verifier), expires_at=now + STATE_TTL)
+
+
+def _consume_state(state: str) -> OAuthState | None:
+    """The pending authorisation, removed so it can never be used twice; None if unknown, used or expired."""
+    try:
+        pending = OAuthState.get(state, consistent_read=True)
+        pending.delete(condition=OAuthState.state.exists())
+    except (DoesNotExist, DeleteError):
+        return None
+    if pending.expires_at <= datetime.now(UTC):  # TTL deletion can lag by hours
+        return None
+    return pending
+
+
+# --- the callback ---------------------------------------------------------------------------------------------------
+def complete_link(state: str | None, code: str | None, error: str | None) -> LinkOutcome:
+    pending = _consume_state(state) if state else None
+    if pending is None:
+        return _failed("invalid_state", "This link has expired or was already used. Start linking again.")
+    if error:
+        if error == "access_denied":
+            return LinkOutcome(outcome="denied", code="access_denied", message="Access to Xero was not allowed.")
+        return _failed("xero_error", f"Xero could not complete the authorisation ({error[:64]}).")
+    if not code:
+        return _failed("missing_code", "Xero sent no authorisation code.")
+    identity = XeroIdentity()
+    try:
+        token_set = identity.exchange_code(code, pending.code_verifier)
+        connections = [
+            c for c in identity.connections(token_set, token_set.auth_event_id()) if c.tenant_type == "ORGANISATION"
+        ]
+    except (XeroAuthError, XeroUnavailable) as failure:
+        logger.warning("Xero code exchange failed", extra={"error": type(failure).__name__})
+        return _failed("exchange_failed", "Xero did not accept the authorisation. Start linking again.")
+    if not connections:
+        return _failed("no_organisation", "No Xero organisation was chosen.")
+    if pending.target_client_id:
+        return _relink(pending, identity, token_set, connections)
+    return _add(pending, token_set, connections)
+
+
+def _add(pending: OAuthState, token_set: TokenSet, connections: list[Connection]) -> LinkOutcome:
+    token_set_id = TokenStore().create(pending.practice_id, token_set, {c.tenant_id for c in connections})
+    client_ids = []
+    for connection in connections:
+        client, previous_token_set = _link_client(pending.practice_id, connection, token_set_id)
+        _forget_token_set_if_unused(previous_token_set, connection.tenant_id)
+        request_sync(pending.practice_id, client.client_id, RunTrigger.LINK)
+        client_ids.append(client.client_id)
+    metrics.add_metric(name="ClientsLinked", unit="Count", value=len(client_ids))
+    return LinkOutcome(
+        outcome="linked", code="linked", message=f"{len(client_ids)} organisation(s) linked.", client_ids=client_ids
+    )
+
+
+def _relink(
+    pending: OAuthState, identity: XeroIdentity, token_set: TokenSet, connections: list[Connection]
+) -> LinkOutcome:
+    assert pending.target_client_id is not None
+    try:
+        target: Client | None = load_client(pending.practice_id, pending.target_client_id)
+    except ClientNotFound:
+        target = None  # deleted while the user was at Xero
+    chosen = next((c for c in connections if target and c.tenant_id == target.tenant_id), None)
+    _disconnect_strangers(pending.practice_id, identity, token_set, [c for c in connections if c is not chosen])
+    if target is None or chosen is None:
+        return _failed(
+            "wrong_organisation", "The organisation chosen in Xero is not this client's. Relink and choose its own."
+        )
+    token_set_id = TokenStore().create(pending.practice_id, token_set, {chosen.tenant_id})
+    client, previous_token_set = _link_client(pending.practice_id, chosen, token_set_id)
+    _forget_token_set_if_unused(previous_token_set, chosen.tenant_id)
+    request_sync(pending.practice_id, client.client_id, RunTrigger.RELINK)
+    return LinkOutcome(outcome="relinked", code="relinked", message="Relinked.", client_ids=[client.client_id])
+
+
+def _disconnect_strangers(
+    practice_id: str, identity: XeroIdentity, token_set: TokenSet, strangers: list[Connection]
+) -> None:
+    """Connections made in a refused consent are removed at Xero again, unless a linked client of this practice
+    relies on that organisation (a connection is the Xero user's, whichever consent made it)."""
+    for connection in strangers:
+        try:
+            existing = Client.get(practice_id, client_id_for(practice_id, connection.tenant_id))
+            if existing.link_state == LinkState.LINKED.value:
+                continue
+        except DoesNotExist:
+            pass
+        try:
+            identity.delete_connection(token_set, connection.id)
+        except (XeroAuthError, XeroUnavailable):
+            logger.warning("could not remove a refused connection at Xero")
+
+
+def _link_client(practice_id: str, connection: Connection, token_set_id: str) -> tuple[Client, str | None]:
+    """Creates the client, or relinks the one that already has this organisation. Returns the client and the token
+    set it used before (if another one)."""
+    now = datetime.now(UTC)
+    client_id = client_id_for(practice_id, connection.tenant_id)
+    linked_fields: list[Action] = [
+        Client.name.set(connection.tenant_name or "Xero organisation"),
+        Client.link_state.set(LinkState.LINKED.value),
+        Client.linked_partition.set(LINKED_PARTITION),
+        Client.token_set_id.set(token_set_id),
+        Client.connection_id.set(connection.id),
+        Client.link_state_reason.remove(),
+        Client.cleanup_partition.remove(),
+        Client.updated_at.set(now),
+    ]
+    try:
+        existing = Client.get(practice_id, client_id, consistent_read=True)
+    except DoesNotExist:
+        client = Client(
+            practice_id=practice_id,
+            client_id=client_id,
+            name=connection.tenant_name or "Xero organisation",
+            tenant_id=connection.tenant_id,
+            link_state=LinkState.LINKED.value,
+            linked_partition=LINKED_PARTITION,
+            token_set_id=token_set_id,
+            connection_id=connection.id,
+            created_at=now,
+            updated_at=now,
+        )
+        try:
+            client.save(condition=Client.client_id.does_not_exist())
+            return client, None
+        except PutError:
+            existing = Client.get(practice_id, client_id, consistent_read=True)  # a racing callback created it
+    previous = existing.token_set_id if existing.token_set_id != token_set_id else None
+    existing.update(actions=linked_fields, condition=Client.client_id.exists())
+    return existing, previous
+
+
+def _forget_token_set_if_unused(token_set_id: str | None, tenant_id: str) -> None:
+    """A client moved to a newer consent: the old token set loses that organisation, and goes when it has none.
+    It is not revoked: Xero ties connections to the user, and the newer consent relies on them."""
+    if token_set_id is None:
+        return
+    try:
+        ref = TokenSetRef.get(token_set_id, consistent_read=True)
+        ref.update(actions=[TokenSetRef.tenant_ids.delete({tenant_id})])
+    except (DoesNotExist, UpdateError):
+        return
+    if not ref.tenant_ids:
+        TokenStore().delete(token_set_id)
+
+
+# --- unlinking ------------------------------------------------------------------------------------------------------
+class UnlinkResult(ApiModel):
+    client_id: str
+    link_state: LinkState
+    remote_cleanup: Literal["done", "pending", "not_needed"]
+
+
+def unlink_client(practice_id: str, client_id: str) -> UnlinkResult:
+    """The client stops syncing at once (its data stays); Xero's side is cleaned up now, or later if Xero is away."""
+    client = load_client(practice_id, client_id)
+    if client.link_state == LinkState.UNLINKED.value:
+        return UnlinkResult(client_id=client_id, link_state=LinkState.UNLINKED, remote_cleanup="not_needed")
+    client.update(
+        actions=[
+            Client.link_state.set(LinkState.UNLINKED.value),
+            Client.link_state_reason.set("Unlinked by the practice"),
+            Client.linked_partition.remove(),
+            Client.cleanup_partition.set(CLEANUP_PARTITION),
+            Client.updated_at.set(datetime.now(UTC)),
+        ],
+        condition=Client.link_state != LinkState.UNLINKED.value,
+    )
+    if client.current_run_id:  # a sync queued or running for it must not go on, nor hold the client
+        finish_run(RunKey(practice_id, client_id, client.current_run_id), RunStatus.FAILED, UNLINKED_DURING_RUN)
+    done = clean_up_remote(client)
+    return UnlinkResult(
+        client_id=client_id, link_state=LinkState.UNLINKED, remote_cleanup="done" if done else "pending"
+    )
+
+
+def clean_up_remote(client: Client) -> bool:
+    """Removes an unlinked client's connection at Xero and its token set once no client uses it. True when done;
+    False leaves the client marked for the next attempt (the nightly dispatch retries them)."""
+    store = TokenStore()
+    token_set_id = client.token_set_id
+    try:
+        if token_set_id:
+            token_set = store.fresh(token_set_id)
+            identity = XeroIdentity()
+            if client.connection_id:
+                identity.delete_connection(token_set, client.connection_id)
+            ref = TokenSetRef.get(token_set_id, consistent_read=True)
+            ref.update(actions=[TokenSetRef.tenant_ids.delete({client.tenant_id})])
+            if not ref.tenant_ids:
+                # Revoking would also cut the Xero user's other connections to this app: only when none are left.
+                if not identity.connections(token_set):
+                    identity.revoke(token_set.refresh_token)
+                store.delete(token_set_id)
+    except (TokenSetRevoked, DoesNotExist):
+        if token_set_id:  # Xero already dropped it: nothing left there to clean
+            store.delete(token_set_id)
+    except (XeroUnavailable, XeroAuthError) as failure:
+        logger.warning("Xero clean-up after unlink postponed", extra={"error": type(failure).__name__})
+        return False
+    client.update(
+        actions=[Client.cleanup_partition.remove(), Client.token_set_id.remove(), Client.connection_id.remove()]
+    )
+    return True
+
+
+def retry_remote_cleanups() -> int:
+    """Retries the Xero clean-up of clients unlinked while Xero was away; returns how many are still pending."""
+    pending = 0
+    for client in Client.pending_cleanups.query(CLEANUP_PARTITION):
+        if client.link_state == LinkState.UNLINKED.value and not clean_up_remote(client):
+            pending += 1
+    return pending
+
+
+# --- needing a relink -----------------------------------------------------------------------------------------------
+@dataclass
+class RelinkNeeded:
+    token_set_id: str
+    reason: str
+    client_ids: list[str] = field(default_factory=list)
+
+
+def mark_needs_relink(token_set_id: str, reason: str) -> RelinkNeeded:
+    """Xero no longer honours a token set (invalid_grant, connection removed): its clients stop syncing, data kept."""
+    result = RelinkNeeded(token_set_id, reason)
+    try:
+        ref = TokenSetRef.get(token_set_id, consistent_read=True)
+    except DoesNotExist:
+        return result
+    for tenant_id in ref.tenant_ids:
+        client = Client(practice_id=ref.practice_id, client_id=client_id_for(ref.practice_id, tenant_id))
+        try:
+            client.update(
+                actions=[
+                    Client.link_state.set(LinkState.NEEDS_RELINK.value),
+                    Client.link_state_reason.set(reason),
+                    Client.linked_partition.remove(),
+                    Client.updated_at.set(datetime.now(UTC)),
+                ],
+                condition=(Client.link_state == LinkState.LINKED.value) & (Client.token_set_id == token_set_id),
+            )
+            result.client_ids.append(client.client_id)
+        except UpdateError:
+            continue  # unlinked meanwhile, or already on a newer token set
+    return result

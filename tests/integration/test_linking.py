@@ -1,0 +1,223 @@
+"""Linking, relinking and unlinking clients through the API and the Xero emulator."""
+
+from datetime import UTC, datetime, timedelta
+from urllib.parse import parse_qsl, urlencode, urlparse
+
+import pytest
+
+from tests.api import Api
+from xero_sync.linking import mark_needs_relink, retry_remote_cleanups
+from xero_sync.models import Client, OAuthState, TokenSetRef
+from xero_sync.runs import begin_run
+from xero_sync.schemas import SyncMessage
+from xero_sync.tokens import TokenSetRevoked, TokenStore
+from xero_sync.xero_identity import XeroIdentity
+
+JSON = {"accept": "application/json"}
+
+
+@pytest.fixture
+def api(aws, xero) -> Api:
+    return Api(aws.physical)
+
+
+def start(api: Api, client_id: str | None = None, practice: str = "practice-a") -> str:
+    path = f"/clients/{client_id}/link" if client_id else "/clients/link"
+    response = api.call("POST", path, practice=practice)
+    assert response.status == 201, response.body
+    return response.body["authorizeUrl"]
+
+
+def callback(api: Api, params: dict[str, str], headers: dict[str, str] | None = JSON):
+    return api.call("GET", "/xero/callback", query=urlencode(params), headers=headers)
+
+
+def link(api: Api, xero, tenant_ids: list[str], practice: str = "practice-a") -> dict:
+    response = callback(api, xero.consent(start(api, practice=practice), tenant_ids))
+    assert response.status == 200, response.body
+    return response.body
+
+
+def connections_at_xero(xero) -> set[str]:
+    return {c["tenantId"] for c in xero.admin("GET", "/connections").json()["connections"]}
+
+
+def queued(aws) -> list[SyncMessage]:
+    return [SyncMessage.model_validate_json(m["Body"]) for m in aws.receive_all("SyncQueue")]
+
+
+def test_linking_one_organisation_creates_a_linked_client_and_queues_its_first_sync(aws, xero, api):
+    tenant = xero.create_org("Alpha Ltd")
+    outcome = link(api, xero, [tenant])
+    assert (outcome["outcome"], len(outcome["clientIds"])) == ("linked", 1)
+    (listed,) = api.call("GET", "/clients").body["items"]
+    assert (listed["clientId"], listed["name"], listed["tenantId"], listed["linkState"]) == (
+        outcome["clientIds"][0],
+        "Alpha Ltd",
+        tenant,
+        "linked",
+    )
+    assert [(m.client_id, m.trigger) for m in queued(aws)] == [(listed["clientId"], "link")]
+
+
+def test_two_organisations_in_one_consent_become_two_clients_sharing_one_secret(aws, xero, api):
+    tenants = [xero.create_org("Alpha Ltd"), xero.create_org("Beta Ltd")]
+    outcome = link(api, xero, tenants)
+    clients = [Client.get("practice-a", client_id) for client_id in outcome["clientIds"]]
+    assert sorted(c.tenant_id for c in clients) == sorted(tenants)
+    assert clients[0].token_set_id == clients[1].token_set_id
+    assert TokenSetRef.get(clients[0].token_set_id).tenant_ids == set(tenants)
+    secrets = aws.session.client("secretsmanager").list_secrets()["SecretList"]
+    assert len([s for s in secrets if "/token-sets/" in s["Name"]]) == 1
+
+
+def test_the_callback_sends_the_browser_back_to_the_front_end_with_the_outcome_and_no_token(xero, api):
+    tenant = xero.create_org("Alpha Ltd")
+    response = callback(api, xero.consent(start(api), [tenant]), headers={})
+    assert response.status == 302
+    location = urlparse(response.headers["Location"])
+    assert f"{location.scheme}://{location.netloc}{location.path}" == "http://127.0.0.1:3000/xero/linked"
+    query = dict(parse_qsl(location.query))
+    assert query["outcome"] == "linked" and len(query["clientIds"]) == 36
+    assert "token" not in location.query.lower() and "code=linked" in location.query
+
+
+def test_linking_an_organisation_again_relinks_the_same_client(xero, api):
+    tenant = xero.create_org("Alpha Ltd")
+    first = link(api, xero, [tenant])
+    second = link(api, xero, [tenant])
+    assert first["clientIds"] == second["clientIds"]
+    assert len(api.call("GET", "/clients").body["items"]) == 1
+
+
+@pytest.mark.parametrize("tamper", ["replayed", "forged", "expired", "pkce"])
+def test_a_bad_state_or_verifier_is_refused_and_changes_nothing(aws, xero, api, tamper):
+    tenant = xero.create_org("Alpha Ltd")
+    params = xero.consent(start(api), [tenant])
+    if tamper == "replayed":
+        callback(api, params)
+        aws.receive_all("SyncQueue")
+    elif tamper == "forged":
+        params["state"] = "forged-" + params["state"][7:]
+    elif tamper == "expired":
+        OAuthState.get(params["state"]).update(
+            actions=[OAuthState.expires_at.set(datetime.now(UTC) - timedelta(seconds=1))]
+        )
+    elif tamper == "pkce":
+        OAuthState.get(params["state"]).update(actions=[OAuthState.code_verifier.set("x" * 64)])
+    clients_before = api.call("GET", "/clients").body["items"]
+    response = callback(api, params)
+    expected = "exchange_failed" if tamper == "pkce" else "invalid_state"
+    assert (response.body["outcome"], response.body["code"]) == ("failed", expected)
+    assert api.call("GET", "/clients").body["items"] == clients_before
+    assert queued(aws) == []
+
+
+def test_consent_denied_changes_nothing(aws, xero, api):
+    url = start(api)
+    xero.admin("POST", "/consent", json={"deny": True})
+    params = dict(parse_qsl(urlparse(xero.session.get(url, allow_redirects=False).headers["Location"]).query))
+    response = callback(api, params)
+    assert (response.body["outcome"], response.body["code"]) == ("denied", "access_denied")
+    assert api.call("GET", "/clients").body["items"] == [] and queued(aws) == []
+
+
+def test_unlink_removes_the_connection_and_the_unused_secret_but_keeps_the_client(aws, xero, api):
+    tenant = xero.create_org("Alpha Ltd")
+    (client_id,) = link(api, xero, [tenant])["clientIds"]
+    queued(aws)
+    response = api.call("POST", f"/clients/{client_id}/unlink")
+    assert response.status == 200
+    assert response.body == {"clientId": client_id, "linkState": "unlinked", "remoteCleanup": "done"}
+    assert tenant not in connections_at_xero(xero)
+    secrets = aws.session.client("secretsmanager").list_secrets()["SecretList"]
+    assert [s for s in secrets if "/token-sets/" in s["Name"]] == []
+    overview = api.call("GET", f"/clients/{client_id}").body
+    assert (overview["linkState"], overview["name"]) == ("unlinked", "Alpha Ltd")
+    assert api.call("POST", f"/clients/{client_id}/sync").status == 409
+    # And unlinking again is a no-op
+    again = api.call("POST", f"/clients/{client_id}/unlink")
+    assert (again.status, again.body["remoteCleanup"]) == (200, "not_needed")
+
+
+def test_unlinking_one_of_two_clients_sharing_a_token_set_leaves_the_other_working(xero, api):
+    alpha, beta = xero.create_org("Alpha Ltd"), xero.create_org("Beta Ltd")
+    outcome = link(api, xero, [alpha, beta])
+    by_tenant = {Client.get("practice-a", c).tenant_id: c for c in outcome["clientIds"]}
+    api.call("POST", f"/clients/{by_tenant[alpha]}/unlink")
+    beta_client = Client.get("practice-a", by_tenant[beta])
+    token_set = TokenStore().fresh(beta_client.token_set_id)
+    assert [c.tenant_id for c in XeroIdentity().connections(token_set)] == [beta]
+    assert api.call("POST", f"/clients/{by_tenant[beta]}/sync").status == 202
+
+
+def test_relink_after_unlink_brings_back_the_same_client_and_queues_a_sync(aws, xero, api):
+    tenant = xero.create_org("Alpha Ltd")
+    (client_id,) = link(api, xero, [tenant])["clientIds"]
+    (first_sync,) = queued(aws)
+    api.call("POST", f"/clients/{client_id}/unlink")
+    # The link's sync, still queued, is closed by the unlink: it will not run for an unlinked client
+    (closed,) = api.call("GET", f"/clients/{client_id}/syncs").body["items"]
+    assert (closed["runId"], closed["status"], closed["errorCode"]) == (first_sync.run_id, "failed", "client_unlinked")
+    assert begin_run(first_sync) is None
+    response = callback(api, xero.consent(start(api, client_id), [tenant]))
+    assert response.body == {
+        "outcome": "relinked",
+        "code": "relinked",
+        "message": "Relinked.",
+        "clientIds": [client_id],
+    }
+    assert api.call("GET", f"/clients/{client_id}").body["linkState"] == "linked"
+    assert len(api.call("GET", "/clients").body["items"]) == 1
+    assert [(m.client_id, m.trigger) for m in queued(aws)] == [(client_id, "relink")]
+    assert tenant in connections_at_xero(xero)
+
+
+def test_relinking_with_another_organisation_is_refused_and_its_connection_removed(xero, api):
+    own, other = xero.create_org("Alpha Ltd"), xero.create_org("Stranger Ltd")
+    (client_id,) = link(api, xero, [own])["clientIds"]
+    api.call("POST", f"/clients/{client_id}/unlink")
+    response = callback(api, xero.consent(start(api, client_id), [other]))
+    assert (response.body["outcome"], response.body["code"]) == ("failed", "wrong_organisation")
+    assert other not in connections_at_xero(xero)
+    assert api.call("GET", f"/clients/{client_id}").body["linkState"] == "unlinked"
+
+
+def test_relinking_another_practices_client_is_not_found(xero, api):
+    tenant = xero.create_org("Alpha Ltd")
+    (client_id,) = link(api, xero, [tenant], practice="practice-b")["clientIds"]
+    response = api.call("POST", f"/clients/{client_id}/link", practice="practice-a")
+    assert (response.status, response.body["error"]["code"]) == (404, "client_not_found")
+
+
+def test_an_unlink_while_xero_is_away_is_done_locally_and_cleaned_up_later(xero, api):
+    tenant = xero.create_org("Alpha Ltd")
+    (client_id,) = link(api, xero, [tenant])["clientIds"]
+    xero.admin("POST", "/faults", json={"path": "/connections", "kind": "503", "count": 3})
+    response = api.call("POST", f"/clients/{client_id}/unlink")
+    assert (response.status, response.body["remoteCleanup"]) == (200, "pending")
+    assert api.call("GET", f"/clients/{client_id}").body["linkState"] == "unlinked"
+    assert tenant in connections_at_xero(xero)
+    xero.admin("DELETE", "/faults")
+    assert retry_remote_cleanups() == 0
+    assert tenant not in connections_at_xero(xero)
+
+
+def test_a_token_set_xero_refuses_puts_its_clients_in_needs_relink_with_data_kept(aws, xero, api):
+    tenants = [xero.create_org("Alpha Ltd"), xero.create_org("Beta Ltd")]
+    client_ids = link(api, xero, tenants)["clientIds"]
+    token_set_id = Client.get("practice-a", client_ids[0]).token_set_id
+    store = TokenStore()
+    XeroIdentity().revoke(store.read(token_set_id).refresh_token)
+    stale = store.read(token_set_id)
+    stale.expires_at = 0
+    aws.session.client("secretsmanager").put_secret_value(
+        SecretId=f"xero-sync-local/xero/token-sets/{token_set_id}", SecretString=stale.to_secret_string()
+    )
+    with pytest.raises(TokenSetRevoked) as revoked:
+        store.fresh(token_set_id)
+    assert sorted(mark_needs_relink(token_set_id, revoked.value.reason).client_ids) == sorted(client_ids)
+    for client_id in client_ids:
+        overview = api.call("GET", f"/clients/{client_id}").body
+        assert overview["linkState"] == "needs_relink" and "invalid_grant" in overview["linkStateReason"]
+        assert api.call("POST", f"/clients/{client_id}/sync").status == 409
