@@ -76,7 +76,7 @@ class AdminEndpoints:
             if len(parts) == 3 and parts[2] == "users" and method == "POST":
                 return self.add_user(request, org)
             if len(parts) == 4 and parts[2] == "records" and method == "GET":
-                return self.records(org, parts[3])
+                return self.records(org, parts[3], request)
             if len(parts) == 2 and method == "GET":
                 return json_response(self._org_json(org))
         if head == "consent" and method == "POST":
@@ -216,13 +216,21 @@ class AdminEndpoints:
             result = ChangeSimulator(org, body.get("seed", 1), self.state.clock.now_ms()).run(count)
         return json_response(result)
 
-    def records(self, org: Organisation, resource_name: str) -> Response:
+    def records(self, org: Organisation, resource_name: str, request: Request) -> Response:
+        """Ground truth: every record the API can still show, in creation order (optionally a slice of it)."""
         resource = RESOURCES_BY_LOWER.get(resource_name.lower())
         if resource is None:
             raise AdminError(404, f"unknown resource {resource_name}")
+        try:
+            offset = int(request.args.get("offset", 0))
+            limit = int(request.args["limit"]) if "limit" in request.args else None
+        except ValueError as exc:
+            raise AdminError(400, "offset and limit must be integers") from exc
         with org.lock:
             records = list(org.table(resource.name).records.values())
-        return json_response({"resource": resource.name, "count": len(records), "records": records})
+        total = len(records)
+        records = records[offset : None if limit is None else offset + limit]
+        return json_response({"resource": resource.name, "count": total, "records": records})
 
     # --- consent, connections ------------------------------------------------------------------------------------
     def consent(self, request: Request) -> Response:

@@ -202,6 +202,11 @@ class ChangeSimulator:
             for rid, record in list(table.records.items()):
                 if record.get("Contact", {}).get("ContactID") == cid:
                     table.put(dict(record, Contact=ref), table.modified[rid])
+        table = self.org.table("Payments")
+        for rid, payment in list(table.records.items()):
+            invoice = payment.get("Invoice")
+            if invoice and invoice.get("Contact", {}).get("ContactID") == cid:
+                table.put(dict(payment, Invoice=dict(invoice, Contact=ref)), table.modified[rid])
         table = self.org.table("ContactGroups")
         for rid, group in list(table.records.items()):
             if any(c["ContactID"] == cid for c in group["Contacts"]):
