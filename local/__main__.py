@@ -16,17 +16,16 @@ _COMMON_LAYER = str(Path(__file__).resolve().parent.parent / "layers" / "common"
 if _COMMON_LAYER not in sys.path:
     sys.path.insert(0, _COMMON_LAYER)
 
-from local.stack import SIGNING_KEY_NAME, STATE_DIR, STATE_FILE_NAME  # noqa: E402
+from local.state import SIGNING_KEY_NAME, STATE_DIR, STATE_FILE_NAME, read_state  # noqa: E402
 
 READY_LINE = "Local stack ready"
 _PROCESS_MARKERS = {"stack": "-m local", "dynamodb": "DynamoDBLocal", "moto": "moto.server"}
 
 
 def _state(state_dir: Path) -> dict[str, Any]:
-    path = state_dir / STATE_FILE_NAME
-    if not path.exists():
-        sys.exit(f"no local stack is running (no {path}); start one with `make up`")
-    state: dict[str, Any] = json.loads(path.read_text())
+    state = read_state(state_dir)
+    if state is None:
+        sys.exit(f"no local stack is running (no {state_dir / STATE_FILE_NAME}); start one with `make up`")
     return state
 
 

@@ -48,6 +48,7 @@ class FunctionRuntime:
     physical_name: str
     max_environments: int = DEFAULT_MAX_ENVIRONMENTS
     _idle: list[Handler] = field(default_factory=list)
+    invocations: int = 0
     _count: int = 0
     _lock: threading.Condition = field(default_factory=threading.Condition)
 
@@ -83,6 +84,7 @@ class FunctionRuntime:
 
     def invoke(self, event: Any) -> Any:
         with self._environment() as handler:
+            self.invocations += 1
             context = LocalLambdaContext(
                 function_name=self.physical_name,
                 timeout_seconds=self.function.timeout,

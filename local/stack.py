@@ -30,16 +30,14 @@ from local.processes import HOST, DynamoDBLocal, ManagedProcess, MotoServer
 from local.provision import LOCAL_XERO_APP, provision
 from local.runtime import Functions
 from local.scheduler import LocalSchedule, ScheduleExpression, Scheduler
-from local.template import LOCAL_REGION, REPO_ROOT, PhysicalResource, Template
+from local.state import SIGNING_KEY_NAME, STATE_DIR, STATE_FILE_NAME, write_state
+from local.template import LOCAL_REGION, PhysicalResource, Template
 from local.worker import LOCAL_CONCURRENCY_CAP, QueueWorker
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
 
 log = logging.getLogger("local.stack")
-STATE_DIR = REPO_ROOT / ".local-stack"
-STATE_FILE_NAME = "stack.json"
-SIGNING_KEY_NAME = "jwt-signing-key.pem"
 _HANDLER_DEPENDENCIES = (
     "pydantic",
     "pynamodb.models",
@@ -427,7 +425,6 @@ class LocalStack:
         }
 
     def _write_state(self, began: float) -> None:
-        state = {**self.describe(), "started_at": time.time(), "startup_seconds": time.monotonic() - began}
-        temporary = self.state_file.with_suffix(".tmp")
-        temporary.write_text(json.dumps(state, indent=2, default=str))
-        temporary.replace(self.state_file)
+        write_state(
+            self.state_dir, {**self.describe(), "started_at": time.time(), "startup_seconds": time.monotonic() - began}
+        )

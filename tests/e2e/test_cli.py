@@ -1,0 +1,118 @@
+"""`python -m local up` / `token` / `nightly` / `down` from the command line, as a developer runs them."""
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import IO
+
+import requests
+
+from local.__main__ import READY_LINE
+from local.template import REPO_ROOT
+
+STARTUP_BUDGET_SECONDS = 30  # the stack itself aims at < 10 s; CI machines are slower than laptops
+
+
+def _local(state_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(  # noqa: S603 - our own command line
+        [sys.executable, "-m", "local", "--state-dir", str(state_dir), *args],
+        cwd=REPO_ROOT,
+        env=_clean_environment(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def _clean_environment() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if not k.startswith("AWS_ENDPOINT_URL")}
+
+
+def _read_until_ready(stream: IO[str], deadline: float) -> list[str]:
+    lines = []
+    while time.monotonic() < deadline:
+        line = stream.readline()
+        if not line:
+            break
+        lines.append(line.rstrip())
+        if line.startswith(READY_LINE):
+            return lines
+    raise AssertionError("the stack never said it was ready:\n" + "\n".join(lines))
+
+
+def _gone(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    return Path(f"/proc/{pid}/status").read_text().find("State:\tZ") >= 0  # a zombie waiting for its parent
+
+
+def test_up_serves_the_api_and_down_stops_every_process(tmp_path: Path) -> None:
+    # Given `python -m local up` started on ephemeral ports
+    process = subprocess.Popen(  # noqa: S603 - our own command line
+        [
+            sys.executable,
+            "-m",
+            "local",
+            "--state-dir",
+            str(tmp_path),
+            "up",
+            "--api-port",
+            "0",
+            "--no-emulator",
+            "--no-schedules",
+        ],
+        cwd=REPO_ROOT,
+        env=_clean_environment(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        assert process.stdout is not None
+        output = _read_until_ready(process.stdout, time.monotonic() + STARTUP_BUDGET_SECONDS)
+
+        # Then it says where everything listens and writes its state file
+        state = json.loads((tmp_path / "stack.json").read_text())
+        assert state["pid"] == process.pid
+        pids = [state["pid"], state["dynamodb"]["pid"], state["moto"]["pid"]]
+        assert all(not _gone(pid) for pid in pids)
+        assert any(state["api"] in line for line in output)
+        assert any(state["dynamodb"]["endpoint"] in line for line in output)
+        assert any(state["moto"]["endpoint"] in line for line in output)
+        for endpoint in (state["api"], state["dynamodb"]["endpoint"], state["moto"]["endpoint"]):
+            assert endpoint.startswith("http://127.0.0.1:")
+
+        # And a token minted by the CLI opens the API
+        minted = _local(tmp_path, "token", "--practice", "cli-practice")
+        assert minted.returncode == 0, minted.stderr
+        response = requests.get(
+            f"{state['api']}/clients", headers={"Authorization": f"Bearer {minted.stdout.strip()}"}, timeout=10
+        )
+        assert response.status_code == 200, response.text
+        assert response.json() == {"items": [], "nextCursor": None}
+        assert requests.get(f"{state['api']}/clients", timeout=10).status_code == 401
+
+        # And the nightly schedule can be fired on the running stack
+        nightly = _local(tmp_path, "nightly")
+        assert nightly.returncode == 0, nightly.stdout + nightly.stderr
+        assert json.loads(nightly.stdout)["result"]["queued"] == 0
+
+        # When `down` runs
+        stopped = _local(tmp_path, "down")
+
+        # Then every process the stack started is gone, and so is the state file
+        assert stopped.returncode == 0, stopped.stderr
+        process.wait(timeout=20)
+        assert all(_gone(pid) for pid in pids)
+        assert not (tmp_path / "stack.json").exists()
+    finally:
+        if process.poll() is None:
+            process.terminate()
+            process.wait(timeout=20)
