@@ -306,6 +306,12 @@ class AccountingEndpoints:
             selected = [r for r in selected if all(str(lookup(r, p) or "").lower() in w for p, w in filters)]
         for field, op, bound in date_filters:
             selected = [r for r in selected if _date_ok(r.get(field), op, bound)]
+        search = _case_insensitive_arg(args, "searchTerm") if resource.search_fields else None
+        if search:
+            needle = search.lower()
+            selected = [
+                r for r in selected if any(needle in str(r.get(f) or "").lower() for f in resource.search_fields)
+            ]
         if predicate is not None:
             selected = [r for r in selected if predicate(r)]
         if order:

@@ -26,6 +26,7 @@ class Resource:
     filters: dict[str, tuple[str, bool]] = field(default_factory=dict)
     date_filters: dict[str, tuple[str, str]] = field(default_factory=dict)  # param -> (field, ">=" or "<=")
     envelope_key: str | None = None  # Organisation answers with "Organisations"
+    search_fields: tuple[str, ...] = ()  # what `searchTerm` looks in (case-insensitive "contains")
 
     @property
     def key(self) -> str:
@@ -49,6 +50,7 @@ RESOURCES: dict[str, Resource] = {
             paged=True,
             page_size=True,
             filters={"IDs": ("ContactID", True)},
+            search_fields=("Name", "FirstName", "LastName", "ContactNumber", "CompanyNumber", "EmailAddress"),
         ),
         Resource("ContactGroups", "ContactGroupID"),
         Resource(
@@ -65,6 +67,7 @@ RESOURCES: dict[str, Resource] = {
                 "ContactIDs": ("Contact.ContactID", True),
                 "Statuses": ("Status", True),
             },
+            search_fields=("InvoiceNumber", "Reference"),
         ),
         Resource(
             "CreditNotes",

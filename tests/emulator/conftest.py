@@ -3,16 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from local.xero_emulator import EmulatorConfig, XeroEmulator
 from local.xero_emulator.config import RegisteredApp
 from tests.emulator.helpers import CLIENT_ID, CLIENT_SECRET, REDIRECT_URI, Xero
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
-SPEC_DIR = REPO_ROOT.parent / "shared" / "xero-openapi"
 
 
 @pytest.fixture

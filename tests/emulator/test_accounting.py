@@ -326,3 +326,22 @@ def test_contact_groups_list_without_members_single_with_them(connected) -> None
     for group in groups:
         single = xero.get(f"ContactGroups/{group['ContactGroupID']}", tokens["access_token"], tenant_id).json()
         assert single["ContactGroups"][0]["Contacts"] == truth[group["ContactGroupID"]]["Contacts"]
+
+
+def test_search_term_on_contacts_and_invoices(connected) -> None:
+    xero, tenant_id, tokens = connected
+    token = tokens["access_token"]
+    contact = next(c for c in xero.records(tenant_id, "Contacts") if c["ContactStatus"] == "ACTIVE")
+    needle = contact["Name"][2:8].upper()
+    found = xero.get("Contacts", token, tenant_id, page=1, searchTerm=needle).json()["Contacts"]
+    assert contact["ContactID"] in {c["ContactID"] for c in found}
+    assert all(
+        needle.lower()
+        in " ".join(
+            str(c.get(f, "")) for f in ("Name", "FirstName", "LastName", "EmailAddress", "ContactNumber")
+        ).lower()
+        for c in found
+    )
+    invoice = next(i for i in xero.records(tenant_id, "Invoices") if i["Type"] == "ACCREC")
+    hits = xero.get("Invoices", token, tenant_id, page=1, searchTerm=invoice["InvoiceNumber"]).json()["Invoices"]
+    assert [i["InvoiceID"] for i in hits] == [invoice["InvoiceID"]]
