@@ -11,6 +11,7 @@ from typing import IO
 import requests
 
 from local.__main__ import READY_LINE
+from local.provision import LOCAL_XERO_APP
 from local.template import REPO_ROOT
 
 STARTUP_BUDGET_SECONDS = 30  # the stack itself aims at < 10 s; CI machines are slower than laptops
@@ -64,7 +65,8 @@ def test_up_serves_the_api_and_down_stops_every_process(tmp_path: Path) -> None:
             "up",
             "--api-port",
             "0",
-            "--no-emulator",
+            "--emulator-port",
+            "0",
             "--no-schedules",
         ],
         cwd=REPO_ROOT,
@@ -88,6 +90,14 @@ def test_up_serves_the_api_and_down_stops_every_process(tmp_path: Path) -> None:
         assert any(state["moto"]["endpoint"] in line for line in output)
         for endpoint in (state["api"], state["dynamodb"]["endpoint"], state["moto"]["endpoint"]):
             assert endpoint.startswith("http://127.0.0.1:")
+
+        # And the Xero emulator runs, with the local Xero app registered for this API's callback
+        emulator = state["xero_emulator"]["url"]
+        assert any(emulator in line for line in output)
+        apps = requests.get(f"{emulator}/_emulator/apps", timeout=10).json()["apps"]
+        (app,) = (a for a in apps if a["clientId"] == LOCAL_XERO_APP["client_id"])
+        assert app["redirectUris"] == [f"{state['api']}/xero/callback"]
+        assert app["hasSecret"]
 
         # And a token minted by the CLI opens the API
         minted = _local(tmp_path, "token", "--practice", "cli-practice")
