@@ -152,10 +152,7 @@ class AccountingEndpoints:
         org = self.state.orgs.get(tenant_id) if conn else None
         if org is None:
             return forbidden(), tenant_id or None, endpoint, 0
-        if resource is None or len(parts) > 2:
-            return not_found(), tenant_id, endpoint, 0
-        if not any(scope in grant.scopes for scope in READ_SCOPES.get(resource.name, ())):
-            return unauthorized("AuthorizationUnsuccessful"), tenant_id, endpoint, 0
+        # From here on the call reaches the tenant: it counts against the limits and carries their headers.
         decision, in_flight = self.state.limiter.acquire(grant.client_id, tenant_id)
         if not decision.allowed:
             return (
@@ -166,7 +163,12 @@ class AccountingEndpoints:
             )
         started = time.monotonic()
         try:
-            response, count = self._read(request, org, resource, parts, grant.client_id)
+            if resource is None or len(parts) > 2:
+                response, count = not_found(), 0
+            elif not any(scope in grant.scopes for scope in READ_SCOPES.get(resource.name, ())):
+                response, count = unauthorized("AuthorizationUnsuccessful"), 0
+            else:
+                response, count = self._read(request, org, resource, parts, grant.client_id)
             self._latency(started, count)
             response.headers.update(decision.headers)
             return response, tenant_id, endpoint, in_flight

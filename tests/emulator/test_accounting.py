@@ -66,6 +66,8 @@ def test_unknown_resource_and_unknown_id_are_404(connected) -> None:
     assert xero.get("Widgets", tokens["access_token"], tenant_id).status_code == 404
     missing = xero.get("Invoices/7f0d2b0e-0000-4000-8000-000000000000", tokens["access_token"], tenant_id)
     assert missing.status_code == 404
+    # Calls that reach the tenant count against its limits and carry the headers, even when they fail
+    assert missing.headers["X-MinLimit-Remaining"] == "58"
 
 
 def test_a_token_without_the_scope_gets_401_authorization_unsuccessful(xero: Xero) -> None:
