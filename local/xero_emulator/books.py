@@ -569,7 +569,6 @@ class Books:
         rate = inv["CurrencyRate"]
         payment: Record = {
             "PaymentID": self.uuid(),
-            "BatchPaymentID": None,
             "Amount": money(amount),
             "BankAmount": money(amount),
             "Reference": self.rng.choice(["", "Thank you", f"Ref {self.rng.randrange(1000, 99999)}", "Direct credit"]),
@@ -596,7 +595,6 @@ class Books:
                 "HasErrors": False,
             },
         }
-        del payment["BatchPaymentID"]
         self.dates(payment, "Date", date_ms, with_string=False)
         self.stamp(payment, created_ms, with_string=True)
         base = round(amount / rate)
@@ -1024,7 +1022,7 @@ class Books:
             ).strip()
         else:
             name = f"{self.rng.choice(FIRST_NAMES)} {self.rng.choice(LAST_NAMES)}"
-        name = f"{name} ({number})" if self.rng.random() < 0.999 else name
+        name = f"{name} ({number})"  # Xero requires contact names to be unique
         first, last = self.rng.choice(FIRST_NAMES), self.rng.choice(LAST_NAMES)
         city = self.rng.choice(CITIES)
         contact: Record = {

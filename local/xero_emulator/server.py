@@ -16,6 +16,7 @@ from local.xero_emulator.accounting import AccountingEndpoints
 from local.xero_emulator.admin import AdminEndpoints
 from local.xero_emulator.config import EmulatorConfig, RegisteredApp
 from local.xero_emulator.faults import Fault
+from local.xero_emulator.oauth import OAuthEndpoints
 from local.xero_emulator.responses import json_response, rate_limited, server_error, unavailable
 from local.xero_emulator.state import EmulatorState
 
@@ -49,8 +50,6 @@ class _RequestHandler(WSGIRequestHandler):
 
 class EmulatorApp:
     def __init__(self, state: EmulatorState) -> None:
-        from local.xero_emulator.oauth import OAuthEndpoints
-
         self.state = state
         self.oauth = OAuthEndpoints(state)
         self.accounting = AccountingEndpoints(state, self.oauth.authenticate)
