@@ -291,8 +291,14 @@ def test_deletes_voids_and_archives_show_as_xero_shows_them(xero: Xero) -> None:
     for contact_id in archived:
         assert contact_id not in plain and everything[contact_id]["ContactStatus"] == "ARCHIVED"
     # And new journals (including reversals) follow the old ones by number
-    new_journals = xero.get("Journals", token, tenant_id, offset=journals_before).json()["Journals"]
+    new_journals: list[dict] = []
+    while True:
+        batch = xero.get("Journals", token, tenant_id, offset=journals_before + len(new_journals)).json()["Journals"]
+        if not batch:
+            break
+        new_journals += batch
     assert new_journals and new_journals[0]["JournalNumber"] == journals_before + 1
+    assert len(new_journals) == len(changes["Journals"]["created"])
     voided_ids = set(changes["Invoices"].get("voided", []))
     reversal_sources = {j["SourceID"] for j in new_journals}
     assert voided_ids <= reversal_sources

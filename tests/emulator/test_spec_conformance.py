@@ -31,7 +31,7 @@ def small_org_session(tmp_path_factory: pytest.TempPathFactory):
     config.rate_limits.enabled = False
     with XeroEmulator(config) as emulator:
         xero = Xero(emulator.base_url)
-        org = xero.create_org("Spec Co", seed=3, size="small")
+        org = xero.create_org("Spec Co", seed=3, size="small", counts={"ContactGroups": 8})
         # A few edits so deleted, voided, archived and edited records are all present.
         assert xero.admin("POST", f"/orgs/{org['tenantId']}/changes", json={"seed": 1, "count": 40}).ok
         tokens = xero.login([org["tenantId"]])
