@@ -17,6 +17,9 @@ E2E_DIR = Path(__file__).resolve().parent
 VISIBILITY_TIMEOUT = 2  # seconds; the template's 5400 s would make redelivery untestable
 MAX_RECEIVE_COUNT = 2  # deliveries before the dead-letter queue (the template's default is 5)
 
+# Without the emulator, Xero is a closed port: never a developer's running emulator, never the real Xero.
+UNREACHABLE_XERO = {name: "http://127.0.0.1:9" for name in ("XeroLoginUrl", "XeroIdentityUrl", "XeroApiUrl")}
+
 _holder: dict[str, LocalStack] = {}
 
 
@@ -26,7 +29,7 @@ def _running_stack(state_dir: Path) -> LocalStack:
             api_port=0,
             emulator=False,
             visibility_timeout=VISIBILITY_TIMEOUT,
-            parameters={"SyncMaxReceiveCount": str(MAX_RECEIVE_COUNT)},
+            parameters={"SyncMaxReceiveCount": str(MAX_RECEIVE_COUNT), **UNREACHABLE_XERO},
             run_schedules=False,
             state_dir=state_dir,
         ).start()

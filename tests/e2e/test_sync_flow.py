@@ -10,6 +10,11 @@ from local.stack import LocalStack
 from tests.e2e.conftest import MAX_RECEIVE_COUNT
 from tests.e2e.helpers import Api, eventually
 
+# A client seeded straight into the table has no Xero token set, so its run fails, and says why: before the sync
+# engine landed with `engine_not_built`, since with `no_token_set`. A linked-through-the-emulator client that syncs
+# for real belongs to the link + engine e2e tests.
+UNSYNCABLE_SEEDED_CLIENT = {"engine_not_built", "no_token_set"}
+
 
 def _take_all(stack: LocalStack, queue: str, hold_seconds: int = 60) -> list[dict[str, Any]]:
     """Every visible message of a queue, kept invisible for `hold_seconds` (release them with _release)."""
@@ -67,7 +72,7 @@ def test_the_nightly_schedule_syncs_every_linked_client_once(
     assert summary["not_queued"] == 0
 
     # When the queue poller hands them to sync_client
-    # Then each linked client has one finished nightly run (the sync engine is not built yet: the run says so)
+    # Then each linked client has one finished nightly run (a seeded client cannot sync: the run says why)
     for client in linked:
         runs = eventually(lambda c=client: (r := _runs(api, practice, c.client_id)) and _finished(r) and r)
         assert len(runs) == 1, runs
@@ -76,7 +81,7 @@ def test_the_nightly_schedule_syncs_every_linked_client_once(
         assert run["runId"] == next(m["runId"] for m in ours if m["clientId"] == client.client_id)
         assert run["startedAt"] is not None
         assert run["status"] == "failed"
-        assert run["errorCode"] == "engine_not_built"
+        assert run["errorCode"] in UNSYNCABLE_SEEDED_CLIENT
         overview = api.get(f"/clients/{client.client_id}", practice).json()
         assert overview["currentRun"] is None
         assert overview["lastError"]
@@ -107,7 +112,7 @@ def test_sync_now_twice_returns_the_same_queued_run(
     runs = eventually(lambda: (r := _runs(api, practice, client.client_id)) and _finished(r) and r)
     assert [run["runId"] for run in runs] == [first.json()["runId"]]
     assert runs[0]["trigger"] == "manual"
-    assert runs[0]["errorCode"] == "engine_not_built"
+    assert runs[0]["errorCode"] in UNSYNCABLE_SEEDED_CLIENT
 
 
 def test_sync_now_on_an_unlinked_client_is_a_conflict(api: Api, practice: str, seed_client: Any) -> None:
