@@ -13,6 +13,7 @@ from local.processes import DynamoDBLocal, MotoServer
 from local.provision import provision
 from local.template import PhysicalResource
 from tests.conftest import FUNCTION_ENVIRONMENT, TEMPLATE
+from tests.xero import Xero, running_xero
 
 
 @dataclass
@@ -46,3 +47,10 @@ def engines(started_engines: Engines) -> Iterator[Engines]:
 def practice(engines: Engines) -> str:
     """A practice of this test's own, so tests sharing the engines never see each other's clients."""
     return f"practice-{uuid.uuid4()}"
+
+
+@pytest.fixture
+def xero(engines: Engines, monkeypatch: pytest.MonkeyPatch) -> Iterator[Xero]:
+    environment = TEMPLATE.functions(engines.physical)["SyncClientFunction"].environment
+    with running_xero(environment, engines.endpoints, monkeypatch) as xero:
+        yield xero

@@ -2,7 +2,6 @@
 Xero's grace period, and invalid_grant surfacing as a revoked token set. No token ever reaches a log line."""
 
 import json
-import threading
 import time
 
 import pytest
@@ -55,26 +54,6 @@ def test_a_stale_token_set_is_refreshed_once_and_the_rotation_is_saved(aws, xero
     assert [c.tenant_id for c in XeroIdentity().connections(fresh)] == [tenant]
 
 
-def test_two_concurrent_refreshes_make_one_call_to_xero_and_both_get_the_new_token(aws, xero, stored):
-    store, token_set_id, _ = stored
-    make_stale(aws, store, token_set_id)
-    calls_before = xero.token_calls()
-    results: list[str] = []
-    barrier = threading.Barrier(2)
-
-    def refresh() -> None:
-        barrier.wait()
-        results.append(TokenStore().fresh(token_set_id).access_token.get_secret_value())
-
-    threads = [threading.Thread(target=refresh) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert xero.token_calls() - calls_before == 1
-    assert len(results) == 2 and results[0] == results[1]
-
-
 def test_a_refresh_whose_save_failed_is_recovered_within_the_grace_period(aws, xero, stored):
     store, token_set_id, tenant = stored
     make_stale(aws, store, token_set_id)
@@ -108,12 +87,22 @@ def test_deleting_a_token_set_removes_its_secret(aws, stored):
     assert not any(token_set_id in name for name in names)
 
 
-def test_token_values_never_show_in_a_repr_or_a_log_line(aws, xero, stored, capsys):
+def test_token_values_never_show_in_a_repr_or_a_dump(aws, xero, stored):
+    # (Log lines are checked for every test that uses Xero, by the xero fixture.)
     store, token_set_id, _ = stored
     make_stale(aws, store, token_set_id)
     token_set = store.fresh(token_set_id)
     secret_values = [token_set.access_token.get_secret_value(), token_set.refresh_token.get_secret_value()]
     printed = repr(token_set) + str(token_set) + json.dumps(token_set.model_dump(mode="json"))
-    output = capsys.readouterr()
-    for value in secret_values:
-        assert value not in printed and value not in output.out and value not in output.err
+    assert all(value not in printed for value in secret_values)
+
+
+def test_the_log_check_sees_a_leak(xero, stored, every_log_line):
+    """The guard itself: a token written to a log line is found (then removed, so this test passes)."""
+    from xero_sync.observability import logger
+
+    store, token_set_id, _ = stored
+    leaked = store.read(token_set_id).refresh_token.get_secret_value()
+    logger.debug("oops", extra={"token": leaked})
+    assert sum(leaked in line for line in every_log_line.lines) == 1
+    every_log_line.lines.pop()
