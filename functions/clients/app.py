@@ -37,7 +37,7 @@ def list_syncs(client_id: ClientId, limit: PageSize = 20, cursor: Cursor = None)
 
 @app.delete("/clients/<client_id>")
 def delete_client(client_id: ClientId) -> None:
-    caller_practice_id(app)
+    clients.load_client(caller_practice_id(app), client_id)  # another practice's client is a 404 first
     raise NotImplementedYet("deleting a client is not built yet")
 
 

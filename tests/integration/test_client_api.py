@@ -6,7 +6,8 @@ import pytest
 
 from tests.api import Api
 from tests.builders import a_client
-from xero_sync.models import LinkState
+from tests.conftest import TEMPLATE
+from xero_sync.models import Client, LinkState
 
 UNKNOWN_ID = "abcdef00-0000-4000-8000-000000000000"
 
@@ -87,7 +88,6 @@ def test_sync_now_on_an_unlinked_client_is_a_conflict_with_the_reason(api):
         ("POST", f"/clients/{UNKNOWN_ID}/sync", "", '{"mode": "full", "extra": 1}', 422, "validation_error"),
         ("POST", f"/clients/{UNKNOWN_ID}/sync", "", "[1, 2]", 422, "validation_error"),
         ("POST", f"/clients/{UNKNOWN_ID}/sync", "", json.dumps({"mode": "x" * 20_000}), 413, "payload_too_large"),
-        ("DELETE", f"/clients/{UNKNOWN_ID}", "", None, 501, "not_implemented"),
     ],
 )
 def test_bad_input_gets_a_typed_error_and_never_a_500(api, method, path, query, body, status, code):
@@ -104,3 +104,19 @@ def test_a_path_the_function_does_not_serve_is_a_typed_404(api):
 def test_a_token_without_a_practice_is_refused(api):
     response = api.call("GET", "/clients", practice=None)
     assert (response.status, response.body["error"]["code"]) == (401, "unauthorized")
+
+
+CLIENT_ROUTES = [(r.method, r.path) for r in TEMPLATE.routes() if "{clientId}" in r.path]
+
+
+@pytest.mark.parametrize(("method", "route"), CLIENT_ROUTES, ids=[f"{m} {p}" for m, p in CLIENT_ROUTES])
+def test_every_client_route_answers_another_practice_exactly_as_a_missing_client(api, method, route):
+    # Given a client of practice B
+    theirs = a_client("practice-b")
+    # When practice A calls the route with B's client id, and with an id nobody has
+    foreign = api.call(method, route.replace("{clientId}", theirs.client_id), practice="practice-a", body="{}")
+    missing = api.call(method, route.replace("{clientId}", UNKNOWN_ID), practice="practice-a", body="{}")
+    # Then both are the same 404, and B's client is untouched
+    assert foreign.status == missing.status == 404
+    assert foreign.body == missing.body == {"error": {"code": "client_not_found", "message": "no such client"}}
+    assert Client.get("practice-b", theirs.client_id).attribute_values == theirs.attribute_values
