@@ -59,6 +59,8 @@ def up(args: argparse.Namespace) -> int:
             sys.exit(f"a local stack is already running (pid {previous['pid']}, {previous['api']}): make down first")
         state_file.unlink()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    for quiet in ("botocore", "boto3", "pynamodb", "urllib3"):
+        logging.getLogger(quiet).setLevel(logging.WARNING)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
