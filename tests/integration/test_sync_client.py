@@ -52,9 +52,9 @@ def test_a_batch_runs_each_good_message_and_returns_only_the_bad_one(aws):
     response = invoke_sync_client(aws, event)
     # Then only the malformed one goes back to the queue (it will reach the dead-letter queue)
     assert response == {"batchItemFailures": [{"itemIdentifier": event["Records"][1]["messageId"]}]}
-    # And the good one's run is recorded and its client released; the engine is not built yet, and the run says so
+    # And the good one's run is recorded and its client released (this client was never linked to Xero: no token set)
     run = SyncRun.get(client.client_id, accepted.run_id)
-    assert (run.status, run.error_code) == ("failed", "engine_not_built")
+    assert (run.status, run.error_code) == ("failed", "no_token_set")
     assert Client.get("practice-a", client.client_id).current_run_id is None
 
 

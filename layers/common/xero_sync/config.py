@@ -45,6 +45,20 @@ class Settings(BaseModel):
     max_request_body_bytes: int = Field(alias="MAX_REQUEST_BODY_BYTES", default=16 * 1024, gt=0)
     enable_swagger: bool = Field(alias="ENABLE_SWAGGER", default=False)
 
+    # The sync engine (see sync_engine.py). A full reconciliation re-reads everything this often per resource.
+    full_reconciliation_seconds: int = Field(alias="FULL_RECONCILIATION_SECONDS", default=7 * 86_400, gt=0)
+    # If-Modified-Since is set this far before the previous pass began (clock skew, second-granular stamps).
+    ims_overlap_seconds: int = Field(alias="IMS_OVERLAP_SECONDS", default=60, ge=0)
+    # Xero's per-organisation limits, and the length of its rate-limit "minute" (shorter against a fast emulator).
+    xero_max_in_flight: int = Field(alias="XERO_MAX_IN_FLIGHT", default=5, ge=1, le=5)
+    xero_calls_per_minute: int = Field(alias="XERO_CALLS_PER_MINUTE", default=60, ge=1)
+    xero_minute_seconds: float = Field(alias="XERO_MINUTE_SECONDS", default=60.0, gt=0)
+    xero_read_timeout_seconds: float = Field(alias="XERO_READ_TIMEOUT_SECONDS", default=30.0, gt=0)
+    # A minute 429 whose Retry-After is longer than this is not waited out in the Lambda: the run is requeued.
+    xero_max_inline_wait_seconds: float = Field(alias="XERO_MAX_INLINE_WAIT_SECONDS", default=20.0, ge=0)
+    # A run saves and requeues a continuation when its Lambda has less than this left.
+    sync_time_margin_seconds: float = Field(alias="SYNC_TIME_MARGIN_SECONDS", default=90.0, ge=0)
+
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:

@@ -8,6 +8,7 @@ from enum import StrEnum
 
 from pynamodb.attributes import (
     BinaryAttribute,
+    BooleanAttribute,
     MapAttribute,
     NumberAttribute,
     TTLAttribute,
@@ -15,7 +16,7 @@ from pynamodb.attributes import (
     UnicodeSetAttribute,
     UTCDateTimeAttribute,
 )
-from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, KeysOnlyProjection
 from pynamodb.models import Model
 
 from xero_sync.config import get_settings
@@ -76,6 +77,16 @@ class PendingCleanupsIndex(GlobalSecondaryIndex["Client"]):
     client_id = UnicodeAttribute(range_key=True)
 
 
+class ClientIdIndex(GlobalSecondaryIndex["Client"]):
+    """Keys only: finds a client's practice from its client id alone (console reruns of the sync)."""
+
+    class Meta:
+        index_name = "client-id"
+        projection = KeysOnlyProjection()
+
+    client_id = UnicodeAttribute(hash_key=True)
+
+
 class Client(Model):
     """A practice's client: one Xero organisation (tenant) and its link and sync state."""
 
@@ -103,6 +114,7 @@ class Client(Model):
 
     linked_clients = LinkedClientsIndex()
     pending_cleanups = PendingCleanupsIndex()
+    by_client_id = ClientIdIndex()
 
 
 class TokenSetRef(Model):
@@ -159,10 +171,17 @@ class SyncRun(Model):
     waited_seconds = NumberAttribute(default=0)
     error_code = UnicodeAttribute(null=True)
     error_message = UnicodeAttribute(null=True)
+    # Resources Xero refused without it being fatal (Journals on a plan that does not include them).
+    not_entitled = UnicodeSetAttribute(null=True)
 
 
 class Checkpoint(Model):
-    """How far a client's resource has been imported: If-Modified-Since high-water mark, Journals offset, page."""
+    """How far a client's resource has been imported: If-Modified-Since high-water mark, Journals offset, page.
+
+    A pass in progress is described by `pass_*` (its kind, its frozen If-Modified-Since and the mark that becomes
+    `modified_since` when it completes) and `next_page`; a completed pass clears them. One extra item per client,
+    resource `_dependents`, holds work a pass discovered for later (contacts to re-read, renamed contacts).
+    """
 
     class Meta:
         table_name = _settings.checkpoints_table
@@ -174,6 +193,13 @@ class Checkpoint(Model):
     next_page = NumberAttribute(null=True)
     run_id = UnicodeAttribute(null=True)
     updated_at = UTCDateTimeAttribute()
+    pass_kind = UnicodeAttribute(null=True)  # "initial", "full" (reconciliation) or "incremental"
+    pass_since = UTCDateTimeAttribute(null=True)
+    pass_mark = UTCDateTimeAttribute(null=True)
+    pass_resumed = BooleanAttribute(null=True)
+    full_synced_at = UTCDateTimeAttribute(null=True)
+    pending_contacts = UnicodeSetAttribute(null=True)
+    renamed_contacts = UnicodeSetAttribute(null=True)
 
 
 class XeroRecord(Model):

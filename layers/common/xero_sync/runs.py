@@ -236,6 +236,34 @@ def finish_run(
         run.update(actions=run_actions, condition=SyncRun.run_id.exists())
 
 
+def suspend_run(message: SyncMessage, status: RunStatus, resumes_at: datetime | None = None) -> bool:
+    """Hands the run back to the queue (a continuation, a rate-limit wait, a day-limit deferral): the client keeps
+    naming it, but as queued/deferred, so the continuation's begin_run can take it; the claim outlasts the wait.
+    Returns False when the client no longer names this run."""
+    now = now_utc()
+    expires = _lease_until(max(now, resumes_at or now))
+    client = Client(practice_id=message.practice_id, client_id=message.client_id)
+    run = SyncRun(client_id=message.client_id, run_id=message.run_id)
+    try:
+        with TransactWrite(connection=transaction_connection()) as transaction:
+            transaction.update(
+                run,
+                actions=[
+                    SyncRun.status.set(status.value),
+                    SyncRun.resumes_at.set(resumes_at) if resumes_at else SyncRun.resumes_at.remove(),
+                ],
+                condition=SyncRun.run_id.exists(),
+            )
+            transaction.update(
+                client,
+                actions=[Client.current_run_status.set(status.value), Client.current_run_expires_at.set(expires)],
+                condition=Client.current_run_id == message.run_id,
+            )
+    except TransactWriteError:
+        return False
+    return True
+
+
 def _run_view(run: SyncRun) -> SyncRunView:
     return SyncRunView.model_validate(
         {

@@ -1,35 +1,156 @@
 """What the sync_client function does with one message: take the run, import, record the outcome.
 
-The import itself (the sync engine) is not built yet: a run taken here is recorded as failed with the code
-`engine_not_built`, so history shows the truth instead of a success that imported nothing.
+Outcomes of the engine (sync_engine.py) and what they do to the run:
+- done: succeeded (the client records its last successful sync);
+- continue: the Lambda ran short of time, or a minute limit / an offline organisation asks for a longer wait than
+  is worth holding the Lambda for: the run goes back to `queued` and the same message is requeued (with the delay);
+- deferred: Xero's day limit: the run is `deferred` with `resumes_at`, the message requeued (SQS delays at most
+  15 minutes, so a message that arrives early is put back again without calling Xero);
+- failed: a persistent failure, recorded with its reason; every checkpoint is kept for the next run;
+- needs_relink: Xero refused the token set (invalid_grant, 403): the client is marked and the run fails.
+Each invocation adds its counts, API calls, 429s and time waited to the run.
 """
 
-from xero_sync.models import RunStatus
+import math
+import threading
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+from pynamodb.attributes import MapAttribute
+
+from xero_sync.config import get_settings
+from xero_sync.linking import mark_needs_relink
+from xero_sync.models import RunStatus, SyncRun
 from xero_sync.observability import logger, metrics
-from xero_sync.runs import begin_run, finish_run
+from xero_sync.queue import SyncQueue
+from xero_sync.runs import BegunRun, begin_run, finish_run, now_utc, suspend_run
 from xero_sync.schemas import SyncMessage
+from xero_sync.sync_engine import Outcome, SyncEngine, options_from_settings
+from xero_sync.tokens import TokenStore
+from xero_sync.xero_api import ApiOptions, XeroApi
+
+SQS_MAX_DELAY_SECONDS = 900
 
 
-class SyncEngineNotBuilt(Exception):
-    code = "engine_not_built"
+class AccessToken:
+    """A bearer token for the client's token set, refreshed through the token store when near expiry."""
+
+    def __init__(self, token_set_id: str, store: TokenStore | None = None) -> None:
+        self.token_set_id = token_set_id
+        self.store = store or TokenStore()
+        self.lock = threading.Lock()
+        self.current: Any = None
+
+    def __call__(self, force_refresh: bool) -> str:
+        with self.lock:
+            if force_refresh or self.current is None or self.current.seconds_left() < 60:
+                self.current = self.store.fresh(self.token_set_id)
+            token: str = self.current.access_token.get_secret_value()
+            return token
 
 
-def import_organisation(message: SyncMessage) -> None:
-    raise SyncEngineNotBuilt("the Xero import (sync engine) is not built yet")
+def api_options() -> ApiOptions:
+    settings = get_settings()
+    return ApiOptions(
+        max_in_flight=settings.xero_max_in_flight,
+        calls_per_window=settings.xero_calls_per_minute,
+        window_seconds=settings.xero_minute_seconds,
+        read_timeout=settings.xero_read_timeout_seconds,
+        max_inline_wait=settings.xero_max_inline_wait_seconds,
+    )
 
 
-def process_sync_message(message: SyncMessage) -> RunStatus | None:
-    """Runs the sync a message asks for; returns its final status, or None when the message was dropped."""
+def import_organisation(
+    begun: BegunRun, message: SyncMessage, remaining_seconds: Callable[[], float] | None = None
+) -> tuple[Outcome, SyncEngine | None]:
+    client = begun.client
+    if not client.token_set_id:
+        return Outcome("failed", error_code="no_token_set", error_message="the client has no Xero token set"), None
+    api = XeroApi(
+        str(get_settings().xero_api_url), client.tenant_id, AccessToken(client.token_set_id), options=api_options()
+    )
+    engine = SyncEngine(
+        client.client_id,
+        api,
+        mode=message.mode,
+        run_id=message.run_id,
+        options=options_from_settings(),
+        remaining_seconds=remaining_seconds,
+    )
+    return engine.run(), engine
+
+
+def _record_progress(begun: BegunRun, engine: SyncEngine | None) -> None:
+    if engine is None:
+        return
+    previous = (
+        begun.run.counts.as_dict() if isinstance(begun.run.counts, MapAttribute) else dict(begun.run.counts or {})
+    )
+    merged: dict[str, dict[str, int]] = {}
+    for name in set(previous) | set(engine.totals.counts):
+        old = previous.get(name) or {}
+        new = engine.totals.counts[name].as_dict() if name in engine.totals.counts else {}
+        keys = ("fetched", "inserted", "updated", "deleted", "unchanged")
+        merged[name] = {k: int(old.get(k, 0)) + int(new.get(k, 0)) for k in keys}
+    stats = engine.api.stats
+    actions: list[Any] = [
+        SyncRun.counts.set(merged),
+        SyncRun.api_calls.add(stats.calls),
+        SyncRun.rate_limited.add(stats.rate_limited),
+        SyncRun.waited_seconds.add(round(stats.waited_seconds, 3)),
+    ]
+    if engine.totals.not_entitled:
+        actions.append(SyncRun.not_entitled.add(engine.totals.not_entitled))
+    SyncRun(client_id=begun.run.client_id, run_id=begun.run.run_id).update(actions=actions)
+
+
+def _requeue(message: SyncMessage, status: RunStatus, outcome: Outcome, queue: SyncQueue | None) -> RunStatus:
+    delay = min(SQS_MAX_DELAY_SECONDS, max(0, outcome.delay_seconds))
+    if not suspend_run(message, status, outcome.resumes_at):
+        logger.info("the client no longer names this run: not requeued")
+        return status
+    if (queue or SyncQueue()).send([message], delay_seconds=delay):
+        finish_run(message, RunStatus.FAILED, error=("enqueue_failed", "the continuation could not be queued"))
+        return RunStatus.FAILED
+    logger.info("sync run requeued", extra={"status": status.value, "delay_seconds": delay})
+    return status
+
+
+def process_sync_message(
+    message: SyncMessage,
+    remaining_seconds: Callable[[], float] | None = None,
+    queue: SyncQueue | None = None,
+) -> RunStatus | None:
+    """Runs (or continues) the sync a message asks for; returns the run's status after this invocation, or None
+    when the message was dropped."""
     logger.append_keys(client_id=message.client_id, run_id=message.run_id)
     begun = begin_run(message)
     if begun is None:
         return None
+    now = now_utc()
+    resumes_at = begun.run.resumes_at
+    if resumes_at is not None and resumes_at > now + timedelta(seconds=1):
+        # Woken before the day limit resets (SQS delays 15 minutes at most): back to sleep, Xero untouched.
+        wait = math.ceil((resumes_at - now).total_seconds())
+        return _requeue(message, RunStatus.DEFERRED, Outcome("deferred", wait, resumes_at), queue)
+    engine: SyncEngine | None = None
     try:
-        import_organisation(message)
-    except SyncEngineNotBuilt as error:
-        finish_run(message, RunStatus.FAILED, error=(error.code, str(error)))
-        metrics.add_metric(name="SyncFailed", unit="Count", value=1)
-        return RunStatus.FAILED
-    finish_run(message, RunStatus.SUCCEEDED)
-    metrics.add_metric(name="SyncSucceeded", unit="Count", value=1)
-    return RunStatus.SUCCEEDED
+        outcome, engine = import_organisation(begun, message, remaining_seconds)
+    except Exception as error:
+        logger.exception("sync failed unexpectedly")
+        outcome = Outcome("failed", error_code="sync_error", error_message=f"{type(error).__name__}: {error}"[:1000])
+    _record_progress(begun, engine)
+    if outcome.kind == "done":
+        finish_run(message, RunStatus.SUCCEEDED)
+        metrics.add_metric(name="SyncSucceeded", unit="Count", value=1)
+        return RunStatus.SUCCEEDED
+    if outcome.kind == "continue":
+        return _requeue(message, RunStatus.QUEUED, outcome, queue)
+    if outcome.kind == "deferred":
+        return _requeue(message, RunStatus.DEFERRED, outcome, queue)
+    if outcome.kind == "needs_relink" and begun.client.token_set_id:
+        mark_needs_relink(begun.client.token_set_id, outcome.error_message or "Xero refused the authorisation")
+    finish_run(message, RunStatus.FAILED, error=(outcome.error_code or "sync_error", outcome.error_message or ""))
+    metrics.add_metric(name="SyncFailed", unit="Count", value=1)
+    return RunStatus.FAILED

@@ -1,0 +1,95 @@
+"""What the sync imports from Xero's Accounting API, declared once per resource; the engine walks this table.
+
+Facts behind each entry: shared/reference/xero-api-facts.md (paging, If-Modified-Since, archived/deleted records):
+- `pageSize` up to 1000 on nine endpoints, which also answer with a `pagination` object (page count known at once);
+- `page` (100 a page, no page count) on Quotes and LinkedTransactions;
+- Journals by `offset` (the last JournalNumber read), 100 a call;
+- every other endpoint answers its whole list in one call.
+If-Modified-Since is honoured everywhere except Organisation, ContactGroups, TaxRates, TrackingCategories,
+Currencies, BrandingThemes and RepeatingInvoices: those are re-read whole and diffed. Items and ContactGroups are
+hard-deleted at Xero (they vanish), so they are re-read whole too, to notice what went.
+"""
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+
+class Paging(StrEnum):
+    PAGE_SIZE = "page_size"  # ?page=N&pageSize=1000, with a `pagination` object
+    PAGE = "page"  # ?page=N, 100 a page, last page when fewer come back
+    OFFSET = "offset"  # Journals: ?offset=<last JournalNumber>, 100 a call
+    NONE = "none"  # one call answers everything
+
+
+class Deletes(StrEnum):
+    STATUS = "status"  # a delete is a status change (DELETED, VOIDED, ARCHIVED): stored as Xero shows it
+    VANISH = "vanish"  # the record disappears from the API: removed from storage when a whole re-read lacks it
+
+
+PAGE_SIZE_MAX = 1000
+PAGE_ROWS = 100  # `page` without pageSize, and Journals per call
+
+
+@dataclass(frozen=True)
+class ResourceSpec:
+    name: str  # URL segment (also the record partition's suffix)
+    id_field: str
+    envelope_key: str | None = None  # the list's key in the response when it differs from the name
+    paging: Paging = Paging.NONE
+    ims: bool = True  # honours If-Modified-Since
+    deletes: Deletes = Deletes.STATUS
+    params: dict[str, str] = field(default_factory=dict)  # always sent (includeArchived, includeDeleted...)
+    status_field: str = "Status"
+    # The list leaves something out that only GET /{name}/{id} shows (ContactGroups' members).
+    detail_by_id: bool = False
+    # Records carry Contact.ContactID; Xero does not re-stamp them when the contact is renamed.
+    holds_contacts: bool = False
+
+    @property
+    def key(self) -> str:
+        return self.envelope_key or self.name
+
+    @property
+    def page_size(self) -> int:
+        return PAGE_SIZE_MAX if self.paging is Paging.PAGE_SIZE else PAGE_ROWS
+
+    @property
+    def incremental(self) -> bool:
+        """Whether a pass may read only what changed (otherwise every pass re-reads everything and diffs)."""
+        return (self.ims and self.deletes is Deletes.STATUS) or self.paging is Paging.OFFSET
+
+
+CATALOGUE: tuple[ResourceSpec, ...] = (
+    ResourceSpec("Organisation", "OrganisationID", envelope_key="Organisations", ims=False),
+    ResourceSpec("Accounts", "AccountID"),
+    ResourceSpec(
+        "Contacts",
+        "ContactID",
+        paging=Paging.PAGE_SIZE,
+        params={"includeArchived": "true"},
+        status_field="ContactStatus",
+    ),
+    ResourceSpec("ContactGroups", "ContactGroupID", ims=False, deletes=Deletes.VANISH, detail_by_id=True),
+    ResourceSpec("Invoices", "InvoiceID", paging=Paging.PAGE_SIZE, holds_contacts=True),
+    ResourceSpec("CreditNotes", "CreditNoteID", paging=Paging.PAGE_SIZE, holds_contacts=True),
+    ResourceSpec("Payments", "PaymentID", paging=Paging.PAGE_SIZE, holds_contacts=True),
+    ResourceSpec("BankTransactions", "BankTransactionID", paging=Paging.PAGE_SIZE, holds_contacts=True),
+    ResourceSpec("BankTransfers", "BankTransferID", params={"includeDeleted": "true"}),
+    ResourceSpec("ManualJournals", "ManualJournalID", paging=Paging.PAGE_SIZE),
+    ResourceSpec("Journals", "JournalID", paging=Paging.OFFSET, ims=False, status_field=""),
+    ResourceSpec("Items", "ItemID", deletes=Deletes.VANISH, status_field=""),
+    ResourceSpec("TaxRates", "TaxType", ims=False),
+    ResourceSpec("TrackingCategories", "TrackingCategoryID", ims=False, params={"includeArchived": "true"}),
+    ResourceSpec("Overpayments", "OverpaymentID", paging=Paging.PAGE_SIZE, holds_contacts=True),
+    ResourceSpec("Prepayments", "PrepaymentID", paging=Paging.PAGE_SIZE, holds_contacts=True),
+    ResourceSpec("PurchaseOrders", "PurchaseOrderID", paging=Paging.PAGE_SIZE, holds_contacts=True),
+    ResourceSpec("Quotes", "QuoteID", paging=Paging.PAGE, holds_contacts=True),
+    ResourceSpec("Currencies", "Code", ims=False, status_field=""),
+    ResourceSpec("Users", "UserID", status_field=""),
+    ResourceSpec("BatchPayments", "BatchPaymentID"),
+    ResourceSpec("BrandingThemes", "BrandingThemeID", ims=False, status_field=""),
+    ResourceSpec("RepeatingInvoices", "RepeatingInvoiceID", ims=False, holds_contacts=True),
+    ResourceSpec("LinkedTransactions", "LinkedTransactionID", paging=Paging.PAGE, ims=False),
+)
+
+BY_NAME: dict[str, ResourceSpec] = {spec.name: spec for spec in CATALOGUE}

@@ -1,0 +1,453 @@
+"""The sync engine: imports one Xero organisation into DynamoDB, all of it the first time, then what changed.
+
+One generic pass walks every resource of the catalogue (no per-resource fetch loop):
+- kinds of pass: `initial` (nothing imported yet), `full` (a reconciliation: asked for, or the resource's last one
+  is older than FULL_RECONCILIATION_SECONDS) and `incremental` (If-Modified-Since from the resource's checkpoint,
+  frozen for the whole pass, or Journals from the last JournalNumber). Resources Xero cannot filter, and those whose
+  deletes make records vanish (Items, ContactGroups), are re-read whole on every pass and diffed.
+- every page is stored (only changed records are written) and then checkpointed, so a run stopped anywhere resumes
+  from its next page; a pass's mark (Xero's clock when it began, less an overlap) becomes the resource's
+  If-Modified-Since only when the pass completes.
+- a whole re-read removes from storage what Xero no longer shows (the sweep). A whole re-read resumed mid-way
+  cannot know every id, so it skips the sweep and does not count as a reconciliation (the next run repeats it).
+- up to five resources are read at once (Xero's in-flight limit per organisation, also enforced by the client).
+
+Changes Xero makes without a new UpdatedDateUTC, caught on the next incremental pass rather than a week later:
+- a document created or changed for a contact can flip the contact's IsCustomer/IsSupplier: the contacts of changed
+  documents are re-read (by IDs, one call for up to 40);
+- a renamed contact's name shows on every document and payment holding it: those resources are re-read whole;
+- a deleted contact group leaves its former members' ContactGroups changed: they are re-read; a group holding a
+  renamed contact is read again for its members.
+This follow-up work is saved in the `_dependents` checkpoint as it is found, so an interruption does not lose it.
+"""
+
+import math
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
+
+from pynamodb.exceptions import DoesNotExist
+
+from xero_sync.catalogue import BY_NAME, CATALOGUE, Paging, ResourceSpec
+from xero_sync.config import get_settings
+from xero_sync.models import Checkpoint
+from xero_sync.observability import logger
+from xero_sync.record_store import Counts, Record, RecordStore, record_id
+from xero_sync.tokens import TokenSetRevoked
+from xero_sync.xero_api import (
+    Forbidden,
+    OrganisationOffline,
+    Page,
+    RateLimited,
+    Stopped,
+    Unauthorized,
+    XeroApi,
+    XeroApiError,
+)
+
+DEPENDENTS = "_dependents"
+IDS_PER_CALL = 40  # contact ids per GET /Contacts?IDs= (keeps the URL well under 2,000 characters)
+# Read the longest first, so the pole of the tent starts at once.
+_ORDER = {"Journals": 0, "Invoices": 1, "Payments": 2, "BankTransactions": 3, "Contacts": 4}
+
+PassKind = Literal["initial", "full", "incremental"]
+OutcomeKind = Literal["done", "continue", "deferred", "failed", "needs_relink"]
+
+
+@dataclass(frozen=True)
+class EngineOptions:
+    full_interval: timedelta = timedelta(days=7)
+    ims_overlap: timedelta = timedelta(seconds=60)
+    time_margin_seconds: float = 90.0
+    workers: int = 5
+    offline_retry_seconds: int = 300  # a 503 that outlasts the retries: try the run again this much later
+
+
+@dataclass
+class Outcome:
+    kind: OutcomeKind
+    delay_seconds: int = 0
+    resumes_at: datetime | None = None
+    error_code: str | None = None
+    error_message: str | None = None
+
+
+@dataclass
+class RunTotals:
+    counts: dict[str, Counts] = field(default_factory=dict)
+    not_entitled: set[str] = field(default_factory=set)
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def add(self, resource: str, counts: Counts) -> None:
+        with self.lock:
+            self.counts.setdefault(resource, Counts()).add(counts)
+
+
+class _OutOfTime(Exception):
+    pass
+
+
+def _utc(ms: int) -> datetime:
+    return datetime.fromtimestamp(ms / 1000, tz=UTC)
+
+
+def _ims_header(value: datetime) -> str:
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S")
+
+
+class SyncEngine:
+    def __init__(
+        self,
+        client_id: str,
+        api: XeroApi,
+        store: RecordStore | None = None,
+        mode: Literal["incremental", "full"] = "incremental",
+        run_id: str | None = None,
+        options: EngineOptions | None = None,
+        remaining_seconds: Callable[[], float] | None = None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        after_page: Callable[[str, int], None] | None = None,
+    ) -> None:
+        self.client_id = client_id
+        self.api = api
+        self.store = store or RecordStore(client_id)
+        self.mode = mode
+        self.run_id = run_id
+        self.options = options or EngineOptions()
+        self.remaining_seconds = remaining_seconds
+        self.clock = clock
+        self.after_page = after_page  # a test hook: called after each page is stored and checkpointed
+        self.totals = RunTotals()
+        self.stop = api.stop
+        self._dependents_lock = threading.Lock()
+        self._whole: set[str] = set()  # resources re-read whole in this run (no follow-up needed)
+
+    # --- the run ------------------------------------------------------------------------------------------------
+    def run(self) -> Outcome:
+        specs = sorted(CATALOGUE, key=lambda s: _ORDER.get(s.name, 10))
+        for spec in specs:  # which resources this run re-reads whole (they need no follow-up)
+            if spec.paging is not Paging.OFFSET and self._plan(spec, self._checkpoint(spec.name))[2] is None:
+                self._whole.add(spec.name)
+        errors: list[BaseException] = []
+        with ThreadPoolExecutor(max_workers=self.options.workers, thread_name_prefix="sync") as pool:
+            futures: list[Future[None]] = [pool.submit(self._resource, spec) for spec in specs]
+            for future in futures:
+                error = future.exception()
+                if error is not None:
+                    errors.append(error)
+        outcome = self._outcome(errors)
+        if outcome is not None:
+            return outcome
+        try:
+            self._follow_up()
+        except BaseException as error:
+            outcome = self._outcome([error])
+            if outcome is not None:
+                return outcome
+            raise
+        return Outcome("done")
+
+    def _resource(self, spec: ResourceSpec) -> None:
+        try:
+            if spec.paging is Paging.OFFSET:
+                self._journals(spec)
+            else:
+                self._pass(spec)
+        except Unauthorized as error:
+            if spec.name != "Journals":
+                raise
+            # Xero gates Journals by plan: a 401 with a token that works everywhere else means "not entitled".
+            logger.info("Journals not entitled for this organisation", extra={"detail": str(error)})
+            with self.totals.lock:
+                self.totals.not_entitled.add(spec.name)
+        except (RateLimited, Forbidden, TokenSetRevoked, _OutOfTime):
+            self.stop.set()  # nobody else should start another call
+            raise
+
+    def _outcome(self, errors: list[BaseException]) -> Outcome | None:
+        real = [e for e in errors if not isinstance(e, Stopped)]
+        if not real:
+            return None if not errors else Outcome("continue")
+        for error in real:
+            if isinstance(error, TokenSetRevoked):
+                return Outcome("needs_relink", error_code="token_revoked", error_message=error.reason)
+            if isinstance(error, Forbidden):
+                return Outcome("needs_relink", error_code="xero_forbidden", error_message=str(error))
+        for error in real:
+            if not isinstance(error, RateLimited | OrganisationOffline | _OutOfTime):
+                code = error.code if isinstance(error, XeroApiError) else "sync_error"
+                logger.exception("sync failed", exc_info=error)
+                return Outcome("failed", error_code=code, error_message=f"{type(error).__name__}: {error}"[:1000])
+        now = self.clock()
+        day = [e for e in real if isinstance(e, RateLimited) and e.problem == "day"]
+        if day:
+            wait = max(e.retry_after for e in day)
+            return Outcome("deferred", delay_seconds=math.ceil(wait), resumes_at=now + timedelta(seconds=wait))
+        waits = [e.retry_after for e in real if isinstance(e, RateLimited)]
+        waits += [float(self.options.offline_retry_seconds) for e in real if isinstance(e, OrganisationOffline)]
+        if waits:
+            wait = max(waits)
+            return Outcome("continue", delay_seconds=math.ceil(wait), resumes_at=now + timedelta(seconds=wait))
+        return Outcome("continue")
+
+    def _check_time(self) -> None:
+        if self.stop.is_set():
+            raise Stopped
+        if self.remaining_seconds is not None and self.remaining_seconds() < self.options.time_margin_seconds:
+            raise _OutOfTime
+
+    # --- checkpoints --------------------------------------------------------------------------------------------
+    def _checkpoint(self, resource: str) -> Checkpoint:
+        try:
+            return Checkpoint.get(self.client_id, resource, consistent_read=True)
+        except DoesNotExist:
+            return Checkpoint(client_id=self.client_id, resource=resource, updated_at=self.clock())
+
+    def _save(self, checkpoint: Checkpoint) -> None:
+        checkpoint.run_id = self.run_id
+        checkpoint.updated_at = self.clock()
+        checkpoint.save()
+
+    def _kind(self, checkpoint: Checkpoint) -> PassKind:
+        if checkpoint.full_synced_at is None:
+            return "initial" if checkpoint.modified_since is None and checkpoint.journal_offset is None else "full"
+        if self.mode == "full" or checkpoint.full_synced_at < self.clock() - self.options.full_interval:
+            return "full"
+        return "incremental"
+
+    # --- one resource -------------------------------------------------------------------------------------------
+    def _plan(self, spec: ResourceSpec, cp: Checkpoint) -> tuple[PassKind, int, datetime | None, bool]:
+        """(kind, first page, If-Modified-Since, resumed) of the pass this run makes over a paged/listed resource."""
+        if cp.pass_kind is not None and cp.next_page is not None:
+            kind: PassKind = cp.pass_kind  # type: ignore[assignment]
+            return kind, int(cp.next_page), cp.pass_since, True
+        kind = self._kind(cp)
+        since = None
+        if kind == "incremental" and spec.incremental and cp.modified_since is not None:
+            since = cp.modified_since - self.options.ims_overlap
+        return kind, 1, since, False
+
+    def _pass(self, spec: ResourceSpec) -> None:
+        cp = self._checkpoint(spec.name)
+        kind, page, since, resumed = self._plan(spec, cp)
+        mark = cp.pass_mark if resumed else None
+        whole = since is None
+        reconcile = kind != "incremental"
+        seen: set[str] = set()
+        while True:
+            self._check_time()
+            params = dict(spec.params)
+            if spec.paging is Paging.PAGE_SIZE:
+                params.update(page=str(page), pageSize=str(spec.page_size))
+            elif spec.paging is Paging.PAGE:
+                params["page"] = str(page)
+            result = self.api.list(spec.name, spec.key, params, _ims_header(since) if since else None)
+            if mark is None:
+                server = _utc(result.server_time_ms) if result.server_time_ms else self.clock()
+                mark = server
+            records = result.records
+            if spec.detail_by_id:
+                records = self._with_details(spec, records, reconcile)
+            self._store(spec, records)
+            seen.update(record_id(spec, r) for r in records)
+            if self._last_page(spec, result, page):
+                break
+            page += 1
+            cp.pass_kind, cp.pass_since, cp.pass_mark, cp.next_page = kind, since, mark, page
+            cp.pass_resumed = resumed
+            self._save(cp)
+            if self.after_page:
+                self.after_page(spec.name, page - 1)
+        resumed = resumed or bool(cp.pass_resumed)
+        if whole and not resumed:
+            self._sweep(spec, seen)
+        cp.modified_since = mark
+        if kind == "initial" or (kind == "full" and not resumed):
+            cp.full_synced_at = self.clock()
+        cp.pass_kind = cp.pass_since = cp.pass_mark = cp.next_page = cp.pass_resumed = None
+        self._save(cp)
+
+    @staticmethod
+    def _last_page(spec: ResourceSpec, result: Page, page: int) -> bool:
+        if spec.paging is Paging.NONE:
+            return True
+        if result.pagination is not None and isinstance(result.pagination.get("pageCount"), int):
+            return page >= int(result.pagination["pageCount"])
+        return len(result.records) < spec.page_size
+
+    def _journals(self, spec: ResourceSpec) -> None:
+        cp = self._checkpoint(spec.name)
+        if cp.pass_kind is not None:
+            kind: PassKind = cp.pass_kind  # type: ignore[assignment]
+            offset = int(cp.next_page or 0)
+            resumed = True
+        else:
+            kind = self._kind(cp)
+            offset = 0 if kind != "incremental" else int(cp.journal_offset or 0)
+            resumed = False
+        whole = kind != "incremental"
+        seen: set[str] = set()
+        while True:
+            self._check_time()
+            result = self.api.list(spec.name, spec.key, {"offset": str(offset)})
+            self._store(spec, result.records)
+            seen.update(record_id(spec, r) for r in result.records)
+            numbers = [int(r["JournalNumber"]) for r in result.records if isinstance(r.get("JournalNumber"), int)]
+            offset = max([offset, *numbers])
+            if len(result.records) < spec.page_size:
+                break
+            cp.pass_kind, cp.next_page, cp.pass_resumed = kind, offset, resumed
+            cp.journal_offset = max(offset, int(cp.journal_offset or 0)) if kind == "incremental" else cp.journal_offset
+            self._save(cp)
+            if self.after_page:
+                self.after_page(spec.name, offset)
+        resumed = resumed or bool(cp.pass_resumed)
+        if whole and not resumed:
+            self._sweep(spec, seen)
+        cp.journal_offset = max(offset, int(cp.journal_offset or 0))
+        if kind == "initial" or (kind == "full" and not resumed):
+            cp.full_synced_at = self.clock()
+        cp.pass_kind = cp.next_page = cp.pass_resumed = None
+        self._save(cp)
+
+    def _store(self, spec: ResourceSpec, records: list[Record]) -> None:
+        applied = self.store.apply(spec, records, keep_previous=spec.name == "Contacts")
+        self.totals.add(spec.name, applied.counts)
+        contacts: set[str] = set()
+        renamed: set[str] = set()
+        if spec.holds_contacts and spec.name not in ("RepeatingInvoices",):
+            contacts = {cid for r in applied.changed if (cid := _contact_of(r))}
+        if spec.name == "Contacts":
+            for rid, old in applied.previous.items():
+                new = next((r for r in applied.changed if record_id(spec, r) == rid), None)
+                if new is not None and new.get("Name") != old.get("Name"):
+                    renamed.add(rid)
+        self._remember(contacts, renamed)
+
+    def _sweep(self, spec: ResourceSpec, seen: set[str]) -> None:
+        gone = [rid for rid in self.store.stored_ids(spec.name) if rid not in seen]
+        if not gone:
+            return
+        if spec.name == "ContactGroups":
+            # Xero takes the group off its members without re-stamping them: re-read those contacts.
+            members = {
+                c["ContactID"]
+                for group in self.store.bodies(spec.name, gone).values()
+                for c in group.get("Contacts") or []
+                if isinstance(c, dict) and c.get("ContactID")
+            }
+            self._remember(members, set())
+        deleted = self.store.delete(spec.name, gone)
+        self.totals.add(spec.name, Counts(deleted=deleted))
+
+    def _with_details(self, spec: ResourceSpec, listed: list[Record], reconcile: bool) -> list[Record]:
+        """The list leaves out what only GET /{name}/{id} shows: read that for new and changed records (all of them
+        on a reconciliation); keep the stored record for the others."""
+        stored = self.store.bodies(spec.name, [record_id(spec, r) for r in listed])
+        out: list[Record] = []
+        for record in listed:
+            rid = record_id(spec, record)
+            old = stored.get(rid)
+            if not reconcile and old is not None and _same_listing(old, record):
+                out.append(old)
+                continue
+            out.append(self._detail(spec, rid))
+        return out
+
+    def _detail(self, spec: ResourceSpec, rid: str) -> Record:
+        self._check_time()
+        body = self.api.get(f"{spec.name}/{rid}", {})
+        records = body.get(spec.key)
+        if not isinstance(records, list) or not records or not isinstance(records[0], dict):
+            raise XeroApiError(f"Xero's answer for {spec.name}/{rid} holds no record")
+        record: Record = records[0]
+        return record
+
+    # --- follow-up work (changes Xero does not stamp) -----------------------------------------------------------
+    def _remember(self, contacts: set[str], renamed: set[str]) -> None:
+        contacts = contacts if "Contacts" not in self._whole else set()
+        if not contacts and not renamed:
+            return
+        actions: list[Any] = []
+        if contacts:
+            actions.append(Checkpoint.pending_contacts.add(contacts))
+        if renamed:
+            actions.append(Checkpoint.renamed_contacts.add(renamed))
+        with self._dependents_lock:
+            Checkpoint(client_id=self.client_id, resource=DEPENDENTS).update(
+                actions=[*actions, Checkpoint.updated_at.set(self.clock())]
+            )
+
+    def _follow_up(self) -> None:
+        cp = self._checkpoint(DEPENDENTS)
+        renamed = set(cp.renamed_contacts or ())
+        if renamed:
+            holders = [s for s in CATALOGUE if s.holds_contacts and s.name not in self._whole]
+            for spec in holders:
+                self._reread(spec)
+            groups = BY_NAME["ContactGroups"]
+            for gid, group in self.store.bodies(groups.name, list(self.store.stored_ids(groups.name))).items():
+                if any(isinstance(c, dict) and c.get("ContactID") in renamed for c in group.get("Contacts") or []):
+                    self._store(groups, [self._detail(groups, gid)])
+            Checkpoint(client_id=self.client_id, resource=DEPENDENTS).update(
+                actions=[Checkpoint.renamed_contacts.delete(renamed)]
+            )
+        contacts = set(cp.pending_contacts or ())
+        if contacts:
+            spec = BY_NAME["Contacts"]
+            ordered = sorted(contacts)
+            for start in range(0, len(ordered), IDS_PER_CALL):
+                self._check_time()
+                chunk = ordered[start : start + IDS_PER_CALL]
+                params = {**spec.params, "IDs": ",".join(chunk), "page": "1", "pageSize": str(spec.page_size)}
+                self._store(spec, self.api.list(spec.name, spec.key, params).records)
+            Checkpoint(client_id=self.client_id, resource=DEPENDENTS).update(
+                actions=[Checkpoint.pending_contacts.delete(contacts)]
+            )
+
+    def _reread(self, spec: ResourceSpec) -> None:
+        """Every record of a resource again, stored where changed (no sweep, no checkpoint: a follow-up only)."""
+        page = 1
+        while True:
+            self._check_time()
+            params = dict(spec.params)
+            if spec.paging is Paging.PAGE_SIZE:
+                params.update(page=str(page), pageSize=str(spec.page_size))
+            elif spec.paging is Paging.PAGE:
+                params["page"] = str(page)
+            result = self.api.list(spec.name, spec.key, params)
+            self._store(spec, result.records)
+            if self._last_page(spec, result, page):
+                return
+            page += 1
+
+
+def _contact_of(record: Record) -> str | None:
+    contact = record.get("Contact")
+    if not isinstance(contact, dict):
+        invoice = record.get("Invoice")  # Payments hold the contact inside their invoice
+        contact = invoice.get("Contact") if isinstance(invoice, dict) else None
+    value = contact.get("ContactID") if isinstance(contact, dict) else None
+    return str(value) if value else None
+
+
+def _same_listing(stored: Record, listed: Record) -> bool:
+    """Whether a stored record (with its details) matches what the list shows now, details aside."""
+    return {k: v for k, v in stored.items() if k != "Contacts"} == {k: v for k, v in listed.items() if k != "Contacts"}
+
+
+def total_counts(totals: RunTotals) -> dict[str, dict[str, int]]:
+    return {name: counts.as_dict() for name, counts in sorted(totals.counts.items())}
+
+
+def options_from_settings() -> EngineOptions:
+    settings = get_settings()
+    return EngineOptions(
+        full_interval=timedelta(seconds=settings.full_reconciliation_seconds),
+        ims_overlap=timedelta(seconds=settings.ims_overlap_seconds),
+        time_margin_seconds=settings.sync_time_margin_seconds,
+        workers=settings.xero_max_in_flight,
+    )

@@ -1,0 +1,71 @@
+"""The sync engine end to end on moto: link an emulated organisation, import it, change it, import the changes."""
+
+from collections.abc import Iterator
+
+import pytest
+
+from tests.api import Api
+from tests.sync_support import (
+    Emulated,
+    counts_of,
+    differences,
+    drain,
+    fast_settings,
+    forget_fast_settings,
+    link_client,
+    run_to_end,
+    sync,
+)
+
+
+@pytest.fixture
+def emu(aws, xero) -> Iterator[Emulated]:
+    xero.admin("POST", "/config", json={"rateLimits": {"timeScale": 60}})
+    fast_settings()
+    yield Emulated(xero.base_url, xero.session)
+    forget_fast_settings()
+
+
+@pytest.fixture
+def queue_url(aws) -> str:
+    return aws.queue_url("SyncQueue")
+
+
+def linked(aws, emu: Emulated, name: str, size: str = "tiny"):
+    tenant = emu.create_org(name, size=size)
+    client = link_client(Api(aws.physical), emu, tenant, "practice-a")
+    (message,) = drain(aws.session, aws.queue_url("SyncQueue"))
+    return tenant, client, message
+
+
+def test_the_first_sync_after_linking_imports_the_whole_organisation(aws, emu, queue_url):
+    tenant, client, message = linked(aws, emu, "Alpha Ltd")
+    run = run_to_end(aws.session, queue_url, message)
+    assert (run.status, run.error_code) == ("succeeded", None), run.error_message
+    assert differences(emu, tenant, client.client_id) == {}
+    counts = counts_of(run)
+    assert counts["Invoices"]["inserted"] == len(emu.truth(tenant, "Invoices"))
+    assert run.api_calls >= 24
+
+
+def test_incremental_syncs_follow_three_rounds_of_changes_exactly(aws, emu, queue_url):
+    tenant, client, message = linked(aws, emu, "Beta Ltd", size="small")
+    assert run_to_end(aws.session, queue_url, message).status == "succeeded"
+    for round_ in range(3):
+        emu.change(tenant, 25, seed=f"round-{round_}")
+        run = sync(aws.session, queue_url, client)
+        assert (run.status, run.error_message) == ("succeeded", None)
+        assert differences(emu, tenant, client.client_id) == {}, f"after round {round_}"
+
+
+def test_an_incremental_sync_with_nothing_changed_makes_one_call_per_resource_and_writes_nothing(aws, emu, queue_url):
+    tenant, client, message = linked(aws, emu, "Gamma Ltd", size="small")
+    run_to_end(aws.session, queue_url, message)
+    emu.admin("DELETE", "/stats")
+    run = sync(aws.session, queue_url, client)
+    assert run.status == "succeeded"
+    stats = emu.stats(tenant)
+    assert all(n == 1 for n in stats["calls"].values()), stats["calls"]
+    assert stats["totalCalls"] <= 24
+    written = {name: c["inserted"] + c["updated"] + c["deleted"] for name, c in counts_of(run).items()}
+    assert set(written.values()) <= {0}, written

@@ -1,0 +1,142 @@
+"""Shared by the sync engine's integration and contract tests: link an emulated organisation through the real API
+handlers, drive sync runs the way the queue would, and compare what is stored with the emulator's ground truth."""
+
+import os
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlparse
+
+import boto3
+import requests
+
+from tests.api import Api
+from xero_sync.catalogue import CATALOGUE
+from xero_sync.config import get_settings
+from xero_sync.models import Client, RunStatus, RunTrigger, SyncRun
+from xero_sync.record_store import RecordStore, record_id
+from xero_sync.runs import request_sync
+from xero_sync.schemas import SyncMessage
+from xero_sync.sync_worker import process_sync_message
+
+FAST_LIMITS = {
+    # The emulator's rate-limit minute lasts one real second; the engine is told so.
+    "XERO_MINUTE_SECONDS": "1",
+    "XERO_READ_TIMEOUT_SECONDS": "2",
+    "XERO_MAX_INLINE_WAIT_SECONDS": "3",
+}
+
+
+def fast_settings(extra: dict[str, str] | None = None) -> None:
+    os.environ.update({**FAST_LIMITS, **(extra or {})})
+    get_settings.cache_clear()
+
+
+def forget_fast_settings() -> None:
+    for name in [*FAST_LIMITS, "FULL_RECONCILIATION_SECONDS", "SYNC_TIME_MARGIN_SECONDS"]:
+        os.environ.pop(name, None)
+    get_settings.cache_clear()
+
+
+@dataclass
+class Emulated:
+    base_url: str
+    session: requests.Session
+
+    def admin(self, method: str, path: str, **kwargs: Any) -> requests.Response:
+        response = self.session.request(method, f"{self.base_url}/_emulator{path}", timeout=120, **kwargs)
+        assert response.status_code < 300, response.text
+        return response
+
+    def create_org(self, name: str, size: str = "tiny", user_id: str = "demo-user") -> str:
+        body = {"name": name, "seed": name, "size": size, "userId": user_id}
+        return str(self.admin("POST", "/orgs", json=body).json()["tenantId"])
+
+    def truth(self, tenant_id: str, resource: str) -> dict[str, dict[str, Any]]:
+        spec = next(s for s in CATALOGUE if s.name == resource)
+        records = self.admin("GET", f"/orgs/{tenant_id}/records/{resource}").json()["records"]
+        return {record_id(spec, r): r for r in records}
+
+    def stats(self, tenant_id: str) -> dict[str, Any]:
+        return dict(self.admin("GET", "/stats").json()["tenants"].get(tenant_id, {}))
+
+    def change(self, tenant_id: str, count: int, seed: Any) -> dict[str, Any]:
+        return dict(self.admin("POST", f"/orgs/{tenant_id}/changes", json={"count": count, "seed": seed}).json())
+
+    def fault(self, kind: str, count: int = 1, **extra: Any) -> None:
+        self.admin("POST", "/faults", json={"kind": kind, "count": count, **extra})
+
+
+def link_client(api: Api, xero: Emulated, tenant_id: str, practice: str) -> Client:
+    """Links the organisation as a user would (authorize, consent, callback); returns the new client."""
+    started = api.call("POST", "/clients/link", practice=practice)
+    assert started.status == 201, started.body
+    xero.admin("POST", "/consent", json={"tenantIds": [tenant_id], "deny": False, "userId": "demo-user"})
+    answer = xero.session.get(started.body["authorizeUrl"], allow_redirects=False, timeout=30)
+    assert answer.status_code == 302, answer.text
+    params = dict(parse_qsl(urlparse(answer.headers["Location"]).query))
+    response = api.call(
+        "GET", "/xero/callback", practice=practice, query=urlencode(params), headers={"accept": "application/json"}
+    )
+    assert response.status == 200, response.body
+    (client_id,) = response.body["clientIds"]
+    return Client.get(practice, client_id)
+
+
+def drain(session: boto3.Session, queue_url: str) -> list[SyncMessage]:
+    sqs = session.client("sqs")
+    messages = []
+    while batch := sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages", []):
+        for message in batch:
+            messages.append(SyncMessage.model_validate_json(message["Body"]))
+            sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+    return messages
+
+
+def run_to_end(
+    session: boto3.Session, queue_url: str, message: SyncMessage, max_invocations: int = 30, **kwargs: Any
+) -> SyncRun:
+    """Processes the message, then every continuation the run requeues (SQS delays honoured), until it ends."""
+    sqs = session.client("sqs")
+    pending = [message]
+    for _ in range(max_invocations):
+        if not pending:
+            wait = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=1, WaitTimeSeconds=5)
+            for raw in wait.get("Messages", []):
+                pending.append(SyncMessage.model_validate_json(raw["Body"]))
+                sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=raw["ReceiptHandle"])
+            if not pending:
+                break
+        status = process_sync_message(pending.pop(0), **kwargs)
+        if status in (RunStatus.SUCCEEDED, RunStatus.FAILED):
+            break
+    return SyncRun.get(message.client_id, message.run_id, consistent_read=True)
+
+
+def sync(session: boto3.Session, queue_url: str, client: Client, mode: str = "incremental", **kwargs: Any) -> SyncRun:
+    drain(session, queue_url)
+    accepted = request_sync(client.practice_id, client.client_id, RunTrigger.MANUAL, mode=mode)  # type: ignore[arg-type]
+    (message,) = drain(session, queue_url)
+    assert message.run_id == accepted.run_id
+    return run_to_end(session, queue_url, message, **kwargs)
+
+
+def differences(xero: Emulated, tenant_id: str, client_id: str) -> dict[str, list[str]]:
+    """Per resource, the ids whose stored record differs from the ground truth (missing, extra or changed)."""
+    store = RecordStore(client_id)
+    found: dict[str, list[str]] = {}
+    for spec in CATALOGUE:
+        truth = xero.truth(tenant_id, spec.name)
+        stored = {record_id(spec, r): r for r in store.records(spec.name)}
+        wrong = sorted(
+            [f"missing {i}" for i in truth.keys() - stored.keys()]
+            + [f"extra {i}" for i in stored.keys() - truth.keys()]
+            + [f"changed {i}" for i in truth.keys() & stored.keys() if truth[i] != stored[i]]
+        )
+        if wrong:
+            found[spec.name] = wrong[:5] + ([f"... {len(wrong)} in all"] if len(wrong) > 5 else [])
+    return found
+
+
+def counts_of(run: SyncRun) -> dict[str, dict[str, int]]:
+    counts = run.counts.as_dict() if hasattr(run.counts, "as_dict") else dict(run.counts or {})
+    return {name: {k: int(v) for k, v in value.items()} for name, value in counts.items()}
