@@ -700,6 +700,61 @@ class Books:
             self.journal(created_ms, date_ms, cn_type, cn["CreditNoteID"], number, jl)
         return cn
 
+    def allocate_credit_note(
+        self, cn: Record, inv: Record, amount: int, date_ms: int, created_ms: int
+    ) -> tuple[Record, Record]:
+        """Apply credit to an open invoice of the same contact: both show the allocation, the invoice owes less.
+        Both sides sit in the same control account, so Xero posts no journal for it."""
+        allocation_id = self.uuid()
+        updated_cn = dict(cn)
+        remaining = cents(cn["RemainingCredit"]) - amount
+        updated_cn["RemainingCredit"] = money(remaining)
+        updated_cn["AppliedAmount"] = money(cents(cn.get("AppliedAmount", 0.0)) + amount)
+        allocation: Record = {
+            "AllocationID": allocation_id,
+            "Amount": money(amount),
+            "Date": ms_date(date_ms),
+            "Invoice": {
+                "InvoiceID": inv["InvoiceID"],
+                "InvoiceNumber": inv["InvoiceNumber"],
+                "LineItems": [],
+                "Payments": [],
+                "CreditNotes": [],
+                "Prepayments": [],
+                "Overpayments": [],
+            },
+            "IsDeleted": False,
+        }
+        updated_cn["Allocations"] = [*cn["Allocations"], allocation]
+        if remaining <= 0:
+            updated_cn["Status"] = "PAID"
+            self.dates(updated_cn, "FullyPaidOnDate", date_ms, with_string=False)
+        self.stamp(updated_cn, created_ms, with_string=True)
+        updated_inv = dict(inv)
+        credited = cents(inv["AmountCredited"]) + amount
+        due = cents(inv["Total"]) - cents(inv["AmountPaid"]) - credited
+        updated_inv["AmountCredited"] = money(credited)
+        updated_inv["AmountDue"] = money(max(due, 0))
+        updated_inv["CreditNotes"] = [
+            *inv["CreditNotes"],
+            {
+                "CreditNoteID": cn["CreditNoteID"],
+                "CreditNoteNumber": cn["CreditNoteNumber"],
+                "ID": allocation_id,
+                "AppliedAmount": money(amount),
+                "Date": ms_date(date_ms),
+                "DateString": iso_naive(date_ms),
+                "Total": cn["Total"],
+                "LineItems": [],
+                "HasErrors": False,
+            },
+        ]
+        if due <= 0:
+            updated_inv["Status"] = "PAID"
+            self.dates(updated_inv, "FullyPaidOnDate", date_ms, with_string=False)
+        self.stamp(updated_inv, created_ms, with_string=True)
+        return updated_cn, updated_inv
+
     def refund_credit_note(self, cn: Record, date_ms: int, created_ms: int) -> tuple[Record, Record]:
         """Cash refund of a credit note's remaining credit (PaymentType AR/APCREDITPAYMENT)."""
         sales = cn["Type"] == "ACCRECCREDIT"

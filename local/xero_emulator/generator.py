@@ -432,6 +432,8 @@ class _Generator:
         self.paid_payments: list[Record] = []
         self.bills: list[Record] = []
         self.sales: list[Record] = []
+        # Positions in self.out["Invoices"] of unpaid base-currency invoices, for credit-note allocations.
+        self.open_invoices: dict[str, list[int]] = {"ACCREC": [], "ACCPAY": []}
         for date_ms in self.dates(self.counts["Invoices"]):
             sales = self.rng.random() < 0.65
             created = self.created_at(date_ms)
@@ -485,6 +487,8 @@ class _Generator:
             self.add("Invoices", inv, modified)
             if inv["Status"] in ("AUTHORISED", "PAID"):
                 (self.sales if sales else self.bills).append(inv)
+            if inv["Status"] == "AUTHORISED" and inv["AmountDue"] > 0 and inv["CurrencyCode"] == BASE_CURRENCY:
+                self.open_invoices[inv["Type"]].append(len(self.out["Invoices"]) - 1)
 
     def credit_notes(self) -> None:
         b = self.books
@@ -492,6 +496,16 @@ class _Generator:
             sales = self.rng.random() < 0.7
             created = self.created_at(date_ms)
             contact = self.pick_contact(sales, created)
+            open_positions = self.open_invoices["ACCREC" if sales else "ACCPAY"]
+            target = None
+            if open_positions and self.rng.random() < 0.35:
+                # Credit against an open invoice: the credit note belongs to that invoice's contact.
+                target = open_positions.pop(self.rng.randrange(len(open_positions)))
+                contact = next(
+                    c
+                    for c in self.contacts
+                    if c["ContactID"] == self.out["Invoices"][target][0]["Contact"]["ContactID"]
+                )
             roll = self.rng.random()
             status = (
                 "AUTHORISED"
@@ -505,7 +519,14 @@ class _Generator:
             first = "AUTHORISED" if status in ("PAID", "VOIDED") else status
             cn = b.new_credit_note("ACCRECCREDIT" if sales else "ACCPAYCREDIT", contact, date_ms, created, first)
             modified = created
-            if status == "PAID":
+            if target is not None and status in ("AUTHORISED", "PAID"):
+                inv, inv_modified = self.out["Invoices"][target]
+                amount = min(cents(cn["RemainingCredit"]), cents(inv["AmountDue"]))
+                alloc_date = max(date_ms, int(inv["Date"][6:-7]))
+                modified = min(max(created, inv_modified) + self.rng.randrange(1, 72) * 3_600_000, self.as_of)
+                cn, inv = b.allocate_credit_note(cn, inv, amount, alloc_date, modified)
+                self.out["Invoices"][target] = (inv, modified)
+            elif status == "PAID":
                 refund_date = min(date_ms + self.rng.randrange(1, 20) * DAY_MS, self.as_of - DAY_MS)
                 modified = self.created_at(refund_date)
                 cn, payment = b.refund_credit_note(cn, refund_date, modified)

@@ -93,6 +93,19 @@ def test_records_reference_each_other_consistently(xero: Xero) -> None:
         total = round(sum(line["LineAmount"] for line in invoice["LineItems"]) * 100)
         expected = total + round(invoice["TotalTax"] * 100) if invoice["LineAmountTypes"] != "Inclusive" else total
         assert round(invoice["Total"] * 100) == expected
+    # Credit notes allocated to invoices show on both sides and reduce what the invoice owes
+    allocations = [(cn, a) for cn in data["CreditNotes"] for a in cn["Allocations"]]
+    assert allocations
+    for cn, allocation in allocations:
+        invoice = invoices[allocation["Invoice"]["InvoiceID"]]
+        assert invoice["Contact"]["ContactID"] == cn["Contact"]["ContactID"]
+        assert any(
+            c["CreditNoteID"] == cn["CreditNoteID"] and c["AppliedAmount"] == allocation["Amount"]
+            for c in invoice["CreditNotes"]
+        )
+    for invoice in data["Invoices"]:
+        applied = round(sum(c["AppliedAmount"] for c in invoice["CreditNotes"]) * 100)
+        assert applied == round(invoice["AmountCredited"] * 100)
     # Journals are numbered 1..n in creation order, derive from transactions and balance
     sources = {
         r[RESOURCES[n].id_field]
