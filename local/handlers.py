@@ -7,6 +7,7 @@ import sys
 from collections.abc import Callable
 from functools import cache
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 from local.template import REPO_ROOT, Function
@@ -17,14 +18,19 @@ Handler = Callable[[dict[str, Any], Any], Any]
 
 
 def load_handler(function: Function) -> Handler:
+    handler: Handler = getattr(load_module(function), function.handler.rsplit(".", 1)[1])
+    return handler
+
+
+def load_module(function: Function) -> ModuleType:
     return _load(function.logical_id, function.code_dir, function.handler)
 
 
 @cache
-def _load(logical_id: str, code_dir: Path, handler_name: str) -> Handler:
+def _load(logical_id: str, code_dir: Path, handler_name: str) -> ModuleType:
     if str(LAYER_DIR) not in sys.path:
         sys.path.insert(0, str(LAYER_DIR))
-    module_name, attribute = handler_name.rsplit(".", 1)
+    module_name = handler_name.rsplit(".", 1)[0]
     source = code_dir / f"{module_name.replace('.', '/')}.py"
     unique_name = f"lambda_{logical_id}_{module_name}"
     spec = importlib.util.spec_from_file_location(unique_name, source)
@@ -33,5 +39,4 @@ def _load(logical_id: str, code_dir: Path, handler_name: str) -> Handler:
     module = importlib.util.module_from_spec(spec)
     sys.modules[unique_name] = module
     spec.loader.exec_module(module)
-    handler: Handler = getattr(module, attribute)
-    return handler
+    return module

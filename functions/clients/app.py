@@ -2,20 +2,18 @@
 
 from typing import Annotated, Any
 
-from aws_lambda_powertools.event_handler.openapi.params import Path, Query
+from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from xero_sync import clients, runs
-from xero_sync.api import caller_practice_id, create_resolver, resolve
+from xero_sync.api import ClientIdPath, caller_practice_id, create_resolver, resolve
 from xero_sync.errors import NotImplementedYet
-from xero_sync.ids import CLIENT_ID_PATTERN
 from xero_sync.observability import logger, metrics, tracer
 from xero_sync.paging import MAX_PAGE_SIZE
 from xero_sync.schemas import ClientOverview, ClientPage, SyncRunPage
 
 app = create_resolver()
-ClientId = Annotated[str, Path(pattern=CLIENT_ID_PATTERN, description="The client's id")]
 PageSize = Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE, description="Items per page")]
 Cursor = Annotated[str | None, Query(min_length=1, max_length=256, description="next_cursor of the previous page")]
 
@@ -25,18 +23,18 @@ def list_clients(limit: PageSize = MAX_PAGE_SIZE, cursor: Cursor = None) -> Clie
     return clients.list_clients(caller_practice_id(app), limit, cursor)
 
 
-@app.get("/clients/<client_id>")
-def get_client(client_id: ClientId) -> ClientOverview:
+@app.get("/clients/<clientId>")
+def get_client(client_id: ClientIdPath) -> ClientOverview:
     return clients.client_overview(caller_practice_id(app), client_id)
 
 
-@app.get("/clients/<client_id>/syncs")
-def list_syncs(client_id: ClientId, limit: PageSize = 20, cursor: Cursor = None) -> SyncRunPage:
+@app.get("/clients/<clientId>/syncs")
+def list_syncs(client_id: ClientIdPath, limit: PageSize = 20, cursor: Cursor = None) -> SyncRunPage:
     return runs.list_runs(caller_practice_id(app), client_id, limit, cursor)
 
 
-@app.delete("/clients/<client_id>")
-def delete_client(client_id: ClientId) -> None:
+@app.delete("/clients/<clientId>")
+def delete_client(client_id: ClientIdPath) -> None:
     clients.load_client(caller_practice_id(app), client_id)  # another practice's client is a 404 first
     raise NotImplementedYet("deleting a client is not built yet")
 

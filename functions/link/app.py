@@ -4,14 +4,13 @@ from typing import Annotated, Any
 from urllib.parse import urlencode
 
 from aws_lambda_powertools.event_handler import Response, content_types
-from aws_lambda_powertools.event_handler.openapi.params import Path, Query
+from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from xero_sync import linking
-from xero_sync.api import caller_practice_id, caller_user_id, create_resolver, resolve
+from xero_sync.api import ClientIdPath, caller_practice_id, caller_user_id, create_resolver, resolve
 from xero_sync.config import get_settings
-from xero_sync.ids import CLIENT_ID_PATTERN
 from xero_sync.linking import LinkOutcome, LinkStarted
 from xero_sync.observability import logger, metrics, tracer
 
@@ -24,8 +23,8 @@ def start_link() -> tuple[LinkStarted, int]:
     return linking.start_link(caller_practice_id(app), caller_user_id(app)), 201
 
 
-@app.post("/clients/<client_id>/link", responses={201: {"description": "Send the user to authorizeUrl"}})
-def start_relink(client_id: Annotated[str, Path(pattern=CLIENT_ID_PATTERN)]) -> tuple[LinkStarted, int]:
+@app.post("/clients/<clientId>/link", responses={201: {"description": "Send the user to authorizeUrl"}})
+def start_relink(client_id: ClientIdPath) -> tuple[LinkStarted, int]:
     return linking.start_link(caller_practice_id(app), caller_user_id(app), client_id), 201
 
 

@@ -3,14 +3,13 @@
 from dataclasses import asdict
 from typing import Annotated, Any
 
-from aws_lambda_powertools.event_handler.openapi.params import Body, Path
+from aws_lambda_powertools.event_handler.openapi.params import Body
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from xero_sync import runs
-from xero_sync.api import caller_practice_id, create_resolver, resolve
+from xero_sync.api import ClientIdPath, caller_practice_id, create_resolver, resolve
 from xero_sync.dispatch import dispatch_nightly
-from xero_sync.ids import CLIENT_ID_PATTERN
 from xero_sync.models import RunTrigger
 from xero_sync.observability import logger, metrics, tracer
 from xero_sync.schemas import SyncAccepted, SyncNowRequest
@@ -18,9 +17,9 @@ from xero_sync.schemas import SyncAccepted, SyncNowRequest
 app = create_resolver()
 
 
-@app.post("/clients/<client_id>/sync", responses={202: {"description": "Queued, or already queued or running"}})
+@app.post("/clients/<clientId>/sync", responses={202: {"description": "Queued, or already queued or running"}})
 def sync_now(
-    client_id: Annotated[str, Path(pattern=CLIENT_ID_PATTERN)],
+    client_id: ClientIdPath,
     request: Annotated[SyncNowRequest | None, Body()] = None,
 ) -> tuple[SyncAccepted, int]:
     mode = request.mode if request else "incremental"

@@ -1,22 +1,20 @@
 """Unlink a client from Xero: it stops syncing, its data stays."""
 
-from typing import Annotated, Any
+from typing import Any
 
-from aws_lambda_powertools.event_handler.openapi.params import Path
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from xero_sync import linking
-from xero_sync.api import caller_practice_id, create_resolver, resolve
-from xero_sync.ids import CLIENT_ID_PATTERN
+from xero_sync.api import ClientIdPath, caller_practice_id, create_resolver, resolve
 from xero_sync.linking import UnlinkResult
 from xero_sync.observability import logger, metrics, tracer
 
 app = create_resolver()
 
 
-@app.post("/clients/<client_id>/unlink")
-def unlink(client_id: Annotated[str, Path(pattern=CLIENT_ID_PATTERN)]) -> UnlinkResult:
+@app.post("/clients/<clientId>/unlink")
+def unlink(client_id: ClientIdPath) -> UnlinkResult:
     return linking.unlink_client(caller_practice_id(app), client_id)
 
 

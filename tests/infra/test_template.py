@@ -134,3 +134,15 @@ def test_the_layer_ships_exactly_the_pinned_runtime_lock():
     assert pins and all(re.fullmatch(r"[A-Za-z0-9_.\[\],-]+==[\w.]+", pin) for pin in pins), pins
     names = {pin.split("==")[0].split("[")[0].lower() for pin in pins}
     assert {"aws-lambda-powertools", "pynamodb", "requests", "authlib", "pydantic", "boto3"} <= names
+
+
+def test_the_published_openapi_has_exactly_the_templates_routes_each_behind_the_jwt_but_the_callback():
+    from local.openapi import merged_openapi
+
+    document = merged_openapi(TEMPLATE, TEMPLATE.functions(NAMED))
+    served = {(method.upper(), path) for path, ops in document["paths"].items() for method in ops}
+    assert served == {(r.method, r.path) for r in TEMPLATE.routes()}
+    for route in TEMPLATE.routes():
+        security = document["paths"][route.path][route.method.lower()]["security"]
+        assert security == ([{"jwt": []}] if route.authorized else []), route
+    assert "ClientOverview" in document["components"]["schemas"]

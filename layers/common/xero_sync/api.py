@@ -5,17 +5,24 @@ Every failure leaves as `{"error": {"code", "message", "details"?}}` with a 4xx 
 """
 
 from http import HTTPStatus
-from typing import Any
+from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.openapi.params import Path
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel
 
 from xero_sync.config import get_settings
 from xero_sync.errors import ApiError, Unauthorized
+from xero_sync.ids import CLIENT_ID_PATTERN
 from xero_sync.observability import logger
+
+# Path parameters are validated before any lookup. The template names it {clientId}; Python calls it client_id.
+ClientIdPath = Annotated[
+    str, Path(alias="clientId", pattern=CLIENT_ID_PATTERN, description="The client's id (a UUID, lower case)")
+]
 
 
 class ErrorDetail(BaseModel):
