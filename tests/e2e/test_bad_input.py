@@ -173,10 +173,10 @@ def test_an_oversized_body_is_refused_on_every_route(api: Api, practice: str, ro
     assert _error(response)["code"] == "payload_too_large"
 
 
-@pytest.mark.parametrize("route", TEMPLATE_ROUTES, ids=lambda r: f"{r.method} {r.path}")
+@pytest.mark.parametrize(
+    "route", [r for r in TEMPLATE_ROUTES if "{clientId}" in r.path], ids=lambda r: f"{r.method} {r.path}"
+)
 def test_a_garbage_client_id_is_refused_on_every_route(api: Api, practice: str, route: Any) -> None:
-    if "{clientId}" not in route.path:
-        pytest.skip("no client id in this route")
     response = api.request(route.method, _concrete(route.path, "x' OR 1=1 --"), practice)
 
     assert response.status_code == 422, response.text
