@@ -21,7 +21,8 @@ from xero_sync.sync_worker import process_sync_message
 FAST_LIMITS = {
     # The emulator's rate-limit minute lasts one real second; the engine is told so.
     "XERO_MINUTE_SECONDS": "1",
-    "XERO_READ_TIMEOUT_SECONDS": "2",
+    "XERO_READ_TIMEOUT_SECONDS": "1",
+    "XERO_BACKOFF_BASE_SECONDS": "0.05",
     "XERO_MAX_INLINE_WAIT_SECONDS": "3",
 }
 

@@ -54,6 +54,9 @@ class Settings(BaseModel):
     xero_calls_per_minute: int = Field(alias="XERO_CALLS_PER_MINUTE", default=60, ge=1)
     xero_minute_seconds: float = Field(alias="XERO_MINUTE_SECONDS", default=60.0, gt=0)
     xero_read_timeout_seconds: float = Field(alias="XERO_READ_TIMEOUT_SECONDS", default=30.0, gt=0)
+    # Transient failures are retried this many times per call, backing off exponentially from this base (jittered).
+    xero_attempts: int = Field(alias="XERO_ATTEMPTS", default=5, ge=1)
+    xero_backoff_base_seconds: float = Field(alias="XERO_BACKOFF_BASE_SECONDS", default=0.5, ge=0)
     # A minute 429 whose Retry-After is longer than this is not waited out in the Lambda: the run is requeued.
     xero_max_inline_wait_seconds: float = Field(alias="XERO_MAX_INLINE_WAIT_SECONDS", default=20.0, ge=0)
     # A run saves and requeues a continuation when its Lambda has less than this left.

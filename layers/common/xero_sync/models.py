@@ -197,9 +197,11 @@ class Checkpoint(Model):
     pass_since = UTCDateTimeAttribute(null=True)
     pass_mark = UTCDateTimeAttribute(null=True)
     pass_resumed = BooleanAttribute(null=True)
+    last_pass_whole = BooleanAttribute(null=True)  # the last completed pass re-read everything
     full_synced_at = UTCDateTimeAttribute(null=True)
     pending_contacts = UnicodeSetAttribute(null=True)
     renamed_contacts = UnicodeSetAttribute(null=True)
+    reread_resources = UnicodeSetAttribute(null=True)
 
 
 class XeroRecord(Model):

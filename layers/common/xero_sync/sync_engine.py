@@ -49,6 +49,7 @@ from xero_sync.xero_api import (
 )
 
 DEPENDENTS = "_dependents"
+GROUP_MEMBERS = "ContactGroups#members"  # in reread_resources: groups holding a renamed contact, read again
 IDS_PER_CALL = 40  # contact ids per GET /Contacts?IDs= (keeps the URL well under 2,000 characters)
 # Read the longest first, so the pole of the tent starts at once.
 _ORDER = {"Journals": 0, "Invoices": 1, "Payments": 2, "BankTransactions": 3, "Contacts": 4}
@@ -128,12 +129,19 @@ class SyncEngine:
     # --- the run ------------------------------------------------------------------------------------------------
     def run(self) -> Outcome:
         specs = sorted(CATALOGUE, key=lambda s: _ORDER.get(s.name, 10))
-        for spec in specs:  # which resources this run re-reads whole (they need no follow-up)
-            if spec.paging is not Paging.OFFSET and self._plan(spec, self._checkpoint(spec.name))[2] is None:
-                self._whole.add(spec.name)
+        todo = []
+        for spec in specs:
+            cp = self._checkpoint(spec.name)
+            if self._done_in_this_run(cp):  # by an earlier invocation of this run (a continuation)
+                if cp.last_pass_whole:
+                    self._whole.add(spec.name)
+                continue
+            todo.append(spec)
+            if spec.paging is not Paging.OFFSET and self._plan(spec, cp)[2] is None:
+                self._whole.add(spec.name)  # re-read whole in this run: needs no follow-up
         errors: list[BaseException] = []
         with ThreadPoolExecutor(max_workers=self.options.workers, thread_name_prefix="sync") as pool:
-            futures: list[Future[None]] = [pool.submit(self._resource, spec) for spec in specs]
+            futures: list[Future[None]] = [pool.submit(self._resource, spec) for spec in todo]
             for future in futures:
                 error = future.exception()
                 if error is not None:
@@ -211,6 +219,9 @@ class SyncEngine:
         checkpoint.updated_at = self.clock()
         checkpoint.save()
 
+    def _done_in_this_run(self, checkpoint: Checkpoint) -> bool:
+        return self.run_id is not None and checkpoint.run_id == self.run_id and checkpoint.pass_kind is None
+
     def _kind(self, checkpoint: Checkpoint) -> PassKind:
         if checkpoint.full_synced_at is None:
             return "initial" if checkpoint.modified_since is None and checkpoint.journal_offset is None else "full"
@@ -268,6 +279,7 @@ class SyncEngine:
         if kind == "initial" or (kind == "full" and not resumed):
             cp.full_synced_at = self.clock()
         cp.pass_kind = cp.pass_since = cp.pass_mark = cp.next_page = cp.pass_resumed = None
+        cp.last_pass_whole = whole
         self._save(cp)
 
     @staticmethod
@@ -311,6 +323,7 @@ class SyncEngine:
         if kind == "initial" or (kind == "full" and not resumed):
             cp.full_synced_at = self.clock()
         cp.pass_kind = cp.next_page = cp.pass_resumed = None
+        cp.last_pass_whole = whole
         self._save(cp)
 
     def _store(self, spec: ResourceSpec, records: list[Record]) -> None:
@@ -375,38 +388,43 @@ class SyncEngine:
         if contacts:
             actions.append(Checkpoint.pending_contacts.add(contacts))
         if renamed:
-            actions.append(Checkpoint.renamed_contacts.add(renamed))
+            # Every document holding a renamed contact shows the new name, un-stamped: re-read those resources
+            # (unless this run reads them whole anyway), and the groups the contact is a member of.
+            holders = {s.name for s in CATALOGUE if s.holds_contacts and s.name not in self._whole}
+            actions += [
+                Checkpoint.renamed_contacts.add(renamed),
+                Checkpoint.reread_resources.add(holders | {GROUP_MEMBERS}),
+            ]
         with self._dependents_lock:
             Checkpoint(client_id=self.client_id, resource=DEPENDENTS).update(
                 actions=[*actions, Checkpoint.updated_at.set(self.clock())]
             )
 
     def _follow_up(self) -> None:
+        """The work saved by _remember, each piece cleared once done (a continuation picks up the rest)."""
         cp = self._checkpoint(DEPENDENTS)
+        item = Checkpoint(client_id=self.client_id, resource=DEPENDENTS)
+        for name in sorted(set(cp.reread_resources or ()) - {GROUP_MEMBERS}):
+            self._reread(BY_NAME[name])
+            item.update(actions=[Checkpoint.reread_resources.delete({name})])
         renamed = set(cp.renamed_contacts or ())
-        if renamed:
-            holders = [s for s in CATALOGUE if s.holds_contacts and s.name not in self._whole]
-            for spec in holders:
-                self._reread(spec)
+        if GROUP_MEMBERS in (cp.reread_resources or ()):
             groups = BY_NAME["ContactGroups"]
             for gid, group in self.store.bodies(groups.name, list(self.store.stored_ids(groups.name))).items():
                 if any(isinstance(c, dict) and c.get("ContactID") in renamed for c in group.get("Contacts") or []):
                     self._store(groups, [self._detail(groups, gid)])
-            Checkpoint(client_id=self.client_id, resource=DEPENDENTS).update(
-                actions=[Checkpoint.renamed_contacts.delete(renamed)]
-            )
-        contacts = set(cp.pending_contacts or ())
-        if contacts:
-            spec = BY_NAME["Contacts"]
-            ordered = sorted(contacts)
-            for start in range(0, len(ordered), IDS_PER_CALL):
-                self._check_time()
-                chunk = ordered[start : start + IDS_PER_CALL]
-                params = {**spec.params, "IDs": ",".join(chunk), "page": "1", "pageSize": str(spec.page_size)}
-                self._store(spec, self.api.list(spec.name, spec.key, params).records)
-            Checkpoint(client_id=self.client_id, resource=DEPENDENTS).update(
-                actions=[Checkpoint.pending_contacts.delete(contacts)]
-            )
+            item.update(actions=[Checkpoint.reread_resources.delete({GROUP_MEMBERS})])
+        if renamed:
+            item.update(actions=[Checkpoint.renamed_contacts.delete(renamed)])
+        cp = self._checkpoint(DEPENDENTS)  # re-reads above may have found more contacts to look at
+        contacts = sorted(cp.pending_contacts or ())
+        spec = BY_NAME["Contacts"]
+        for start in range(0, len(contacts), IDS_PER_CALL):
+            self._check_time()
+            chunk = contacts[start : start + IDS_PER_CALL]
+            params = {**spec.params, "IDs": ",".join(chunk), "page": "1", "pageSize": str(spec.page_size)}
+            self._store(spec, self.api.list(spec.name, spec.key, params).records)
+            item.update(actions=[Checkpoint.pending_contacts.delete(set(chunk))])
 
     def _reread(self, spec: ResourceSpec) -> None:
         """Every record of a resource again, stored where changed (no sweep, no checkpoint: a follow-up only)."""

@@ -57,6 +57,8 @@ def api_options() -> ApiOptions:
         calls_per_window=settings.xero_calls_per_minute,
         window_seconds=settings.xero_minute_seconds,
         read_timeout=settings.xero_read_timeout_seconds,
+        attempts=settings.xero_attempts,
+        backoff_base=settings.xero_backoff_base_seconds,
         max_inline_wait=settings.xero_max_inline_wait_seconds,
     )
 

@@ -1,0 +1,175 @@
+"""The sync engine under Xero's limits and failures, and interrupted runs, on moto with the emulator."""
+
+import itertools
+import math
+from collections.abc import Iterator
+
+import pytest
+
+from tests.api import Api
+from tests.sync_support import (
+    Emulated,
+    counts_of,
+    differences,
+    drain,
+    fast_settings,
+    forget_fast_settings,
+    link_client,
+    run_to_end,
+    sync,
+)
+from xero_sync import sync_engine
+from xero_sync.catalogue import CATALOGUE, Paging
+from xero_sync.models import Checkpoint, Client, SyncRun
+from xero_sync.sync_worker import process_sync_message
+
+
+@pytest.fixture
+def emu(aws, xero) -> Iterator[Emulated]:
+    xero.admin("POST", "/config", json={"rateLimits": {"timeScale": 60}})
+    fast_settings()
+    yield Emulated(xero.base_url, xero.session)
+    forget_fast_settings()
+
+
+@pytest.fixture
+def queue_url(aws) -> str:
+    return aws.queue_url("SyncQueue")
+
+
+def linked(aws, emu: Emulated, name: str, size: str = "small"):
+    tenant = emu.create_org(name, size=size)
+    client = link_client(Api(aws.physical), emu, tenant, "practice-a")
+    (message,) = drain(aws.session, aws.queue_url("SyncQueue"))
+    return tenant, client, message
+
+
+def floor_calls(emu: Emulated, tenant: str) -> int:
+    """Pages needed at the largest page size Xero allows, plus the fixed calls (one per contact group's members)."""
+    total = 0
+    for spec in CATALOGUE:
+        n = len(emu.truth(tenant, spec.name))
+        if spec.paging is Paging.PAGE_SIZE:
+            total += max(1, math.ceil(n / spec.page_size))
+        elif spec.paging in (Paging.PAGE, Paging.OFFSET):
+            total += n // spec.page_size + 1
+        else:
+            total += 1
+        if spec.detail_by_id:
+            total += n
+    return total
+
+
+def test_an_initial_sync_stays_within_5_percent_of_the_call_floor_and_5_in_flight(aws, emu, queue_url):
+    tenant, _client, message = linked(aws, emu, "Floor Ltd")
+    emu.admin("POST", "/config", json={"latencyMs": 150})  # calls take long enough to overlap
+    emu.admin("DELETE", "/stats")
+    run = run_to_end(aws.session, queue_url, message)
+    assert run.status == "succeeded"
+    stats = emu.stats(tenant)
+    floor = floor_calls(emu, tenant)
+    print(f"calls {stats['totalCalls']} floor {floor} max in flight {stats['maxInFlight']}")
+    assert floor <= stats["totalCalls"] <= floor * 1.05
+    assert 2 <= stats["maxInFlight"] <= 5
+    assert run.api_calls == stats["totalCalls"]
+
+
+def test_faults_of_every_kind_are_ridden_out_and_the_data_stays_exact(aws, emu, queue_url):
+    tenant, client, message = linked(aws, emu, "Faulty Ltd")
+    for kind, extra in [
+        ("500", {"path": "Invoices"}),
+        ("503", {"path": "Journals"}),
+        ("timeout", {"path": "Contacts", "holdSeconds": 1.5}),
+        ("reset", {"path": "Payments"}),
+        ("malformed", {"path": "BankTransactions"}),
+        ("429-minute", {"path": "Accounts", "retryAfter": 1}),
+        ("429-minute", {"path": "Items", "retryAfter": 4}),  # longer than the engine waits in-line: requeued
+    ]:
+        emu.fault(kind, tenantId=tenant, **extra)
+    run = run_to_end(aws.session, queue_url, message)
+    assert (run.status, run.error_message) == ("succeeded", None)
+    assert run.rate_limited == 2 and run.waited_seconds > 0
+    assert differences(emu, tenant, client.client_id) == {}
+    for round_ in range(2):
+        emu.change(tenant, 20, seed=f"faults-{round_}")
+        emu.fault("500", count=2, tenantId=tenant)
+        emu.fault("malformed", tenantId=tenant, path="Journals")
+        emu.fault("timeout", tenantId=tenant, holdSeconds=1.5)
+        run = sync(aws.session, queue_url, client)
+        assert (run.status, run.error_message) == ("succeeded", None)
+        assert differences(emu, tenant, client.client_id) == {}
+
+
+def test_a_day_limit_parks_the_client_until_it_resets_then_the_run_resumes(aws, emu, queue_url):
+    tenant, client, message = linked(aws, emu, "Daily Ltd")
+    emu.fault("429-day", tenantId=tenant, path="Invoices", retryAfter=2)
+    status = process_sync_message(message)
+    assert status == "deferred"
+    run = SyncRun.get(client.client_id, message.run_id)
+    assert run.status == "deferred" and run.resumes_at is not None and run.rate_limited == 1
+    assert Client.get("practice-a", client.client_id).current_run_status == "deferred"
+    run = run_to_end(aws.session, queue_url, drain_one(aws, queue_url, wait=5))
+    assert run.status == "succeeded"
+    assert differences(emu, tenant, client.client_id) == {}
+
+
+def drain_one(aws, queue_url: str, wait: int):
+    sqs = aws.session.client("sqs")
+    raw = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=1, WaitTimeSeconds=wait)["Messages"][0]
+    sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=raw["ReceiptHandle"])
+    from xero_sync.schemas import SyncMessage
+
+    return SyncMessage.model_validate_json(raw["Body"])
+
+
+def test_a_persistent_failure_fails_the_run_with_its_reason_and_keeps_the_checkpoints(aws, emu, queue_url):
+    tenant, client, message = linked(aws, emu, "Broken Ltd")
+    emu.fault("500", count=50, tenantId=tenant, path="Invoices")
+    run = run_to_end(aws.session, queue_url, message)
+    assert (run.status, run.error_code) == ("failed", "xero_transient_failure")
+    assert "Invoices" in run.error_message
+    journals = Checkpoint.get(client.client_id, "Journals")
+    assert journals.journal_offset == len(emu.truth(tenant, "Journals"))
+    emu.admin("DELETE", "/faults")
+    emu.admin("DELETE", "/stats")
+    run = sync(aws.session, queue_url, client)
+    assert run.status == "succeeded"
+    assert differences(emu, tenant, client.client_id) == {}
+    assert emu.stats(tenant)["calls"].get("GET /Journals") == 1  # Journals were not read again
+
+
+def test_a_run_that_runs_out_of_time_continues_in_the_next_invocation(aws, emu, queue_url):
+    tenant, client, message = linked(aws, emu, "Hasty Ltd")
+    ticks = itertools.count()
+
+    def remaining() -> float:
+        return 0.0 if next(ticks) % 7 == 6 else 800.0  # every seventh look at the clock finds it nearly out
+
+    run = run_to_end(aws.session, queue_url, message, remaining_seconds=remaining)
+    assert run.status == "succeeded"
+    assert differences(emu, tenant, client.client_id) == {}
+    emu.change(tenant, 20, seed="hasty")
+    run = sync(aws.session, queue_url, client, remaining_seconds=remaining)
+    assert run.status == "succeeded"
+    assert differences(emu, tenant, client.client_id) == {}
+
+
+def test_a_run_killed_between_two_pages_resumes_without_losing_or_duplicating(aws, emu, queue_url, monkeypatch):
+    tenant, client, message = linked(aws, emu, "Killed Ltd")
+    saved = sync_engine.SyncEngine._save
+    kills = {"left": 1}
+
+    def crashing_save(self, checkpoint):
+        saved(self, checkpoint)
+        if checkpoint.resource == "Journals" and checkpoint.next_page and kills["left"]:
+            kills["left"] -= 1
+            raise RuntimeError("killed between two pages")
+
+    monkeypatch.setattr(sync_engine.SyncEngine, "_save", crashing_save)
+    run = run_to_end(aws.session, queue_url, message)
+    assert (run.status, run.error_code) == ("failed", "sync_error")
+    run = sync(aws.session, queue_url, client)
+    assert run.status == "succeeded"
+    assert differences(emu, tenant, client.client_id) == {}
+    journals = counts_of(run)["Journals"]
+    assert journals["fetched"] < len(emu.truth(tenant, "Journals"))  # resumed, not started again
