@@ -1,0 +1,113 @@
+"""The sync engine against the real DynamoDB engine (DynamoDB Local) with a medium organisation: an initial import
+under faults, three rounds of changes each followed by an incremental sync (one of them cut short and continued),
+an idle sync that writes nothing, and a full reconciliation; the stored records equal Xero's after every one."""
+
+import itertools
+import time
+from collections.abc import Iterator
+
+import pytest
+import requests
+
+from local.environment import apply_function_environment
+from local.provision import LOCAL_XERO_APP
+from local.xero_emulator import EmulatorConfig, XeroEmulator
+from local.xero_emulator.config import RegisteredApp
+from tests.api import Api
+from tests.conftest import TEMPLATE
+from tests.sync_support import (
+    FAST_LIMITS,
+    Emulated,
+    counts_of,
+    differences,
+    drain,
+    forget_fast_settings,
+    link_client,
+    run_to_end,
+    sync,
+)
+from xero_sync.config import get_settings
+from xero_sync.models import XeroRecord
+
+
+@pytest.fixture
+def emu(engines) -> Iterator[Emulated]:
+    app = RegisteredApp(
+        LOCAL_XERO_APP["client_id"], LOCAL_XERO_APP["client_secret"], [str(get_settings().xero_redirect_uri)]
+    )
+    with XeroEmulator(EmulatorConfig(apps=[app])) as emulator:
+        urls = {name: emulator.base_url for name in ("XERO_LOGIN_URL", "XERO_IDENTITY_URL", "XERO_API_URL")}
+        environment = TEMPLATE.functions(engines.physical)["SyncClientFunction"].environment
+        apply_function_environment({**environment, **urls, **FAST_LIMITS}, engines.endpoints)
+        emu = Emulated(emulator.base_url, requests.Session())
+        emu.admin("POST", "/config", json={"rateLimits": {"timeScale": 60}, "latencyMs": 20})
+        yield emu
+    forget_fast_settings()
+    engines.point_here()
+
+
+def test_a_medium_organisation_stays_exact_through_faults_changes_continuations_and_reconciliation(
+    engines, emu, practice, monkeypatch
+):
+    queue_url = engines.physical["SyncQueue"].ref
+    drain(engines.session, queue_url)
+    tenant = emu.create_org(f"Medium {practice}", size="medium")
+    client = link_client(Api(engines.physical), emu, tenant, practice)
+    (message,) = drain(engines.session, queue_url)
+
+    # Initial import, with one of each transient fault on the way
+    for kind, extra in [
+        ("500", {"path": "Invoices"}),
+        ("503", {"path": "Journals"}),
+        ("timeout", {"path": "Payments", "holdSeconds": 1.5}),
+        ("malformed", {"path": "Contacts"}),
+        ("429-minute", {"path": "BankTransactions", "retryAfter": 1}),
+    ]:
+        emu.fault(kind, tenantId=tenant, **extra)
+    started = time.monotonic()
+    run = run_to_end(engines.session, queue_url, message)
+    print(f"\ninitial: {time.monotonic() - started:.1f} s, {run.api_calls} calls, {run.rate_limited} 429s")
+    assert (run.status, run.error_message) == ("succeeded", None)
+    assert differences(emu, tenant, client.client_id) == {}
+
+    # Three rounds of changes, each followed by an incremental sync; the second is cut short twice and continued
+    ticks = itertools.count()
+    for round_ in range(3):
+        emu.change(tenant, 40, seed=f"medium-{round_}")
+        extra = {}
+        if round_ == 1:
+            emu.fault("429-day", tenantId=tenant, path="Invoices", retryAfter=1)
+            extra = {"remaining_seconds": lambda: 0.0 if next(ticks) % 9 == 8 else 800.0}
+        started = time.monotonic()
+        run = sync(engines.session, queue_url, client, **extra)
+        print(f"round {round_}: {time.monotonic() - started:.1f} s, {run.api_calls} calls")
+        assert (run.status, run.error_message) == ("succeeded", None)
+        assert differences(emu, tenant, client.client_id) == {}, f"after round {round_}"
+
+    # Nothing changed: at most one call per resource, and not one write
+    writes = []
+    original = XeroRecord.batch_write
+
+    def counting_batch_write(*args, **kwargs):
+        batch = original(*args, **kwargs)
+        save, delete = batch.save, batch.delete
+        batch.save = lambda item: (writes.append(item), save(item))[1]
+        batch.delete = lambda item: (writes.append(item), delete(item))[1]
+        return batch
+
+    monkeypatch.setattr(XeroRecord, "batch_write", counting_batch_write)
+    emu.admin("DELETE", "/stats")
+    run = sync(engines.session, queue_url, client)
+    assert run.status == "succeeded"
+    calls = emu.stats(tenant)["calls"]
+    assert all(n == 1 for n in calls.values()) and len(calls) <= 24, calls
+    assert writes == []
+    monkeypatch.undo()
+
+    # A full reconciliation re-reads everything and finds nothing to change
+    run = sync(engines.session, queue_url, client, mode="full")
+    assert run.status == "succeeded"
+    counts = counts_of(run)
+    assert sum(c["inserted"] + c["updated"] + c["deleted"] for c in counts.values()) == 0, counts
+    assert counts["Invoices"]["fetched"] == len(emu.truth(tenant, "Invoices"))
+    assert differences(emu, tenant, client.client_id) == {}
