@@ -6,10 +6,11 @@ from typing import Annotated, Any
 from aws_lambda_powertools.event_handler.openapi.params import Body
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import ValidationError
 
 from xero_sync import runs
 from xero_sync.api import ClientIdPath, caller_practice_id, create_resolver, resolve
-from xero_sync.dispatch import dispatch_nightly
+from xero_sync.dispatch import ConsoleDispatch, dispatch
 from xero_sync.models import RunTrigger
 from xero_sync.observability import logger, metrics, tracer
 from xero_sync.schemas import SyncAccepted, SyncNowRequest
@@ -32,4 +33,8 @@ def sync_now(
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     if "requestContext" in event:
         return resolve(app, event, context)
-    return asdict(dispatch_nightly())
+    try:
+        request = ConsoleDispatch.model_validate(event)
+    except ValidationError as error:
+        return {"error": "bad_request", "message": error.errors(include_url=False, include_input=False)}
+    return asdict(dispatch(request))

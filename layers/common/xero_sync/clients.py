@@ -17,6 +17,14 @@ def load_client(practice_id: str, client_id: str, consistent: bool = True) -> Cl
         raise ClientNotFound() from None
 
 
+def practice_of(client_id: str) -> str:
+    """The practice of a client named by its id alone (console reruns): found through the client-id index."""
+    keys = list(Client.by_client_id.query(client_id, limit=2))
+    if len(keys) != 1:
+        raise ClientNotFound()
+    return keys[0].practice_id
+
+
 def _current_run(client: Client) -> CurrentRun | None:
     if client.current_run_id is None or client.current_run_status is None:
         return None

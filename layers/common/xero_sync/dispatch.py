@@ -7,16 +7,32 @@ Clients the index shows as busy are skipped up front to save the message.
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Annotated, Literal
 
-from xero_sync.ids import new_run_id
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from xero_sync.clients import practice_of
+from xero_sync.errors import ClientNotFound, ClientNotLinked
+from xero_sync.ids import CLIENT_ID_PATTERN, new_run_id
 from xero_sync.linking import retry_remote_cleanups
 from xero_sync.models import LINKED_PARTITION, Client, RunTrigger
 from xero_sync.observability import logger, metrics
 from xero_sync.queue import SyncQueue
-from xero_sync.runs import has_active_run, now_utc
+from xero_sync.runs import has_active_run, now_utc, request_sync
 from xero_sync.schemas import SyncMessage
 
 INDEX_PAGE_SIZE = 500
+
+
+class ConsoleDispatch(BaseModel):
+    """A direct invoke from the console: `{}` syncs every linked client, `{"clientIds": [...]}` just those."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    trigger: Literal["nightly", "console"] = "console"
+    client_ids: list[Annotated[str, StringConstraints(pattern=CLIENT_ID_PATTERN)]] | None = Field(
+        default=None, alias="clientIds", min_length=1, max_length=1000
+    )
 
 
 @dataclass
@@ -27,7 +43,30 @@ class DispatchSummary:
     cleanups_pending: int = 0  # unlinked clients whose Xero connection could not be removed yet
 
 
-def _nightly_messages(summary: DispatchSummary) -> Iterator[SyncMessage]:
+def dispatch(request: ConsoleDispatch) -> DispatchSummary:
+    if request.client_ids is None:
+        return dispatch_nightly(trigger=RunTrigger(request.trigger))
+    return dispatch_clients(request.client_ids)
+
+
+def dispatch_clients(client_ids: list[str]) -> DispatchSummary:
+    """Queues a sync of each named client (as Sync Now would: a client already syncing keeps its run)."""
+    summary = DispatchSummary(skipped={"not_found": 0, "not_linked": 0})
+    for client_id in dict.fromkeys(client_ids):
+        try:
+            request_sync(practice_of(client_id), client_id, RunTrigger.CONSOLE)
+        except ClientNotFound:
+            summary.skipped["not_found"] += 1
+            continue
+        except ClientNotLinked:
+            summary.skipped["not_linked"] += 1
+            continue
+        summary.queued += 1
+    logger.info("console dispatch done", extra={"queued": summary.queued, "skipped": summary.skipped})
+    return summary
+
+
+def _nightly_messages(summary: DispatchSummary, trigger: RunTrigger) -> Iterator[SyncMessage]:
     now = now_utc()
     for client in Client.linked_clients.query(LINKED_PARTITION, page_size=INDEX_PAGE_SIZE):
         if has_active_run(client, now):
@@ -37,13 +76,13 @@ def _nightly_messages(summary: DispatchSummary) -> Iterator[SyncMessage]:
             practice_id=client.practice_id,
             client_id=client.client_id,
             run_id=new_run_id(now),
-            trigger=RunTrigger.NIGHTLY,
+            trigger=trigger,
         )
 
 
-def dispatch_nightly(queue: SyncQueue | None = None) -> DispatchSummary:
+def dispatch_nightly(queue: SyncQueue | None = None, trigger: RunTrigger = RunTrigger.NIGHTLY) -> DispatchSummary:
     summary = DispatchSummary()
-    messages = _nightly_messages(summary)
+    messages = _nightly_messages(summary, trigger)
     unsent = len((queue or SyncQueue()).send(_counted(messages, summary)))
     summary.queued -= unsent
     summary.not_queued = unsent
