@@ -1,10 +1,14 @@
 """One local stack (in-process front door, pollers and functions; DynamoDB Local and moto as child processes) shared
-by every e2e test of a run. It is stopped, and the process environment restored, as soon as the next test to run is
-not an e2e test, so the other tiers never see its endpoints (`make test` mixes tiers on one xdist worker)."""
+by the e2e tests of a run. It is stopped, and the process environment restored, as soon as the next test to run is
+not an e2e test, so the other tiers never see its endpoints (`make test` mixes tiers on one xdist worker).
+
+Two kinds of stack, one at a time (a stack owns the process environment): `stack`, where Xero is a closed port, and
+`xero_stack`, with the Xero emulator, for the tests that link clients and sync them for real (a module asks for it by
+overriding `stack`). Each kind starts when a test first needs it and is replaced only when a test needs the other, so
+the Xero tests' real syncs never share a queue with the tests that count what is on it."""
 
 import uuid
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -16,30 +20,42 @@ from tests.e2e.helpers import Api
 E2E_DIR = Path(__file__).resolve().parent
 VISIBILITY_TIMEOUT = 2  # seconds; the template's 5400 s would make redelivery untestable
 MAX_RECEIVE_COUNT = 2  # deliveries before the dead-letter queue (the template's default is 5)
+# With the emulator a real sync takes seconds: a visibility timeout shorter than that would redeliver it mid-run.
+XERO_VISIBILITY_TIMEOUT = 120
 
 # Without the emulator, Xero is a closed port: never a developer's running emulator, never the real Xero.
 UNREACHABLE_XERO = {name: "http://127.0.0.1:9" for name in ("XeroLoginUrl", "XeroIdentityUrl", "XeroApiUrl")}
 
-_holder: dict[str, LocalStack] = {}
+STACK_KINDS: dict[str, dict[str, Any]] = {
+    "plain": {
+        "emulator": False,
+        "visibility_timeout": VISIBILITY_TIMEOUT,
+        "parameters": {"SyncMaxReceiveCount": str(MAX_RECEIVE_COUNT), **UNREACHABLE_XERO},
+    },
+    "xero": {"emulator": True, "visibility_timeout": XERO_VISIBILITY_TIMEOUT},
+}
+
+_holder: dict[str, tuple[str, LocalStack]] = {}
 
 
-def _running_stack(state_dir: Path) -> LocalStack:
+def _running_stack(kind: str, tmp_path_factory: pytest.TempPathFactory) -> LocalStack:
+    if "stack" in _holder and _holder["stack"][0] != kind:
+        stop_stack()
     if "stack" not in _holder:
-        _holder["stack"] = LocalStack(
+        stack = LocalStack(
             api_port=0,
-            emulator=False,
-            visibility_timeout=VISIBILITY_TIMEOUT,
-            parameters={"SyncMaxReceiveCount": str(MAX_RECEIVE_COUNT), **UNREACHABLE_XERO},
             run_schedules=False,
-            state_dir=state_dir,
-        ).start()
-    return _holder["stack"]
+            state_dir=tmp_path_factory.mktemp(f"local-stack-{kind}"),
+            **STACK_KINDS[kind],
+        )
+        _holder["stack"] = (kind, stack.start())
+    return _holder["stack"][1]
 
 
 def stop_stack() -> None:
-    stack = _holder.pop("stack", None)
-    if stack is not None:
-        stack.stop()
+    held = _holder.pop("stack", None)
+    if held is not None:
+        held[1].stop()
 
 
 def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> None:
@@ -53,9 +69,13 @@ def pytest_sessionfinish() -> None:
 
 @pytest.fixture
 def stack(tmp_path_factory: pytest.TempPathFactory) -> LocalStack:
-    if "stack" in _holder:
-        return _holder["stack"]
-    return _running_stack(tmp_path_factory.mktemp("local-stack"))
+    return _running_stack("plain", tmp_path_factory)
+
+
+@pytest.fixture
+def xero_stack(tmp_path_factory: pytest.TempPathFactory) -> LocalStack:
+    """The stack with the Xero emulator running and the local Xero app registered for its callback."""
+    return _running_stack("xero", tmp_path_factory)
 
 
 @pytest.fixture
@@ -73,24 +93,11 @@ def api(stack: LocalStack) -> Iterator[Api]:
 
 @pytest.fixture
 def seed_client(stack: LocalStack) -> Callable[..., Any]:
-    """Writes a client straight into DynamoDB Local with the shared package's model (as linking will)."""
-    from xero_sync.ids import client_id_for
-    from xero_sync.models import LINKED_PARTITION, Client, LinkState
+    """Writes a client straight into DynamoDB Local with the shared package's model (as linking does)."""
+    from tests.builders import a_client
+    from xero_sync.models import LinkState
 
-    def seed(practice_id: str, name: str, linked: bool = True, tenant_id: str | None = None) -> Client:
-        tenant = tenant_id or str(uuid.uuid4())
-        now = datetime.now(UTC)
-        client = Client(
-            practice_id=practice_id,
-            client_id=client_id_for(practice_id, tenant),
-            name=name,
-            tenant_id=tenant,
-            link_state=(LinkState.LINKED if linked else LinkState.UNLINKED).value,
-            linked_partition=LINKED_PARTITION if linked else None,
-            created_at=now,
-            updated_at=now,
-        )
-        client.save()
-        return client
+    def seed(practice_id: str, name: str, linked: bool = True) -> Any:
+        return a_client(practice_id, name, LinkState.LINKED if linked else LinkState.UNLINKED)
 
     return seed
