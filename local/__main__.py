@@ -81,6 +81,7 @@ def up(args: argparse.Namespace) -> int:
         info = stack.describe()
         emulator = info["xero_emulator"].get("url") or f"off ({info['xero_emulator'].get('error') or '--no-emulator'})"
         print(f"API (HTTP API, JWT)    {info['api']}")
+        print(f"Swagger UI             {info['swagger']} (OpenAPI: {info['openapi']}; Authorize with a token)")
         print(f"DynamoDB Local         {info['dynamodb']['endpoint']} (pid {info['dynamodb']['pid']})")
         print(f"moto (SQS, Secrets Manager, KMS, Scheduler)  {info['moto']['endpoint']} (pid {info['moto']['pid']})")
         print(f"Xero emulator          {emulator}")

@@ -12,6 +12,7 @@ import inspect
 import json
 import logging
 import os
+import re
 import sys
 import threading
 import time
@@ -26,12 +27,14 @@ from werkzeug.wrappers import Request, Response
 
 from local.auth import JwtAuthorizer, SigningKey, TokenIssuer
 from local.gateway import Gateway, GatewayServer
+from local.openapi import TITLE, merged_openapi
 from local.processes import HOST, DynamoDBLocal, ManagedProcess, MotoServer
 from local.provision import LOCAL_XERO_APP, provision
 from local.runtime import Functions
 from local.scheduler import LocalSchedule, ScheduleExpression, Scheduler
 from local.state import SIGNING_KEY_NAME, STATE_DIR, STATE_FILE_NAME, write_state
-from local.template import LOCAL_REGION, PhysicalResource, Template
+from local.swagger import ASSET_PATTERN, DOCUMENT_PATH, PAGE_PATH, swagger_asset, swagger_page
+from local.template import LOCAL_REGION, Function, PhysicalResource, Template
 from local.worker import LOCAL_CONCURRENCY_CAP, QueueWorker
 
 if TYPE_CHECKING:
@@ -127,6 +130,8 @@ class LocalStack:
         self.physical: dict[str, PhysicalResource] = {}
         self.environment: dict[str, str] = {}
         self.functions: Functions | None = None
+        self.function_definitions: dict[str, Function] = {}
+        self._openapi: dict[str, Any] | None = None
         self.server: GatewayServer | None = None
         self.gateway: Gateway | None = None
         self.workers: list[QueueWorker] = []
@@ -179,7 +184,7 @@ class LocalStack:
             {"SyncQueue": {"VisibilityTimeout": str(self.visibility_timeout)}} if self.visibility_timeout else {}
         )
         self.physical = provision(self.template, boto3.Session(), queue_overrides=overrides)
-        functions = self.template.functions(self.physical)
+        functions = self.function_definitions = self.template.functions(self.physical)
         self.environment = self._function_environment(functions)
         self._apply_environment(
             {"POWERTOOLS_TRACE_DISABLED": "true", **self.environment},
@@ -403,9 +408,22 @@ class LocalStack:
             assert self.issuer is not None
             return Response(json.dumps(self.issuer.key.jwks()), content_type="application/json")
 
+        def openapi(_: Request, __: dict[str, str]) -> Response:
+            return Response(json.dumps(self.openapi()), content_type="application/json")
+
         gateway.add_admin_route("POST", r"/_local/schedules/(?P<name>[\w-]+)", fire)
         gateway.add_admin_route("GET", r"/_local/stack", describe)
         gateway.add_admin_route("GET", r"/_local/jwks\.json", jwks)
+        gateway.add_admin_route("GET", re.escape(DOCUMENT_PATH), openapi)
+        gateway.add_admin_route("GET", re.escape(PAGE_PATH), lambda _, __: swagger_page(TITLE))
+        gateway.add_admin_route("GET", ASSET_PATTERN, lambda _, match: swagger_asset(match["name"]))
+
+    def openapi(self) -> dict[str, Any]:
+        """The whole API's OpenAPI document (built once, from the functions' own resolvers)."""
+        assert self.template is not None
+        if self._openapi is None:
+            self._openapi = merged_openapi(self.template, self.function_definitions)
+        return self._openapi
 
     # --- what the stack exposes ---------------------------------------------------------------------------------------
     @property
@@ -428,6 +446,8 @@ class LocalStack:
         return {
             "pid": os.getpid(),
             "api": self.api_url,
+            "openapi": self.api_url + DOCUMENT_PATH,
+            "swagger": self.api_url + PAGE_PATH,
             "dynamodb": {"endpoint": self.dynamodb.endpoint, "pid": self.dynamodb.pid, "port": self.dynamodb.port},
             "moto": {"endpoint": self.moto.endpoint, "pid": self.moto.pid, "port": self.moto.port},
             "xero_emulator": (

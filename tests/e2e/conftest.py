@@ -4,8 +4,9 @@ not an e2e test, so the other tiers never see its endpoints (`make test` mixes t
 
 Two kinds of stack, one at a time (a stack owns the process environment): `stack`, where Xero is a closed port, and
 `xero_stack`, with the Xero emulator, for the tests that link clients and sync them for real (a module asks for it by
-overriding `stack`). Each kind starts when a test first needs it and is replaced only when a test needs the other, so
-the Xero tests' real syncs never share a queue with the tests that count what is on it."""
+overriding `stack`; a module that works on both overrides it with `any_stack`). A kind starts when a test first needs
+it and is replaced only when a test needs the other, so the Xero tests' real syncs never share a queue with the tests
+that count what is on it."""
 
 import uuid
 from collections.abc import Callable, Iterator
@@ -76,6 +77,14 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> LocalStack:
 def xero_stack(tmp_path_factory: pytest.TempPathFactory) -> LocalStack:
     """The stack with the Xero emulator running and the local Xero app registered for its callback."""
     return _running_stack("xero", tmp_path_factory)
+
+
+@pytest.fixture
+def any_stack(tmp_path_factory: pytest.TempPathFactory) -> LocalStack:
+    """Whichever kind of stack runs (for a test that works on both: it never makes the worker switch)."""
+    if "stack" in _holder:
+        return _holder["stack"][1]
+    return _running_stack("plain", tmp_path_factory)
 
 
 @pytest.fixture

@@ -88,6 +88,7 @@ def test_up_serves_the_api_and_down_stops_every_process(tmp_path: Path) -> None:
         assert any(state["api"] in line for line in output)
         assert any(state["dynamodb"]["endpoint"] in line for line in output)
         assert any(state["moto"]["endpoint"] in line for line in output)
+        assert any(state["swagger"] in line for line in output)
         for endpoint in (state["api"], state["dynamodb"]["endpoint"], state["moto"]["endpoint"]):
             assert endpoint.startswith("http://127.0.0.1:")
 
