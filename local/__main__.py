@@ -1,4 +1,5 @@
-"""python -m local up | down | token | nightly | status — a thin command line over local.stack.LocalStack."""
+"""python -m local — the developer CLI over the local stack: up, down, token, nightly, status, org create|change|list,
+link, unlink, sync [--wait], history, export, verify, demo. `python -m local COMMAND -h` tells more."""
 
 import argparse
 import json
@@ -139,12 +140,6 @@ def fire(args: argparse.Namespace) -> int:
     return 0 if response.ok else 1
 
 
-def status(args: argparse.Namespace) -> int:
-    state = _state(args.state_dir)
-    print(json.dumps(state, indent=2))
-    return 0 if _alive(state.get("pid"), _PROCESS_MARKERS["stack"]) else 1
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m local", description=__doc__)
     parser.add_argument("--state-dir", type=Path, default=STATE_DIR, help="where stack.json and the JWT key live")
@@ -173,13 +168,14 @@ def main(argv: list[str] | None = None) -> int:
     nightly.add_argument("--schedule", default="nightly")
     nightly.set_defaults(run=fire)
 
-    commands.add_parser("status", help="print the running stack's state file").set_defaults(run=status)
+    from local.cli_commands import add_commands, run_command
+
+    add_commands(commands)
 
     args = parser.parse_args(argv)
     if args.db_path if args.command == "up" else False:
         args.db_path.mkdir(parents=True, exist_ok=True)
-    result: int = args.run(args)
-    return result
+    return run_command(args)
 
 
 if __name__ == "__main__":

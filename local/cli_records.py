@@ -1,0 +1,134 @@
+"""`export` and `verify` for the CLI and the demo.
+
+- `export` and `verify` (the default) use the sync engine's `local/records.py` (`export_client(client_id, out_dir)`,
+  `verify_client(client_id)`: a full read from Xero through the Accounting API, paced like a sync) with the functions'
+  environment pointed at the running stack, as the stack itself sets it.
+- `verify --ground-truth` (and the demo, which must not spend Xero's minute limit twice) compares the stored records
+  with the Xero emulator's ground truth (`/_emulator/orgs/{tenant}/records/{resource}`), reading the Records table
+  beside the stack: independent of the engine's own read path.
+"""
+
+import json
+import os
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from local.cli_stack import StackHandle, table_name
+from local.template import LOCAL_REGION, LOCAL_STACK_NAME
+from xero_sync.catalogue import CATALOGUE, ResourceSpec
+
+FRONTEND_PLACEHOLDER = "http://127.0.0.1:3000/xero/linked"
+
+
+@dataclass
+class Verification:
+    compared: dict[str, int] = field(default_factory=dict)  # resource -> records at Xero
+    differences: dict[str, list[str]] = field(default_factory=dict)  # resource -> "missing/extra/changed <id>"
+
+    @property
+    def equal(self) -> bool:
+        return not self.differences
+
+    @property
+    def records(self) -> int:
+        return sum(self.compared.values())
+
+
+# --- against the emulator's ground truth ----------------------------------------------------------------------------
+def stored_records(handle: StackHandle, client_id: str, spec: ResourceSpec) -> Iterator[dict[str, Any]]:
+    for item in handle._query("Records", "partition", f"{client_id}#{spec.name}"):
+        value = json.loads(zlib.decompress(item["body"]["B"]))
+        if isinstance(value, dict):
+            yield value
+
+
+def verify_ground_truth(handle: StackHandle, client: dict[str, Any]) -> Verification:
+    """Stored records of the client against the organisation as the emulator holds it now."""
+    result = Verification()
+    for spec in CATALOGUE:
+        records = handle.emulator_admin("GET", f"/orgs/{client['tenantId']}/records/{spec.name}")["records"]
+        truth = {str(r[spec.id_field]): r for r in records}
+        stored = {str(r[spec.id_field]): r for r in stored_records(handle, client["clientId"], spec)}
+        wrong = sorted(
+            [f"missing {i}" for i in truth.keys() - stored.keys()]
+            + [f"extra {i}" for i in stored.keys() - truth.keys()]
+            + [f"changed {i}" for i in truth.keys() & stored.keys() if truth[i] != stored[i]]
+        )
+        result.compared[spec.name] = len(truth)
+        if wrong:
+            result.differences[spec.name] = wrong
+    return result
+
+
+# --- through the sync engine's local/records.py ---------------------------------------------------------------------
+def stack_environment(handle: StackHandle) -> tuple[dict[str, str], dict[str, str]]:
+    """The functions' environment on the running stack (as template.yaml gives it), and where AWS is."""
+    import boto3
+
+    session = boto3.Session(
+        region_name=LOCAL_REGION,
+        aws_access_key_id="local",
+        aws_secret_access_key="local",  # noqa: S106 - moto's dummy credentials
+    )
+    moto = str(handle.state["moto"]["endpoint"])
+    app_secret = f"{LOCAL_STACK_NAME}/xero/app"
+    secret = session.client("secretsmanager", endpoint_url=moto).describe_secret(SecretId=app_secret)
+    environment = {
+        "CLIENTS_TABLE": table_name("Clients"),
+        "TOKEN_SETS_TABLE": table_name("TokenSets"),
+        "OAUTH_STATES_TABLE": table_name("OAuthStates"),
+        "SYNC_RUNS_TABLE": table_name("SyncRuns"),
+        "CHECKPOINTS_TABLE": table_name("Checkpoints"),
+        "RECORDS_TABLE": table_name("Records"),
+        "SYNC_QUEUE_URL": str(handle.state["queues"]["SyncQueue"]),
+        "TOKEN_SECRET_PREFIX": f"{LOCAL_STACK_NAME}/xero/token-sets/",
+        "TOKEN_KMS_KEY_ID": str(secret.get("KmsKeyId") or "alias/aws/secretsmanager"),
+        "XERO_APP_SECRET_NAME": str(secret["ARN"]),
+        "XERO_LOGIN_URL": handle.emulator,
+        "XERO_IDENTITY_URL": handle.emulator,
+        "XERO_API_URL": handle.emulator,
+        "XERO_REDIRECT_URI": f"{handle.api}/xero/callback",
+        "FRONTEND_URL": FRONTEND_PLACEHOLDER,
+        "PRACTICE_CLAIM": str(handle.state["jwt"]["practice_claim"]),
+        "AWS_DEFAULT_REGION": LOCAL_REGION,
+        "AWS_REGION": LOCAL_REGION,
+        "AWS_ACCESS_KEY_ID": "local",
+        "AWS_SECRET_ACCESS_KEY": "local",
+        "POWERTOOLS_METRICS_DISABLED": "true",
+        "POWERTOOLS_TRACE_DISABLED": "true",
+    }
+    scale = float((handle.emulator_admin("GET", "/config").get("rateLimits") or {}).get("timeScale") or 1.0)
+    if scale != 1.0:  # the emulator's rate-limit minute is shorter (make demo SIZE=large): pace reads to it
+        environment["XERO_MINUTE_SECONDS"] = f"{60.0 / scale:g}"
+    return environment, {"AWS_ENDPOINT_URL": moto, "AWS_ENDPOINT_URL_DYNAMODB": handle.dynamodb_endpoint}
+
+
+def _with_stack_environment(handle: StackHandle) -> None:
+    """Points this process's shared package at the running stack (unless it runs the stack itself)."""
+    if os.environ.get("RECORDS_TABLE") and os.environ.get("AWS_ENDPOINT_URL_DYNAMODB") == handle.dynamodb_endpoint:
+        return
+    from local.environment import apply_function_environment
+
+    environment, endpoints = stack_environment(handle)
+    os.environ.pop("AWS_PROFILE", None)
+    apply_function_environment(environment, endpoints)
+
+
+def verify_through_xero(handle: StackHandle, client: dict[str, Any]) -> list[str]:
+    """local/records.py's verify_client: the differences between what is stored and a full read from Xero now."""
+    _with_stack_environment(handle)
+    from local.records import verify_client
+
+    return [str(difference) for difference in verify_client(client["clientId"])]
+
+
+def export(handle: StackHandle, client: dict[str, Any], out_dir: Path) -> dict[str, int]:
+    """local/records.py's export_client: one JSONL file per resource ({Resource}.jsonl, records as Xero returned
+    them); returns records per resource."""
+    _with_stack_environment(handle)
+    from local.records import export_client
+
+    return dict(export_client(client["clientId"], out_dir))
