@@ -16,7 +16,7 @@ SAM := PATH="$(dir $(PY313)):$$PATH" SAM_CLI_TELEMETRY=0 $(SAM_VENV)/bin/sam
 PYTEST := $(PY) -m pytest
 
 .PHONY: help install lint typecheck validate build test test-unit test-integration test-contract test-infra \
-        test-e2e test-emulator up down token nightly demo bench lock clean
+        test-e2e test-emulator up down token nightly demo bench lock clean chromium
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -46,7 +46,15 @@ $(TOOLS)/.installed: local/dynamodb/LoopbackDynamoDBLocal.java $(TOOLS)/node_mod
 # A .tools installed before Swagger UI was one of them lacks it: installing again adds it.
 $(TOOLS)/node_modules/swagger-ui-dist/package.json: ;
 
-install: $(VENV)/.installed $(SAM_VENV)/.installed $(TOOLS)/.installed ## Install every dependency (idempotent)
+# Headless Chromium and its driver for the browser test (Debian's packages; CI runs as root).
+chromium: ## Install Debian's chromium + chromium-driver when missing (idempotent)
+	@if [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ]; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ]; then SUDO=; elif command -v sudo >/dev/null; then SUDO=sudo; else \
+	  echo "error: the browser test needs Chromium: apt-get install chromium chromium-driver (as root)" >&2; exit 1; fi; \
+	echo "installing chromium and chromium-driver (apt-get)"; \
+	$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium chromium-driver >/dev/null
+
+install: $(VENV)/.installed $(SAM_VENV)/.installed $(TOOLS)/.installed chromium ## Install every dependency (idempotent)
 
 lock: $(VENV)/.installed ## Re-resolve the pinned dependency locks from requirements/*.in
 	$(UV) pip compile -q requirements/runtime.in --python-version 3.13 --python-platform aarch64-manylinux2014 \
@@ -102,9 +110,8 @@ token: $(VENV)/.installed ## Mint a dev JWT: make token PRACTICE=p1
 nightly: $(VENV)/.installed ## Fire the nightly schedule on the running local stack
 	$(PY) -m local nightly
 
-demo: ## The whole product offline in one command (arrives with issue 7)
-	@echo "make demo is not built yet: it arrives with the demo issue. Until then: make up, then make test." >&2
-	@exit 1
+demo: $(VENV)/.installed $(TOOLS)/.installed ## The whole product offline: make demo [SIZE=tiny|small|medium|large] [KEEP=1]
+	$(PY) -m local demo --size $(or $(SIZE),small) $(if $(KEEP),--keep)
 
 bench: ## Benchmarks (arrive with the benchmark issue)
 	@echo "make bench is not built yet: it arrives with the benchmark issue." >&2
