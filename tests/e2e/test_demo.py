@@ -1,0 +1,160 @@
+"""`make demo`'s steps as CI runs them (no terminal: plain lines, no bars), then the developer CLI against the stack
+the demo leaves running (`--keep`), and Ctrl-C stopping everything it started."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from local.template import REPO_ROOT
+
+READY_BUDGET_SECONDS = 600  # the whole demo on a busy 2-core machine; it aims at well under a minute
+
+
+def _environment() -> dict[str, str]:
+    """The developer's environment, without what an in-process stack of this test session may have exported."""
+    leaked = ("AWS_ENDPOINT_URL", "XERO_", "CLIENTS_TABLE", "RECORDS_TABLE", "SYNC_QUEUE_URL")
+    return {k: v for k, v in os.environ.items() if not k.startswith(leaked)}
+
+
+def _local(state_dir: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(  # noqa: S603 - our own command line
+        [sys.executable, "-m", "local", "--state-dir", str(state_dir), *args],
+        cwd=REPO_ROOT,
+        env=_environment(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return "State:\tZ" not in Path(f"/proc/{pid}/status").read_text()
+
+
+def test_the_demo_links_syncs_changes_unlinks_and_relinks_then_the_cli_works_on_the_stack_it_keeps(
+    tmp_path: Path,
+) -> None:
+    # Given `python -m local demo --keep` on a tiny organisation (rate-limit minute shortened to a second)
+    log = (tmp_path / "demo.out").open("w+")
+    process = subprocess.Popen(  # noqa: S603 - our own command line
+        [
+            sys.executable,
+            "-m",
+            "local",
+            "--state-dir",
+            str(tmp_path),
+            "demo",
+            "--size",
+            "tiny",
+            "--changes",
+            "12",
+            "--time-scale",
+            "60",
+            "--api-port",
+            "0",
+            "--emulator-port",
+            "0",
+            "--keep",
+        ],
+        cwd=REPO_ROOT,
+        env=_environment(),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + READY_BUDGET_SECONDS
+        output = ""
+        while "keeps running" not in output:
+            assert process.poll() is None, f"the demo ended early ({process.returncode}):\n{Path(log.name).read_text()}"
+            assert time.monotonic() < deadline, f"the demo did not finish:\n{Path(log.name).read_text()}"
+            time.sleep(1)
+            output = Path(log.name).read_text()
+
+        # Then every step happened, through the API, without bars (stdout is not a terminal)
+        for expected in (
+            "1. Start the local stack",
+            "2. Create a tiny organisation",
+            "3. Link it",
+            "4. Initial sync",
+            "Initial sync",
+            "5. Make 12 changes in Xero, then press Sync Now",
+            "Sync Now: only the changes",
+            "verify: stored data equals Xero",
+            "6. Unlink",
+            "Sync Now on the unlinked client → the client is unlinked",
+            "7. Relink",
+            "After relinking",
+            "/_local/swagger",
+        ):
+            assert expected in output, f"{expected!r} missing from:\n{output}"
+        assert "records ·" not in output and "\x1b[" not in output  # no live bars, no colour
+        assert output.count("verify: stored data equals Xero") == 2
+        assert "succeeded (link, incremental)" in output and "succeeded (manual, incremental)" in output
+        assert "succeeded (relink, incremental)" in output
+
+        # And the CLI finds the demo's client on the stack it left running
+        state = json.loads((tmp_path / "stack.json").read_text())
+        status = _local(tmp_path, "status")
+        assert status.returncode == 0, status.stderr
+        assert "Kōwhai Trading Ltd" in status.stdout and "linked" in status.stdout
+        history = _local(tmp_path, "history", "kōwhai")
+        assert history.returncode == 0, history.stderr
+        assert [t for t in ("relink", "manual", "link") if t in history.stdout] == ["relink", "manual", "link"]
+
+        # And wrong input is a clear error with a non-zero exit code
+        unknown = _local(tmp_path, "sync", "no-such-client")
+        assert unknown.returncode == 2
+        assert "unknown client 'no-such-client'" in unknown.stderr and "Kōwhai" in unknown.stderr
+        assert _local(tmp_path, "org", "create", "--size", "enormous").returncode == 2
+
+        # And a new organisation links, syncs (--wait, plain progress) and verifies through the CLI
+        created = _local(tmp_path, "org", "create", "--name", "Tūī Ltd", "--size", "tiny")
+        assert created.returncode == 0, created.stderr
+        tenant = created.stdout.split("tenant ")[1].split()[0]
+        linked = _local(tmp_path, "link", tenant, "--wait", timeout=300)
+        assert linked.returncode == 0, linked.stdout + linked.stderr
+        assert "1 organisation(s) linked." in linked.stdout and "succeeded (link" in linked.stdout
+        changed = _local(tmp_path, "org", "change", "tūī", "--count", "5")
+        assert changed.returncode == 0, changed.stderr
+        synced = _local(tmp_path, "sync", "tūī", "--wait", timeout=300)
+        assert synced.returncode == 0, synced.stdout + synced.stderr
+        assert "succeeded (manual, incremental)" in synced.stdout
+        for how in (["--ground-truth"], []):
+            verified = _local(tmp_path, "verify", "tūī", *how, timeout=300)
+            assert verified.returncode == 0, verified.stdout + verified.stderr
+            assert "stored data equals Xero" in verified.stdout
+        exported = _local(tmp_path, "export", "tūī", "--out", str(tmp_path / "export"))
+        assert exported.returncode == 0, exported.stderr
+        assert (tmp_path / "export" / "Invoices.jsonl").read_text().count("\n") > 0
+        unlinked = _local(tmp_path, "unlink", "tūī")
+        assert unlinked.returncode == 0 and "unlinked" in unlinked.stdout, unlinked.stderr
+        refused = _local(tmp_path, "sync", "tūī")
+        assert refused.returncode == 1 and "client_not_linked" in refused.stderr
+
+        # When Ctrl-C reaches the demo
+        pids = [state["pid"], state["dynamodb"]["pid"], state["moto"]["pid"]]
+        process.send_signal(signal.SIGINT)
+
+        # Then it stops everything it started, and says so
+        assert process.wait(timeout=60) == 0
+        assert not any(_alive(pid) for pid in pids)
+        assert not (tmp_path / "stack.json").exists()
+        assert "stopping the local stack" in Path(log.name).read_text()
+        with_no_stack = _local(tmp_path, "status")
+        assert with_no_stack.returncode == 3 and "no local stack is running" in with_no_stack.stderr
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGTERM)
+            process.wait(timeout=30)
+        log.close()
