@@ -173,3 +173,16 @@ def test_a_run_killed_between_two_pages_resumes_without_losing_or_duplicating(aw
     assert differences(emu, tenant, client.client_id) == {}
     journals = counts_of(run)["Journals"]
     assert journals["fetched"] < len(emu.truth(tenant, "Journals"))  # resumed, not started again
+
+
+def test_the_minute_budget_xero_reports_is_respected_before_any_429(aws, emu, queue_url):
+    tenant, client, message = linked(aws, emu, "Budget Ltd")
+    # Xero allows this app only 12 calls a (scaled) minute here; the engine learns it from X-MinLimit-Remaining
+    emu.admin("POST", "/config", json={"rateLimits": {"tenantPerMinute": 12, "timeScale": 60}, "latencyMs": 30})
+    emu.admin("DELETE", "/stats")
+    run = run_to_end(aws.session, queue_url, message)
+    assert run.status == "succeeded"
+    stats = emu.stats(tenant)
+    assert stats["total429"] == 0 and run.rate_limited == 0
+    assert stats["totalCalls"] > 12 and run.waited_seconds > 0
+    assert differences(emu, tenant, client.client_id) == {}

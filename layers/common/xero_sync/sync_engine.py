@@ -23,7 +23,7 @@ This follow-up work is saved in the `_dependents` checkpoint as it is found, so 
 
 import math
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -372,12 +372,7 @@ class SyncEngine:
 
     def _detail(self, spec: ResourceSpec, rid: str) -> Record:
         self._check_time()
-        body = self.api.get(f"{spec.name}/{rid}", {})
-        records = body.get(spec.key)
-        if not isinstance(records, list) or not records or not isinstance(records[0], dict):
-            raise XeroApiError(f"Xero's answer for {spec.name}/{rid} holds no record")
-        record: Record = records[0]
-        return record
+        return _first(self.api.get(f"{spec.name}/{rid}", {}), spec)
 
     # --- follow-up work (changes Xero does not stamp) -----------------------------------------------------------
     def _remember(self, contacts: set[str], renamed: set[str]) -> None:
@@ -428,19 +423,47 @@ class SyncEngine:
 
     def _reread(self, spec: ResourceSpec) -> None:
         """Every record of a resource again, stored where changed (no sweep, no checkpoint: a follow-up only)."""
-        page = 1
-        while True:
-            self._check_time()
-            params = dict(spec.params)
-            if spec.paging is Paging.PAGE_SIZE:
-                params.update(page=str(page), pageSize=str(spec.page_size))
-            elif spec.paging is Paging.PAGE:
-                params["page"] = str(page)
-            result = self.api.list(spec.name, spec.key, params)
-            self._store(spec, result.records)
-            if self._last_page(spec, result, page):
+        for records in read_pages(self.api, spec, before_call=self._check_time):
+            self._store(spec, records)
+
+
+def read_pages(
+    api: XeroApi, spec: ResourceSpec, before_call: Callable[[], None] | None = None, details: bool = False
+) -> Iterator[list[Record]]:
+    """A whole read of one resource, page by page, as Xero shows it (no If-Modified-Since; with `details`, each
+    record the list abbreviates is read on its own)."""
+    page, offset = 1, 0
+    while True:
+        if before_call:
+            before_call()
+        params = dict(spec.params)
+        if spec.paging is Paging.PAGE_SIZE:
+            params.update(page=str(page), pageSize=str(spec.page_size))
+        elif spec.paging is Paging.PAGE:
+            params["page"] = str(page)
+        elif spec.paging is Paging.OFFSET:
+            params["offset"] = str(offset)
+        result = api.list(spec.name, spec.key, params)
+        records = result.records
+        if details and spec.detail_by_id:
+            records = [_first(api.get(f"{spec.name}/{record_id(spec, r)}", {}), spec) for r in records]
+        yield records
+        if spec.paging is Paging.OFFSET:
+            numbers = [int(r["JournalNumber"]) for r in result.records if isinstance(r.get("JournalNumber"), int)]
+            offset = max([offset, *numbers])
+            if len(result.records) < spec.page_size:
                 return
-            page += 1
+        elif SyncEngine._last_page(spec, result, page):
+            return
+        page += 1
+
+
+def _first(body: dict[str, Any], spec: ResourceSpec) -> Record:
+    records = body.get(spec.key)
+    if not isinstance(records, list) or not records or not isinstance(records[0], dict):
+        raise XeroApiError(f"Xero's answer for one {spec.name} record holds no record")
+    record: Record = records[0]
+    return record
 
 
 def _contact_of(record: Record) -> str | None:

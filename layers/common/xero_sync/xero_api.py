@@ -11,6 +11,7 @@
 """
 
 import json
+import math
 import random
 import re
 import threading
@@ -130,7 +131,13 @@ def _shared_session() -> requests.Session:
 
 
 class _Pacer:
-    """In-flight cap plus the per-minute budget."""
+    """In-flight cap plus the per-minute budget.
+
+    Xero counts calls in fixed windows that start at the first call after the previous window ended; so does the
+    pacer. Within a window the budget is the smaller of our own allowance and what Xero last reported
+    (X-MinLimit-Remaining, less the calls already on their way); when it is spent, no call starts before the window
+    ends (a little after, for the clocks' sake). A sliding log of our own calls caps any window at calls_per_window.
+    """
 
     def __init__(self, options: ApiOptions, stop: threading.Event, sleep: Callable[[float], None]) -> None:
         self.options = options
@@ -140,6 +147,9 @@ class _Pacer:
         self.lock = threading.Lock()
         self.sent: deque[float] = deque()
         self.blocked_until = 0.0
+        self.in_flight = 0
+        self.window_start = -math.inf
+        self.budget: int | None = None  # what Xero says is left in this window, less what we sent since
 
     def acquire(self) -> float:
         """Waits for a slot and the budget; returns the seconds waited."""
@@ -157,8 +167,15 @@ class _Pacer:
                     pause = self.blocked_until - now
                     if len(self.sent) >= self.options.calls_per_window:
                         pause = max(pause, self.sent[0] + window - now)
+                    if self.budget is not None and self.budget <= 0:
+                        pause = max(pause, self.window_start + window * 1.05 - now)
                     if pause <= 0:
+                        if now >= self.window_start + window:
+                            self.window_start, self.budget = now, None
+                        if self.budget is not None:
+                            self.budget -= 1
                         self.sent.append(now)
+                        self.in_flight += 1
                         return waited
                 step = min(pause, 1.0)
                 self.sleep(step)
@@ -168,17 +185,17 @@ class _Pacer:
             raise
 
     def release(self) -> None:
+        with self.lock:
+            self.in_flight -= 1
         self.slots.release()
 
     def observe(self, minute_remaining: str | None) -> None:
         """Xero's own count wins: calls made elsewhere (another worker, the link flow) spend the same minute."""
         if minute_remaining is None or not minute_remaining.isdigit():
             return
-        if int(minute_remaining) <= 0:
-            with self.lock:
-                now = time.monotonic()
-                start = self.sent[0] if self.sent else now
-                self.blocked_until = max(self.blocked_until, start + self.options.window_seconds)
+        with self.lock:
+            left = int(minute_remaining) - self.in_flight
+            self.budget = left if self.budget is None else min(self.budget, left)
 
     def hold(self, seconds: float) -> None:
         with self.lock:

@@ -1,0 +1,122 @@
+"""The sync engine's edges: Journals not entitled, a connection removed at Xero, console reruns, the periodic full
+reconciliation catching what Xero does not stamp, and the export/verify tools."""
+
+import json
+import os
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from local.handlers import load_handler
+from local.lambda_context import LocalLambdaContext
+from local.records import export_client, verify_client
+from tests.api import Api
+from tests.conftest import TEMPLATE
+from tests.sync_support import (
+    Emulated,
+    counts_of,
+    differences,
+    drain,
+    fast_settings,
+    forget_fast_settings,
+    link_client,
+    run_to_end,
+    sync,
+)
+from xero_sync.config import get_settings
+from xero_sync.models import Client, SyncRun
+
+
+@pytest.fixture
+def emu(aws, xero) -> Iterator[Emulated]:
+    xero.admin("POST", "/config", json={"rateLimits": {"timeScale": 60}})
+    fast_settings()
+    emulated = Emulated(xero.base_url, xero.session)
+    emulated.emulator = xero.emulator
+    yield emulated
+    forget_fast_settings()
+    os.environ.pop("XERO_SCOPES", None)
+
+
+@pytest.fixture
+def queue_url(aws) -> str:
+    return aws.queue_url("SyncQueue")
+
+
+def linked(aws, emu: Emulated, name: str):
+    tenant = emu.create_org(name)
+    client = link_client(Api(aws.physical), emu, tenant, "practice-a")
+    (message,) = drain(aws.session, aws.queue_url("SyncQueue"))
+    return tenant, client, message
+
+
+def test_journals_refused_by_plan_are_recorded_as_not_entitled_and_the_rest_imports(aws, emu, queue_url):
+    os.environ["XERO_SCOPES"] = get_settings().xero_scopes.replace(" accounting.journals.read", "")
+    get_settings.cache_clear()
+    tenant, client, message = linked(aws, emu, "Starter Ltd")
+    run = run_to_end(aws.session, queue_url, message)
+    assert (run.status, run.not_entitled) == ("succeeded", {"Journals"})
+    assert set(differences(emu, tenant, client.client_id)) == {"Journals"}  # nothing of them stored
+    assert "Journals" not in counts_of(run)
+
+
+def test_a_connection_removed_at_xero_marks_the_client_for_relinking_and_keeps_its_data(aws, emu, queue_url):
+    tenant, client, message = linked(aws, emu, "Gone Ltd")
+    assert run_to_end(aws.session, queue_url, message).status == "succeeded"
+    (connection,) = [c for c in emu.admin("GET", "/connections").json()["connections"] if c["tenantId"] == tenant]
+    emu.admin("POST", f"/connections/{connection['id']}/disconnect")
+    run = sync(aws.session, queue_url, client)
+    assert (run.status, run.error_code) == ("failed", "xero_forbidden")
+    refreshed = Client.get("practice-a", client.client_id)
+    assert (refreshed.link_state, refreshed.current_run_id) == ("needs_relink", None)
+    assert differences(emu, tenant, client.client_id) == {}  # what was imported stays
+
+
+def test_a_console_rerun_finds_the_client_by_id_and_runs_the_mode_asked_for(aws, emu, queue_url):
+    tenant, client, message = linked(aws, emu, "Console Ltd")
+    run_to_end(aws.session, queue_url, message)
+    function = TEMPLATE.functions(aws.physical)["SyncClientFunction"]
+    handler = load_handler(function)
+    context = LocalLambdaContext(function.logical_id, function.timeout)
+    answer = handler({"clientId": client.client_id, "mode": "full"}, context)
+    assert answer["status"] == "succeeded", answer
+    run = SyncRun.get(client.client_id, answer["runId"])
+    assert (run.trigger, run.mode, run.status) == ("console", "full", "succeeded")
+    assert counts_of(run)["Invoices"]["fetched"] == len(emu.truth(tenant, "Invoices"))
+    assert drain(aws.session, queue_url) == []  # run here, not queued
+    assert handler({"clientId": "0" * 36}, context)["error"] == "client_not_found"
+    assert handler({"clientId": client.client_id, "mode": "sideways"}, context)["error"] == "bad_request"
+
+
+def test_the_periodic_full_reconciliation_catches_a_change_xero_did_not_stamp(aws, emu, queue_url):
+    tenant, client, message = linked(aws, emu, "Quiet Ltd")
+    run_to_end(aws.session, queue_url, message)
+    # Xero changes an invoice without a new UpdatedDateUTC (as it does for some fields)
+    table = emu.emulator.state.orgs[tenant].table("Invoices")
+    invoice_id, invoice = next(iter(table.records.items()))
+    with emu.emulator.state.orgs[tenant].lock:
+        table.put(dict(invoice, Reference="changed quietly"), table.modified[invoice_id])
+    assert sync(aws.session, queue_url, client).status == "succeeded"
+    assert differences(emu, tenant, client.client_id) == {"Invoices": [f"changed {invoice_id}"]}
+    # Once the reconciliation interval has passed, the next incremental sync re-reads everything
+    fast_settings({"FULL_RECONCILIATION_SECONDS": "1"})
+    time.sleep(1.1)
+    run = sync(aws.session, queue_url, client)
+    assert counts_of(run)["Invoices"]["updated"] == 1
+    assert differences(emu, tenant, client.client_id) == {}
+
+
+def test_export_writes_xeros_json_per_resource_and_verify_compares_with_xero(aws, emu, queue_url, tmp_path):
+    tenant, client, message = linked(aws, emu, "Export Ltd")
+    run_to_end(aws.session, queue_url, message)
+    written = export_client(client.client_id, tmp_path)
+    lines = (tmp_path / "Invoices.jsonl").read_text().splitlines()
+    assert len(lines) == written["Invoices"] == len(emu.truth(tenant, "Invoices"))
+    invoice = json.loads(lines[0])
+    assert invoice == emu.truth(tenant, "Invoices")[invoice["InvoiceID"]]
+    assert len(list(tmp_path.glob("*.jsonl"))) == 24
+    assert verify_client(client.client_id) == []
+    emu.change(tenant, 5, seed="verify")
+    found = verify_client(client.client_id)
+    assert found and {d.kind for d in found} <= {"missing", "extra", "changed"}
