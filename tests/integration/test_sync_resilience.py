@@ -75,7 +75,7 @@ def test_an_initial_sync_stays_within_5_percent_of_the_call_floor_and_5_in_fligh
 
 
 def test_faults_of_every_kind_are_ridden_out_and_the_data_stays_exact(aws, emu, queue_url):
-    tenant, client, message = linked(aws, emu, "Faulty Ltd")
+    tenant, client, message = linked(aws, emu, "Faulty Ltd", size="tiny")
     for kind, extra in [
         ("500", {"path": "Invoices"}),
         ("503", {"path": "Journals"}),
@@ -101,7 +101,7 @@ def test_faults_of_every_kind_are_ridden_out_and_the_data_stays_exact(aws, emu, 
 
 
 def test_a_day_limit_parks_the_client_until_it_resets_then_the_run_resumes(aws, emu, queue_url):
-    tenant, client, message = linked(aws, emu, "Daily Ltd")
+    tenant, client, message = linked(aws, emu, "Daily Ltd", size="tiny")
     emu.fault("429-day", tenantId=tenant, path="Invoices", retryAfter=2)
     status = process_sync_message(message)
     assert status == "deferred"
@@ -123,7 +123,7 @@ def drain_one(aws, queue_url: str, wait: int):
 
 
 def test_a_persistent_failure_fails_the_run_with_its_reason_and_keeps_the_checkpoints(aws, emu, queue_url):
-    tenant, client, message = linked(aws, emu, "Broken Ltd")
+    tenant, client, message = linked(aws, emu, "Broken Ltd", size="tiny")
     emu.fault("500", count=50, tenantId=tenant, path="Invoices")
     run = run_to_end(aws.session, queue_url, message)
     assert (run.status, run.error_code) == ("failed", "xero_transient_failure")
@@ -139,7 +139,7 @@ def test_a_persistent_failure_fails_the_run_with_its_reason_and_keeps_the_checkp
 
 
 def test_a_run_that_runs_out_of_time_continues_in_the_next_invocation(aws, emu, queue_url):
-    tenant, client, message = linked(aws, emu, "Hasty Ltd")
+    tenant, client, message = linked(aws, emu, "Hasty Ltd", size="tiny")
     ticks = itertools.count()
 
     def remaining() -> float:
@@ -176,7 +176,7 @@ def test_a_run_killed_between_two_pages_resumes_without_losing_or_duplicating(aw
 
 
 def test_the_minute_budget_xero_reports_is_respected_before_any_429(aws, emu, queue_url):
-    tenant, client, message = linked(aws, emu, "Budget Ltd")
+    tenant, client, message = linked(aws, emu, "Budget Ltd", size="tiny")
     # Xero allows this app only 12 calls a (scaled) minute here; the engine learns it from X-MinLimit-Remaining
     emu.admin("POST", "/config", json={"rateLimits": {"tenantPerMinute": 12, "timeScale": 60}, "latencyMs": 30})
     emu.admin("DELETE", "/stats")

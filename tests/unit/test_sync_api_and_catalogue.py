@@ -1,0 +1,137 @@
+"""The accounting client's retry, rate-limit and pacing rules, and the catalogue against the emulator's resources."""
+
+import threading
+
+import pytest
+import requests
+import responses
+
+from local.xero_emulator.resources import RESOURCES
+from xero_sync.catalogue import CATALOGUE, Deletes, Paging
+from xero_sync.xero_api import (
+    ApiOptions,
+    Forbidden,
+    OrganisationOffline,
+    RateLimited,
+    Stopped,
+    TransientFailure,
+    Unauthorized,
+    XeroApi,
+    _Pacer,
+    parse_ms_date,
+)
+
+BASE = "https://api.example.test"
+URL = f"{BASE}/api.xro/2.0/Invoices"
+
+
+def api(**options) -> tuple[XeroApi, list[bool]]:
+    asked: list[bool] = []
+
+    def token(force: bool) -> str:
+        asked.append(force)
+        return "token"
+
+    opts = ApiOptions(backoff_base=0.0, **options)
+    return XeroApi(BASE, "tenant", token, opts, session=requests.Session(), sleep=lambda s: None), asked
+
+
+def test_every_resource_the_emulator_serves_is_in_the_catalogue_once_with_its_id():
+    assert [s.name for s in CATALOGUE] == list(RESOURCES)
+    for spec in CATALOGUE:
+        emulated = RESOURCES[spec.name]
+        assert spec.id_field == emulated.id_field and spec.key == emulated.key
+        assert (spec.paging is Paging.PAGE_SIZE) == emulated.page_size
+        assert (spec.paging in (Paging.PAGE_SIZE, Paging.PAGE)) == emulated.paged
+        if spec.ims:
+            assert emulated.ims, spec.name  # never an If-Modified-Since Xero ignores
+    assert {s.name for s in CATALOGUE if s.deletes is Deletes.VANISH} == {"Items", "ContactGroups"}
+    assert {s.name for s in CATALOGUE if not s.incremental} >= {"Items", "ContactGroups", "TaxRates", "Organisation"}
+
+
+def test_xero_dates_are_read_as_milliseconds():
+    assert parse_ms_date("/Date(1439434356790+0000)/") == 1439434356790
+    assert parse_ms_date("/Date(1439434356790)/") == 1439434356790
+    assert parse_ms_date("2015-08-13") is None and parse_ms_date(None) is None
+
+
+@responses.activate
+def test_transient_failures_are_retried_then_the_answer_is_returned():
+    responses.get(URL, status=500, json={})
+    responses.get(URL, body="The Xero API is temporarily unavailable", status=503)
+    responses.get(URL, body='{"Invoices": [', status=200)  # malformed
+    responses.get(URL, body=requests.ConnectionError("reset"))
+    responses.get(URL, json={"Invoices": [{"InvoiceID": "a"}], "DateTimeUTC": "/Date(1000)/"})
+    client, _ = api()
+    page = client.list("Invoices", "Invoices", {"page": "1"}, modified_since="2026-01-01T00:00:00")
+    assert page.records == [{"InvoiceID": "a"}] and page.server_time_ms == 1000
+    assert client.stats.calls == 5
+    assert responses.calls[0].request.headers["If-Modified-Since"] == "2026-01-01T00:00:00"
+    assert responses.calls[0].request.headers["xero-tenant-id"] == "tenant"
+
+
+@responses.activate
+def test_a_failure_that_persists_is_raised_with_its_reason():
+    responses.get(URL, status=500, json={})
+    with pytest.raises(TransientFailure, match="500 from Invoices"):
+        api(attempts=3)[0].get("Invoices", {})
+    responses.replace(responses.GET, URL, status=503, body="offline")
+    with pytest.raises(OrganisationOffline):
+        api(attempts=2)[0].get("Invoices", {})
+
+
+@responses.activate
+def test_a_short_minute_429_is_waited_out_and_a_long_one_or_a_day_one_goes_back_to_the_engine():
+    responses.get(URL, status=429, headers={"X-Rate-Limit-Problem": "minute", "Retry-After": "1"})
+    responses.get(URL, json={"Invoices": []})
+    client, _ = api()
+    assert client.get("Invoices", {}) == {"Invoices": []}
+    assert client.stats.rate_limited == 1
+    responses.get(URL, status=429, headers={"X-Rate-Limit-Problem": "minute", "Retry-After": "50"})
+    with pytest.raises(RateLimited) as minute:
+        api(max_inline_wait=20)[0].get("Invoices", {})
+    assert (minute.value.problem, minute.value.retry_after) == ("minute", 50)
+    responses.replace(responses.GET, URL, status=429, headers={"X-Rate-Limit-Problem": "day", "Retry-After": "7"})
+    with pytest.raises(RateLimited) as day:
+        api()[0].get("Invoices", {})
+    assert (day.value.problem, day.value.retry_after) == ("day", 7)
+
+
+@responses.activate
+def test_a_401_refreshes_the_token_once_and_a_second_is_raised_and_403_is_raised_at_once():
+    responses.get(URL, status=401, json={"Detail": "AuthorizationUnsuccessful"})
+    client, asked = api()
+    with pytest.raises(Unauthorized, match="AuthorizationUnsuccessful"):
+        client.get("Invoices", {})
+    assert asked.count(True) == 1
+    responses.replace(responses.GET, URL, status=403, json={"Detail": "AuthenticationUnsuccessful"})
+    client, _ = api()
+    with pytest.raises(Forbidden):
+        client.get("Invoices", {})
+    assert client.stats.calls == 1
+
+
+def test_the_pacer_starts_no_call_once_xero_says_the_minute_is_spent():
+    stop = threading.Event()
+    pacer = _Pacer(ApiOptions(window_seconds=60), stop, sleep=lambda s: stop.set())
+    pacer.acquire()
+    pacer.release()
+    pacer.observe("0")
+    with pytest.raises(Stopped):  # it waits for the window to end (stopped here instead of sleeping a minute)
+        pacer.acquire()
+    stop.clear()
+    fresh = _Pacer(ApiOptions(window_seconds=60), stop, sleep=lambda s: stop.set())
+    fresh.acquire()
+    fresh.observe("3")
+    fresh.acquire()  # one in flight, three left: goes
+    assert fresh.in_flight == 2
+
+
+def test_the_pacer_never_lets_more_than_the_allowed_calls_be_in_flight():
+    stop = threading.Event()
+    pacer = _Pacer(ApiOptions(max_in_flight=2), stop, sleep=lambda s: None)
+    pacer.acquire()
+    pacer.acquire()
+    assert not pacer.slots.acquire(blocking=False)
+    pacer.release()
+    assert pacer.slots.acquire(blocking=False)
