@@ -1,8 +1,13 @@
 """Loads a function's handler from its code directory, as Lambda would (`app.lambda_handler` in CodeUri).
 
-Every function's module is called `app`, so each is loaded under its own module name to keep them apart."""
+Every function's module is called `app`, so each copy is loaded under its own module name to keep them apart. A copy
+is one execution environment: handlers keep per-invocation state in module globals (the Powertools resolver's current
+event, the batch processor's records), so one copy serves one invocation at a time. Instance 0 is the copy shared by
+in-process callers (tests/api.py, the OpenAPI merge); the local runtime asks for a new instance for each execution
+environment it starts."""
 
 import importlib.util
+import re
 import sys
 from collections.abc import Callable
 from functools import cache
@@ -14,29 +19,35 @@ from local.template import REPO_ROOT, Function
 
 LAYER_DIR = REPO_ROOT / "layers" / "common"  # what Lambda mounts at /opt/python
 
-Handler = Callable[[dict[str, Any], Any], Any]
+Handler = Callable[[Any, Any], Any]
 
 
-def load_handler(function: Function) -> Handler:
-    handler: Handler = getattr(load_module(function), function.handler.rsplit(".", 1)[1])
+def load_handler(function: Function, instance: int = 0) -> Handler:
+    """The handler (`module.attribute` of Handler) of that copy of the function's module."""
+    handler: Handler = getattr(load_module(function, instance), function.handler.rpartition(".")[2])
     return handler
 
 
-def load_module(function: Function) -> ModuleType:
-    return _load(function.logical_id, function.code_dir, function.handler)
+def load_module(function: Function, instance: int = 0) -> ModuleType:
+    """That copy of the function's handler module, imported the first time it is asked for."""
+    return _load(function.logical_id, function.code_dir, function.handler, instance)
 
 
 @cache
-def _load(logical_id: str, code_dir: Path, handler_name: str) -> ModuleType:
+def _load(logical_id: str, code_dir: Path, handler: str, instance: int) -> ModuleType:
     if str(LAYER_DIR) not in sys.path:
         sys.path.insert(0, str(LAYER_DIR))
-    module_name = handler_name.rsplit(".", 1)[0]
+    module_name = handler.rpartition(".")[0]
     source = code_dir / f"{module_name.replace('.', '/')}.py"
-    unique_name = f"lambda_{logical_id}_{module_name}"
-    spec = importlib.util.spec_from_file_location(unique_name, source)
+    unique = re.sub(r"\W", "_", f"{logical_id}_{instance}")
+    spec = importlib.util.spec_from_file_location(f"_local_lambda.{unique}.{module_name}", source)
     if spec is None or spec.loader is None:
-        raise ImportError(f"cannot load {source}")
+        raise ImportError(f"cannot load {logical_id}'s handler from {source}")
     module = importlib.util.module_from_spec(spec)
-    sys.modules[unique_name] = module
-    spec.loader.exec_module(module)
+    sys.modules[spec.name] = module
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        del sys.modules[spec.name]
+        raise
     return module

@@ -2,42 +2,26 @@
 
 Lambda runs one invocation at a time per execution environment and adds environments when invocations overlap.
 The handlers keep per-invocation state in module globals (the Powertools resolver's current event, the batch
-processor's records), so here too each environment is its own copy of the handler module, loaded from the function's
-code directory under a unique module name, and used by one invocation at a time.
+processor's records), so here too each environment is its own copy of the handler module (local.handlers loads it
+from the function's code directory under a unique module name), used by one invocation at a time.
 """
 
-import importlib.util
+import itertools
 import logging
-import re
-import sys
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from types import ModuleType
 from typing import Any
 
+from local.handlers import Handler, load_handler
 from local.lambda_context import LocalLambdaContext
 from local.template import Function
 
 log = logging.getLogger("local.runtime")
-Handler = Callable[[Any, Any], Any]
 DEFAULT_MAX_ENVIRONMENTS = 4
-
-
-def load_handler(function: Function, instance: int) -> Handler:
-    """Imports `module.attribute` of Handler from the function's code directory as a fresh module."""
-    module_name, _, attribute = function.handler.rpartition(".")
-    path = function.code_dir / (module_name.replace(".", "/") + ".py")
-    unique = re.sub(r"\W", "_", f"{function.logical_id}_{instance}")
-    spec = importlib.util.spec_from_file_location(f"_local_lambda.{unique}.{module_name}", path)
-    if spec is None or spec.loader is None:
-        raise ImportError(f"cannot load {function.logical_id}'s handler from {path}")
-    module: ModuleType = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    handler: Handler = getattr(module, attribute)
-    return handler
+# Every execution environment is a fresh copy of its module, in any stack of this process (0 is the shared copy).
+_ENVIRONMENT_INSTANCES = itertools.count(1)
 
 
 @dataclass
@@ -64,7 +48,7 @@ class FunctionRuntime:
                 handler = None
         if handler is None:
             try:
-                handler = load_handler(self.function, self._count)  # a cold start
+                handler = load_handler(self.function, next(_ENVIRONMENT_INSTANCES))  # a cold start
             except BaseException:
                 with self._lock:
                     self._count -= 1
