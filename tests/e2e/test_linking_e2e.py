@@ -72,6 +72,17 @@ def link(
     return outcome
 
 
+def a_synced_client(
+    api: Api, stack: LocalStack, xero: Xero, practice: str, name: str
+) -> tuple[str, str, dict[str, Any]]:
+    """An organisation linked as a client whose first sync the worker ran: its tenant, client id and that run."""
+    tenant = an_organisation(xero, name)
+    (client_id,) = link(api, stack, xero, practice, [tenant])["clientIds"]
+    (run,) = finished_runs(api, practice, client_id, 1)
+    assert run["status"] == "succeeded", run
+    return tenant, client_id, run
+
+
 # --- what the user sees ---------------------------------------------------------------------------------------------
 def clients(api: Api, practice: str) -> list[dict[str, Any]]:
     response = api.get("/clients", practice)
@@ -203,9 +214,7 @@ def test_relink_after_unlink_brings_back_the_same_client_and_syncs_it(
     stack: LocalStack, api: Api, xero: Xero, practice: str
 ) -> None:
     # Given a client that was linked, synced, then unlinked
-    tenant = an_organisation(xero, "Echo Ltd")
-    (client_id,) = link(api, stack, xero, practice, [tenant])["clientIds"]
-    finished_runs(api, practice, client_id, 1)
+    tenant, client_id, _ = a_synced_client(api, stack, xero, practice, "Echo Ltd")
     assert api.post(f"/clients/{client_id}/unlink", practice).status_code == 200
     assert tenant not in connected_tenants(xero)
 
@@ -322,9 +331,7 @@ def test_unlink_removes_the_connection_and_the_unused_secret_but_keeps_the_data(
 ) -> None:
 
     # Given a linked client whose first sync imported its organisation
-    tenant = an_organisation(xero, "Juliet Ltd")
-    (client_id,) = link(api, stack, xero, practice, [tenant])["clientIds"]
-    (run,) = finished_runs(api, practice, client_id, 1)
+    tenant, client_id, run = a_synced_client(api, stack, xero, practice, "Juliet Ltd")
     secret = secret_of(stack, practice, client_id)
     records = stored_records(client_id, "Contacts")
     assert records > 0
@@ -384,9 +391,7 @@ def test_a_disconnect_inside_xero_puts_the_client_in_needs_relink_at_its_next_sy
     stack: LocalStack, api: Api, xero: Xero, practice: str
 ) -> None:
     # Given a linked client that synced
-    tenant = an_organisation(xero, "Mike Ltd")
-    (client_id,) = link(api, stack, xero, practice, [tenant])["clientIds"]
-    finished_runs(api, practice, client_id, 1)
+    tenant, client_id, _ = a_synced_client(api, stack, xero, practice, "Mike Ltd")
 
     # When the user removes the app inside Xero, and the client is synced next
     (connection,) = [c for c in xero.admin("GET", "/connections").json()["connections"] if c["tenantId"] == tenant]
