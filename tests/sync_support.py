@@ -1,6 +1,7 @@
 """Shared by the sync engine's integration and contract tests: link an emulated organisation through the real API
 handlers, drive sync runs the way the queue would, and compare what is stored with the emulator's ground truth."""
 
+import math
 import os
 from dataclasses import dataclass
 from typing import Any
@@ -10,7 +11,7 @@ import boto3
 import requests
 
 from tests.api import Api
-from xero_sync.catalogue import CATALOGUE
+from xero_sync.catalogue import CATALOGUE, Paging
 from xero_sync.config import get_settings
 from xero_sync.models import Client, RunStatus, RunTrigger, SyncRun
 from xero_sync.record_store import RecordStore, record_id
@@ -141,3 +142,19 @@ def differences(xero: Emulated, tenant_id: str, client_id: str) -> dict[str, lis
 def counts_of(run: SyncRun) -> dict[str, dict[str, int]]:
     counts = run.counts.as_dict() if hasattr(run.counts, "as_dict") else dict(run.counts or {})
     return {name: {k: int(v) for k, v in value.items()} for name, value in counts.items()}
+
+
+def floor_calls(emu: Emulated, tenant: str) -> int:
+    """Pages needed at the largest page size Xero allows, plus the fixed calls (one per contact group's members)."""
+    total = 0
+    for spec in CATALOGUE:
+        n = len(emu.truth(tenant, spec.name))
+        if spec.paging is Paging.PAGE_SIZE:
+            total += max(1, math.ceil(n / spec.page_size))
+        elif spec.paging in (Paging.PAGE, Paging.OFFSET):
+            total += n // spec.page_size + 1
+        else:
+            total += 1
+        if spec.detail_by_id:
+            total += n
+    return total

@@ -3,6 +3,7 @@ under faults, three rounds of changes each followed by an incremental sync (one 
 an idle sync that writes nothing, and a full reconciliation; the stored records equal Xero's after every one."""
 
 import itertools
+import resource
 import time
 from collections.abc import Iterator
 
@@ -21,6 +22,7 @@ from tests.sync_support import (
     counts_of,
     differences,
     drain,
+    floor_calls,
     forget_fast_settings,
     link_client,
     run_to_end,
@@ -64,11 +66,19 @@ def test_a_medium_organisation_stays_exact_through_faults_changes_continuations_
         ("429-minute", {"path": "BankTransactions", "retryAfter": 1}),
     ]:
         emu.fault(kind, tenantId=tenant, **extra)
-    started = time.monotonic()
+    emu.admin("DELETE", "/stats")
+    started, rss = time.monotonic(), resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     run = run_to_end(engines.session, queue_url, message)
-    print(f"\ninitial: {time.monotonic() - started:.1f} s, {run.api_calls} calls, {run.rate_limited} 429s")
+    grown = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss) / 1024
+    stats, floor = emu.stats(tenant), floor_calls(emu, tenant)
+    answered = stats["statuses"].get("200", 0)
+    print(
+        f"\ninitial: {time.monotonic() - started:.1f} s, {run.api_calls} calls ({answered} answered, floor {floor}),"
+        f" {run.rate_limited} 429s, max in flight {stats['maxInFlight']}, peak RSS grew {grown:.0f} MB"
+    )
     assert (run.status, run.error_message) == ("succeeded", None)
     assert differences(emu, tenant, client.client_id) == {}
+    assert answered <= floor * 1.05 and stats["maxInFlight"] <= 5
 
     # Three rounds of changes, each followed by an incremental sync; the second is cut short twice and continued
     ticks = itertools.count()

@@ -1,7 +1,6 @@
 """The sync engine under Xero's limits and failures, and interrupted runs, on moto with the emulator."""
 
 import itertools
-import math
 from collections.abc import Iterator
 
 import pytest
@@ -13,13 +12,13 @@ from tests.sync_support import (
     differences,
     drain,
     fast_settings,
+    floor_calls,
     forget_fast_settings,
     link_client,
     run_to_end,
     sync,
 )
 from xero_sync import sync_engine
-from xero_sync.catalogue import CATALOGUE, Paging
 from xero_sync.models import Checkpoint, Client, SyncRun
 from xero_sync.sync_worker import process_sync_message
 
@@ -42,22 +41,6 @@ def linked(aws, emu: Emulated, name: str, size: str = "small"):
     client = link_client(Api(aws.physical), emu, tenant, "practice-a")
     (message,) = drain(aws.session, aws.queue_url("SyncQueue"))
     return tenant, client, message
-
-
-def floor_calls(emu: Emulated, tenant: str) -> int:
-    """Pages needed at the largest page size Xero allows, plus the fixed calls (one per contact group's members)."""
-    total = 0
-    for spec in CATALOGUE:
-        n = len(emu.truth(tenant, spec.name))
-        if spec.paging is Paging.PAGE_SIZE:
-            total += max(1, math.ceil(n / spec.page_size))
-        elif spec.paging in (Paging.PAGE, Paging.OFFSET):
-            total += n // spec.page_size + 1
-        else:
-            total += 1
-        if spec.detail_by_id:
-            total += n
-    return total
 
 
 def test_an_initial_sync_stays_within_5_percent_of_the_call_floor_and_5_in_flight(aws, emu, queue_url):
