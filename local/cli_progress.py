@@ -151,8 +151,12 @@ class Renderer:
 
 def _status_line(progress: RunProgress) -> str:
     waited = float(progress.run.get("waitedSeconds") or 0)
+    status = progress.status
+    resumes = progress.run.get("resumesAt")
+    if resumes and status in ("queued", "deferred"):
+        status += f" (Xero's rate limit: requeued until {str(resumes)[11:19]} UTC)"
     return (
-        f"run {progress.status} · API calls {progress.api_calls} · 429s {progress.rate_limited} · "
+        f"run {status} · API calls {progress.api_calls} · 429s {progress.rate_limited} · "
         f"waited on rate limits {waited:.1f} s · {progress.elapsed:.0f} s"
     )
 

@@ -8,6 +8,8 @@
   beside the stack: independent of the engine's own read path.
 """
 
+import importlib
+import importlib.util
 import json
 import os
 import zlib
@@ -117,31 +119,30 @@ def _with_stack_environment(handle: StackHandle) -> None:
     apply_function_environment(environment, endpoints)
 
 
-def _records_module() -> Any:
-    try:
-        import local.records as records
-    except ImportError:  # a checkout from before the sync engine's local/records.py
+def _records_module(handle: StackHandle) -> Any:
+    """local/records.py, imported once the shared package reads the stack's environment (its models name their
+    tables at import); None on a checkout from before it."""
+    if importlib.util.find_spec("local.records") is None:
         return None
-    return records
+    _with_stack_environment(handle)
+    return importlib.import_module("local.records")
 
 
 def verify_through_xero(handle: StackHandle, client: dict[str, Any]) -> list[str]:
     """local/records.py's verify_client: the differences between what is stored and a full read from Xero now
     (without that module: the comparison with the emulator's ground truth)."""
-    records = _records_module()
+    records = _records_module(handle)
     if records is None:
         found = verify_ground_truth(handle, client)
         return [f"{resource} {line}" for resource, lines in found.differences.items() for line in lines]
-    _with_stack_environment(handle)
     return [str(difference) for difference in records.verify_client(client["clientId"])]
 
 
 def export(handle: StackHandle, client: dict[str, Any], out_dir: Path) -> dict[str, int]:
     """local/records.py's export_client: one JSONL file per resource ({Resource}.jsonl, records as Xero returned
     them, sorted by Xero id); returns records per resource."""
-    records = _records_module()
+    records = _records_module(handle)
     if records is not None:
-        _with_stack_environment(handle)
         return dict(records.export_client(client["clientId"], out_dir))
     out_dir.mkdir(parents=True, exist_ok=True)
     written: dict[str, int] = {}
