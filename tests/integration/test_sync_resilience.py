@@ -73,11 +73,14 @@ def test_faults_of_every_kind_are_ridden_out_and_the_data_stays_exact(aws, emu, 
     assert (run.status, run.error_message) == ("succeeded", None)
     assert run.rate_limited == 2 and run.waited_seconds > 0
     assert differences(emu, tenant, client.client_id) == {}
-    for round_ in range(2):
+    for round_, (kind, extra) in enumerate(
+        [("timeout", {"holdSeconds": 1.5}), ("reset", {}), ("429-minute", {"retryAfter": 1})]
+    ):
         emu.change(tenant, 20, seed=f"faults-{round_}")
         emu.fault("500", count=2, tenantId=tenant)
         emu.fault("malformed", tenantId=tenant, path="Journals")
-        emu.fault("timeout", tenantId=tenant, holdSeconds=1.5)
+        emu.fault("503", tenantId=tenant, path="Contacts")
+        emu.fault(kind, tenantId=tenant, **extra)
         run = sync(aws.session, queue_url, client)
         assert (run.status, run.error_message) == ("succeeded", None)
         assert differences(emu, tenant, client.client_id) == {}
