@@ -51,17 +51,6 @@ _HANDLER_DEPENDENCIES = (
 LOCAL_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local", "AWS_SESSION_TOKEN": "local"}
 
 
-class QuickStartDynamoDBLocal(DynamoDBLocal):
-    """DynamoDB Local with JVM flags that halve its start-up (client compiler only, serial GC): a local stack is
-    short-lived and small, so start-up matters more than peak throughput."""
-
-    jvm_flags: tuple[str, ...] = ("-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC")
-
-    def command(self) -> list[str]:
-        java, *rest = super().command()
-        return [java, *self.jvm_flags, *rest]
-
-
 def schedule_name(logical_id: str, function: str) -> str:
     """SyncDispatchFunctionNightly (the Nightly event of SyncDispatchFunction) -> nightly."""
     return (logical_id.removeprefix(function) or logical_id).lower()
@@ -122,7 +111,7 @@ class LocalStack:
         self.region = LOCAL_REGION
 
         log_dir = state_dir / "logs"
-        self.dynamodb = QuickStartDynamoDBLocal(port=dynamodb_port, db_path=db_path, log_path=log_dir / "dynamodb.log")
+        self.dynamodb = DynamoDBLocal(port=dynamodb_port, db_path=db_path, log_path=log_dir / "dynamodb.log")
         self.moto = MotoServer(port=moto_port, log_path=log_dir / "moto.log")
         self.emulator: Any = None
         self.emulator_error: str | None = None
