@@ -10,6 +10,8 @@ One generic pass walks every resource of the catalogue (no per-resource fetch lo
   If-Modified-Since only when the pass completes.
 - a whole re-read removes from storage what Xero no longer shows (the sweep). A whole re-read resumed mid-way
   cannot know every id, so it skips the sweep and does not count as a reconciliation (the next run repeats it).
+- Journals are append-only: read on from the last JournalNumber, and re-read from the start only by a full sync
+  asked for (mode "full"), not by the periodic reconciliation;
 - up to five resources are read at once (Xero's in-flight limit per organisation, also enforced by the client).
 
 Changes Xero makes without a new UpdatedDateUTC, caught on the next incremental pass rather than a week later:
@@ -298,6 +300,10 @@ class SyncEngine:
             resumed = True
         else:
             kind = self._kind(cp)
+            if kind == "full" and self.mode != "full":
+                # Journals are append-only (never edited or deleted): the periodic reconciliation, which would cost
+                # a call per 100 of them, skips them; a full sync asked for re-reads them.
+                kind = "incremental"
             offset = 0 if kind != "incremental" else int(cp.journal_offset or 0)
             resumed = False
         whole = kind != "incremental"
