@@ -120,3 +120,28 @@ def test_export_writes_xeros_json_per_resource_and_verify_compares_with_xero(aws
     emu.change(tenant, 5, seed="verify")
     found = verify_client(client.client_id)
     assert found and {d.kind for d in found} <= {"missing", "extra", "changed"}
+
+
+def test_changes_xero_does_not_stamp_are_followed_up_in_the_next_incremental_sync(aws, emu, queue_url):
+    from local.xero_emulator.changes import ChangeSimulator
+
+    tenant, client, message = linked(aws, emu, "Renamed Ltd")
+    run_to_end(aws.session, queue_url, message)
+    org = emu.emulator.state.orgs[tenant]
+    with org.lock:
+        simulator = ChangeSimulator(org, "unstamped", emu.emulator.state.clock.now_ms())
+        invoice = next(iter(org.table("Invoices").records.values()))
+        holder = org.table("Contacts").records[invoice["Contact"]["ContactID"]]
+        simulator.active_contact = lambda: holder  # rename a contact that has documents and payments
+        assert simulator.rename_contact()
+        del simulator.active_contact
+        assert simulator.delete_contact_group()  # its members' ContactGroups change, un-stamped
+        for _ in range(3):
+            simulator.create_invoice()  # may flip a contact's IsCustomer/IsSupplier, un-stamped
+    assert differences(emu, tenant, client.client_id)  # Xero's view moved on
+    emu.admin("DELETE", "/stats")
+    run = sync(aws.session, queue_url, client)
+    assert run.status == "succeeded"
+    assert differences(emu, tenant, client.client_id) == {}
+    calls = emu.stats(tenant)["calls"]
+    assert calls["GET /Invoices"] == 2  # the changes, then the renamed contact's invoices (filtered, not all)

@@ -44,6 +44,9 @@ class ResourceSpec:
     detail_by_id: bool = False
     # Records carry Contact.ContactID; Xero does not re-stamp them when the contact is renamed.
     holds_contacts: bool = False
+    # How to read only the records of some contacts: the `ContactIDs` list parameter, a `where` on
+    # Contact.ContactID, the single `ContactID` parameter, or None (re-read whole).
+    contact_filter: str | None = None
 
     @property
     def key(self) -> str:
@@ -70,20 +73,22 @@ CATALOGUE: tuple[ResourceSpec, ...] = (
         status_field="ContactStatus",
     ),
     ResourceSpec("ContactGroups", "ContactGroupID", ims=False, deletes=Deletes.VANISH, detail_by_id=True),
-    ResourceSpec("Invoices", "InvoiceID", paging=Paging.PAGE_SIZE, holds_contacts=True),
-    ResourceSpec("CreditNotes", "CreditNoteID", paging=Paging.PAGE_SIZE, holds_contacts=True),
+    ResourceSpec("Invoices", "InvoiceID", paging=Paging.PAGE_SIZE, holds_contacts=True, contact_filter="ContactIDs"),
+    ResourceSpec("CreditNotes", "CreditNoteID", paging=Paging.PAGE_SIZE, holds_contacts=True, contact_filter="where"),
     ResourceSpec("Payments", "PaymentID", paging=Paging.PAGE_SIZE, holds_contacts=True),
-    ResourceSpec("BankTransactions", "BankTransactionID", paging=Paging.PAGE_SIZE, holds_contacts=True),
+    ResourceSpec(
+        "BankTransactions", "BankTransactionID", paging=Paging.PAGE_SIZE, holds_contacts=True, contact_filter="where"
+    ),
     ResourceSpec("BankTransfers", "BankTransferID", params={"includeDeleted": "true"}),
     ResourceSpec("ManualJournals", "ManualJournalID", paging=Paging.PAGE_SIZE),
     ResourceSpec("Journals", "JournalID", paging=Paging.OFFSET, ims=False, status_field=""),
     ResourceSpec("Items", "ItemID", deletes=Deletes.VANISH, status_field=""),
     ResourceSpec("TaxRates", "TaxType", ims=False),
     ResourceSpec("TrackingCategories", "TrackingCategoryID", ims=False, params={"includeArchived": "true"}),
-    ResourceSpec("Overpayments", "OverpaymentID", paging=Paging.PAGE_SIZE, holds_contacts=True),
-    ResourceSpec("Prepayments", "PrepaymentID", paging=Paging.PAGE_SIZE, holds_contacts=True),
+    ResourceSpec("Overpayments", "OverpaymentID", paging=Paging.PAGE_SIZE, holds_contacts=True, contact_filter="where"),
+    ResourceSpec("Prepayments", "PrepaymentID", paging=Paging.PAGE_SIZE, holds_contacts=True, contact_filter="where"),
     ResourceSpec("PurchaseOrders", "PurchaseOrderID", paging=Paging.PAGE_SIZE, holds_contacts=True),
-    ResourceSpec("Quotes", "QuoteID", paging=Paging.PAGE, holds_contacts=True),
+    ResourceSpec("Quotes", "QuoteID", paging=Paging.PAGE, holds_contacts=True, contact_filter="ContactID"),
     ResourceSpec("Currencies", "Code", ims=False, status_field=""),
     ResourceSpec("Users", "UserID", status_field=""),
     ResourceSpec("BatchPayments", "BatchPaymentID"),

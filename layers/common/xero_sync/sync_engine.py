@@ -17,7 +17,9 @@ One generic pass walks every resource of the catalogue (no per-resource fetch lo
 Changes Xero makes without a new UpdatedDateUTC, caught on the next incremental pass rather than a week later:
 - a document created or changed for a contact can flip the contact's IsCustomer/IsSupplier: the contacts of changed
   documents are re-read (by IDs, one call for up to 40);
-- a renamed contact's name shows on every document and payment holding it: those resources are re-read whole;
+- a renamed contact's name shows on every document and payment holding it: their records are read again, filtered
+  by contact where Xero can (Invoices?ContactIDs=, a `where` on Contact.ContactID, Quotes?ContactID=), whole where
+  it cannot (Payments, PurchaseOrders);
 - a deleted contact group leaves its former members' ContactGroups changed: they are re-read; a group holding a
   renamed contact is read again for its members.
 This follow-up work is saved in the `_dependents` checkpoint as it is found, so an interruption does not lose it.
@@ -53,6 +55,7 @@ from xero_sync.xero_api import (
 DEPENDENTS = "_dependents"
 GROUP_MEMBERS = "ContactGroups#members"  # in reread_resources: groups holding a renamed contact, read again
 IDS_PER_CALL = 40  # contact ids per GET /Contacts?IDs= (keeps the URL well under 2,000 characters)
+MAX_SINGLE_FILTERS = 5  # beyond this many contacts, a resource filtered one contact a call is re-read whole
 # Read the longest first, so the pole of the tent starts at once.
 _ORDER = {"Journals": 0, "Invoices": 1, "Payments": 2, "BankTransactions": 3, "Contacts": 4}
 
@@ -405,10 +408,10 @@ class SyncEngine:
         """The work saved by _remember, each piece cleared once done (a continuation picks up the rest)."""
         cp = self._checkpoint(DEPENDENTS)
         item = Checkpoint(client_id=self.client_id, resource=DEPENDENTS)
-        for name in sorted(set(cp.reread_resources or ()) - {GROUP_MEMBERS}):
-            self._reread(BY_NAME[name])
-            item.update(actions=[Checkpoint.reread_resources.delete({name})])
         renamed = set(cp.renamed_contacts or ())
+        for name in sorted(set(cp.reread_resources or ()) - {GROUP_MEMBERS}):
+            self._reread(BY_NAME[name], renamed)
+            item.update(actions=[Checkpoint.reread_resources.delete({name})])
         if GROUP_MEMBERS in (cp.reread_resources or ()):
             groups = BY_NAME["ContactGroups"]
             for gid, group in self.store.bodies(groups.name, list(self.store.stored_ids(groups.name))).items():
@@ -427,14 +430,32 @@ class SyncEngine:
             self._store(spec, self.api.list(spec.name, spec.key, params).records)
             item.update(actions=[Checkpoint.pending_contacts.delete(set(chunk))])
 
-    def _reread(self, spec: ResourceSpec) -> None:
-        """Every record of a resource again, stored where changed (no sweep, no checkpoint: a follow-up only)."""
-        for records in read_pages(self.api, spec, before_call=self._check_time):
-            self._store(spec, records)
+    def _reread(self, spec: ResourceSpec, contacts: set[str]) -> None:
+        """The records of some contacts again (all records where Xero cannot filter by contact), stored where
+        changed (no sweep, no checkpoint: a follow-up only)."""
+        for params in _contact_filters(spec, sorted(contacts)):
+            for records in read_pages(self.api, spec, before_call=self._check_time, extra=params):
+                self._store(spec, records)
+
+
+def _contact_filters(spec: ResourceSpec, contacts: list[str]) -> list[dict[str, str]]:
+    """Query parameters that together select every record of these contacts (one read each)."""
+    if not contacts or spec.contact_filter is None:
+        return [{}]
+    if spec.contact_filter == "ContactID":
+        return [{"ContactID": c} for c in contacts] if len(contacts) <= MAX_SINGLE_FILTERS else [{}]
+    chunks = [contacts[i : i + IDS_PER_CALL] for i in range(0, len(contacts), IDS_PER_CALL)]
+    if spec.contact_filter == "ContactIDs":
+        return [{"ContactIDs": ",".join(chunk)} for chunk in chunks]
+    return [{"where": " OR ".join(f'Contact.ContactID==Guid("{c}")' for c in chunk)} for chunk in chunks]
 
 
 def read_pages(
-    api: XeroApi, spec: ResourceSpec, before_call: Callable[[], None] | None = None, details: bool = False
+    api: XeroApi,
+    spec: ResourceSpec,
+    before_call: Callable[[], None] | None = None,
+    details: bool = False,
+    extra: dict[str, str] | None = None,
 ) -> Iterator[list[Record]]:
     """A whole read of one resource, page by page, as Xero shows it (no If-Modified-Since; with `details`, each
     record the list abbreviates is read on its own)."""
@@ -442,7 +463,7 @@ def read_pages(
     while True:
         if before_call:
             before_call()
-        params = dict(spec.params)
+        params = {**spec.params, **(extra or {})}
         if spec.paging is Paging.PAGE_SIZE:
             params.update(page=str(page), pageSize=str(spec.page_size))
         elif spec.paging is Paging.PAGE:
