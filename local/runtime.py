@@ -77,6 +77,16 @@ class FunctionRuntime:
             return handler(event, context)
 
 
+# Powertools' API resolvers keep the current event on their base class (BaseRouter.current_event), not on the
+# instance: harmless in Lambda, which runs one invocation per process, but two HTTP invocations on two threads here
+# would read each other's event (another caller's practice, headers, body). So HTTP invocations take turns.
+_HTTP_INVOCATIONS = threading.Lock()
+
+
+def _is_http_api_event(event: Any) -> bool:
+    return isinstance(event, dict) and "requestContext" in event and "routeKey" in event
+
+
 class Functions:
     """Every function of the template by logical id."""
 
@@ -87,6 +97,9 @@ class Functions:
         }
 
     def invoke(self, logical_id: str, event: Any) -> Any:
+        if _is_http_api_event(event):
+            with _HTTP_INVOCATIONS:
+                return self.runtimes[logical_id].invoke(event)
         return self.runtimes[logical_id].invoke(event)
 
     def warm(self) -> None:

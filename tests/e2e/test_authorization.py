@@ -117,3 +117,36 @@ def test_the_xero_callback_route_needs_no_token(api: Api) -> None:
 def _invocations(stack: LocalStack) -> int:
     assert stack.functions is not None
     return sum(stack.functions.runtimes[name].invocations for name in ("ClientsFunction", "SyncDispatchFunction"))
+
+
+def test_concurrent_requests_never_answer_with_another_requests_event(stack, seed_client):
+    """Powertools keeps the current event on a class (one invocation per process in Lambda): the local stack must
+    never let two HTTP invocations overlap, or one caller's headers and practice leak into another's answer."""
+    import uuid
+    from concurrent.futures import ThreadPoolExecutor
+
+    from tests.e2e.helpers import Api
+
+    # Given practices with one client each
+    practices = {f"practice-{uuid.uuid4()}": "" for _ in range(4)}
+    for practice in practices:
+        practices[practice] = seed_client(practice, f"Own client of {practice}").client_id
+    tokens = {practice: stack.token(practice) for practice in practices}
+
+    # When browsers come back from Xero (no JSON asked: a redirect expected; the callback reads the Accept header
+    # only after its DynamoDB work) while the practices list their clients as JSON at the same time
+    def callback(_: int) -> int:
+        return Api(stack).request("GET", "/xero/callback?state=unknown", allow_redirects=False).status_code
+
+    def listed(practice: str) -> tuple[str, list[str]]:
+        response = Api(stack).request("GET", "/clients", token=tokens[practice], headers={"Accept": "application/json"})
+        return practice, [c["clientId"] for c in response.json()["items"]]
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        redirects = pool.map(callback, range(40))
+        answers = pool.map(listed, list(practices) * 20)
+        redirects, answers = list(redirects), list(answers)
+
+    # Then every browser is redirected and every practice sees exactly its own client
+    assert set(redirects) == {302}
+    assert all(client_ids == [practices[practice]] for practice, client_ids in answers)
