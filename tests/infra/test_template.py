@@ -84,8 +84,9 @@ def test_no_policy_grants_a_wildcard_table_secret_or_queue(function_id):
 
 
 def test_secret_and_key_use_is_limited_to_functions_that_handle_tokens():
-    # sync_dispatch retries the Xero clean-up of clients unlinked while Xero was away.
-    token_handlers = {"LinkFunction", "UnlinkFunction", "SyncClientFunction", "SyncDispatchFunction"}
+    # sync_dispatch retries the Xero clean-up of clients unlinked while Xero was away; clients deletes a client's
+    # token set when it purges the client.
+    token_handlers = {"LinkFunction", "UnlinkFunction", "SyncClientFunction", "SyncDispatchFunction", "ClientsFunction"}
     for function_id in FUNCTIONS:
         actions = {a for s in policy_statements(function_id) for a in as_list(s["Action"])}
         touches_secrets = any(a.startswith(("secretsmanager:", "kms:")) for a in actions)

@@ -10,11 +10,15 @@ from xero_sync.schemas import ClientOverview, ClientPage, ClientSummary, Current
 
 
 def load_client(practice_id: str, client_id: str, consistent: bool = True) -> Client:
-    """The practice's own client; anything else (missing, or another practice's) is the same ClientNotFound."""
+    """The practice's own client; anything else (missing, another practice's, or being deleted) is the same
+    ClientNotFound: a client is gone for every route and flow from the moment its deletion starts."""
     try:
-        return Client.get(practice_id, client_id, consistent_read=consistent)
+        client = Client.get(practice_id, client_id, consistent_read=consistent)
     except DoesNotExist:
         raise ClientNotFound() from None
+    if client.deleting_since is not None:
+        raise ClientNotFound()
+    return client
 
 
 def practice_of(client_id: str) -> str:
@@ -47,7 +51,10 @@ def list_clients(practice_id: str, limit: int = MAX_PAGE_SIZE, cursor: str | Non
     if cursor is not None:
         last_client_id = decode_cursor(cursor, CLIENT_ID_PATTERN)
         start_key = {"practice_id": {"S": practice_id}, "client_id": {"S": last_client_id}}
-    result = Client.query(practice_id, limit=limit, last_evaluated_key=start_key)
+    # Clients being deleted are left out (PynamoDB reads on until it has `limit` of the others).
+    result = Client.query(
+        practice_id, filter_condition=Client.deleting_since.does_not_exist(), limit=limit, last_evaluated_key=start_key
+    )
     items = [ClientSummary.model_validate(_summary_fields(client)) for client in result]
     last_key = result.last_evaluated_key
     next_cursor = encode_cursor(last_key["client_id"]["S"]) if last_key else None

@@ -20,6 +20,8 @@ class Settings(BaseModel):
     checkpoints_table: str = Field(alias="CHECKPOINTS_TABLE", min_length=3)
     records_table: str = Field(alias="RECORDS_TABLE", min_length=3)
     sync_queue_url: str = Field(alias="SYNC_QUEUE_URL", min_length=1)
+    # Deleted clients are purged in slices through this queue (see purge.py).
+    purge_queue_url: str = Field(alias="PURGE_QUEUE_URL", min_length=1)
 
     # Secrets Manager: one secret per Xero token set under this prefix, encrypted with this key.
     token_secret_prefix: str = Field(alias="TOKEN_SECRET_PREFIX", min_length=1)
@@ -61,6 +63,14 @@ class Settings(BaseModel):
     xero_max_inline_wait_seconds: float = Field(alias="XERO_MAX_INLINE_WAIT_SECONDS", default=20.0, ge=0)
     # A run saves and requeues a continuation when its Lambda has less than this left.
     sync_time_margin_seconds: float = Field(alias="SYNC_TIME_MARGIN_SECONDS", default=90.0, ge=0)
+
+    # Purging a deleted client: a slice queues its continuation when its Lambda has less than this left.
+    purge_time_margin_seconds: float = Field(alias="PURGE_TIME_MARGIN_SECONDS", default=8.0, ge=0)
+    # Deletes in flight at once (BatchWriteItem calls of 25) while purging.
+    purge_write_threads: int = Field(alias="PURGE_WRITE_THREADS", default=4, ge=1, le=32)
+    # A client deleted while a sync of it was running is purged only once that sync's Lambda must have ended
+    # (the sync function's timeout), so nothing it still writes outlives the purge. SQS delays 15 minutes at most.
+    purge_sync_grace_seconds: int = Field(alias="PURGE_SYNC_GRACE_SECONDS", default=900, ge=0, le=900)
 
 
 @lru_cache(maxsize=1)

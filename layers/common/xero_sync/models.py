@@ -111,6 +111,13 @@ class Client(Model):
     current_run_id = UnicodeAttribute(null=True)
     current_run_status = UnicodeAttribute(null=True)
     current_run_expires_at = UTCDateTimeAttribute(null=True)
+    # Deleting (purge.py): from `deleting_since` on, the client is gone for every route and flow; the purge walks
+    # its items in steps (`purge_step`, the step a purge message must name to act), one invocation at a time
+    # (`purge_lease_expires_at`), not before `purge_not_before` (a sync that was running must have ended).
+    deleting_since = UTCDateTimeAttribute(null=True)
+    purge_step = NumberAttribute(null=True)
+    purge_lease_expires_at = UTCDateTimeAttribute(null=True)
+    purge_not_before = UTCDateTimeAttribute(null=True)
 
     linked_clients = LinkedClientsIndex()
     pending_cleanups = PendingCleanupsIndex()

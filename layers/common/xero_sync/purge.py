@@ -1,0 +1,385 @@
+"""Deleting a client: mark it deleted at once, then purge everything it owns in the background, in slices.
+
+`delete_client` (DELETE /clients/{id}) writes the deleted mark with a conditional update: from then on the client
+is a 404 for every route and is invisible to every flow (`clients.load_client`), it leaves the linked and
+pending-cleanup indexes, it is unlinked (so no sync can claim it) and its active run is closed. It then queues
+the first purge message and answers 202. Deleting again is harmless: it queues the purge again (a no-op if one is
+under way, a restart where a lost message had stopped it).
+
+The purge (`process_purge_message`, the clients function's SQS event source) walks the client's items phase by
+phase: Xero's side (the unlink's clean-up: its connection, and its token set once no client uses it), every records
+partition of the catalogue, its sync runs, its checkpoints. Each slice deletes pages of keys with BatchWriteItem
+(25 a call, unprocessed items retried with back-off) until its Lambda is near its end, then queues a continuation
+naming where it got to (phase and last key), so any size works. The last slice checks every phase is empty, removes
+the token set if Xero's clean-up never happened, and deletes the client item itself.
+
+Idempotent under SQS's at-least-once delivery: the client item holds `purge_step`, the step a message must name to
+act, and a lease (one slice at a time). A slice queues step n+1 and only then moves the client to it, so a crash
+leaves a message that redoes the step; a duplicate of an earlier step, or a copy of a step another slice holds, is
+dropped; a step that arrives before its predecessor has moved the client on goes back to the queue for a while.
+"""
+
+import math
+import random
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from functools import cached_property
+from itertools import batched
+from typing import TYPE_CHECKING, Any, Literal
+
+import boto3
+from botocore.config import Config
+from pydantic import Field
+from pynamodb.exceptions import DeleteError, DoesNotExist, PutError, UpdateError
+from pynamodb.models import Model
+
+from xero_sync.catalogue import CATALOGUE
+from xero_sync.config import get_settings
+from xero_sync.errors import ClientNotFound
+from xero_sync.linking import clean_up_remote
+from xero_sync.models import Checkpoint, Client, LinkState, RunStatus, SyncRun, TokenSetRef, XeroRecord
+from xero_sync.observability import logger, metrics
+from xero_sync.runs import RunKey, finish_run, has_active_run, now_utc
+from xero_sync.schemas import ApiModel
+from xero_sync.tokens import TokenStore
+
+if TYPE_CHECKING:
+    from mypy_boto3_sqs import SQSClient
+
+DELETED_DURING_RUN = ("client_deleted", "the client was deleted before this sync could finish")
+DELETED_REASON = "Deleted by the practice"
+BATCH_WRITE_LIMIT = 25  # DynamoDB's BatchWriteItem maximum
+PAGE_SIZE = 1000  # keys read per Query page (keys only: well under 1 MB)
+SQS_MAX_DELAY_SECONDS = 900
+_UNPROCESSED_ATTEMPTS = 10
+_LEASE_SLACK_SECONDS = 5
+
+
+# --- messages and answers -------------------------------------------------------------------------------------------
+class PurgeMessage(ApiModel):
+    """One slice of one client's purge: the step it belongs to and where the previous slice got to."""
+
+    practice_id: str = Field(min_length=1, max_length=128)
+    client_id: str = Field(min_length=36, max_length=36)
+    step: int = Field(ge=0)
+    phase: str | None = Field(default=None, max_length=128)  # None: from the beginning
+    after: str | None = Field(default=None, max_length=2048)  # the last key the phase deleted
+
+
+class DeleteAccepted(ApiModel):
+    client_id: str
+    status: Literal["deleting"] = "deleting"
+
+
+PurgeOutcome = Literal["done", "continued", "waiting", "dropped"]
+
+
+class PurgeNotReady(Exception):
+    """A step arrived before its predecessor moved the client on to it: back to the queue, tried again later."""
+
+
+class PurgeQueue:
+    """The purge queue (one message at a time: a purge sends one continuation per slice)."""
+
+    def __init__(self, queue_url: str | None = None, sqs: "SQSClient | None" = None) -> None:
+        self._queue_url = queue_url or get_settings().purge_queue_url
+        self._given = sqs
+
+    @cached_property
+    def _sqs(self) -> "SQSClient":
+        return self._given or boto3.client("sqs", config=Config(retries={"mode": "standard", "max_attempts": 5}))
+
+    def send(self, message: PurgeMessage, delay_seconds: int = 0) -> None:
+        self._sqs.send_message(
+            QueueUrl=self._queue_url,
+            MessageBody=message.model_dump_json(),
+            DelaySeconds=max(0, min(SQS_MAX_DELAY_SECONDS, delay_seconds)),
+        )
+
+
+# --- DELETE /clients/{id} -------------------------------------------------------------------------------------------
+def delete_client(practice_id: str, client_id: str, queue: PurgeQueue | None = None) -> DeleteAccepted:
+    """Marks the client deleted (a 404 everywhere from now on) and queues its purge. Another practice's client, or
+    one already purged, is a ClientNotFound; one whose deletion is under way is accepted again."""
+    try:
+        client = Client.get(practice_id, client_id, consistent_read=True)
+    except DoesNotExist:
+        raise ClientNotFound() from None
+    if client.deleting_since is None:
+        client = _mark_deleted(client)
+        if client.current_run_id:  # a queued or running sync must not go on, nor hold the client
+            finish_run(RunKey(practice_id, client_id, client.current_run_id), RunStatus.FAILED, DELETED_DURING_RUN)
+        metrics.add_metric(name="ClientsDeleted", unit="Count", value=1)
+        logger.info("client marked deleted", extra={"client_id": client_id})
+    _queue_purge(client, queue or PurgeQueue())
+    return DeleteAccepted(client_id=client_id)
+
+
+def _mark_deleted(client: Client) -> Client:
+    now = now_utc()
+    try:
+        client.update(
+            actions=[
+                Client.deleting_since.set(now),
+                Client.purge_step.set(0),
+                Client.link_state.set(LinkState.UNLINKED.value),  # no claim can be taken any more (runs._claimable)
+                Client.link_state_reason.set(DELETED_REASON),
+                Client.linked_partition.remove(),
+                Client.cleanup_partition.remove(),
+                Client.updated_at.set(now),
+            ],
+            condition=Client.practice_id.exists() & Client.deleting_since.does_not_exist(),
+        )
+    except UpdateError as error:
+        if not _condition_failed(error):
+            raise
+        try:
+            client.refresh(consistent_read=True)  # a racing DELETE marked it first
+        except DoesNotExist:
+            raise ClientNotFound() from None  # or it was purged meanwhile
+        return client
+    # The update returned the item as it is now: a sync that was running then is the last one that can write.
+    if client.current_run_status == RunStatus.RUNNING.value and has_active_run(client, now):
+        grace = get_settings().purge_sync_grace_seconds
+        client.update(actions=[Client.purge_not_before.set(now + timedelta(seconds=grace))])
+    return client
+
+
+def _queue_purge(client: Client, queue: PurgeQueue) -> None:
+    """Queues the client's current purge step from the beginning: a no-op when a slice of it is under way or its
+    message is waiting (one of the two is dropped), the restart when a message was lost."""
+    message = PurgeMessage(practice_id=client.practice_id, client_id=client.client_id, step=int(client.purge_step or 0))
+    queue.send(message, delay_seconds=_seconds_until(client.purge_not_before))
+
+
+def _seconds_until(moment: datetime | None) -> int:
+    if moment is None:
+        return 0
+    return max(0, math.ceil((moment - now_utc()).total_seconds()))
+
+
+def _condition_failed(error: Exception) -> bool:
+    cause = getattr(error, "cause_response_code", None)
+    return cause == "ConditionalCheckFailedException"
+
+
+# --- what a client owns ---------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Phase:
+    """One partition of one table that holds only this client's items."""
+
+    name: str
+    model: type[Model]
+    hash_name: str
+    hash_value: str
+    range_name: str
+
+    def key(self, range_value: str) -> dict[str, dict[str, str]]:
+        return {self.hash_name: {"S": self.hash_value}, self.range_name: {"S": range_value}}
+
+
+XERO_PHASE = "xero"
+
+
+def phases(client_id: str) -> list[Phase]:
+    """Every partition of the client, in the order the purge walks them (records first, the small ones last)."""
+    records = [
+        Phase(
+            f"records:{spec.name}", XeroRecord, "partition", XeroRecord.partition_key(client_id, spec.name), "xero_id"
+        )
+        for spec in CATALOGUE
+    ]
+    return [
+        *records,
+        Phase("runs", SyncRun, "client_id", client_id, "run_id"),
+        Phase("checkpoints", Checkpoint, "client_id", client_id, "resource"),
+    ]
+
+
+# --- the purge ------------------------------------------------------------------------------------------------------
+def process_purge_message(
+    message: PurgeMessage, remaining_seconds: Callable[[], float], queue: PurgeQueue | None = None
+) -> PurgeOutcome:
+    """Runs one slice of a client's purge; raises PurgeNotReady when the message must come back later."""
+    logger.append_keys(client_id=message.client_id, purge_step=message.step)
+    try:
+        client = Client.get(message.practice_id, message.client_id, consistent_read=True)
+    except DoesNotExist:
+        logger.info("purge message for a client already purged: dropped")
+        return "dropped"
+    if client.deleting_since is None:
+        logger.warning("purge message for a client that is not being deleted: dropped")
+        return "dropped"
+    step = int(client.purge_step or 0)
+    if message.step < step:
+        logger.info("purge message for an earlier step: dropped")
+        return "dropped"
+    if message.step > step:
+        raise PurgeNotReady(f"step {message.step} arrived while the client is at step {step}")
+    queue = queue or PurgeQueue()
+    wait = _seconds_until(client.purge_not_before)
+    if wait > 0:  # a sync that was running when the client was deleted may still be writing
+        queue.send(message, delay_seconds=wait)
+        return "waiting"
+    if not _take_lease(client, step, remaining_seconds()):
+        logger.info("another invocation holds this purge step: dropped")
+        return "dropped"
+
+    deadline = time.monotonic() + remaining_seconds() - get_settings().purge_time_margin_seconds
+    slice_ = _Slice(client, deadline)
+    position = slice_.run(message.phase, message.after)
+    if position is None:
+        _finish(client, step)
+        return "done"
+    phase, after = position
+    queue.send(message.model_copy(update={"step": step + 1, "phase": phase, "after": after}))
+    client.update(
+        actions=[Client.purge_step.set(step + 1), Client.purge_lease_expires_at.remove()],
+        condition=Client.purge_step == step,
+    )
+    logger.info("purge continues in a new slice", extra={"phase": phase, "deleted": slice_.deleted})
+    return "continued"
+
+
+def _take_lease(client: Client, step: int, remaining: float) -> bool:
+    now = now_utc()
+    expires = now + timedelta(seconds=remaining + _LEASE_SLACK_SECONDS)
+    try:
+        client.update(
+            actions=[Client.purge_lease_expires_at.set(expires)],
+            condition=(Client.purge_step == step)
+            & (Client.purge_lease_expires_at.does_not_exist() | (Client.purge_lease_expires_at < now)),
+        )
+    except UpdateError as error:
+        if _condition_failed(error):
+            return False
+        raise
+    return True
+
+
+class _Slice:
+    """One invocation's share of the purge: deletes from a position until its time is nearly up."""
+
+    def __init__(self, client: Client, deadline: float) -> None:
+        self.client = client
+        self.deadline = deadline
+        self.deleted = 0
+        self.pages = 0
+        self.phases = phases(client.client_id)
+
+    def out_of_time(self) -> bool:
+        """Time to hand over; never before the slice has read one page (every slice makes progress)."""
+        return self.pages > 0 and time.monotonic() >= self.deadline
+
+    def run(self, phase_name: str | None, after: str | None) -> tuple[str, str | None] | None:
+        """Deletes on from (phase, after); returns where to go on from, or None when the client owns nothing more."""
+        names = [XERO_PHASE, *(p.name for p in self.phases)]
+        if phase_name not in names:  # the beginning (or a phase no longer in the catalogue: start over, harmless)
+            phase_name, after = XERO_PHASE, None
+        with ThreadPoolExecutor(max_workers=get_settings().purge_write_threads) as pool:
+            while True:
+                start = names.index(phase_name)
+                if phase_name == XERO_PHASE:
+                    _clean_up_xero(self.client)
+                    start, after = 1, None
+                for phase in self.phases[start - 1 :]:
+                    if self.out_of_time():
+                        return phase.name, None
+                    stopped_at = self._purge_phase(pool, phase, after if phase.name == phase_name else None)
+                    if stopped_at is not None:
+                        return phase.name, stopped_at
+                # Every phase walked: anything written behind the walk (a late writer) sends it round again.
+                leftover = next((p for p in self.phases if _has_items(p)), None)
+                if leftover is None:
+                    return None
+                logger.info("items found behind the purge: walked again", extra={"phase": leftover.name})
+                phase_name, after = leftover.name, None
+
+    def _purge_phase(self, pool: ThreadPoolExecutor, phase: Phase, after: str | None) -> str | None:
+        """Deletes the phase's items after `after`; returns the last key deleted if time ran out first."""
+        start_key = phase.key(after) if after is not None else None
+        while True:
+            page = phase.model.query(
+                phase.hash_value,
+                attributes_to_get=[phase.hash_name, phase.range_name],
+                limit=PAGE_SIZE,
+                last_evaluated_key=start_key,
+            )
+            keys = [str(getattr(item, phase.range_name)) for item in page]
+            self.pages += 1
+            if keys:
+                list(pool.map(lambda chunk: _delete_keys(phase, chunk), batched(keys, BATCH_WRITE_LIMIT, strict=False)))
+                self.deleted += len(keys)
+            start_key = page.last_evaluated_key
+            if not start_key or not keys:
+                return None
+            if self.out_of_time():
+                return keys[-1]
+
+
+def _has_items(phase: Phase) -> bool:
+    found = phase.model.query(
+        phase.hash_value, attributes_to_get=[phase.hash_name, phase.range_name], limit=1, consistent_read=True
+    )
+    return next(iter(found), None) is not None
+
+
+def _delete_keys(phase: Phase, range_values: Sequence[str]) -> None:
+    """One BatchWriteItem of deletes; unprocessed items (throttling) are sent again with jittered back-off."""
+    connection = phase.model._get_connection()
+    pending: list[dict[str, Any]] = [phase.key(value) for value in range_values]
+    for attempt in range(_UNPROCESSED_ATTEMPTS):
+        response = connection.batch_write_item(delete_items=pending)
+        unprocessed = response.get("UnprocessedItems", {}).get(phase.model.Meta.table_name, [])
+        pending = [item["DeleteRequest"]["Key"] for item in unprocessed]
+        if not pending:
+            return
+        time.sleep(min(2.0, 0.05 * 2**attempt) * random.uniform(0.5, 1.0))
+    raise PutError(f"{len(pending)} deletes stayed unprocessed after {_UNPROCESSED_ATTEMPTS} attempts")
+
+
+# --- Xero's side and the token set ----------------------------------------------------------------------------------
+def _clean_up_xero(client: Client) -> bool:
+    """The unlink's clean-up (its connection at Xero, its token set once no client uses it), best effort: Xero
+    being away does not hold the purge up. True when nothing is left to do."""
+    if not client.token_set_id and not client.connection_id:
+        return True
+    done = clean_up_remote(client)
+    if not done:
+        logger.warning("Xero clean-up of a deleted client postponed to the end of its purge")
+    return done
+
+
+def _forget_token_set(client: Client) -> None:
+    """Xero stayed away to the end: the client's tenant leaves its token set, and the set (its secret) goes once no
+    client uses it. The connection at Xero is left to its user (we can no longer reach it)."""
+    token_set_id = client.token_set_id
+    if token_set_id:
+        try:
+            ref = TokenSetRef.get(token_set_id, consistent_read=True)
+            ref.update(actions=[TokenSetRef.tenant_ids.delete({client.tenant_id})])
+            if not ref.tenant_ids:
+                TokenStore().delete(token_set_id)
+        except DoesNotExist:
+            pass
+    metrics.add_metric(name="DeletedClientXeroCleanupAbandoned", unit="Count", value=1)
+    logger.warning("a deleted client's connection at Xero could not be removed; its token set was forgotten")
+
+
+def _finish(client: Client, step: int) -> None:
+    """The last slice: Xero's side if it is still to do, then the client item itself."""
+    client.refresh(consistent_read=True)
+    if not _clean_up_xero(client):
+        _forget_token_set(client)
+    try:
+        client.delete(condition=(Client.purge_step == step) & Client.deleting_since.exists())
+    except DeleteError as error:
+        if not _condition_failed(error):
+            raise
+        logger.info("the client item was removed by another slice")
+        return
+    metrics.add_metric(name="ClientsPurged", unit="Count", value=1)
+    logger.info("client purged")
