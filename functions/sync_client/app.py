@@ -75,7 +75,7 @@ def console_rerun(event: dict[str, Any], context: LambdaContext) -> dict[str, An
     return {"clientId": rerun.client_id, "runId": accepted.run_id, "status": status.value if status else "dropped"}
 
 
-@logger.inject_lambda_context
+@logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
 @tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
