@@ -15,23 +15,20 @@ def apply_function_environment(environment: Mapping[str, str], aws_endpoints: Ma
 
 
 def forget_cached_clients() -> None:
+    """Forgets what xero_sync cached under an older environment (settings, boto3 clients, PynamoDB connections)
+    and Powertools' parameter providers, whose boto3 clients keep the endpoint they were made with."""
+    import sys
+
     from aws_lambda_powertools.utilities import parameters
+    from pynamodb.models import Model
 
-    from xero_sync import models, queue, runs, tokens
-    from xero_sync.config import get_settings
-
-    get_settings.cache_clear()
     parameters.clear_caches()
-    parameters.base.DEFAULT_PROVIDERS.clear()  # their boto3 clients keep the endpoint they were made with
-    tokens._secrets_manager.cache_clear()
-    queue._sqs.cache_clear()
-    runs.transaction_connection.cache_clear()
-    for model in (
-        models.Client,
-        models.TokenSetRef,
-        models.OAuthState,
-        models.SyncRun,
-        models.Checkpoint,
-        models.XeroRecord,
-    ):
-        model._connection = None
+    parameters.base.DEFAULT_PROVIDERS.clear()
+    for name, module in list(sys.modules.items()):
+        if not (name == "xero_sync" or name.startswith("xero_sync.")) or module is None:
+            continue
+        for value in list(vars(module).values()):
+            if callable(getattr(value, "cache_clear", None)) and getattr(value, "__module__", None) == name:
+                value.cache_clear()
+            elif isinstance(value, type) and issubclass(value, Model) and value.__module__ == name:
+                value._connection = None

@@ -13,7 +13,6 @@ import json
 import logging
 import os
 import re
-import sys
 import threading
 import time
 import warnings
@@ -26,6 +25,7 @@ import requests
 from werkzeug.wrappers import Request, Response
 
 from local.auth import JwtAuthorizer, SigningKey, TokenIssuer
+from local.environment import forget_cached_clients
 from local.gateway import Gateway, GatewayServer
 from local.openapi import TITLE, merged_openapi
 from local.processes import HOST, DynamoDBLocal, ManagedProcess, MotoServer
@@ -54,20 +54,6 @@ LOCAL_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "loc
 def schedule_name(logical_id: str, function: str) -> str:
     """SyncDispatchFunctionNightly (the Nightly event of SyncDispatchFunction) -> nightly."""
     return (logical_id.removeprefix(function) or logical_id).lower()
-
-
-def reset_cached_clients() -> None:
-    """Forgets the settings, boto3 clients and PynamoDB connections xero_sync cached under an older environment."""
-    from pynamodb.models import Model
-
-    for name, module in list(sys.modules.items()):
-        if not (name == "xero_sync" or name.startswith("xero_sync.")) or module is None:
-            continue
-        for value in list(vars(module).values()):
-            if callable(getattr(value, "cache_clear", None)) and getattr(value, "__module__", None) == name:
-                value.cache_clear()
-            elif isinstance(value, type) and issubclass(value, Model) and value.__module__ == name:
-                value._connection = None
 
 
 def _preimport_handler_dependencies() -> None:
@@ -179,7 +165,7 @@ class LocalStack:
             {"POWERTOOLS_TRACE_DISABLED": "true", **self.environment},
             defaults={"POWERTOOLS_METRICS_DISABLED": "true", "POWERTOOLS_DEV": "false"},
         )
-        reset_cached_clients()
+        forget_cached_clients()
         if self.emulator is not None:
             self._register_emulator_app()
 
@@ -244,7 +230,7 @@ class LocalStack:
             with contextlib.suppress(FileNotFoundError):
                 self.state_file.unlink()
         self._restore_environment()
-        reset_cached_clients()
+        forget_cached_clients()
 
     def __enter__(self) -> "LocalStack":
         return self.start()
