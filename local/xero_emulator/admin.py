@@ -102,7 +102,7 @@ class AdminEndpoints:
                 with self.state.lock:
                     self.state.stats.clear()
                 return Response(status=204)
-            return self.stats()
+            return self.stats(request.args.get("timeline") in ("1", "true"))
         if head == "reset" and method == "POST":
             self.state.reset()
             return Response(status=204)
@@ -292,9 +292,9 @@ class AdminEndpoints:
         fault = self.state.faults.add(body)
         return json_response(fault.to_json(), 201)
 
-    def stats(self) -> Response:
+    def stats(self, timeline: bool = False) -> Response:
         with self.state.lock:
-            tenants = {tid: s.to_json() for tid, s in self.state.stats.items()}
+            tenants = {tid: s.to_json(timeline) for tid, s in self.state.stats.items()}
         return json_response({"tenants": tenants})
 
     def _config_json(self) -> dict[str, Any]:

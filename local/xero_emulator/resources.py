@@ -159,7 +159,8 @@ RESOURCES: dict[str, Resource] = {
 }
 
 # Lower-case lookup: Xero's paths are case-insensitive (the SDKs and docs mix /connections and /Connections).
-RESOURCES_BY_LOWER = {name.lower(): r for name, r in RESOURCES.items()}
+# Xero also answers the plural /Organisations (what pyxero and Singer's tap-xero call) as /Organisation.
+RESOURCES_BY_LOWER = {name.lower(): r for name, r in RESOURCES.items()} | {"organisations": RESOURCES["Organisation"]}
 
 PAGE_SIZE_DEFAULT = 100
 PAGE_SIZE_MAX = 1000

@@ -66,10 +66,11 @@ class EmulatorApp:
         lowered = path.lower()
         if lowered.startswith("/_emulator/") or lowered == "/_emulator":
             return self.admin.handle(request, path[len("/_emulator") :])
+        arrived = self.state.clock.now()
         tenant = request.headers.get("xero-tenant-id")
         fault = self.state.faults.take(tenant, path)
         if fault is not None and fault.kind != "malformed":
-            return self._fault(fault, tenant, path, environ)
+            return self._fault(fault, tenant, path, environ, arrived)
         response, tenant_id, endpoint, in_flight, problem = self._route(request, lowered, path)
         if fault is not None:
             body = response.get_data()
@@ -77,7 +78,7 @@ class EmulatorApp:
             response.status_code = 200
             response.content_type = "application/json; charset=utf-8"
         if endpoint:
-            self.state.record_call(tenant_id, endpoint, response.status_code, problem, in_flight)
+            self.state.record_call(tenant_id, endpoint, response.status_code, problem, in_flight, arrived)
         response.headers.setdefault("Xero-Correlation-Id", f"emulator-{time.monotonic_ns()}")
         return response
 
@@ -104,7 +105,7 @@ class EmulatorApp:
             return self.oauth.jwks(), None, "", 0, None
         return json_response({"error": f"no such endpoint: {path}"}, 404), None, "", 0, None
 
-    def _fault(self, fault: Fault, tenant: str | None, path: str, environ: dict[str, Any]) -> Response:
+    def _fault(self, fault: Fault, tenant: str | None, path: str, environ: dict[str, Any], arrived: float) -> Response:
         endpoint = f"fault {path}"
         if fault.kind.startswith("429-"):
             problem = fault.kind[4:]
@@ -115,16 +116,16 @@ class EmulatorApp:
             if problem != "appminute" or tenant:
                 headers["X-MinLimit-Remaining"] = "0" if problem == "minute" else "1"
                 headers["X-DayLimit-Remaining"] = "0" if problem == "day" else "1"
-            self.state.record_call(tenant, endpoint, 429, problem)
+            self.state.record_call(tenant, endpoint, 429, problem, arrived=arrived)
             return rate_limited(problem, retry_after, headers)
         if fault.kind == "500":
-            self.state.record_call(tenant, endpoint, 500)
+            self.state.record_call(tenant, endpoint, 500, arrived=arrived)
             return server_error()
         if fault.kind == "503":
-            self.state.record_call(tenant, endpoint, 503)
+            self.state.record_call(tenant, endpoint, 503, arrived=arrived)
             return unavailable()
         # timeout / reset: no answer at all
-        self.state.record_call(tenant, endpoint, 0)
+        self.state.record_call(tenant, endpoint, 0, arrived=arrived)
         if fault.kind == "timeout":
             time.sleep(fault.hold_seconds)
         environ[_DROP] = fault.kind

@@ -7,7 +7,7 @@ import hashlib
 import secrets
 import threading
 import uuid
-from collections import defaultdict
+from collections import defaultdict, deque
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -119,15 +119,21 @@ class PendingConsent:
     user_id: str | None
 
 
+TIMELINE_LENGTH = 100_000  # calls kept per tenant (a large organisation's initial import is ~1,300)
+
+
 @dataclass
 class TenantStats:
     calls: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     statuses: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     rate_limited: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     max_in_flight: int = 0
+    # (arrived, answered, status) of each call on the emulator clock, the latest TIMELINE_LENGTH of them: how a
+    # client spread its calls over the rate-limit windows (the benchmark projects scaled runs onto real minutes).
+    timeline: deque[tuple[float, float, int]] = field(default_factory=lambda: deque(maxlen=TIMELINE_LENGTH))
 
-    def to_json(self) -> dict[str, Any]:
-        return {
+    def to_json(self, timeline: bool = False) -> dict[str, Any]:
+        out: dict[str, Any] = {
             "calls": dict(self.calls),
             "totalCalls": sum(self.calls.values()),
             "statuses": dict(self.statuses),
@@ -135,6 +141,9 @@ class TenantStats:
             "total429": sum(self.rate_limited.values()),
             "maxInFlight": self.max_in_flight,
         }
+        if timeline:
+            out["timeline"] = [[round(a, 4), round(b, 4), status] for a, b, status in self.timeline]
+        return out
 
 
 class EmulatorState:
@@ -317,10 +326,18 @@ class EmulatorState:
         )
 
     def record_call(
-        self, tenant_id: str | None, endpoint: str, status: int, problem: str | None = None, in_flight: int = 0
+        self,
+        tenant_id: str | None,
+        endpoint: str,
+        status: int,
+        problem: str | None = None,
+        in_flight: int = 0,
+        arrived: float | None = None,
     ) -> None:
+        answered = self.clock.now()
         with self.lock:
             stats = self.stats[tenant_id or "(none)"]
+            stats.timeline.append((answered if arrived is None else arrived, answered, status))
             stats.calls[endpoint] += 1
             stats.statuses[str(status)] += 1
             if problem:

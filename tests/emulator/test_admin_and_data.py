@@ -265,6 +265,26 @@ def test_stats_count_calls_per_tenant_and_endpoint(connected) -> None:
     assert xero.admin("GET", "/stats").json()["tenants"] == {}
 
 
+def test_stats_timeline_gives_each_calls_arrival_answer_and_status_in_order(connected) -> None:
+    xero, tenant_id, tokens = connected
+    xero.admin("POST", "/config", json={"latencyMs": 30})
+    xero.get("Invoices", tokens["access_token"], tenant_id)
+    xero.get("NoSuchThing", tokens["access_token"], tenant_id)
+    assert "timeline" not in xero.admin("GET", "/stats").json()["tenants"][tenant_id]
+    timeline = xero.admin("GET", "/stats?timeline=1").json()["tenants"][tenant_id]["timeline"]
+    assert [status for _, _, status in timeline] == [200, 404]
+    (first_in, first_out, _), (second_in, second_out, _) = timeline
+    assert first_out - first_in >= 0.03 and first_out <= second_in <= second_out
+
+
+def test_the_plural_organisations_path_answers_as_organisation(connected) -> None:
+    xero, tenant_id, tokens = connected
+    plural = xero.get("Organisations", tokens["access_token"], tenant_id)
+    assert plural.status_code == 200
+    singular = xero.get("Organisation", tokens["access_token"], tenant_id)
+    assert plural.json()["Organisations"] == singular.json()["Organisations"]
+
+
 def test_reset_forgets_orgs_tokens_and_connections_but_keeps_apps(connected) -> None:
     xero, tenant_id, tokens = connected
     assert xero.admin("POST", "/reset").status_code == 204
