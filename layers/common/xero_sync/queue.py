@@ -1,6 +1,9 @@
-"""The sync queue: one message per client sync, sent ten to a SendMessageBatch call."""
+"""The sync queue: one message per client sync, sent ten to a SendMessageBatch call (several calls at once for
+the nightly fan-out)."""
 
+from collections import deque
 from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from functools import lru_cache
 from itertools import batched
 from typing import TYPE_CHECKING
@@ -30,12 +33,26 @@ class SyncQueue:
         self._queue_url = queue_url or get_settings().sync_queue_url
         self._sqs = sqs or _sqs()
 
-    def send(self, messages: Iterable[SyncMessage], delay_seconds: int = 0) -> list[SyncMessage]:
-        """Sends every message; returns those SQS would not take (empty when all were queued)."""
+    def send(self, messages: Iterable[SyncMessage], delay_seconds: int = 0, in_flight: int = 1) -> list[SyncMessage]:
+        """Sends every message, `in_flight` SendMessageBatch calls at a time; returns those SQS would not take (empty
+        when all were queued). `messages` is read in the calling thread, a few batches ahead of the calls, so a long
+        stream (the nightly fan-out reads the index as it goes) never sits in memory whole."""
+        batches = (list(batch) for batch in batched(messages, SQS_BATCH_LIMIT, strict=False))
+        if in_flight <= 1:
+            return [message for batch in batches for message in self._send_batch(batch, delay_seconds)]
         unsent: list[SyncMessage] = []
-        for batch in batched(messages, SQS_BATCH_LIMIT, strict=False):
-            unsent.extend(self._send_batch(list(batch), delay_seconds))
+        with ThreadPoolExecutor(max_workers=in_flight, thread_name_prefix="sqs-send") as pool:
+            pending: deque[Future[list[SyncMessage]]] = deque()
+            for batch in batches:
+                if len(pending) >= 2 * in_flight:
+                    unsent.extend(pending.popleft().result())
+                pending.append(pool.submit(self._unsent, batch, delay_seconds))
+            for future in pending:
+                unsent.extend(future.result())
         return unsent
+
+    def _unsent(self, batch: list[SyncMessage], delay_seconds: int) -> list[SyncMessage]:
+        return list(self._send_batch(batch, delay_seconds))
 
     def _send_batch(self, batch: list[SyncMessage], delay_seconds: int) -> Iterator[SyncMessage]:
         pending = dict(enumerate(batch))
