@@ -5,6 +5,7 @@ Nothing here ever holds an OAuth token: a token set is referenced by its secret'
 """
 
 from enum import StrEnum
+from functools import lru_cache
 
 from pynamodb.attributes import (
     BinaryAttribute,
@@ -16,6 +17,7 @@ from pynamodb.attributes import (
     UnicodeSetAttribute,
     UTCDateTimeAttribute,
 )
+from pynamodb.connection import Connection, TableConnection
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, KeysOnlyProjection
 from pynamodb.models import Model
 
@@ -28,6 +30,27 @@ _settings = get_settings()
 LINKED_PARTITION = "linked"
 # Clients unlinked while Xero was unreachable wait under this key of a second sparse index for their clean-up.
 CLEANUP_PARTITION = "pending"
+
+
+@lru_cache(maxsize=1)
+def shared_connection() -> Connection:
+    """The process's one DynamoDB connection, for every table and transaction. PynamoDB gives each model its own,
+    and each builds its botocore client from a botocore session of its own: ~10 MB of service model apiece, and the
+    CPU to load it, at every cold start, once per table."""
+    return Connection()
+
+
+class _Table(Model):
+    """A table's model, on the shared connection."""
+
+    @classmethod
+    def _get_connection(cls) -> TableConnection:
+        table = super()._get_connection()
+        shared = shared_connection()
+        if table.connection is not shared:
+            shared.add_meta_table(table.get_meta_table())
+            table.connection = shared
+        return table
 
 
 class LinkState(StrEnum):
@@ -87,7 +110,7 @@ class ClientIdIndex(GlobalSecondaryIndex["Client"]):
     client_id = UnicodeAttribute(hash_key=True)
 
 
-class Client(Model):
+class Client(_Table):
     """A practice's client: one Xero organisation (tenant) and its link and sync state."""
 
     class Meta:
@@ -124,7 +147,7 @@ class Client(Model):
     by_client_id = ClientIdIndex()
 
 
-class TokenSetRef(Model):
+class TokenSetRef(_Table):
     """Where a Xero token set lives (a Secrets Manager secret name) and who may refresh it now (a lease)."""
 
     class Meta:
@@ -140,7 +163,7 @@ class TokenSetRef(Model):
     lease_expires_at = UTCDateTimeAttribute(null=True)
 
 
-class OAuthState(Model):
+class OAuthState(_Table):
     """A pending Xero authorisation: single use (consumed by a conditional delete), expires by TTL."""
 
     class Meta:
@@ -155,7 +178,7 @@ class OAuthState(Model):
     expires_at = TTLAttribute()
 
 
-class SyncRun(Model):
+class SyncRun(_Table):
     """One sync of one client. Run ids sort by time, so a query newest-first is the history."""
 
     class Meta:
@@ -182,7 +205,7 @@ class SyncRun(Model):
     not_entitled = UnicodeSetAttribute(null=True)
 
 
-class Checkpoint(Model):
+class Checkpoint(_Table):
     """How far a client's resource has been imported: If-Modified-Since high-water mark, Journals offset, page.
 
     A pass in progress is described by `pass_*` (its kind, its frozen If-Modified-Since and the mark that becomes
@@ -211,7 +234,7 @@ class Checkpoint(Model):
     reread_resources = UnicodeSetAttribute(null=True)
 
 
-class XeroRecord(Model):
+class XeroRecord(_Table):
     """One imported Xero record. Partitioned by client and resource, sorted by the record's Xero id."""
 
     class Meta:

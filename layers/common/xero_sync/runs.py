@@ -8,10 +8,8 @@ good). Every transition below is conditional, so duplicate or out-of-order messa
 import contextlib
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from functools import lru_cache
 
 from pynamodb.attributes import MapAttribute
-from pynamodb.connection import Connection
 from pynamodb.exceptions import DoesNotExist, TransactWriteError, UpdateError
 from pynamodb.expressions.condition import Condition
 from pynamodb.expressions.update import Action
@@ -21,7 +19,7 @@ from xero_sync.clients import load_client
 from xero_sync.config import get_settings
 from xero_sync.errors import ClientNotFound, ClientNotLinked
 from xero_sync.ids import RUN_ID_PATTERN, new_run_id
-from xero_sync.models import ACTIVE_RUN_STATUSES, Client, LinkState, RunStatus, RunTrigger, SyncRun
+from xero_sync.models import ACTIVE_RUN_STATUSES, Client, LinkState, RunStatus, RunTrigger, SyncRun, shared_connection
 from xero_sync.observability import logger
 from xero_sync.paging import MAX_PAGE_SIZE, decode_cursor, encode_cursor
 from xero_sync.queue import SyncQueue
@@ -32,12 +30,6 @@ _NOT_LINKED_REASONS = {
     LinkState.NEEDS_RELINK: "Xero no longer accepts this client's authorisation; relink it to sync",
 }
 _CLAIM_ATTEMPTS = 3
-
-
-@lru_cache(maxsize=1)
-def transaction_connection() -> Connection:
-    """The connection transactions go through (one botocore client per process, like the models' own)."""
-    return Connection()
 
 
 def now_utc() -> datetime:
@@ -91,7 +83,7 @@ def request_sync(
             queued_at=now,
         )
         try:
-            with TransactWrite(connection=transaction_connection()) as transaction:
+            with TransactWrite(connection=shared_connection()) as transaction:
                 transaction.update(
                     client,
                     actions=[
@@ -167,7 +159,7 @@ def begin_run(message: SyncMessage) -> BegunRun | None:
     run.status = RunStatus.RUNNING.value
     run.started_at = run.started_at or now
     try:
-        with TransactWrite(connection=transaction_connection()) as transaction:
+        with TransactWrite(connection=shared_connection()) as transaction:
             transaction.update(
                 client,
                 actions=[
@@ -228,7 +220,7 @@ def finish_run(
     client = Client(practice_id=message.practice_id, client_id=message.client_id)
     run = SyncRun(client_id=message.client_id, run_id=message.run_id)
     try:
-        with TransactWrite(connection=transaction_connection()) as transaction:
+        with TransactWrite(connection=shared_connection()) as transaction:
             transaction.update(run, actions=run_actions, condition=SyncRun.run_id.exists())
             transaction.update(client, actions=client_actions, condition=Client.current_run_id == message.run_id)
     except TransactWriteError:
@@ -245,7 +237,7 @@ def suspend_run(message: SyncMessage, status: RunStatus, resumes_at: datetime | 
     client = Client(practice_id=message.practice_id, client_id=message.client_id)
     run = SyncRun(client_id=message.client_id, run_id=message.run_id)
     try:
-        with TransactWrite(connection=transaction_connection()) as transaction:
+        with TransactWrite(connection=shared_connection()) as transaction:
             transaction.update(
                 run,
                 actions=[
