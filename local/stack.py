@@ -82,6 +82,7 @@ class LocalStack:
         state_dir: Path = STATE_DIR,
         write_state: bool = False,
         max_environments: int = 4,
+        queue_workers: bool = True,
     ) -> None:
         self.api_port = api_port
         self.emulator_port = emulator_port
@@ -94,6 +95,8 @@ class LocalStack:
         self.state_dir = state_dir
         self.write_state = write_state
         self.max_environments = max_environments
+        # Without them the queues only fill: whoever runs the stack consumes them (the benchmark's sync processes).
+        self.queue_workers = queue_workers
         self.region = LOCAL_REGION
 
         log_dir = state_dir / "logs"
@@ -185,7 +188,8 @@ class LocalStack:
             self.functions.invoke,
         )
         self._add_admin_routes(self.gateway)
-        self._start_workers()
+        if self.queue_workers:
+            self._start_workers()
         self._start_scheduler()
         self.server.start()
         if self.write_state:

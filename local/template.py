@@ -11,9 +11,6 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from samtranslator.translator.transform import transform
-from samtranslator.yaml_helper import yaml_parse
-
 REPO_ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE_PATH = REPO_ROOT / "template.yaml"
 LOCAL_ACCOUNT = "123456789012"  # moto's default account
@@ -97,12 +94,18 @@ class Template:
         self.stack_name = stack_name
         self.region = region
         self.parameters = {**LOCAL_PARAMETERS, **(parameters or {})}
+        # The translator is imported only to translate: a process that just loads a handler (local/handlers.py, the
+        # benchmark's sync processes) must not carry its ~12 MB, which no Lambda has.
+        from samtranslator.yaml_helper import yaml_parse
+
         self.source = yaml_parse(path.read_text())
         self.code_dirs: dict[str, Path] = {}
         self.cfn = self._translate()
         self.resources: dict[str, dict[str, Any]] = self.cfn["Resources"]
 
     def _translate(self) -> dict[str, Any]:
+        from samtranslator.translator.transform import transform
+
         source = json.loads(json.dumps(self.source))  # the translator mutates its input
         for logical_id, resource in source["Resources"].items():
             properties = resource.get("Properties", {})
