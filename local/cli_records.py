@@ -12,7 +12,6 @@ import importlib
 import importlib.util
 import json
 import os
-import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,10 +40,12 @@ class Verification:
 
 # --- against the emulator's ground truth ----------------------------------------------------------------------------
 def stored_records(handle: StackHandle, client_id: str, spec: ResourceSpec) -> Iterator[dict[str, Any]]:
+    # Imported here: the record store's models read table names at import, and the CLI imports this module before
+    # the stack's environment is applied (the storage format's one reader, not its read path).
+    from xero_sync.record_store import decode_body
+
     for item in handle._query("Records", "partition", f"{client_id}#{spec.name}"):
-        value = json.loads(zlib.decompress(item["body"]["B"]))
-        if isinstance(value, dict):
-            yield value
+        yield decode_body(item["body"]["B"])
 
 
 def verify_ground_truth(handle: StackHandle, client: dict[str, Any]) -> Verification:

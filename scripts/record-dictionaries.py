@@ -1,0 +1,72 @@
+"""Builds layers/common/xero_sync/record_dictionaries.json: per resource, a zlib preset dictionary of what every record
+of it repeats (its property names, nested ones included, and its enumerated values), from Xero's own OpenAPI
+description of the Accounting API (../shared/xero-openapi/xero_accounting.yaml), not from any organisation's data.
+
+    .venv/bin/python scripts/record-dictionaries.py [path/to/xero_accounting.yaml]
+
+The file is append-only: a stored record names its dictionary by checksum (zlib's DICTID), so a dictionary once used
+must stay readable. Regenerating adds the new dictionaries under a new version and keeps the old ones.
+"""
+
+import json
+import sys
+import zlib
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "layers" / "common"))
+
+from xero_sync.catalogue import CATALOGUE  # noqa: E402
+
+SPEC = REPO.parent / "shared" / "xero-openapi" / "xero_accounting.yaml"
+OUT = REPO / "layers" / "common" / "xero_sync" / "record_dictionaries.json"
+SCHEMA_OF = {"Currencies": "Currency", "TrackingCategories": "TrackingCategory", "Journals": "Journal"}
+DEPTH = 3  # Invoice -> LineItems -> LineItem -> Tracking: deeper shapes repeat little
+# Xero's JSON date, as every record carries it: "UpdatedDateUTC":"/Date(1439434356790+0000)/"
+DATE_FRAGMENTS = ['"/Date(', '+0000)/"']
+WINDOW = 32 * 1024  # zlib's window: a longer dictionary's start is never reached
+
+
+def fragments(schemas: dict[str, Any], name: str, depth: int = 0, seen: frozenset[str] = frozenset()) -> list[str]:
+    if name in seen or depth > DEPTH:
+        return []
+    out: list[str] = []
+    for prop, definition in (schemas.get(name, {}).get("properties") or {}).items():
+        out.append(f'"{prop}":')
+        out += [f'"{value}"' for value in definition.get("enum", [])]
+        ref = definition.get("$ref") or (definition.get("items") or {}).get("$ref")
+        if ref:
+            out += fragments(schemas, ref.rsplit("/", 1)[-1], depth + 1, seen | {name})
+    return out
+
+
+def dictionary(schemas: dict[str, Any], resource: str) -> str:
+    """Each fragment once, in the schema's order (where in the window they sit makes no measurable difference)."""
+    ordered = dict.fromkeys(fragments(schemas, SCHEMA_OF.get(resource, resource.removesuffix("s"))))
+    return "".join(DATE_FRAGMENTS + list(ordered)).encode()[-WINDOW:].decode(errors="ignore")
+
+
+def main() -> None:
+    spec = Path(sys.argv[1]) if len(sys.argv) > 1 else SPEC
+    document = yaml.safe_load(spec.read_text())
+    schemas = document["components"]["schemas"]
+    existing = json.loads(OUT.read_text()) if OUT.exists() else {"versions": {}}
+    built = {s.name: dictionary(schemas, s.name) for s in CATALOGUE}
+    current = existing["versions"].get(existing.get("current", ""))
+    if current == built:
+        print(f"{OUT.name}: unchanged (version {existing['current']})")
+        return
+    version = str(len(existing["versions"]) + 1)
+    existing["versions"][version] = built
+    existing["current"] = version
+    existing["source"] = f"{spec.name} (Xero-OpenAPI, info.version {document['info']['version']})"
+    OUT.write_text(json.dumps(existing, indent=1, sort_keys=True) + "\n")
+    checksums = {name: zlib.adler32(text.encode()) for name, text in built.items()}
+    print(f"{OUT.name}: version {version}, {len(built)} dictionaries, ids {checksums}")
+
+
+if __name__ == "__main__":
+    main()
