@@ -20,6 +20,7 @@ from typing import Any
 from local.cli_stack import StackHandle, table_name
 from local.template import LOCAL_REGION, LOCAL_STACK_NAME
 from xero_sync.catalogue import CATALOGUE, ResourceSpec
+from xero_sync.record_bodies import decode_body
 
 FRONTEND_PLACEHOLDER = "http://127.0.0.1:3000/xero/linked"
 
@@ -40,10 +41,6 @@ class Verification:
 
 # --- against the emulator's ground truth ----------------------------------------------------------------------------
 def stored_records(handle: StackHandle, client_id: str, spec: ResourceSpec) -> Iterator[dict[str, Any]]:
-    # Imported here: the record store's models read table names at import, and the CLI imports this module before
-    # the stack's environment is applied (the storage format's one reader, not its read path).
-    from xero_sync.record_store import decode_body
-
     for item in handle._query("Records", "partition", f"{client_id}#{spec.name}"):
         yield decode_body(item["body"]["B"])
 

@@ -7,7 +7,7 @@ import zlib
 import pytest
 
 from xero_sync.catalogue import CATALOGUE
-from xero_sync.record_store import _DICTIONARIES, decode_body, encode_body
+from xero_sync.record_bodies import _DICTIONARIES, decode_body, encode_body
 
 INVOICE = {
     "Type": "ACCREC",

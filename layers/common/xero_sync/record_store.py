@@ -1,12 +1,7 @@
 """Imported Xero records in DynamoDB: one item per record, written only when the record changed.
 
 Item: partition `{client_id}#{resource}`, sort key the Xero id; `body` is the record's JSON exactly as Xero returned
-it (line items inside their parent; key order kept), compact-serialised and zlib-compressed (level 6) with a preset
-dictionary of its resource's shape: the property names and enumerated values of Xero's own OpenAPI description
-(record_dictionaries.json, built by scripts/record-dictionaries.py). A record is too small for zlib to learn them
-from itself: plain, a typical invoice shrinks about 2.2x; with its dictionary about 2.7x (far below DynamoDB's
-400 KB item limit either way, and more items fit in one 1 KB write unit). A body names its dictionary by checksum
-(RFC 1950's DICTID), so bodies written plain, or with an older dictionary, stay readable.
+it, compressed (record_bodies.py).
 `content_hash` is the SHA-256 of the record's canonical JSON (sorted keys), so "unchanged" is decided by reading
 hashes (BatchGetItem, keys and hash only) and an unchanged record costs no write. `updated_date_utc` and `status`
 are copied out for queries.
@@ -17,18 +12,15 @@ DynamoDB throttling looks like to a batch writer.
 
 import hashlib
 import json
-import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
-from typing import Any
 
 from xero_sync.catalogue import ResourceSpec
 from xero_sync.models import XeroRecord
+from xero_sync.record_bodies import Record, decode_body, encode_body
 from xero_sync.xero_api import parse_ms_date
 
-Record = dict[str, Any]
 BATCH_GET_LIMIT = 100
 
 
@@ -67,50 +59,6 @@ class Applied:
 def content_hash(record: Record) -> str:
     canonical = json.dumps(record, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(canonical.encode()).hexdigest()
-
-
-@dataclass(frozen=True)
-class _Dictionaries:
-    current: dict[str, bytes]  # resource -> what new bodies are compressed with
-    by_id: dict[int, bytes]  # Adler-32 -> dictionary, of every version (a stored body names its own)
-
-
-def _load_dictionaries() -> _Dictionaries:
-    document = json.loads(Path(__file__).with_name("record_dictionaries.json").read_text())
-    versions = {v: {name: text.encode() for name, text in d.items()} for v, d in document["versions"].items()}
-    by_id = {zlib.adler32(d): d for dictionaries in versions.values() for d in dictionaries.values()}
-    return _Dictionaries(versions[document["current"]], by_id)
-
-
-_DICTIONARIES = _load_dictionaries()
-_FDICT = 0x20  # RFC 1950: FLG bit 5, a preset dictionary whose Adler-32 follows in the next four bytes
-
-
-def encode_body(record: Record, resource: str | None = None) -> bytes:
-    data = json.dumps(record, separators=(",", ":"), ensure_ascii=False).encode()
-    dictionary = _DICTIONARIES.current.get(resource) if resource else None
-    if dictionary is None:
-        return zlib.compress(data, 6)
-    compressor = zlib.compressobj(6, zdict=dictionary)
-    return compressor.compress(data) + compressor.flush()
-
-
-def decode_body(body: bytes) -> Record:
-    if len(body) > 6 and body[1] & _FDICT:
-        dictionary_id = int.from_bytes(body[2:6], "big")
-        dictionary = _DICTIONARIES.by_id.get(dictionary_id)
-        if dictionary is None:
-            raise ValueError(
-                f"a stored record names a compression dictionary this code does not have ({dictionary_id})"
-            )
-        decompressor = zlib.decompressobj(zdict=dictionary)
-        data = decompressor.decompress(body) + decompressor.flush()
-    else:
-        data = zlib.decompress(body)
-    value = json.loads(data)
-    if not isinstance(value, dict):
-        raise ValueError("a stored record is not a JSON object")
-    return value
 
 
 def record_id(spec: ResourceSpec, record: Record) -> str:

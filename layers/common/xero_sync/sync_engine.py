@@ -39,7 +39,8 @@ from xero_sync.catalogue import BY_NAME, CATALOGUE, Paging, ResourceSpec
 from xero_sync.config import get_settings
 from xero_sync.models import Checkpoint
 from xero_sync.observability import logger
-from xero_sync.record_store import Counts, Record, RecordStore, record_id
+from xero_sync.record_bodies import Record
+from xero_sync.record_store import Counts, RecordStore, record_id
 from xero_sync.tokens import TokenSetRevoked
 from xero_sync.xero_api import (
     Forbidden,
