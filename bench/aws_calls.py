@@ -1,0 +1,112 @@
+"""What a benchmark process asks of AWS: every call any boto3 or PynamoDB client makes, by service and operation,
+the items it writes, and the capacity DynamoDB says each call consumed (DynamoDB Local reports it as DynamoDB does).
+
+Installed once per process (the sync and dispatch child processes), by wrapping botocore's one entry point for API
+calls; PynamoDB asks for the consumed capacity of every call already, boto3 callers are asked here."""
+
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from botocore.client import BaseClient
+
+_CAPACITY = {
+    "GetItem",
+    "PutItem",
+    "UpdateItem",
+    "DeleteItem",
+    "Query",
+    "Scan",
+    "BatchGetItem",
+    "BatchWriteItem",
+    "TransactWriteItems",
+    "TransactGetItems",
+}
+_WRITES = {"PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "TransactWriteItems"}
+
+
+@dataclass
+class AwsCalls:
+    calls: Counter[str] = field(default_factory=Counter)  # "sqs.SendMessageBatch" -> count
+    seconds: Counter[str] = field(default_factory=Counter)  # "sqs" -> seconds spent inside its calls (all threads)
+    items_written: int = 0  # DynamoDB items put, updated or deleted (a transaction's every write)
+    write_units: float = 0.0
+    read_units: float = 0.0
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _paused: bool = field(default=False, repr=False)
+
+    @contextmanager
+    def paused(self) -> Iterator[None]:
+        """Calls made meanwhile (the benchmark's own looks) are not counted."""
+        self._paused = True
+        try:
+            yield
+        finally:
+            self._paused = False
+
+    def count(
+        self, service: str, operation: str, params: dict[str, Any], response: dict[str, Any], seconds: float
+    ) -> None:
+        if self._paused:
+            return
+        with self.lock:
+            self.calls[f"{service}.{operation}"] += 1
+            self.seconds[service] += seconds
+            if service != "dynamodb":
+                return
+            if operation == "BatchWriteItem":
+                self.items_written += sum(len(v) for v in params.get("RequestItems", {}).values())
+            elif operation == "TransactWriteItems":
+                self.items_written += sum(1 for item in params.get("TransactItems", []) if "ConditionCheck" not in item)
+            elif operation in _WRITES:
+                self.items_written += 1
+            capacity = response.get("ConsumedCapacity")
+            units = sum(
+                float(c.get("CapacityUnits", 0)) for c in ([capacity] if isinstance(capacity, dict) else capacity or [])
+            )
+            if operation in _WRITES:
+                self.write_units += units
+            else:
+                self.read_units += units
+
+    def of(self, service: str) -> dict[str, int]:
+        prefix = f"{service}."
+        return {name.removeprefix(prefix): n for name, n in sorted(self.calls.items()) if name.startswith(prefix)}
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "dynamodb": {
+                "calls": self.of("dynamodb"),
+                "itemsWritten": self.items_written,
+                "writeUnits": round(self.write_units, 1),
+                "readUnits": round(self.read_units, 1),
+            },
+            "sqs": self.of("sqs"),
+            "secretsmanager": self.of("secretsmanager"),
+            "secondsInCalls": {service: round(seconds, 2) for service, seconds in sorted(self.seconds.items())},
+        }
+
+
+def count_aws_calls() -> AwsCalls:
+    """From now on every AWS call of this process is counted in the returned tally."""
+    tally = AwsCalls()
+    original = BaseClient._make_api_call
+
+    def counted(client: BaseClient, operation: str, params: dict[str, Any]) -> Any:
+        service = client.meta.service_model.service_name
+        if service == "dynamodb" and operation in _CAPACITY and "ReturnConsumedCapacity" not in params:
+            params = {**params, "ReturnConsumedCapacity": "TOTAL"}
+        response: dict[str, Any] = {}
+        started = time.monotonic()
+        try:
+            response = original(client, operation, params)
+        finally:  # a refused call (a failed condition, throttling) was still made
+            tally.count(service, operation, params, response, time.monotonic() - started)
+        return response
+
+    BaseClient._make_api_call = counted  # type: ignore[method-assign]
+    return tally

@@ -1,0 +1,98 @@
+"""`make bench` in its smoke mode (the tiny organisation, a fleet of 1,000), so the benchmark cannot rot: every
+section runs end to end and reports figures that make sense. The targets themselves are the benchmark's to judge,
+not this test's: it checks the measuring, not the result."""
+
+import json
+import math
+import subprocess
+import sys
+
+import pytest
+
+from bench.tap import TAP_PYTHON
+from local.template import REPO_ROOT
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def smoke(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    assert TAP_PYTHON.exists(), "tap-xero's virtualenv is missing: run `make install`"
+    out = tmp_path_factory.mktemp("bench")
+    done = subprocess.run(  # noqa: S603 - this interpreter, the bench module
+        [
+            sys.executable,
+            "-m",
+            "bench",
+            "--mode",
+            "smoke",
+            "--out",
+            str(out / "smoke.json"),
+            "--plot",
+            str(out / "smoke.png"),
+            "--state-dir",
+            str(out / "state"),
+        ],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "Targets (issue 8)" in done.stdout
+    assert (out / "smoke.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    return json.loads((out / "smoke.json").read_text())
+
+
+def test_the_initial_sync_is_measured_for_both_tools_against_the_floor_and_stored_exactly(smoke):
+    org = smoke["orgs"]["tiny"]
+    ours, tap = org["initial"]["ours"], org["initial"]["tap"]
+    # Nobody reads a whole organisation in fewer calls than the floor; ours stays near it
+    assert org["floorCalls"] <= ours["calls"] <= 2 * org["floorCalls"]
+    assert tap["calls"] >= 20 and tap["recordsWritten"] > 0
+    assert ours["recordsFetched"] >= org["records"] == org["storage"]["items"]
+    for figures in (ours, tap):
+        assert 0 < figures["seconds"] <= figures["unscaledSeconds"] + 0.5
+        assert figures["floorSeconds"] > 0 and figures["unscaledFloorSeconds"] >= figures["floorSeconds"]
+        assert figures["maxInFlight"] <= 5
+    assert tap["maxInFlight"] == 1  # tap-xero: one request at a time
+    assert 100 < ours["peakRssMb"] < 1024 and ours["cpuSeconds"] > 0
+    assert org["storedEqualsXero"], org["differences"]
+    assert 0 < org["storage"]["billedToRaw"] < 2
+
+
+def test_incremental_syncs_after_changes_and_with_none_are_measured_for_both(smoke):
+    org = smoke["orgs"]["tiny"]
+    assert org["incremental"]["changes"] > 0
+    assert org["incremental"]["ours"]["recordsWritten"] > 0 and org["incremental"]["tap"]["recordsWritten"] > 0
+    for who in ("ours", "tap"):
+        assert 0 < org["idle"][who]["calls"] <= org["initial"][who]["calls"]
+        assert org["idle"][who]["seconds"] > 0
+
+
+def test_the_engine_cost_dispatch_and_fleet_sections_have_sane_numbers(smoke):
+    engine = smoke["engine"]["tiny"]
+    assert engine["records"] > 0 and engine["recordsPerSecond"] > 0 and engine["cpuSecondsPer1000Records"] > 0
+    for size, dispatch in smoke["dispatch"].items():
+        clients = int(size)
+        assert dispatch["queued"] == dispatch["clientsArrived"] == clients and dispatch["duplicates"] == 0
+        assert dispatch["sqsCalls"]["SendMessageBatch"] == math.ceil(clients / 10)
+        assert set(dispatch["dynamodbCalls"]) == {"Query"} and dispatch["seconds"] > 0
+    fleet = smoke["fleet"]
+    assert fleet["night"]["clients"] == 10_000 and fleet["night"]["windowHours"] > 0
+    assert fleet["night"]["peakCallsPerMinute"] <= 10_000
+    assert set(fleet["profiles"]) == {"tiny", "small", "medium", "large"}
+    assert fleet["perClientMonth"]["usdTotal"] >= fleet["perClientMonth"]["prices"]["secret_month"]
+
+
+def test_every_target_is_judged_pass_fail_or_not_measured(smoke):
+    targets = smoke["targets"]
+    assert {t["target"] for t in targets} >= {
+        "initial calls <= 1.05x floor",
+        "no-change incremental: 0 writes",
+        "stored bytes <= 0.5x raw JSON",
+        "dispatch: flat memory",
+        "fleet: nightly window <= 4 h under 10,000 calls/min",
+    }
+    assert all(t["passed"] in (True, False, None) and t["measured"] for t in targets)
