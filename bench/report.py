@@ -63,8 +63,8 @@ def _storage_note(storage: dict[str, Any]) -> str:
     items = storage["items"]
     around = (storage["itemBytes"] - storage["bodyBytes"]) / items
     return (
-        f"bodies alone {storage['bodyBytes'] / storage['rawJsonBytes']:.2f}x; around each body {around:.0f} B of keys, "
-        f"names, hash and copied-out fields, and DynamoDB's 100"
+        f"the bodies alone are {storage['bodyBytes'] / storage['rawJsonBytes']:.2f}x; each item adds {around:.0f} B of "
+        "keys, attribute names, hash and copied-out fields, and DynamoDB bills 100 B more"
     )
 
 
