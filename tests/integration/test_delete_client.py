@@ -15,9 +15,9 @@ from xero_sync import purge
 from xero_sync.catalogue import CATALOGUE
 from xero_sync.ids import new_run_id
 from xero_sync.models import (
-    LINKED_PARTITION,
     Checkpoint,
     Client,
+    LinkState,
     RunStatus,
     RunTrigger,
     SyncRun,
@@ -124,7 +124,7 @@ def test_delete_answers_202_and_the_client_is_a_404_everywhere_at_once(aws, api)
         assert (answer.status, answer.body["error"]["code"]) == (404, "client_not_found"), (method, path)
     assert api.call("GET", "/clients").body["items"] == []
     # And it left the nightly fan-out's index; one purge message is queued
-    assert client_id not in {c.client_id for c in Client.linked_clients.query(LINKED_PARTITION)}
+    assert client_id not in {c.client_id for state in LinkState for c in Client.by_link_state.query(state.value)}
     assert [(m.client_id, m.step, m.phase) for m in purge_messages(aws)] == [(client_id, 0, None)]
 
 

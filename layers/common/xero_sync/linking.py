@@ -15,7 +15,6 @@ from xero_sync.errors import ClientNotFound
 from xero_sync.ids import client_id_for
 from xero_sync.models import (
     CLEANUP_PARTITION,
-    LINKED_PARTITION,
     Client,
     LinkState,
     OAuthState,
@@ -180,11 +179,9 @@ def _link_client(practice_id: str, connection: Connection, token_set_id: str) ->
     client_id = client_id_for(practice_id, connection.tenant_id)
     linked_fields: list[Action] = [
         Client.name.set(connection.tenant_name or "Xero organisation"),
-        Client.link_state.set(LinkState.LINKED.value),
-        Client.linked_partition.set(LINKED_PARTITION),
+        *Client.link_state_actions(LinkState.LINKED, None),
         Client.token_set_id.set(token_set_id),
         Client.connection_id.set(connection.id),
-        Client.link_state_reason.remove(),
         Client.cleanup_partition.remove(),
         Client.updated_at.set(now),
     ]
@@ -197,7 +194,7 @@ def _link_client(practice_id: str, connection: Connection, token_set_id: str) ->
             name=connection.tenant_name or "Xero organisation",
             tenant_id=connection.tenant_id,
             link_state=LinkState.LINKED.value,
-            linked_partition=LINKED_PARTITION,
+            link_state_key=LinkState.LINKED.value,
             token_set_id=token_set_id,
             connection_id=connection.id,
             created_at=now,
@@ -241,9 +238,7 @@ def unlink_client(practice_id: str, client_id: str) -> UnlinkResult:
         return UnlinkResult(client_id=client_id, link_state=LinkState.UNLINKED, remote_cleanup="not_needed")
     client.update(
         actions=[
-            Client.link_state.set(LinkState.UNLINKED.value),
-            Client.link_state_reason.set("Unlinked by the practice"),
-            Client.linked_partition.remove(),
+            *Client.link_state_actions(LinkState.UNLINKED, "Unlinked by the practice"),
             Client.cleanup_partition.set(CLEANUP_PARTITION),
             Client.updated_at.set(datetime.now(UTC)),
         ],
@@ -316,9 +311,7 @@ def mark_needs_relink(token_set_id: str, reason: str) -> RelinkNeeded:
         try:
             client.update(
                 actions=[
-                    Client.link_state.set(LinkState.NEEDS_RELINK.value),
-                    Client.link_state_reason.set(reason),
-                    Client.linked_partition.remove(),
+                    *Client.link_state_actions(LinkState.NEEDS_RELINK, reason),
                     Client.updated_at.set(datetime.now(UTC)),
                 ],
                 condition=(Client.link_state == LinkState.LINKED.value) & (Client.token_set_id == token_set_id),

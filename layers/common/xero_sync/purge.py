@@ -40,9 +40,18 @@ from xero_sync.catalogue import CATALOGUE
 from xero_sync.config import get_settings
 from xero_sync.errors import ClientNotFound
 from xero_sync.linking import clean_up_remote
-from xero_sync.models import Checkpoint, Client, LinkState, RunStatus, SyncRun, TokenSetRef, XeroRecord
+from xero_sync.models import (
+    Checkpoint,
+    Client,
+    LinkState,
+    RunStatus,
+    SyncRun,
+    TokenSetRef,
+    XeroRecord,
+    condition_failed,
+)
 from xero_sync.observability import logger, metrics
-from xero_sync.runs import RunKey, finish_run, has_active_run, now_utc
+from xero_sync.runs import RunKey, finish_run, now_utc
 from xero_sync.schemas import ApiModel
 from xero_sync.tokens import TokenStore
 
@@ -125,16 +134,17 @@ def _mark_deleted(client: Client) -> Client:
             actions=[
                 Client.deleting_since.set(now),
                 Client.purge_step.set(0),
-                Client.link_state.set(LinkState.UNLINKED.value),  # no claim can be taken any more (runs._claimable)
+                # Unlinked, so no claim can be taken any more (runs._claimable), and out of the link-state index.
+                Client.link_state.set(LinkState.UNLINKED.value),
                 Client.link_state_reason.set(DELETED_REASON),
-                Client.linked_partition.remove(),
+                Client.link_state_key.remove(),
                 Client.cleanup_partition.remove(),
                 Client.updated_at.set(now),
             ],
             condition=Client.practice_id.exists() & Client.deleting_since.does_not_exist(),
         )
     except UpdateError as error:
-        if not _condition_failed(error):
+        if not condition_failed(error):
             raise
         try:
             client.refresh(consistent_read=True)  # a racing DELETE marked it first
@@ -142,7 +152,7 @@ def _mark_deleted(client: Client) -> Client:
             raise ClientNotFound() from None  # or it was purged meanwhile
         return client
     # The update returned the item as it is now: a sync that was running then is the last one that can write.
-    if client.current_run_status == RunStatus.RUNNING.value and has_active_run(client, now):
+    if client.current_run_status == RunStatus.RUNNING.value and client.has_active_run(now):
         grace = get_settings().purge_sync_grace_seconds
         client.update(actions=[Client.purge_not_before.set(now + timedelta(seconds=grace))])
     return client
@@ -159,11 +169,6 @@ def _seconds_until(moment: datetime | None) -> int:
     if moment is None:
         return 0
     return max(0, math.ceil((moment - now_utc()).total_seconds()))
-
-
-def _condition_failed(error: Exception) -> bool:
-    cause = getattr(error, "cause_response_code", None)
-    return cause == "ConditionalCheckFailedException"
 
 
 # --- what a client owns ---------------------------------------------------------------------------------------------
@@ -254,7 +259,7 @@ def _take_lease(client: Client, step: int, remaining: float) -> bool:
             & (Client.purge_lease_expires_at.does_not_exist() | (Client.purge_lease_expires_at < now)),
         )
     except UpdateError as error:
-        if _condition_failed(error):
+        if condition_failed(error):
             return False
         raise
     return True
@@ -377,7 +382,7 @@ def _finish(client: Client, step: int) -> None:
     try:
         client.delete(condition=(Client.purge_step == step) & Client.deleting_since.exists())
     except DeleteError as error:
-        if not _condition_failed(error):
+        if not condition_failed(error):
             raise
         logger.info("the client item was removed by another slice")
         return

@@ -8,6 +8,11 @@ an unchanged record costs no write. `updated_date_utc` and `status` are copied o
 
 Writes go through BatchWriteItem (25 a request); PynamoDB resends unprocessed items with backoff, which is what
 DynamoDB throttling looks like to a batch writer.
+
+How many records each resource holds is kept beside its checkpoint (item `_count#{resource}` of the Checkpoints
+table, for the client overview): every write adds what it inserted or deleted, and a whole re-read sets it to what
+Xero showed. A run killed between a page's write and its count leaves the count off by that page until the
+resource's next whole re-read (every pass for resources Xero cannot filter, the weekly reconciliation for others).
 """
 
 import hashlib
@@ -19,11 +24,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 from xero_sync.catalogue import ResourceSpec
-from xero_sync.models import XeroRecord
+from xero_sync.models import Checkpoint, XeroRecord
 from xero_sync.xero_api import parse_ms_date
 
 Record = dict[str, Any]
 BATCH_GET_LIMIT = 100
+COUNT_PREFIX = "_count#"
 
 
 @dataclass
@@ -136,6 +142,7 @@ class RecordStore:
                 )
                 changed.append(record)
         counts.unchanged += len(records) - len(by_id)
+        self.adjust_count(spec.name, counts.inserted)
         return Applied(counts, changed, previous)
 
     def stored_ids(self, resource: str) -> Iterator[str]:
@@ -149,7 +156,29 @@ class RecordStore:
             for rid in ids:
                 batch.delete(XeroRecord(partition=partition, xero_id=rid))
                 deleted += 1
+        self.adjust_count(resource, -deleted)
         return deleted
+
+    # --- how many records each resource holds -------------------------------------------------------------------
+    def _count_item(self, resource: str) -> Checkpoint:
+        return Checkpoint(client_id=self.client_id, resource=f"{COUNT_PREFIX}{resource}")
+
+    def adjust_count(self, resource: str, delta: int) -> None:
+        if delta:
+            self._count_item(resource).update(
+                actions=[Checkpoint.record_count.add(delta), Checkpoint.updated_at.set(datetime.now(UTC))]
+            )
+
+    def set_count(self, resource: str, count: int) -> None:
+        """After a whole re-read: the resource holds exactly what Xero showed."""
+        self._count_item(resource).update(
+            actions=[Checkpoint.record_count.set(count), Checkpoint.updated_at.set(datetime.now(UTC))]
+        )
+
+    def counts(self) -> dict[str, int]:
+        """Records stored per resource (resources never imported are left out)."""
+        found = Checkpoint.query(self.client_id, Checkpoint.resource.startswith(COUNT_PREFIX))
+        return {item.resource.removeprefix(COUNT_PREFIX): int(item.record_count or 0) for item in found}
 
     def bodies(self, resource: str, ids: list[str]) -> dict[str, Record]:
         return {rid: decode_body(item.body) for rid, item in self._stored(resource, ids, True).items() if item.body}

@@ -40,6 +40,7 @@ from xero_sync.config import get_settings
 from xero_sync.models import Checkpoint
 from xero_sync.observability import logger
 from xero_sync.record_store import Counts, Record, RecordStore, record_id
+from xero_sync.schemas import RunProgress, RunWait
 from xero_sync.tokens import TokenSetRevoked
 from xero_sync.xero_api import (
     Forbidden,
@@ -48,6 +49,7 @@ from xero_sync.xero_api import (
     RateLimited,
     Stopped,
     Unauthorized,
+    WaitReason,
     XeroApi,
     XeroApiError,
 )
@@ -77,6 +79,7 @@ class Outcome:
     kind: OutcomeKind
     delay_seconds: int = 0
     resumes_at: datetime | None = None
+    waiting_reason: WaitReason | None = None  # what the run waits on until resumes_at
     error_code: str | None = None
     error_message: str | None = None
 
@@ -130,6 +133,7 @@ class SyncEngine:
         self.stop = api.stop
         self._dependents_lock = threading.Lock()
         self._whole: set[str] = set()  # resources re-read whole in this run (no follow-up needed)
+        self._resources_done = 0  # in this run, earlier invocations included
 
     # --- the run ------------------------------------------------------------------------------------------------
     def run(self) -> Outcome:
@@ -140,6 +144,7 @@ class SyncEngine:
             if self._done_in_this_run(cp):  # by an earlier invocation of this run (a continuation)
                 if cp.last_pass_whole:
                     self._whole.add(spec.name)
+                self._resources_done += 1
                 continue
             todo.append(spec)
             if spec.paging is not Paging.OFFSET and self._plan(spec, cp)[2] is None:
@@ -163,12 +168,28 @@ class SyncEngine:
             raise
         return Outcome("done")
 
+    def progress(self, records_before: int = 0) -> RunProgress:
+        """How far this run is (for the run's heartbeat): resources done of all, records read, what it waits on."""
+        with self.totals.lock:
+            records = records_before + sum(c.fetched for c in self.totals.counts.values())
+            done = self._resources_done
+        wait = self.api.waiting()
+        return RunProgress(
+            resources_done=done,
+            resources_total=len(CATALOGUE),
+            records_so_far=records,
+            waiting_on=RunWait(reason=wait[0], until=wait[1]) if wait else None,
+            published_at=self.clock(),
+        )
+
     def _resource(self, spec: ResourceSpec) -> None:
         try:
             if spec.paging is Paging.OFFSET:
                 self._journals(spec)
             else:
                 self._pass(spec)
+            with self.totals.lock:
+                self._resources_done += 1
         except Unauthorized as error:
             if spec.name != "Journals":
                 raise
@@ -176,6 +197,7 @@ class SyncEngine:
             logger.info("Journals not entitled for this organisation", extra={"detail": str(error)})
             with self.totals.lock:
                 self.totals.not_entitled.add(spec.name)
+                self._resources_done += 1
         except (RateLimited, Forbidden, TokenSetRevoked, _OutOfTime):
             self.stop.set()  # nobody else should start another call
             raise
@@ -198,12 +220,16 @@ class SyncEngine:
         day = [e for e in real if isinstance(e, RateLimited) and e.problem == "day"]
         if day:
             wait = max(e.retry_after for e in day)
-            return Outcome("deferred", delay_seconds=math.ceil(wait), resumes_at=now + timedelta(seconds=wait))
-        waits = [e.retry_after for e in real if isinstance(e, RateLimited)]
-        waits += [float(self.options.offline_retry_seconds) for e in real if isinstance(e, OrganisationOffline)]
+            resumes_at = now + timedelta(seconds=wait)
+            return Outcome("deferred", math.ceil(wait), resumes_at, waiting_reason="daily_limit")
+        waits: list[tuple[float, WaitReason]] = [
+            (e.retry_after, "rate_limit") for e in real if isinstance(e, RateLimited)
+        ]
+        offline = float(self.options.offline_retry_seconds)
+        waits += [(offline, "organisation_offline") for e in real if isinstance(e, OrganisationOffline)]
         if waits:
-            wait = max(waits)
-            return Outcome("continue", delay_seconds=math.ceil(wait), resumes_at=now + timedelta(seconds=wait))
+            wait, reason = max(waits)
+            return Outcome("continue", math.ceil(wait), now + timedelta(seconds=wait), waiting_reason=reason)
         return Outcome("continue")
 
     def _check_time(self) -> None:
@@ -280,6 +306,7 @@ class SyncEngine:
         resumed = resumed or bool(cp.pass_resumed)
         if whole and not resumed:
             self._sweep(spec, seen)
+            self.store.set_count(spec.name, len(seen))
         cp.modified_since = mark
         if kind == "initial" or (kind == "full" and not resumed):
             cp.full_synced_at = self.clock()
@@ -328,6 +355,7 @@ class SyncEngine:
         resumed = resumed or bool(cp.pass_resumed)
         if whole and not resumed:
             self._sweep(spec, seen)
+            self.store.set_count(spec.name, len(seen))
         cp.journal_offset = max(offset, int(cp.journal_offset or 0))
         if kind == "initial" or (kind == "full" and not resumed):
             cp.full_synced_at = self.clock()

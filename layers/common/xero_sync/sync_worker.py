@@ -24,7 +24,7 @@ from xero_sync.linking import mark_needs_relink
 from xero_sync.models import RunStatus, SyncRun
 from xero_sync.observability import logger, metrics
 from xero_sync.queue import SyncQueue
-from xero_sync.runs import BegunRun, begin_run, finish_run, now_utc, suspend_run
+from xero_sync.runs import BegunRun, Heartbeat, begin_run, finish_run, now_utc, suspend_run
 from xero_sync.schemas import SyncMessage
 from xero_sync.sync_engine import Outcome, SyncEngine, options_from_settings
 from xero_sync.tokens import TokenStore
@@ -66,6 +66,8 @@ def api_options() -> ApiOptions:
 def import_organisation(
     begun: BegunRun, message: SyncMessage, remaining_seconds: Callable[[], float] | None = None
 ) -> tuple[Outcome, SyncEngine | None]:
+    """Runs the engine over the client's organisation while a heartbeat keeps the run's claim and publishes its
+    progress; a lost claim stops the engine (another worker owns the client now, or it was unlinked)."""
     client = begun.client
     if not client.token_set_id:
         return Outcome("failed", error_code="no_token_set", error_message="the client has no Xero token set"), None
@@ -80,15 +82,20 @@ def import_organisation(
         options=options_from_settings(),
         remaining_seconds=remaining_seconds,
     )
-    return engine.run(), engine
+    records_before = sum(int(c.get("fetched", 0)) for c in _run_counts(begun.run).values())
+    with Heartbeat(message, progress=lambda: engine.progress(records_before), on_lost=api.stop.set):
+        return engine.run(), engine
+
+
+def _run_counts(run: SyncRun) -> dict[str, dict[str, int]]:
+    counts = run.counts.as_dict() if isinstance(run.counts, MapAttribute) else dict(run.counts or {})
+    return {name: dict(value) for name, value in counts.items()}
 
 
 def _record_progress(begun: BegunRun, engine: SyncEngine | None) -> None:
     if engine is None:
         return
-    previous = (
-        begun.run.counts.as_dict() if isinstance(begun.run.counts, MapAttribute) else dict(begun.run.counts or {})
-    )
+    previous = _run_counts(begun.run)
     merged: dict[str, dict[str, int]] = {}
     for name in set(previous) | set(engine.totals.counts):
         old = previous.get(name) or {}
@@ -109,7 +116,7 @@ def _record_progress(begun: BegunRun, engine: SyncEngine | None) -> None:
 
 def _requeue(message: SyncMessage, status: RunStatus, outcome: Outcome, queue: SyncQueue | None) -> RunStatus:
     delay = min(SQS_MAX_DELAY_SECONDS, max(0, outcome.delay_seconds))
-    if not suspend_run(message, status, outcome.resumes_at):
+    if not suspend_run(message, status, outcome.resumes_at, outcome.waiting_reason):
         logger.info("the client no longer names this run: not requeued")
         return status
     if (queue or SyncQueue()).send([message], delay_seconds=delay):
@@ -131,11 +138,11 @@ def process_sync_message(
     if begun is None:
         return None
     now = now_utc()
-    resumes_at = begun.run.resumes_at
+    resumes_at = begun.deferred_until
     if resumes_at is not None and resumes_at > now + timedelta(seconds=1):
         # Woken before the day limit resets (SQS delays 15 minutes at most): back to sleep, Xero untouched.
         wait = math.ceil((resumes_at - now).total_seconds())
-        return _requeue(message, RunStatus.DEFERRED, Outcome("deferred", wait, resumes_at), queue)
+        return _requeue(message, RunStatus.DEFERRED, Outcome("deferred", wait, resumes_at, "daily_limit"), queue)
     engine: SyncEngine | None = None
     try:
         outcome, engine = import_organisation(begun, message, remaining_seconds)
