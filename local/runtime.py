@@ -32,6 +32,7 @@ class FunctionRuntime:
     physical_name: str
     max_environments: int = DEFAULT_MAX_ENVIRONMENTS
     _idle: list[Handler] = field(default_factory=list)
+    _active: set[LocalLambdaContext] = field(default_factory=set)
     invocations: int = 0
     _count: int = 0
     _lock: threading.Condition = field(default_factory=threading.Condition)
@@ -74,7 +75,19 @@ class FunctionRuntime:
                 timeout_seconds=self.function.timeout,
                 memory_limit_in_mb=self.function.memory_mb,
             )
-            return handler(event, context)
+            with self._lock:
+                self._active.add(context)
+            try:
+                return handler(event, context)
+            finally:
+                with self._lock:
+                    self._active.discard(context)
+
+    def expire_invocations(self) -> None:
+        """Leaves the invocations under way no time (the stack is stopping): they save their work and return."""
+        with self._lock:
+            for context in self._active:
+                context.expire()
 
 
 # Powertools' API resolvers keep the current event on their base class (BaseRouter.current_event), not on the
@@ -105,3 +118,7 @@ class Functions:
     def warm(self) -> None:
         for runtime in self.runtimes.values():
             runtime.warm()
+
+    def expire_invocations(self) -> None:
+        for runtime in self.runtimes.values():
+            runtime.expire_invocations()
