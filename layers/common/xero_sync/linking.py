@@ -1,6 +1,7 @@
 """Linking clients with Xero: start the authorisation, complete it in the callback, unlink, and the states a
 client's link can be in. Tokens go through the token store only."""
 
+import contextlib
 import secrets
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -217,7 +218,7 @@ def _forget_token_set_if_unused(token_set_id: str | None, tenant_id: str) -> Non
         return
     try:
         ref = TokenSetRef.get(token_set_id, consistent_read=True)
-        ref.update(actions=[TokenSetRef.tenant_ids.delete({tenant_id})])
+        ref.update(actions=[TokenSetRef.tenant_ids.delete({tenant_id})], condition=TokenSetRef.token_set_id.exists())
     except (DoesNotExist, UpdateError):
         return
     if not ref.tenant_ids:
@@ -264,21 +265,25 @@ def clean_up_remote(client: Client) -> bool:
             if client.connection_id:
                 identity.delete_connection(token_set, client.connection_id)
             ref = TokenSetRef.get(token_set_id, consistent_read=True)
-            ref.update(actions=[TokenSetRef.tenant_ids.delete({client.tenant_id})])
+            ref.update(
+                actions=[TokenSetRef.tenant_ids.delete({client.tenant_id})], condition=TokenSetRef.token_set_id.exists()
+            )
             if not ref.tenant_ids:
                 # Revoking would also cut the Xero user's other connections to this app: only when none are left.
                 if not identity.connections(token_set):
                     identity.revoke(token_set.refresh_token)
                 store.delete(token_set_id)
-    except (TokenSetRevoked, DoesNotExist):
-        if token_set_id:  # Xero already dropped it: nothing left there to clean
+    except (TokenSetRevoked, DoesNotExist, UpdateError):
+        if token_set_id:  # Xero already dropped it, or it is gone here: nothing left there to clean
             store.delete(token_set_id)
     except (XeroUnavailable, XeroAuthError) as failure:
         logger.warning("Xero clean-up after unlink postponed", extra={"error": type(failure).__name__})
         return False
-    client.update(
-        actions=[Client.cleanup_partition.remove(), Client.token_set_id.remove(), Client.connection_id.remove()]
-    )
+    with contextlib.suppress(UpdateError):  # the client was purged meanwhile: never re-create it
+        client.update(
+            actions=[Client.cleanup_partition.remove(), Client.token_set_id.remove(), Client.connection_id.remove()],
+            condition=Client.client_id.exists(),
+        )
     return True
 
 
@@ -299,15 +304,17 @@ class RelinkNeeded:
     client_ids: list[str] = field(default_factory=list)
 
 
-def mark_needs_relink(token_set_id: str, reason: str) -> RelinkNeeded:
-    """Xero no longer honours a token set (invalid_grant, connection removed): its clients stop syncing, data kept."""
+def mark_needs_relink(token_set_id: str, reason: str, tenant_id: str | None = None) -> RelinkNeeded:
+    """Xero no longer honours a token set (invalid_grant: all its clients) or one organisation's connection (a 403
+    for that tenant: that client alone, the others of the consent still sync): they stop syncing, data kept."""
     result = RelinkNeeded(token_set_id, reason)
     try:
         ref = TokenSetRef.get(token_set_id, consistent_read=True)
     except DoesNotExist:
         return result
-    for tenant_id in ref.tenant_ids:
-        client = Client(practice_id=ref.practice_id, client_id=client_id_for(ref.practice_id, tenant_id))
+    tenants = ref.tenant_ids if tenant_id is None else ref.tenant_ids & {tenant_id}
+    for tenant in tenants:
+        client = Client(practice_id=ref.practice_id, client_id=client_id_for(ref.practice_id, tenant))
         try:
             client.update(
                 actions=[

@@ -138,7 +138,10 @@ class TokenStore:
                 raise TokenSetRevoked(token_set_id, "Xero refused the refresh token (invalid_grant)") from None
             raise
         self._save(token_set_id, rotated)
-        TokenSetRef(token_set_id=token_set_id).update(actions=[TokenSetRef.refreshed_at.set(datetime.now(UTC))])
+        with contextlib.suppress(UpdateError):  # the token set was removed meanwhile (unlinked): never re-create it
+            TokenSetRef(token_set_id=token_set_id).update(
+                actions=[TokenSetRef.refreshed_at.set(datetime.now(UTC))], condition=TokenSetRef.token_set_id.exists()
+            )
         return rotated
 
     def _save(self, token_set_id: str, token_set: TokenSet) -> None:
