@@ -18,6 +18,7 @@ from datetime import timedelta
 from typing import Any
 
 from pynamodb.attributes import MapAttribute
+from pynamodb.exceptions import UpdateError
 
 from xero_sync.config import get_settings
 from xero_sync.linking import mark_needs_relink
@@ -111,7 +112,45 @@ def _record_progress(begun: BegunRun, engine: SyncEngine | None) -> None:
     ]
     if engine.totals.not_entitled:
         actions.append(SyncRun.not_entitled.add(engine.totals.not_entitled))
-    SyncRun(client_id=begun.run.client_id, run_id=begun.run.run_id).update(actions=actions)
+    try:
+        SyncRun(client_id=begun.run.client_id, run_id=begun.run.run_id).update(
+            actions=actions, condition=SyncRun.run_id.exists()
+        )
+    except UpdateError:
+        logger.info("the run was removed meanwhile (its client was deleted): its progress is not recorded")
+        return
+    _add_invocation_metrics(engine)
+    logger.info(
+        "sync invocation ended",
+        extra={
+            "records_fetched": sum(c.fetched for c in engine.totals.counts.values()),
+            "api_calls": stats.calls,
+            "rate_limited": stats.rate_limited,
+            "waited_seconds": round(stats.waited_seconds, 3),
+        },
+    )
+
+
+def _add_invocation_metrics(engine: SyncEngine) -> None:
+    """This invocation's share of the run, as metrics (a run of several invocations sums up in CloudWatch)."""
+    counts = engine.totals.counts.values()
+    stats = engine.api.stats
+    metrics.add_metric(name="RecordsFetched", unit="Count", value=sum(c.fetched for c in counts))
+    metrics.add_metric(
+        name="RecordsImported", unit="Count", value=sum(c.inserted + c.updated + c.deleted for c in counts)
+    )
+    metrics.add_metric(name="XeroApiCalls", unit="Count", value=stats.calls)
+    metrics.add_metric(name="XeroRateLimited", unit="Count", value=stats.rate_limited)
+    metrics.add_metric(name="RateLimitWaitSeconds", unit="Seconds", value=round(stats.waited_seconds, 3))
+
+
+def _add_run_metrics(message: SyncMessage, status: RunStatus) -> None:
+    """The run's outcome and, once it ended, how long it took from its first start."""
+    metrics.add_metric(name="SyncSucceeded" if status is RunStatus.SUCCEEDED else "SyncFailed", unit="Count", value=1)
+    run = SyncRun.get(message.client_id, message.run_id)
+    if run.started_at is not None and run.finished_at is not None:
+        seconds = (run.finished_at - run.started_at).total_seconds()
+        metrics.add_metric(name="SyncDurationSeconds", unit="Seconds", value=round(seconds, 3))
 
 
 def _requeue(message: SyncMessage, status: RunStatus, outcome: Outcome, queue: SyncQueue | None) -> RunStatus:
@@ -144,22 +183,27 @@ def process_sync_message(
         wait = math.ceil((resumes_at - now).total_seconds())
         return _requeue(message, RunStatus.DEFERRED, Outcome("deferred", wait, resumes_at, "daily_limit"), queue)
     engine: SyncEngine | None = None
+    logger.info("sync run taken", extra={"trigger": message.trigger.value, "mode": message.mode})
     try:
         outcome, engine = import_organisation(begun, message, remaining_seconds)
     except Exception as error:
         logger.exception("sync failed unexpectedly")
         outcome = Outcome("failed", error_code="sync_error", error_message=f"{type(error).__name__}: {error}"[:1000])
     _record_progress(begun, engine)
+    logger.info("sync outcome", extra={"outcome": outcome.kind, "error_code": outcome.error_code})
     if outcome.kind == "done":
         finish_run(message, RunStatus.SUCCEEDED)
-        metrics.add_metric(name="SyncSucceeded", unit="Count", value=1)
+        _add_run_metrics(message, RunStatus.SUCCEEDED)
         return RunStatus.SUCCEEDED
     if outcome.kind == "continue":
         return _requeue(message, RunStatus.QUEUED, outcome, queue)
     if outcome.kind == "deferred":
         return _requeue(message, RunStatus.DEFERRED, outcome, queue)
     if outcome.kind == "needs_relink" and begun.client.token_set_id:
-        mark_needs_relink(begun.client.token_set_id, outcome.error_message or "Xero refused the authorisation")
+        # A 403 is this organisation's connection (removed in Xero); invalid_grant is the whole token set.
+        only = begun.client.tenant_id if outcome.error_code == "xero_forbidden" else None
+        reason = outcome.error_message or "Xero refused the authorisation"
+        mark_needs_relink(begun.client.token_set_id, reason, tenant_id=only)
     finish_run(message, RunStatus.FAILED, error=(outcome.error_code or "sync_error", outcome.error_message or ""))
-    metrics.add_metric(name="SyncFailed", unit="Count", value=1)
+    _add_run_metrics(message, RunStatus.FAILED)
     return RunStatus.FAILED
