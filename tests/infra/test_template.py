@@ -121,10 +121,20 @@ def test_every_function_gets_every_setting_the_code_requires():
 
 def test_alarms_watch_the_dead_letter_queue_the_queue_age_and_sync_failures():
     alarms = TEMPLATE.of_type("AWS::CloudWatch::Alarm").values()
-    watched = {(a["Properties"]["Namespace"], a["Properties"]["MetricName"]) for a in alarms}
+    watched = {
+        (a["Properties"]["Namespace"], a["Properties"]["MetricName"]) for a in alarms if "MetricName" in a["Properties"]
+    }
     assert ("AWS/SQS", "ApproximateNumberOfMessagesVisible") in watched
     assert ("AWS/SQS", "ApproximateAgeOfOldestMessage") in watched
-    assert ("XeroSync", "SyncFailed") in watched
+    # The failure rate: failed syncs as a share of those that ended, from the worker's two metrics
+    (rate,) = [a["Properties"] for a in alarms if "Metrics" in a["Properties"]]
+    metrics = {m["Id"]: m for m in rate["Metrics"]}
+    assert {m["MetricStat"]["Metric"]["MetricName"] for m in metrics.values() if "MetricStat" in m} == {
+        "SyncFailed",
+        "SyncSucceeded",
+    }
+    assert [m["Id"] for m in metrics.values() if m.get("ReturnData")] == ["failureRate"]
+    assert "failed" in metrics["failureRate"]["Expression"] and rate["Threshold"] == 20
     for alarm in alarms:
         assert alarm["Properties"]["AlarmActions"], "an alarm nobody hears"
 
