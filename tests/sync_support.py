@@ -19,10 +19,15 @@ from xero_sync.runs import request_sync
 from xero_sync.schemas import SyncMessage
 from xero_sync.sync_worker import process_sync_message
 
+# A timeout fault holds its answer longer than the engine's read timeout here; on a busy machine an ordinary answer
+# may take seconds, so the timeout leaves room for that.
+READ_TIMEOUT_SECONDS = 4
+TIMEOUT_FAULT_HOLD = READ_TIMEOUT_SECONDS + 1.5
+
 FAST_LIMITS = {
     # The emulator's rate-limit minute lasts one real second; the engine is told so.
     "XERO_MINUTE_SECONDS": "1",
-    "XERO_READ_TIMEOUT_SECONDS": "1",
+    "XERO_READ_TIMEOUT_SECONDS": str(READ_TIMEOUT_SECONDS),
     "XERO_BACKOFF_BASE_SECONDS": "0.05",
     "XERO_MAX_INLINE_WAIT_SECONDS": "3",
 }

@@ -45,3 +45,24 @@ def aws() -> Iterator[Aws]:
 def xero(aws: Aws, monkeypatch: pytest.MonkeyPatch) -> Iterator[Xero]:
     with running_xero(TEMPLATE.functions(aws.physical)["SyncClientFunction"].environment, {}, monkeypatch) as xero:
         yield xero
+
+
+@pytest.fixture(autouse=True, scope="session")
+def moto_tables_iterate_a_snapshot() -> Iterator[None]:
+    """moto's in-process DynamoDB walks a table's live dicts on every query, so a sync's concurrent writes (five
+    resources at once) can make another thread's query fail with "dictionary changed size during iteration".
+    DynamoDB never does that; here each walk takes a snapshot first (list() of a dict is one step under the GIL).
+    The contract tier runs on the real engine."""
+    from moto.dynamodb.models.table import Table
+
+    original = Table.all_items
+
+    def all_items(self: Table) -> list:
+        items = []
+        for hash_set in list(self.items.values()):
+            items.extend(list(hash_set.values()) if self.range_key_attr else [hash_set])
+        return sorted(items, key=lambda x: (x.hash_key, x.range_key) if x.range_key else x.hash_key)
+
+    Table.all_items = all_items  # type: ignore[method-assign]
+    yield
+    Table.all_items = original  # type: ignore[method-assign]
