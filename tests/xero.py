@@ -34,10 +34,9 @@ class Xero:
         assert response.status_code < 300, response.text
         return response
 
-    def create_org(self, name: str, user_id: str = "demo-user") -> str:
-        return self.admin("POST", "/orgs", json={"name": name, "seed": name, "size": "tiny", "userId": user_id}).json()[
-            "tenantId"
-        ]
+    def create_org(self, name: str, user_id: str = "demo-user", size: str = "tiny") -> str:
+        body = {"name": name, "seed": name, "size": size, "userId": user_id}
+        return str(self.admin("POST", "/orgs", json=body).json()["tenantId"])
 
     def consent(self, authorize_url: str, tenant_ids: list[str], user_id: str = "demo-user") -> dict[str, str]:
         """Answers the next authorisation as a user would; returns the callback's query parameters."""

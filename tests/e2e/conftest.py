@@ -47,6 +47,7 @@ def _running_stack(kind: str, tmp_path_factory: pytest.TempPathFactory) -> Local
             api_port=0,
             run_schedules=False,
             state_dir=tmp_path_factory.mktemp(f"local-stack-{kind}"),
+            write_state=True,  # for processes attached to it (python -m local worker)
             **STACK_KINDS[kind],
         )
         _holder["stack"] = (kind, stack.start())

@@ -1,0 +1,118 @@
+"""Deleting a client end to end: DELETE /clients/{id} answers 202 and the client is gone at once; the clients
+function's purge-queue poller removes a large client's items slice by slice, then its secret and Xero connection."""
+
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+
+import boto3
+import pytest
+import requests
+
+from local.stack import LocalStack
+from tests.e2e.helpers import Api, eventually
+from tests.e2e.test_linking_e2e import a_synced_client, connected_tenants, secret_of, token_set_secrets
+from tests.xero import Xero
+
+SEEDED_RECORDS = 200_000
+RESOURCES = ("Invoices", "Contacts", "Journals", "BankTransactions", "Payments")
+
+
+@pytest.fixture
+def stack(xero_stack: LocalStack) -> LocalStack:
+    return xero_stack
+
+
+@pytest.fixture
+def xero(stack: LocalStack) -> Iterator[Xero]:
+    emulator = Xero(stack.emulator, requests.Session())
+    yield emulator
+    emulator.session.close()
+
+
+def seed_records(client_id: str, count: int) -> None:
+    """`count` more records under the client, as years of syncs would leave them (written in parallel)."""
+    from xero_sync.models import XeroRecord
+
+    body = b"x" * 200
+
+    def write(start: int) -> None:
+        with XeroRecord.batch_write() as batch:
+            for number in range(start, min(start + 5000, count)):
+                batch.save(
+                    XeroRecord(
+                        partition=XeroRecord.partition_key(client_id, RESOURCES[number % len(RESOURCES)]),
+                        xero_id=f"seeded-{number:08d}",
+                        body=body,
+                        content_hash="h",
+                    )
+                )
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        list(pool.map(write, range(0, count, 5000)))
+
+
+def client_item_gone(practice: str, client_id: str) -> bool:
+    from xero_sync.models import Client
+
+    return not list(Client.query(practice, Client.client_id == client_id, consistent_read=True))
+
+
+def items_left(stack: LocalStack, client_id: str) -> dict[str, int]:
+    """Every item of the client in every table, by a full scan of each (what an auditor would run)."""
+    dynamodb = boto3.client("dynamodb", endpoint_url=stack.dynamodb.endpoint, region_name=stack.region)
+    tables = {
+        "Records": ("partition", "begins_with"),
+        "SyncRuns": ("client_id", "="),
+        "Checkpoints": ("client_id", "="),
+        "Clients": ("client_id", "="),
+    }
+    left: dict[str, int] = {}
+    for short, (attribute, operator) in tables.items():
+        table = stack.physical[f"{short}Table"].ref
+        condition = "begins_with(#a, :v)" if operator == "begins_with" else "#a = :v"
+        count = 0
+        for page in dynamodb.get_paginator("scan").paginate(
+            TableName=table,
+            Select="COUNT",
+            FilterExpression=condition,
+            ExpressionAttributeNames={"#a": attribute},
+            ExpressionAttributeValues={":v": {"S": client_id}},
+        ):
+            count += page["Count"]
+        if count:
+            left[short] = count
+    return left
+
+
+def test_deleting_a_client_with_200k_records_removes_every_item_and_its_secret(
+    stack: LocalStack, api: Api, xero: Xero, practice: str
+) -> None:
+    # Given a linked, synced client holding 200,000 more records, and another client of the practice
+    tenant, client_id, _ = a_synced_client(api, stack, xero, practice, "Doomed Ltd")
+    other_tenant, other_id, _ = a_synced_client(api, stack, xero, practice, "Kept Ltd")
+    secret = secret_of(stack, practice, client_id)
+    seed_records(client_id, SEEDED_RECORDS)
+    before = items_left(stack, client_id)
+    assert before["Records"] > SEEDED_RECORDS and before["SyncRuns"] == 1 and before["Checkpoints"] > 20
+    purges_before = stack.worker_for("PurgeQueue").invocations
+    # When the practice deletes it
+    started = time.monotonic()
+    response = api.request("DELETE", f"/clients/{client_id}", practice)
+    # Then it is accepted, and the client is gone from the API at once
+    assert response.status_code == 202, response.text
+    assert response.json() == {"clientId": client_id, "status": "deleting"}
+    assert api.get(f"/clients/{client_id}", practice).status_code == 404
+    assert [c["clientId"] for c in api.get("/clients", practice).json()["items"]] == [other_id]
+    # And the purge removes every item it owned (slice by slice through the purge queue), then its secret and its
+    # connection at Xero
+    eventually(lambda: client_item_gone(practice, client_id), timeout=600, interval=2)  # the purge's last step
+    assert items_left(stack, client_id) == {}
+    took = time.monotonic() - started
+    slices = stack.worker_for("PurgeQueue").invocations - purges_before
+    assert secret not in token_set_secrets(stack)
+    assert tenant not in connected_tenants(xero) and other_tenant in connected_tenants(xero)
+    # And the other client is untouched, and deleting again is simply "not found"
+    assert api.get(f"/clients/{other_id}", practice).json()["linkState"] == "linked"
+    assert api.request("DELETE", f"/clients/{client_id}", practice).status_code == 404
+    print(f"purged {before['Records']} records in {took:.0f} s, {slices} purge invocation(s)")
