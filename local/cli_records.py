@@ -3,9 +3,9 @@
 - `export` and `verify` (the default) use the sync engine's `local/records.py` (`export_client(client_id, out_dir)`,
   `verify_client(client_id)`: a full read from Xero through the Accounting API, paced like a sync) with the functions'
   environment pointed at the running stack, as the stack itself sets it.
-- `verify --ground-truth` (and the demo, which must not spend Xero's minute limit twice) compares the stored records
-  with the Xero emulator's ground truth (`/_emulator/orgs/{tenant}/records/{resource}`), reading the Records table
-  beside the stack: independent of the engine's own read path.
+- `verify --ground-truth` compares the stored records with the Xero emulator's ground truth
+  (`/_emulator/orgs/{tenant}/records/{resource}`), reading the Records table beside the stack: independent of the
+  engine's own read path.
 """
 
 import importlib

@@ -3,7 +3,11 @@
 Lambda runs one invocation at a time per execution environment and adds environments when invocations overlap.
 The handlers keep per-invocation state in module globals (the Powertools resolver's current event, the batch
 processor's records), so here too each environment is its own copy of the handler module (local.handlers loads it
-from the function's code directory under a unique module name), used by one invocation at a time.
+from the function's code directory under a unique module name), used by one invocation at a time. What the
+functions share here and not in Lambda is the shared package itself (one xero_sync per process): its Logger's
+appended keys and Lambda-context fields, set per invocation, can show another overlapping invocation's values in
+local log lines. A function that must be isolated as Lambda isolates it runs in a process of its own
+(`python -m local worker`, local/worker_process.py).
 """
 
 import itertools
