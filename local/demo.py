@@ -57,8 +57,9 @@ class Demo:
         self.console.print()
         self.console.rule(f"[bold]{text}[/bold]  [dim]{elapsed:5.1f} s[/dim]", align="left")
 
-    def say(self, text: str) -> None:
-        self.console.print(text, highlight=False)
+    def say(self, text: str, whole: bool = False) -> None:
+        """A line of the demo; `whole` keeps it unbroken however wide (a URL or a token to copy)."""
+        self.console.print(text, highlight=False, soft_wrap=whole)
 
     # --- the stack --------------------------------------------------------------------------------------------------
     def start_stack(self) -> StackHandle:
@@ -208,7 +209,10 @@ class Demo:
                 self.say(f"  {line}")
             raise CliError(f"verify: {len(differences)} difference(s) between what is stored and Xero", EXIT_FAILED)
         stored = sum(self.handle.stored(client["clientId"], RESOURCES).get(name, (0, 0))[0] for name in RESOURCES)
-        self.say(f"verify: stored data equals a full read from Xero — {stored} records in {len(RESOURCES)} resources")
+        self.say(
+            f"verify: stored data equals Xero — {stored} records in {len(RESOURCES)} resources, against a full read "
+            "through the Accounting API"
+        )
 
     def keep_running(self, client_id: str) -> None:
         assert self.handle is not None
@@ -220,7 +224,7 @@ class Demo:
         self.say("The stack keeps running (Ctrl-C stops everything the demo started):")
         self.say(f"  API                  {handle.api}")
         self.say(f"  Swagger UI           {handle.api}/_local/swagger")
-        self.say(f"  Xero consent page    {authorize_url}")
+        self.say(f"  Xero consent page    {authorize_url}", whole=True)
         self.say(
             "                       (link another organisation in a browser: create one with "
             "`python -m local org create`)"
