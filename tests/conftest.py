@@ -1,5 +1,9 @@
 """Every test tier runs the code with the environment a deployed function gets: template.yaml's, resolved with
-local names. This runs before any test module imports xero_sync (its models read table names at import)."""
+local names. This runs before any test module imports xero_sync (its models read table names at import).
+
+The secrets guard (tests/log_guard.py) covers the whole session: every token, code, PKCE verifier and client secret
+made in this process is collected, each test fails if a line it logged carries one, and the session ends in an
+error if any log line of it, or any log file a local stack wrote under the session's temporary directory, does."""
 
 import logging
 import os
@@ -8,6 +12,7 @@ from collections.abc import Iterator
 import pytest
 
 from local.template import Template
+from tests.log_guard import SecretWatch, recording_secrets, subprocess_log_leaks
 
 os.environ.update(
     {
@@ -41,19 +46,32 @@ class LogLines(logging.Handler):
 
 
 LOG_LINES = LogLines()
+SECRETS = SecretWatch()
 
 
 @pytest.fixture(scope="session", autouse=True)
-def every_log_line() -> Iterator[LogLines]:
+def every_log_line(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LogLines]:
     from xero_sync.observability import logger
 
     LOG_LINES.setFormatter(logger.registered_formatter)
     service_logger = logging.getLogger(logger.service)
-    watched = [logging.getLogger()]  # botocore, urllib3, authlib: at their own (default) levels
+    watched = [logging.getLogger()]  # botocore, urllib3, authlib, werkzeug: at their own (default) levels
     if not service_logger.propagate:
         watched.append(service_logger)
     for watched_logger in watched:
         watched_logger.addHandler(LOG_LINES)
-    yield LOG_LINES
+    with recording_secrets(SECRETS):
+        yield LOG_LINES
     for watched_logger in watched:
         watched_logger.removeHandler(LOG_LINES)
+    leaked = SECRETS.leaks(LOG_LINES.lines) + subprocess_log_leaks(SECRETS, tmp_path_factory.getbasetemp())
+    assert not leaked, f"{len(leaked)} log line(s) of the session carry a secret:\n" + "\n".join(leaked[:20])
+
+
+@pytest.fixture(autouse=True)
+def no_secret_in_this_tests_log_lines(every_log_line: LogLines) -> Iterator[None]:
+    """Fails the test that logged a token, code, verifier or client secret (the session check names no test)."""
+    first_line = len(every_log_line.lines)
+    yield
+    leaked = SECRETS.leaks(every_log_line.lines[first_line:])
+    assert not leaked, f"{len(leaked)} log line(s) carry a secret:\n" + "\n".join(leaked[:20])

@@ -42,6 +42,6 @@ def aws() -> Iterator[Aws]:
 
 
 @pytest.fixture
-def xero(aws: Aws, monkeypatch: pytest.MonkeyPatch) -> Iterator[Xero]:
-    with running_xero(TEMPLATE.functions(aws.physical)["SyncClientFunction"].environment, {}, monkeypatch) as xero:
+def xero(aws: Aws) -> Iterator[Xero]:
+    with running_xero(TEMPLATE.functions(aws.physical)["SyncClientFunction"].environment, {}) as xero:
         yield xero
