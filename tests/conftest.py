@@ -1,10 +1,15 @@
 """Every test tier runs the code with the environment a deployed function gets: template.yaml's, resolved with
 local names. This runs before any test module imports xero_sync (its models read table names at import).
 
+Every AWS call a function makes is checked against that function's IAM policy in template.yaml (tests/aws_calls.py):
+moto and DynamoDB Local enforce no IAM, so the test during which a function made a call its policy does not allow
+fails here. What each function called is written to test-artifacts/aws-calls-<worker>.json.
+
 The secrets guard (tests/log_guard.py) covers the whole session: every token, code, PKCE verifier and client secret
 made in this process is collected, each test fails if a line it logged carries one, and the session ends in an
 error if any log line of it, or any log file a local stack wrote under the session's temporary directory, does."""
 
+import json
 import logging
 import os
 from collections.abc import Iterator
@@ -12,6 +17,7 @@ from collections.abc import Iterator
 import pytest
 
 from local.template import Template
+from tests.aws_calls import CallRecorder, Policies, disallowed
 from tests.log_guard import SecretWatch, recording_secrets, subprocess_log_leaks
 
 os.environ.update(
@@ -47,6 +53,9 @@ class LogLines(logging.Handler):
 
 LOG_LINES = LogLines()
 SECRETS = SecretWatch()
+AWS_CALLS = CallRecorder()
+POLICIES = Policies(TEMPLATE)
+ARTIFACTS = TEMPLATE.path.parent / "test-artifacts"
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -66,6 +75,31 @@ def every_log_line(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LogLine
         watched_logger.removeHandler(LOG_LINES)
     leaked = SECRETS.leaks(LOG_LINES.lines) + subprocess_log_leaks(SECRETS, tmp_path_factory.getbasetemp())
     assert not leaked, f"{len(leaked)} log line(s) of the session carry a secret:\n" + "\n".join(leaked[:20])
+
+
+@pytest.fixture(scope="session", autouse=True)
+def every_aws_call() -> Iterator[CallRecorder]:
+    with AWS_CALLS.installed():
+        yield AWS_CALLS
+    used: dict[str, set[str]] = {}
+    for call in AWS_CALLS.calls:
+        if call.function is not None:
+            grants = POLICIES.needed(call)
+            used.setdefault(call.function, set()).update(
+                f"{g.action} {POLICIES.resource_name(g.resource)}" for g in grants
+            )
+    ARTIFACTS.mkdir(exist_ok=True)
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+    report = {function: sorted(grants) for function, grants in sorted(used.items())}
+    (ARTIFACTS / f"aws-calls-{worker}.json").write_text(json.dumps(report, indent=1) + "\n")
+
+
+@pytest.fixture(autouse=True)
+def every_aws_call_allowed_by_the_functions_policy(every_aws_call: CallRecorder) -> Iterator[None]:
+    first_call = len(every_aws_call.calls)
+    yield
+    missing = disallowed(POLICIES, every_aws_call.since(first_call))
+    assert not missing, "a function made AWS calls its IAM policy does not allow:\n" + "\n".join(missing)
 
 
 @pytest.fixture(autouse=True)
