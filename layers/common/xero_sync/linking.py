@@ -109,9 +109,12 @@ def complete_link(state: str | None, code: str | None, error: str | None) -> Lin
         connections = [
             c for c in identity.connections(token_set, token_set.auth_event_id()) if c.tenant_type == "ORGANISATION"
         ]
-    except (XeroAuthError, XeroUnavailable) as failure:
+    except XeroAuthError as failure:
         logger.warning("Xero code exchange failed", extra={"error": type(failure).__name__})
         return _failed("exchange_failed", "Xero did not accept the authorisation. Start linking again.")
+    except XeroUnavailable as failure:
+        logger.warning("Xero unavailable during the code exchange", extra={"error": type(failure).__name__})
+        return _failed("xero_unavailable", "Xero could not be reached. Try again in a few minutes.")
     if not connections:
         return _failed("no_organisation", "No Xero organisation was chosen.")
     if pending.target_client_id:
@@ -157,9 +160,13 @@ def _relink(
 def _disconnect_strangers(
     practice_id: str, identity: XeroIdentity, token_set: TokenSet, strangers: list[Connection]
 ) -> None:
-    """Connections made in a refused consent are removed at Xero again, unless a linked client of this practice
-    relies on that organisation (a connection is the Xero user's, whichever consent made it)."""
+    """Connections made by a refused consent are removed at Xero again, unless a linked client of this practice
+    relies on that organisation. A connection the consent did not make (re-consenting an organisation keeps its
+    connection, only updated) belongs to an earlier consent, maybe another practice's, and is left alone: a
+    connection is the Xero user's, shared by every practice that user links for."""
     for connection in strangers:
+        if not connection.made_by_this_consent():
+            continue
         try:
             existing = Client.get(practice_id, client_id_for(practice_id, connection.tenant_id))
             if existing.link_state == LinkState.LINKED.value:
@@ -172,13 +179,19 @@ def _disconnect_strangers(
             logger.warning("could not remove a refused connection at Xero")
 
 
+def _organisation_name(connection: Connection) -> str:
+    """The organisation's name as Xero shows it, but for lone surrogates (valid in Xero's JSON, not in any text we
+    store or answer), which become U+FFFD."""
+    return (connection.tenant_name or "Xero organisation").encode("utf-8", "replace").decode()[:512]
+
+
 def _link_client(practice_id: str, connection: Connection, token_set_id: str) -> tuple[Client, str | None]:
     """Creates the client, or relinks the one that already has this organisation. Returns the client and the token
     set it used before (if another one)."""
     now = datetime.now(UTC)
     client_id = client_id_for(practice_id, connection.tenant_id)
     linked_fields: list[Action] = [
-        Client.name.set(connection.tenant_name or "Xero organisation"),
+        Client.name.set(_organisation_name(connection)),
         *Client.link_state_actions(LinkState.LINKED, None),
         Client.token_set_id.set(token_set_id),
         Client.connection_id.set(connection.id),
@@ -191,7 +204,7 @@ def _link_client(practice_id: str, connection: Connection, token_set_id: str) ->
         client = Client(
             practice_id=practice_id,
             client_id=client_id,
-            name=connection.tenant_name or "Xero organisation",
+            name=_organisation_name(connection),
             tenant_id=connection.tenant_id,
             link_state=LinkState.LINKED.value,
             link_state_key=LinkState.LINKED.value,
