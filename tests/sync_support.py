@@ -141,7 +141,7 @@ def differences(xero: Emulated, tenant_id: str, client_id: str) -> dict[str, lis
 
 def counts_of(run: SyncRun) -> dict[str, dict[str, int]]:
     counts = run.counts.as_dict() if hasattr(run.counts, "as_dict") else dict(run.counts or {})
-    return {name: {k: int(v) for k, v in value.items()} for name, value in counts.items()}
+    return {name: {k: int(v) for k, v in value.items() if k != "errors"} for name, value in counts.items()}
 
 
 def floor_calls(emu: Emulated, tenant: str) -> int:
