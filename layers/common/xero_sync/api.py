@@ -9,7 +9,10 @@ from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
-from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.openapi.exceptions import (
+    RequestUnsupportedContentType,
+    RequestValidationError,
+)
 from aws_lambda_powertools.event_handler.openapi.params import Path
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel
@@ -66,6 +69,12 @@ def create_resolver() -> APIGatewayHttpResolver:
             return error_response(HTTPStatus.BAD_REQUEST, "malformed_json", "the request body is not valid JSON")
         return error_response(
             HTTPStatus.UNPROCESSABLE_ENTITY, "validation_error", "the request is invalid", _validation_details(errors)
+        )
+
+    @app.exception_handler(RequestUnsupportedContentType)
+    def _unsupported_content_type(_: RequestUnsupportedContentType) -> Response[str]:
+        return error_response(
+            HTTPStatus.UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", "the request body must be application/json"
         )
 
     @app.not_found

@@ -1,6 +1,7 @@
 """Linking clients with Xero: start the authorisation, complete it in the callback, unlink, and the states a
 client's link can be in. Tokens go through the token store only."""
 
+import re
 import secrets
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -36,6 +37,9 @@ from xero_sync.xero_identity import (
 )
 
 STATE_TTL = timedelta(minutes=10)
+# What start_link issues (secrets.token_urlsafe(32)); anything else is refused before any lookup (a key DynamoDB
+# would refuse, over 2,048 bytes, must not be a 500).
+_STATE = re.compile(r"[A-Za-z0-9_-]{16,128}")
 UNLINKED_DURING_RUN = ("client_unlinked", "the client was unlinked before this sync could finish")
 
 Outcome = Literal["linked", "relinked", "denied", "failed"]
@@ -94,7 +98,7 @@ def _consume_state(state: str) -> OAuthState | None:
 
 # --- the callback ---------------------------------------------------------------------------------------------------
 def complete_link(state: str | None, code: str | None, error: str | None) -> LinkOutcome:
-    pending = _consume_state(state) if state else None
+    pending = _consume_state(state) if state and _STATE.fullmatch(state) else None
     if pending is None:
         return _failed("invalid_state", "This link has expired or was already used. Start linking again.")
     if error:
