@@ -84,6 +84,16 @@ def link_client(api: Api, xero: Emulated, tenant_id: str, practice: str) -> Clie
     return Client.get(practice, client_id)
 
 
+def linked_client(
+    session: boto3.Session, api: Api, xero: Emulated, queue_url: str, name: str, size: str = "tiny"
+) -> tuple[str, Client, SyncMessage]:
+    """A new organisation linked as a client of practice-a: its tenant, the client and its first sync's message."""
+    tenant = xero.create_org(name, size=size)
+    client = link_client(api, xero, tenant, "practice-a")
+    (message,) = drain(session, queue_url)
+    return tenant, client, message
+
+
 def drain(session: boto3.Session, queue_url: str) -> list[SyncMessage]:
     sqs = session.client("sqs")
     messages = []

@@ -2,44 +2,16 @@
 it could not in the run (counts and reasons per resource, on GET /clients/{id}/syncs), never corrupts what it had,
 and keeps its checkpoints where they were, so the next run reads the rejected records again."""
 
-from collections.abc import Iterator
-
 import pytest
 
 from tests.api import Api
-from tests.sync_support import (
-    Emulated,
-    counts_of,
-    differences,
-    drain,
-    fast_settings,
-    forget_fast_settings,
-    link_client,
-    run_to_end,
-    sync,
-)
+from tests.sync_support import Emulated, counts_of, differences, drain, link_client, linked_client, run_to_end, sync
 from xero_sync.models import Checkpoint
 from xero_sync.record_store import RecordStore
 
 
-@pytest.fixture
-def emu(aws, xero) -> Iterator[Emulated]:
-    xero.admin("POST", "/config", json={"rateLimits": {"timeScale": 60}})
-    fast_settings()
-    yield Emulated(xero.base_url, xero.session)
-    forget_fast_settings()
-
-
-@pytest.fixture
-def queue_url(aws) -> str:
-    return aws.queue_url("SyncQueue")
-
-
 def linked(aws, emu: Emulated, name: str):
-    tenant = emu.create_org(name, size="tiny")
-    client = link_client(Api(aws.physical), emu, tenant, "practice-a")
-    (message,) = drain(aws.session, aws.queue_url("SyncQueue"))
-    return tenant, client, message
+    return linked_client(aws.session, Api(aws.physical), emu, aws.queue_url("SyncQueue"), name)
 
 
 def history(aws, client_id: str) -> list[dict]:
