@@ -143,7 +143,9 @@ class TokenStore:
     def _refresh_at_xero(self, token_set_id: str, current: TokenSet) -> TokenSet:
         leased_at = time.monotonic()
         identity = self._identity_factory()
-        for attempt in range(1, REFRESH_ATTEMPTS + 1):
+        attempt = 0
+        while True:
+            attempt += 1
             try:
                 return identity.refresh(current.refresh_token)
             except XeroAuthError as error:
@@ -151,12 +153,10 @@ class TokenStore:
                     raise TokenSetRevoked(token_set_id, "Xero refused the refresh token (invalid_grant)") from None
                 raise
             except XeroUnavailable as error:
-                out_of_lease = time.monotonic() - leased_at > LEASE_SECONDS / 2
                 logger.warning("refreshing a token set failed", extra={"attempt": attempt, "error": str(error)})
-                if attempt == REFRESH_ATTEMPTS or out_of_lease:
+                if attempt >= REFRESH_ATTEMPTS or time.monotonic() - leased_at > LEASE_SECONDS / 2:
                     raise
                 self._sleep(0.5 * attempt)
-        raise AssertionError("unreachable")
 
     def _save(self, token_set_id: str, token_set: TokenSet) -> None:
         """Persists a rotated token set before anyone uses it. If every attempt fails, the refresh token left in the
