@@ -47,7 +47,7 @@ from xero_sync.models import Checkpoint
 from xero_sync.observability import logger
 from xero_sync.record_store import Applied, Counts, Record, RecordStore, record_id, split_storable
 from xero_sync.schemas import RunProgress, RunWait
-from xero_sync.tokens import TokenSetRevoked
+from xero_sync.tokens import TokenRefreshBusy, TokenSetRevoked
 from xero_sync.xero_api import (
     Forbidden,
     OrganisationOffline,
@@ -59,8 +59,13 @@ from xero_sync.xero_api import (
     XeroApi,
     XeroApiError,
 )
+from xero_sync.xero_identity import XeroUnavailable
 
 DEPENDENTS = "_dependents"
+# The token set could not be refreshed for now (Xero's token endpoint away, another holder kept the lease): the run
+# is tried again in a few minutes rather than failed, so a refresh whose answer was lost is retried well within
+# Xero's 30-minute grace for the refresh token kept (the next nightly run would be hours too late).
+_TOKEN_UNAVAILABLE = (XeroUnavailable, TokenRefreshBusy)
 GROUP_MEMBERS = "ContactGroups#members"  # in reread_resources: groups holding a renamed contact, read again
 IDS_PER_CALL = 40  # contact ids per GET /Contacts?IDs= (keeps the URL well under 2,000 characters)
 MAX_SINGLE_FILTERS = 5  # beyond this many contacts, a resource filtered one contact a call is re-read whole
@@ -211,7 +216,7 @@ class SyncEngine:
             with self.totals.lock:
                 self.totals.not_entitled.add(spec.name)
                 self._resources_done += 1
-        except (RateLimited, Forbidden, TokenSetRevoked, _OutOfTime):
+        except (RateLimited, Forbidden, TokenSetRevoked, _OutOfTime, *_TOKEN_UNAVAILABLE):
             self.stop.set()  # nobody else should start another call
             raise
 
@@ -225,7 +230,9 @@ class SyncEngine:
             if isinstance(error, Forbidden):
                 return Outcome("needs_relink", error_code="xero_forbidden", error_message=str(error))
         for error in real:
-            if not isinstance(error, RateLimited | OrganisationOffline | _OutOfTime):
+            if not isinstance(
+                error, RateLimited | OrganisationOffline | _OutOfTime | XeroUnavailable | TokenRefreshBusy
+            ):
                 code = error.code if isinstance(error, XeroApiError) else "sync_error"
                 logger.exception("sync failed", exc_info=error)
                 return Outcome("failed", error_code=code, error_message=f"{type(error).__name__}: {error}"[:1000])
@@ -240,6 +247,7 @@ class SyncEngine:
         ]
         offline = float(self.options.offline_retry_seconds)
         waits += [(offline, "organisation_offline") for e in real if isinstance(e, OrganisationOffline)]
+        waits += [(offline, "xero_retry") for e in real if isinstance(e, _TOKEN_UNAVAILABLE)]
         if waits:
             wait, reason = max(waits)
             return Outcome("continue", math.ceil(wait), now + timedelta(seconds=wait), waiting_reason=reason)
