@@ -202,8 +202,8 @@ LEAST_PRIVILEGE: dict[str, dict[str, set[str]]] = {
     ),
     # unlink_client: the client marked, its active run closed, then the remote clean-up.
     "UnlinkFunction": merged({"dynamodb:UpdateItem": {"SyncRunsTable"}}, REMOTE_CLEANUP),
-    # Sync Now (request_sync), the nightly fan-out (clients-by-link-state), console dispatch by id (client-id), the retried
-    # clean-ups (pending-cleanups + REMOTE_CLEANUP); a failed async invocation goes to its destination (SAM's).
+    # Sync Now (request_sync), the nightly fan-out (clients-by-link-state), console dispatch by id (client-id), the
+    # retried clean-ups (pending-cleanups + REMOTE_CLEANUP); a failed async invocation goes to its destination (SAM's).
     "SyncDispatchFunction": merged(
         {
             "dynamodb:Query": {
