@@ -235,10 +235,12 @@ LEAST_PRIVILEGE: dict[str, dict[str, set[str]]] = {
         APP_CREDENTIALS,
         SECRETS_KMS,
     ),
-    # The client API (list, overview, history), delete, and the purge: every item the client owns, in batches, then
-    # the client item; the remote clean-up as unlink does.
+    # The client API (list; overview: its current run's progress and the record counts beside the checkpoints;
+    # history), delete, and the purge: every item the client owns, in batches, then the client item; the remote
+    # clean-up as unlink does.
     "ClientsFunction": merged(
         {
+            "dynamodb:GetItem": {"SyncRunsTable"},
             "dynamodb:Query": {"ClientsTable", "SyncRunsTable", "CheckpointsTable", "RecordsTable"},
             "dynamodb:UpdateItem": {"SyncRunsTable"},
             "dynamodb:DeleteItem": {"ClientsTable"},
