@@ -60,7 +60,13 @@ def up(args: argparse.Namespace) -> int:
         if _alive(previous.get("pid"), _PROCESS_MARKERS["stack"]):
             sys.exit(f"a local stack is already running (pid {previous['pid']}, {previous['api']}): make down first")
         state_file.unlink()
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    # On the console, and in the state directory's logs/ with DynamoDB Local's and moto's (kept after the stack stops).
+    (args.state_dir / "logs").mkdir(parents=True, exist_ok=True)
+    logging.basicConfig(
+        level=logging.INFO,
+        format="%(asctime)s %(name)s %(levelname)s %(message)s",
+        handlers=[logging.StreamHandler(), logging.FileHandler(args.state_dir / "logs" / "local.log")],
+    )
     for quiet in ("botocore", "boto3", "pynamodb", "urllib3"):
         logging.getLogger(quiet).setLevel(logging.WARNING)
     stop = threading.Event()

@@ -89,6 +89,16 @@ def link_client(api: Api, xero: Emulated, tenant_id: str, practice: str) -> Clie
     return Client.get(practice, client_id)
 
 
+def linked_client(
+    session: boto3.Session, api: Api, xero: Emulated, queue_url: str, name: str, size: str = "tiny"
+) -> tuple[str, Client, SyncMessage]:
+    """A new organisation linked as a client of practice-a: its tenant, the client and its first sync's message."""
+    tenant = xero.create_org(name, size=size)
+    client = link_client(api, xero, tenant, "practice-a")
+    (message,) = drain(session, queue_url)
+    return tenant, client, message
+
+
 def drain(session: boto3.Session, queue_url: str) -> list[SyncMessage]:
     sqs = session.client("sqs")
     messages = []
@@ -146,7 +156,7 @@ def differences(xero: Emulated, tenant_id: str, client_id: str) -> dict[str, lis
 
 def counts_of(run: SyncRun) -> dict[str, dict[str, int]]:
     counts = run.counts.as_dict() if hasattr(run.counts, "as_dict") else dict(run.counts or {})
-    return {name: {k: int(v) for k, v in value.items()} for name, value in counts.items()}
+    return {name: {k: int(v) for k, v in value.items() if k != "errors"} for name, value in counts.items()}
 
 
 def floor_calls(emu: Emulated, tenant: str) -> int:

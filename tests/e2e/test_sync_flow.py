@@ -105,12 +105,8 @@ def test_sync_now_twice_returns_the_same_queued_run(
         assert first.json() == second.json()
         assert first.json()["status"] == "queued"
         overview = api.get(f"/clients/{client.client_id}", practice).json()
-        assert overview["currentRun"] == {
-            "runId": first.json()["runId"],
-            "status": "queued",
-            "progress": None,
-            "waitingOn": None,
-        }
+        expected = {"runId": first.json()["runId"], "status": "queued", "progress": None, "waitingOn": None}
+        assert overview["currentRun"] == expected  # queued: no progress yet, waiting on nothing
 
     # And once the poller takes it, that one run is the client's only (manual) run, finished
     runs = eventually(lambda: (r := _runs(api, practice, client.client_id)) and _finished(r) and r)

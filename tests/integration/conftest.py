@@ -11,6 +11,7 @@ from local.environment import apply_function_environment
 from local.provision import provision
 from local.template import PhysicalResource
 from tests.conftest import TEMPLATE
+from tests.sync_support import Emulated, fast_settings, forget_fast_settings
 from tests.xero import Xero, running_xero
 
 
@@ -42,8 +43,8 @@ def aws() -> Iterator[Aws]:
 
 
 @pytest.fixture
-def xero(aws: Aws, monkeypatch: pytest.MonkeyPatch) -> Iterator[Xero]:
-    with running_xero(TEMPLATE.functions(aws.physical)["SyncClientFunction"].environment, {}, monkeypatch) as xero:
+def xero(aws: Aws) -> Iterator[Xero]:
+    with running_xero(TEMPLATE.functions(aws.physical)["SyncClientFunction"].environment, {}) as xero:
         yield xero
 
 
@@ -66,3 +67,17 @@ def moto_tables_iterate_a_snapshot() -> Iterator[None]:
     Table.all_items = all_items  # type: ignore[method-assign]
     yield
     Table.all_items = original  # type: ignore[method-assign]
+
+
+@pytest.fixture
+def emu(aws: Aws, xero: Xero) -> Iterator[Emulated]:
+    """The emulator as the sync tests drive it: its rate-limit minute one real second, the engine told so."""
+    xero.admin("POST", "/config", json={"rateLimits": {"timeScale": 60}})
+    fast_settings()
+    yield Emulated(xero.base_url, xero.session)
+    forget_fast_settings()
+
+
+@pytest.fixture
+def queue_url(aws: Aws) -> str:
+    return aws.queue_url("SyncQueue")

@@ -141,7 +141,7 @@ def running_slowly(aws, emu: Emulated, api: Api, name: str):
     """A small organisation's first sync under way in the background, Xero slow enough for it to outlast leases."""
     tenant, client = linked(aws, emu, api, name, size="small")
     (message,) = drain(aws.session, aws.queue_url("SyncQueue"))
-    emu.admin("POST", "/config", json={"latencyMs": 60})
+    emu.admin("POST", "/config", json={"latencyMs": 150})
     worker = in_background(process_sync_message, message)  # one invocation, as the Lambda would run it
     return tenant, client, message, worker
 
@@ -155,7 +155,7 @@ def test_a_live_worker_keeps_its_claim_past_the_lease_and_stops_when_the_claim_i
     # When the practice deletes the client mid-run (Xero untouched), the next beat finds the claim gone and the
     # sync stops within a beat or two (and the calls it had in flight)
     assert api.call("DELETE", f"/clients/{client.client_id}").status == 202
-    worker.join(timeout=5)
+    worker.join(timeout=15)
     assert not worker.is_alive()
     run = SyncRun.get(client.client_id, message.run_id)
     assert (run.status, run.error_code) == ("failed", "client_deleted")

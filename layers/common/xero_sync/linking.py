@@ -2,6 +2,7 @@
 client's link can be in. Tokens go through the token store only."""
 
 import contextlib
+import re
 import secrets
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -37,6 +38,9 @@ from xero_sync.xero_identity import (
 )
 
 STATE_TTL = timedelta(minutes=10)
+# What start_link issues (secrets.token_urlsafe(32)); anything else is refused before any lookup (a key DynamoDB
+# would refuse, over 2,048 bytes, must not be a 500).
+_STATE = re.compile(r"[A-Za-z0-9_-]{16,128}")
 UNLINKED_DURING_RUN = ("client_unlinked", "the client was unlinked before this sync could finish")
 
 Outcome = Literal["linked", "relinked", "denied", "failed"]
@@ -95,7 +99,7 @@ def _consume_state(state: str) -> OAuthState | None:
 
 # --- the callback ---------------------------------------------------------------------------------------------------
 def complete_link(state: str | None, code: str | None, error: str | None) -> LinkOutcome:
-    pending = _consume_state(state) if state else None
+    pending = _consume_state(state) if state and _STATE.fullmatch(state) else None
     if pending is None:
         return _failed("invalid_state", "This link has expired or was already used. Start linking again.")
     if error:
@@ -110,9 +114,12 @@ def complete_link(state: str | None, code: str | None, error: str | None) -> Lin
         connections = [
             c for c in identity.connections(token_set, token_set.auth_event_id()) if c.tenant_type == "ORGANISATION"
         ]
-    except (XeroAuthError, XeroUnavailable) as failure:
+    except XeroAuthError as failure:
         logger.warning("Xero code exchange failed", extra={"error": type(failure).__name__})
         return _failed("exchange_failed", "Xero did not accept the authorisation. Start linking again.")
+    except XeroUnavailable as failure:
+        logger.warning("Xero unavailable during the code exchange", extra={"error": type(failure).__name__})
+        return _failed("xero_unavailable", "Xero could not be reached. Try again in a few minutes.")
     if not connections:
         return _failed("no_organisation", "No Xero organisation was chosen.")
     if pending.target_client_id:
@@ -158,9 +165,13 @@ def _relink(
 def _disconnect_strangers(
     practice_id: str, identity: XeroIdentity, token_set: TokenSet, strangers: list[Connection]
 ) -> None:
-    """Connections made in a refused consent are removed at Xero again, unless a linked client of this practice
-    relies on that organisation (a connection is the Xero user's, whichever consent made it)."""
+    """Connections made by a refused consent are removed at Xero again, unless a linked client of this practice
+    relies on that organisation. A connection the consent did not make (re-consenting an organisation keeps its
+    connection, only updated) belongs to an earlier consent, maybe another practice's, and is left alone: a
+    connection is the Xero user's, shared by every practice that user links for."""
     for connection in strangers:
+        if not connection.made_by_this_consent():
+            continue
         try:
             existing = Client.get(practice_id, client_id_for(practice_id, connection.tenant_id))
             if existing.link_state == LinkState.LINKED.value:
@@ -173,13 +184,19 @@ def _disconnect_strangers(
             logger.warning("could not remove a refused connection at Xero")
 
 
+def _organisation_name(connection: Connection) -> str:
+    """The organisation's name as Xero shows it, but for lone surrogates (valid in Xero's JSON, not in any text we
+    store or answer), which become U+FFFD."""
+    return (connection.tenant_name or "Xero organisation").encode("utf-8", "replace").decode()[:512]
+
+
 def _link_client(practice_id: str, connection: Connection, token_set_id: str) -> tuple[Client, str | None]:
     """Creates the client, or relinks the one that already has this organisation. Returns the client and the token
     set it used before (if another one)."""
     now = datetime.now(UTC)
     client_id = client_id_for(practice_id, connection.tenant_id)
     linked_fields: list[Action] = [
-        Client.name.set(connection.tenant_name or "Xero organisation"),
+        Client.name.set(_organisation_name(connection)),
         *Client.link_state_actions(LinkState.LINKED, None),
         Client.token_set_id.set(token_set_id),
         Client.connection_id.set(connection.id),
@@ -192,7 +209,7 @@ def _link_client(practice_id: str, connection: Connection, token_set_id: str) ->
         client = Client(
             practice_id=practice_id,
             client_id=client_id,
-            name=connection.tenant_name or "Xero organisation",
+            name=_organisation_name(connection),
             tenant_id=connection.tenant_id,
             link_state=LinkState.LINKED.value,
             link_state_key=LinkState.LINKED.value,

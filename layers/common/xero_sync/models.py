@@ -195,7 +195,7 @@ class SyncRun(Model):
     # While running, what its worker last published (runs.Heartbeat): resources done of total, records read so far
     # in this run, and what it waits on until when, if it waits.
     progress = MapAttribute[str, object](null=True)  # type: ignore[no-untyped-call]
-    # resource -> {fetched, inserted, updated, deleted, unchanged}
+    # resource -> {fetched, inserted, updated, deleted, unchanged, rejected, errors?: [why, ...]}
     counts = MapAttribute[str, object](default=dict)  # type: ignore[no-untyped-call]
     api_calls = NumberAttribute(default=0)
     rate_limited = NumberAttribute(default=0)
@@ -229,6 +229,7 @@ class Checkpoint(Model):
     pass_since = UTCDateTimeAttribute(null=True)
     pass_mark = UTCDateTimeAttribute(null=True)
     pass_resumed = BooleanAttribute(null=True)
+    pass_rejected = BooleanAttribute(null=True)  # the pass in progress could not store some records (hostile answers)
     last_pass_whole = BooleanAttribute(null=True)  # the last completed pass re-read everything
     full_synced_at = UTCDateTimeAttribute(null=True)
     pending_contacts = UnicodeSetAttribute(null=True)

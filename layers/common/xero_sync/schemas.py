@@ -70,6 +70,8 @@ class ResourceCountsView(ApiModel):
     updated: int = 0
     deleted: int = 0
     unchanged: int = 0
+    rejected: int = Field(default=0, description="Fetched but not storable (kept as stored, read again next run)")
+    errors: list[str] = Field(default_factory=list, description="Why records were rejected (the first 20)")
 
 
 class SyncRunView(ApiModel):

@@ -23,6 +23,12 @@ Changes Xero makes without a new UpdatedDateUTC, caught on the next incremental 
 - a deleted contact group leaves its former members' ContactGroups changed: they are re-read; a group holding a
   renamed contact is read again for its members.
 This follow-up work is saved in the `_dependents` checkpoint as it is found, so an interruption does not lose it.
+
+Hostile answers (record_store.split_storable: entries that are not records, records without their id or stamp, a
+record over DynamoDB's item limit): the rest of the page is stored, each rejected record is counted and its reason
+kept in the run (counts and errors per resource, GET /clients/{id}/syncs), its stored version is left as it was, and
+the pass does not move its resource's mark (If-Modified-Since, Journals offset, reconciliation date) nor sweep: the
+next run reads those records again rather than skipping them for ever.
 """
 
 import math
@@ -39,9 +45,9 @@ from xero_sync.catalogue import BY_NAME, CATALOGUE, Paging, ResourceSpec
 from xero_sync.config import get_settings
 from xero_sync.models import Checkpoint
 from xero_sync.observability import logger
-from xero_sync.record_store import Counts, Record, RecordStore, record_id
+from xero_sync.record_store import Applied, Counts, Record, RecordStore, record_id, split_storable
 from xero_sync.schemas import RunProgress, RunWait
-from xero_sync.tokens import TokenSetRevoked
+from xero_sync.tokens import TokenRefreshBusy, TokenSetRevoked
 from xero_sync.xero_api import (
     Forbidden,
     OrganisationOffline,
@@ -53,8 +59,13 @@ from xero_sync.xero_api import (
     XeroApi,
     XeroApiError,
 )
+from xero_sync.xero_identity import XeroUnavailable
 
 DEPENDENTS = "_dependents"
+# The token set could not be refreshed for now (Xero's token endpoint away, another holder kept the lease): the run
+# is tried again in a few minutes rather than failed, so a refresh whose answer was lost is retried well within
+# Xero's 30-minute grace for the refresh token kept (the next nightly run would be hours too late).
+_TOKEN_UNAVAILABLE = (XeroUnavailable, TokenRefreshBusy)
 GROUP_MEMBERS = "ContactGroups#members"  # in reread_resources: groups holding a renamed contact, read again
 IDS_PER_CALL = 40  # contact ids per GET /Contacts?IDs= (keeps the URL well under 2,000 characters)
 MAX_SINGLE_FILTERS = 5  # beyond this many contacts, a resource filtered one contact a call is re-read whole
@@ -84,15 +95,22 @@ class Outcome:
     error_message: str | None = None
 
 
+MAX_ERRORS_PER_RESOURCE = 20  # reasons kept per resource and run (the count has them all)
+
+
 @dataclass
 class RunTotals:
     counts: dict[str, Counts] = field(default_factory=dict)
+    errors: dict[str, list[str]] = field(default_factory=dict)  # why records were rejected, per resource
     not_entitled: set[str] = field(default_factory=set)
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
-    def add(self, resource: str, counts: Counts) -> None:
+    def add(self, resource: str, counts: Counts, errors: list[str] | None = None) -> None:
         with self.lock:
             self.counts.setdefault(resource, Counts()).add(counts)
+            if errors:
+                kept = self.errors.setdefault(resource, [])
+                kept.extend(errors[: MAX_ERRORS_PER_RESOURCE - len(kept)])
 
 
 class _OutOfTime(Exception):
@@ -198,7 +216,7 @@ class SyncEngine:
             with self.totals.lock:
                 self.totals.not_entitled.add(spec.name)
                 self._resources_done += 1
-        except (RateLimited, Forbidden, TokenSetRevoked, _OutOfTime):
+        except (RateLimited, Forbidden, TokenSetRevoked, _OutOfTime, *_TOKEN_UNAVAILABLE):
             self.stop.set()  # nobody else should start another call
             raise
 
@@ -212,7 +230,9 @@ class SyncEngine:
             if isinstance(error, Forbidden):
                 return Outcome("needs_relink", error_code="xero_forbidden", error_message=str(error))
         for error in real:
-            if not isinstance(error, RateLimited | OrganisationOffline | _OutOfTime):
+            if not isinstance(
+                error, RateLimited | OrganisationOffline | _OutOfTime | XeroUnavailable | TokenRefreshBusy
+            ):
                 code = error.code if isinstance(error, XeroApiError) else "sync_error"
                 logger.exception("sync failed", exc_info=error)
                 return Outcome("failed", error_code=code, error_message=f"{type(error).__name__}: {error}"[:1000])
@@ -227,6 +247,7 @@ class SyncEngine:
         ]
         offline = float(self.options.offline_retry_seconds)
         waits += [(offline, "organisation_offline") for e in real if isinstance(e, OrganisationOffline)]
+        waits += [(offline, "xero_retry") for e in real if isinstance(e, _TOKEN_UNAVAILABLE)]
         if waits:
             wait, reason = max(waits)
             return Outcome("continue", math.ceil(wait), now + timedelta(seconds=wait), waiting_reason=reason)
@@ -279,6 +300,7 @@ class SyncEngine:
         whole = since is None
         reconcile = kind != "incremental"
         seen: set[str] = set()
+        rejected = resumed and bool(cp.pass_rejected)
         while True:
             self._check_time()
             params = dict(spec.params)
@@ -290,28 +312,32 @@ class SyncEngine:
             if mark is None:
                 server = _utc(result.server_time_ms) if result.server_time_ms else self.clock()
                 mark = server
-            records = result.records
+            records, problems = split_storable(spec, result.records)
+            if problems:
+                self.totals.add(spec.name, Counts(fetched=len(problems), rejected=len(problems)), problems)
             if spec.detail_by_id:
                 records = self._with_details(spec, records, reconcile)
-            self._store(spec, records)
-            seen.update(record_id(spec, r) for r in records)
+            applied = self._store(spec, records)
+            rejected = rejected or bool(problems or applied.rejected)
+            seen.update(applied.stored_ids)
             if self._last_page(spec, result, page):
                 break
             page += 1
             cp.pass_kind, cp.pass_since, cp.pass_mark, cp.next_page = kind, since, mark, page
-            cp.pass_resumed = resumed
+            cp.pass_resumed, cp.pass_rejected = resumed, rejected or None
             self._save(cp)
             if self.after_page:
                 self.after_page(spec.name, page - 1)
         resumed = resumed or bool(cp.pass_resumed)
-        if whole and not resumed:
+        if whole and not resumed and not rejected:
             self._sweep(spec, seen)
             self.store.set_count(spec.name, len(seen))
-        cp.modified_since = mark
-        if kind == "initial" or (kind == "full" and not resumed):
-            cp.full_synced_at = self.clock()
-        cp.pass_kind = cp.pass_since = cp.pass_mark = cp.next_page = cp.pass_resumed = None
-        cp.last_pass_whole = whole
+        if not rejected:  # otherwise the mark stays: the next pass reads the rejected records again
+            cp.modified_since = mark
+            if kind == "initial" or (kind == "full" and not resumed):
+                cp.full_synced_at = self.clock()
+        cp.pass_kind = cp.pass_since = cp.pass_mark = cp.next_page = cp.pass_resumed = cp.pass_rejected = None
+        cp.last_pass_whole = whole and not rejected
         self._save(cp)
 
     @staticmethod
@@ -338,34 +364,47 @@ class SyncEngine:
             resumed = False
         whole = kind != "incremental"
         seen: set[str] = set()
+        rejected = resumed and bool(cp.pass_rejected)
         while True:
             self._check_time()
             result = self.api.list(spec.name, spec.key, {"offset": str(offset)})
-            self._store(spec, result.records)
-            seen.update(record_id(spec, r) for r in result.records)
-            numbers = [int(r["JournalNumber"]) for r in result.records if isinstance(r.get("JournalNumber"), int)]
-            offset = max([offset, *numbers])
+            applied = self._store(spec, result.records)
+            rejected = rejected or bool(applied.rejected)
+            seen.update(applied.stored_ids)
+            numbers = [
+                int(r["JournalNumber"])
+                for r in result.records
+                if isinstance(r, dict) and isinstance(r.get("JournalNumber"), int)
+            ]
+            previous_offset, offset = offset, max([offset, *numbers])
             if len(result.records) < spec.page_size:
                 break
-            cp.pass_kind, cp.next_page, cp.pass_resumed = kind, offset, resumed
-            cp.journal_offset = max(offset, int(cp.journal_offset or 0)) if kind == "incremental" else cp.journal_offset
+            if offset == previous_offset:  # a full page that names no later journal: reading on would loop
+                rejected = True
+                break
+            cp.pass_kind, cp.next_page, cp.pass_resumed, cp.pass_rejected = kind, offset, resumed, rejected or None
+            if kind == "incremental" and not rejected:
+                cp.journal_offset = max(offset, int(cp.journal_offset or 0))
             self._save(cp)
             if self.after_page:
                 self.after_page(spec.name, offset)
         resumed = resumed or bool(cp.pass_resumed)
-        if whole and not resumed:
+        if whole and not resumed and not rejected:
             self._sweep(spec, seen)
             self.store.set_count(spec.name, len(seen))
-        cp.journal_offset = max(offset, int(cp.journal_offset or 0))
-        if kind == "initial" or (kind == "full" and not resumed):
-            cp.full_synced_at = self.clock()
-        cp.pass_kind = cp.next_page = cp.pass_resumed = None
-        cp.last_pass_whole = whole
+        if not rejected:  # otherwise the offset stays: the next pass reads the rejected journals again
+            cp.journal_offset = max(offset, int(cp.journal_offset or 0))
+            if kind == "initial" or (kind == "full" and not resumed):
+                cp.full_synced_at = self.clock()
+        cp.pass_kind = cp.next_page = cp.pass_resumed = cp.pass_rejected = None
+        cp.last_pass_whole = whole and not rejected
         self._save(cp)
 
-    def _store(self, spec: ResourceSpec, records: list[Record]) -> None:
+    def _store(self, spec: ResourceSpec, records: list[Any]) -> Applied:
         applied = self.store.apply(spec, records, keep_previous=spec.name == "Contacts")
-        self.totals.add(spec.name, applied.counts)
+        self.totals.add(spec.name, applied.counts, applied.rejected)
+        if applied.rejected:
+            logger.warning("records not stored", extra={"resource": spec.name, "rejected": len(applied.rejected)})
         contacts: set[str] = set()
         renamed: set[str] = set()
         if spec.holds_contacts and spec.name not in ("RepeatingInvoices",):
@@ -376,6 +415,7 @@ class SyncEngine:
                 if new is not None and new.get("Name") != old.get("Name"):
                     renamed.add(rid)
         self._remember(contacts, renamed)
+        return applied
 
     def _sweep(self, spec: ResourceSpec, seen: set[str]) -> None:
         gone = [rid for rid in self.store.stored_ids(spec.name) if rid not in seen]
@@ -537,6 +577,20 @@ def _same_listing(stored: Record, listed: Record) -> bool:
 
 def total_counts(totals: RunTotals) -> dict[str, dict[str, int]]:
     return {name: counts.as_dict() for name, counts in sorted(totals.counts.items())}
+
+
+def merged_counts(previous: dict[str, Any], totals: RunTotals) -> dict[str, dict[str, Any]]:
+    """A run's counts per resource (and the reasons records were rejected) after one more invocation's."""
+    merged: dict[str, dict[str, Any]] = {}
+    for name in set(previous) | set(totals.counts):
+        old = previous.get(name) or {}
+        new = totals.counts[name].as_dict() if name in totals.counts else {}
+        entry: dict[str, Any] = {k: int(old.get(k, 0)) + int(new.get(k, 0)) for k in Counts().as_dict()}
+        errors = [*(old.get("errors") or []), *totals.errors.get(name, [])][:MAX_ERRORS_PER_RESOURCE]
+        if errors:
+            entry["errors"] = errors
+        merged[name] = entry
+    return merged
 
 
 def options_from_settings() -> EngineOptions:

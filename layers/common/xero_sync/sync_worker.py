@@ -27,7 +27,7 @@ from xero_sync.observability import logger, metrics
 from xero_sync.queue import SyncQueue
 from xero_sync.runs import BegunRun, Heartbeat, begin_run, finish_run, now_utc, suspend_run
 from xero_sync.schemas import SyncMessage
-from xero_sync.sync_engine import Outcome, SyncEngine, options_from_settings
+from xero_sync.sync_engine import Outcome, SyncEngine, merged_counts, options_from_settings
 from xero_sync.tokens import TokenStore
 from xero_sync.xero_api import ApiOptions, XeroApi
 
@@ -97,12 +97,7 @@ def _record_progress(begun: BegunRun, engine: SyncEngine | None) -> None:
     if engine is None:
         return
     previous = _run_counts(begun.run)
-    merged: dict[str, dict[str, int]] = {}
-    for name in set(previous) | set(engine.totals.counts):
-        old = previous.get(name) or {}
-        new = engine.totals.counts[name].as_dict() if name in engine.totals.counts else {}
-        keys = ("fetched", "inserted", "updated", "deleted", "unchanged")
-        merged[name] = {k: int(old.get(k, 0)) + int(new.get(k, 0)) for k in keys}
+    merged = merged_counts(previous, engine.totals)
     stats = engine.api.stats
     actions: list[Any] = [
         SyncRun.counts.set(merged),
