@@ -2,12 +2,10 @@
 function's purge-queue poller removes a large client's items slice by slice, then its secret and Xero connection."""
 
 import time
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import boto3
 import pytest
-import requests
 
 from local.stack import LocalStack
 from tests.e2e.helpers import Api, eventually
@@ -21,13 +19,6 @@ RESOURCES = ("Invoices", "Contacts", "Journals", "BankTransactions", "Payments")
 @pytest.fixture
 def stack(xero_stack: LocalStack) -> LocalStack:
     return xero_stack
-
-
-@pytest.fixture
-def xero(stack: LocalStack) -> Iterator[Xero]:
-    emulator = Xero(stack.emulator, requests.Session())
-    yield emulator
-    emulator.session.close()
 
 
 def seed_records(client_id: str, count: int) -> None:

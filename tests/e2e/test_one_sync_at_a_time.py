@@ -2,16 +2,13 @@
 during a running sync, the nightly dispatch overlapping it, a duplicate SQS delivery, and a worker process killed
 while it holds the client's lease; the overview and the history show each state as it happens."""
 
-import contextlib
 import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
-import requests
 
 from local.stack import LocalStack
 from local.template import REPO_ROOT
@@ -26,15 +23,6 @@ CHILD_LEASE = {"WORKER_LEASE_SECONDS": "6", "RUN_HEARTBEAT_SECONDS": "1"}  # the
 @pytest.fixture
 def stack(xero_stack: LocalStack) -> LocalStack:
     return xero_stack
-
-
-@pytest.fixture
-def xero(stack: LocalStack) -> Iterator[Xero]:
-    emulator = Xero(stack.emulator, requests.Session())
-    yield emulator
-    with contextlib.suppress(RuntimeError):  # the stack may be gone already (the last e2e test of the run)
-        emulator.admin("POST", "/config", json={"latencyMs": 0})
-    emulator.session.close()
 
 
 def truth_of(xero: Xero) -> Emulated:
@@ -60,6 +48,16 @@ def worker_process(stack: LocalStack, *options: str, env: dict[str, str] | None 
     )
 
 
+def a_client_with_changes(
+    api: Api, stack: LocalStack, xero: Xero, practice: str, name: str, changes: int, latency_ms: int = 0
+) -> tuple[str, str]:
+    """A linked client whose first sync ran, with `changes` made in Xero since, and Xero answering that slowly."""
+    tenant, client_id, _ = a_synced_client(api, stack, xero, practice, name)
+    xero.admin("POST", f"/orgs/{tenant}/changes", json={"count": changes, "seed": name})
+    xero.admin("POST", "/config", json={"latencyMs": latency_ms})
+    return tenant, client_id
+
+
 def queued_for(stack: LocalStack, client_id: str) -> list[dict[str, Any]]:
     """The sync messages waiting for this client (left where they are: visible again at once)."""
     held = []
@@ -79,9 +77,7 @@ def test_sync_now_and_the_nightly_dispatch_during_a_running_sync_add_nothing(
 ) -> None:
     # Given a synced client whose next sync runs slowly (Xero answers in 150 ms, many changes to read), taken by a
     # worker process of its own (the stack's poller paused, so what is queued meanwhile stays visible)
-    tenant, client_id, _ = a_synced_client(api, stack, xero, practice, "Busy Ltd")
-    xero.admin("POST", f"/orgs/{tenant}/changes", json={"count": 60, "seed": "busy"})
-    xero.admin("POST", "/config", json={"latencyMs": 150})
+    tenant, client_id = a_client_with_changes(api, stack, xero, practice, "Busy Ltd", 60, 150)
     with stack.worker_for("SyncQueue").paused():
         first = sync_now(api, practice, client_id)
         worker = worker_process(stack, "--exit-when-idle", "5")
@@ -117,8 +113,7 @@ def test_sync_now_and_the_nightly_dispatch_during_a_running_sync_add_nothing(
 def test_a_duplicate_delivery_of_one_message_imports_once(
     stack: LocalStack, api: Api, xero: Xero, practice: str
 ) -> None:
-    tenant, client_id, _ = a_synced_client(api, stack, xero, practice, "Twice Ltd")
-    xero.admin("POST", f"/orgs/{tenant}/changes", json={"count": 30, "seed": "twice"})
+    tenant, client_id = a_client_with_changes(api, stack, xero, practice, "Twice Ltd", 30)
     worker = stack.worker_for("SyncQueue")
     with worker.paused():
         accepted = sync_now(api, practice, client_id)
@@ -157,9 +152,7 @@ def test_a_worker_killed_holding_the_lease_is_taken_over_once_the_lease_lapses(
     stack: LocalStack, api: Api, xero: Xero, practice: str
 ) -> None:
     # Given a synced client with changes to import, and its sync taken by a worker in a process of its own
-    tenant, client_id, _ = a_synced_client(api, stack, xero, practice, "Crash Ltd")
-    xero.admin("POST", f"/orgs/{tenant}/changes", json={"count": 40, "seed": "crash"})
-    xero.admin("POST", "/config", json={"latencyMs": 30})
+    tenant, client_id = a_client_with_changes(api, stack, xero, practice, "Crash Ltd", 40, 30)
     worker = stack.worker_for("SyncQueue")
     with worker.paused():
         killed = sync_now(api, practice, client_id)

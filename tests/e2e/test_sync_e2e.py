@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import requests
 
 from local.environment import forget_cached_clients
 from local.stack import LocalStack
@@ -46,21 +45,16 @@ def stack(xero_stack: LocalStack) -> LocalStack:
 
 
 @pytest.fixture
-def xero(stack: LocalStack) -> Iterator[Xero]:
+def xero(xero: Xero, monkeypatch: pytest.MonkeyPatch) -> Iterator[Xero]:
     """The emulator with Xero's minute shortened to a second, and the engine pacing itself to that minute."""
-    saved = {name: os.environ.get(name) for name in FAST_MINUTE}
-    os.environ.update(FAST_MINUTE)
+    for name, value in FAST_MINUTE.items():
+        monkeypatch.setenv(name, value)
     forget_cached_clients()
-    emulator = Xero(stack.emulator, requests.Session())
-    emulator.admin("POST", "/config", json={"rateLimits": {"timeScale": 60}, "latencyMs": 10})
-    yield emulator
+    xero.admin("POST", "/config", json={"rateLimits": {"timeScale": 60}, "latencyMs": 10})
+    yield xero
     with contextlib.suppress(RuntimeError):  # the stack may be gone already (the last e2e test of the run)
-        emulator.admin("POST", "/config", json={"rateLimits": {"timeScale": 1}, "latencyMs": 0})
-    for name, value in saved.items():
-        if value is None:
-            os.environ.pop(name, None)
-        else:
-            os.environ[name] = value
+        xero.admin("POST", "/config", json={"rateLimits": {"timeScale": 1}})
+    monkeypatch.undo()
     forget_cached_clients()
 
 

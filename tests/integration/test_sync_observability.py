@@ -1,25 +1,14 @@
 """Operating a sync: every log line of a sync names its client and run; each invocation publishes its metrics."""
 
 import json
-from collections.abc import Iterator
-
-import pytest
 
 from local.handlers import load_handler
 from local.lambda_context import LocalLambdaContext
 from local.worker import sqs_event
 from tests.api import Api
 from tests.conftest import LOG_LINES, TEMPLATE
-from tests.sync_support import Emulated, fast_settings, forget_fast_settings, link_client
+from tests.sync_support import link_client
 from xero_sync.observability import metrics
-
-
-@pytest.fixture
-def emu(aws, xero) -> Iterator[Emulated]:
-    xero.admin("POST", "/config", json={"rateLimits": {"timeScale": 60}})
-    fast_settings()
-    yield Emulated(xero.base_url, xero.session)
-    forget_fast_settings()
 
 
 def emf_documents(output: str) -> list[dict]:

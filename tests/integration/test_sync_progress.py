@@ -14,7 +14,6 @@ from tests.sync_support import (
     differences,
     drain,
     fast_settings,
-    forget_fast_settings,
     link_client,
     run_to_end,
     sync,
@@ -26,14 +25,13 @@ from xero_sync.sync_worker import process_sync_message
 FAST_HEARTBEAT = {"WORKER_LEASE_SECONDS": "1.5", "RUN_HEARTBEAT_SECONDS": "0.1"}
 
 
-@pytest.fixture
-def emu(aws, xero) -> Iterator[Emulated]:
-    xero.admin("POST", "/config", json={"rateLimits": {"timeScale": 60}})
+@pytest.fixture(autouse=True)
+def fast_heartbeat(emu: Emulated) -> Iterator[None]:
+    """Beats ten times a second and a lease of 1.5 s, so a dead worker's claim lapses within the test."""
     fast_settings(FAST_HEARTBEAT)
-    yield Emulated(xero.base_url, xero.session)
+    yield
     for name in FAST_HEARTBEAT:
         os.environ.pop(name, None)
-    forget_fast_settings()
 
 
 @pytest.fixture
