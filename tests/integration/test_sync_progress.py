@@ -22,12 +22,14 @@ from xero_sync.models import Client, RunStatus, RunTrigger, SyncRun
 from xero_sync.runs import Heartbeat, begin_run, request_sync
 from xero_sync.sync_worker import process_sync_message
 
-FAST_HEARTBEAT = {"WORKER_LEASE_SECONDS": "1.5", "RUN_HEARTBEAT_SECONDS": "0.1"}
+# A short lease, renewed often; a beat may take a while on a busy machine (two writes), so the lease holds several.
+LEASE_SECONDS = 2.0
+FAST_HEARTBEAT = {"WORKER_LEASE_SECONDS": str(LEASE_SECONDS), "RUN_HEARTBEAT_SECONDS": "0.2"}
 
 
 @pytest.fixture(autouse=True)
 def fast_heartbeat(emu: Emulated) -> Iterator[None]:
-    """Beats ten times a second and a lease of 1.5 s, so a dead worker's claim lapses within the test."""
+    """Beats five times a second with a lease of 2 s, so a dead worker's claim lapses within the test."""
     fast_settings(FAST_HEARTBEAT)
     yield
     for name in FAST_HEARTBEAT:
@@ -118,12 +120,12 @@ def test_a_worker_that_stops_renewing_its_claim_loses_the_client_to_the_next_syn
     (message,) = drain(aws.session, aws.queue_url("SyncQueue"))
     assert begin_run(message) is not None
     claimed = Client.get("practice-a", client.client_id)
-    assert claimed.current_run_expires_at <= datetime.now(UTC) + timedelta(seconds=1.5)  # the worker lease
+    assert claimed.current_run_expires_at <= datetime.now(UTC) + timedelta(seconds=LEASE_SECONDS)  # the worker lease
     # While its claim holds, Sync Now names that run; the overview shows it running
     assert request_sync("practice-a", client.client_id, RunTrigger.MANUAL).run_id == message.run_id
     assert api.call("GET", f"/clients/{client.client_id}").body["currentRun"]["status"] == "running"
     # When the claim lapses, the overview no longer shows it, and Sync Now takes the client over
-    threading.Event().wait(1.6)
+    threading.Event().wait(LEASE_SECONDS + 0.1)
     assert api.call("GET", f"/clients/{client.client_id}").body["currentRun"] is None
     accepted = request_sync("practice-a", client.client_id, RunTrigger.MANUAL)
     assert accepted.run_id != message.run_id
@@ -139,14 +141,14 @@ def running_slowly(aws, emu: Emulated, api: Api, name: str):
     """A small organisation's first sync under way in the background, Xero slow enough for it to outlast leases."""
     tenant, client = linked(aws, emu, api, name, size="small")
     (message,) = drain(aws.session, aws.queue_url("SyncQueue"))
-    emu.admin("POST", "/config", json={"latencyMs": 150})
+    emu.admin("POST", "/config", json={"latencyMs": 1000})  # 40-odd calls, 5 at a time: several leases long
     worker = in_background(process_sync_message, message)  # one invocation, as the Lambda would run it
     return tenant, client, message, worker
 
 
 def test_a_live_worker_keeps_its_claim_past_the_lease_and_stops_when_the_claim_is_lost(aws, emu, api):
     _tenant, client, message, worker = running_slowly(aws, emu, api, "Long Ltd")
-    threading.Event().wait(3.5)  # more than two leases
+    threading.Event().wait(LEASE_SECONDS * 2.5)  # more than two leases
     assert worker.is_alive()
     # Its claim was renewed all along: nobody could take the client over
     assert request_sync("practice-a", client.client_id, RunTrigger.MANUAL).run_id == message.run_id
