@@ -203,6 +203,7 @@ class Demo:
         """What is stored against a full read of the organisation through Xero's Accounting API (paced like a sync,
         on the client's own token set), as `python -m local verify` does."""
         assert self.handle is not None
+        self.say("verify: reading the whole organisation from Xero, paced to its limit of 60 calls a minute …")
         differences = verify_through_xero(self.handle, client)
         if differences:
             for line in differences[:10]:
