@@ -17,7 +17,8 @@ SAM := PATH="$(dir $(PY313)):$$PATH" SAM_CLI_TELEMETRY=0 $(SAM_VENV)/bin/sam
 PYTEST := $(PY) -m pytest
 
 .PHONY: help install lint typecheck validate build test test-unit test-integration test-contract test-infra \
-        test-e2e test-emulator up down token nightly demo bench lock clean chromium
+        test-e2e test-emulator torture up down token nightly demo bench lock clean chromium \
+        status org-create org-change link sync history export verify
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -102,6 +103,10 @@ test-emulator: $(VENV)/.installed ## Xero emulator fidelity tests
 test-e2e: install ## End-to-end on the local stack
 	$(PYTEST) tests/e2e -q
 
+torture: install ## Tokens under torture: 10,000 refreshes, failures at every step (TORTURE_SEED=n for another draw)
+	TORTURE_REFRESHES=$(or $(REFRESHES),10000) $(PYTEST) tests/contract/test_token_torture.py -q -s \
+	  -k no_refresh -p no:cacheprovider
+
 test: install lint typecheck validate build ## Everything CI runs: lint, types, template checks, sam build, every test tier
 	$(PYTEST) tests -q -n 2 --dist loadfile
 
@@ -117,6 +122,40 @@ token: $(VENV)/.installed ## Mint a dev JWT: make token PRACTICE=p1
 
 nightly: $(VENV)/.installed ## Fire the nightly schedule on the running local stack
 	$(PY) -m local nightly
+
+# The developer CLI on a running stack (make up, or make demo KEEP=1); python -m local COMMAND -h tells more.
+CLI := $(PY) -m local
+need = $(if $($(1)),,$(error $(1)= is needed, e.g. make $@ $(1)=$(2)))
+
+status: $(VENV)/.installed ## The stack's endpoints and the practice's clients [PRACTICE=p]
+	$(CLI) status $(if $(PRACTICE),--practice $(PRACTICE))
+
+org-create: $(VENV)/.installed ## An organisation in the emulator: make org-create [NAME=..] [SIZE=small] [SEED=1]
+	$(CLI) org create $(if $(NAME),--name "$(NAME)") $(if $(SIZE),--size $(SIZE)) $(if $(SEED),--seed $(SEED))
+
+org-change: $(VENV)/.installed ## Changes made as Xero users would: make org-change CLIENT=<client|tenant> [COUNT=20]
+	$(call need,CLIENT,<client id>)
+	$(CLI) org change "$(CLIENT)" $(if $(COUNT),--count $(COUNT)) $(if $(PRACTICE),--practice $(PRACTICE))
+
+link: $(VENV)/.installed ## Link organisations: make link TENANT="<tenant id> ..." [CLIENT=<relink this one>]
+	$(call need,TENANT,<tenant id>)
+	$(CLI) link $(TENANT) $(if $(CLIENT),--client "$(CLIENT)") --wait $(if $(PRACTICE),--practice $(PRACTICE))
+
+sync: $(VENV)/.installed ## Sync Now and follow it: make sync CLIENT=<client> [MODE=full]
+	$(call need,CLIENT,<client id>)
+	$(CLI) sync --client "$(CLIENT)" $(if $(MODE),--mode $(MODE)) --wait $(if $(PRACTICE),--practice $(PRACTICE))
+
+history: $(VENV)/.installed ## A client's sync runs: make history CLIENT=<client>
+	$(call need,CLIENT,<client id>)
+	$(CLI) history --client "$(CLIENT)" $(if $(PRACTICE),--practice $(PRACTICE))
+
+export: $(VENV)/.installed ## A client's stored records as JSONL: make export CLIENT=<client> [OUT=dir]
+	$(call need,CLIENT,<client id>)
+	$(CLI) export --client "$(CLIENT)" $(if $(OUT),--out $(OUT)) $(if $(PRACTICE),--practice $(PRACTICE))
+
+verify: $(VENV)/.installed ## Stored records against a full read from Xero: make verify CLIENT=<client>
+	$(call need,CLIENT,<client id>)
+	$(CLI) verify --client "$(CLIENT)" $(if $(PRACTICE),--practice $(PRACTICE))
 
 demo: $(VENV)/.installed $(TOOLS)/.installed ## The whole product offline: make demo [SIZE=tiny|small|medium|large] [KEEP=1]
 	$(PY) -m local demo --size $(or $(SIZE),small) $(if $(KEEP),--keep)

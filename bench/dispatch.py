@@ -1,8 +1,8 @@
 """The nightly dispatch of many linked clients: as many Client items as a large fleet has, written to DynamoDB Local
-the way linking leaves them (linked, on the sparse linked-clients index), then the dispatch function invoked as the
-schedule invokes it, in a process of its own (bench/invoke_process.py). Its messages go to bench/sqs_sink.py, which
-answers as SQS does after SQS's latency and counts them (every client's message must arrive). Run at two fleet
-sizes: memory that is flat does not grow between them."""
+the way linking leaves them (linked, in the link-state index's `linked` partition), then the dispatch function
+invoked as the schedule invokes it, in a process of its own (bench/invoke_process.py). Its messages go to
+bench/sqs_sink.py, which answers as SQS does after SQS's latency and counts them (every client's message must
+arrive). Run at two fleet sizes: memory that is flat does not grow between them."""
 
 import uuid
 from datetime import UTC, datetime
@@ -14,7 +14,7 @@ from bench.sqs_sink import SqsSink
 from bench.stack import DISPATCH_FUNCTION, BenchStack
 from xero_sync.dispatch import SEND_IN_FLIGHT
 from xero_sync.ids import client_id_for
-from xero_sync.models import LINKED_PARTITION, Client, LinkState
+from xero_sync.models import Client, LinkState
 
 PRACTICES = 200  # a fleet's clients spread over practices, as the index holds them (one partition for all)
 
@@ -32,7 +32,7 @@ def add_linked_clients(count: int, start: int) -> None:
                     name=f"Fleet client {number}",
                     tenant_id=tenant,
                     link_state=LinkState.LINKED.value,
-                    linked_partition=LINKED_PARTITION,
+                    link_state_key=LinkState.LINKED.value,
                     token_set_id=f"fleet-token-set-{number}",
                     created_at=now,
                     updated_at=now,

@@ -1,5 +1,6 @@
-"""python -m local — the developer CLI over the local stack: up, down, token, nightly, status, org create|change|list,
-link, unlink, sync [--wait], history, export, verify, demo. `python -m local COMMAND -h` tells more."""
+"""python -m local — the developer CLI over the local stack: up, down, token, nightly, worker, status,
+org create|change|list, link, unlink, sync [--wait], history, export, verify, demo. `python -m local COMMAND -h`
+tells more."""
 
 import argparse
 import json
@@ -59,7 +60,13 @@ def up(args: argparse.Namespace) -> int:
         if _alive(previous.get("pid"), _PROCESS_MARKERS["stack"]):
             sys.exit(f"a local stack is already running (pid {previous['pid']}, {previous['api']}): make down first")
         state_file.unlink()
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    # On the console, and in the state directory's logs/ with DynamoDB Local's and moto's (kept after the stack stops).
+    (args.state_dir / "logs").mkdir(parents=True, exist_ok=True)
+    logging.basicConfig(
+        level=logging.INFO,
+        format="%(asctime)s %(name)s %(levelname)s %(message)s",
+        handlers=[logging.StreamHandler(), logging.FileHandler(args.state_dir / "logs" / "local.log")],
+    )
     for quiet in ("botocore", "boto3", "pynamodb", "urllib3"):
         logging.getLogger(quiet).setLevel(logging.WARNING)
     stop = threading.Event()
@@ -140,6 +147,15 @@ def fire(args: argparse.Namespace) -> int:
     return 0 if response.ok else 1
 
 
+def worker(args: argparse.Namespace) -> int:
+    from local.worker_process import run_worker, state_of
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    for quiet in ("botocore", "boto3", "pynamodb", "urllib3"):
+        logging.getLogger(quiet).setLevel(logging.WARNING)
+    return run_worker(state_of(args.state_dir), args.queue, args.kill_at_io, args.exit_when_idle)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m local", description=__doc__)
     parser.add_argument("--state-dir", type=Path, default=STATE_DIR, help="where stack.json and the JWT key live")
@@ -167,6 +183,12 @@ def main(argv: list[str] | None = None) -> int:
     nightly = commands.add_parser("nightly", help="fire the nightly schedule on the running stack")
     nightly.add_argument("--schedule", default="nightly")
     nightly.set_defaults(run=fire)
+
+    poller = commands.add_parser("worker", help="poll a queue of the running stack in a process of its own")
+    poller.add_argument("--queue", default="SyncQueue", help="the queue's logical id in template.yaml")
+    poller.add_argument("--kill-at-io", type=int, default=None, help="SIGKILL itself before its Nth network send")
+    poller.add_argument("--exit-when-idle", type=float, default=None, help="stop after this many idle seconds")
+    poller.set_defaults(run=worker)
 
     from local.cli_commands import add_commands, run_command
 

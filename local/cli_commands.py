@@ -11,7 +11,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from local.cli_stack import DEFAULT_PRACTICE, EXIT_FAILED, CliError, StackHandle
+from local.cli_stack import DEFAULT_PRACTICE, EXIT_BAD_INPUT, EXIT_FAILED, CliError, StackHandle
 
 
 def console() -> Console:
@@ -27,7 +27,10 @@ def _when(value: str | None) -> str:
 
 
 def _client_arg(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("client", help="client id, a unique prefix of it, or the organisation's name")
+    """The client a command works on: `CLIENT` or `--client CLIENT`."""
+    what = "client id, a unique prefix of it, or the organisation's name"
+    parser.add_argument("client", nargs="?", help=what)
+    parser.add_argument("--client", dest="client_option", metavar="CLIENT", help=f"the same: {what}")
 
 
 def add_commands(commands: Any, practice_default: str = DEFAULT_PRACTICE) -> None:
@@ -338,6 +341,12 @@ def demo_command(args: argparse.Namespace) -> int:
 def run_command(args: argparse.Namespace) -> int:
     """Runs a command; a CliError is one line on stderr and its exit code."""
     try:
+        if hasattr(args, "client_option"):
+            if args.client and args.client_option and args.client != args.client_option:
+                raise CliError("name the client once: CLIENT or --client CLIENT", EXIT_BAD_INPUT)
+            args.client = args.client or args.client_option
+            if not args.client:
+                raise CliError("which client? name it: CLIENT or --client CLIENT", EXIT_BAD_INPUT)
         result: int = args.run(args)
     except CliError as error:
         print(f"error: {error}", file=sys.stderr)

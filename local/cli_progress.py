@@ -64,6 +64,7 @@ class RunProgress:
     api_calls: int
     rate_limited: int
     elapsed: float
+    waiting_on: dict[str, Any] | None = None  # the overview's currentRun.waitingOn: {reason, until}
 
     @property
     def status(self) -> str:
@@ -128,7 +129,9 @@ class ProgressReader:
         limited = int(stats.get("total429", 0)) - int(self._baseline.get("total429", 0))
         api_calls = max(api_calls, int(run.get("apiCalls") or 0))
         limited = max(limited, int(run.get("rateLimited") or 0))
-        return RunProgress(run, resources, api_calls, limited, time.monotonic() - self.started)
+        current = self.handle.client(self.practice, self.client["clientId"]).get("currentRun") or {}
+        waiting = current.get("waitingOn") if current.get("runId") == self.run_id else None
+        return RunProgress(run, resources, api_calls, limited, time.monotonic() - self.started, waiting)
 
     def _records_so_far(self, spec: ResourceSpec, cp: dict[str, Any]) -> int:
         """Records read by a pass still in progress, from its checkpoint (pages done, Journals offset)."""
@@ -149,12 +152,20 @@ class Renderer:
     def stop(self, progress: RunProgress | None) -> None: ...
 
 
+WAIT_REASONS = {
+    "rate_limit": "Xero's minute limit",
+    "daily_limit": "Xero's daily limit",
+    "organisation_offline": "the organisation is offline at Xero",
+    "xero_retry": "a retry after a Xero error",
+}
+
+
 def _status_line(progress: RunProgress) -> str:
     waited = float(progress.run.get("waitedSeconds") or 0)
     status = progress.status
-    resumes = progress.run.get("resumesAt")
-    if resumes and status in ("queued", "deferred"):
-        status += f" (Xero's rate limit: requeued until {str(resumes)[11:19]} UTC)"
+    if progress.waiting_on:
+        reason = WAIT_REASONS.get(progress.waiting_on["reason"], progress.waiting_on["reason"])
+        status += f" (waiting on {reason} until {str(progress.waiting_on['until'])[11:19]} UTC)"
     return (
         f"run {status} · API calls {progress.api_calls} · 429s {progress.rate_limited} · "
         f"waited on rate limits {waited:.1f} s · {progress.elapsed:.0f} s"

@@ -3,9 +3,9 @@
 - `export` and `verify` (the default) use the sync engine's `local/records.py` (`export_client(client_id, out_dir)`,
   `verify_client(client_id)`: a full read from Xero through the Accounting API, paced like a sync) with the functions'
   environment pointed at the running stack, as the stack itself sets it.
-- `verify --ground-truth` (and the demo, which must not spend Xero's minute limit twice) compares the stored records
-  with the Xero emulator's ground truth (`/_emulator/orgs/{tenant}/records/{resource}`), reading the Records table
-  beside the stack: independent of the engine's own read path.
+- `verify --ground-truth` compares the stored records with the Xero emulator's ground truth
+  (`/_emulator/orgs/{tenant}/records/{resource}`), reading the Records table beside the stack: independent of the
+  engine's own read path.
 """
 
 import importlib
@@ -17,12 +17,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from local.cli_stack import StackHandle, table_name
-from local.template import LOCAL_REGION, LOCAL_STACK_NAME
+from local.cli_stack import StackHandle
 from xero_sync.catalogue import CATALOGUE, ResourceSpec
 from xero_sync.record_bodies import decode_body
-
-FRONTEND_PLACEHOLDER = "http://127.0.0.1:3000/xero/linked"
 
 
 @dataclass
@@ -65,45 +62,13 @@ def verify_ground_truth(handle: StackHandle, client: dict[str, Any]) -> Verifica
 
 # --- through the sync engine's local/records.py ---------------------------------------------------------------------
 def stack_environment(handle: StackHandle) -> tuple[dict[str, str], dict[str, str]]:
-    """The functions' environment on the running stack (as template.yaml gives it), and where AWS is."""
-    import boto3
-
-    session = boto3.Session(
-        region_name=LOCAL_REGION,
-        aws_access_key_id="local",
-        aws_secret_access_key="local",  # noqa: S106 - moto's dummy credentials
-    )
-    moto = str(handle.state["moto"]["endpoint"])
-    app_secret = f"{LOCAL_STACK_NAME}/xero/app"
-    secret = session.client("secretsmanager", endpoint_url=moto).describe_secret(SecretId=app_secret)
-    environment = {
-        "CLIENTS_TABLE": table_name("Clients"),
-        "TOKEN_SETS_TABLE": table_name("TokenSets"),
-        "OAUTH_STATES_TABLE": table_name("OAuthStates"),
-        "SYNC_RUNS_TABLE": table_name("SyncRuns"),
-        "CHECKPOINTS_TABLE": table_name("Checkpoints"),
-        "RECORDS_TABLE": table_name("Records"),
-        "SYNC_QUEUE_URL": str(handle.state["queues"]["SyncQueue"]),
-        "TOKEN_SECRET_PREFIX": f"{LOCAL_STACK_NAME}/xero/token-sets/",
-        "TOKEN_KMS_KEY_ID": str(secret.get("KmsKeyId") or "alias/aws/secretsmanager"),
-        "XERO_APP_SECRET_NAME": str(secret["ARN"]),
-        "XERO_LOGIN_URL": handle.emulator,
-        "XERO_IDENTITY_URL": handle.emulator,
-        "XERO_API_URL": handle.emulator,
-        "XERO_REDIRECT_URI": f"{handle.api}/xero/callback",
-        "FRONTEND_URL": FRONTEND_PLACEHOLDER,
-        "PRACTICE_CLAIM": str(handle.state["jwt"]["practice_claim"]),
-        "AWS_DEFAULT_REGION": LOCAL_REGION,
-        "AWS_REGION": LOCAL_REGION,
-        "AWS_ACCESS_KEY_ID": "local",
-        "AWS_SECRET_ACCESS_KEY": "local",
-        "POWERTOOLS_METRICS_DISABLED": "true",
-        "POWERTOOLS_TRACE_DISABLED": "true",
-    }
+    """The environment the running stack gave its functions (as template.yaml declares it), and where AWS is."""
+    environment = {name: str(value) for name, value in handle.state["environment"].items()}
+    endpoints = {name: environment.pop(name) for name in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_DYNAMODB")}
     scale = float((handle.emulator_admin("GET", "/config").get("rateLimits") or {}).get("timeScale") or 1.0)
     if scale != 1.0:  # the emulator's rate-limit minute is shorter (make demo SIZE=large): pace reads to it
         environment["XERO_MINUTE_SECONDS"] = f"{60.0 / scale:g}"
-    return environment, {"AWS_ENDPOINT_URL": moto, "AWS_ENDPOINT_URL_DYNAMODB": handle.dynamodb_endpoint}
+    return environment, endpoints
 
 
 def _with_stack_environment(handle: StackHandle) -> None:

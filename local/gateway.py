@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any
 
-from werkzeug.serving import BaseWSGIServer, make_server
+from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
 from local.api_events import http_api_event
@@ -223,11 +223,20 @@ def to_response(result: Any) -> Response:
     return response
 
 
+class _AccessLog(WSGIRequestHandler):
+    """One line per request without its query string, as the template's access log format (requestId, routeKey,
+    status): the callback's query carries Xero's authorization code, which must never reach a log."""
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        path = self.path.split("?", 1)[0]
+        log.info('%s "%s %s" %s', self.address_string(), self.command, path, getattr(code, "value", code))
+
+
 class GatewayServer:
     """Werkzeug's threaded server on 127.0.0.1, bound at construction (so its port is known before start)."""
 
     def __init__(self, app: Callable[..., Any], port: int = 0) -> None:
-        self.server: BaseWSGIServer = make_server(HOST, port, app, threaded=True)
+        self.server: BaseWSGIServer = make_server(HOST, port, app, threaded=True, request_handler=_AccessLog)
         self.server.daemon_threads = True
         self.port = int(self.server.server_port)
         self._thread: threading.Thread | None = None

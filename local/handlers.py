@@ -6,6 +6,7 @@ event, the batch processor's records), so one copy serves one invocation at a ti
 in-process callers (tests/api.py, the OpenAPI merge); the local runtime asks for a new instance for each execution
 environment it starts."""
 
+import contextvars
 import importlib.util
 import re
 import sys
@@ -20,12 +21,23 @@ from local.template import REPO_ROOT, Function
 LAYER_DIR = REPO_ROOT / "layers" / "common"  # what Lambda mounts at /opt/python
 
 Handler = Callable[[Any, Any], Any]
+# The function whose handler is running (its logical id), for whoever watches what a function does (the tests
+# check each AWS call a function makes against its IAM policy).
+CURRENT_FUNCTION: contextvars.ContextVar[str | None] = contextvars.ContextVar("current_function", default=None)
 
 
 def load_handler(function: Function, instance: int = 0) -> Handler:
     """The handler (`module.attribute` of Handler) of that copy of the function's module."""
     handler: Handler = getattr(load_module(function, instance), function.handler.rpartition(".")[2])
-    return handler
+
+    def invoke(event: Any, context: Any) -> Any:
+        token = CURRENT_FUNCTION.set(function.logical_id)
+        try:
+            return handler(event, context)
+        finally:
+            CURRENT_FUNCTION.reset(token)
+
+    return invoke
 
 
 def load_module(function: Function, instance: int = 0) -> ModuleType:

@@ -5,7 +5,7 @@ import uuid
 from dataclasses import dataclass, field
 
 
-@dataclass
+@dataclass(eq=False)  # one context per invocation: compared (and hashed) by identity
 class LocalLambdaContext:
     function_name: str
     timeout_seconds: int = 30
@@ -27,3 +27,7 @@ class LocalLambdaContext:
 
     def get_remaining_time_in_millis(self) -> int:
         return max(0, int((self._deadline - time.monotonic()) * 1000))
+
+    def expire(self) -> None:
+        """No time left from now on: a handler that watches its remaining time (the sync) saves and hands over."""
+        self._deadline = time.monotonic()

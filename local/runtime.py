@@ -3,7 +3,11 @@
 Lambda runs one invocation at a time per execution environment and adds environments when invocations overlap.
 The handlers keep per-invocation state in module globals (the Powertools resolver's current event, the batch
 processor's records), so here too each environment is its own copy of the handler module (local.handlers loads it
-from the function's code directory under a unique module name), used by one invocation at a time.
+from the function's code directory under a unique module name), used by one invocation at a time. What the
+functions share here and not in Lambda is the shared package itself (one xero_sync per process): its Logger's
+appended keys and Lambda-context fields, set per invocation, can show another overlapping invocation's values in
+local log lines. A function that must be isolated as Lambda isolates it runs in a process of its own
+(`python -m local worker`, local/worker_process.py).
 """
 
 import itertools
@@ -32,6 +36,7 @@ class FunctionRuntime:
     physical_name: str
     max_environments: int = DEFAULT_MAX_ENVIRONMENTS
     _idle: list[Handler] = field(default_factory=list)
+    _active: set[LocalLambdaContext] = field(default_factory=set)
     invocations: int = 0
     _count: int = 0
     _lock: threading.Condition = field(default_factory=threading.Condition)
@@ -74,7 +79,19 @@ class FunctionRuntime:
                 timeout_seconds=self.function.timeout,
                 memory_limit_in_mb=self.function.memory_mb,
             )
-            return handler(event, context)
+            with self._lock:
+                self._active.add(context)
+            try:
+                return handler(event, context)
+            finally:
+                with self._lock:
+                    self._active.discard(context)
+
+    def expire_invocations(self) -> None:
+        """Leaves the invocations under way no time (the stack is stopping): they save their work and return."""
+        with self._lock:
+            for context in self._active:
+                context.expire()
 
 
 # Powertools' API resolvers keep the current event on their base class (BaseRouter.current_event), not on the
@@ -105,3 +122,7 @@ class Functions:
     def warm(self) -> None:
         for runtime in self.runtimes.values():
             runtime.warm()
+
+    def expire_invocations(self) -> None:
+        for runtime in self.runtimes.values():
+            runtime.expire_invocations()

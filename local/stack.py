@@ -223,6 +223,8 @@ class LocalStack:
             self.scheduler.stop()
         for worker in self.workers:
             worker._stop.set()
+        if self.functions is not None:
+            self.functions.expire_invocations()  # a sync under way checkpoints at its next page and hands over
         for worker in self.workers:
             worker.stop()
         if self.emulator is not None:
@@ -446,6 +448,11 @@ class LocalStack:
                 "audience": self.issuer.audience,
                 "practice_claim": self.issuer.practice_claim,
             },
+            # What another process needs to host these functions on this stack (local/worker_process.py, the CLI):
+            # the template's parameters, what its resources are called here, and the environment the stack applied.
+            "template_parameters": dict(self.template.parameters),
+            "physical": {name: {"ref": r.ref, "attributes": r.attributes} for name, r in self.physical.items()},
+            "environment": {name: os.environ[name] for name in self._saved_environ if name in os.environ},
         }
 
     def _write_state(self, began: float) -> None:

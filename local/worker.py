@@ -120,6 +120,7 @@ class QueueWorker:
         self._idle = threading.Condition()
         self._threads: list[threading.Thread] = []
         self.invocations = 0
+        self.invoking = 0  # invocations under way
 
     def start(self) -> None:
         for number in range(self.concurrency):
@@ -185,6 +186,7 @@ class QueueWorker:
             return
         event = sqs_event(messages, self.queue_arn, self.region)
         self.invocations += 1
+        self.invoking += 1
         try:
             response = self.invoke(self.source.function, event)
         except Exception:
@@ -192,6 +194,8 @@ class QueueWorker:
                 "%s failed: the batch returns to the queue after its visibility timeout", self.source.function
             )
             return
+        finally:
+            self.invoking -= 1
         done = processed_records(event["Records"], response, self.source.report_batch_item_failures)
         if done:
             self.sqs.delete_message_batch(

@@ -4,7 +4,7 @@ import uuid
 from datetime import UTC, datetime
 
 from xero_sync.ids import client_id_for
-from xero_sync.models import LINKED_PARTITION, Client, LinkState
+from xero_sync.models import Client, LinkState
 
 
 def a_client(practice_id: str, name: str = "Acme Ltd", state: LinkState = LinkState.LINKED) -> Client:
@@ -16,7 +16,7 @@ def a_client(practice_id: str, name: str = "Acme Ltd", state: LinkState = LinkSt
         name=name,
         tenant_id=tenant_id,
         link_state=state.value,
-        linked_partition=LINKED_PARTITION if state is LinkState.LINKED else None,
+        link_state_key=state.value,
         created_at=now,
         updated_at=now,
     )

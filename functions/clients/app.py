@@ -11,7 +11,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import Json
 
 from xero_sync import clients, purge, runs
-from xero_sync.api import ClientIdPath, caller_practice_id, create_resolver, resolve
+from xero_sync.api import ClientIdPath, caller_practice_id, create_resolver, documented, resolve
 from xero_sync.observability import logger, metrics, tracer
 from xero_sync.paging import MAX_PAGE_SIZE
 from xero_sync.schemas import ClientOverview, ClientPage, SyncRunPage
@@ -21,24 +21,26 @@ PageSize = Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE, description="Items per p
 Cursor = Annotated[str | None, Query(min_length=1, max_length=256, description="next_cursor of the previous page")]
 
 
-@app.get("/clients")
+@app.get("/clients", responses=documented())
 def list_clients(limit: PageSize = MAX_PAGE_SIZE, cursor: Cursor = None) -> ClientPage:
     return clients.list_clients(caller_practice_id(app), limit, cursor)
 
 
-@app.get("/clients/<clientId>")
+@app.get("/clients/<clientId>", responses=documented())
 def get_client(client_id: ClientIdPath) -> ClientOverview:
     return clients.client_overview(caller_practice_id(app), client_id)
 
 
-@app.get("/clients/<clientId>/syncs")
+@app.get("/clients/<clientId>/syncs", responses=documented())
 def list_syncs(client_id: ClientIdPath, limit: PageSize = 20, cursor: Cursor = None) -> SyncRunPage:
     return runs.list_runs(caller_practice_id(app), client_id, limit, cursor)
 
 
 @app.delete(
     "/clients/<clientId>",
-    responses={202: {"description": "Deleted from now on (a 404 everywhere); its data is purged in the background"}},
+    responses=documented(
+        {202: {"description": "Deleted from now on (a 404 everywhere); its data is purged in the background"}}
+    ),
 )
 def delete_client(client_id: ClientIdPath) -> tuple[purge.DeleteAccepted, int]:
     return purge.delete_client(caller_practice_id(app), client_id), 202

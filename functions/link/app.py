@@ -9,7 +9,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from xero_sync import linking
-from xero_sync.api import ClientIdPath, caller_practice_id, caller_user_id, create_resolver, resolve
+from xero_sync.api import ClientIdPath, caller_practice_id, caller_user_id, create_resolver, documented, resolve
 from xero_sync.config import get_settings
 from xero_sync.linking import LinkOutcome, LinkStarted
 from xero_sync.observability import logger, metrics, tracer
@@ -18,25 +18,30 @@ app = create_resolver()
 CallbackParameter = Annotated[str | None, Query(max_length=2048)]
 
 
-@app.post("/clients/link", responses={201: {"description": "Send the user to authorizeUrl"}})
+@app.post("/clients/link", responses=documented({201: {"description": "Send the user to authorizeUrl"}}))
 def start_link() -> tuple[LinkStarted, int]:
     return linking.start_link(caller_practice_id(app), caller_user_id(app)), 201
 
 
-@app.post("/clients/<clientId>/link", responses={201: {"description": "Send the user to authorizeUrl"}})
+@app.post("/clients/<clientId>/link", responses=documented({201: {"description": "Send the user to authorizeUrl"}}))
 def start_relink(client_id: ClientIdPath) -> tuple[LinkStarted, int]:
     return linking.start_link(caller_practice_id(app), caller_user_id(app), client_id), 201
 
 
 @app.get(
     "/xero/callback",
-    responses={
-        200: {
-            "description": "The outcome (Accept: application/json)",
-            "content": {"application/json": {"model": LinkOutcome}},
-        },
-        302: {"description": "Back to the front end, the outcome in the query string"},
-    },
+    responses=documented(
+        {
+            200: {
+                "description": "The outcome (Accept: application/json)",
+                "content": {"application/json": {"model": LinkOutcome}},
+            },
+            302: {
+                "description": "Back to the front end, the outcome in the query string (Location); no body",
+                "content": {"text/plain": {"schema": {"type": "string", "maxLength": 0}}},
+            },
+        }
+    ),
 )
 def xero_callback(
     state: CallbackParameter = None, code: CallbackParameter = None, error: CallbackParameter = None

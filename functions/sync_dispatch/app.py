@@ -1,6 +1,7 @@
 """Sync dispatch: the nightly fan-out (EventBridge Scheduler or a direct invoke) and "Sync Now" (HTTP API)."""
 
 from dataclasses import asdict
+from http import HTTPStatus
 from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler.openapi.params import Body
@@ -9,7 +10,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import ValidationError
 
 from xero_sync import runs
-from xero_sync.api import ClientIdPath, caller_practice_id, create_resolver, resolve
+from xero_sync.api import ClientIdPath, caller_practice_id, create_resolver, documented, resolve
 from xero_sync.dispatch import ConsoleDispatch, dispatch
 from xero_sync.models import RunTrigger
 from xero_sync.observability import logger, metrics, tracer
@@ -18,7 +19,10 @@ from xero_sync.schemas import SyncAccepted, SyncNowRequest
 app = create_resolver()
 
 
-@app.post("/clients/<clientId>/sync", responses={202: {"description": "Queued, or already queued or running"}})
+@app.post(
+    "/clients/<clientId>/sync",
+    responses=documented({202: {"description": "Queued, or already queued or running"}}, HTTPStatus.CONFLICT),
+)
 def sync_now(
     client_id: ClientIdPath,
     request: Annotated[SyncNowRequest | None, Body()] = None,

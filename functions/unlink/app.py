@@ -6,14 +6,14 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from xero_sync import linking
-from xero_sync.api import ClientIdPath, caller_practice_id, create_resolver, resolve
+from xero_sync.api import ClientIdPath, caller_practice_id, create_resolver, documented, resolve
 from xero_sync.linking import UnlinkResult
 from xero_sync.observability import logger, metrics, tracer
 
 app = create_resolver()
 
 
-@app.post("/clients/<clientId>/unlink")
+@app.post("/clients/<clientId>/unlink", responses=documented())
 def unlink(client_id: ClientIdPath) -> UnlinkResult:
     return linking.unlink_client(caller_practice_id(app), client_id)
 

@@ -10,7 +10,12 @@ from werkzeug.wrappers import Response
 
 
 def dumps(body: Any) -> str:
-    return json.dumps(body, separators=(",", ":"), ensure_ascii=False)
+    text = json.dumps(body, separators=(",", ":"), ensure_ascii=False)
+    try:
+        text.encode()
+    except UnicodeEncodeError:  # lone surrogates (a name typed so in Xero): sent as the JSON escapes Xero sends
+        return json.dumps(body, separators=(",", ":"))
+    return text
 
 
 def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import _socket
+import json
 import socket
 import struct
 import threading
@@ -15,9 +16,10 @@ from werkzeug.wrappers import Request, Response
 from local.xero_emulator.accounting import AccountingEndpoints
 from local.xero_emulator.admin import AdminEndpoints
 from local.xero_emulator.config import EmulatorConfig, RegisteredApp
-from local.xero_emulator.faults import Fault
+from local.xero_emulator.faults import LIST_KINDS, Fault
 from local.xero_emulator.oauth import OAuthEndpoints
-from local.xero_emulator.responses import json_response, rate_limited, server_error, unavailable
+from local.xero_emulator.resources import RESOURCES_BY_LOWER
+from local.xero_emulator.responses import dumps, json_response, rate_limited, server_error, unavailable
 from local.xero_emulator.state import EmulatorState
 
 _DROP = "xero_emulator.drop"
@@ -69,14 +71,19 @@ class EmulatorApp:
         arrived = self.state.clock.now()
         tenant = request.headers.get("xero-tenant-id")
         fault = self.state.faults.take(tenant, path)
-        if fault is not None and fault.kind != "malformed":
+        if fault is not None and fault.kind != "malformed" and fault.kind not in LIST_KINDS:
             return self._fault(fault, tenant, path, environ, arrived)
         response, tenant_id, endpoint, in_flight, problem = self._route(request, lowered, path)
-        if fault is not None:
+        if fault is not None and fault.kind == "malformed":
             body = response.get_data()
             response.set_data(body[: max(1, len(body) // 2)])
             response.status_code = 200
             response.content_type = "application/json; charset=utf-8"
+        elif fault is not None and response.status_code == 200 and lowered.startswith("/api.xro/2.0/"):
+            resource = RESOURCES_BY_LOWER.get(lowered.split("/")[3])
+            if resource is not None:
+                body = json.loads(response.get_data())
+                response.set_data(dumps(fault.spoil(body, resource.key, resource.id_field)))
         if endpoint:
             self.state.record_call(tenant_id, endpoint, response.status_code, problem, in_flight, arrived)
         response.headers.setdefault("Xero-Correlation-Id", f"emulator-{time.monotonic_ns()}")

@@ -50,7 +50,7 @@ def practice(engines: Engines) -> str:
 
 
 @pytest.fixture
-def xero(engines: Engines, monkeypatch: pytest.MonkeyPatch) -> Iterator[Xero]:
+def xero(engines: Engines) -> Iterator[Xero]:
     environment = TEMPLATE.functions(engines.physical)["SyncClientFunction"].environment
-    with running_xero(environment, engines.endpoints, monkeypatch) as xero:
+    with running_xero(environment, engines.endpoints) as xero:
         yield xero

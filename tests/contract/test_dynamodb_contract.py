@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from tests.builders import a_client
 from xero_sync.clients import list_clients
 from xero_sync.ids import new_run_id
-from xero_sync.models import LINKED_PARTITION, Client, LinkState, RunTrigger, SyncRun
+from xero_sync.models import Client, LinkState, RunTrigger, SyncRun
 from xero_sync.runs import begin_run, request_sync
 from xero_sync.schemas import SyncMessage
 
@@ -39,16 +39,25 @@ def test_concurrent_nightly_messages_for_one_client_start_exactly_one_run(practi
     assert Client.get(practice, client.client_id).current_run_id == begun[0].run.run_id
 
 
-def test_the_linked_index_holds_linked_clients_only(practice):
+def in_state(practice: str, state: LinkState) -> set[str]:
+    return {c.client_id for c in Client.by_link_state.query(state.value) if c.practice_id == practice}
+
+
+def test_the_link_state_index_files_each_client_under_its_state_and_a_deleted_one_nowhere(practice):
     linked = a_client(practice)
     unlinked = a_client(practice, state=LinkState.UNLINKED)
-    in_index = {c.client_id for c in Client.linked_clients.query(LINKED_PARTITION) if c.practice_id == practice}
-    assert in_index == {linked.client_id}
-    # When the linked one is unlinked (its index key removed), it leaves the index
-    linked.update(actions=[Client.link_state.set(LinkState.UNLINKED.value), Client.linked_partition.remove()])
-    in_index = {c.client_id for c in Client.linked_clients.query(LINKED_PARTITION) if c.practice_id == practice}
-    assert in_index == set()
-    assert unlinked.client_id not in in_index
+    assert (in_state(practice, LinkState.LINKED), in_state(practice, LinkState.UNLINKED)) == (
+        {linked.client_id},
+        {unlinked.client_id},
+    )
+    # When the linked one needs a relink, it moves to that partition (and is counted there)
+    linked.update(actions=Client.link_state_actions(LinkState.NEEDS_RELINK, "Xero refused the token"))
+    assert in_state(practice, LinkState.LINKED) == set()
+    assert in_state(practice, LinkState.NEEDS_RELINK) == {linked.client_id}
+    assert Client.by_link_state.count(LinkState.NEEDS_RELINK.value) >= 1
+    # And a client whose key is removed (being deleted) leaves the index altogether
+    unlinked.update(actions=[Client.link_state_key.remove()])
+    assert all(unlinked.client_id not in in_state(practice, state) for state in LinkState)
 
 
 def test_paging_walks_every_client_exactly_once(practice):

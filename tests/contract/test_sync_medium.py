@@ -18,6 +18,7 @@ from tests.api import Api
 from tests.conftest import TEMPLATE
 from tests.sync_support import (
     FAST_LIMITS,
+    TIMEOUT_FAULT_HOLD,
     Emulated,
     counts_of,
     differences,
@@ -61,7 +62,7 @@ def test_a_medium_organisation_stays_exact_through_faults_changes_continuations_
     for kind, extra in [
         ("500", {"path": "Invoices"}),
         ("503", {"path": "Journals"}),
-        ("timeout", {"path": "Payments", "holdSeconds": 1.5}),
+        ("timeout", {"path": "Payments", "holdSeconds": TIMEOUT_FAULT_HOLD}),
         ("malformed", {"path": "Contacts"}),
         ("429-minute", {"path": "BankTransactions", "retryAfter": 1}),
     ]:

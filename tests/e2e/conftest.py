@@ -8,15 +8,18 @@ overriding `stack`; a module that works on both overrides it with `any_stack`). 
 it and is replaced only when a test needs the other, so the Xero tests' real syncs never share a queue with the tests
 that count what is on it."""
 
+import contextlib
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 
 from local.stack import LocalStack
 from tests.e2e.helpers import Api
+from tests.xero import Xero
 
 E2E_DIR = Path(__file__).resolve().parent
 VISIBILITY_TIMEOUT = 2  # seconds; the template's 5400 s would make redelivery untestable
@@ -47,6 +50,7 @@ def _running_stack(kind: str, tmp_path_factory: pytest.TempPathFactory) -> Local
             api_port=0,
             run_schedules=False,
             state_dir=tmp_path_factory.mktemp(f"local-stack-{kind}"),
+            write_state=True,  # for processes attached to it (python -m local worker)
             **STACK_KINDS[kind],
         )
         _holder["stack"] = (kind, stack.start())
@@ -85,6 +89,16 @@ def any_stack(tmp_path_factory: pytest.TempPathFactory) -> LocalStack:
     if "stack" in _holder:
         return _holder["stack"][1]
     return _running_stack("plain", tmp_path_factory)
+
+
+@pytest.fixture
+def xero(xero_stack: LocalStack) -> Iterator[Xero]:
+    """The stack's Xero emulator, as the tests drive its admin API (latency set by a test is undone after it)."""
+    emulator = Xero(xero_stack.emulator, requests.Session())
+    yield emulator
+    with contextlib.suppress(RuntimeError):  # the stack is gone already (the last e2e test of the run)
+        emulator.admin("POST", "/config", json={"latencyMs": 0})
+    emulator.session.close()
 
 
 @pytest.fixture

@@ -77,7 +77,7 @@ def running_stack(tmp_path: Path) -> Iterator[StackHandle]:
         yield StackHandle.attach(tmp_path)
     finally:
         process.terminate()
-        process.wait(timeout=30)
+        process.wait(timeout=90)  # a stop is bounded (children get SIGKILL after 10 s), a loaded machine is slow
 
 
 @pytest.fixture

@@ -9,6 +9,8 @@ import sys
 import time
 from pathlib import Path
 
+import requests
+
 from local.template import REPO_ROOT
 
 READY_BUDGET_SECONDS = 600  # the whole demo on a busy 2-core machine; it aims at well under a minute
@@ -103,8 +105,18 @@ def test_the_demo_links_syncs_changes_unlinks_and_relinks_then_the_cli_works_on_
         assert "succeeded (link, incremental)" in output and "succeeded (manual, incremental)" in output
         assert "succeeded (relink, incremental)" in output
 
-        # And the CLI finds the demo's client on the stack it left running
+        # And it printed what a developer needs to go on by hand: the consent page, and a token the API accepts
+        lines = output.splitlines()
+        consent = next(line.split()[-1] for line in lines if line.strip().startswith("Xero consent page"))
+        assert "/identity/connect/authorize?" in consent and "code_challenge_method=S256" in consent
+        token = lines[next(i for i, line in enumerate(lines) if "dev token (" in line) + 1].strip()
         state = json.loads((tmp_path / "stack.json").read_text())
+        listed = requests.get(f"{state['api']}/clients", headers={"Authorization": f"Bearer {token}"}, timeout=30)
+        assert listed.status_code == 200
+        assert [c["name"] for c in listed.json()["items"]] == ["Kōwhai Trading Ltd"]
+        assert requests.get(consent, timeout=30).status_code == 200  # the emulator's consent page itself
+
+        # And the CLI finds the demo's client on the stack it left running
         status = _local(tmp_path, "status")
         assert status.returncode == 0, status.stderr
         assert "Kōwhai Trading Ltd" in status.stdout and "linked" in status.stdout

@@ -3,14 +3,12 @@ answers Xero's consent (the emulator), the browser comes back to our callback, a
 link asked for against the emulator. The same scenarios as tests/integration/test_linking.py, on the local stack."""
 
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlparse
 
 import boto3
 import pytest
-import requests
 
 from local.stack import LocalStack
 from tests.e2e.helpers import Api, eventually
@@ -24,13 +22,6 @@ SYNC_TIMEOUT = 90  # seconds for the worker to take and finish a tiny organisati
 def stack(xero_stack: LocalStack) -> LocalStack:
     """Every test of this module runs on the stack with the Xero emulator."""
     return xero_stack
-
-
-@pytest.fixture
-def xero(stack: LocalStack) -> Iterator[Xero]:
-    emulator = Xero(stack.emulator, requests.Session())
-    yield emulator
-    emulator.session.close()
 
 
 # --- what the user does ---------------------------------------------------------------------------------------------

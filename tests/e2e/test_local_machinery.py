@@ -170,3 +170,23 @@ def test_an_sqs_record_has_lambdas_shape() -> None:
     assert record["eventSourceARN"] == "arn:aws:sqs:eu-west-1:123456789012:q"
     assert record["awsRegion"] == "eu-west-1"
     assert {"messageId", "receiptHandle", "body", "attributes", "messageAttributes", "md5OfBody"} <= record.keys()
+
+
+def test_the_front_doors_access_log_never_carries_a_query_string(caplog: pytest.LogCaptureFixture) -> None:
+    """Regression: werkzeug's default access line logged the callback's query, Xero's authorization code in it."""
+    import requests
+    from werkzeug.wrappers import Response
+
+    from local.gateway import GatewayServer
+
+    server = GatewayServer(lambda environ, start: Response("", status=302)(environ, start))
+    server.start()
+    try:
+        with caplog.at_level("INFO", logger="local.gateway"):
+            requests.get(f"{server.url}/xero/callback?code=the-authorization-code&state=s", timeout=10)
+    finally:
+        server.stop()
+
+    (line,) = [r.getMessage() for r in caplog.records if "/xero/callback" in r.getMessage()]
+    assert '"GET /xero/callback" 302' in line
+    assert "the-authorization-code" not in line and "state=" not in line

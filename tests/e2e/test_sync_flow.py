@@ -10,10 +10,9 @@ from local.stack import LocalStack
 from tests.e2e.conftest import MAX_RECEIVE_COUNT
 from tests.e2e.helpers import Api, eventually
 
-# A client seeded straight into the table has no Xero token set, so its run fails, and says why: before the sync
-# engine landed with `engine_not_built`, since with `no_token_set`. A linked-through-the-emulator client that syncs
-# for real belongs to the link + engine e2e tests.
-UNSYNCABLE_SEEDED_CLIENT = {"engine_not_built", "no_token_set"}
+# A client seeded straight into the table has no Xero token set, so its run fails, and says why. A client linked
+# through the emulator, which syncs for real, belongs to the link and sync e2e tests.
+UNSYNCABLE_SEEDED_CLIENT = {"no_token_set"}
 
 
 def _take_all(stack: LocalStack, queue: str, hold_seconds: int = 60) -> list[dict[str, Any]]:
@@ -106,7 +105,8 @@ def test_sync_now_twice_returns_the_same_queued_run(
         assert first.json() == second.json()
         assert first.json()["status"] == "queued"
         overview = api.get(f"/clients/{client.client_id}", practice).json()
-        assert overview["currentRun"] == {"runId": first.json()["runId"], "status": "queued"}
+        expected = {"runId": first.json()["runId"], "status": "queued", "progress": None, "waitingOn": None}
+        assert overview["currentRun"] == expected  # queued: no progress yet, waiting on nothing
 
     # And once the poller takes it, that one run is the client's only (manual) run, finished
     runs = eventually(lambda: (r := _runs(api, practice, client.client_id)) and _finished(r) and r)
@@ -150,3 +150,52 @@ def _find(stack: LocalStack, queue: str, message_id: str) -> dict[str, Any] | No
     messages = _take_all(stack, queue, hold_seconds=30)
     _release(stack, queue, messages)
     return next((m for m in messages if m["MessageId"] == message_id), None)
+
+
+def test_a_nightly_run_over_a_thousand_linked_clients_queues_one_message_each_and_counts_the_others(
+    stack: LocalStack, practice: str
+) -> None:
+    from datetime import UTC, datetime
+
+    from xero_sync.ids import client_id_for
+    from xero_sync.models import Client, LinkState
+
+    # Given a practice with 1,000 linked clients, 40 unlinked and 20 whose Xero authorisation was refused
+    states = [LinkState.LINKED] * 1000 + [LinkState.UNLINKED] * 40 + [LinkState.NEEDS_RELINK] * 20
+    now = datetime.now(UTC)
+    linked: set[str] = set()
+    with Client.batch_write() as batch:
+        for number, state in enumerate(states):
+            tenant = str(uuid.uuid5(uuid.NAMESPACE_URL, f"{practice}/{number}"))
+            client = Client(
+                practice_id=practice,
+                client_id=client_id_for(practice, tenant),
+                name=f"Client {number}",
+                tenant_id=tenant,
+                link_state=state.value,
+                link_state_key=state.value,
+                created_at=now,
+                updated_at=now,
+            )
+            batch.save(client)
+            if state is LinkState.LINKED:
+                linked.add(client.client_id)
+    worker = stack.worker_for("SyncQueue")
+    with worker.paused():
+        # When the nightly schedule fires
+        summary = stack.fire_schedule("nightly")
+        messages = _take_all(stack, "SyncQueue", hold_seconds=120)
+        ours = [m for m in messages if json.loads(m["Body"])["practiceId"] == practice]
+        # (they are removed: 1,000 seeded clients without token sets would only fail for the same reason)
+        for start in range(0, len(ours), 10):
+            stack.sqs.delete_message_batch(
+                QueueUrl=stack.queue_url("SyncQueue"),
+                Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(ours[start:][:10])],
+            )
+        _release(stack, "SyncQueue", [m for m in messages if m not in ours])
+    # Then exactly one nightly message per linked client, none for the others, all of them counted
+    bodies = [json.loads(m["Body"]) for m in ours]
+    assert sorted(b["clientId"] for b in bodies) == sorted(linked)
+    assert {b["trigger"] for b in bodies} == {"nightly"} and len({b["runId"] for b in bodies}) == 1000
+    assert summary["queued"] >= 1000 and summary["not_queued"] == 0
+    assert summary["skipped"]["unlinked"] >= 40 and summary["skipped"]["needs_relink"] >= 20

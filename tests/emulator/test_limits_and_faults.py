@@ -231,3 +231,49 @@ def test_faults_can_target_the_token_endpoint(connected) -> None:
 def test_bad_fault_kind_is_refused(xero: Xero) -> None:
     response = xero.admin("POST", "/faults", json={"kind": "explode"})
     assert response.status_code == 400 and "kind must be one of" in response.json()["error"]
+
+
+def _invoices(connected, fault: dict) -> tuple[list, list]:
+    """The first page of invoices as Xero answers it, then with the fault."""
+    xero, tenant_id, tokens = connected
+    clean = xero.get("Invoices", tokens["access_token"], tenant_id, page=1).json()["Invoices"]
+    xero.admin("POST", "/faults", json={"path": "Invoices", **fault})
+    spoiled = xero.get("Invoices", tokens["access_token"], tenant_id, page=1)
+    assert spoiled.status_code == 200
+    return clean, spoiled.json()["Invoices"]
+
+
+def test_huge_page_fault_repeats_the_records_far_past_the_page_size(connected) -> None:
+    clean, spoiled = _invoices(connected, {"kind": "huge-page", "records": 2500})
+    assert len(spoiled) == 2500 and {r["InvoiceID"] for r in spoiled} == {r["InvoiceID"] for r in clean}
+
+
+def test_missing_fields_fault_drops_the_id_and_stamp_of_the_first_records(connected) -> None:
+    clean, spoiled = _invoices(connected, {"kind": "missing-fields", "records": 2})
+    assert all("InvoiceID" not in r and "UpdatedDateUTC" not in r for r in spoiled[:2])
+    assert spoiled[2:] == clean[2:]
+    _, named = _invoices(connected, {"kind": "missing-fields", "fields": ["Status"]})
+    assert "Status" not in named[0] and "InvoiceID" in named[0]
+
+
+def test_wrong_types_fault_gives_fields_other_json_types_and_adds_entries_that_are_not_records(connected) -> None:
+    clean, spoiled = _invoices(connected, {"kind": "wrong-types"})
+    assert (spoiled[0]["InvoiceID"], type(spoiled[0]["UpdatedDateUTC"]), type(spoiled[0]["Status"])) == (
+        12345,
+        int,
+        list,
+    )
+    assert spoiled[1 : len(clean)] == clean[1:] and spoiled[len(clean) :] == ["not a record", None, 7]
+
+
+def test_oversized_record_fault_pads_the_first_record_past_dynamodbs_item_limit_even_compressed(connected) -> None:
+    import zlib
+
+    _, spoiled = _invoices(connected, {"kind": "oversized-record"})
+    assert len(zlib.compress(json.dumps(spoiled[0]).encode(), 9)) > 400 * 1024
+
+
+def test_a_name_with_lone_surrogates_is_sent_as_json_escapes(xero: Xero) -> None:
+    org = xero.admin("POST", "/orgs", json={"name": "Lone \ud800 Ltd", "seed": 1, "size": "tiny"})
+    assert org.status_code == 201 and "\\ud800" in org.text
+    assert org.json()["name"] == "Lone \ud800 Ltd"

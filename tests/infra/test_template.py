@@ -121,10 +121,20 @@ def test_every_function_gets_every_setting_the_code_requires():
 
 def test_alarms_watch_the_dead_letter_queue_the_queue_age_and_sync_failures():
     alarms = TEMPLATE.of_type("AWS::CloudWatch::Alarm").values()
-    watched = {(a["Properties"]["Namespace"], a["Properties"]["MetricName"]) for a in alarms}
+    watched = {
+        (a["Properties"]["Namespace"], a["Properties"]["MetricName"]) for a in alarms if "MetricName" in a["Properties"]
+    }
     assert ("AWS/SQS", "ApproximateNumberOfMessagesVisible") in watched
     assert ("AWS/SQS", "ApproximateAgeOfOldestMessage") in watched
-    assert ("XeroSync", "SyncFailed") in watched
+    # The failure rate: failed syncs as a share of those that ended, from the worker's two metrics
+    (rate,) = [a["Properties"] for a in alarms if "Metrics" in a["Properties"]]
+    metrics = {m["Id"]: m for m in rate["Metrics"]}
+    assert {m["MetricStat"]["Metric"]["MetricName"] for m in metrics.values() if "MetricStat" in m} == {
+        "SyncFailed",
+        "SyncSucceeded",
+    }
+    assert [m["Id"] for m in metrics.values() if m.get("ReturnData")] == ["failureRate"]
+    assert "failed" in metrics["failureRate"]["Expression"] and rate["Threshold"] == 20
     for alarm in alarms:
         assert alarm["Properties"]["AlarmActions"], "an alarm nobody hears"
 
@@ -147,3 +157,151 @@ def test_the_published_openapi_has_exactly_the_templates_routes_each_behind_the_
         security = document["paths"][route.path][route.method.lower()]["security"]
         assert security == ([{"jwt": []}] if route.authorized else []), route
     assert "ClientOverview" in document["components"]["schemas"]
+
+
+# --- least privilege ------------------------------------------------------------------------------------------------
+# Each function's inline policy, exactly: action -> resources (logical names; `Table/index/name` for an index,
+# `token-sets/*` for the token-set secrets). Derived by reading each function's code path and reviewed by hand:
+# PynamoDB's get/save/update/delete are GetItem/PutItem/UpdateItem/DeleteItem, query is Query, batch_get and
+# batch_write are BatchGetItem/BatchWriteItem (saves and deletes alike), and a TransactWrite needs the action of each
+# of its parts (runs.request_sync, begin_run, finish_run, suspend_run: UpdateItem on Clients, PutItem or UpdateItem
+# on SyncRuns; no ConditionCheck parts). Secrets Manager encrypts every secret with TokenKey: creating or writing one
+# needs kms:GenerateDataKey, reading one kms:Decrypt (kms:Encrypt is never used). Every token-handling path reads the
+# Xero app's credentials (XeroAppSecret). Whatever the functions call during the whole suite is checked against
+# these policies as it happens (tests/aws_calls.py, wired in tests/conftest.py).
+SECRETS_KMS = {"kms:Decrypt": {"TokenKey"}, "kms:GenerateDataKey": {"TokenKey"}}
+APP_CREDENTIALS = {"secretsmanager:GetSecretValue": {"XeroAppSecret"}}
+# Refreshing a token set (tokens.TokenStore.fresh): its ref and lease, its secret read and rewritten.
+TOKEN_REFRESH = {"dynamodb:GetItem": {"TokenSetsTable"}, "dynamodb:UpdateItem": {"TokenSetsTable"}}
+# The Xero clean-up of an unlinked or deleted client (linking.clean_up_remote): refresh, drop the tenant from the
+# token set, delete it (secret and ref) once no client uses it, clear the client's connection.
+REMOTE_CLEANUP = {
+    "dynamodb:GetItem": {"ClientsTable", "TokenSetsTable"},
+    "dynamodb:UpdateItem": {"ClientsTable", "TokenSetsTable"},
+    "dynamodb:DeleteItem": {"TokenSetsTable"},
+    "secretsmanager:GetSecretValue": {"token-sets/*", "XeroAppSecret"},
+    "secretsmanager:PutSecretValue": {"token-sets/*"},
+    "secretsmanager:DeleteSecret": {"token-sets/*"},
+    **SECRETS_KMS,
+}
+
+
+def merged(*parts: dict[str, set[str]]) -> dict[str, set[str]]:
+    table: dict[str, set[str]] = {}
+    for part in parts:
+        for action, resources in part.items():
+            table.setdefault(action, set()).update(resources)
+    return table
+
+
+LEAST_PRIVILEGE: dict[str, dict[str, set[str]]] = {
+    # start_link (state put, relink target read), complete_link (state read + conditional delete, client
+    # create/relink, token set created, an older unused one deleted, the link's sync queued).
+    "LinkFunction": merged(
+        {
+            "dynamodb:GetItem": {"ClientsTable", "OAuthStatesTable", "TokenSetsTable"},
+            "dynamodb:PutItem": {"ClientsTable", "OAuthStatesTable", "TokenSetsTable", "SyncRunsTable"},
+            "dynamodb:UpdateItem": {"ClientsTable", "TokenSetsTable", "SyncRunsTable"},
+            "dynamodb:DeleteItem": {"OAuthStatesTable", "TokenSetsTable"},
+            "sqs:SendMessage": {"SyncQueue"},
+            "secretsmanager:CreateSecret": {"token-sets/*"},
+            "secretsmanager:DeleteSecret": {"token-sets/*"},
+        },
+        APP_CREDENTIALS,
+        SECRETS_KMS,
+    ),
+    # unlink_client: the client marked, its active run closed, then the remote clean-up.
+    "UnlinkFunction": merged({"dynamodb:UpdateItem": {"SyncRunsTable"}}, REMOTE_CLEANUP),
+    # Sync Now (request_sync), the nightly fan-out (clients-by-link-state), console dispatch by id (client-id), the
+    # retried clean-ups (pending-cleanups + REMOTE_CLEANUP); a failed async invocation goes to its destination (SAM's).
+    "SyncDispatchFunction": merged(
+        {
+            "dynamodb:Query": {
+                "ClientsTable/index/clients-by-link-state",
+                "ClientsTable/index/pending-cleanups",
+                "ClientsTable/index/client-id",
+            },
+            "dynamodb:PutItem": {"SyncRunsTable"},
+            "dynamodb:UpdateItem": {"SyncRunsTable"},
+            "sqs:SendMessage": {"SyncQueue", "AsyncFailureQueue"},
+        },
+        REMOTE_CLEANUP,
+    ),
+    # begin_run / finish_run / suspend_run, the engine's checkpoints and records, the token refresh, continuations,
+    # marking a refused token set's clients needs_relink, and console reruns (client-id).
+    "SyncClientFunction": merged(
+        {
+            "dynamodb:GetItem": {"ClientsTable", "SyncRunsTable", "CheckpointsTable"},
+            "dynamodb:PutItem": {"SyncRunsTable", "CheckpointsTable"},
+            "dynamodb:UpdateItem": {"ClientsTable", "SyncRunsTable", "CheckpointsTable"},
+            "dynamodb:Query": {"ClientsTable/index/client-id", "RecordsTable"},
+            "dynamodb:BatchGetItem": {"RecordsTable"},
+            "dynamodb:BatchWriteItem": {"RecordsTable"},
+            "sqs:SendMessage": {"SyncQueue"},
+            "secretsmanager:GetSecretValue": {"token-sets/*"},
+            "secretsmanager:PutSecretValue": {"token-sets/*"},
+        },
+        TOKEN_REFRESH,
+        APP_CREDENTIALS,
+        SECRETS_KMS,
+    ),
+    # The client API (list; overview: its current run's progress and the record counts beside the checkpoints;
+    # history), delete, and the purge: every item the client owns, in batches, then the client item; the remote
+    # clean-up as unlink does.
+    "ClientsFunction": merged(
+        {
+            "dynamodb:GetItem": {"SyncRunsTable"},
+            "dynamodb:Query": {"ClientsTable", "SyncRunsTable", "CheckpointsTable", "RecordsTable"},
+            "dynamodb:UpdateItem": {"SyncRunsTable"},
+            "dynamodb:DeleteItem": {"ClientsTable"},
+            "dynamodb:BatchWriteItem": {"SyncRunsTable", "CheckpointsTable", "RecordsTable"},
+            "sqs:SendMessage": {"PurgeQueue"},
+        },
+        REMOTE_CLEANUP,
+    ),
+}
+
+
+@pytest.mark.parametrize("function_id", sorted(FUNCTIONS))
+def test_each_function_is_granted_exactly_the_minimum_it_needs(function_id):
+    from tests.conftest import POLICIES
+
+    granted = POLICIES.named_grants(function_id)
+
+    assert {a: sorted(r) for a, r in granted.items()} == {a: sorted(r) for a, r in LEAST_PRIVILEGE[function_id].items()}
+
+
+def test_the_policy_check_finds_a_call_a_function_is_not_granted():
+    """The suite-wide check itself: a transaction part, a batch table or a secret a policy lacks is reported."""
+    from tests.aws_calls import Call, disallowed
+    from tests.conftest import POLICIES
+
+    table = "xero-sync-local-{}Table".format
+    calls = [
+        # Allowed: unlink closing the client's run (the grant whose absence was once found on AWS only).
+        Call(
+            "UnlinkFunction",
+            "dynamodb",
+            "TransactWriteItems",
+            {
+                "TransactItems": [
+                    {"Update": {"TableName": table("SyncRuns")}},
+                    {"Update": {"TableName": table("Clients")}},
+                ]
+            },
+        ),
+        # Not allowed: unlink writing records, the link function reading a token set's secret.
+        Call("UnlinkFunction", "dynamodb", "BatchWriteItem", {"RequestItems": {table("Records"): []}}),
+        Call("LinkFunction", "secretsmanager", "GetSecretValue", {"SecretId": "xero-sync-local/xero/token-sets/x"}),
+        # Not a function's call (a test's own set-up): not checked.
+        Call(None, "dynamodb", "DeleteTable", {"TableName": table("Clients")}),
+    ]
+
+    problems = disallowed(POLICIES, calls)
+
+    assert problems == [
+        "LinkFunction: GetSecretValue needs secretsmanager:GetSecretValue on "
+        "arn:aws:secretsmanager:eu-west-1:123456789012:secret:xero-sync-local/xero/token-sets/x",
+        "UnlinkFunction: BatchWriteItem needs dynamodb:BatchWriteItem on "
+        "arn:aws:dynamodb:eu-west-1:123456789012:table/xero-sync-local-RecordsTable",
+    ]

@@ -60,7 +60,12 @@ def test_sync_now_answers_202_and_a_second_press_gets_the_same_run(api):
     assert first.status == second.status == 202
     assert first.body == second.body == {"runId": first.body["runId"], "status": "queued"}
     overview = api.call("GET", f"/clients/{client.client_id}").body
-    assert overview["currentRun"] == {"runId": first.body["runId"], "status": "queued"}
+    assert overview["currentRun"] == {
+        "runId": first.body["runId"],
+        "status": "queued",
+        "progress": None,
+        "waitingOn": None,
+    }
     (run,) = api.call("GET", f"/clients/{client.client_id}/syncs").body["items"]
     assert (run["runId"], run["trigger"], run["status"]) == (first.body["runId"], "manual", "queued")
 

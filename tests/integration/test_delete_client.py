@@ -15,9 +15,9 @@ from xero_sync import purge
 from xero_sync.catalogue import CATALOGUE
 from xero_sync.ids import new_run_id
 from xero_sync.models import (
-    LINKED_PARTITION,
     Checkpoint,
     Client,
+    LinkState,
     RunStatus,
     RunTrigger,
     SyncRun,
@@ -35,6 +35,12 @@ RESOURCES = ("Invoices", "Contacts", "Journals")
 @pytest.fixture
 def api(aws) -> Api:
     return Api(aws.physical)
+
+
+@pytest.fixture(autouse=True)
+def continuations_at_once(monkeypatch):
+    """Continuations are queued with a short delay (purge.py); these tests read the queue at once."""
+    monkeypatch.setattr(purge, "CONTINUATION_DELAY", 0)
 
 
 # --- helpers --------------------------------------------------------------------------------------------------------
@@ -124,7 +130,7 @@ def test_delete_answers_202_and_the_client_is_a_404_everywhere_at_once(aws, api)
         assert (answer.status, answer.body["error"]["code"]) == (404, "client_not_found"), (method, path)
     assert api.call("GET", "/clients").body["items"] == []
     # And it left the nightly fan-out's index; one purge message is queued
-    assert client_id not in {c.client_id for c in Client.linked_clients.query(LINKED_PARTITION)}
+    assert client_id not in {c.client_id for state in LinkState for c in Client.by_link_state.query(state.value)}
     assert [(m.client_id, m.step, m.phase) for m in purge_messages(aws)] == [(client_id, 0, None)]
 
 
@@ -194,7 +200,7 @@ def test_a_slice_resumes_after_the_last_key_its_message_names(aws, monkeypatch):
         assert process_purge_message(message, remaining_seconds=lambda: 0.0, queue=queue) == "continued"
         first = message
         message, delay = queue.sent[-1]
-        assert (message.step, delay) == (first.step + 1, 0)
+        assert (message.step, delay) == (first.step + 1, purge.CONTINUATION_DELAY)
         if message.phase == "records:Invoices" and message.after is not None:
             break
     # Then its continuation names the last invoice deleted, and the rest are still there
@@ -340,5 +346,49 @@ def test_when_xero_stays_away_the_purge_still_ends_and_the_secret_goes(aws, xero
     api.call("DELETE", f"/clients/{client_id}")
     assert run_purge(aws) == ["done"]
     assert token_secrets(aws) == []
+    assert items_of(client_id) == {}
+    assert list(TokenSetRef.scan()) == []
+
+
+# --- races the purge must survive ------------------------------------------------------------------------------------
+def test_a_slice_that_outlived_its_lease_hands_over_to_the_one_that_took_its_step(aws, monkeypatch):
+    client = with_data(a_client("practice-a"), records=30)
+    monkeypatch.setattr(purge, "PAGE_SIZE", 10)
+    purge.delete_client("practice-a", client.client_id)
+    (message,) = purge_messages(aws)
+    original_run = purge._Slice.run
+
+    def slow_run(self, phase, after):
+        # While this slice works past its lease, another invocation takes the step and moves the client on
+        position = original_run(self, phase, after)
+        Client.get("practice-a", client.client_id).update(actions=[Client.purge_step.set(1)])
+        return position
+
+    monkeypatch.setattr(purge._Slice, "run", slow_run)
+    queue = RecordingQueue()
+    # Then this slice does not fail (its work stands): it hands over
+    assert process_purge_message(message, remaining_seconds=lambda: 0.0, queue=queue) == "dropped"
+    monkeypatch.setattr(purge._Slice, "run", original_run)
+    # And once the leases have lapsed, a continuation of step 1 finishes the purge
+    Client.get("practice-a", client.client_id).update(
+        actions=[Client.purge_lease_expires_at.set(datetime.now(UTC) - timedelta(seconds=1))]
+    )
+    ((continuation, _delay),) = queue.sent
+    assert continuation.step == 1
+    assert process_purge_message(continuation, remaining_seconds=lambda: 60.0) == "done"
+    assert items_of(client.client_id) == {}
+
+
+def test_the_xero_clean_up_never_brings_back_a_purged_client(aws, xero, api):
+    from xero_sync.linking import clean_up_remote
+
+    tenant = xero.create_org("Ghost Ltd")
+    (client_id,) = linked(api, xero, [tenant])
+    stale = Client.get("practice-a", client_id)  # what a slow invocation still holds
+    api.call("DELETE", f"/clients/{client_id}")
+    assert run_purge(aws) == ["done"]
+    # When that invocation now finishes the Xero clean-up with its stale copy of the client
+    clean_up_remote(stale)
+    # Then nothing of the client comes back (no item without its name, state or deletion mark)
     assert items_of(client_id) == {}
     assert list(TokenSetRef.scan()) == []

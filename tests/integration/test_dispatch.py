@@ -1,12 +1,14 @@
 """The nightly fan-out: one message per linked client, read from the index, sent ten at a time."""
 
 from collections import Counter
+from datetime import UTC, datetime, timedelta
 
 from tests.builders import a_client
+from xero_sync import dispatch
 from xero_sync.dispatch import dispatch_nightly
-from xero_sync.models import Client, LinkState, RunTrigger
+from xero_sync.models import Client, LinkState, RunStatus, RunTrigger
 from xero_sync.queue import SyncQueue
-from xero_sync.runs import request_sync
+from xero_sync.runs import begin_run, request_sync, suspend_run
 from xero_sync.schemas import SyncMessage
 
 
@@ -16,17 +18,56 @@ def record_calls(botocore_client) -> Counter:
     return calls
 
 
-def test_nightly_queues_one_message_per_linked_client_in_batches_of_ten_without_a_scan(aws):
-    # Given 23 linked clients across two practices, and clients that must be skipped
+def record_queries(botocore_client) -> list[dict]:
+    """The parameters of every Query the client sends."""
+    queries: list[dict] = []
+
+    def remember(params, **_):
+        queries.append(dict(params))
+
+    botocore_client.meta.events.register("provide-client-params.dynamodb.Query", remember)
+    return queries
+
+
+def busy_clients() -> dict[str, Client]:
+    """Linked clients that already have a run: queued (Sync Now), running (a worker on it), deferred (day limit)."""
+    queued, running, deferred = a_client("practice-a"), a_client("practice-a"), a_client("practice-b")
+    request_sync("practice-a", queued.client_id, RunTrigger.MANUAL)
+    for client in (running, deferred):
+        accepted = request_sync(client.practice_id, client.client_id, RunTrigger.MANUAL)
+        begun = begin_run(
+            SyncMessage(
+                practice_id=client.practice_id,
+                client_id=client.client_id,
+                run_id=accepted.run_id,
+                trigger=RunTrigger.MANUAL,
+            )
+        )
+        assert begun is not None
+    message = SyncMessage(
+        practice_id=deferred.practice_id,
+        client_id=deferred.client_id,
+        run_id=Client.get(deferred.practice_id, deferred.client_id).current_run_id,
+        trigger=RunTrigger.MANUAL,
+    )
+    assert suspend_run(message, RunStatus.DEFERRED, datetime.now(UTC) + timedelta(hours=3), "daily_limit")
+    return {"queued": queued, "running": running, "deferred": deferred}
+
+
+def test_nightly_queues_one_message_per_linked_client_in_batches_of_ten_from_index_pages(aws, monkeypatch):
+    # Given 23 idle linked clients across two practices, 3 busy ones, 2 unlinked and 1 needing a relink
     linked = [a_client("practice-a") for _ in range(15)] + [a_client("practice-b") for _ in range(8)]
+    busy = busy_clients()
     a_client("practice-a", state=LinkState.UNLINKED)
+    a_client("practice-b", state=LinkState.UNLINKED)
     a_client("practice-b", state=LinkState.NEEDS_RELINK)
-    busy = a_client("practice-a")
-    request_sync("practice-a", busy.client_id, RunTrigger.MANUAL)
-    aws.receive_all("SyncQueue")  # the Sync Now message is not the dispatcher's
+    aws.receive_all("SyncQueue")  # the Sync Now messages are not the dispatcher's
+    monkeypatch.setattr(dispatch, "INDEX_PAGE_SIZE", 10)
     sqs = aws.session.client("sqs")
     sqs_calls = record_calls(sqs)
-    dynamodb_calls = record_calls(Client._get_connection().connection.client)
+    dynamodb = Client._get_connection().connection.client
+    dynamodb_calls = record_calls(dynamodb)
+    queries = record_queries(dynamodb)
 
     # When the nightly dispatch runs
     summary = dispatch_nightly(SyncQueue(aws.queue_url("SyncQueue"), sqs))
@@ -36,10 +77,20 @@ def test_nightly_queues_one_message_per_linked_client_in_batches_of_ten_without_
     assert sorted(m.client_id for m in messages) == sorted(c.client_id for c in linked)
     assert {m.trigger for m in messages} == {RunTrigger.NIGHTLY}
     assert len({m.run_id for m in messages}) == len(messages)
-    assert (summary.queued, summary.skipped["already_active"], summary.not_queued) == (23, 1, 0)
-    # And it took three SendMessageBatch calls (10 + 10 + 3), only index queries, and no scan
+    # And every other client is skipped, counted by reason
+    assert (summary.queued, summary.not_queued) == (23, 0)
+    assert summary.skipped == {"queued": 1, "running": 1, "deferred": 1, "unlinked": 2, "needs_relink": 1}
+    assert all(c.client_id not in {m.client_id for m in messages} for c in busy.values())
+    # And it took three SendMessageBatch calls (10 + 10 + 3), pages of the index, and no scan
     assert sqs_calls == Counter({"SendMessageBatch": 3})
     assert set(dynamodb_calls) == {"Query"}
+    by_state = [q for q in queries if q["IndexName"] == "clients-by-link-state"]
+    linked_pages = [q for q in by_state if q.get("Select") != "COUNT"]
+    assert len(linked_pages) == 3 and all(q["Limit"] == 10 for q in linked_pages)  # 26 linked, 10 a page
+    counted = sorted(q["ExpressionAttributeValues"][":0"]["S"] for q in by_state if q.get("Select") == "COUNT")
+    assert counted == ["needs_relink", "unlinked"]
+    # (and one query of the clients whose Xero clean-up is pending)
+    assert {q["IndexName"] for q in queries} - {"clients-by-link-state"} == {"pending-cleanups"}
 
 
 def test_nightly_with_no_linked_clients_sends_nothing(aws):

@@ -73,6 +73,30 @@ def test_a_connection_removed_at_xero_marks_the_client_for_relinking_and_keeps_i
     assert differences(emu, tenant, client.client_id) == {}  # what was imported stays
 
 
+def test_a_connection_removed_for_one_of_two_organisations_of_a_consent_leaves_the_other_syncing(aws, emu, queue_url):
+    # Given two organisations linked in one consent (one token set)
+    api = Api(aws.physical)
+    alpha, beta = emu.create_org("Alpha Two Ltd"), emu.create_org("Beta Two Ltd")
+    started = api.call("POST", "/clients/link", practice="practice-a")
+    emu.admin("POST", "/consent", json={"tenantIds": [alpha, beta], "deny": False, "userId": "demo-user"})
+    answer = emu.session.get(started.body["authorizeUrl"], allow_redirects=False, timeout=30)
+    query = answer.headers["Location"].split("?", 1)[1]
+    linked_ids = api.call("GET", "/xero/callback", query=query, headers={"accept": "application/json"}).body
+    by_tenant = {Client.get("practice-a", c).tenant_id: c for c in linked_ids["clientIds"]}
+    for message in drain(aws.session, queue_url):
+        assert run_to_end(aws.session, queue_url, message).status == "succeeded"
+    # When the user removes Alpha's connection inside Xero
+    (connection,) = [c for c in emu.admin("GET", "/connections").json()["connections"] if c["tenantId"] == alpha]
+    emu.admin("POST", f"/connections/{connection['id']}/disconnect")
+    alpha_client = Client.get("practice-a", by_tenant[alpha])
+    beta_client = Client.get("practice-a", by_tenant[beta])
+    # Then Alpha's next sync puts Alpha alone in needs_relink; Beta, on the same token set, still syncs
+    assert sync(aws.session, queue_url, alpha_client).error_code == "xero_forbidden"
+    assert Client.get("practice-a", alpha_client.client_id).link_state == "needs_relink"
+    assert Client.get("practice-a", beta_client.client_id).link_state == "linked"
+    assert sync(aws.session, queue_url, beta_client).status == "succeeded"
+
+
 def test_a_console_rerun_finds_the_client_by_id_and_runs_the_mode_asked_for(aws, emu, queue_url):
     tenant, client, message = linked(aws, emu, "Console Ltd")
     run_to_end(aws.session, queue_url, message)

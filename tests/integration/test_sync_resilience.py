@@ -7,6 +7,7 @@ import pytest
 
 from tests.api import Api
 from tests.sync_support import (
+    TIMEOUT_FAULT_HOLD,
     Emulated,
     counts_of,
     differences,
@@ -63,7 +64,7 @@ def test_faults_of_every_kind_are_ridden_out_and_the_data_stays_exact(aws, emu, 
     for kind, extra in [
         ("500", {"path": "Invoices"}),
         ("503", {"path": "Journals"}),
-        ("timeout", {"path": "Contacts", "holdSeconds": 1.5}),
+        ("timeout", {"path": "Contacts", "holdSeconds": TIMEOUT_FAULT_HOLD}),
         ("reset", {"path": "Payments"}),
         ("malformed", {"path": "BankTransactions"}),
         ("429-minute", {"path": "Accounts", "retryAfter": 1}),
@@ -75,7 +76,7 @@ def test_faults_of_every_kind_are_ridden_out_and_the_data_stays_exact(aws, emu, 
     assert run.rate_limited == 2 and run.waited_seconds > 0
     assert differences(emu, tenant, client.client_id) == {}
     for round_, (kind, extra) in enumerate(
-        [("timeout", {"holdSeconds": 1.5}), ("reset", {}), ("429-minute", {"retryAfter": 1})]
+        [("timeout", {"holdSeconds": TIMEOUT_FAULT_HOLD}), ("reset", {}), ("429-minute", {"retryAfter": 1})]
     ):
         emu.change(tenant, 20, seed=f"faults-{round_}")
         emu.fault("500", count=2, tenantId=tenant)
@@ -164,8 +165,10 @@ def test_a_run_killed_between_two_pages_resumes_without_losing_or_duplicating(aw
 
 def test_the_minute_budget_xero_reports_is_respected_before_any_429(aws, emu, queue_url):
     tenant, client, message = linked(aws, emu, "Budget Ltd", size="tiny")
-    # Xero allows this app only 12 calls a (scaled) minute here; the engine learns it from X-MinLimit-Remaining
-    emu.admin("POST", "/config", json={"rateLimits": {"tenantPerMinute": 12, "timeScale": 60}, "latencyMs": 30})
+    # Xero allows this app only 12 calls a (scaled) minute here; the engine learns it from X-MinLimit-Remaining.
+    # A 3-second minute (not 1): a busy machine's jitter must not blur which window a call falls in.
+    emu.admin("POST", "/config", json={"rateLimits": {"tenantPerMinute": 12, "timeScale": 20}, "latencyMs": 30})
+    fast_settings({"XERO_MINUTE_SECONDS": "3"})
     emu.admin("DELETE", "/stats")
     run = run_to_end(aws.session, queue_url, message)
     assert run.status == "succeeded"

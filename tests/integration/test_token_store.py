@@ -7,12 +7,13 @@ import time
 import pytest
 from botocore.exceptions import ClientError
 
+from xero_sync import xero_identity
 from xero_sync.tokens import TokenSetRevoked, TokenStore
-from xero_sync.xero_identity import TokenSet, XeroIdentity, new_code_verifier
+from xero_sync.xero_identity import TokenSet, XeroIdentity
 
 
 def link_token_set(xero, tenant_ids: list[str]) -> TokenSet:
-    verifier = new_code_verifier()
+    verifier = xero_identity.new_code_verifier()  # through the module: the secrets guard records it
     identity = XeroIdentity()
     callback = xero.consent(identity.authorization_url("state-1", verifier), tenant_ids)
     assert callback["state"] == "state-1"
@@ -88,7 +89,7 @@ def test_deleting_a_token_set_removes_its_secret(aws, stored):
 
 
 def test_token_values_never_show_in_a_repr_or_a_dump(aws, xero, stored):
-    # (Log lines are checked for every test that uses Xero, by the xero fixture.)
+    # (Log lines are checked for every test of the session, by tests/conftest.py.)
     store, token_set_id, _ = stored
     make_stale(aws, store, token_set_id)
     token_set = store.fresh(token_set_id)
@@ -97,12 +98,22 @@ def test_token_values_never_show_in_a_repr_or_a_dump(aws, xero, stored):
     assert all(value not in printed for value in secret_values)
 
 
-def test_the_log_check_sees_a_leak(xero, stored, every_log_line):
-    """The guard itself: a token written to a log line is found (then removed, so this test passes)."""
+@pytest.mark.parametrize("secret", ["refresh token", "access token", "code", "verifier", "client secret"])
+def test_the_log_check_sees_a_leak_of_every_kind_of_secret(xero, stored, every_log_line, secret):
+    """The guard itself: a secret written to a log line is found (then removed, so this test passes)."""
+    from local.provision import LOCAL_XERO_APP
+    from tests.conftest import SECRETS
     from xero_sync.observability import logger
 
-    store, token_set_id, _ = stored
-    leaked = store.read(token_set_id).refresh_token.get_secret_value()
-    logger.debug("oops", extra={"token": leaked})
-    assert sum(leaked in line for line in every_log_line.lines) == 1
+    store, token_set_id, tenant = stored
+    token_set = store.read(token_set_id)
+    values = {
+        "refresh token": token_set.refresh_token.get_secret_value(),
+        "access token": token_set.access_token.get_secret_value(),
+        "code": xero.consent(XeroIdentity().authorization_url("s", "v" * 43), [tenant])["code"],
+        "verifier": xero_identity.new_code_verifier(),
+        "client secret": LOCAL_XERO_APP["client_secret"],
+    }
+    logger.debug("oops", extra={"detail": f"prefix-{values[secret]}-suffix"})
+    assert len(SECRETS.leaks(every_log_line.lines[-1:])) == 1
     every_log_line.lines.pop()

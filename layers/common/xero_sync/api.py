@@ -9,7 +9,10 @@ from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
-from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.openapi.exceptions import (
+    RequestUnsupportedContentType,
+    RequestValidationError,
+)
 from aws_lambda_powertools.event_handler.openapi.params import Path
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel
@@ -33,6 +36,39 @@ class ErrorDetail(BaseModel):
 
 class ErrorBody(BaseModel):
     error: ErrorDetail
+
+
+_ERROR_DESCRIPTIONS = {
+    HTTPStatus.BAD_REQUEST: "malformed_json, invalid_cursor",
+    HTTPStatus.UNAUTHORIZED: "unauthorized: the token names no practice or user",
+    HTTPStatus.NOT_FOUND: "client_not_found (also another practice's client), route_not_found",
+    HTTPStatus.CONFLICT: "client_not_linked",
+    HTTPStatus.REQUEST_ENTITY_TOO_LARGE: "payload_too_large",
+    HTTPStatus.UNSUPPORTED_MEDIA_TYPE: "unsupported_media_type",
+    HTTPStatus.UNPROCESSABLE_ENTITY: "validation_error, with where and why",
+}
+_EVERY_ROUTE = (
+    HTTPStatus.BAD_REQUEST,
+    HTTPStatus.UNAUTHORIZED,
+    HTTPStatus.NOT_FOUND,
+    HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
+    HTTPStatus.UNSUPPORTED_MEDIA_TYPE,
+    HTTPStatus.UNPROCESSABLE_ENTITY,
+)
+
+
+def documented(success: dict[int, Any] | None = None, *more_errors: HTTPStatus) -> dict[int, Any]:
+    """A route's OpenAPI responses: its own, and the typed errors every route can answer (with ErrorBody, not
+    Powertools' default validation error, which this API never sends)."""
+    errors = {
+        status.value: {
+            "description": _ERROR_DESCRIPTIONS[status],
+            "content": {content_types.APPLICATION_JSON: {"model": ErrorBody}},
+        }
+        for status in (*_EVERY_ROUTE, *more_errors)
+    }
+    # A success answer without content gets the route's return type as its schema (Powertools fills it in).
+    return {**errors, **(success or {200: {"description": "Successful Response"}})}
 
 
 def error_response(
@@ -66,6 +102,12 @@ def create_resolver() -> APIGatewayHttpResolver:
             return error_response(HTTPStatus.BAD_REQUEST, "malformed_json", "the request body is not valid JSON")
         return error_response(
             HTTPStatus.UNPROCESSABLE_ENTITY, "validation_error", "the request is invalid", _validation_details(errors)
+        )
+
+    @app.exception_handler(RequestUnsupportedContentType)
+    def _unsupported_content_type(_: RequestUnsupportedContentType) -> Response[str]:
+        return error_response(
+            HTTPStatus.UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", "the request body must be application/json"
         )
 
     @app.not_found

@@ -47,6 +47,9 @@ class ResourceSpec:
     # How to read only the records of some contacts: the `ContactIDs` list parameter, a `where` on
     # Contact.ContactID, the single `ContactID` parameter, or None (re-read whole).
     contact_filter: str | None = None
+    # Xero stamps the resource's records with UpdatedDateUTC (every If-Modified-Since resource but BankTransfers):
+    # a record without one is not stored (record_store.split_storable).
+    updated_stamp: bool = True
 
     @property
     def key(self) -> str:
@@ -55,6 +58,10 @@ class ResourceSpec:
     @property
     def page_size(self) -> int:
         return PAGE_SIZE_MAX if self.paging is Paging.PAGE_SIZE else PAGE_ROWS
+
+    @property
+    def stamped(self) -> bool:
+        return self.ims and self.updated_stamp
 
     @property
     def incremental(self) -> bool:
@@ -79,7 +86,7 @@ CATALOGUE: tuple[ResourceSpec, ...] = (
     ResourceSpec(
         "BankTransactions", "BankTransactionID", paging=Paging.PAGE_SIZE, holds_contacts=True, contact_filter="where"
     ),
-    ResourceSpec("BankTransfers", "BankTransferID", params={"includeDeleted": "true"}),
+    ResourceSpec("BankTransfers", "BankTransferID", params={"includeDeleted": "true"}, updated_stamp=False),
     ResourceSpec("ManualJournals", "ManualJournalID", paging=Paging.PAGE_SIZE),
     ResourceSpec("Journals", "JournalID", paging=Paging.OFFSET, ims=False, status_field=""),
     ResourceSpec("Items", "ItemID", deletes=Deletes.VANISH, status_field=""),

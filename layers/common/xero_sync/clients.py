@@ -1,12 +1,24 @@
 """The client API's logic: list a practice's clients, show one. Every read is scoped to the caller's practice."""
 
+from datetime import UTC, datetime
+
+from pynamodb.attributes import MapAttribute
 from pynamodb.exceptions import DoesNotExist
 
 from xero_sync.errors import ClientNotFound
 from xero_sync.ids import CLIENT_ID_PATTERN
-from xero_sync.models import Client, LinkState, RunStatus
+from xero_sync.models import Client, LinkState, RunStatus, SyncRun
 from xero_sync.paging import MAX_PAGE_SIZE, decode_cursor, encode_cursor
-from xero_sync.schemas import ClientOverview, ClientPage, ClientSummary, CurrentRun
+from xero_sync.record_store import RecordStore
+from xero_sync.schemas import (
+    ClientOverview,
+    ClientPage,
+    ClientSummary,
+    CurrentRun,
+    CurrentRunDetail,
+    RunProgress,
+    RunWait,
+)
 
 
 def load_client(practice_id: str, client_id: str, consistent: bool = True) -> Client:
@@ -30,9 +42,30 @@ def practice_of(client_id: str) -> str:
 
 
 def _current_run(client: Client) -> CurrentRun | None:
-    if client.current_run_id is None or client.current_run_status is None:
+    """The run holding the client; none when its claim lapsed (its worker died: the next sync takes over)."""
+    if not client.has_active_run(datetime.now(UTC)) or client.current_run_status is None:
         return None
+    assert client.current_run_id is not None
     return CurrentRun(run_id=client.current_run_id, status=RunStatus(client.current_run_status))
+
+
+def current_run_detail(client: Client, now: datetime) -> CurrentRunDetail | None:
+    """The client's live run with its progress and what it waits on (None when none, or its claim lapsed)."""
+    if not client.has_active_run(now) or client.current_run_status is None:
+        return None
+    assert client.current_run_id is not None
+    detail = CurrentRunDetail(run_id=client.current_run_id, status=RunStatus(client.current_run_status))
+    try:
+        run = SyncRun.get(client.client_id, client.current_run_id)
+    except DoesNotExist:
+        return detail
+    if run.status == RunStatus.RUNNING.value and run.progress is not None:
+        raw = run.progress.as_dict() if isinstance(run.progress, MapAttribute) else dict(run.progress)
+        detail.progress = RunProgress.model_validate(raw)
+        detail.waiting_on = detail.progress.waiting_on
+    elif run.waiting_reason and run.resumes_at and run.resumes_at > now:
+        detail.waiting_on = RunWait(reason=run.waiting_reason, until=run.resumes_at)
+    return detail
 
 
 def _summary_fields(client: Client) -> dict[str, object]:
@@ -64,5 +97,11 @@ def list_clients(practice_id: str, limit: int = MAX_PAGE_SIZE, cursor: str | Non
 def client_overview(practice_id: str, client_id: str) -> ClientOverview:
     client = load_client(practice_id, client_id)
     return ClientOverview.model_validate(
-        {**_summary_fields(client), "link_state_reason": client.link_state_reason, "last_error": client.last_error}
+        {
+            **_summary_fields(client),
+            "current_run": current_run_detail(client, datetime.now(UTC)),
+            "link_state_reason": client.link_state_reason,
+            "last_error": client.last_error,
+            "record_counts": RecordStore(client_id).counts(),
+        }
     )

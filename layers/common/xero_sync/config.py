@@ -7,7 +7,7 @@ validated once per cold start into an immutable model.
 import os
 from functools import lru_cache
 
-from pydantic import BaseModel, ConfigDict, Field, HttpUrl
+from pydantic import BaseModel, ConfigDict, Field, HttpUrl, model_validator
 
 
 class Settings(BaseModel):
@@ -42,8 +42,13 @@ class Settings(BaseModel):
 
     # The JWT claim (verified by API Gateway's authorizer) that names the caller's practice.
     practice_claim: str = Field(alias="PRACTICE_CLAIM", default="practice_id", min_length=1)
-    # Queued/running sync runs are considered abandoned after this long (a crashed worker, a message in the DLQ).
+    # A queued (or deferred) sync run is considered abandoned after this long (its message was lost or dead-lettered).
     run_lease_seconds: int = Field(alias="RUN_LEASE_SECONDS", default=6 * 3600, gt=0)
+    # A running sync's claim lasts this long unless its worker renews it: the worker renews it (and publishes the
+    # run's progress) every RUN_HEARTBEAT_SECONDS, so a crashed worker's claim lapses soon and the next message of
+    # the client takes over. Renewals must fit several times into the lease.
+    worker_lease_seconds: float = Field(alias="WORKER_LEASE_SECONDS", default=90.0, gt=0)
+    run_heartbeat_seconds: float = Field(alias="RUN_HEARTBEAT_SECONDS", default=15.0, gt=0)
     max_request_body_bytes: int = Field(alias="MAX_REQUEST_BODY_BYTES", default=16 * 1024, gt=0)
     enable_swagger: bool = Field(alias="ENABLE_SWAGGER", default=False)
 
@@ -71,6 +76,12 @@ class Settings(BaseModel):
     # A client deleted while a sync of it was running is purged only once that sync's Lambda must have ended
     # (the sync function's timeout), so nothing it still writes outlives the purge. SQS delays 15 minutes at most.
     purge_sync_grace_seconds: int = Field(alias="PURGE_SYNC_GRACE_SECONDS", default=900, ge=0, le=900)
+
+    @model_validator(mode="after")
+    def _heartbeat_fits_the_lease(self) -> "Settings":
+        if self.run_heartbeat_seconds * 3 > self.worker_lease_seconds:
+            raise ValueError("RUN_HEARTBEAT_SECONDS must be at most a third of WORKER_LEASE_SECONDS")
+        return self
 
 
 @lru_cache(maxsize=1)

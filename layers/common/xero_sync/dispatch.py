@@ -1,8 +1,10 @@
-"""The nightly fan-out: one sync message per linked client, read from the sparse index page by page.
+"""The nightly fan-out: one sync message per linked client, read from the link-state index page by page.
 
 Nothing is written per client here: each message carries a fresh run id and the worker claims the run with a
 conditional write (runs.begin_run), so a message for a client that is already syncing simply does nothing.
-Clients the index shows as busy are skipped up front to save the message.
+Clients the index shows as busy (a run queued or running, or parked on Xero's daily limit) are skipped up front to
+save the message; unlinked and needs-relink clients are counted from their partitions of the index (a count query
+each), never read. Memory stays flat: messages stream from the index pages into batches of ten.
 """
 
 from collections.abc import Iterator
@@ -15,10 +17,10 @@ from xero_sync.clients import practice_of
 from xero_sync.errors import ClientNotFound, ClientNotLinked
 from xero_sync.ids import CLIENT_ID_PATTERN, new_run_id
 from xero_sync.linking import retry_remote_cleanups
-from xero_sync.models import LINKED_PARTITION, Client, RunTrigger
+from xero_sync.models import Client, LinkState, RunStatus, RunTrigger
 from xero_sync.observability import logger, metrics
 from xero_sync.queue import SyncQueue
-from xero_sync.runs import has_active_run, now_utc, request_sync
+from xero_sync.runs import now_utc, request_sync
 from xero_sync.schemas import SyncMessage
 
 INDEX_PAGE_SIZE = 500
@@ -38,10 +40,14 @@ class ConsoleDispatch(BaseModel):
     )
 
 
+def _nightly_skips() -> dict[str, int]:
+    return {"queued": 0, "running": 0, "deferred": 0, "unlinked": 0, "needs_relink": 0}
+
+
 @dataclass
 class DispatchSummary:
     queued: int = 0
-    skipped: dict[str, int] = field(default_factory=lambda: {"already_active": 0})
+    skipped: dict[str, int] = field(default_factory=_nightly_skips)  # by reason
     not_queued: int = 0
     cleanups_pending: int = 0  # unlinked clients whose Xero connection could not be removed yet
 
@@ -71,9 +77,9 @@ def dispatch_clients(client_ids: list[str]) -> DispatchSummary:
 
 def _nightly_messages(summary: DispatchSummary, trigger: RunTrigger) -> Iterator[SyncMessage]:
     now = now_utc()
-    for client in Client.linked_clients.query(LINKED_PARTITION, page_size=INDEX_PAGE_SIZE):
-        if has_active_run(client, now):
-            summary.skipped["already_active"] += 1
+    for client in Client.by_link_state.query(LinkState.LINKED.value, page_size=INDEX_PAGE_SIZE):
+        if client.has_active_run(now):
+            summary.skipped[client.current_run_status or RunStatus.QUEUED.value] += 1
             continue
         yield SyncMessage(
             practice_id=client.practice_id,
@@ -89,12 +95,15 @@ def dispatch_nightly(queue: SyncQueue | None = None, trigger: RunTrigger = RunTr
     unsent = len((queue or SyncQueue()).send(_counted(messages, summary), in_flight=SEND_IN_FLIGHT))
     summary.queued -= unsent
     summary.not_queued = unsent
+    for state in (LinkState.UNLINKED, LinkState.NEEDS_RELINK):
+        summary.skipped[state.value] = Client.by_link_state.count(state.value)
     logger.info(
         "nightly dispatch done",
         extra={"queued": summary.queued, "skipped": summary.skipped, "not_queued": summary.not_queued},
     )
     metrics.add_metric(name="ClientsQueued", unit="Count", value=summary.queued)
-    metrics.add_metric(name="ClientsSkipped", unit="Count", value=sum(summary.skipped.values()))
+    for reason, count in summary.skipped.items():
+        metrics.add_metric(name=f"ClientsSkipped_{reason}", unit="Count", value=count)
     metrics.add_metric(name="ClientsNotQueued", unit="Count", value=summary.not_queued)
     summary.cleanups_pending = retry_remote_cleanups()
     return summary

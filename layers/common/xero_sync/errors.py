@@ -37,8 +37,3 @@ class InvalidCursor(ApiError):
 
     def __init__(self) -> None:
         super().__init__("the paging cursor is not one this API gave out")
-
-
-class NotImplementedYet(ApiError):
-    status = HTTPStatus.NOT_IMPLEMENTED
-    code = "not_implemented"

@@ -1,6 +1,8 @@
 """Linking clients with Xero: start the authorisation, complete it in the callback, unlink, and the states a
 client's link can be in. Tokens go through the token store only."""
 
+import contextlib
+import re
 import secrets
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -15,7 +17,6 @@ from xero_sync.errors import ClientNotFound
 from xero_sync.ids import client_id_for
 from xero_sync.models import (
     CLEANUP_PARTITION,
-    LINKED_PARTITION,
     Client,
     LinkState,
     OAuthState,
@@ -37,6 +38,9 @@ from xero_sync.xero_identity import (
 )
 
 STATE_TTL = timedelta(minutes=10)
+# What start_link issues (secrets.token_urlsafe(32)); anything else is refused before any lookup (a key DynamoDB
+# would refuse, over 2,048 bytes, must not be a 500).
+_STATE = re.compile(r"[A-Za-z0-9_-]{16,128}")
 UNLINKED_DURING_RUN = ("client_unlinked", "the client was unlinked before this sync could finish")
 
 Outcome = Literal["linked", "relinked", "denied", "failed"]
@@ -95,7 +99,7 @@ def _consume_state(state: str) -> OAuthState | None:
 
 # --- the callback ---------------------------------------------------------------------------------------------------
 def complete_link(state: str | None, code: str | None, error: str | None) -> LinkOutcome:
-    pending = _consume_state(state) if state else None
+    pending = _consume_state(state) if state and _STATE.fullmatch(state) else None
     if pending is None:
         return _failed("invalid_state", "This link has expired or was already used. Start linking again.")
     if error:
@@ -110,9 +114,12 @@ def complete_link(state: str | None, code: str | None, error: str | None) -> Lin
         connections = [
             c for c in identity.connections(token_set, token_set.auth_event_id()) if c.tenant_type == "ORGANISATION"
         ]
-    except (XeroAuthError, XeroUnavailable) as failure:
+    except XeroAuthError as failure:
         logger.warning("Xero code exchange failed", extra={"error": type(failure).__name__})
         return _failed("exchange_failed", "Xero did not accept the authorisation. Start linking again.")
+    except XeroUnavailable as failure:
+        logger.warning("Xero unavailable during the code exchange", extra={"error": type(failure).__name__})
+        return _failed("xero_unavailable", "Xero could not be reached. Try again in a few minutes.")
     if not connections:
         return _failed("no_organisation", "No Xero organisation was chosen.")
     if pending.target_client_id:
@@ -158,9 +165,13 @@ def _relink(
 def _disconnect_strangers(
     practice_id: str, identity: XeroIdentity, token_set: TokenSet, strangers: list[Connection]
 ) -> None:
-    """Connections made in a refused consent are removed at Xero again, unless a linked client of this practice
-    relies on that organisation (a connection is the Xero user's, whichever consent made it)."""
+    """Connections made by a refused consent are removed at Xero again, unless a linked client of this practice
+    relies on that organisation. A connection the consent did not make (re-consenting an organisation keeps its
+    connection, only updated) belongs to an earlier consent, maybe another practice's, and is left alone: a
+    connection is the Xero user's, shared by every practice that user links for."""
     for connection in strangers:
+        if not connection.made_by_this_consent():
+            continue
         try:
             existing = Client.get(practice_id, client_id_for(practice_id, connection.tenant_id))
             if existing.link_state == LinkState.LINKED.value:
@@ -173,18 +184,22 @@ def _disconnect_strangers(
             logger.warning("could not remove a refused connection at Xero")
 
 
+def _organisation_name(connection: Connection) -> str:
+    """The organisation's name as Xero shows it, but for lone surrogates (valid in Xero's JSON, not in any text we
+    store or answer), which become U+FFFD."""
+    return (connection.tenant_name or "Xero organisation").encode("utf-8", "replace").decode()[:512]
+
+
 def _link_client(practice_id: str, connection: Connection, token_set_id: str) -> tuple[Client, str | None]:
     """Creates the client, or relinks the one that already has this organisation. Returns the client and the token
     set it used before (if another one)."""
     now = datetime.now(UTC)
     client_id = client_id_for(practice_id, connection.tenant_id)
     linked_fields: list[Action] = [
-        Client.name.set(connection.tenant_name or "Xero organisation"),
-        Client.link_state.set(LinkState.LINKED.value),
-        Client.linked_partition.set(LINKED_PARTITION),
+        Client.name.set(_organisation_name(connection)),
+        *Client.link_state_actions(LinkState.LINKED, None),
         Client.token_set_id.set(token_set_id),
         Client.connection_id.set(connection.id),
-        Client.link_state_reason.remove(),
         Client.cleanup_partition.remove(),
         Client.updated_at.set(now),
     ]
@@ -194,10 +209,10 @@ def _link_client(practice_id: str, connection: Connection, token_set_id: str) ->
         client = Client(
             practice_id=practice_id,
             client_id=client_id,
-            name=connection.tenant_name or "Xero organisation",
+            name=_organisation_name(connection),
             tenant_id=connection.tenant_id,
             link_state=LinkState.LINKED.value,
-            linked_partition=LINKED_PARTITION,
+            link_state_key=LinkState.LINKED.value,
             token_set_id=token_set_id,
             connection_id=connection.id,
             created_at=now,
@@ -220,7 +235,7 @@ def _forget_token_set_if_unused(token_set_id: str | None, tenant_id: str) -> Non
         return
     try:
         ref = TokenSetRef.get(token_set_id, consistent_read=True)
-        ref.update(actions=[TokenSetRef.tenant_ids.delete({tenant_id})])
+        ref.update(actions=[TokenSetRef.tenant_ids.delete({tenant_id})], condition=TokenSetRef.token_set_id.exists())
     except (DoesNotExist, UpdateError):
         return
     if not ref.tenant_ids:
@@ -241,9 +256,7 @@ def unlink_client(practice_id: str, client_id: str) -> UnlinkResult:
         return UnlinkResult(client_id=client_id, link_state=LinkState.UNLINKED, remote_cleanup="not_needed")
     client.update(
         actions=[
-            Client.link_state.set(LinkState.UNLINKED.value),
-            Client.link_state_reason.set("Unlinked by the practice"),
-            Client.linked_partition.remove(),
+            *Client.link_state_actions(LinkState.UNLINKED, "Unlinked by the practice"),
             Client.cleanup_partition.set(CLEANUP_PARTITION),
             Client.updated_at.set(datetime.now(UTC)),
         ],
@@ -269,21 +282,25 @@ def clean_up_remote(client: Client) -> bool:
             if client.connection_id:
                 identity.delete_connection(token_set, client.connection_id)
             ref = TokenSetRef.get(token_set_id, consistent_read=True)
-            ref.update(actions=[TokenSetRef.tenant_ids.delete({client.tenant_id})])
+            ref.update(
+                actions=[TokenSetRef.tenant_ids.delete({client.tenant_id})], condition=TokenSetRef.token_set_id.exists()
+            )
             if not ref.tenant_ids:
                 # Revoking would also cut the Xero user's other connections to this app: only when none are left.
                 if not identity.connections(token_set):
                     identity.revoke(token_set.refresh_token)
                 store.delete(token_set_id)
-    except (TokenSetRevoked, DoesNotExist):
-        if token_set_id:  # Xero already dropped it: nothing left there to clean
+    except (TokenSetRevoked, DoesNotExist, UpdateError):
+        if token_set_id:  # Xero already dropped it, or it is gone here: nothing left there to clean
             store.delete(token_set_id)
     except (XeroUnavailable, XeroAuthError) as failure:
         logger.warning("Xero clean-up after unlink postponed", extra={"error": type(failure).__name__})
         return False
-    client.update(
-        actions=[Client.cleanup_partition.remove(), Client.token_set_id.remove(), Client.connection_id.remove()]
-    )
+    with contextlib.suppress(UpdateError):  # the client was purged meanwhile: never re-create it
+        client.update(
+            actions=[Client.cleanup_partition.remove(), Client.token_set_id.remove(), Client.connection_id.remove()],
+            condition=Client.client_id.exists(),
+        )
     return True
 
 
@@ -304,21 +321,21 @@ class RelinkNeeded:
     client_ids: list[str] = field(default_factory=list)
 
 
-def mark_needs_relink(token_set_id: str, reason: str) -> RelinkNeeded:
-    """Xero no longer honours a token set (invalid_grant, connection removed): its clients stop syncing, data kept."""
+def mark_needs_relink(token_set_id: str, reason: str, tenant_id: str | None = None) -> RelinkNeeded:
+    """Xero no longer honours a token set (invalid_grant: all its clients) or one organisation's connection (a 403
+    for that tenant: that client alone, the others of the consent still sync): they stop syncing, data kept."""
     result = RelinkNeeded(token_set_id, reason)
     try:
         ref = TokenSetRef.get(token_set_id, consistent_read=True)
     except DoesNotExist:
         return result
-    for tenant_id in ref.tenant_ids:
-        client = Client(practice_id=ref.practice_id, client_id=client_id_for(ref.practice_id, tenant_id))
+    tenants = ref.tenant_ids if tenant_id is None else ref.tenant_ids & {tenant_id}
+    for tenant in tenants:
+        client = Client(practice_id=ref.practice_id, client_id=client_id_for(ref.practice_id, tenant))
         try:
             client.update(
                 actions=[
-                    Client.link_state.set(LinkState.NEEDS_RELINK.value),
-                    Client.link_state_reason.set(reason),
-                    Client.linked_partition.remove(),
+                    *Client.link_state_actions(LinkState.NEEDS_RELINK, reason),
                     Client.updated_at.set(datetime.now(UTC)),
                 ],
                 condition=(Client.link_state == LinkState.LINKED.value) & (Client.token_set_id == token_set_id),

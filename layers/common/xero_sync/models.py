@@ -4,6 +4,7 @@ Table names come from the settings; the tables themselves are defined once, in t
 Nothing here ever holds an OAuth token: a token set is referenced by its secret's name only.
 """
 
+from datetime import datetime
 from enum import StrEnum
 from functools import lru_cache
 
@@ -18,6 +19,7 @@ from pynamodb.attributes import (
     UTCDateTimeAttribute,
 )
 from pynamodb.connection import Connection, TableConnection
+from pynamodb.expressions.update import Action
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, KeysOnlyProjection
 from pynamodb.models import Model
 
@@ -25,10 +27,7 @@ from xero_sync.config import get_settings
 
 _settings = get_settings()
 
-# The sparse index of linked clients holds every linked client under this one partition key (see README: a
-# nightly fan-out reads it page by page; no table scan).
-LINKED_PARTITION = "linked"
-# Clients unlinked while Xero was unreachable wait under this key of a second sparse index for their clean-up.
+# Clients unlinked while Xero was unreachable wait under this key of a sparse index for their clean-up.
 CLEANUP_PARTITION = "pending"
 
 
@@ -78,14 +77,15 @@ class RunTrigger(StrEnum):
     CONSOLE = "console"
 
 
-class LinkedClientsIndex(GlobalSecondaryIndex["Client"]):
-    """Sparse: only clients whose `linked_partition` is set (exactly the linked ones) appear here."""
+class ClientsByLinkStateIndex(GlobalSecondaryIndex["Client"]):
+    """Every client but one being deleted, under its link state (`link_state_key`, a copy of `link_state`): the
+    nightly fan-out reads the `linked` partition page by page and counts the others, no table scan."""
 
     class Meta:
-        index_name = "linked-clients"
+        index_name = "clients-by-link-state"
         projection = AllProjection()
 
-    linked_partition = UnicodeAttribute(hash_key=True)
+    link_state_key = UnicodeAttribute(hash_key=True)
     client_id = UnicodeAttribute(range_key=True)
 
 
@@ -122,7 +122,7 @@ class Client(_Table):
     tenant_id = UnicodeAttribute()
     link_state = UnicodeAttribute(default=LinkState.LINKED.value)
     link_state_reason = UnicodeAttribute(null=True)
-    linked_partition = UnicodeAttribute(null=True)
+    link_state_key = UnicodeAttribute(null=True)  # the index's copy of link_state; removed while deleting
     cleanup_partition = UnicodeAttribute(null=True)
     token_set_id = UnicodeAttribute(null=True)
     connection_id = UnicodeAttribute(null=True)
@@ -142,9 +142,29 @@ class Client(_Table):
     purge_lease_expires_at = UTCDateTimeAttribute(null=True)
     purge_not_before = UTCDateTimeAttribute(null=True)
 
-    linked_clients = LinkedClientsIndex()
+    by_link_state = ClientsByLinkStateIndex()
     pending_cleanups = PendingCleanupsIndex()
     by_client_id = ClientIdIndex()
+
+    @staticmethod
+    def link_state_actions(state: LinkState, reason: str | None) -> list[Action]:
+        """Moves a client to a link state (and its partition of the link-state index), with the reason shown."""
+        return [
+            Client.link_state.set(state.value),
+            Client.link_state_key.set(state.value),
+            Client.link_state_reason.set(reason) if reason else Client.link_state_reason.remove(),
+        ]
+
+    def has_active_run(self, now: datetime) -> bool:
+        """Whether a run holds the client: one is named and its claim has not lapsed."""
+        return self.current_run_id is not None and (
+            self.current_run_expires_at is None or self.current_run_expires_at > now
+        )
+
+
+def condition_failed(error: Exception) -> bool:
+    """Whether a PynamoDB write failed on its condition (someone else changed the item first), not on an error."""
+    return getattr(error, "cause_response_code", None) == "ConditionalCheckFailedException"
 
 
 class TokenSetRef(_Table):
@@ -194,7 +214,11 @@ class SyncRun(_Table):
     started_at = UTCDateTimeAttribute(null=True)
     finished_at = UTCDateTimeAttribute(null=True)
     resumes_at = UTCDateTimeAttribute(null=True)
-    # resource -> {fetched, inserted, updated, deleted, unchanged}
+    waiting_reason = UnicodeAttribute(null=True)  # a xero_api.WaitReason, while the run waits until resumes_at
+    # While running, what its worker last published (runs.Heartbeat): resources done of total, records read so far
+    # in this run, and what it waits on until when, if it waits.
+    progress = MapAttribute[str, object](null=True)  # type: ignore[no-untyped-call]
+    # resource -> {fetched, inserted, updated, deleted, unchanged, rejected, errors?: [why, ...]}
     counts = MapAttribute[str, object](default=dict)  # type: ignore[no-untyped-call]
     api_calls = NumberAttribute(default=0)
     rate_limited = NumberAttribute(default=0)
@@ -210,7 +234,8 @@ class Checkpoint(_Table):
 
     A pass in progress is described by `pass_*` (its kind, its frozen If-Modified-Since and the mark that becomes
     `modified_since` when it completes) and `next_page`; a completed pass clears them. One extra item per client,
-    resource `_dependents`, holds work a pass discovered for later (contacts to re-read, renamed contacts).
+    resource `_dependents`, holds work a pass discovered for later (contacts to re-read, renamed contacts); items
+    `_count#{resource}` hold how many records each resource has stored.
     """
 
     class Meta:
@@ -227,11 +252,13 @@ class Checkpoint(_Table):
     pass_since = UTCDateTimeAttribute(null=True)
     pass_mark = UTCDateTimeAttribute(null=True)
     pass_resumed = BooleanAttribute(null=True)
+    pass_rejected = BooleanAttribute(null=True)  # the pass in progress could not store some records (hostile answers)
     last_pass_whole = BooleanAttribute(null=True)  # the last completed pass re-read everything
     full_synced_at = UTCDateTimeAttribute(null=True)
     pending_contacts = UnicodeSetAttribute(null=True)
     renamed_contacts = UnicodeSetAttribute(null=True)
     reread_resources = UnicodeSetAttribute(null=True)
+    record_count = NumberAttribute(null=True)  # on `_count#{resource}` items: records stored (record_store.py)
 
 
 class XeroRecord(_Table):

@@ -40,9 +40,18 @@ from xero_sync.catalogue import CATALOGUE
 from xero_sync.config import get_settings
 from xero_sync.errors import ClientNotFound
 from xero_sync.linking import clean_up_remote
-from xero_sync.models import Checkpoint, Client, LinkState, RunStatus, SyncRun, TokenSetRef, XeroRecord
+from xero_sync.models import (
+    Checkpoint,
+    Client,
+    LinkState,
+    RunStatus,
+    SyncRun,
+    TokenSetRef,
+    XeroRecord,
+    condition_failed,
+)
 from xero_sync.observability import logger, metrics
-from xero_sync.runs import RunKey, finish_run, has_active_run, now_utc
+from xero_sync.runs import RunKey, finish_run, now_utc
 from xero_sync.schemas import ApiModel
 from xero_sync.tokens import TokenStore
 
@@ -54,6 +63,7 @@ DELETED_REASON = "Deleted by the practice"
 BATCH_WRITE_LIMIT = 25  # DynamoDB's BatchWriteItem maximum
 PAGE_SIZE = 1000  # keys read per Query page (keys only: well under 1 MB)
 SQS_MAX_DELAY_SECONDS = 900
+CONTINUATION_DELAY = 2  # seconds
 _UNPROCESSED_ATTEMPTS = 10
 _LEASE_SLACK_SECONDS = 5
 
@@ -125,16 +135,17 @@ def _mark_deleted(client: Client) -> Client:
             actions=[
                 Client.deleting_since.set(now),
                 Client.purge_step.set(0),
-                Client.link_state.set(LinkState.UNLINKED.value),  # no claim can be taken any more (runs._claimable)
+                # Unlinked, so no claim can be taken any more (runs._claimable), and out of the link-state index.
+                Client.link_state.set(LinkState.UNLINKED.value),
                 Client.link_state_reason.set(DELETED_REASON),
-                Client.linked_partition.remove(),
+                Client.link_state_key.remove(),
                 Client.cleanup_partition.remove(),
                 Client.updated_at.set(now),
             ],
             condition=Client.practice_id.exists() & Client.deleting_since.does_not_exist(),
         )
     except UpdateError as error:
-        if not _condition_failed(error):
+        if not condition_failed(error):
             raise
         try:
             client.refresh(consistent_read=True)  # a racing DELETE marked it first
@@ -142,9 +153,11 @@ def _mark_deleted(client: Client) -> Client:
             raise ClientNotFound() from None  # or it was purged meanwhile
         return client
     # The update returned the item as it is now: a sync that was running then is the last one that can write.
-    if client.current_run_status == RunStatus.RUNNING.value and has_active_run(client, now):
+    if client.current_run_status == RunStatus.RUNNING.value and client.has_active_run(now):
         grace = get_settings().purge_sync_grace_seconds
-        client.update(actions=[Client.purge_not_before.set(now + timedelta(seconds=grace))])
+        client.update(
+            actions=[Client.purge_not_before.set(now + timedelta(seconds=grace))], condition=Client.client_id.exists()
+        )
     return client
 
 
@@ -159,11 +172,6 @@ def _seconds_until(moment: datetime | None) -> int:
     if moment is None:
         return 0
     return max(0, math.ceil((moment - now_utc()).total_seconds()))
-
-
-def _condition_failed(error: Exception) -> bool:
-    cause = getattr(error, "cause_response_code", None)
-    return cause == "ConditionalCheckFailedException"
 
 
 # --- what a client owns ---------------------------------------------------------------------------------------------
@@ -235,11 +243,21 @@ def process_purge_message(
         _finish(client, step)
         return "done"
     phase, after = position
-    queue.send(message.model_copy(update={"step": step + 1, "phase": phase, "after": after}))
-    client.update(
-        actions=[Client.purge_step.set(step + 1), Client.purge_lease_expires_at.remove()],
-        condition=Client.purge_step == step,
-    )
+    # Queued before the client moves on (a crash in between leaves a message that redoes this step, never none),
+    # and a little delayed, so it does not arrive before the move and wait out a visibility timeout.
+    queue.send(message.model_copy(update={"step": step + 1, "phase": phase, "after": after}), CONTINUATION_DELAY)
+    try:
+        client.update(
+            actions=[Client.purge_step.set(step + 1), Client.purge_lease_expires_at.remove()],
+            condition=Client.purge_step == step,
+        )
+    except UpdateError as error:
+        if not condition_failed(error):
+            raise
+        # This invocation outlived its lease and another took the step over: what both deleted is gone either way,
+        # and whichever continuation is taken resumes from a position before which nothing is left.
+        logger.info("another invocation took this purge step over: handing over to it")
+        return "dropped"
     logger.info("purge continues in a new slice", extra={"phase": phase, "deleted": slice_.deleted})
     return "continued"
 
@@ -254,7 +272,7 @@ def _take_lease(client: Client, step: int, remaining: float) -> bool:
             & (Client.purge_lease_expires_at.does_not_exist() | (Client.purge_lease_expires_at < now)),
         )
     except UpdateError as error:
-        if _condition_failed(error):
+        if condition_failed(error):
             return False
         raise
     return True
@@ -360,10 +378,12 @@ def _forget_token_set(client: Client) -> None:
     if token_set_id:
         try:
             ref = TokenSetRef.get(token_set_id, consistent_read=True)
-            ref.update(actions=[TokenSetRef.tenant_ids.delete({client.tenant_id})])
+            ref.update(
+                actions=[TokenSetRef.tenant_ids.delete({client.tenant_id})], condition=TokenSetRef.token_set_id.exists()
+            )
             if not ref.tenant_ids:
                 TokenStore().delete(token_set_id)
-        except DoesNotExist:
+        except (DoesNotExist, UpdateError):
             pass
     metrics.add_metric(name="DeletedClientXeroCleanupAbandoned", unit="Count", value=1)
     logger.warning("a deleted client's connection at Xero could not be removed; its token set was forgotten")
@@ -371,13 +391,17 @@ def _forget_token_set(client: Client) -> None:
 
 def _finish(client: Client, step: int) -> None:
     """The last slice: Xero's side if it is still to do, then the client item itself."""
-    client.refresh(consistent_read=True)
+    try:
+        client.refresh(consistent_read=True)
+    except DoesNotExist:
+        logger.info("the client item was removed by another slice")
+        return
     if not _clean_up_xero(client):
         _forget_token_set(client)
     try:
         client.delete(condition=(Client.purge_step == step) & Client.deleting_since.exists())
     except DeleteError as error:
-        if not _condition_failed(error):
+        if not condition_failed(error):
             raise
         logger.info("the client item was removed by another slice")
         return

@@ -36,7 +36,11 @@ _FDICT = 0x20  # RFC 1950: FLG bit 5, a preset dictionary whose Adler-32 follows
 
 
 def encode_body(record: Record, resource: str | None = None) -> bytes:
-    data = json.dumps(record, separators=(",", ":"), ensure_ascii=False).encode()
+    text = json.dumps(record, separators=(",", ":"), ensure_ascii=False)
+    try:
+        data = text.encode()
+    except UnicodeEncodeError:  # lone surrogates: kept as the JSON escapes Xero sent
+        data = json.dumps(record, separators=(",", ":")).encode()
     dictionary = _DICTIONARIES.current.get(resource) if resource else None
     if dictionary is None:
         return zlib.compress(data, 6)

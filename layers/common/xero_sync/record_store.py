@@ -8,20 +8,35 @@ are copied out for queries.
 
 Writes go through BatchWriteItem (25 a request); PynamoDB resends unprocessed items with backoff, which is what
 DynamoDB throttling looks like to a batch writer.
+
+How many records each resource holds is kept beside its checkpoint (item `_count#{resource}` of the Checkpoints
+table, for the client overview): every write adds what it inserted or deleted, and a whole re-read sets it to what
+Xero showed. A run killed between a page's write and its count leaves the count off by that page until the
+resource's next whole re-read (every pass for resources Xero cannot filter, the weekly reconciliation for others).
+
+What cannot be stored is rejected, never half-stored, and the stored version (if any) is kept as it was: an entry
+of the list that is not a JSON object, a record without its id (or with one that is not text a key can hold), a
+record of a stamped resource without a Xero UpdatedDateUTC, a record whose item would be over DynamoDB's 400 KB.
+Text Xero sends with lone surrogates (valid JSON escapes, not encodable as UTF-8) is kept exactly, as escapes.
 """
 
 import hashlib
 import json
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 from xero_sync.catalogue import ResourceSpec
-from xero_sync.models import XeroRecord
+from xero_sync.models import Checkpoint, XeroRecord
 from xero_sync.record_bodies import Record, decode_body, encode_body
 from xero_sync.xero_api import parse_ms_date
 
 BATCH_GET_LIMIT = 100
+COUNT_PREFIX = "_count#"
+# DynamoDB's item limit is 400 KB with its attribute names and the other attributes: the body gets what is left.
+MAX_BODY_BYTES = 400 * 1024 - 4 * 1024
+MAX_ID_BYTES = 1024  # a sort key's limit
 
 
 @dataclass
@@ -31,22 +46,14 @@ class Counts:
     updated: int = 0
     deleted: int = 0
     unchanged: int = 0
+    rejected: int = 0  # fetched but not storable (see the module's docstring); their reasons go to the run
 
     def add(self, other: "Counts") -> None:
-        self.fetched += other.fetched
-        self.inserted += other.inserted
-        self.updated += other.updated
-        self.deleted += other.deleted
-        self.unchanged += other.unchanged
+        for name, value in other.as_dict().items():
+            setattr(self, name, getattr(self, name) + value)
 
     def as_dict(self) -> dict[str, int]:
-        return {
-            "fetched": self.fetched,
-            "inserted": self.inserted,
-            "updated": self.updated,
-            "deleted": self.deleted,
-            "unchanged": self.unchanged,
-        }
+        return {name: int(value) for name, value in asdict(self).items()}
 
 
 @dataclass
@@ -54,11 +61,46 @@ class Applied:
     counts: Counts
     changed: list[Record]  # inserted or updated records, as fetched
     previous: dict[str, Record]  # the stored version of updated records (only when asked for)
+    stored_ids: set[str] = field(default_factory=set)  # every id the page holds that is stored (changed or not)
+    rejected: list[str] = field(default_factory=list)  # why each rejected record was not stored
 
 
 def content_hash(record: Record) -> str:
     canonical = json.dumps(record, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(canonical.encode()).hexdigest()
+    return hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def clean_text(value: Any) -> str | None:
+    """A string attribute DynamoDB can hold (lone surrogates replaced); None for anything that is not text."""
+    if not isinstance(value, str):
+        return None
+    return value.encode("utf-8", "replace").decode()
+
+
+def split_storable(spec: ResourceSpec, records: list[Any]) -> tuple[list[Record], list[str]]:
+    """The records of a page that can be stored, and why each of the others cannot."""
+    good: list[Record] = []
+    problems: list[str] = []
+    for position, record in enumerate(records, start=1):
+        problem = _problem(spec, record)
+        if problem is None:
+            good.append(record)
+        else:
+            problems.append(f"record {position} of a page: {problem}")
+    return good, problems
+
+
+def _problem(spec: ResourceSpec, record: Any) -> str | None:
+    if not isinstance(record, dict):
+        return f"not a JSON object ({type(record).__name__})"
+    rid = record.get(spec.id_field)
+    if not isinstance(rid, str) or not rid:
+        return f"no {spec.id_field}" if rid is None else f"{spec.id_field} is not a non-empty string"
+    if clean_text(rid) != rid or len(rid.encode()) > MAX_ID_BYTES:
+        return f"{spec.id_field} is not text a key can hold"
+    if spec.stamped and parse_ms_date(record.get("UpdatedDateUTC")) is None:
+        return f"{spec.id_field} {rid}: no Xero UpdatedDateUTC"
+    return None
 
 
 def record_id(spec: ResourceSpec, record: Record) -> str:
@@ -87,12 +129,20 @@ class RecordStore:
                 found[item.xero_id] = item
         return found
 
-    def apply(self, spec: ResourceSpec, records: list[Record], keep_previous: bool = False) -> Applied:
-        """Stores what changed among `records` (one page); returns the counts and the changed records."""
-        counts = Counts(fetched=len(records))
+    def apply(self, spec: ResourceSpec, records: list[Any], keep_previous: bool = False) -> Applied:
+        """Stores what changed among `records` (one page); returns the counts, the changed records and what was
+        rejected (the stored version of a rejected record, if any, is left as it was)."""
+        storable, rejected = split_storable(spec, records)
+        counts = Counts(fetched=len(records), rejected=len(rejected))
         by_id: dict[str, Record] = {}
-        for record in records:
+        for record in storable:
             by_id[record_id(spec, record)] = record  # a record seen twice in a page: the later copy wins
+        duplicates = len(storable) - len(by_id)
+        bodies = {rid: encode_body(record, spec.name) for rid, record in by_id.items()}
+        for rid in [rid for rid, body in bodies.items() if len(body) > MAX_BODY_BYTES]:
+            rejected.append(f"{spec.id_field} {rid}: over DynamoDB's 400 KB item limit ({len(bodies[rid]) // 1024} KB)")
+            counts.rejected += 1
+            del by_id[rid]
         stored = self._stored(spec.name, list(by_id), keep_previous)
         partition = self.partition(spec.name)
         changed: list[Record] = []
@@ -110,20 +160,20 @@ class RecordStore:
                     counts.updated += 1
                     if keep_previous and old.body:
                         previous[rid] = decode_body(old.body)
-                status = record.get(spec.status_field) if spec.status_field else None
                 batch.save(
                     XeroRecord(
                         partition=partition,
                         xero_id=rid,
                         updated_date_utc=_updated(record),
-                        status=str(status) if status is not None else None,
-                        body=encode_body(record, spec.name),
+                        status=clean_text(record.get(spec.status_field)) if spec.status_field else None,
+                        body=bodies[rid],
                         content_hash=digest,
                     )
                 )
                 changed.append(record)
-        counts.unchanged += len(records) - len(by_id)
-        return Applied(counts, changed, previous)
+        counts.unchanged += duplicates
+        self.adjust_count(spec.name, counts.inserted)
+        return Applied(counts, changed, previous, set(by_id), rejected)
 
     def stored_ids(self, resource: str) -> Iterator[str]:
         for item in XeroRecord.query(self.partition(resource), attributes_to_get=["xero_id"]):
@@ -136,7 +186,29 @@ class RecordStore:
             for rid in ids:
                 batch.delete(XeroRecord(partition=partition, xero_id=rid))
                 deleted += 1
+        self.adjust_count(resource, -deleted)
         return deleted
+
+    # --- how many records each resource holds -------------------------------------------------------------------
+    def _count_item(self, resource: str) -> Checkpoint:
+        return Checkpoint(client_id=self.client_id, resource=f"{COUNT_PREFIX}{resource}")
+
+    def adjust_count(self, resource: str, delta: int) -> None:
+        if delta:
+            self._count_item(resource).update(
+                actions=[Checkpoint.record_count.add(delta), Checkpoint.updated_at.set(datetime.now(UTC))]
+            )
+
+    def set_count(self, resource: str, count: int) -> None:
+        """After a whole re-read: the resource holds exactly what Xero showed."""
+        self._count_item(resource).update(
+            actions=[Checkpoint.record_count.set(count), Checkpoint.updated_at.set(datetime.now(UTC))]
+        )
+
+    def counts(self) -> dict[str, int]:
+        """Records stored per resource (resources never imported are left out)."""
+        found = Checkpoint.query(self.client_id, Checkpoint.resource.startswith(COUNT_PREFIX))
+        return {item.resource.removeprefix(COUNT_PREFIX): int(item.record_count or 0) for item in found}
 
     def bodies(self, resource: str, ids: list[str]) -> dict[str, Record]:
         return {rid: decode_body(item.body) for rid, item in self._stored(resource, ids, True).items() if item.body}

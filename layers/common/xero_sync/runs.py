@@ -6,6 +6,8 @@ good). Every transition below is conditional, so duplicate or out-of-order messa
 """
 
 import contextlib
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -19,11 +21,28 @@ from xero_sync.clients import load_client
 from xero_sync.config import get_settings
 from xero_sync.errors import ClientNotFound, ClientNotLinked
 from xero_sync.ids import RUN_ID_PATTERN, new_run_id
-from xero_sync.models import ACTIVE_RUN_STATUSES, Client, LinkState, RunStatus, RunTrigger, SyncRun, shared_connection
+from xero_sync.models import (
+    ACTIVE_RUN_STATUSES,
+    Client,
+    LinkState,
+    RunStatus,
+    RunTrigger,
+    SyncRun,
+    condition_failed,
+    shared_connection,
+)
 from xero_sync.observability import logger
 from xero_sync.paging import MAX_PAGE_SIZE, decode_cursor, encode_cursor
 from xero_sync.queue import SyncQueue
-from xero_sync.schemas import SyncAccepted, SyncMessage, SyncMode, SyncRunPage, SyncRunView
+from xero_sync.schemas import (
+    RunProgress,
+    SyncAccepted,
+    SyncMessage,
+    SyncMode,
+    SyncRunPage,
+    SyncRunView,
+)
+from xero_sync.xero_api import WaitReason
 
 _NOT_LINKED_REASONS = {
     LinkState.UNLINKED: "the client is unlinked from Xero; relink it to sync",
@@ -40,10 +59,8 @@ def _lease_until(now: datetime) -> datetime:
     return now + timedelta(seconds=get_settings().run_lease_seconds)
 
 
-def has_active_run(client: Client, now: datetime) -> bool:
-    return client.current_run_id is not None and (
-        client.current_run_expires_at is None or client.current_run_expires_at > now
-    )
+def _worker_lease_until(now: datetime) -> datetime:
+    return now + timedelta(seconds=get_settings().worker_lease_seconds)
 
 
 def _claimable(now: datetime) -> Condition:
@@ -70,7 +87,7 @@ def request_sync(
         client = load_client(practice_id, client_id)
         _ensure_linked(client)
         now = now_utc()
-        if has_active_run(client, now):
+        if client.has_active_run(now):
             assert client.current_run_id is not None
             return SyncAccepted(run_id=client.current_run_id, status=RunStatus(client.current_run_status))
         run = SyncRun(
@@ -96,6 +113,8 @@ def request_sync(
                 transaction.save(run, condition=SyncRun.run_id.does_not_exist())
         except TransactWriteError:
             continue  # someone else claimed or changed the client meanwhile: look again
+        if client.current_run_id is not None:  # a claim that had lapsed (its worker died): close that run
+            _record_abandoned(client_id, client.current_run_id)
         message = SyncMessage(
             practice_id=practice_id, client_id=client_id, run_id=run.run_id, trigger=trigger, mode=mode
         )
@@ -117,6 +136,7 @@ class RunKey:
 class BegunRun:
     client: Client
     run: SyncRun
+    deferred_until: datetime | None = None  # a run parked on Xero's day limit: when that limit resets
 
 
 def begin_run(message: SyncMessage) -> BegunRun | None:
@@ -156,8 +176,10 @@ def begin_run(message: SyncMessage) -> BegunRun | None:
             (Client.current_run_id == message.run_id) & (Client.link_state == LinkState.LINKED.value) & not_running_now
         )
         run_condition = SyncRun.status.is_in(*(s.value for s in ACTIVE_RUN_STATUSES))
+    deferred_until = run.resumes_at if run.status == RunStatus.DEFERRED.value else None
     run.status = RunStatus.RUNNING.value
     run.started_at = run.started_at or now
+    run.waiting_reason = run.resumes_at = run.progress = None
     try:
         with TransactWrite(connection=shared_connection()) as transaction:
             transaction.update(
@@ -165,7 +187,7 @@ def begin_run(message: SyncMessage) -> BegunRun | None:
                 actions=[
                     Client.current_run_id.set(message.run_id),
                     Client.current_run_status.set(RunStatus.RUNNING.value),
-                    Client.current_run_expires_at.set(_lease_until(now)),
+                    Client.current_run_expires_at.set(_worker_lease_until(now)),
                 ],
                 condition=owns_claim,
             )
@@ -177,7 +199,7 @@ def begin_run(message: SyncMessage) -> BegunRun | None:
     if abandoned_run_id not in (None, message.run_id):
         _record_abandoned(message.client_id, abandoned_run_id)
     client.refresh(consistent_read=True)
-    return BegunRun(client=client, run=run)
+    return BegunRun(client=client, run=run, deferred_until=deferred_until)
 
 
 def _record_abandoned(client_id: str, run_id: str) -> None:
@@ -205,6 +227,7 @@ def finish_run(
     run_actions: list[Action] = [
         SyncRun.status.set(status.value),
         SyncRun.finished_at.set(now),
+        SyncRun.waiting_reason.remove(),
         SyncRun.error_code.set(error_code) if error_code else SyncRun.error_code.remove(),
         SyncRun.error_message.set(error_message) if error_message else SyncRun.error_message.remove(),
     ]
@@ -224,14 +247,21 @@ def finish_run(
             transaction.update(run, actions=run_actions, condition=SyncRun.run_id.exists())
             transaction.update(client, actions=client_actions, condition=Client.current_run_id == message.run_id)
     except TransactWriteError:
-        # The client no longer names this run (its claim lapsed and another run took over): record the run alone.
-        run.update(actions=run_actions, condition=SyncRun.run_id.exists())
+        # The client no longer names this run (its claim lapsed and another run took over): record the run alone,
+        # unless it was closed meanwhile (the client was unlinked or deleted under it: that reason stands).
+        with contextlib.suppress(UpdateError):
+            run.update(actions=run_actions, condition=SyncRun.status.is_in(*(s.value for s in ACTIVE_RUN_STATUSES)))
 
 
-def suspend_run(message: SyncMessage, status: RunStatus, resumes_at: datetime | None = None) -> bool:
+def suspend_run(
+    message: SyncMessage,
+    status: RunStatus,
+    resumes_at: datetime | None = None,
+    waiting_reason: WaitReason | None = None,
+) -> bool:
     """Hands the run back to the queue (a continuation, a rate-limit wait, a day-limit deferral): the client keeps
     naming it, but as queued/deferred, so the continuation's begin_run can take it; the claim outlasts the wait.
-    Returns False when the client no longer names this run."""
+    The run shows what it waits on until when. Returns False when the client no longer names this run."""
     now = now_utc()
     expires = _lease_until(max(now, resumes_at or now))
     client = Client(practice_id=message.practice_id, client_id=message.client_id)
@@ -243,6 +273,8 @@ def suspend_run(message: SyncMessage, status: RunStatus, resumes_at: datetime | 
                 actions=[
                     SyncRun.status.set(status.value),
                     SyncRun.resumes_at.set(resumes_at) if resumes_at else SyncRun.resumes_at.remove(),
+                    SyncRun.waiting_reason.set(waiting_reason) if waiting_reason else SyncRun.waiting_reason.remove(),
+                    SyncRun.progress.remove(),
                 ],
                 condition=SyncRun.run_id.exists(),
             )
@@ -256,6 +288,73 @@ def suspend_run(message: SyncMessage, status: RunStatus, resumes_at: datetime | 
     return True
 
 
+class Heartbeat:
+    """Keeps a running sync's claim alive while its worker works, and publishes the run's progress.
+
+    Every RUN_HEARTBEAT_SECONDS it renews the claim (conditional: the client must still name this run as running)
+    and writes `progress()` to the run. A worker that dies stops renewing, so its claim lapses within
+    WORKER_LEASE_SECONDS and the client's next message takes over. When the renewal is refused (the client was
+    unlinked or deleted, or another run took over after a stall), `on_lost` is called once so the work stops.
+    """
+
+    def __init__(
+        self,
+        message: SyncMessage,
+        progress: Callable[[], RunProgress],
+        on_lost: Callable[[], None],
+        interval: float | None = None,
+    ) -> None:
+        self.message = message
+        self.progress = progress
+        self.on_lost = on_lost
+        self.interval = interval or get_settings().run_heartbeat_seconds
+        self.lost = False
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, name="run-heartbeat", daemon=True)
+
+    def __enter__(self) -> "Heartbeat":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _beat(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                if not self.beat():
+                    self.lost = True
+                    logger.warning("the run's claim was lost: stopping its work")
+                    self.on_lost()
+                    return
+            except Exception:  # a failed renewal is retried at the next beat; the lease outlasts several
+                logger.exception("heartbeat failed")
+
+    def beat(self) -> bool:
+        """One renewal and progress report; False when the client no longer names this run as running."""
+        now = now_utc()
+        client = Client(practice_id=self.message.practice_id, client_id=self.message.client_id)
+        try:
+            client.update(
+                actions=[Client.current_run_expires_at.set(_worker_lease_until(now))],
+                condition=(Client.current_run_id == self.message.run_id)
+                & (Client.current_run_status == RunStatus.RUNNING.value)
+                & Client.deleting_since.does_not_exist(),
+            )
+        except UpdateError as error:
+            if condition_failed(error):
+                return False
+            raise
+        progress = self.progress().model_dump(mode="json", exclude_none=True)
+        with contextlib.suppress(UpdateError):  # the run was closed meanwhile (unlinked, deleted)
+            SyncRun(client_id=self.message.client_id, run_id=self.message.run_id).update(
+                actions=[SyncRun.progress.set(progress)],
+                condition=SyncRun.status == RunStatus.RUNNING.value,
+            )
+        return True
+
+
 def _run_view(run: SyncRun) -> SyncRunView:
     return SyncRunView.model_validate(
         {
@@ -267,6 +366,7 @@ def _run_view(run: SyncRun) -> SyncRunView:
             "started_at": run.started_at,
             "finished_at": run.finished_at,
             "resumes_at": run.resumes_at,
+            "waiting_reason": run.waiting_reason,
             "counts": run.counts.as_dict() if isinstance(run.counts, MapAttribute) else dict(run.counts or {}),
             "api_calls": run.api_calls,
             "rate_limited": run.rate_limited,

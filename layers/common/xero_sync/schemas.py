@@ -7,6 +7,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
 from xero_sync.models import LinkState, RunStatus, RunTrigger
+from xero_sync.xero_api import WaitReason
 
 SyncMode = Literal["incremental", "full"]
 
@@ -36,9 +37,31 @@ class ClientPage(ApiModel):
     next_cursor: str | None = Field(description="Pass as ?cursor= for the next page; absent on the last page")
 
 
+class RunWait(ApiModel):
+    reason: WaitReason = Field(description="rate_limit, daily_limit, organisation_offline or xero_retry")
+    until: datetime
+
+
+class RunProgress(ApiModel):
+    """A running sync as its worker last published it."""
+
+    resources_done: int
+    resources_total: int
+    records_so_far: int = Field(description="Records read from Xero by this run so far")
+    waiting_on: RunWait | None = None
+    published_at: datetime
+
+
+class CurrentRunDetail(CurrentRun):
+    progress: RunProgress | None = Field(default=None, description="While running")
+    waiting_on: RunWait | None = Field(default=None, description="What the run waits on, if it waits, until when")
+
+
 class ClientOverview(ClientSummary):
+    current_run: CurrentRunDetail | None
     link_state_reason: str | None
     last_error: str | None
+    record_counts: dict[str, int] = Field(description="Records stored per Xero resource")
 
 
 class ResourceCountsView(ApiModel):
@@ -47,6 +70,8 @@ class ResourceCountsView(ApiModel):
     updated: int = 0
     deleted: int = 0
     unchanged: int = 0
+    rejected: int = Field(default=0, description="Fetched but not storable (kept as stored, read again next run)")
+    errors: list[str] = Field(default_factory=list, description="Why records were rejected (the first 20)")
 
 
 class SyncRunView(ApiModel):
@@ -58,6 +83,7 @@ class SyncRunView(ApiModel):
     started_at: datetime | None
     finished_at: datetime | None
     resumes_at: datetime | None
+    waiting_reason: WaitReason | None = Field(default=None, description="What a queued or deferred run waits on")
     counts: dict[str, ResourceCountsView]
     api_calls: int
     rate_limited: int

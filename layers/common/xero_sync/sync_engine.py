@@ -23,6 +23,12 @@ Changes Xero makes without a new UpdatedDateUTC, caught on the next incremental 
 - a deleted contact group leaves its former members' ContactGroups changed: they are re-read; a group holding a
   renamed contact is read again for its members.
 This follow-up work is saved in the `_dependents` checkpoint as it is found, so an interruption does not lose it.
+
+Hostile answers (record_store.split_storable: entries that are not records, records without their id or stamp, a
+record over DynamoDB's item limit): the rest of the page is stored, each rejected record is counted and its reason
+kept in the run (counts and errors per resource, GET /clients/{id}/syncs), its stored version is left as it was, and
+the pass does not move its resource's mark (If-Modified-Since, Journals offset, reconciliation date) nor sweep: the
+next run reads those records again rather than skipping them for ever.
 """
 
 import math
@@ -40,8 +46,9 @@ from xero_sync.config import get_settings
 from xero_sync.models import Checkpoint
 from xero_sync.observability import logger
 from xero_sync.record_bodies import Record
-from xero_sync.record_store import Counts, RecordStore, record_id
-from xero_sync.tokens import TokenSetRevoked
+from xero_sync.record_store import Applied, Counts, RecordStore, record_id, split_storable
+from xero_sync.schemas import RunProgress, RunWait
+from xero_sync.tokens import TokenRefreshBusy, TokenSetRevoked
 from xero_sync.xero_api import (
     Forbidden,
     OrganisationOffline,
@@ -49,11 +56,17 @@ from xero_sync.xero_api import (
     RateLimited,
     Stopped,
     Unauthorized,
+    WaitReason,
     XeroApi,
     XeroApiError,
 )
+from xero_sync.xero_identity import XeroUnavailable
 
 DEPENDENTS = "_dependents"
+# The token set could not be refreshed for now (Xero's token endpoint away, another holder kept the lease): the run
+# is tried again in a few minutes rather than failed, so a refresh whose answer was lost is retried well within
+# Xero's 30-minute grace for the refresh token kept (the next nightly run would be hours too late).
+_TOKEN_UNAVAILABLE = (XeroUnavailable, TokenRefreshBusy)
 GROUP_MEMBERS = "ContactGroups#members"  # in reread_resources: groups holding a renamed contact, read again
 IDS_PER_CALL = 40  # contact ids per GET /Contacts?IDs= (keeps the URL well under 2,000 characters)
 MAX_SINGLE_FILTERS = 5  # beyond this many contacts, a resource filtered one contact a call is re-read whole
@@ -78,19 +91,27 @@ class Outcome:
     kind: OutcomeKind
     delay_seconds: int = 0
     resumes_at: datetime | None = None
+    waiting_reason: WaitReason | None = None  # what the run waits on until resumes_at
     error_code: str | None = None
     error_message: str | None = None
+
+
+MAX_ERRORS_PER_RESOURCE = 20  # reasons kept per resource and run (the count has them all)
 
 
 @dataclass
 class RunTotals:
     counts: dict[str, Counts] = field(default_factory=dict)
+    errors: dict[str, list[str]] = field(default_factory=dict)  # why records were rejected, per resource
     not_entitled: set[str] = field(default_factory=set)
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
-    def add(self, resource: str, counts: Counts) -> None:
+    def add(self, resource: str, counts: Counts, errors: list[str] | None = None) -> None:
         with self.lock:
             self.counts.setdefault(resource, Counts()).add(counts)
+            if errors:
+                kept = self.errors.setdefault(resource, [])
+                kept.extend(errors[: MAX_ERRORS_PER_RESOURCE - len(kept)])
 
 
 class _OutOfTime(Exception):
@@ -131,6 +152,7 @@ class SyncEngine:
         self.stop = api.stop
         self._dependents_lock = threading.Lock()
         self._whole: set[str] = set()  # resources re-read whole in this run (no follow-up needed)
+        self._resources_done = 0  # in this run, earlier invocations included
 
     # --- the run ------------------------------------------------------------------------------------------------
     def run(self) -> Outcome:
@@ -141,6 +163,7 @@ class SyncEngine:
             if self._done_in_this_run(cp):  # by an earlier invocation of this run (a continuation)
                 if cp.last_pass_whole:
                     self._whole.add(spec.name)
+                self._resources_done += 1
                 continue
             todo.append(spec)
             if spec.paging is not Paging.OFFSET and self._plan(spec, cp)[2] is None:
@@ -164,12 +187,28 @@ class SyncEngine:
             raise
         return Outcome("done")
 
+    def progress(self, records_before: int = 0) -> RunProgress:
+        """How far this run is (for the run's heartbeat): resources done of all, records read, what it waits on."""
+        with self.totals.lock:
+            records = records_before + sum(c.fetched for c in self.totals.counts.values())
+            done = self._resources_done
+        wait = self.api.waiting()
+        return RunProgress(
+            resources_done=done,
+            resources_total=len(CATALOGUE),
+            records_so_far=records,
+            waiting_on=RunWait(reason=wait[0], until=wait[1]) if wait else None,
+            published_at=self.clock(),
+        )
+
     def _resource(self, spec: ResourceSpec) -> None:
         try:
             if spec.paging is Paging.OFFSET:
                 self._journals(spec)
             else:
                 self._pass(spec)
+            with self.totals.lock:
+                self._resources_done += 1
         except Unauthorized as error:
             if spec.name != "Journals":
                 raise
@@ -177,7 +216,8 @@ class SyncEngine:
             logger.info("Journals not entitled for this organisation", extra={"detail": str(error)})
             with self.totals.lock:
                 self.totals.not_entitled.add(spec.name)
-        except (RateLimited, Forbidden, TokenSetRevoked, _OutOfTime):
+                self._resources_done += 1
+        except (RateLimited, Forbidden, TokenSetRevoked, _OutOfTime, *_TOKEN_UNAVAILABLE):
             self.stop.set()  # nobody else should start another call
             raise
 
@@ -191,7 +231,9 @@ class SyncEngine:
             if isinstance(error, Forbidden):
                 return Outcome("needs_relink", error_code="xero_forbidden", error_message=str(error))
         for error in real:
-            if not isinstance(error, RateLimited | OrganisationOffline | _OutOfTime):
+            if not isinstance(
+                error, RateLimited | OrganisationOffline | _OutOfTime | XeroUnavailable | TokenRefreshBusy
+            ):
                 code = error.code if isinstance(error, XeroApiError) else "sync_error"
                 logger.exception("sync failed", exc_info=error)
                 return Outcome("failed", error_code=code, error_message=f"{type(error).__name__}: {error}"[:1000])
@@ -199,12 +241,17 @@ class SyncEngine:
         day = [e for e in real if isinstance(e, RateLimited) and e.problem == "day"]
         if day:
             wait = max(e.retry_after for e in day)
-            return Outcome("deferred", delay_seconds=math.ceil(wait), resumes_at=now + timedelta(seconds=wait))
-        waits = [e.retry_after for e in real if isinstance(e, RateLimited)]
-        waits += [float(self.options.offline_retry_seconds) for e in real if isinstance(e, OrganisationOffline)]
+            resumes_at = now + timedelta(seconds=wait)
+            return Outcome("deferred", math.ceil(wait), resumes_at, waiting_reason="daily_limit")
+        waits: list[tuple[float, WaitReason]] = [
+            (e.retry_after, "rate_limit") for e in real if isinstance(e, RateLimited)
+        ]
+        offline = float(self.options.offline_retry_seconds)
+        waits += [(offline, "organisation_offline") for e in real if isinstance(e, OrganisationOffline)]
+        waits += [(offline, "xero_retry") for e in real if isinstance(e, _TOKEN_UNAVAILABLE)]
         if waits:
-            wait = max(waits)
-            return Outcome("continue", delay_seconds=math.ceil(wait), resumes_at=now + timedelta(seconds=wait))
+            wait, reason = max(waits)
+            return Outcome("continue", math.ceil(wait), now + timedelta(seconds=wait), waiting_reason=reason)
         return Outcome("continue")
 
     def _check_time(self) -> None:
@@ -254,6 +301,7 @@ class SyncEngine:
         whole = since is None
         reconcile = kind != "incremental"
         seen: set[str] = set()
+        rejected = resumed and bool(cp.pass_rejected)
         while True:
             self._check_time()
             params = dict(spec.params)
@@ -265,27 +313,32 @@ class SyncEngine:
             if mark is None:
                 server = _utc(result.server_time_ms) if result.server_time_ms else self.clock()
                 mark = server
-            records = result.records
+            records, problems = split_storable(spec, result.records)
+            if problems:
+                self.totals.add(spec.name, Counts(fetched=len(problems), rejected=len(problems)), problems)
             if spec.detail_by_id:
                 records = self._with_details(spec, records, reconcile)
-            self._store(spec, records)
-            seen.update(record_id(spec, r) for r in records)
+            applied = self._store(spec, records)
+            rejected = rejected or bool(problems or applied.rejected)
+            seen.update(applied.stored_ids)
             if self._last_page(spec, result, page):
                 break
             page += 1
             cp.pass_kind, cp.pass_since, cp.pass_mark, cp.next_page = kind, since, mark, page
-            cp.pass_resumed = resumed
+            cp.pass_resumed, cp.pass_rejected = resumed, rejected or None
             self._save(cp)
             if self.after_page:
                 self.after_page(spec.name, page - 1)
         resumed = resumed or bool(cp.pass_resumed)
-        if whole and not resumed:
+        if whole and not resumed and not rejected:
             self._sweep(spec, seen)
-        cp.modified_since = mark
-        if kind == "initial" or (kind == "full" and not resumed):
-            cp.full_synced_at = self.clock()
-        cp.pass_kind = cp.pass_since = cp.pass_mark = cp.next_page = cp.pass_resumed = None
-        cp.last_pass_whole = whole
+            self.store.set_count(spec.name, len(seen))
+        if not rejected:  # otherwise the mark stays: the next pass reads the rejected records again
+            cp.modified_since = mark
+            if kind == "initial" or (kind == "full" and not resumed):
+                cp.full_synced_at = self.clock()
+        cp.pass_kind = cp.pass_since = cp.pass_mark = cp.next_page = cp.pass_resumed = cp.pass_rejected = None
+        cp.last_pass_whole = whole and not rejected
         self._save(cp)
 
     @staticmethod
@@ -312,33 +365,47 @@ class SyncEngine:
             resumed = False
         whole = kind != "incremental"
         seen: set[str] = set()
+        rejected = resumed and bool(cp.pass_rejected)
         while True:
             self._check_time()
             result = self.api.list(spec.name, spec.key, {"offset": str(offset)})
-            self._store(spec, result.records)
-            seen.update(record_id(spec, r) for r in result.records)
-            numbers = [int(r["JournalNumber"]) for r in result.records if isinstance(r.get("JournalNumber"), int)]
-            offset = max([offset, *numbers])
+            applied = self._store(spec, result.records)
+            rejected = rejected or bool(applied.rejected)
+            seen.update(applied.stored_ids)
+            numbers = [
+                int(r["JournalNumber"])
+                for r in result.records
+                if isinstance(r, dict) and isinstance(r.get("JournalNumber"), int)
+            ]
+            previous_offset, offset = offset, max([offset, *numbers])
             if len(result.records) < spec.page_size:
                 break
-            cp.pass_kind, cp.next_page, cp.pass_resumed = kind, offset, resumed
-            cp.journal_offset = max(offset, int(cp.journal_offset or 0)) if kind == "incremental" else cp.journal_offset
+            if offset == previous_offset:  # a full page that names no later journal: reading on would loop
+                rejected = True
+                break
+            cp.pass_kind, cp.next_page, cp.pass_resumed, cp.pass_rejected = kind, offset, resumed, rejected or None
+            if kind == "incremental" and not rejected:
+                cp.journal_offset = max(offset, int(cp.journal_offset or 0))
             self._save(cp)
             if self.after_page:
                 self.after_page(spec.name, offset)
         resumed = resumed or bool(cp.pass_resumed)
-        if whole and not resumed:
+        if whole and not resumed and not rejected:
             self._sweep(spec, seen)
-        cp.journal_offset = max(offset, int(cp.journal_offset or 0))
-        if kind == "initial" or (kind == "full" and not resumed):
-            cp.full_synced_at = self.clock()
-        cp.pass_kind = cp.next_page = cp.pass_resumed = None
-        cp.last_pass_whole = whole
+            self.store.set_count(spec.name, len(seen))
+        if not rejected:  # otherwise the offset stays: the next pass reads the rejected journals again
+            cp.journal_offset = max(offset, int(cp.journal_offset or 0))
+            if kind == "initial" or (kind == "full" and not resumed):
+                cp.full_synced_at = self.clock()
+        cp.pass_kind = cp.next_page = cp.pass_resumed = cp.pass_rejected = None
+        cp.last_pass_whole = whole and not rejected
         self._save(cp)
 
-    def _store(self, spec: ResourceSpec, records: list[Record]) -> None:
+    def _store(self, spec: ResourceSpec, records: list[Any]) -> Applied:
         applied = self.store.apply(spec, records, keep_previous=spec.name == "Contacts")
-        self.totals.add(spec.name, applied.counts)
+        self.totals.add(spec.name, applied.counts, applied.rejected)
+        if applied.rejected:
+            logger.warning("records not stored", extra={"resource": spec.name, "rejected": len(applied.rejected)})
         contacts: set[str] = set()
         renamed: set[str] = set()
         if spec.holds_contacts and spec.name not in ("RepeatingInvoices",):
@@ -349,6 +416,7 @@ class SyncEngine:
                 if new is not None and new.get("Name") != old.get("Name"):
                     renamed.add(rid)
         self._remember(contacts, renamed)
+        return applied
 
     def _sweep(self, spec: ResourceSpec, seen: set[str]) -> None:
         gone = [rid for rid in self.store.stored_ids(spec.name) if rid not in seen]
@@ -510,6 +578,20 @@ def _same_listing(stored: Record, listed: Record) -> bool:
 
 def total_counts(totals: RunTotals) -> dict[str, dict[str, int]]:
     return {name: counts.as_dict() for name, counts in sorted(totals.counts.items())}
+
+
+def merged_counts(previous: dict[str, Any], totals: RunTotals) -> dict[str, dict[str, Any]]:
+    """A run's counts per resource (and the reasons records were rejected) after one more invocation's."""
+    merged: dict[str, dict[str, Any]] = {}
+    for name in set(previous) | set(totals.counts):
+        old = previous.get(name) or {}
+        new = totals.counts[name].as_dict() if name in totals.counts else {}
+        entry: dict[str, Any] = {k: int(old.get(k, 0)) + int(new.get(k, 0)) for k in Counts().as_dict()}
+        errors = [*(old.get("errors") or []), *totals.errors.get(name, [])][:MAX_ERRORS_PER_RESOURCE]
+        if errors:
+            entry["errors"] = errors
+        merged[name] = entry
+    return merged
 
 
 def options_from_settings() -> EngineOptions:

@@ -18,15 +18,16 @@ from datetime import timedelta
 from typing import Any
 
 from pynamodb.attributes import MapAttribute
+from pynamodb.exceptions import UpdateError
 
 from xero_sync.config import get_settings
 from xero_sync.linking import mark_needs_relink
 from xero_sync.models import RunStatus, SyncRun
 from xero_sync.observability import logger, metrics
 from xero_sync.queue import SyncQueue
-from xero_sync.runs import BegunRun, begin_run, finish_run, now_utc, suspend_run
+from xero_sync.runs import BegunRun, Heartbeat, begin_run, finish_run, now_utc, suspend_run
 from xero_sync.schemas import SyncMessage
-from xero_sync.sync_engine import Outcome, SyncEngine, options_from_settings
+from xero_sync.sync_engine import Outcome, SyncEngine, merged_counts, options_from_settings
 from xero_sync.tokens import TokenStore
 from xero_sync.xero_api import ApiOptions, XeroApi
 
@@ -66,6 +67,8 @@ def api_options() -> ApiOptions:
 def import_organisation(
     begun: BegunRun, message: SyncMessage, remaining_seconds: Callable[[], float] | None = None
 ) -> tuple[Outcome, SyncEngine | None]:
+    """Runs the engine over the client's organisation while a heartbeat keeps the run's claim and publishes its
+    progress; a lost claim stops the engine (another worker owns the client now, or it was unlinked)."""
     client = begun.client
     if not client.token_set_id:
         return Outcome("failed", error_code="no_token_set", error_message="the client has no Xero token set"), None
@@ -80,21 +83,21 @@ def import_organisation(
         options=options_from_settings(),
         remaining_seconds=remaining_seconds,
     )
-    return engine.run(), engine
+    records_before = sum(int(c.get("fetched", 0)) for c in _run_counts(begun.run).values())
+    with Heartbeat(message, progress=lambda: engine.progress(records_before), on_lost=api.stop.set):
+        return engine.run(), engine
+
+
+def _run_counts(run: SyncRun) -> dict[str, dict[str, int]]:
+    counts = run.counts.as_dict() if isinstance(run.counts, MapAttribute) else dict(run.counts or {})
+    return {name: dict(value) for name, value in counts.items()}
 
 
 def _record_progress(begun: BegunRun, engine: SyncEngine | None) -> None:
     if engine is None:
         return
-    previous = (
-        begun.run.counts.as_dict() if isinstance(begun.run.counts, MapAttribute) else dict(begun.run.counts or {})
-    )
-    merged: dict[str, dict[str, int]] = {}
-    for name in set(previous) | set(engine.totals.counts):
-        old = previous.get(name) or {}
-        new = engine.totals.counts[name].as_dict() if name in engine.totals.counts else {}
-        keys = ("fetched", "inserted", "updated", "deleted", "unchanged")
-        merged[name] = {k: int(old.get(k, 0)) + int(new.get(k, 0)) for k in keys}
+    previous = _run_counts(begun.run)
+    merged = merged_counts(previous, engine.totals)
     stats = engine.api.stats
     actions: list[Any] = [
         SyncRun.counts.set(merged),
@@ -104,12 +107,50 @@ def _record_progress(begun: BegunRun, engine: SyncEngine | None) -> None:
     ]
     if engine.totals.not_entitled:
         actions.append(SyncRun.not_entitled.add(engine.totals.not_entitled))
-    SyncRun(client_id=begun.run.client_id, run_id=begun.run.run_id).update(actions=actions)
+    try:
+        SyncRun(client_id=begun.run.client_id, run_id=begun.run.run_id).update(
+            actions=actions, condition=SyncRun.run_id.exists()
+        )
+    except UpdateError:
+        logger.info("the run was removed meanwhile (its client was deleted): its progress is not recorded")
+        return
+    _add_invocation_metrics(engine)
+    logger.info(
+        "sync invocation ended",
+        extra={
+            "records_fetched": sum(c.fetched for c in engine.totals.counts.values()),
+            "api_calls": stats.calls,
+            "rate_limited": stats.rate_limited,
+            "waited_seconds": round(stats.waited_seconds, 3),
+        },
+    )
+
+
+def _add_invocation_metrics(engine: SyncEngine) -> None:
+    """This invocation's share of the run, as metrics (a run of several invocations sums up in CloudWatch)."""
+    counts = engine.totals.counts.values()
+    stats = engine.api.stats
+    metrics.add_metric(name="RecordsFetched", unit="Count", value=sum(c.fetched for c in counts))
+    metrics.add_metric(
+        name="RecordsImported", unit="Count", value=sum(c.inserted + c.updated + c.deleted for c in counts)
+    )
+    metrics.add_metric(name="XeroApiCalls", unit="Count", value=stats.calls)
+    metrics.add_metric(name="XeroRateLimited", unit="Count", value=stats.rate_limited)
+    metrics.add_metric(name="RateLimitWaitSeconds", unit="Seconds", value=round(stats.waited_seconds, 3))
+
+
+def _add_run_metrics(message: SyncMessage, status: RunStatus) -> None:
+    """The run's outcome and, once it ended, how long it took from its first start."""
+    metrics.add_metric(name="SyncSucceeded" if status is RunStatus.SUCCEEDED else "SyncFailed", unit="Count", value=1)
+    run = SyncRun.get(message.client_id, message.run_id)
+    if run.started_at is not None and run.finished_at is not None:
+        seconds = (run.finished_at - run.started_at).total_seconds()
+        metrics.add_metric(name="SyncDurationSeconds", unit="Seconds", value=round(seconds, 3))
 
 
 def _requeue(message: SyncMessage, status: RunStatus, outcome: Outcome, queue: SyncQueue | None) -> RunStatus:
     delay = min(SQS_MAX_DELAY_SECONDS, max(0, outcome.delay_seconds))
-    if not suspend_run(message, status, outcome.resumes_at):
+    if not suspend_run(message, status, outcome.resumes_at, outcome.waiting_reason):
         logger.info("the client no longer names this run: not requeued")
         return status
     if (queue or SyncQueue()).send([message], delay_seconds=delay):
@@ -131,28 +172,33 @@ def process_sync_message(
     if begun is None:
         return None
     now = now_utc()
-    resumes_at = begun.run.resumes_at
+    resumes_at = begun.deferred_until
     if resumes_at is not None and resumes_at > now + timedelta(seconds=1):
         # Woken before the day limit resets (SQS delays 15 minutes at most): back to sleep, Xero untouched.
         wait = math.ceil((resumes_at - now).total_seconds())
-        return _requeue(message, RunStatus.DEFERRED, Outcome("deferred", wait, resumes_at), queue)
+        return _requeue(message, RunStatus.DEFERRED, Outcome("deferred", wait, resumes_at, "daily_limit"), queue)
     engine: SyncEngine | None = None
+    logger.info("sync run taken", extra={"trigger": message.trigger.value, "mode": message.mode})
     try:
         outcome, engine = import_organisation(begun, message, remaining_seconds)
     except Exception as error:
         logger.exception("sync failed unexpectedly")
         outcome = Outcome("failed", error_code="sync_error", error_message=f"{type(error).__name__}: {error}"[:1000])
     _record_progress(begun, engine)
+    logger.info("sync outcome", extra={"outcome": outcome.kind, "error_code": outcome.error_code})
     if outcome.kind == "done":
         finish_run(message, RunStatus.SUCCEEDED)
-        metrics.add_metric(name="SyncSucceeded", unit="Count", value=1)
+        _add_run_metrics(message, RunStatus.SUCCEEDED)
         return RunStatus.SUCCEEDED
     if outcome.kind == "continue":
         return _requeue(message, RunStatus.QUEUED, outcome, queue)
     if outcome.kind == "deferred":
         return _requeue(message, RunStatus.DEFERRED, outcome, queue)
     if outcome.kind == "needs_relink" and begun.client.token_set_id:
-        mark_needs_relink(begun.client.token_set_id, outcome.error_message or "Xero refused the authorisation")
+        # A 403 is this organisation's connection (removed in Xero); invalid_grant is the whole token set.
+        only = begun.client.tenant_id if outcome.error_code == "xero_forbidden" else None
+        reason = outcome.error_message or "Xero refused the authorisation"
+        mark_needs_relink(begun.client.token_set_id, reason, tenant_id=only)
     finish_run(message, RunStatus.FAILED, error=(outcome.error_code or "sync_error", outcome.error_message or ""))
-    metrics.add_metric(name="SyncFailed", unit="Count", value=1)
+    _add_run_metrics(message, RunStatus.FAILED)
     return RunStatus.FAILED

@@ -25,7 +25,7 @@ from pynamodb.exceptions import DoesNotExist, UpdateError
 from xero_sync.config import get_settings
 from xero_sync.models import TokenSetRef
 from xero_sync.observability import logger
-from xero_sync.xero_identity import TokenSet, XeroAuthError, XeroIdentity
+from xero_sync.xero_identity import TokenSet, XeroAuthError, XeroIdentity, XeroUnavailable
 
 if TYPE_CHECKING:
     from mypy_boto3_secretsmanager import SecretsManagerClient
@@ -35,6 +35,10 @@ REFRESH_MARGIN_SECONDS = 120
 LEASE_SECONDS = 30
 WAIT_STEP_SECONDS = 0.2
 SAVE_ATTEMPTS = 3
+# A refresh Xero did not answer (or whose answer was lost) is tried again at once, while the lease has time left:
+# the refresh token kept in the secret is honoured for Xero's 30-minute grace only, and the next caller may come
+# hours later.
+REFRESH_ATTEMPTS = 3
 
 
 class TokenSetRevoked(Exception):
@@ -131,15 +135,31 @@ class TokenStore:
         rotated_meanwhile = current.refresh_token.get_secret_value() != stale.refresh_token.get_secret_value()
         if rotated_meanwhile and current.seconds_left() > REFRESH_MARGIN_SECONDS:
             return current  # refreshed by someone else between our read and our lease
-        try:
-            rotated = self._identity_factory().refresh(current.refresh_token)
-        except XeroAuthError as error:
-            if error.error == "invalid_grant":
-                raise TokenSetRevoked(token_set_id, "Xero refused the refresh token (invalid_grant)") from None
-            raise
+        rotated = self._refresh_at_xero(token_set_id, current)
         self._save(token_set_id, rotated)
-        TokenSetRef(token_set_id=token_set_id).update(actions=[TokenSetRef.refreshed_at.set(datetime.now(UTC))])
+        with contextlib.suppress(UpdateError):  # the token set was removed meanwhile (unlinked): never re-create it
+            TokenSetRef(token_set_id=token_set_id).update(
+                actions=[TokenSetRef.refreshed_at.set(datetime.now(UTC))], condition=TokenSetRef.token_set_id.exists()
+            )
         return rotated
+
+    def _refresh_at_xero(self, token_set_id: str, current: TokenSet) -> TokenSet:
+        leased_at = time.monotonic()
+        identity = self._identity_factory()
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                return identity.refresh(current.refresh_token)
+            except XeroAuthError as error:
+                if error.error == "invalid_grant":
+                    raise TokenSetRevoked(token_set_id, "Xero refused the refresh token (invalid_grant)") from None
+                raise
+            except XeroUnavailable as error:
+                logger.warning("refreshing a token set failed", extra={"attempt": attempt, "error": str(error)})
+                if attempt >= REFRESH_ATTEMPTS or time.monotonic() - leased_at > LEASE_SECONDS / 2:
+                    raise
+                self._sleep(0.5 * attempt)
 
     def _save(self, token_set_id: str, token_set: TokenSet) -> None:
         """Persists a rotated token set before anyone uses it. If every attempt fails, the refresh token left in the

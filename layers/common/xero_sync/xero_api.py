@@ -17,14 +17,20 @@ import re
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
 
 import requests
 from requests.adapters import HTTPAdapter
 
 from xero_sync.observability import logger
+
+# What a sync waits on: Xero's minute limit (a Retry-After, or the minute's budget spent), its daily limit, an
+# organisation Xero reports offline (503), or a back-off after a transient failure.
+WaitReason = Literal["rate_limit", "daily_limit", "organisation_offline", "xero_retry"]
 
 
 class XeroApiError(Exception):
@@ -130,6 +136,32 @@ def _shared_session() -> requests.Session:
         return _session
 
 
+class _Waits:
+    """The waits under way (any thread) and what they wait on: the latest-ending one is the run's to report."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.ends: dict[int, tuple[float, WaitReason]] = {}
+
+    @contextmanager
+    def on(self, reason: WaitReason, seconds: float) -> Iterator[None]:
+        key = threading.get_ident()
+        with self.lock:
+            self.ends[key] = (time.monotonic() + seconds, reason)
+        try:
+            yield
+        finally:
+            with self.lock:
+                self.ends.pop(key, None)
+
+    def current(self) -> tuple[WaitReason, datetime] | None:
+        with self.lock:
+            if not self.ends:
+                return None
+            end, reason = max(self.ends.values())
+        return reason, datetime.now(UTC) + timedelta(seconds=max(0.0, end - time.monotonic()))
+
+
 class _Pacer:
     """In-flight cap plus the per-minute budget.
 
@@ -150,6 +182,7 @@ class _Pacer:
         self.in_flight = 0
         self.window_start = -math.inf
         self.budget: int | None = None  # what Xero says is left in this window, less what we sent since
+        self.waits = _Waits()
 
     def acquire(self) -> float:
         """Waits for a slot and the budget; returns the seconds waited."""
@@ -178,7 +211,8 @@ class _Pacer:
                         self.in_flight += 1
                         return waited
                 step = min(pause, 1.0)
-                self.sleep(step)
+                with self.waits.on("rate_limit", pause):
+                    self.sleep(step)
                 waited += step
         except BaseException:
             self.slots.release()
@@ -223,6 +257,10 @@ class XeroApi:
         self.sleep = sleep
         self.stats = CallStats()
         self.pacer = _Pacer(self.options, self.stop, sleep)
+
+    def waiting(self) -> tuple[WaitReason, datetime] | None:
+        """What the calls wait on right now (a rate limit, a back-off), and until when; None when none waits."""
+        return self.pacer.waits.current()
 
     def list(self, resource: str, key: str, params: dict[str, str], modified_since: str | None = None) -> Page:
         headers = {"If-Modified-Since": modified_since} if modified_since else {}
@@ -302,7 +340,7 @@ class XeroApi:
                 raise TransientFailure(f"gave up after {failures} attempts: {last_reason}")
             delay = random.uniform(0, min(self.options.backoff_cap, self.options.backoff_base * 2**failures))
             logger.info("transient Xero failure, retrying", extra={"reason": last_reason, "delay": round(delay, 2)})
-            self._pause(delay)
+            self._pause(delay, "xero_retry")
 
     def _rate_limited(self, response: requests.Response) -> None:
         problem = (response.headers.get("X-Rate-Limit-Problem") or "minute").lower()
@@ -319,19 +357,20 @@ class XeroApi:
         if retry_after > self.options.max_inline_wait:
             raise RateLimited(problem, retry_after)
         self.pacer.hold(retry_after)
-        self._pause(0)
+        self._pause(0, "rate_limit")
 
-    def _pause(self, seconds: float) -> None:
+    def _pause(self, seconds: float, reason: WaitReason) -> None:
         end = time.monotonic() + seconds
-        while True:
-            if self.stop.is_set():
-                raise Stopped
-            left = end - time.monotonic()
-            if left <= 0:
-                return
-            step = min(left, 0.5)
-            self.sleep(step)
-            self.stats.add(waited=step)
+        with self.pacer.waits.on(reason, seconds):
+            while True:
+                if self.stop.is_set():
+                    raise Stopped
+                left = end - time.monotonic()
+                if left <= 0:
+                    return
+                step = min(left, 0.5)
+                self.sleep(step)
+                self.stats.add(waited=step)
 
 
 def _detail(response: requests.Response) -> str:

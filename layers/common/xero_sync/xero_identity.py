@@ -74,6 +74,12 @@ class Connection(BaseModel):
     tenant_type: str = Field(alias="tenantType")
     tenant_name: str | None = Field(default=None, alias="tenantName")
     auth_event_id: str | None = Field(default=None, alias="authEventId")
+    created_date_utc: str | None = Field(default=None, alias="createdDateUtc")
+    updated_date_utc: str | None = Field(default=None, alias="updatedDateUtc")
+
+    def made_by_this_consent(self) -> bool:
+        """A consent creates a connection (created == updated) or re-stamps an earlier one (updated later)."""
+        return self.created_date_utc is None or self.created_date_utc == self.updated_date_utc
 
 
 class XeroAuthError(Exception):
@@ -168,7 +174,10 @@ class XeroIdentity:
         params = {"authEventId": auth_event_id} if auth_event_id else None
         response = self._call(token, "GET", f"{self._api}/connections", params=params)
         self._raise_for_status(response)
-        return [Connection.model_validate(item) for item in response.json()]
+        try:
+            return [Connection.model_validate(item) for item in response.json()]
+        except (ValueError, TypeError):  # a body that is not the list of connections: an outage, not an answer
+            raise XeroUnavailable("the connections endpoint answered with no connections") from None
 
     def delete_connection(self, token: TokenSet, connection_id: str) -> bool:
         """True when Xero removed it, False when it was already gone."""
@@ -201,6 +210,9 @@ class XeroIdentity:
             raise XeroAuthError(str(error.error or "oauth_error")) from None
         except requests.RequestException as error:
             raise XeroUnavailable(f"token endpoint failed: {type(error).__name__}") from None
-        except ValueError:  # a body that is not JSON: an outage page, not an answer
+        except (ValueError, TypeError):  # a body that is not JSON (an outage page, a cut answer): not an answer
             raise XeroUnavailable("the token endpoint answered with no token") from None
-        return TokenSet.from_response(dict(token))
+        try:
+            return TokenSet.from_response(dict(token))
+        except (KeyError, TypeError, ValueError):  # JSON, but not a token set
+            raise XeroUnavailable("the token endpoint answered with no token") from None

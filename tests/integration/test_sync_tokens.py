@@ -1,0 +1,34 @@
+"""A sync whose token set cannot be refreshed for now: retried in minutes, never failed (nor its token set lost)."""
+
+from datetime import UTC, datetime, timedelta
+
+from tests.api import Api
+from tests.integration.test_token_store import make_stale
+from tests.sync_support import linked_client
+from xero_sync.models import Client, SyncRun
+from xero_sync.sync_worker import process_sync_message
+from xero_sync.tokens import TokenStore
+from xero_sync.xero_identity import XeroIdentity
+
+
+def test_a_sync_meeting_xero_token_endpoint_away_is_retried_in_minutes_not_failed(aws, emu, queue_url):
+    # Given a linked client whose access token is about to expire, and Xero's token endpoint answering 503 for a
+    # while (Xero may have rotated the refresh token on a call whose answer never came back)
+    tenant, client, message = linked_client(aws.session, Api(aws.physical), emu, queue_url, "Offline Token Ltd")
+    make_stale(aws, TokenStore(), client.token_set_id)
+    emu.fault("503", count=6, path="/connect/token")
+
+    # When the sync runs
+    status = process_sync_message(message)
+
+    # Then the run goes back to the queue for a few minutes (Xero's grace for the kept refresh token is 30), instead
+    # of failing until the next nightly run, hours after that grace
+    run = SyncRun.get(client.client_id, message.run_id)
+    assert (status, run.status, run.error_code) == ("queued", "queued", None)
+    assert run.resumes_at is not None
+    assert datetime.now(UTC) < run.resumes_at <= datetime.now(UTC) + timedelta(minutes=10)
+    assert Client.get("practice-a", client.client_id).link_state == "linked"
+    # And once Xero answers, the token set the retry will use is still good
+    emu.admin("DELETE", "/faults")
+    fresh = TokenStore().fresh(client.token_set_id)
+    assert tenant in {c.tenant_id for c in XeroIdentity().connections(fresh)}
