@@ -165,6 +165,28 @@ def worker(args: argparse.Namespace) -> int:
     return run_worker(state, args.queue, args.kill_at_io, args.exit_when_idle, args.concurrency, faults)
 
 
+def chaos(args: argparse.Namespace) -> int:
+    from local.chaos import chaos_stack, run_seeds, summary
+    from local.chaos_plan import parse_seeds
+    from local.demo import quiet_logs
+
+    try:
+        seeds = parse_seeds(args.seeds)
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    state_dir = args.state_dir / "chaos"
+    quiet_logs(state_dir / "logs" / "chaos.log")
+    began = time.monotonic()
+    print(f"chaos: seeds {args.seeds} on a local stack of its own (logs in {state_dir / 'logs'})", flush=True)
+    with chaos_stack(state_dir) as stack:
+        quiet_logs(state_dir / "logs" / "chaos.log")  # again: the functions' loggers exist now
+        reports = run_seeds(stack, seeds, lambda line: print(line, flush=True))
+    for line in summary(reports, time.monotonic() - began):
+        print(line, flush=True)
+    return 0 if all(report.clean for report in reports) else 1
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m local", description=__doc__)
     parser.add_argument("--state-dir", type=Path, default=STATE_DIR, help="where stack.json and the JWT key live")
@@ -205,6 +227,10 @@ def main(argv: list[str] | None = None) -> int:
     faults.add_argument("--max-delivery-delay", type=int, default=0, help="seconds a copy is delayed at most")
     faults.add_argument("--fault-seed", type=int, default=0, help="seeds the draws above")
     poller.set_defaults(run=worker)
+
+    storm = commands.add_parser("chaos", help="the chaos driver: seeded faults on a local stack of its own")
+    storm.add_argument("--seeds", default="1-100", help="e.g. 1-100, 7, or 1,5,9-12")
+    storm.set_defaults(run=chaos)
 
     from local.cli_commands import add_commands, run_command
 

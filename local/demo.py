@@ -70,7 +70,7 @@ class Demo:
             # The engine paces itself to Xero's minute: tell it how long the emulator's minute is.
             os.environ["XERO_MINUTE_SECONDS"] = f"{60.0 / scale:g}"
         self.step("1. Start the local stack and the Xero emulator")
-        _quiet_logs(self.options.state_dir / "logs" / "demo.log")
+        quiet_logs(self.options.state_dir / "logs" / "demo.log")
         self.stack = LocalStack(
             api_port=self.options.api_port,
             emulator_port=self.options.emulator_port,
@@ -85,7 +85,7 @@ class Demo:
                 f"the local stack could not start ({error}); is another stack running? `make down`, or pick other "
                 "ports (python -m local demo --api-port 0 --emulator-port 0)"
             ) from error
-        _quiet_logs(self.options.state_dir / "logs" / "demo.log")  # again: the functions' loggers exist now
+        quiet_logs(self.options.state_dir / "logs" / "demo.log")  # again: the functions' loggers exist now
         handle = StackHandle.attach(self.options.state_dir)
         if scale != 1.0:
             handle.emulator_admin("POST", "/config", json={"rateLimits": {"timeScale": scale}})
@@ -251,7 +251,7 @@ def _describe_changes(changes: dict[str, dict[str, list[str]]]) -> str:
     return "; ".join(parts) or "nothing"
 
 
-def _quiet_logs(path: Path) -> None:
+def quiet_logs(path: Path) -> None:
     """The stack and the functions log to a file: the demo's screen is for the story."""
     path.parent.mkdir(parents=True, exist_ok=True)
     handler = logging.FileHandler(path)
