@@ -1,4 +1,5 @@
-"""A sync whose token set cannot be refreshed for now: retried in minutes, never failed (nor its token set lost)."""
+"""A sync's access token: refreshed when Xero says it has expired, even before our clock does; a token set that
+cannot be refreshed for now is retried in minutes, never failed (nor its token set lost)."""
 
 from datetime import UTC, datetime, timedelta
 
@@ -32,3 +33,23 @@ def test_a_sync_meeting_xero_token_endpoint_away_is_retried_in_minutes_not_faile
     emu.admin("DELETE", "/faults")
     fresh = TokenStore().fresh(client.token_set_id)
     assert tenant in {c.tenant_id for c in XeroIdentity().connections(fresh)}
+
+
+def test_a_sync_whose_access_token_xero_calls_expired_before_our_clock_does_refreshes_it_and_succeeds(
+    aws, emu, queue_url
+):
+    # Given a linked client, and Xero's clock half an hour ahead of ours: every access token we hold has expired
+    # for Xero, while ours says each has nearly 30 minutes left
+    _tenant, client, message = linked_client(aws.session, Api(aws.physical), emu, queue_url, "Clock Skew Ltd")
+    before = TokenStore().read(client.token_set_id)
+    emu.admin("POST", "/clock", json={"advance": 1800})
+
+    # When the sync runs
+    status = process_sync_message(message)
+
+    # Then Xero's 401 made it refresh the token set, and the sync imported everything
+    run = SyncRun.get(client.client_id, message.run_id)
+    assert (status, run.error_code, run.error_message) == ("succeeded", None, None)
+    after = TokenStore().read(client.token_set_id)
+    assert after.access_token.get_secret_value() != before.access_token.get_secret_value()
+    assert run.not_entitled is None  # Journals' 401 was the expired token, not a plan without journals
