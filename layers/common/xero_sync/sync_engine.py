@@ -329,9 +329,7 @@ class SyncEngine:
             if self.after_page:
                 self.after_page(spec.name, page - 1)
         resumed = resumed or bool(cp.pass_resumed)
-        if whole and not resumed and not rejected:
-            self._sweep(spec, seen)
-            self.store.set_count(spec.name, len(seen))
+        self._count(spec, seen, whole and not resumed and not rejected)
         if not rejected:  # otherwise the mark stays: the next pass reads the rejected records again
             cp.modified_since = mark
             if kind == "initial" or (kind == "full" and not resumed):
@@ -389,9 +387,7 @@ class SyncEngine:
             if self.after_page:
                 self.after_page(spec.name, offset)
         resumed = resumed or bool(cp.pass_resumed)
-        if whole and not resumed and not rejected:
-            self._sweep(spec, seen)
-            self.store.set_count(spec.name, len(seen))
+        self._count(spec, seen, whole and not resumed and not rejected)
         if not rejected:  # otherwise the offset stays: the next pass reads the rejected journals again
             cp.journal_offset = max(offset, int(cp.journal_offset or 0))
             if kind == "initial" or (kind == "full" and not resumed):
@@ -399,6 +395,15 @@ class SyncEngine:
         cp.pass_kind = cp.next_page = cp.pass_resumed = cp.pass_rejected = None
         cp.last_pass_whole = whole and not rejected
         self._save(cp)
+
+    def _count(self, spec: ResourceSpec, seen: set[str], read_whole: bool) -> None:
+        """At the end of a pass: a whole re-read sweeps what Xero no longer shows and sets the count to what it
+        showed; any other pass makes sure no earlier write was left uncounted."""
+        if read_whole:
+            self._sweep(spec, seen)
+            self.store.set_count(spec.name, len(seen))
+        else:
+            self.store.settle_count(spec.name)
 
     def _store(self, spec: ResourceSpec, records: list[Any]) -> Applied:
         applied = self.store.apply(spec, records, keep_previous=spec.name == "Contacts")
