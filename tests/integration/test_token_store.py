@@ -8,7 +8,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from xero_sync import xero_identity
-from xero_sync.tokens import TokenSetRevoked, TokenStore
+from xero_sync.tokens import TokenSaveFailed, TokenSetRevoked, TokenStore
 from xero_sync.xero_identity import TokenSet, XeroIdentity
 
 
@@ -84,7 +84,7 @@ def test_a_refresh_whose_save_failed_is_recovered_within_the_grace_period(aws, x
 
     secrets.meta.events.register("before-call.secrets-manager.PutSecretValue", fail_put)
     # When the rotated token set cannot be saved, the refresh fails and nothing is lost...
-    with pytest.raises(ClientError):
+    with pytest.raises(TokenSaveFailed):
         TokenStore(secrets=secrets, sleep=lambda _: None).fresh(token_set_id)
     # ...because the refresh token still stored is honoured by Xero for its grace period
     recovered = TokenStore().fresh(token_set_id)

@@ -47,7 +47,7 @@ from xero_sync.models import Checkpoint
 from xero_sync.observability import logger
 from xero_sync.record_store import Applied, Counts, Record, RecordStore, record_id, split_storable
 from xero_sync.schemas import RunProgress, RunWait
-from xero_sync.tokens import TokenRefreshBusy, TokenSetRevoked
+from xero_sync.tokens import TokenRefreshBusy, TokenSaveFailed, TokenSetRevoked
 from xero_sync.xero_api import (
     Forbidden,
     OrganisationOffline,
@@ -62,10 +62,11 @@ from xero_sync.xero_api import (
 from xero_sync.xero_identity import XeroUnavailable
 
 DEPENDENTS = "_dependents"
-# The token set could not be refreshed for now (Xero's token endpoint away, another holder kept the lease): the run
-# is tried again in a few minutes rather than failed, so a refresh whose answer was lost is retried well within
-# Xero's 30-minute grace for the refresh token kept (the next nightly run would be hours too late).
-_TOKEN_UNAVAILABLE = (XeroUnavailable, TokenRefreshBusy)
+# The token set could not be refreshed for now (Xero's token endpoint away, another holder kept the lease, the
+# rotated set could not be saved): the run is tried again in a few minutes rather than failed, so a refresh whose
+# answer or save was lost is retried well within Xero's 30-minute grace for the refresh token kept (the next
+# nightly run would be hours too late).
+_TOKEN_UNAVAILABLE = (XeroUnavailable, TokenRefreshBusy, TokenSaveFailed)
 GROUP_MEMBERS = "ContactGroups#members"  # in reread_resources: groups holding a renamed contact, read again
 IDS_PER_CALL = 40  # contact ids per GET /Contacts?IDs= (keeps the URL well under 2,000 characters)
 MAX_SINGLE_FILTERS = 5  # beyond this many contacts, a resource filtered one contact a call is re-read whole
@@ -82,7 +83,9 @@ class EngineOptions:
     ims_overlap: timedelta = timedelta(seconds=60)
     time_margin_seconds: float = 90.0
     workers: int = 5
-    offline_retry_seconds: int = 300  # a 503 that outlasts the retries: try the run again this much later
+    # A 503 that outlasts the retries, or a token set that cannot be refreshed for now: the run is tried again this
+    # much later (well within Xero's 30-minute grace for a refresh token already used).
+    offline_retry_seconds: int = 300
 
 
 @dataclass
@@ -230,9 +233,7 @@ class SyncEngine:
             if isinstance(error, Forbidden):
                 return Outcome("needs_relink", error_code="xero_forbidden", error_message=str(error))
         for error in real:
-            if not isinstance(
-                error, RateLimited | OrganisationOffline | _OutOfTime | XeroUnavailable | TokenRefreshBusy
-            ):
+            if not isinstance(error, (RateLimited, OrganisationOffline, _OutOfTime, *_TOKEN_UNAVAILABLE)):
                 code = error.code if isinstance(error, XeroApiError) else "sync_error"
                 logger.exception("sync failed", exc_info=error)
                 return Outcome("failed", error_code=code, error_message=f"{type(error).__name__}: {error}"[:1000])
@@ -605,4 +606,5 @@ def options_from_settings() -> EngineOptions:
         ims_overlap=timedelta(seconds=settings.ims_overlap_seconds),
         time_margin_seconds=settings.sync_time_margin_seconds,
         workers=settings.xero_max_in_flight,
+        offline_retry_seconds=settings.xero_retry_later_seconds,
     )

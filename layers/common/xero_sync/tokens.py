@@ -54,6 +54,11 @@ class TokenRefreshBusy(Exception):
     """Another holder kept the refresh lease longer than we could wait: try again later."""
 
 
+class TokenSaveFailed(Exception):
+    """Xero rotated the token set but the new one could not be saved: the refresh token left in the secret is
+    honoured for Xero's 30-minute grace only, so the caller must try again within minutes, not hours."""
+
+
 @lru_cache(maxsize=1)
 def _secrets_manager() -> "SecretsManagerClient":
     return boto3.client("secretsmanager", config=Config(retries={"mode": "standard", "max_attempts": 5}))
@@ -178,7 +183,7 @@ class TokenStore:
                     "saving a rotated token set failed", extra={"attempt": attempt, "error": type(error).__name__}
                 )
                 if attempt == SAVE_ATTEMPTS:
-                    raise
+                    raise TokenSaveFailed(f"the rotated token set {token_set_id} could not be saved") from error
                 self._sleep(0.2 * attempt)
 
     # --- the lease ----------------------------------------------------------------------------------------------------
