@@ -154,13 +154,7 @@ def worker(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     for quiet in ("botocore", "boto3", "pynamodb", "urllib3"):
         logging.getLogger(quiet).setLevel(logging.WARNING)
-    faults = WorkerFaults(
-        seed=args.fault_seed,
-        throttle_writes=args.throttle_writes,
-        fail_secret_writes=args.fail_secret_writes,
-        duplicate_deliveries=args.duplicate_deliveries,
-        max_delivery_delay=args.max_delivery_delay,
-    )
+    faults = WorkerFaults.from_arguments(args)
     state = state_of(args.state_dir)
     return run_worker(state, args.queue, args.kill_at_io, args.exit_when_idle, args.concurrency, faults)
 
@@ -220,12 +214,9 @@ def main(argv: list[str] | None = None) -> int:
     poller.add_argument("--kill-at-io", type=int, default=None, help="SIGKILL itself before its Nth network send")
     poller.add_argument("--exit-when-idle", type=float, default=None, help="stop after this many idle seconds")
     poller.add_argument("--concurrency", type=int, default=1, help="invocations at once (execution environments)")
-    faults = poller.add_argument_group("faults injected into this process (local/worker_faults.py)")
-    faults.add_argument("--throttle-writes", type=float, default=0.0, help="fraction of DynamoDB writes throttled")
-    faults.add_argument("--fail-secret-writes", type=int, default=0, help="refuse the first N PutSecretValue calls")
-    faults.add_argument("--duplicate-deliveries", type=float, default=0.0, help="fraction of messages sent again")
-    faults.add_argument("--max-delivery-delay", type=int, default=0, help="seconds a copy is delayed at most")
-    faults.add_argument("--fault-seed", type=int, default=0, help="seeds the draws above")
+    from local.worker_faults import WorkerFaults
+
+    WorkerFaults.add_arguments(poller)
     poller.set_defaults(run=worker)
 
     storm = commands.add_parser("chaos", help="the chaos driver: seeded faults on a local stack of its own")

@@ -16,7 +16,6 @@ Per seed, on the real local stack with the Xero emulator (its rate-limit minute 
 Each seed reports one line (and its problems, with the command that replays it); the run ends with a summary.
 """
 
-import ast
 import contextlib
 import os
 import signal
@@ -34,14 +33,14 @@ from typing import TYPE_CHECKING, Any
 from local.chaos_plan import Event, SeedPlan, draw_plan
 from local.cli_stack import CliError, StackHandle
 from local.template import REPO_ROOT
-from local.worker_faults import WorkerFaults
+from local.worker_faults import WorkerFaults, injected_in
 
 if TYPE_CHECKING:
     from local.stack import LocalStack
 
 # The local stack the chaos runs on. A killed worker's message comes back after the visibility timeout, so it is
 # short; the invocations of a chaos seed are shorter still (seconds), so a live one is seldom delivered twice.
-STACK_OPTIONS: dict[str, Any] = {"emulator": True, "visibility_timeout": 20, "run_schedules": False}
+STACK_OPTIONS: dict[str, Any] = {"emulator": True, "visibility_timeout": 20}
 EMULATOR_TIME_SCALE = 60  # Xero's minute lasts a second, its day 24 minutes
 # What the worker processes are told: Xero's minute is a second; a worker's claim lapses 8 s after it dies.
 WORKER_ENVIRONMENT = {
@@ -51,6 +50,7 @@ WORKER_ENVIRONMENT = {
     "XERO_MAX_INLINE_WAIT_SECONDS": "3",
     "WORKER_LEASE_SECONDS": "8",
     "RUN_HEARTBEAT_SECONDS": "2",
+    "XERO_RETRY_LATER_SECONDS": "3",  # a run put off (Xero offline, a token set not refreshable yet) comes back soon
 }
 WORKER_CONCURRENCY = 2
 SETTLE_SECONDS = 240.0  # for the queue to drain, then for the clean syncs
@@ -147,14 +147,11 @@ class Workers:
             process.wait()
 
     def injected(self) -> Counter[str]:
-        """What the workers that stopped cleanly say they injected (a killed one cannot say)."""
+        """What the workers' logs say they injected."""
         total: Counter[str] = Counter()
-        marker = "faults injected: "
         for log in self.logs:
             with contextlib.suppress(OSError):
-                for line in log.read_text(errors="replace").splitlines():
-                    if marker in line:
-                        total.update(ast.literal_eval(line.split(marker, 1)[1]))
+                total.update(injected_in(log.read_text(errors="replace").splitlines()))
         return total
 
 
@@ -372,5 +369,6 @@ def chaos_stack(state_dir: Path) -> Iterator["LocalStack"]:
     """A local stack of the chaos's own (its own state directory and ports, so a `make up` stack is left be)."""
     from local.stack import LocalStack
 
-    with LocalStack(api_port=0, emulator_port=0, state_dir=state_dir, write_state=True, **STACK_OPTIONS) as stack:
+    options = {"api_port": 0, "emulator_port": 0, "run_schedules": False, "write_state": True, **STACK_OPTIONS}
+    with LocalStack(state_dir=state_dir, **options) as stack:
         yield stack

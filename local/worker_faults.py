@@ -9,14 +9,16 @@ shows them, so the product's own retries and claims are what copes with them (no
 - At-least-once, out-of-order delivery: a seeded fraction of the messages received is sent to the queue again,
   each copy delayed 0..max seconds, as SQS may deliver a message twice and in any order.
 
-Every injection is counted (`FaultTally`), and the counts are logged when the worker stops.
+Every injection is counted (`FaultTally`) and logged as it happens, so the log of a worker killed later still tells.
 """
 
+import argparse
 import json
+import logging
 import random
 import threading
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -27,9 +29,20 @@ from botocore.exceptions import ClientError
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
 
+log = logging.getLogger("local.worker_faults")
 DYNAMODB_WRITES = ("PutItem", "UpdateItem", "DeleteItem", "TransactWriteItems", "BatchWriteItem")
 _THROTTLED = "com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException"
 _UNPROCESSED = "chaos_unprocessed"  # where a partial BatchWriteItem keeps the items it held back (request context)
+
+
+# Each fault as a `python -m local worker` option: field -> (option, type, help).
+_OPTIONS: dict[str, tuple[str, type, str]] = {
+    "throttle_writes": ("--throttle-writes", float, "fraction of DynamoDB writes throttled"),
+    "fail_secret_writes": ("--fail-secret-writes", int, "refuse the first N PutSecretValue calls"),
+    "duplicate_deliveries": ("--duplicate-deliveries", float, "fraction of messages sent again"),
+    "max_delivery_delay": ("--max-delivery-delay", int, "seconds a copy is delayed at most"),
+    "seed": ("--fault-seed", int, "seeds the draws above"),
+}
 
 
 @dataclass(frozen=True)
@@ -45,13 +58,20 @@ class WorkerFaults:
 
     def options(self) -> list[str]:
         """These faults as `python -m local worker` options."""
-        return [
-            f"--fault-seed={self.seed}",
-            f"--throttle-writes={self.throttle_writes}",
-            f"--fail-secret-writes={self.fail_secret_writes}",
-            f"--duplicate-deliveries={self.duplicate_deliveries}",
-            f"--max-delivery-delay={self.max_delivery_delay}",
-        ]
+        return [f"{option}={getattr(self, name)}" for name, (option, _, _) in _OPTIONS.items()]
+
+    @staticmethod
+    def add_arguments(parser: argparse.ArgumentParser) -> None:
+        group = parser.add_argument_group("faults injected into this process (local/worker_faults.py)")
+        for name, (option, kind, text) in _OPTIONS.items():
+            group.add_argument(option, dest=f"fault_{name}", metavar="N", type=kind, default=kind(), help=text)
+
+    @classmethod
+    def from_arguments(cls, args: argparse.Namespace) -> "WorkerFaults":
+        return cls(**{name: getattr(args, f"fault_{name}") for name in _OPTIONS})
+
+
+INJECTED = "fault injected: "  # each injection's log line (a worker killed later cannot report a total)
 
 
 @dataclass
@@ -62,6 +82,12 @@ class FaultTally:
     def add(self, what: str) -> None:
         with self.lock:
             self.counts[what] += 1
+        log.info("%s%s", INJECTED, what)
+
+
+def injected_in(lines: Iterable[str]) -> Counter[str]:
+    """What a worker's log says it injected."""
+    return Counter(line.split(INJECTED, 1)[1].strip() for line in lines if INJECTED in line)
 
 
 class _Body:

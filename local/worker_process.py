@@ -12,7 +12,6 @@ The fault options (`--throttle-writes`, `--fail-secret-writes`, `--duplicate-del
 `--fault-seed`) make this process's AWS traffic and deliveries misbehave as AWS's do (local/worker_faults.py).
 """
 
-import logging
 import os
 import signal
 import socket
@@ -122,8 +121,6 @@ def run_worker(
             break
     functions.expire_invocations()
     worker.stop()
-    if faults.any():
-        logging.getLogger("local.worker_faults").info("faults injected: %s", dict(tally.counts))
     return 0
 
 
