@@ -17,7 +17,7 @@ SAM := PATH="$(dir $(PY313)):$$PATH" SAM_CLI_TELEMETRY=0 $(SAM_VENV)/bin/sam
 PYTEST := $(PY) -m pytest
 
 .PHONY: help install lint typecheck validate build test test-unit test-integration test-contract test-infra \
-        test-e2e test-emulator torture up down token nightly demo bench lock clean chromium \
+        test-e2e test-emulator torture chaos up down token nightly demo bench lock clean chromium \
         status org-create org-change link sync history export verify
 
 help: ## List the targets
@@ -106,6 +106,9 @@ test-e2e: install ## End-to-end on the local stack
 torture: install ## Tokens under torture: 10,000 refreshes, failures at every step (TORTURE_SEED=n for another draw)
 	TORTURE_REFRESHES=$(or $(REFRESHES),10000) $(PYTEST) tests/contract/test_token_torture.py -q -s \
 	  -k no_refresh -p no:cacheprovider
+
+chaos: install ## Chaos: 100 seeds of faults on a local stack of its own (SEEDS=1-100; SEEDS=17 replays one)
+	$(PY) -m local chaos --seeds $(or $(SEEDS),1-100)
 
 test: install lint typecheck validate build ## Everything CI runs: lint, types, template checks, sam build, every test tier
 	$(PYTEST) tests -q -n 2 --dist loadfile

@@ -148,12 +148,37 @@ def fire(args: argparse.Namespace) -> int:
 
 
 def worker(args: argparse.Namespace) -> int:
+    from local.worker_faults import WorkerFaults
     from local.worker_process import run_worker, state_of
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     for quiet in ("botocore", "boto3", "pynamodb", "urllib3"):
         logging.getLogger(quiet).setLevel(logging.WARNING)
-    return run_worker(state_of(args.state_dir), args.queue, args.kill_at_io, args.exit_when_idle)
+    faults = WorkerFaults.from_arguments(args)
+    state = state_of(args.state_dir)
+    return run_worker(state, args.queue, args.kill_at_io, args.exit_when_idle, args.concurrency, faults)
+
+
+def chaos(args: argparse.Namespace) -> int:
+    from local.chaos import chaos_stack, run_seeds, summary
+    from local.chaos_plan import parse_seeds
+    from local.demo import quiet_logs
+
+    try:
+        seeds = parse_seeds(args.seeds)
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    state_dir = args.state_dir / "chaos"
+    quiet_logs(state_dir / "logs" / "chaos.log")
+    began = time.monotonic()
+    print(f"chaos: seeds {args.seeds} on a local stack of its own (logs in {state_dir / 'logs'})", flush=True)
+    with chaos_stack(state_dir) as stack:
+        quiet_logs(state_dir / "logs" / "chaos.log")  # again: the functions' loggers exist now
+        reports = run_seeds(stack, seeds, lambda line: print(line, flush=True))
+    for line in summary(reports, time.monotonic() - began):
+        print(line, flush=True)
+    return 0 if all(report.clean for report in reports) else 1
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -188,7 +213,15 @@ def main(argv: list[str] | None = None) -> int:
     poller.add_argument("--queue", default="SyncQueue", help="the queue's logical id in template.yaml")
     poller.add_argument("--kill-at-io", type=int, default=None, help="SIGKILL itself before its Nth network send")
     poller.add_argument("--exit-when-idle", type=float, default=None, help="stop after this many idle seconds")
+    poller.add_argument("--concurrency", type=int, default=1, help="invocations at once (execution environments)")
+    from local.worker_faults import WorkerFaults
+
+    WorkerFaults.add_arguments(poller)
     poller.set_defaults(run=worker)
+
+    storm = commands.add_parser("chaos", help="the chaos driver: seeded faults on a local stack of its own")
+    storm.add_argument("--seeds", default="1-100", help="e.g. 1-100, 7, or 1,5,9-12")
+    storm.set_defaults(run=chaos)
 
     from local.cli_commands import add_commands, run_command
 

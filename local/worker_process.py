@@ -1,12 +1,15 @@
 """A queue worker in a process of its own, attached to a running local stack: Lambda's SQS poller for one queue,
 with the functions hosted here, so it can die the way a Lambda does (SIGKILL: no `finally`, no last write).
 
-`python -m local worker [--queue SyncQueue] [--kill-at-io N] [--exit-when-idle S]` reads the stack's state file
-(the template's parameters, its physical resources and the environment it applied) and hosts the functions exactly
-as the stack does (local.runtime). `--kill-at-io N` kills the process with SIGKILL just before its Nth network send
-(any of them: DynamoDB, SQS, Secrets Manager, Xero), so a test or the chaos driver can stop a sync between any two
-I/O steps, reproducibly. Pause the stack's own poller of that queue first (`LocalStack.worker_for(q).pause()`), or
-the two share its messages.
+`python -m local worker [--queue SyncQueue] [--kill-at-io N] [--exit-when-idle S] [--concurrency N]` reads the
+stack's state file (the template's parameters, its physical resources and the environment it applied) and hosts the
+functions exactly as the stack does (local.runtime). `--kill-at-io N` kills the process with SIGKILL just before its
+Nth network send (any of them: DynamoDB, SQS, Secrets Manager, Xero), so a test or the chaos driver can stop a sync
+between any two I/O steps, reproducibly. Pause the stack's own poller of that queue first
+(`LocalStack.worker_for(q).pause()`), or the two share its messages.
+
+The fault options (`--throttle-writes`, `--fail-secret-writes`, `--duplicate-deliveries`, `--max-delivery-delay`,
+`--fault-seed`) make this process's AWS traffic and deliveries misbehave as AWS's do (local/worker_faults.py).
 """
 
 import os
@@ -23,6 +26,7 @@ from local.environment import apply_function_environment
 from local.runtime import Functions
 from local.template import LOCAL_REGION, PhysicalResource, Template
 from local.worker import QueueWorker
+from local.worker_faults import AwsFaults, FaultTally, Redeliveries, WorkerFaults
 
 KILLED_EXIT = -signal.SIGKILL
 
@@ -67,8 +71,13 @@ def run_worker(
     kill_at_io: int | None = None,
     exit_when_idle: float | None = None,
     concurrency: int = 1,
+    faults: WorkerFaults | None = None,
 ) -> int:
     """Polls `queue` and invokes its function until signalled (or idle for `exit_when_idle` seconds)."""
+    faults = faults or WorkerFaults()
+    tally = FaultTally()
+    if faults.any():
+        AwsFaults(faults, tally).install()  # before any client exists: every one of them gets the injections
     environment = dict(state["environment"])
     endpoints = {k: environment.pop(k) for k in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_DYNAMODB") if k in environment}
     apply_function_environment(environment, endpoints)
@@ -89,13 +98,14 @@ def run_worker(
         return functions.invoke(function, event)
 
     sqs = boto3.client("sqs", endpoint_url=endpoints.get("AWS_ENDPOINT_URL"), region_name=LOCAL_REGION)
+    queue_url = physical[queue].attributes["QueueUrl"]
     worker = QueueWorker(
         source,
         sqs,
-        physical[queue].attributes["QueueUrl"],
+        queue_url,
         physical[queue].attributes["Arn"],
         LOCAL_REGION,
-        invoke,
+        Redeliveries(sqs, queue_url, faults, tally).around(invoke),
         concurrency=concurrency,
     )
     stop = threading.Event()

@@ -29,7 +29,7 @@ from botocore.exceptions import ClientError
 
 from tests.integration.test_token_store import link_token_set
 from xero_sync import tokens
-from xero_sync.tokens import TokenRefreshBusy, TokenSetRevoked, TokenStore
+from xero_sync.tokens import TokenRefreshBusy, TokenSaveFailed, TokenSetRevoked, TokenStore
 from xero_sync.xero_identity import XeroIdentity, XeroUnavailable
 
 REFRESHES = int(os.environ.get("TORTURE_REFRESHES", "250"))
@@ -169,7 +169,7 @@ def test_no_refresh_under_failures_at_every_step_loses_a_token_set_or_earns_an_i
                 tally.add("killed")
             except TokenSetRevoked as revoked:
                 tally.revoked.append(f"{step}: {revoked}")
-            except (XeroUnavailable, ClientError, TokenRefreshBusy) as failure:
+            except (XeroUnavailable, ClientError, TokenRefreshBusy, TokenSaveFailed) as failure:
                 tally.add(type(failure).__name__)
             finally:
                 PLAN.current = Plan()

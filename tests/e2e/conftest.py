@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 import requests
 
+from local.chaos import STACK_OPTIONS as CHAOS_STACK
 from local.stack import LocalStack
 from tests.e2e.helpers import Api
 from tests.xero import Xero
@@ -37,6 +38,7 @@ STACK_KINDS: dict[str, dict[str, Any]] = {
         "parameters": {"SyncMaxReceiveCount": str(MAX_RECEIVE_COUNT), **UNREACHABLE_XERO},
     },
     "xero": {"emulator": True, "visibility_timeout": XERO_VISIBILITY_TIMEOUT},
+    "chaos": CHAOS_STACK,  # the chaos driver's (local/chaos.py): a killed worker's message is back in seconds
 }
 
 _holder: dict[str, tuple[str, LocalStack]] = {}
@@ -81,6 +83,12 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> LocalStack:
 def xero_stack(tmp_path_factory: pytest.TempPathFactory) -> LocalStack:
     """The stack with the Xero emulator running and the local Xero app registered for its callback."""
     return _running_stack("xero", tmp_path_factory)
+
+
+@pytest.fixture
+def chaos_stack(tmp_path_factory: pytest.TempPathFactory) -> LocalStack:
+    """The stack `python -m local chaos` runs on, for the chaos smoke."""
+    return _running_stack("chaos", tmp_path_factory)
 
 
 @pytest.fixture

@@ -3,6 +3,7 @@ reconciliation catching what Xero does not stamp, and the export/verify tools.""
 
 import json
 import os
+import threading
 import time
 from collections.abc import Iterator
 
@@ -26,6 +27,7 @@ from tests.sync_support import (
 )
 from xero_sync.config import get_settings
 from xero_sync.models import Client, SyncRun
+from xero_sync.xero_api import XeroApi
 
 
 @pytest.fixture
@@ -169,3 +171,55 @@ def test_changes_xero_does_not_stamp_are_followed_up_in_the_next_incremental_syn
     assert differences(emu, tenant, client.client_id) == {}
     calls = emu.stats(tenant)["calls"]
     assert calls["GET /Invoices"] == 2  # the changes, then the renamed contact's invoices (filtered, not all)
+
+
+def delete_a_contact_group(simulator) -> None:
+    """A group with members deleted: Xero takes it off them without re-stamping them."""
+    groups = simulator.org.table("ContactGroups").records.values()
+    simulator.pick = lambda *_: next(g for g in groups if g["Contacts"])
+    assert simulator.delete_contact_group()
+
+
+def sell_to_a_supplier(simulator) -> None:
+    """A sales invoice for a contact that was only a supplier: Xero makes it a customer, un-stamped."""
+    supplier = next(c for c in simulator.org.table("Contacts").records.values() if not c.get("IsCustomer"))
+    stamp = simulator.tick()
+    invoice = simulator.books.new_invoice(
+        "ACCREC", supplier, simulator.today(stamp), stamp, "AUTHORISED", supplier.get("DefaultCurrency")
+    )
+    simulator.put("Invoices", invoice, stamp)
+    simulator._mark_role(supplier, True, stamp)
+
+
+@pytest.mark.parametrize(
+    ("change", "read_after_it"), [(delete_a_contact_group, "ContactGroups"), (sell_to_a_supplier, "Invoices")]
+)
+def test_a_change_xero_does_not_stamp_made_while_the_initial_sync_runs_is_followed_up(
+    aws, emu, queue_url, monkeypatch, change, read_after_it
+):
+    from local.xero_emulator.changes import ChangeSimulator
+
+    # Given an organisation just linked, whose users change it while its initial sync runs: just after the
+    # contacts were read, and before the resource that shows the change is
+    tenant, client, message = linked(aws, emu, f"Busy Import {change.__name__} Ltd")
+    org = emu.emulator.state.orgs[tenant]
+    contacts_read = threading.Event()
+    original_list = XeroApi.list
+
+    def list_then_change(self, resource, key, params, modified_since=None):
+        if resource == read_after_it:
+            assert contacts_read.wait(30)
+        page = original_list(self, resource, key, params, modified_since)
+        if resource == "Contacts" and not contacts_read.is_set():
+            with org.lock:
+                change(ChangeSimulator(org, "during the import", emu.emulator.state.clock.now_ms()))
+            contacts_read.set()
+        return page
+
+    monkeypatch.setattr(XeroApi, "list", list_then_change)
+    assert run_to_end(aws.session, queue_url, message).status == "succeeded"
+    monkeypatch.undo()
+    # When the next incremental sync runs (the change moved no UpdatedDateUTC it could filter on)
+    assert sync(aws.session, queue_url, client).status == "succeeded"
+    # Then what is stored is Xero as it is now, not a week later after the full reconciliation
+    assert differences(emu, tenant, client.client_id) == {}

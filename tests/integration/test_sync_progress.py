@@ -18,7 +18,9 @@ from tests.sync_support import (
     run_to_end,
     sync,
 )
+from xero_sync.catalogue import CATALOGUE
 from xero_sync.models import Client, RunStatus, RunTrigger, SyncRun
+from xero_sync.record_store import RecordStore
 from xero_sync.runs import Heartbeat, begin_run, request_sync
 from xero_sync.sync_worker import process_sync_message
 
@@ -98,6 +100,37 @@ def test_record_counts_follow_changes_deletes_and_vanished_records(aws, emu, api
         assert sync(aws.session, aws.queue_url("SyncQueue"), client).status == "succeeded"
         counts = api.call("GET", f"/clients/{client.client_id}").body["recordCounts"]
         assert counts == {name: len(emu.truth(tenant, name)) for name in counts}, round_
+    assert differences(emu, tenant, client.client_id) == {}
+
+
+@pytest.mark.parametrize("resource", ["Journals", "Invoices"])
+def test_record_counts_stay_exact_when_a_worker_dies_between_storing_a_page_and_counting_it(
+    aws, emu, api, monkeypatch, resource
+):
+    # Given a synced client, and new records in Xero
+    tenant, client = linked(aws, emu, api, f"Uncounted {resource} Ltd")
+    queue_url = aws.queue_url("SyncQueue")
+    assert run_to_end(aws.session, queue_url, drain(aws.session, queue_url)[0]).status == "succeeded"
+    emu.change(tenant, 30, seed=f"uncounted-{resource}")
+    # And a sync that dies just after storing a page of the resource, before counting it (a killed Lambda, or
+    # writes that failed half-way), so the next one finds those records already stored
+    adjust = RecordStore.adjust_count
+    deaths = {"left": 1}
+
+    def dying_adjust(self, name, delta):
+        if name == resource and delta > 0 and deaths["left"]:
+            deaths["left"] -= 1
+            raise RuntimeError("the worker died before counting")
+        adjust(self, name, delta)
+
+    monkeypatch.setattr(RecordStore, "adjust_count", dying_adjust)
+    assert (sync(aws.session, queue_url, client).status, deaths["left"]) == ("failed", 0)
+    # When the next sync runs
+    assert sync(aws.session, queue_url, client).status == "succeeded"
+    # Then every resource shows the records it holds
+    counts = api.call("GET", f"/clients/{client.client_id}").body["recordCounts"]
+    truth = {spec.name: len(emu.truth(tenant, spec.name)) for spec in CATALOGUE}
+    assert {name: n for name, n in counts.items() if n} == {name: n for name, n in truth.items() if n}
     assert differences(emu, tenant, client.client_id) == {}
 
 

@@ -8,7 +8,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from xero_sync import xero_identity
-from xero_sync.tokens import TokenSetRevoked, TokenStore
+from xero_sync.tokens import TokenSaveFailed, TokenSetRevoked, TokenStore
 from xero_sync.xero_identity import TokenSet, XeroIdentity
 
 
@@ -55,6 +55,25 @@ def test_a_stale_token_set_is_refreshed_once_and_the_rotation_is_saved(aws, xero
     assert [c.tenant_id for c in XeroIdentity().connections(fresh)] == [tenant]
 
 
+def test_an_access_token_xero_refused_is_refreshed_however_long_our_clock_gives_it(aws, xero, stored):
+    # Given a token set our clock says has 29 minutes left, which Xero's clock says has expired
+    store, token_set_id, tenant = stored
+    refused = store.read(token_set_id)
+    xero.admin("POST", "/clock", json={"advance": 1800})
+    assert refused.seconds_left() > 1700
+    # When a caller names the access token Xero answered 401 to
+    fresh = store.fresh(token_set_id, refused=refused.access_token.get_secret_value())
+    # Then it gets another one, refreshed and saved, which Xero accepts
+    assert fresh.access_token.get_secret_value() != refused.access_token.get_secret_value()
+    assert store.read(token_set_id).refresh_token.get_secret_value() == fresh.refresh_token.get_secret_value()
+    assert [c.tenant_id for c in XeroIdentity().connections(fresh)] == [tenant]
+    # And a second caller naming the same refused token gets the replacement, without another refresh
+    calls = xero.token_calls()
+    again = store.fresh(token_set_id, refused=refused.access_token.get_secret_value())
+    assert again.access_token.get_secret_value() == fresh.access_token.get_secret_value()
+    assert xero.token_calls() == calls
+
+
 def test_a_refresh_whose_save_failed_is_recovered_within_the_grace_period(aws, xero, stored):
     store, token_set_id, tenant = stored
     make_stale(aws, store, token_set_id)
@@ -65,7 +84,7 @@ def test_a_refresh_whose_save_failed_is_recovered_within_the_grace_period(aws, x
 
     secrets.meta.events.register("before-call.secrets-manager.PutSecretValue", fail_put)
     # When the rotated token set cannot be saved, the refresh fails and nothing is lost...
-    with pytest.raises(ClientError):
+    with pytest.raises(TokenSaveFailed):
         TokenStore(secrets=secrets, sleep=lambda _: None).fresh(token_set_id)
     # ...because the refresh token still stored is honoured by Xero for its grace period
     recovered = TokenStore().fresh(token_set_id)

@@ -25,11 +25,11 @@ BASE = "https://api.example.test"
 URL = f"{BASE}/api.xro/2.0/Invoices"
 
 
-def api(**options) -> tuple[XeroApi, list[bool]]:
-    asked: list[bool] = []
+def api(**options) -> tuple[XeroApi, list[str | None]]:
+    asked: list[str | None] = []  # the token Xero refused, at each ask (None: any valid one)
 
-    def token(force: bool) -> str:
-        asked.append(force)
+    def token(refused: str | None) -> str:
+        asked.append(refused)
         return "token"
 
     opts = ApiOptions(backoff_base=0.0, **options)
@@ -103,7 +103,7 @@ def test_a_401_refreshes_the_token_once_and_a_second_is_raised_and_403_is_raised
     client, asked = api()
     with pytest.raises(Unauthorized, match="AuthorizationUnsuccessful"):
         client.get("Invoices", {})
-    assert asked.count(True) == 1
+    assert asked.count("token") == 1  # the refused token was named, once
     responses.replace(responses.GET, URL, status=403, json={"Detail": "AuthenticationUnsuccessful"})
     client, _ = api()
     with pytest.raises(Forbidden):

@@ -66,6 +66,9 @@ class Settings(BaseModel):
     xero_backoff_base_seconds: float = Field(alias="XERO_BACKOFF_BASE_SECONDS", default=0.5, ge=0)
     # A minute 429 whose Retry-After is longer than this is not waited out in the Lambda: the run is requeued.
     xero_max_inline_wait_seconds: float = Field(alias="XERO_MAX_INLINE_WAIT_SECONDS", default=20.0, ge=0)
+    # A 503 that outlasted the retries, or a token set that could not be refreshed for now: the run is tried again
+    # this much later. Well under Xero's 30-minute grace for a refresh token already used.
+    xero_retry_later_seconds: int = Field(alias="XERO_RETRY_LATER_SECONDS", default=300, ge=1, le=900)
     # A run saves and requeues a continuation when its Lambda has less than this left.
     sync_time_margin_seconds: float = Field(alias="SYNC_TIME_MARGIN_SECONDS", default=90.0, ge=0)
 

@@ -259,6 +259,7 @@ class Checkpoint(_Table):
     renamed_contacts = UnicodeSetAttribute(null=True)
     reread_resources = UnicodeSetAttribute(null=True)
     record_count = NumberAttribute(null=True)  # on `_count#{resource}` items: records stored (record_store.py)
+    count_writes_in_flight = NumberAttribute(null=True)  # on `_count#{resource}` items: writes not counted yet
 
 
 class XeroRecord(_Table):

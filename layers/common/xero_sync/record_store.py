@@ -11,8 +11,9 @@ DynamoDB throttling looks like to a batch writer.
 
 How many records each resource holds is kept beside its checkpoint (item `_count#{resource}` of the Checkpoints
 table, for the client overview): every write adds what it inserted or deleted, and a whole re-read sets it to what
-Xero showed. A run killed between a page's write and its count leaves the count off by that page until the
-resource's next whole re-read (every pass for resources Xero cannot filter, the weekly reconciliation for others).
+Xero showed. A write that changes the count is marked in flight on that item first and unmarked as it is counted,
+so a writer that dies in between (a killed Lambda, writes that failed half-way) leaves the mark behind; the end of
+the resource's next pass finds it and counts the stored records again (`settle_count`).
 
 What cannot be stored is rejected, never half-stored, and the stored version (if any) is kept as it was: an entry
 of the list that is not a JSON object, a record without its id (or with one that is not text a key can hold), a
@@ -23,9 +24,12 @@ Text Xero sends with lone surrogates (valid JSON escapes, not encodable as UTF-8
 import hashlib
 import json
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
+
+from pynamodb.exceptions import DoesNotExist
 
 from xero_sync.catalogue import ResourceSpec
 from xero_sync.models import Checkpoint, XeroRecord
@@ -147,32 +151,34 @@ class RecordStore:
         partition = self.partition(spec.name)
         changed: list[Record] = []
         previous: dict[str, Record] = {}
-        with XeroRecord.batch_write() as batch:
-            for rid, record in by_id.items():
-                digest = content_hash(record)
-                old = stored.get(rid)
-                if old is not None and old.content_hash == digest:
-                    counts.unchanged += 1
-                    continue
-                if old is None:
-                    counts.inserted += 1
-                else:
-                    counts.updated += 1
-                    if keep_previous and old.body:
-                        previous[rid] = decode_body(old.body)
-                batch.save(
-                    XeroRecord(
-                        partition=partition,
-                        xero_id=rid,
-                        updated_date_utc=_updated(record),
-                        status=clean_text(record.get(spec.status_field)) if spec.status_field else None,
-                        body=bodies[rid],
-                        content_hash=digest,
-                    )
+        items: list[XeroRecord] = []
+        for rid, record in by_id.items():
+            digest = content_hash(record)
+            old = stored.get(rid)
+            if old is not None and old.content_hash == digest:
+                counts.unchanged += 1
+                continue
+            if old is None:
+                counts.inserted += 1
+            else:
+                counts.updated += 1
+                if keep_previous and old.body:
+                    previous[rid] = decode_body(old.body)
+            items.append(
+                XeroRecord(
+                    partition=partition,
+                    xero_id=rid,
+                    updated_date_utc=_updated(record),
+                    status=clean_text(record.get(spec.status_field)) if spec.status_field else None,
+                    body=bodies[rid],
+                    content_hash=digest,
                 )
-                changed.append(record)
+            )
+            changed.append(record)
+        with self._counted(spec.name, counts.inserted), XeroRecord.batch_write() as batch:
+            for item in items:
+                batch.save(item)
         counts.unchanged += duplicates
-        self.adjust_count(spec.name, counts.inserted)
         return Applied(counts, changed, previous, set(by_id), rejected)
 
     def stored_ids(self, resource: str) -> Iterator[str]:
@@ -181,29 +187,58 @@ class RecordStore:
 
     def delete(self, resource: str, ids: Iterable[str]) -> int:
         partition = self.partition(resource)
-        deleted = 0
-        with XeroRecord.batch_write() as batch:
-            for rid in ids:
+        gone = list(ids)
+        with self._counted(resource, -len(gone)), XeroRecord.batch_write() as batch:
+            for rid in gone:
                 batch.delete(XeroRecord(partition=partition, xero_id=rid))
-                deleted += 1
-        self.adjust_count(resource, -deleted)
-        return deleted
+        return len(gone)
 
     # --- how many records each resource holds -------------------------------------------------------------------
     def _count_item(self, resource: str) -> Checkpoint:
         return Checkpoint(client_id=self.client_id, resource=f"{COUNT_PREFIX}{resource}")
 
+    @contextmanager
+    def _counted(self, resource: str, delta: int) -> Iterator[None]:
+        """Around a write that changes how many records the resource holds: marked in flight before it, counted
+        (and unmarked) after it. If the write or its count never happens, the mark stays for settle_count."""
+        if not delta:
+            yield
+            return
+        self._count_item(resource).update(
+            actions=[Checkpoint.count_writes_in_flight.add(1), Checkpoint.updated_at.set(datetime.now(UTC))]
+        )
+        yield
+        self.adjust_count(resource, delta)
+
     def adjust_count(self, resource: str, delta: int) -> None:
-        if delta:
-            self._count_item(resource).update(
-                actions=[Checkpoint.record_count.add(delta), Checkpoint.updated_at.set(datetime.now(UTC))]
-            )
+        """A marked write happened: its records are counted and its mark taken off."""
+        self._count_item(resource).update(
+            actions=[
+                Checkpoint.record_count.add(delta),
+                Checkpoint.count_writes_in_flight.add(-1),
+                Checkpoint.updated_at.set(datetime.now(UTC)),
+            ]
+        )
 
     def set_count(self, resource: str, count: int) -> None:
-        """After a whole re-read: the resource holds exactly what Xero showed."""
+        """The resource holds exactly `count` records (a whole re-read showed them all, or they were counted)."""
         self._count_item(resource).update(
-            actions=[Checkpoint.record_count.set(count), Checkpoint.updated_at.set(datetime.now(UTC))]
+            actions=[
+                Checkpoint.record_count.set(count),
+                Checkpoint.count_writes_in_flight.remove(),
+                Checkpoint.updated_at.set(datetime.now(UTC)),
+            ]
         )
+
+    def settle_count(self, resource: str) -> None:
+        """After a pass over the resource (its only writer): a write left marked in flight died before it was
+        counted, so the count is taken again from the stored records themselves."""
+        try:
+            item = Checkpoint.get(self.client_id, f"{COUNT_PREFIX}{resource}", consistent_read=True)
+        except DoesNotExist:
+            return
+        if item.count_writes_in_flight:
+            self.set_count(resource, XeroRecord.count(self.partition(resource), consistent_read=True))
 
     def counts(self) -> dict[str, int]:
         """Records stored per resource (resources never imported are left out)."""

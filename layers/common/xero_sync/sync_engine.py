@@ -23,6 +23,11 @@ Changes Xero makes without a new UpdatedDateUTC, caught on the next incremental 
 - a deleted contact group leaves its former members' ContactGroups changed: they are re-read; a group holding a
   renamed contact is read again for its members.
 This follow-up work is saved in the `_dependents` checkpoint as it is found, so an interruption does not lose it.
+A resource read whole in this run needs no follow-up only for changes made before that read began (Xero's clock):
+users keep changing the organisation while a sync runs, so a change stamped after it began, or a contact group gone
+by the time the groups were read after it, is followed up all the same. A run that reads the contacts whole also
+re-reads the contacts that still name a contact group Xero no longer shows (one that vanished between the two reads
+was never stored, so no sweep finds its members).
 
 Hostile answers (record_store.split_storable: entries that are not records, records without their id or stamp, a
 record over DynamoDB's item limit): the rest of the page is stored, each rejected record is counted and its reason
@@ -48,7 +53,7 @@ from xero_sync.observability import logger
 from xero_sync.record_bodies import Record
 from xero_sync.record_store import Applied, Counts, RecordStore, record_id, split_storable
 from xero_sync.schemas import RunProgress, RunWait
-from xero_sync.tokens import TokenRefreshBusy, TokenSetRevoked
+from xero_sync.tokens import TokenRefreshBusy, TokenSaveFailed, TokenSetRevoked
 from xero_sync.xero_api import (
     Forbidden,
     OrganisationOffline,
@@ -59,14 +64,16 @@ from xero_sync.xero_api import (
     WaitReason,
     XeroApi,
     XeroApiError,
+    parse_ms_date,
 )
 from xero_sync.xero_identity import XeroUnavailable
 
 DEPENDENTS = "_dependents"
-# The token set could not be refreshed for now (Xero's token endpoint away, another holder kept the lease): the run
-# is tried again in a few minutes rather than failed, so a refresh whose answer was lost is retried well within
-# Xero's 30-minute grace for the refresh token kept (the next nightly run would be hours too late).
-_TOKEN_UNAVAILABLE = (XeroUnavailable, TokenRefreshBusy)
+# The token set could not be refreshed for now (Xero's token endpoint away, another holder kept the lease, the
+# rotated set could not be saved): the run is tried again in a few minutes rather than failed, so a refresh whose
+# answer or save was lost is retried well within Xero's 30-minute grace for the refresh token kept (the next
+# nightly run would be hours too late).
+_TOKEN_UNAVAILABLE = (XeroUnavailable, TokenRefreshBusy, TokenSaveFailed)
 GROUP_MEMBERS = "ContactGroups#members"  # in reread_resources: groups holding a renamed contact, read again
 IDS_PER_CALL = 40  # contact ids per GET /Contacts?IDs= (keeps the URL well under 2,000 characters)
 MAX_SINGLE_FILTERS = 5  # beyond this many contacts, a resource filtered one contact a call is re-read whole
@@ -83,7 +90,9 @@ class EngineOptions:
     ims_overlap: timedelta = timedelta(seconds=60)
     time_margin_seconds: float = 90.0
     workers: int = 5
-    offline_retry_seconds: int = 300  # a 503 that outlasts the retries: try the run again this much later
+    # A 503 that outlasts the retries, or a token set that cannot be refreshed for now: the run is tried again this
+    # much later (well within Xero's 30-minute grace for a refresh token already used).
+    offline_retry_seconds: int = 300
 
 
 @dataclass
@@ -116,6 +125,40 @@ class RunTotals:
 
 class _OutOfTime(Exception):
     pass
+
+
+class WholeReads:
+    """The resources this run reads whole, and when (Xero's clock) each read began: what a change found during the
+    run needs no follow-up for, because that read came after it."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.planned: set[str] = set()
+        self.began: dict[str, datetime | None] = {}  # None: its first page is on its way, its time not known yet
+
+    def plan(self, resource: str) -> None:
+        with self.lock:
+            self.planned.add(resource)
+
+    def begin(self, resource: str, at: datetime | None) -> None:
+        """Called before the read's first call (at None), and once Xero's answer tells when it began."""
+        with self.lock:
+            self.planned.add(resource)
+            self.began[resource] = at
+
+    def read(self, resource: str) -> bool:
+        with self.lock:
+            return resource in self.planned
+
+    def covers(self, resource: str, changed_at: datetime | None) -> bool:
+        """Whether this run's whole read of `resource` shows a change made at `changed_at` (unknown: it may not)."""
+        with self.lock:
+            if resource not in self.planned:
+                return False
+            if resource not in self.began:
+                return True  # it has not begun: it begins after the change
+            began = self.began[resource]
+            return began is not None and changed_at is not None and began > changed_at
 
 
 def _utc(ms: int) -> datetime:
@@ -151,7 +194,7 @@ class SyncEngine:
         self.totals = RunTotals()
         self.stop = api.stop
         self._dependents_lock = threading.Lock()
-        self._whole: set[str] = set()  # resources re-read whole in this run (no follow-up needed)
+        self._whole = WholeReads()  # resources re-read whole in this run, and when each read began
         self._resources_done = 0  # in this run, earlier invocations included
 
     # --- the run ------------------------------------------------------------------------------------------------
@@ -162,12 +205,12 @@ class SyncEngine:
             cp = self._checkpoint(spec.name)
             if self._done_in_this_run(cp):  # by an earlier invocation of this run (a continuation)
                 if cp.last_pass_whole:
-                    self._whole.add(spec.name)
+                    self._whole.begin(spec.name, cp.modified_since)  # that pass's mark: when its read began
                 self._resources_done += 1
                 continue
             todo.append(spec)
             if spec.paging is not Paging.OFFSET and self._plan(spec, cp)[2] is None:
-                self._whole.add(spec.name)  # re-read whole in this run: needs no follow-up
+                self._whole.plan(spec.name)  # re-read whole in this run: no follow-up for what it shows
         errors: list[BaseException] = []
         with ThreadPoolExecutor(max_workers=self.options.workers, thread_name_prefix="sync") as pool:
             futures: list[Future[None]] = [pool.submit(self._resource, spec) for spec in todo]
@@ -231,9 +274,7 @@ class SyncEngine:
             if isinstance(error, Forbidden):
                 return Outcome("needs_relink", error_code="xero_forbidden", error_message=str(error))
         for error in real:
-            if not isinstance(
-                error, RateLimited | OrganisationOffline | _OutOfTime | XeroUnavailable | TokenRefreshBusy
-            ):
+            if not isinstance(error, (RateLimited, OrganisationOffline, _OutOfTime, *_TOKEN_UNAVAILABLE)):
                 code = error.code if isinstance(error, XeroApiError) else "sync_error"
                 logger.exception("sync failed", exc_info=error)
                 return Outcome("failed", error_code=code, error_message=f"{type(error).__name__}: {error}"[:1000])
@@ -299,6 +340,8 @@ class SyncEngine:
         kind, page, since, resumed = self._plan(spec, cp)
         mark = cp.pass_mark if resumed else None
         whole = since is None
+        if whole:
+            self._whole.begin(spec.name, mark)
         reconcile = kind != "incremental"
         seen: set[str] = set()
         rejected = resumed and bool(cp.pass_rejected)
@@ -313,6 +356,8 @@ class SyncEngine:
             if mark is None:
                 server = _utc(result.server_time_ms) if result.server_time_ms else self.clock()
                 mark = server
+                if whole:
+                    self._whole.begin(spec.name, mark)
             records, problems = split_storable(spec, result.records)
             if problems:
                 self.totals.add(spec.name, Counts(fetched=len(problems), rejected=len(problems)), problems)
@@ -330,9 +375,7 @@ class SyncEngine:
             if self.after_page:
                 self.after_page(spec.name, page - 1)
         resumed = resumed or bool(cp.pass_resumed)
-        if whole and not resumed and not rejected:
-            self._sweep(spec, seen)
-            self.store.set_count(spec.name, len(seen))
+        self._count(spec, seen, whole and not resumed and not rejected, mark)
         if not rejected:  # otherwise the mark stays: the next pass reads the rejected records again
             cp.modified_since = mark
             if kind == "initial" or (kind == "full" and not resumed):
@@ -390,9 +433,7 @@ class SyncEngine:
             if self.after_page:
                 self.after_page(spec.name, offset)
         resumed = resumed or bool(cp.pass_resumed)
-        if whole and not resumed and not rejected:
-            self._sweep(spec, seen)
-            self.store.set_count(spec.name, len(seen))
+        self._count(spec, seen, whole and not resumed and not rejected, None)
         if not rejected:  # otherwise the offset stays: the next pass reads the rejected journals again
             cp.journal_offset = max(offset, int(cp.journal_offset or 0))
             if kind == "initial" or (kind == "full" and not resumed):
@@ -401,24 +442,35 @@ class SyncEngine:
         cp.last_pass_whole = whole and not rejected
         self._save(cp)
 
+    def _count(self, spec: ResourceSpec, seen: set[str], read_whole: bool, mark: datetime | None) -> None:
+        """At the end of a pass: a whole re-read sweeps what Xero no longer shows and sets the count to what it
+        showed; any other pass makes sure no earlier write was left uncounted."""
+        if read_whole:
+            self._sweep(spec, seen, mark)
+            self.store.set_count(spec.name, len(seen))
+        else:
+            self.store.settle_count(spec.name)
+
     def _store(self, spec: ResourceSpec, records: list[Any]) -> Applied:
         applied = self.store.apply(spec, records, keep_previous=spec.name == "Contacts")
         self.totals.add(spec.name, applied.counts, applied.rejected)
         if applied.rejected:
             logger.warning("records not stored", extra={"resource": spec.name, "rejected": len(applied.rejected)})
-        contacts: set[str] = set()
-        renamed: set[str] = set()
+        contacts: dict[str, datetime | None] = {}  # contact -> when the document that may have changed it changed
+        renamed: dict[str, datetime | None] = {}  # contact -> when it was renamed
         if spec.holds_contacts and spec.name not in ("RepeatingInvoices",):
-            contacts = {cid for r in applied.changed if (cid := _contact_of(r))}
+            for record in applied.changed:
+                if cid := _contact_of(record):
+                    contacts[cid] = _later(contacts, cid, _stamp(record))
         if spec.name == "Contacts":
             for rid, old in applied.previous.items():
                 new = next((r for r in applied.changed if record_id(spec, r) == rid), None)
                 if new is not None and new.get("Name") != old.get("Name"):
-                    renamed.add(rid)
+                    renamed[rid] = _stamp(new)
         self._remember(contacts, renamed)
         return applied
 
-    def _sweep(self, spec: ResourceSpec, seen: set[str]) -> None:
+    def _sweep(self, spec: ResourceSpec, seen: set[str], mark: datetime | None = None) -> None:
         gone = [rid for rid in self.store.stored_ids(spec.name) if rid not in seen]
         if not gone:
             return
@@ -430,7 +482,7 @@ class SyncEngine:
                 for c in group.get("Contacts") or []
                 if isinstance(c, dict) and c.get("ContactID")
             }
-            self._remember(members, set())
+            self._remember(dict.fromkeys(members, mark), {})  # gone by the time the groups were read (`mark`)
         deleted = self.store.delete(spec.name, gone)
         self.totals.add(spec.name, Counts(deleted=deleted))
 
@@ -453,8 +505,11 @@ class SyncEngine:
         return _first(self.api.get(f"{spec.name}/{rid}", {}), spec)
 
     # --- follow-up work (changes Xero does not stamp) -----------------------------------------------------------
-    def _remember(self, contacts: set[str], renamed: set[str]) -> None:
-        contacts = contacts if "Contacts" not in self._whole else set()
+    def _remember(self, changed: dict[str, datetime | None], renamed: dict[str, datetime | None]) -> None:
+        """Saves follow-up work: contacts to re-read (each with when the change that may have altered it was made),
+        and renamed contacts (with when they were renamed). A whole read of this run that began after a change
+        shows it already: that change needs no follow-up."""
+        contacts = {cid for cid, at in changed.items() if not self._whole.covers("Contacts", at)}
         if not contacts and not renamed:
             return
         actions: list[Any] = []
@@ -462,10 +517,14 @@ class SyncEngine:
             actions.append(Checkpoint.pending_contacts.add(contacts))
         if renamed:
             # Every document holding a renamed contact shows the new name, un-stamped: re-read those resources
-            # (unless this run reads them whole anyway), and the groups the contact is a member of.
-            holders = {s.name for s in CATALOGUE if s.holds_contacts and s.name not in self._whole}
+            # (unless this run reads them whole after the renames), and the groups the contact is a member of.
+            holders = {
+                s.name
+                for s in CATALOGUE
+                if s.holds_contacts and not all(self._whole.covers(s.name, at) for at in renamed.values())
+            }
             actions += [
-                Checkpoint.renamed_contacts.add(renamed),
+                Checkpoint.renamed_contacts.add(set(renamed)),
                 Checkpoint.reread_resources.add(holders | {GROUP_MEMBERS}),
             ]
         with self._dependents_lock:
@@ -475,6 +534,8 @@ class SyncEngine:
 
     def _follow_up(self) -> None:
         """The work saved by _remember, each piece cleared once done (a continuation picks up the rest)."""
+        if self._whole.read("Contacts"):
+            self._remember(dict.fromkeys(self._contacts_naming_vanished_groups()), {})
         cp = self._checkpoint(DEPENDENTS)
         item = Checkpoint(client_id=self.client_id, resource=DEPENDENTS)
         renamed = set(cp.renamed_contacts or ())
@@ -498,6 +559,20 @@ class SyncEngine:
             params = {**spec.params, "IDs": ",".join(chunk), "page": "1", "pageSize": str(spec.page_size)}
             self._store(spec, self.api.list(spec.name, spec.key, params).records)
             item.update(actions=[Checkpoint.pending_contacts.delete(set(chunk))])
+
+    def _contacts_naming_vanished_groups(self) -> set[str]:
+        """Stored contacts that name a contact group not stored: it vanished between the contacts' read and the
+        groups' (Xero takes a deleted group off its members without re-stamping them)."""
+        spec = BY_NAME["Contacts"]
+        groups = set(self.store.stored_ids("ContactGroups"))
+        return {
+            record_id(spec, contact)
+            for contact in self.store.records(spec.name)
+            if any(
+                isinstance(g, dict) and g.get("ContactGroupID") not in groups
+                for g in contact.get("ContactGroups") or []
+            )
+        }
 
     def _reread(self, spec: ResourceSpec, contacts: set[str]) -> None:
         """The records of some contacts again (all records where Xero cannot filter by contact), stored where
@@ -562,6 +637,20 @@ def _first(body: dict[str, Any], spec: ResourceSpec) -> Record:
     return record
 
 
+def _stamp(record: Record) -> datetime | None:
+    """When Xero last changed the record (its UpdatedDateUTC); None when it does not say."""
+    ms = parse_ms_date(record.get("UpdatedDateUTC"))
+    return _utc(ms) if ms is not None else None
+
+
+def _later(known: dict[str, datetime | None], key: str, at: datetime | None) -> datetime | None:
+    """The later of two change times; an unknown one (None) stays unknown."""
+    if key not in known:
+        return at
+    before = known[key]
+    return None if before is None or at is None else max(before, at)
+
+
 def _contact_of(record: Record) -> str | None:
     contact = record.get("Contact")
     if not isinstance(contact, dict):
@@ -601,4 +690,5 @@ def options_from_settings() -> EngineOptions:
         ims_overlap=timedelta(seconds=settings.ims_overlap_seconds),
         time_margin_seconds=settings.sync_time_margin_seconds,
         workers=settings.xero_max_in_flight,
+        offline_retry_seconds=settings.xero_retry_later_seconds,
     )

@@ -43,10 +43,13 @@ class AccessToken:
         self.lock = threading.Lock()
         self.current: Any = None
 
-    def __call__(self, force_refresh: bool) -> str:
+    def __call__(self, refused: str | None) -> str:
+        """The token to call Xero with; `refused` is one Xero answered 401 to (another thread may have replaced it
+        already: then that replacement is used, not refreshed again)."""
         with self.lock:
-            if force_refresh or self.current is None or self.current.seconds_left() < 60:
-                self.current = self.store.fresh(self.token_set_id)
+            held = self.current.access_token.get_secret_value() if self.current is not None else None
+            if self.current is None or self.current.seconds_left() < 60 or (refused is not None and refused == held):
+                self.current = self.store.fresh(self.token_set_id, refused=refused)
             token: str = self.current.access_token.get_secret_value()
             return token
 

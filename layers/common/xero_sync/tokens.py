@@ -54,6 +54,11 @@ class TokenRefreshBusy(Exception):
     """Another holder kept the refresh lease longer than we could wait: try again later."""
 
 
+class TokenSaveFailed(Exception):
+    """Xero rotated the token set but the new one could not be saved: the refresh token left in the secret is
+    honoured for Xero's 30-minute grace only, so the caller must try again within minutes, not hours."""
+
+
 @lru_cache(maxsize=1)
 def _secrets_manager() -> "SecretsManagerClient":
     return boto3.client("secretsmanager", config=Config(retries={"mode": "standard", "max_attempts": 5}))
@@ -108,32 +113,36 @@ class TokenStore:
         ref.delete()
 
     # --- use ----------------------------------------------------------------------------------------------------------
-    def fresh(self, token_set_id: str) -> TokenSet:
-        """A token set whose access token has at least REFRESH_MARGIN_SECONDS left, refreshing it if need be."""
-        current = self.read(token_set_id)
-        if current.seconds_left() > REFRESH_MARGIN_SECONDS:
-            return current
-        return self._refresh(token_set_id, current)
+    def fresh(self, token_set_id: str, refused: str | None = None) -> TokenSet:
+        """A token set whose access token has at least REFRESH_MARGIN_SECONDS left, refreshing it if need be.
 
-    def _refresh(self, token_set_id: str, stale: TokenSet) -> TokenSet:
+        `refused` is an access token Xero answered 401 to: Xero's clock decides when a token has expired, and ours
+        may run behind it, so that token is refreshed however long our clock says it has left (unless someone has
+        replaced it meanwhile)."""
+        current = self.read(token_set_id)
+        if _usable(current, refused):
+            return current
+        return self._refresh(token_set_id, current, refused)
+
+    def _refresh(self, token_set_id: str, stale: TokenSet, refused: str | None) -> TokenSet:
         owner = str(uuid.uuid4())
         deadline = time.monotonic() + LEASE_SECONDS + 5
         while time.monotonic() < deadline:
             if self._take_lease(token_set_id, owner):
                 try:
-                    return self._refresh_holding_lease(token_set_id, stale)
+                    return self._refresh_holding_lease(token_set_id, stale, refused)
                 finally:
                     self._release_lease(token_set_id, owner)
             self._sleep(WAIT_STEP_SECONDS)
             current = self.read(token_set_id)
-            if current.seconds_left() > REFRESH_MARGIN_SECONDS:
+            if _usable(current, refused):
                 return current  # the lease holder refreshed it for us
         raise TokenRefreshBusy(f"token set {token_set_id} stayed leased for {LEASE_SECONDS} s")
 
-    def _refresh_holding_lease(self, token_set_id: str, stale: TokenSet) -> TokenSet:
+    def _refresh_holding_lease(self, token_set_id: str, stale: TokenSet, refused: str | None) -> TokenSet:
         current = self.read(token_set_id)
         rotated_meanwhile = current.refresh_token.get_secret_value() != stale.refresh_token.get_secret_value()
-        if rotated_meanwhile and current.seconds_left() > REFRESH_MARGIN_SECONDS:
+        if rotated_meanwhile and _usable(current, refused):
             return current  # refreshed by someone else between our read and our lease
         rotated = self._refresh_at_xero(token_set_id, current)
         self._save(token_set_id, rotated)
@@ -174,7 +183,7 @@ class TokenStore:
                     "saving a rotated token set failed", extra={"attempt": attempt, "error": type(error).__name__}
                 )
                 if attempt == SAVE_ATTEMPTS:
-                    raise
+                    raise TokenSaveFailed(f"the rotated token set {token_set_id} could not be saved") from error
                 self._sleep(0.2 * attempt)
 
     # --- the lease ----------------------------------------------------------------------------------------------------
@@ -202,3 +211,10 @@ class TokenStore:
 
     def _ref(self, token_set_id: str) -> TokenSetRef:
         return TokenSetRef.get(token_set_id, consistent_read=True)
+
+
+def _usable(token_set: TokenSet, refused: str | None) -> bool:
+    """Whether a caller can use this token set now: not near its expiry, and not the access token Xero refused."""
+    if refused is not None and token_set.access_token.get_secret_value() == refused:
+        return False
+    return token_set.seconds_left() > REFRESH_MARGIN_SECONDS

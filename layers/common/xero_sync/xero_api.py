@@ -241,13 +241,13 @@ class XeroApi:
         self,
         base_url: str,
         tenant_id: str,
-        access_token: Callable[[bool], str],
+        access_token: Callable[[str | None], str],
         options: ApiOptions | None = None,
         stop: threading.Event | None = None,
         session: requests.Session | None = None,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        """`access_token(force_refresh)` returns a bearer token, refreshed first when asked to."""
+        """`access_token(refused)` returns a bearer token: given one Xero refused (401), a token other than that one."""
         self.base_url = base_url.rstrip("/")
         self.tenant_id = tenant_id
         self.access_token = access_token
@@ -284,7 +284,7 @@ class XeroApi:
         while True:
             waited = self.pacer.acquire()
             try:
-                token = self.access_token(False)
+                token = self.access_token(None)
                 response = self.session.get(
                     url,
                     params=params,
@@ -320,9 +320,10 @@ class XeroApi:
                     continue  # waited out: not a failure
                 elif status == 401:
                     if not refreshed:
-                        # An access token can expire between our check and Xero's: refresh once and try again.
+                        # An access token can expire between our check and Xero's, or by Xero's clock before ours:
+                        # have that token replaced once and try again.
                         refreshed = True
-                        self.access_token(True)
+                        self.access_token(token)
                         continue
                     raise Unauthorized(f"Xero answered 401 for {path}: {_detail(response)}", 401)
                 elif status == 403:
