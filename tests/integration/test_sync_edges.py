@@ -223,3 +223,84 @@ def test_a_change_xero_does_not_stamp_made_while_the_initial_sync_runs_is_follow
     assert sync(aws.session, queue_url, client).status == "succeeded"
     # Then what is stored is Xero as it is now, not a week later after the full reconciliation
     assert differences(emu, tenant, client.client_id) == {}
+
+
+def test_a_rename_stored_by_a_worker_that_died_right_after_still_reaches_the_documents_that_show_it(
+    aws, emu, queue_url, monkeypatch
+):
+    from local.xero_emulator.changes import ChangeSimulator
+    from xero_sync.record_store import RecordStore
+
+    # Given a synced client, and the contact of one of its payments renamed in Xero (its documents and payments
+    # show the new name without a new UpdatedDateUTC)
+    tenant, client, message = linked(aws, emu, "Renamed Payer Ltd")
+    assert run_to_end(aws.session, queue_url, message).status == "succeeded"
+    org = emu.emulator.state.orgs[tenant]
+    with org.lock:
+        payment = next(p for p in org.table("Payments").records.values() if p.get("Invoice", {}).get("Contact"))
+        contact_id = payment["Invoice"]["Contact"]["ContactID"]
+        simulator = ChangeSimulator(org, "rename", emu.emulator.state.clock.now_ms())
+        simulator.active_contact = lambda: org.table("Contacts").records[contact_id]  # type: ignore[method-assign]
+        assert simulator.rename_contact()
+    # And a sync whose worker dies right after storing the renamed contact (a killed Lambda)
+    apply = RecordStore.apply
+
+    def dying_apply(self, spec, records, *args, **kwargs):
+        applied = apply(self, spec, records, *args, **kwargs)
+        if spec.name == "Contacts" and applied.previous:
+            raise RuntimeError("the worker died after storing the contacts")
+        return applied
+
+    monkeypatch.setattr(RecordStore, "apply", dying_apply)
+    assert sync(aws.session, queue_url, client).status == "failed"
+    monkeypatch.undo()
+    # When the next sync runs (it finds the contact already stored as Xero shows it)
+    assert sync(aws.session, queue_url, client).status == "succeeded"
+    # Then the payments and documents of that contact show its new name too
+    assert differences(emu, tenant, client.client_id) == {}
+
+
+def test_a_rename_found_while_a_whole_read_resumes_is_followed_up_on_the_pages_read_before_it(
+    aws, emu, queue_url, monkeypatch
+):
+    from local.xero_emulator.changes import ChangeSimulator
+    from xero_sync import sync_engine
+
+    # Given an initial sync that died after the first page of its quotes (100 a page, whole: no mark yet)
+    body = {"name": "Quoting Ltd", "seed": "quoting", "size": "tiny", "userId": "demo-user", "counts": {"Quotes": 150}}
+    tenant = str(emu.admin("POST", "/orgs", json=body).json()["tenantId"])
+    client = link_client(Api(aws.physical), emu, tenant, "practice-a")
+    (message,) = drain(aws.session, queue_url)
+    saved = sync_engine.SyncEngine._save
+
+    def dying_save(self, checkpoint):
+        saved(self, checkpoint)
+        if checkpoint.resource == "Quotes" and checkpoint.next_page:
+            raise RuntimeError("killed after the first page of quotes")
+
+    monkeypatch.setattr(sync_engine.SyncEngine, "_save", dying_save)
+    assert run_to_end(aws.session, queue_url, message).status == "failed"
+    monkeypatch.undo()
+    # And then, in Xero, the contact of a quote on that first page renamed (the quote shows it, un-stamped)
+    org = emu.emulator.state.orgs[tenant]
+    with org.lock:
+        contact_id = next(q["Contact"]["ContactID"] for q in org.table("Quotes").records.values() if q.get("Contact"))
+        simulator = ChangeSimulator(org, "rename", emu.emulator.state.clock.now_ms())
+        simulator.active_contact = lambda: org.table("Contacts").records[contact_id]  # type: ignore[method-assign]
+        assert simulator.rename_contact()
+
+    # When the next sync resumes the quotes' read where it stopped, and finds the rename before the quotes go on
+    contacts_done = threading.Event()
+    original_pass = sync_engine.SyncEngine._pass
+
+    def quotes_after_contacts(self, spec):
+        if spec.name == "Quotes":
+            assert contacts_done.wait(60)
+        original_pass(self, spec)
+        if spec.name == "Contacts":
+            contacts_done.set()
+
+    monkeypatch.setattr(sync_engine.SyncEngine, "_pass", quotes_after_contacts)
+    assert sync(aws.session, queue_url, client).status == "succeeded"
+    # Then the quotes read before the rename show the new name too
+    assert differences(emu, tenant, client.client_id) == {}

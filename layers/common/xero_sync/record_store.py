@@ -23,7 +23,7 @@ Text Xero sends with lone surrogates (valid JSON escapes, not encodable as UTF-8
 
 import hashlib
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -133,9 +133,17 @@ class RecordStore:
                 found[item.xero_id] = item
         return found
 
-    def apply(self, spec: ResourceSpec, records: list[Any], keep_previous: bool = False) -> Applied:
+    def apply(
+        self,
+        spec: ResourceSpec,
+        records: list[Any],
+        keep_previous: bool = False,
+        before_write: Callable[[list[Record], dict[str, Record]], None] | None = None,
+    ) -> Applied:
         """Stores what changed among `records` (one page); returns the counts, the changed records and what was
-        rejected (the stored version of a rejected record, if any, is left as it was)."""
+        rejected (the stored version of a rejected record, if any, is left as it was). `before_write` gets the
+        changed records and their previous versions before they are written: what it saves about them survives a
+        writer that dies right after the write (the next pass finds those records unchanged)."""
         storable, rejected = split_storable(spec, records)
         counts = Counts(fetched=len(records), rejected=len(rejected))
         by_id: dict[str, Record] = {}
@@ -175,6 +183,8 @@ class RecordStore:
                 )
             )
             changed.append(record)
+        if before_write is not None and changed:
+            before_write(changed, previous)
         with self._counted(spec.name, counts.inserted), XeroRecord.batch_write() as batch:
             for item in items:
                 batch.save(item)

@@ -22,7 +22,9 @@ Changes Xero makes without a new UpdatedDateUTC, caught on the next incremental 
   it cannot (Payments, PurchaseOrders);
 - a deleted contact group leaves its former members' ContactGroups changed: they are re-read; a group holding a
   renamed contact is read again for its members.
-This follow-up work is saved in the `_dependents` checkpoint as it is found, so an interruption does not lose it.
+This follow-up work is saved in the `_dependents` checkpoint as it is found, before the records that show it are
+written (once they are, the next pass finds them unchanged), so an interruption does not lose it. A whole read
+resumed by a later invocation began when its first page was read, not when it resumes.
 A resource read whole in this run needs no follow-up only for changes made before that read began (Xero's clock):
 users keep changing the organisation while a sync runs, so a change stamped after it began, or a contact group gone
 by the time the groups were read after it, is followed up all the same. A run that reads the contacts whole also
@@ -209,8 +211,13 @@ class SyncEngine:
                 self._resources_done += 1
                 continue
             todo.append(spec)
-            if spec.paging is not Paging.OFFSET and self._plan(spec, cp)[2] is None:
-                self._whole.plan(spec.name)  # re-read whole in this run: no follow-up for what it shows
+            if spec.paging is not Paging.OFFSET:
+                _kind, _page, since, resumed = self._plan(spec, cp)
+                if since is None and resumed:
+                    # A whole read an earlier invocation began: its first pages are older than this run's changes.
+                    self._whole.begin(spec.name, cp.pass_mark)
+                elif since is None:
+                    self._whole.plan(spec.name)  # re-read whole in this run: no follow-up for what it shows
         errors: list[BaseException] = []
         with ThreadPoolExecutor(max_workers=self.options.workers, thread_name_prefix="sync") as pool:
             futures: list[Future[None]] = [pool.submit(self._resource, spec) for spec in todo]
@@ -452,22 +459,28 @@ class SyncEngine:
             self.store.settle_count(spec.name)
 
     def _store(self, spec: ResourceSpec, records: list[Any]) -> Applied:
-        applied = self.store.apply(spec, records, keep_previous=spec.name == "Contacts")
+        def remember_follow_ups(changed: list[Record], previous: dict[str, Record]) -> None:
+            # Saved before the records are written: once they are, the next pass finds them unchanged and would
+            # never see these changes again.
+            contacts: dict[str, datetime | None] = {}  # contact -> when the document that may have changed it did
+            renamed: dict[str, datetime | None] = {}  # contact -> when it was renamed
+            if spec.holds_contacts and spec.name not in ("RepeatingInvoices",):
+                for record in changed:
+                    if cid := _contact_of(record):
+                        contacts[cid] = _later(contacts, cid, _stamp(record))
+            if spec.name == "Contacts":
+                for record in changed:
+                    old = previous.get(record_id(spec, record))
+                    if old is not None and record.get("Name") != old.get("Name"):
+                        renamed[record_id(spec, record)] = _stamp(record)
+            self._remember(contacts, renamed)
+
+        applied = self.store.apply(
+            spec, records, keep_previous=spec.name == "Contacts", before_write=remember_follow_ups
+        )
         self.totals.add(spec.name, applied.counts, applied.rejected)
         if applied.rejected:
             logger.warning("records not stored", extra={"resource": spec.name, "rejected": len(applied.rejected)})
-        contacts: dict[str, datetime | None] = {}  # contact -> when the document that may have changed it changed
-        renamed: dict[str, datetime | None] = {}  # contact -> when it was renamed
-        if spec.holds_contacts and spec.name not in ("RepeatingInvoices",):
-            for record in applied.changed:
-                if cid := _contact_of(record):
-                    contacts[cid] = _later(contacts, cid, _stamp(record))
-        if spec.name == "Contacts":
-            for rid, old in applied.previous.items():
-                new = next((r for r in applied.changed if record_id(spec, r) == rid), None)
-                if new is not None and new.get("Name") != old.get("Name"):
-                    renamed[rid] = _stamp(new)
-        self._remember(contacts, renamed)
         return applied
 
     def _sweep(self, spec: ResourceSpec, seen: set[str], mark: datetime | None = None) -> None:
