@@ -159,6 +159,10 @@ def worker(args: argparse.Namespace) -> int:
     return run_worker(state, args.queue, args.kill_at_io, args.exit_when_idle, args.concurrency, faults)
 
 
+def _interrupted(*_: object) -> None:
+    raise KeyboardInterrupt
+
+
 def chaos(args: argparse.Namespace) -> int:
     from local.chaos import chaos_stack, run_seeds, summary
     from local.chaos_plan import parse_seeds
@@ -173,9 +177,14 @@ def chaos(args: argparse.Namespace) -> int:
     quiet_logs(state_dir / "logs" / "chaos.log")
     began = time.monotonic()
     print(f"chaos: seeds {args.seeds} on a local stack of its own (logs in {state_dir / 'logs'})", flush=True)
-    with chaos_stack(state_dir) as stack:
-        quiet_logs(state_dir / "logs" / "chaos.log")  # again: the functions' loggers exist now
-        reports = run_seeds(stack, seeds, lambda line: print(line, flush=True))
+    signal.signal(signal.SIGTERM, _interrupted)  # stopped like Ctrl-C: the stack and the workers it started go too
+    try:
+        with chaos_stack(state_dir) as stack:
+            quiet_logs(state_dir / "logs" / "chaos.log")  # again: the functions' loggers exist now
+            reports = run_seeds(stack, seeds, lambda line: print(line, flush=True))
+    except KeyboardInterrupt:
+        print("chaos: stopped before its end; what it started is stopped", file=sys.stderr, flush=True)
+        return 130
     for line in summary(reports, time.monotonic() - began):
         print(line, flush=True)
     return 0 if all(report.clean for report in reports) else 1

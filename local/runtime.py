@@ -18,6 +18,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+from aws_lambda_powertools.metrics.functions import is_metrics_disabled
+
 from local.handlers import Handler, load_handler
 from local.lambda_context import LocalLambdaContext
 from local.template import Function
@@ -86,12 +88,24 @@ class FunctionRuntime:
             finally:
                 with self._lock:
                     self._active.discard(context)
+                _forget_unpublished_metrics()
 
     def expire_invocations(self) -> None:
         """Leaves the invocations under way no time (the stack is stopping): they save their work and return."""
         with self._lock:
             for context in self._active:
                 context.expire()
+
+
+def _forget_unpublished_metrics() -> None:
+    """With POWERTOOLS_METRICS_DISABLED (the local stack's default), Powertools' flush after an invocation neither
+    prints nor clears the metrics, so in a long-lived process they pile up until one holds 100 values, which
+    add_metric then prints to stdout all the same (it does not look at the setting). Lambda's process would have
+    flushed them: forget them here."""
+    if is_metrics_disabled():
+        from xero_sync.observability import metrics
+
+        metrics.clear_metrics()
 
 
 # Powertools' API resolvers keep the current event on their base class (BaseRouter.current_event), not on the
