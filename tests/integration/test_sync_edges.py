@@ -304,3 +304,40 @@ def test_a_rename_found_while_a_whole_read_resumes_is_followed_up_on_the_pages_r
     assert sync(aws.session, queue_url, client).status == "succeeded"
     # Then the quotes read before the rename show the new name too
     assert differences(emu, tenant, client.client_id) == {}
+
+
+def test_a_contact_renamed_after_the_initial_sync_read_its_payments_but_before_its_contacts_is_followed_up(
+    aws, emu, queue_url, monkeypatch
+):
+    from local.xero_emulator.changes import ChangeSimulator
+
+    # Given an organisation just linked, one of whose customers is renamed in Xero while the initial sync runs: after
+    # the payments were read (they show the old name), before the contacts are (the contact is new to us, renamed
+    # already: no rename to see)
+    tenant, client, message = linked(aws, emu, "Renamed Mid Import Ltd")
+    org = emu.emulator.state.orgs[tenant]
+    with org.lock:
+        payment = next(p for p in org.table("Payments").records.values() if p.get("Invoice", {}).get("Contact"))
+        contact_id = payment["Invoice"]["Contact"]["ContactID"]
+    renamed = threading.Event()
+    original_list = XeroApi.list
+
+    def list_then_rename(self, resource, key, params, modified_since=None):
+        if resource == "Contacts" and "IDs" not in params:
+            assert renamed.wait(30)
+        page = original_list(self, resource, key, params, modified_since)
+        if resource == "Payments" and not renamed.is_set():
+            with org.lock:
+                simulator = ChangeSimulator(org, "renamed mid import", emu.emulator.state.clock.now_ms())
+                simulator.active_contact = lambda: org.table("Contacts").records[contact_id]  # type: ignore[method-assign]
+                assert simulator.rename_contact()
+            renamed.set()
+        return page
+
+    monkeypatch.setattr(XeroApi, "list", list_then_rename)
+    assert run_to_end(aws.session, queue_url, message).status == "succeeded"
+    monkeypatch.undo()
+    # When the next incremental sync runs (nothing it could filter on changed)
+    assert sync(aws.session, queue_url, client).status == "succeeded"
+    # Then the payments show the contact's new name
+    assert differences(emu, tenant, client.client_id) == {}

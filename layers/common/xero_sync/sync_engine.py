@@ -21,7 +21,9 @@ Changes Xero makes without a new UpdatedDateUTC, caught on the next incremental 
   by contact where Xero can (Invoices?ContactIDs=, a `where` on Contact.ContactID, Quotes?ContactID=), whole where
   it cannot (Payments, PurchaseOrders);
 - a deleted contact group leaves its former members' ContactGroups changed: they are re-read; a group holding a
-  renamed contact is read again for its members.
+  renamed contact is read again for its members;
+- a contact new to us cannot be seen to be renamed, yet a pass of this run that began before its last change may
+  have read its documents (new to us too) under an older name: it is followed up as a renamed one would be.
 This follow-up work is saved in the `_dependents` checkpoint as it is found, before the records that show it are
 written (once they are, the next pass finds them unchanged), so an interruption does not lose it. A whole read
 resumed by a later invocation began when its first page was read, not when it resumes.
@@ -129,38 +131,62 @@ class _OutOfTime(Exception):
     pass
 
 
-class WholeReads:
-    """The resources this run reads whole, and when (Xero's clock) each read began: what a change found during the
-    run needs no follow-up for, because that read came after it."""
+class PassTimes:
+    """The passes this run makes (whole re-reads or If-Modified-Since reads) and when (Xero's clock) each began: what
+    a change found during the run needs no follow-up for, because that pass's read came after it."""
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
-        self.planned: set[str] = set()
+        self.whole: dict[str, bool] = {}  # resource -> whether this run reads it whole
         self.began: dict[str, datetime | None] = {}  # None: its first page is on its way, its time not known yet
+        # Contacts new to us stored while a pass's first page was on its way: decided when it comes (`begin`).
+        self.undecided: dict[str, dict[str, datetime | None]] = {}
 
-    def plan(self, resource: str) -> None:
+    def plan(self, resource: str, whole: bool) -> None:
         with self.lock:
-            self.planned.add(resource)
+            self.whole[resource] = whole
 
-    def begin(self, resource: str, at: datetime | None) -> None:
-        """Called before the read's first call (at None), and once Xero's answer tells when it began."""
+    def begin(self, resource: str, at: datetime | None, whole: bool) -> set[str]:
+        """Called before the pass's first call (at None), and once Xero's answer tells when it began. Returns the
+        contacts new to us, stored meanwhile, that this pass may show under an older name (changed since `at`)."""
         with self.lock:
-            self.planned.add(resource)
+            self.whole[resource] = whole
             self.began[resource] = at
+            undecided = self.undecided.pop(resource, {}) if at is not None else {}
+        return {cid for cid, changed_at in undecided.items() if not _after(at, changed_at)}
 
-    def read(self, resource: str) -> bool:
+    def read_whole(self, resource: str) -> bool:
         with self.lock:
-            return resource in self.planned
+            return self.whole.get(resource, False)
 
     def covers(self, resource: str, changed_at: datetime | None) -> bool:
-        """Whether this run's whole read of `resource` shows a change made at `changed_at` (unknown: it may not)."""
+        """Whether this run's whole read of `resource` shows every record as it was after `changed_at` (unknown:
+        it may not)."""
         with self.lock:
-            if resource not in self.planned:
+            if not self.whole.get(resource, False):
                 return False
             if resource not in self.began:
                 return True  # it has not begun: it begins after the change
-            began = self.began[resource]
-            return began is not None and changed_at is not None and began > changed_at
+            return _after(self.began[resource], changed_at)
+
+    def may_show_older(self, contact_id: str, changed_at: datetime | None, resources: list[str]) -> set[str]:
+        """Of `resources`, the ones whose pass of this run may show a contact new to us as it was before
+        `changed_at` (its documents are new to us too: any pass, whole or not, that began after shows them as they
+        are). A pass whose first page is on its way decides when that page comes (`begin`)."""
+        older: set[str] = set()
+        with self.lock:
+            for resource in resources:
+                if resource not in self.whole:
+                    older.add(resource)
+                elif resource in self.began and self.began[resource] is None:
+                    self.undecided.setdefault(resource, {})[contact_id] = changed_at
+                elif resource in self.began and not _after(self.began[resource], changed_at):
+                    older.add(resource)
+        return older
+
+
+def _after(began: datetime | None, changed_at: datetime | None) -> bool:
+    return began is not None and changed_at is not None and began > changed_at
 
 
 def _utc(ms: int) -> datetime:
@@ -196,7 +222,7 @@ class SyncEngine:
         self.totals = RunTotals()
         self.stop = api.stop
         self._dependents_lock = threading.Lock()
-        self._whole = WholeReads()  # resources re-read whole in this run, and when each read began
+        self._passes = PassTimes()  # the passes of this run, and when each began
         self._resources_done = 0  # in this run, earlier invocations included
 
     # --- the run ------------------------------------------------------------------------------------------------
@@ -206,18 +232,18 @@ class SyncEngine:
         for spec in specs:
             cp = self._checkpoint(spec.name)
             if self._done_in_this_run(cp):  # by an earlier invocation of this run (a continuation)
-                if cp.last_pass_whole:
-                    self._whole.begin(spec.name, cp.modified_since)  # that pass's mark: when its read began
+                if spec.paging is not Paging.OFFSET:  # that pass's mark: when its read began
+                    self._passes.begin(spec.name, cp.modified_since, whole=bool(cp.last_pass_whole))
                 self._resources_done += 1
                 continue
             todo.append(spec)
             if spec.paging is not Paging.OFFSET:
                 _kind, _page, since, resumed = self._plan(spec, cp)
-                if since is None and resumed:
-                    # A whole read an earlier invocation began: its first pages are older than this run's changes.
-                    self._whole.begin(spec.name, cp.pass_mark)
-                elif since is None:
-                    self._whole.plan(spec.name)  # re-read whole in this run: no follow-up for what it shows
+                if resumed:
+                    # A pass an earlier invocation began: its first pages are older than this run's changes.
+                    self._passes.begin(spec.name, cp.pass_mark, whole=since is None)
+                else:
+                    self._passes.plan(spec.name, whole=since is None)  # no follow-up for what it will show
         errors: list[BaseException] = []
         with ThreadPoolExecutor(max_workers=self.options.workers, thread_name_prefix="sync") as pool:
             futures: list[Future[None]] = [pool.submit(self._resource, spec) for spec in todo]
@@ -347,8 +373,7 @@ class SyncEngine:
         kind, page, since, resumed = self._plan(spec, cp)
         mark = cp.pass_mark if resumed else None
         whole = since is None
-        if whole:
-            self._whole.begin(spec.name, mark)
+        self._passes.begin(spec.name, mark, whole)
         reconcile = kind != "incremental"
         seen: set[str] = set()
         rejected = resumed and bool(cp.pass_rejected)
@@ -363,8 +388,8 @@ class SyncEngine:
             if mark is None:
                 server = _utc(result.server_time_ms) if result.server_time_ms else self.clock()
                 mark = server
-                if whole:
-                    self._whole.begin(spec.name, mark)
+                if older := self._passes.begin(spec.name, mark, whole):
+                    self._remember_renamed(older, {spec.name})
             records, problems = split_storable(spec, result.records)
             if problems:
                 self.totals.add(spec.name, Counts(fetched=len(problems), rejected=len(problems)), problems)
@@ -468,12 +493,15 @@ class SyncEngine:
                 for record in changed:
                     if cid := _contact_of(record):
                         contacts[cid] = _later(contacts, cid, _stamp(record))
+            new: dict[str, datetime | None] = {}  # contact first stored now -> when Xero last changed it
             if spec.name == "Contacts":
                 for record in changed:
                     old = previous.get(record_id(spec, record))
-                    if old is not None and record.get("Name") != old.get("Name"):
+                    if old is None:
+                        new[record_id(spec, record)] = _stamp(record)
+                    elif record.get("Name") != old.get("Name"):
                         renamed[record_id(spec, record)] = _stamp(record)
-            self._remember(contacts, renamed)
+            self._remember(contacts, renamed, new)
 
         applied = self.store.apply(
             spec, records, keep_previous=spec.name == "Contacts", before_write=remember_follow_ups
@@ -518,36 +546,52 @@ class SyncEngine:
         return _first(self.api.get(f"{spec.name}/{rid}", {}), spec)
 
     # --- follow-up work (changes Xero does not stamp) -----------------------------------------------------------
-    def _remember(self, changed: dict[str, datetime | None], renamed: dict[str, datetime | None]) -> None:
+    def _remember(
+        self,
+        changed: dict[str, datetime | None],
+        renamed: dict[str, datetime | None],
+        new: dict[str, datetime | None] | None = None,
+    ) -> None:
         """Saves follow-up work: contacts to re-read (each with when the change that may have altered it was made),
-        and renamed contacts (with when they were renamed). A whole read of this run that began after a change
-        shows it already: that change needs no follow-up."""
-        contacts = {cid for cid, at in changed.items() if not self._whole.covers("Contacts", at)}
-        if not contacts and not renamed:
-            return
-        actions: list[Any] = []
+        renamed contacts (with when they were renamed), and contacts first stored now (with when Xero last changed
+        them: a rename we cannot see as one). A pass of this run that began after a change shows it already: that
+        change needs no follow-up."""
+        contacts = {cid for cid, at in changed.items() if not self._passes.covers("Contacts", at)}
         if contacts:
-            actions.append(Checkpoint.pending_contacts.add(contacts))
+            with self._dependents_lock:
+                Checkpoint(client_id=self.client_id, resource=DEPENDENTS).update(
+                    actions=[Checkpoint.pending_contacts.add(contacts), Checkpoint.updated_at.set(self.clock())]
+                )
+        # Every document holding a renamed contact shows the new name, un-stamped: re-read those resources (unless
+        # this run reads them whole after the renames), and the groups the contact is a member of.
+        holders = [s.name for s in CATALOGUE if s.holds_contacts]
         if renamed:
-            # Every document holding a renamed contact shows the new name, un-stamped: re-read those resources
-            # (unless this run reads them whole after the renames), and the groups the contact is a member of.
-            holders = {
-                s.name
-                for s in CATALOGUE
-                if s.holds_contacts and not all(self._whole.covers(s.name, at) for at in renamed.values())
-            }
-            actions += [
-                Checkpoint.renamed_contacts.add(set(renamed)),
-                Checkpoint.reread_resources.add(holders | {GROUP_MEMBERS}),
-            ]
+            stale = {name for name in holders if not all(self._passes.covers(name, at) for at in renamed.values())}
+            self._remember_renamed(set(renamed), stale)
+        # A contact new to us may have been renamed after a pass of this run read its documents (new too).
+        late: set[str] = set()
+        older: set[str] = set()
+        for cid, at in (new or {}).items():
+            if found := self._passes.may_show_older(cid, at, [*holders, "ContactGroups"]):
+                late.add(cid)
+                older |= found
+        if late:
+            self._remember_renamed(late, older - {"ContactGroups"})
+
+    def _remember_renamed(self, contacts: set[str], holders: set[str]) -> None:
+        """Contacts whose name `holders` (and the contact groups) may show as it was before: read again for them."""
         with self._dependents_lock:
             Checkpoint(client_id=self.client_id, resource=DEPENDENTS).update(
-                actions=[*actions, Checkpoint.updated_at.set(self.clock())]
+                actions=[
+                    Checkpoint.renamed_contacts.add(contacts),
+                    Checkpoint.reread_resources.add(holders | {GROUP_MEMBERS}),
+                    Checkpoint.updated_at.set(self.clock()),
+                ]
             )
 
     def _follow_up(self) -> None:
         """The work saved by _remember, each piece cleared once done (a continuation picks up the rest)."""
-        if self._whole.read("Contacts"):
+        if self._passes.read_whole("Contacts"):
             self._remember(dict.fromkeys(self._contacts_naming_vanished_groups()), {})
         cp = self._checkpoint(DEPENDENTS)
         item = Checkpoint(client_id=self.client_id, resource=DEPENDENTS)
