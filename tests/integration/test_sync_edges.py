@@ -341,3 +341,25 @@ def test_a_contact_renamed_after_the_initial_sync_read_its_payments_but_before_i
     # When the next incremental sync runs (nothing it could filter on changed)
     # Then the payments show the contact's new name
     next_sync_stores_xero_as_it_is(aws, emu, queue_url, tenant, client)
+
+
+def test_a_contact_renamed_before_it_was_imported_reaches_the_documents_an_earlier_run_stored(
+    aws, emu, queue_url, monkeypatch
+):
+    # Given an initial sync that stored the payments but died before it imported the contacts
+    tenant, client, message = linked(aws, emu, "Contacts Last Ltd")
+    original_list = XeroApi.list
+
+    def contacts_unreachable(self, resource, key, params, modified_since=None):
+        if resource == "Contacts":
+            raise RuntimeError("the worker died before reading the contacts")
+        return original_list(self, resource, key, params, modified_since)
+
+    monkeypatch.setattr(XeroApi, "list", contacts_unreachable)
+    assert run_to_end(aws.session, queue_url, message).status == "failed"
+    monkeypatch.undo()
+    # And then, in Xero, the contact of one of those payments renamed
+    rename_in_xero(emu, tenant, payers_contact(emu, tenant))
+    # When the next sync imports the contacts (that one is new to us, renamed already: no rename to see)
+    # Then the payments stored before show its new name
+    next_sync_stores_xero_as_it_is(aws, emu, queue_url, tenant, client)

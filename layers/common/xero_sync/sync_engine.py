@@ -22,8 +22,9 @@ Changes Xero makes without a new UpdatedDateUTC, caught on the next incremental 
   it cannot (Payments, PurchaseOrders);
 - a deleted contact group leaves its former members' ContactGroups changed: they are re-read; a group holding a
   renamed contact is read again for its members;
-- a contact new to us cannot be seen to be renamed, yet a pass of this run that began before its last change may
-  have read its documents (new to us too) under an older name: it is followed up as a renamed one would be.
+- a contact new to us cannot be seen to be renamed, yet its documents may have been stored under an older name (by
+  a pass before its last change: one of this run, or of an earlier one that stored documents before the contacts
+  were imported): it is followed up as a renamed one, except where this run reads the documents whole after it.
 This follow-up work is saved in the `_dependents` checkpoint as it is found, before the records that show it are
 written (once they are, the next pass finds them unchanged), so an interruption does not lose it. A whole read
 resumed by a later invocation began when its first page was read, not when it resumes.
@@ -170,13 +171,14 @@ class PassTimes:
             return _after(self.began[resource], changed_at)
 
     def may_show_older(self, contact_id: str, changed_at: datetime | None, resources: list[str]) -> set[str]:
-        """Of `resources`, the ones whose pass of this run may show a contact new to us as it was before
-        `changed_at` (its documents are new to us too: any pass, whole or not, that began after shows them as they
-        are). A pass whose first page is on its way decides when that page comes (`begin`)."""
+        """Of `resources`, the ones that may hold documents showing a contact new to us as it was before
+        `changed_at`: all but those this run reads whole from after it (whatever an earlier pass stored of that
+        contact's documents, before the contacts were imported, is read again). A whole read whose first page is on
+        its way decides when that page comes (`begin`)."""
         older: set[str] = set()
         with self.lock:
             for resource in resources:
-                if resource not in self.whole:
+                if not self.whole.get(resource, False):
                     older.add(resource)
                 elif resource in self.began and self.began[resource] is None:
                     self.undecided.setdefault(resource, {})[contact_id] = changed_at
