@@ -253,7 +253,8 @@ class Checkpoint(_Table):
     pass_mark = UTCDateTimeAttribute(null=True)
     pass_resumed = BooleanAttribute(null=True)
     pass_rejected = BooleanAttribute(null=True)  # the pass in progress could not store some records (hostile answers)
-    last_pass_whole = BooleanAttribute(null=True)  # the last completed pass re-read everything
+    last_pass_whole = BooleanAttribute(null=True)  # the last completed pass re-read everything (rejects aside)
+    last_pass_began = UTCDateTimeAttribute(null=True)  # when (Xero's clock) the last completed pass began
     full_synced_at = UTCDateTimeAttribute(null=True)
     pending_contacts = UnicodeSetAttribute(null=True)
     renamed_contacts = UnicodeSetAttribute(null=True)

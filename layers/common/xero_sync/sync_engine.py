@@ -149,7 +149,7 @@ class PassTimes:
 
     def begin(self, resource: str, at: datetime | None, whole: bool) -> set[str]:
         """Called before the pass's first call (at None), and once Xero's answer tells when it began. Returns the
-        contacts new to us, stored meanwhile, that this pass may show under an older name (changed since `at`)."""
+        contacts asked about meanwhile (`may_show_older`) that this pass may show as they were before a change."""
         with self.lock:
             self.whole[resource] = whole
             self.began[resource] = at
@@ -171,9 +171,9 @@ class PassTimes:
             return _after(self.began[resource], changed_at)
 
     def may_show_older(self, contact_id: str, changed_at: datetime | None, resources: list[str]) -> set[str]:
-        """Of `resources`, the ones that may hold documents showing a contact new to us as it was before
-        `changed_at`: all but those this run reads whole from after it (whatever an earlier pass stored of that
-        contact's documents, before the contacts were imported, is read again). A whole read whose first page is on
+        """Of `resources`, the ones that may show something of the contact as it was before `changed_at`: all but
+        those this run reads whole from after it (the contact itself, after a document changed it; or documents
+        holding a contact new to us, whatever an earlier pass stored of them). A whole read whose first page is on
         its way decides when that page comes (`begin`)."""
         older: set[str] = set()
         with self.lock:
@@ -185,6 +185,9 @@ class PassTimes:
                 elif resource in self.began and not _after(self.began[resource], changed_at):
                     older.add(resource)
         return older
+
+
+NEVER = datetime.min.replace(tzinfo=UTC)
 
 
 def _after(began: datetime | None, changed_at: datetime | None) -> bool:
@@ -235,7 +238,8 @@ class SyncEngine:
             cp = self._checkpoint(spec.name)
             if self._done_in_this_run(cp):  # by an earlier invocation of this run (a continuation)
                 if spec.paging is not Paging.OFFSET:  # that pass's mark: when its read began
-                    self._passes.begin(spec.name, cp.modified_since, whole=bool(cp.last_pass_whole))
+                    began = cp.last_pass_began or NEVER  # unknown: as if long ago (follow-ups, never fewer)
+                    self._passes.begin(spec.name, began, whole=bool(cp.last_pass_whole))
                 self._resources_done += 1
                 continue
             todo.append(spec)
@@ -390,8 +394,11 @@ class SyncEngine:
             if mark is None:
                 server = _utc(result.server_time_ms) if result.server_time_ms else self.clock()
                 mark = server
-                if older := self._passes.begin(spec.name, mark, whole):
-                    self._remember_renamed(older, {spec.name})
+                older = self._passes.begin(spec.name, mark, whole)
+                if older and spec.name == "Contacts":
+                    self._remember_contacts(older)
+                elif older:
+                    self._remember_renamed(older, {spec.name} - {"ContactGroups"})
             records, problems = split_storable(spec, result.records)
             if problems:
                 self.totals.add(spec.name, Counts(fetched=len(problems), rejected=len(problems)), problems)
@@ -415,7 +422,9 @@ class SyncEngine:
             if kind == "initial" or (kind == "full" and not resumed):
                 cp.full_synced_at = self.clock()
         cp.pass_kind = cp.pass_since = cp.pass_mark = cp.next_page = cp.pass_resumed = cp.pass_rejected = None
-        cp.last_pass_whole = whole and not rejected
+        # For the follow-ups of a continuation of this run: what this pass shows as it was when it began (the
+        # records it rejected are not stored at all, so they show nothing older).
+        cp.last_pass_whole, cp.last_pass_began = whole, mark
         self._save(cp)
 
     @staticmethod
@@ -558,19 +567,16 @@ class SyncEngine:
         renamed contacts (with when they were renamed), and contacts first stored now (with when Xero last changed
         them: a rename we cannot see as one). A pass of this run that began after a change shows it already: that
         change needs no follow-up."""
-        contacts = {cid for cid, at in changed.items() if not self._passes.covers("Contacts", at)}
-        if contacts:
-            with self._dependents_lock:
-                Checkpoint(client_id=self.client_id, resource=DEPENDENTS).update(
-                    actions=[Checkpoint.pending_contacts.add(contacts), Checkpoint.updated_at.set(self.clock())]
-                )
+        self._remember_contacts(
+            {cid for cid, at in changed.items() if self._passes.may_show_older(cid, at, ["Contacts"])}
+        )
         # Every document holding a renamed contact shows the new name, un-stamped: re-read those resources (unless
         # this run reads them whole after the renames), and the groups the contact is a member of.
         holders = [s.name for s in CATALOGUE if s.holds_contacts]
         if renamed:
             stale = {name for name in holders if not all(self._passes.covers(name, at) for at in renamed.values())}
             self._remember_renamed(set(renamed), stale)
-        # A contact new to us may have been renamed after a pass of this run read its documents (new too).
+        # A contact new to us may show an older name on documents stored before (by this run or an earlier one).
         late: set[str] = set()
         older: set[str] = set()
         for cid, at in (new or {}).items():
@@ -579,6 +585,14 @@ class SyncEngine:
                 older |= found
         if late:
             self._remember_renamed(late, older - {"ContactGroups"})
+
+    def _remember_contacts(self, contacts: set[str]) -> None:
+        """Contacts whose stored version may be older than a change their documents made to them: read again."""
+        if contacts:
+            with self._dependents_lock:
+                Checkpoint(client_id=self.client_id, resource=DEPENDENTS).update(
+                    actions=[Checkpoint.pending_contacts.add(contacts), Checkpoint.updated_at.set(self.clock())]
+                )
 
     def _remember_renamed(self, contacts: set[str], holders: set[str]) -> None:
         """Contacts whose name `holders` (and the contact groups) may show as it was before: read again for them."""
