@@ -4,6 +4,8 @@ Table names come from the settings; the tables themselves are defined once, in t
 Nothing here ever holds an OAuth token: a token set is referenced by its secret's name only.
 """
 
+import contextlib
+import threading
 from datetime import datetime
 from enum import StrEnum
 from functools import lru_cache
@@ -31,12 +33,20 @@ _settings = get_settings()
 CLEANUP_PARTITION = "pending"
 
 
+_CONNECTING = threading.Lock()  # the threads of one sync meet here at a cold start
+
+
 @lru_cache(maxsize=1)
+def _connection() -> Connection:
+    return Connection()
+
+
 def shared_connection() -> Connection:
     """The process's one DynamoDB connection, for every table and transaction. PynamoDB gives each model its own,
     and each builds its botocore client from a botocore session of its own: ~10 MB of service model apiece, and the
     CPU to load it, at every cold start, once per table."""
-    return Connection()
+    with _CONNECTING:
+        return _connection()
 
 
 class _Table(Model):
@@ -47,8 +57,11 @@ class _Table(Model):
         table = super()._get_connection()
         shared = shared_connection()
         if table.connection is not shared:
-            shared.add_meta_table(table.get_meta_table())
-            table.connection = shared
+            with _CONNECTING:  # checked again: another thread may have just moved it (or another copy of the table)
+                if table.connection is not shared:
+                    with contextlib.suppress(ValueError):  # "already added", by another connection of this table
+                        shared.add_meta_table(table.get_meta_table())
+                    table.connection = shared
         return table
 
 
