@@ -18,6 +18,8 @@ import random
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from xero_sync.xero_api import WINDOW_MARGIN
+
 SIZES = ("tiny", "small", "medium", "large")
 # A practice's client book: mostly small businesses, a few large ones (the emulator's sizes: docs/xero-emulator.md).
 SIZE_MIX = {"tiny": 0.30, "small": 0.45, "medium": 0.22, "large": 0.03}
@@ -28,7 +30,6 @@ RECONCILIATION_CALLS = {"tiny": 25, "small": 26, "medium": 31, "large": 169}
 RECONCILE_SHARE = 1 / 7  # each client's weekly reconciliation falls on one night in seven
 NIGHTS_PER_MONTH = 30
 MINUTE_CALLS = 60  # per organisation
-PACER_MARGIN = 1.05  # our pacer resumes 5 % after a spent minute
 TICK = 0.5
 
 
@@ -105,7 +106,7 @@ def profiles_from(orgs: dict[str, dict[str, Any]]) -> dict[str, Profile]:
 def sync_seconds(calls: float, within_a_minute: float) -> float:
     """A sync's time with real minutes: every spent minute, then the last (partial) one at the measured pace."""
     spent = max(0, math.ceil(calls / MINUTE_CALLS) - 1)
-    return spent * 60 * PACER_MARGIN + within_a_minute
+    return spent * 60 * (1 + WINDOW_MARGIN) + within_a_minute
 
 
 @dataclass

@@ -8,7 +8,7 @@ replays its windows with real minutes:
 - a spent window (its 60 calls admitted, or all but the few our pacer keeps back for calls in flight, or a call
   refused) lasted, from its first call to the next window's, span = minute + overshoot. With real minutes that is
   60 s + the overshoot; the overshoot scales for a client whose wait is a fraction of the window (our pacer resumes
-  5 % after its end) and not for one whose wait is whole seconds of Retry-After (tap-xero);
+  1 % after its end, xero_api.WINDOW_MARGIN) and not for one whose wait is whole seconds of Retry-After (tap-xero);
 - a window the client did not spend went at its own pace: with real minutes it would have gone on at that pace
   until 60 calls and then waited, so it takes the longer of its measured span and a second per call (60 a minute);
 - the last window, and time outside any window, are real time already.

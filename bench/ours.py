@@ -9,7 +9,7 @@ from bench.limits import call_figures
 from bench.settings import Settings
 from bench.stack import BenchStack, Org
 
-# Our pacer waits for a spent window to pass plus 5 % of the window (xero_api._Pacer): a wait that scales.
+# Our pacer waits for a spent window to pass plus a fraction of it (xero_api.WINDOW_MARGIN): a wait that scales.
 OVERSHOOT_SCALES = True
 
 

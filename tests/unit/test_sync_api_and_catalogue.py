@@ -7,6 +7,7 @@ import requests
 import responses
 
 from local.xero_emulator.resources import RESOURCES
+from xero_sync import xero_api
 from xero_sync.catalogue import CATALOGUE, Deletes, Paging
 from xero_sync.xero_api import (
     ApiOptions,
@@ -125,6 +126,21 @@ def test_the_pacer_starts_no_call_once_xero_says_the_minute_is_spent():
     fresh.observe("3")
     fresh.acquire()  # one in flight, three left: goes
     assert fresh.in_flight == 2
+
+
+def test_the_pacer_resumes_a_spent_minute_within_a_second_of_its_end(monkeypatch):
+    # Given a pacer on a clock of the test's own, whose minute Xero says is spent after its first call
+    clock = [1000.0]
+    monkeypatch.setattr(xero_api.time, "monotonic", lambda: clock[0])
+    stop = threading.Event()
+    pacer = _Pacer(ApiOptions(window_seconds=60), stop, sleep=lambda seconds: clock.__setitem__(0, clock[0] + seconds))
+    pacer.acquire()
+    pacer.release()
+    pacer.observe("0")
+    # When the next call asks to go
+    pacer.acquire()
+    # Then it went after the minute (Xero's began a trip later than ours), and not a second later
+    assert 60.0 < clock[0] - 1000.0 <= 61.0
 
 
 def test_the_pacer_never_lets_more_than_the_allowed_calls_be_in_flight():

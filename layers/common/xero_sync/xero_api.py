@@ -31,6 +31,10 @@ from xero_sync.observability import logger
 # What a sync waits on: Xero's minute limit (a Retry-After, or the minute's budget spent), its daily limit, an
 # organisation Xero reports offline (503), or a back-off after a transient failure.
 WaitReason = Literal["rate_limit", "daily_limit", "organisation_offline", "xero_retry"]
+# A spent window is waited out this fraction of it longer (0.6 s of Xero's minute): Xero's window began when our
+# first call arrived, a one-way trip after we sent it. Resuming too early costs one refused call and its Retry-After,
+# never data; each second more costs every large import a second a window.
+WINDOW_MARGIN = 0.01
 
 
 class XeroApiError(Exception):
@@ -168,7 +172,7 @@ class _Pacer:
     Xero counts calls in fixed windows that start at the first call after the previous window ended; so does the
     pacer. Within a window the budget is the smaller of our own allowance and what Xero last reported
     (X-MinLimit-Remaining, less the calls already on their way); when it is spent, no call starts before the window
-    ends (a little after, for the clocks' sake). A sliding log of our own calls caps any window at calls_per_window.
+    ends (a little after: WINDOW_MARGIN). A sliding log of our own calls caps any window at calls_per_window.
     """
 
     def __init__(self, options: ApiOptions, stop: threading.Event, sleep: Callable[[float], None]) -> None:
@@ -201,7 +205,7 @@ class _Pacer:
                     if len(self.sent) >= self.options.calls_per_window:
                         pause = max(pause, self.sent[0] + window - now)
                     if self.budget is not None and self.budget <= 0:
-                        pause = max(pause, self.window_start + window * 1.05 - now)
+                        pause = max(pause, self.window_start + window * (1 + WINDOW_MARGIN) - now)
                     if pause <= 0:
                         if now >= self.window_start + window:
                             self.window_start, self.budget = now, None
