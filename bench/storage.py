@@ -10,7 +10,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from local.cli_stack import StackHandle
+from local.cli_stack import RECORD_BODY, StackHandle
 from xero_sync.catalogue import CATALOGUE
 
 ITEM_OVERHEAD_BYTES = 100  # "DynamoDB adds 100 bytes of overhead to each item for indexing" (storage billing)
@@ -63,10 +63,10 @@ def item_bytes(item: dict[str, Any]) -> int:
 def measure(handle: StackHandle, client_id: str, tenant_id: str) -> Storage:
     items = size = bodies = raw = 0
     for spec in CATALOGUE:
-        for item in handle._query("Records", "partition", f"{client_id}#{spec.name}"):
+        for item in handle.record_items(client_id, spec.name):
             items += 1
             size += item_bytes(item)
-            bodies += len(item["body"]["B"])
+            bodies += len(item[RECORD_BODY]["B"])
         records = handle.emulator_admin("GET", f"/orgs/{tenant_id}/records/{spec.name}")["records"]
         raw += sum(len(json.dumps(r, separators=(",", ":"), ensure_ascii=False).encode()) for r in records)
     return Storage(items, size, bodies, raw)

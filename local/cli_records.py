@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from local.cli_stack import StackHandle
+from local.cli_stack import RECORD_BODY, RECORD_ID, StackHandle
 from xero_sync.catalogue import CATALOGUE, ResourceSpec
 from xero_sync.record_bodies import decode_body
 
@@ -38,8 +38,8 @@ class Verification:
 
 # --- against the emulator's ground truth ----------------------------------------------------------------------------
 def stored_records(handle: StackHandle, client_id: str, spec: ResourceSpec) -> Iterator[dict[str, Any]]:
-    for item in handle._query("Records", "partition", f"{client_id}#{spec.name}"):
-        yield decode_body(item["body"]["B"])
+    for item in handle.record_items(client_id, spec.name):
+        yield decode_body(item[RECORD_BODY]["B"], spec.id_field, item[RECORD_ID]["S"])
 
 
 def verify_ground_truth(handle: StackHandle, client: dict[str, Any]) -> Verification:

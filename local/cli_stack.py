@@ -24,6 +24,8 @@ EXIT_BAD_INPUT = 2
 EXIT_NOT_RUNNING = 3
 EXIT_FAILED = 1
 _FINISHED = {"succeeded", "failed"}
+# models.XeroRecord's names in DynamoDB (the tools here run without the functions' settings, so not from the model)
+RECORD_PARTITION, RECORD_ID, RECORD_BODY = "pk", "id", "b"
 
 
 class CliError(Exception):
@@ -277,16 +279,18 @@ class StackHandle:
             out[item["resource"]["S"]] = {name: _plain(value) for name, value in item.items()}
         return out
 
+    def record_items(self, client_id: str, resource: str, **kwargs: Any) -> Iterator[dict[str, Any]]:
+        """The client's stored items of one resource, as DynamoDB holds them (RECORD_* names their attributes)."""
+        return self._query("Records", RECORD_PARTITION, f"{client_id}#{resource}", **kwargs)
+
     def stored(self, client_id: str, resources: list[str]) -> dict[str, tuple[int, int]]:
         """Per resource: (records stored, compressed bytes stored)."""
         out: dict[str, tuple[int, int]] = {}
         for resource in resources:
             count = size = 0
-            for item in self._query(
-                "Records", "partition", f"{client_id}#{resource}", ProjectionExpression="#b", names={"#b": "body"}
-            ):
+            for item in self.record_items(client_id, resource, ProjectionExpression="#b", names={"#b": RECORD_BODY}):
                 count += 1
-                size += len(item["body"]["B"])
+                size += len(item[RECORD_BODY]["B"])
             out[resource] = (count, size)
         return out
 

@@ -54,7 +54,7 @@ def export_client(client_id: str, out_dir: str | Path) -> dict[str, int]:
     for spec in CATALOGUE:
         count = 0
         with (out / f"{spec.name}.jsonl").open("w", encoding="utf-8") as file:
-            for record in store.records(spec.name):  # streamed: one page of the query in memory at a time
+            for record in store.records(spec):  # streamed: one page of the query in memory at a time
                 file.write(json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n")
                 count += 1
         written[spec.name] = count
@@ -81,7 +81,7 @@ def verify_client(client_id: str, api: Any = None) -> list[Difference]:
         xero: dict[str, dict[str, Any]] = {}
         for page in read_pages(api, spec, details=True):
             xero.update((record_id(spec, r), r) for r in page)
-        stored = {record_id(spec, r): r for r in store.records(spec.name)}
+        stored = {record_id(spec, r): r for r in store.records(spec)}
         for rid in sorted(xero.keys() - stored.keys()):
             differences.append(Difference(spec.name, rid, "missing"))
         for rid in sorted(stored.keys() - xero.keys()):

@@ -143,7 +143,7 @@ def differences(xero: Emulated, tenant_id: str, client_id: str) -> dict[str, lis
     found: dict[str, list[str]] = {}
     for spec in CATALOGUE:
         truth = xero.truth(tenant_id, spec.name)
-        stored = {record_id(spec, r): r for r in store.records(spec.name)}
+        stored = {record_id(spec, r): r for r in store.records(spec)}
         wrong = sorted(
             [f"missing {i}" for i in truth.keys() - stored.keys()]
             + [f"extra {i}" for i in stored.keys() - truth.keys()]

@@ -34,10 +34,9 @@ def seed_records(stack: LocalStack, client_id: str, count: int) -> None:
     def item(number: int) -> dict[str, Any]:
         partition = XeroRecord.partition_key(client_id, RESOURCES[number % len(RESOURCES)])
         return {
-            "partition": {"S": partition},
-            "xero_id": {"S": f"seeded-{number:08d}"},
-            "body": {"B": b"x" * 200},
-            "content_hash": {"S": "h"},
+            XeroRecord.partition.attr_name: {"S": partition},
+            XeroRecord.xero_id.attr_name: {"S": f"seeded-{number:08d}"},
+            XeroRecord.body.attr_name: {"B": b"x" * 200},
         }
 
     def write(start: int) -> None:
@@ -67,9 +66,11 @@ def client_item_gone(practice: str, client_id: str) -> bool:
 
 def items_left(stack: LocalStack, client_id: str) -> dict[str, int]:
     """Every item of the client in every table, by a full scan of each (what an auditor would run)."""
+    from xero_sync.models import XeroRecord
+
     dynamodb = boto3.client("dynamodb", endpoint_url=stack.dynamodb.endpoint, region_name=stack.region)
     tables = {
-        "Records": ("partition", "begins_with"),
+        "Records": (XeroRecord.partition.attr_name, "begins_with"),
         "SyncRuns": ("client_id", "="),
         "Checkpoints": ("client_id", "="),
         "Clients": ("client_id", "="),

@@ -55,7 +55,6 @@ def with_data(client: Client, records: int = 10, runs: int = 3) -> Client:
                         partition=XeroRecord.partition_key(client.client_id, resource),
                         xero_id=f"{number:08d}-0000-4000-8000-000000000000",
                         body=b"x",
-                        content_hash="h",
                     )
                 )
     for number in range(runs):

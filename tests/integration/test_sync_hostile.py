@@ -6,6 +6,7 @@ import pytest
 
 from tests.api import Api
 from tests.sync_support import Emulated, counts_of, differences, drain, link_client, linked_client, run_to_end, sync
+from xero_sync.catalogue import BY_NAME
 from xero_sync.models import Checkpoint
 from xero_sync.record_store import RecordStore
 
@@ -21,7 +22,8 @@ def history(aws, client_id: str) -> list[dict]:
 
 
 def stored(client_id: str, resource: str) -> dict[str, dict]:
-    return {r[next(iter(k for k in r if k.endswith("ID")))]: r for r in RecordStore(client_id).records(resource)}
+    spec = BY_NAME[resource]
+    return {r[spec.id_field]: r for r in RecordStore(client_id).records(spec)}
 
 
 def test_an_initial_sync_stores_around_hostile_records_and_the_next_run_gets_them(aws, emu, queue_url):
@@ -123,5 +125,5 @@ def test_an_organisation_with_an_awkward_name_links_lists_and_syncs_exactly(aws,
     # And the sync stores the organisation's records exactly as Xero sent them
     assert run.status == "succeeded", run.error_message
     assert differences(emu, tenant, client.client_id) == {}
-    (organisation,) = RecordStore(client.client_id).records("Organisation")
+    (organisation,) = RecordStore(client.client_id).records(BY_NAME["Organisation"])
     assert organisation["Name"] == name

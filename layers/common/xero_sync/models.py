@@ -277,17 +277,21 @@ class Checkpoint(_Table):
 
 
 class XeroRecord(_Table):
-    """One imported Xero record. Partitioned by client and resource, sorted by the record's Xero id."""
+    """One imported Xero record. Partitioned by client and resource, sorted by the record's Xero id.
+
+    Its attributes are named in one or two letters in DynamoDB: every item carries its names, and at these record
+    sizes (about 1 KB of JSON, 0.36x that as a body) the full words were 5 % of what the table stores and bills."""
 
     class Meta:
         table_name = _settings.records_table
 
-    partition = UnicodeAttribute(hash_key=True)  # "{client_id}#{resource}"
-    xero_id = UnicodeAttribute(range_key=True)
-    updated_date_utc = UTCDateTimeAttribute(null=True)
-    status = UnicodeAttribute(null=True)
-    body = BinaryAttribute(legacy_encoding=False)  # the record's JSON as Xero returned it, zlib-compressed
-    content_hash = UnicodeAttribute()
+    partition = UnicodeAttribute(hash_key=True, attr_name="pk")  # "{client_id}#{resource}"
+    xero_id = UnicodeAttribute(range_key=True, attr_name="id")
+    updated_ms = NumberAttribute(
+        null=True, attr_name="u"
+    )  # Xero's UpdatedDateUTC, in epoch milliseconds as Xero sends it
+    status = UnicodeAttribute(null=True, attr_name="s")
+    body = BinaryAttribute(legacy_encoding=False, attr_name="b")  # the record's JSON (record_bodies.py)
 
     @staticmethod
     def partition_key(client_id: str, resource: str) -> str:

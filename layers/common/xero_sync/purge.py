@@ -181,12 +181,19 @@ class Phase:
 
     name: str
     model: type[Model]
-    hash_name: str
+    hash_name: str  # the model's attribute names (DynamoDB's may be shorter: models.XeroRecord)
     hash_value: str
     range_name: str
 
+    @property
+    def key_names(self) -> list[str]:
+        """The key's names in DynamoDB."""
+        attributes = self.model.get_attributes()
+        return [attributes[self.hash_name].attr_name, attributes[self.range_name].attr_name]
+
     def key(self, range_value: str) -> dict[str, dict[str, str]]:
-        return {self.hash_name: {"S": self.hash_value}, self.range_name: {"S": range_value}}
+        hash_key, range_key = self.key_names
+        return {hash_key: {"S": self.hash_value}, range_key: {"S": range_value}}
 
 
 XERO_PHASE = "xero"
@@ -322,7 +329,7 @@ class _Slice:
         while True:
             page = phase.model.query(
                 phase.hash_value,
-                attributes_to_get=[phase.hash_name, phase.range_name],
+                attributes_to_get=phase.key_names,
                 limit=PAGE_SIZE,
                 last_evaluated_key=start_key,
             )
@@ -339,9 +346,7 @@ class _Slice:
 
 
 def _has_items(phase: Phase) -> bool:
-    found = phase.model.query(
-        phase.hash_value, attributes_to_get=[phase.hash_name, phase.range_name], limit=1, consistent_read=True
-    )
+    found = phase.model.query(phase.hash_value, attributes_to_get=phase.key_names, limit=1, consistent_read=True)
     return next(iter(found), None) is not None
 
 

@@ -6,6 +6,10 @@ shrinks about 2.2x; with its dictionary about 2.7x (far below DynamoDB's 400 KB 
 fit in one 1 KB write unit). A body names its dictionary by checksum (RFC 1950's DICTID), so bodies written plain, or
 with an older dictionary, stay readable.
 
+The record's own id is the item's sort key, so the body leaves its value out (`"InvoiceID":""`, key order kept) and
+reading puts it back: ~20 bytes of random hex a record, which no dictionary can compress. A stored record never has an
+empty id (record_store.py refuses those), so an empty one in a body always means "the key".
+
 No models here: tools beside a stack (the CLI's verify) read bodies without the functions' environment.
 """
 
@@ -35,7 +39,10 @@ _DICTIONARIES = _load_dictionaries()
 _FDICT = 0x20  # RFC 1950: FLG bit 5, a preset dictionary whose Adler-32 follows in the next four bytes
 
 
-def encode_body(record: Record, resource: str | None = None) -> bytes:
+def encode_body(record: Record, resource: str | None, id_field: str) -> bytes:
+    """`resource` names the dictionary (None: plain zlib); `id_field` is the record's id, left out (the key has it)."""
+    if isinstance(record.get(id_field), str) and record[id_field]:
+        record = {**record, id_field: ""}
     text = json.dumps(record, separators=(",", ":"), ensure_ascii=False)
     try:
         data = text.encode()
@@ -48,7 +55,8 @@ def encode_body(record: Record, resource: str | None = None) -> bytes:
     return compressor.compress(data) + compressor.flush()
 
 
-def decode_body(body: bytes) -> Record:
+def decode_body(body: bytes, id_field: str, record_id: str) -> Record:
+    """The record a body holds; its id (`id_field`) filled in from `record_id`, the item's key."""
     if len(body) > 6 and body[1] & _FDICT:
         dictionary_id = int.from_bytes(body[2:6], "big")
         dictionary = _DICTIONARIES.by_id.get(dictionary_id)
@@ -63,4 +71,6 @@ def decode_body(body: bytes) -> Record:
     value = json.loads(data)
     if not isinstance(value, dict):
         raise ValueError("a stored record is not a JSON object")
+    if value.get(id_field) == "":
+        value[id_field] = record_id
     return value

@@ -1,10 +1,10 @@
 """Imported Xero records in DynamoDB: one item per record, written only when the record changed.
 
-Item: partition `{client_id}#{resource}`, sort key the Xero id; `body` is the record's JSON exactly as Xero returned
-it, compressed (record_bodies.py).
-`content_hash` is the SHA-256 of the record's canonical JSON (sorted keys), so "unchanged" is decided by reading
-hashes (BatchGetItem, keys and hash only) and an unchanged record costs no write. `updated_date_utc` and `status`
-are copied out for queries.
+Item (models.XeroRecord): partition `{client_id}#{resource}`, sort key the Xero id; `body` is the record's JSON
+exactly as Xero returned it, compressed (record_bodies.py); its UpdatedDateUTC (epoch ms) and status are copied out.
+"Unchanged" is decided against the stored body (BatchGetItem; its read units are the whole item's, whatever it
+projects): the same record encodes to the same bytes, and bytes that differ are decoded and compared as canonical
+JSON (sorted keys), so a new dictionary or zlib build rewrites nothing. An unchanged record costs no write.
 
 Writes go through BatchWriteItem (25 a request); PynamoDB resends unprocessed items with backoff, which is what
 DynamoDB throttling looks like to a batch writer.
@@ -21,7 +21,6 @@ record of a stamped resource without a Xero UpdatedDateUTC, a record whose item 
 Text Xero sends with lone surrogates (valid JSON escapes, not encodable as UTF-8) is kept exactly, as escapes.
 """
 
-import hashlib
 import json
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -69,9 +68,8 @@ class Applied:
     rejected: list[str] = field(default_factory=list)  # why each rejected record was not stored
 
 
-def content_hash(record: Record) -> str:
-    canonical = json.dumps(record, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest()
+def _canonical(record: Record) -> str:
+    return json.dumps(record, sort_keys=True, separators=(",", ":"))
 
 
 def clean_text(value: Any) -> str | None:
@@ -111,11 +109,6 @@ def record_id(spec: ResourceSpec, record: Record) -> str:
     return str(record[spec.id_field])
 
 
-def _updated(record: Record) -> datetime | None:
-    ms = parse_ms_date(record.get("UpdatedDateUTC"))
-    return datetime.fromtimestamp(ms / 1000, tz=UTC) if ms is not None else None
-
-
 class RecordStore:
     def __init__(self, client_id: str) -> None:
         self.client_id = client_id
@@ -123,14 +116,15 @@ class RecordStore:
     def partition(self, resource: str) -> str:
         return XeroRecord.partition_key(self.client_id, resource)
 
-    def _stored(self, resource: str, ids: list[str], with_body: bool) -> dict[str, XeroRecord]:
+    def _stored_bodies(self, resource: str, ids: list[str]) -> dict[str, bytes]:
         partition = self.partition(resource)
-        attributes = ["xero_id", "content_hash", "body"] if with_body else ["xero_id", "content_hash"]
-        found: dict[str, XeroRecord] = {}
+        found: dict[str, bytes] = {}
         for start in range(0, len(ids), BATCH_GET_LIMIT):
             keys = [(partition, rid) for rid in ids[start : start + BATCH_GET_LIMIT]]
-            for item in XeroRecord.batch_get(keys, attributes_to_get=attributes):
-                found[item.xero_id] = item
+            for item in XeroRecord.batch_get(
+                keys, attributes_to_get=[XeroRecord.xero_id.attr_name, XeroRecord.body.attr_name]
+            ):
+                found[item.xero_id] = item.body
         return found
 
     def apply(
@@ -150,36 +144,35 @@ class RecordStore:
         for record in storable:
             by_id[record_id(spec, record)] = record  # a record seen twice in a page: the later copy wins
         duplicates = len(storable) - len(by_id)
-        bodies = {rid: encode_body(record, spec.name) for rid, record in by_id.items()}
+        bodies = {rid: encode_body(record, spec.name, spec.id_field) for rid, record in by_id.items()}
         for rid in [rid for rid, body in bodies.items() if len(body) > MAX_BODY_BYTES]:
             rejected.append(f"{spec.id_field} {rid}: over DynamoDB's 400 KB item limit ({len(bodies[rid]) // 1024} KB)")
             counts.rejected += 1
             del by_id[rid]
-        stored = self._stored(spec.name, list(by_id), keep_previous)
+        stored = self._stored_bodies(spec.name, list(by_id))
         partition = self.partition(spec.name)
         changed: list[Record] = []
         previous: dict[str, Record] = {}
         items: list[XeroRecord] = []
         for rid, record in by_id.items():
-            digest = content_hash(record)
-            old = stored.get(rid)
-            if old is not None and old.content_hash == digest:
+            old_body = stored.get(rid)
+            old = None if old_body is None or old_body == bodies[rid] else decode_body(old_body, spec.id_field, rid)
+            if old_body is not None and (old is None or _canonical(old) == _canonical(record)):
                 counts.unchanged += 1
                 continue
             if old is None:
                 counts.inserted += 1
             else:
                 counts.updated += 1
-                if keep_previous and old.body:
-                    previous[rid] = decode_body(old.body)
+                if keep_previous:
+                    previous[rid] = old
             items.append(
                 XeroRecord(
                     partition=partition,
                     xero_id=rid,
-                    updated_date_utc=_updated(record),
+                    updated_ms=parse_ms_date(record.get("UpdatedDateUTC")),
                     status=clean_text(record.get(spec.status_field)) if spec.status_field else None,
                     body=bodies[rid],
-                    content_hash=digest,
                 )
             )
             changed.append(record)
@@ -192,7 +185,7 @@ class RecordStore:
         return Applied(counts, changed, previous, set(by_id), rejected)
 
     def stored_ids(self, resource: str) -> Iterator[str]:
-        for item in XeroRecord.query(self.partition(resource), attributes_to_get=["xero_id"]):
+        for item in XeroRecord.query(self.partition(resource), attributes_to_get=[XeroRecord.xero_id.attr_name]):
             yield item.xero_id
 
     def delete(self, resource: str, ids: Iterable[str]) -> int:
@@ -255,10 +248,10 @@ class RecordStore:
         found = Checkpoint.query(self.client_id, Checkpoint.resource.startswith(COUNT_PREFIX))
         return {item.resource.removeprefix(COUNT_PREFIX): int(item.record_count or 0) for item in found}
 
-    def bodies(self, resource: str, ids: list[str]) -> dict[str, Record]:
-        return {rid: decode_body(item.body) for rid, item in self._stored(resource, ids, True).items() if item.body}
+    def bodies(self, spec: ResourceSpec, ids: list[str]) -> dict[str, Record]:
+        return {rid: decode_body(body, spec.id_field, rid) for rid, body in self._stored_bodies(spec.name, ids).items()}
 
-    def records(self, resource: str) -> Iterator[Record]:
+    def records(self, spec: ResourceSpec) -> Iterator[Record]:
         """Every stored record of a resource, in Xero id order (streamed page by page)."""
-        for item in XeroRecord.query(self.partition(resource)):
-            yield decode_body(item.body)
+        for item in XeroRecord.query(self.partition(spec.name)):
+            yield decode_body(item.body, spec.id_field, item.xero_id)

@@ -530,7 +530,7 @@ class SyncEngine:
             # Xero takes the group off its members without re-stamping them: re-read those contacts.
             members = {
                 c["ContactID"]
-                for group in self.store.bodies(spec.name, gone).values()
+                for group in self.store.bodies(spec, gone).values()
                 for c in group.get("Contacts") or []
                 if isinstance(c, dict) and c.get("ContactID")
             }
@@ -541,7 +541,7 @@ class SyncEngine:
     def _with_details(self, spec: ResourceSpec, listed: list[Record], reconcile: bool) -> list[Record]:
         """The list leaves out what only GET /{name}/{id} shows: read that for new and changed records (all of them
         on a reconciliation); keep the stored record for the others."""
-        stored = self.store.bodies(spec.name, [record_id(spec, r) for r in listed])
+        stored = self.store.bodies(spec, [record_id(spec, r) for r in listed])
         out: list[Record] = []
         for record in listed:
             rid = record_id(spec, record)
@@ -617,7 +617,7 @@ class SyncEngine:
             item.update(actions=[Checkpoint.reread_resources.delete({name})])
         if GROUP_MEMBERS in (cp.reread_resources or ()):
             groups = BY_NAME["ContactGroups"]
-            for gid, group in self.store.bodies(groups.name, list(self.store.stored_ids(groups.name))).items():
+            for gid, group in self.store.bodies(groups, list(self.store.stored_ids(groups.name))).items():
                 if any(isinstance(c, dict) and c.get("ContactID") in renamed for c in group.get("Contacts") or []):
                     self._store(groups, [self._detail(groups, gid)])
             item.update(actions=[Checkpoint.reread_resources.delete({GROUP_MEMBERS})])
@@ -640,7 +640,7 @@ class SyncEngine:
         groups = set(self.store.stored_ids("ContactGroups"))
         return {
             record_id(spec, contact)
-            for contact in self.store.records(spec.name)
+            for contact in self.store.records(spec)
             if any(
                 isinstance(g, dict) and g.get("ContactGroupID") not in groups
                 for g in contact.get("ContactGroups") or []

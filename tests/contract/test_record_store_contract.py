@@ -1,0 +1,76 @@
+"""The Records table as the real engine holds it: what one item carries, and that a record Xero sends again unchanged
+costs no write, whatever its stored body was written with."""
+
+import json
+import zlib
+from pathlib import Path
+
+import boto3
+
+from local.cli_stack import RECORD_BODY, RECORD_ID, RECORD_PARTITION
+from tests.contract.conftest import Engines
+from xero_sync import record_bodies
+from xero_sync.catalogue import BY_NAME
+from xero_sync.models import XeroRecord
+from xero_sync.record_store import RecordStore
+
+INVOICES = BY_NAME["Invoices"]
+INVOICE = {
+    "Type": "ACCREC",
+    "InvoiceID": "0b5e7a47-1d2c-4a55-9f6e-3c1d2e4f5a6b",
+    "InvoiceNumber": "INV-0007",
+    "Contact": {"ContactID": "d1e2f3a4-b5c6-4d7e-8f90-a1b2c3d4e5f6", "Name": "Harbour Café"},
+    "Date": "/Date(1778371200000+0000)/",
+    "Status": "AUTHORISED",
+    "Total": 552.0,
+    "UpdatedDateUTC": "/Date(1778412345678+0000)/",
+}
+
+
+def raw_item(engines: Engines, client_id: str, record_id: str) -> dict:
+    dynamodb = boto3.client("dynamodb", endpoint_url=engines.endpoints["AWS_ENDPOINT_URL_DYNAMODB"])
+    key = {"pk": {"S": XeroRecord.partition_key(client_id, "Invoices")}, "id": {"S": record_id}}
+    return dynamodb.get_item(TableName=XeroRecord.Meta.table_name, Key=key, ConsistentRead=True)["Item"]
+
+
+def test_an_item_holds_the_key_the_compressed_body_the_stamp_and_the_status_under_short_names(engines, practice):
+    # Given an invoice stored for a client
+    store = RecordStore(f"client-{practice}")
+    assert store.apply(INVOICES, [INVOICE]).counts.inserted == 1
+    # Then its item is the key, the body, Xero's UpdatedDateUTC in epoch ms and the status, nothing more
+    item = raw_item(engines, store.client_id, INVOICE["InvoiceID"])
+    assert set(item) == {"pk", "id", "b", "u", "s"}
+    assert (item["u"], item["s"]) == ({"N": "1778412345678"}, {"S": "AUTHORISED"})
+    assert INVOICE["InvoiceID"].encode() not in zlib.decompressobj(
+        zdict=record_bodies._DICTIONARIES.current["Invoices"]
+    ).decompress(item["b"]["B"])
+    # And it reads back exactly, id included, in Xero's key order
+    (stored,) = store.records(INVOICES)
+    assert list(stored.items()) == list(INVOICE.items())
+
+
+def test_a_record_sent_again_unchanged_is_not_written_even_when_its_body_came_from_an_older_format(engines, practice):
+    # Given an invoice stored years ago: version 1's dictionary, its id inside the body
+    store = RecordStore(f"client-{practice}")
+    versions = json.loads(Path(record_bodies.__file__).with_name("record_dictionaries.json").read_text())["versions"]
+    compressor = zlib.compressobj(6, zdict=versions["1"]["Invoices"].encode())
+    old_body = compressor.compress(json.dumps(INVOICE, separators=(",", ":")).encode()) + compressor.flush()
+    XeroRecord(
+        partition=store.partition("Invoices"), xero_id=INVOICE["InvoiceID"], status="AUTHORISED", body=old_body
+    ).save()
+    # When Xero sends it again, keys in another order
+    applied = store.apply(INVOICES, [dict(reversed(INVOICE.items()))], keep_previous=True)
+    # Then it is unchanged, and its item was not rewritten
+    assert (applied.counts.unchanged, applied.counts.updated, applied.changed) == (1, 0, [])
+    assert raw_item(engines, store.client_id, INVOICE["InvoiceID"])["b"]["B"] == old_body
+    # And once it does change, the update hands back the stored version, id included
+    paid = {**INVOICE, "Status": "PAID", "UpdatedDateUTC": "/Date(1778498745678+0000)/"}
+    applied = store.apply(INVOICES, [paid], keep_previous=True)
+    assert applied.counts.updated == 1
+    assert applied.previous == {INVOICE["InvoiceID"]: INVOICE}
+    assert raw_item(engines, store.client_id, INVOICE["InvoiceID"])["s"] == {"S": "PAID"}
+
+
+def test_the_local_tools_read_records_under_the_models_names():
+    attributes = XeroRecord.partition, XeroRecord.xero_id, XeroRecord.body
+    assert tuple(a.attr_name for a in attributes) == (RECORD_PARTITION, RECORD_ID, RECORD_BODY)
