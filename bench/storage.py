@@ -20,7 +20,7 @@ ITEM_OVERHEAD_BYTES = 100  # "DynamoDB adds 100 bytes of overhead to each item f
 class Storage:
     items: int
     item_bytes: int
-    body_bytes: int  # of item_bytes, the compressed bodies (the rest: keys, names, the hash, the copied-out fields)
+    body_bytes: int  # of item_bytes, the compressed bodies (the rest: keys, attribute names, UpdatedDateUTC, status)
     raw_json_bytes: int
 
     @property
