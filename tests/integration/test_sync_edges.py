@@ -5,7 +5,8 @@ import json
 import os
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 
@@ -51,6 +52,28 @@ def linked(aws, emu: Emulated, name: str):
     client = link_client(Api(aws.physical), emu, tenant, "practice-a")
     (message,) = drain(aws.session, aws.queue_url("SyncQueue"))
     return tenant, client, message
+
+
+def change_between_reads(
+    monkeypatch, *, after: str, change: Callable[[], None], before: Callable[[str, dict[str, Any]], bool]
+) -> None:
+    """Make Xero change once the sync has read a page of `after`, and hold every read `before` matches until then:
+    a user's edit landing between two reads of one sync."""
+    changed, once = threading.Event(), threading.Lock()
+    original_list = XeroApi.list
+
+    def list_with_a_change_between(self, resource, key, params, modified_since=None):
+        if before(resource, params):
+            assert changed.wait(30)
+        page = original_list(self, resource, key, params, modified_since)
+        if resource == after:
+            with once:
+                if not changed.is_set():
+                    change()
+                    changed.set()
+        return page
+
+    monkeypatch.setattr(XeroApi, "list", list_with_a_change_between)
 
 
 def payers_contact(emu: Emulated, tenant: str) -> str:
@@ -227,20 +250,14 @@ def test_a_change_xero_does_not_stamp_made_while_the_initial_sync_runs_is_follow
     # contacts were read, and before the resource that shows the change is
     tenant, client, message = linked(aws, emu, f"Busy Import {change.__name__} Ltd")
     org = emu.emulator.state.orgs[tenant]
-    contacts_read = threading.Event()
-    original_list = XeroApi.list
 
-    def list_then_change(self, resource, key, params, modified_since=None):
-        if resource == read_after_it:
-            assert contacts_read.wait(30)
-        page = original_list(self, resource, key, params, modified_since)
-        if resource == "Contacts" and not contacts_read.is_set():
-            with org.lock:
-                change(ChangeSimulator(org, "during the import", emu.emulator.state.clock.now_ms()))
-            contacts_read.set()
-        return page
+    def change_it() -> None:
+        with org.lock:
+            change(ChangeSimulator(org, "during the import", emu.emulator.state.clock.now_ms()))
 
-    monkeypatch.setattr(XeroApi, "list", list_then_change)
+    change_between_reads(
+        monkeypatch, after="Contacts", change=change_it, before=lambda resource, _params: resource == read_after_it
+    )
     assert run_to_end(aws.session, queue_url, message).status == "succeeded"
     monkeypatch.undo()
     # When the next incremental sync runs (the change moved no UpdatedDateUTC it could filter on)
@@ -323,23 +340,50 @@ def test_a_contact_renamed_after_the_initial_sync_read_its_payments_but_before_i
     # already: no rename to see)
     tenant, client, message = linked(aws, emu, "Renamed Mid Import Ltd")
     contact_id = payers_contact(emu, tenant)
-    renamed = threading.Event()
-    original_list = XeroApi.list
-
-    def list_then_rename(self, resource, key, params, modified_since=None):
-        if resource == "Contacts" and "IDs" not in params:
-            assert renamed.wait(30)
-        page = original_list(self, resource, key, params, modified_since)
-        if resource == "Payments" and not renamed.is_set():
-            rename_in_xero(emu, tenant, contact_id)
-            renamed.set()
-        return page
-
-    monkeypatch.setattr(XeroApi, "list", list_then_rename)
+    change_between_reads(
+        monkeypatch,
+        after="Payments",
+        change=lambda: rename_in_xero(emu, tenant, contact_id),
+        # the whole read of the contacts, not a follow-up by IDs
+        before=lambda resource, params: resource == "Contacts" and "IDs" not in params,
+    )
     assert run_to_end(aws.session, queue_url, message).status == "succeeded"
     monkeypatch.undo()
     # When the next incremental sync runs (nothing it could filter on changed)
     # Then the payments show the contact's new name
+    next_sync_stores_xero_as_it_is(aws, emu, queue_url, tenant, client)
+
+
+def test_a_rename_landing_while_xero_builds_a_page_of_documents_is_followed_up(aws, emu, queue_url, monkeypatch):
+    from local.xero_emulator.accounting import AccountingEndpoints
+
+    # Given an organisation just linked, one of whose customers is renamed in Xero after Xero read the invoices for
+    # the initial sync and before it stamped that answer (the answer's time is later than what it shows), and
+    # before the contacts are read (the contact is new to us, renamed already: no rename to see)
+    tenant, client, message = linked(aws, emu, "Renamed While Answering Ltd")
+    contact_id = payers_contact(emu, tenant)
+    renamed = threading.Event()
+    original_read = AccountingEndpoints._list
+
+    def read_then_rename(self, request, org, resource):
+        result = original_read(self, request, org, resource)
+        if resource.name == "Invoices" and not renamed.is_set():
+            rename_in_xero(emu, tenant, contact_id)
+            time.sleep(0.01)  # Xero's clock moves on before it stamps the answer
+            renamed.set()
+        return result
+
+    monkeypatch.setattr(AccountingEndpoints, "_list", read_then_rename)
+    change_between_reads(
+        monkeypatch,
+        after="Invoices",
+        change=lambda: None,  # made inside Xero's read, above: this holds the contacts' read until it is
+        before=lambda resource, params: resource == "Contacts" and "IDs" not in params,
+    )
+    assert run_to_end(aws.session, queue_url, message).status == "succeeded"
+    monkeypatch.undo()
+    # When the next incremental sync runs (nothing it could filter on changed)
+    # Then the invoices show the contact's new name
     next_sync_stores_xero_as_it_is(aws, emu, queue_url, tenant, client)
 
 

@@ -1,6 +1,8 @@
 """The accounting client's retry, rate-limit and pacing rules, and the catalogue against the emulator's resources."""
 
+import json
 import threading
+import time
 
 import pytest
 import requests
@@ -65,10 +67,25 @@ def test_transient_failures_are_retried_then_the_answer_is_returned():
     responses.get(URL, json={"Invoices": [{"InvoiceID": "a"}], "DateTimeUTC": "/Date(1000)/"})
     client, _ = api()
     page = client.list("Invoices", "Invoices", {"page": "1"}, modified_since="2026-01-01T00:00:00")
-    assert page.records == [{"InvoiceID": "a"}] and page.server_time_ms == 1000
+    assert page.records == [{"InvoiceID": "a"}] and page.read_after_ms is not None and page.read_after_ms <= 1000
     assert client.stats.calls == 5
     assert responses.calls[0].request.headers["If-Modified-Since"] == "2026-01-01T00:00:00"
     assert responses.calls[0].request.headers["xero-tenant-id"] == "tenant"
+
+
+@responses.activate
+def test_a_page_was_read_no_earlier_than_its_envelope_time_less_the_round_trip():
+    # Given Xero stamping its answer 250 ms after the call went out (a page built slowly, a change landing meanwhile)
+    def slow_answer(_request):
+        time.sleep(0.25)
+        return 200, {}, json.dumps({"Invoices": [], "DateTimeUTC": "/Date(100000)/"})
+
+    responses.add_callback(responses.GET, URL, callback=slow_answer)
+    client, _ = api()
+    # When the page is read
+    page = client.list("Invoices", "Invoices", {"page": "1"})
+    # Then its read is placed when the call went out, not when Xero stamped the answer
+    assert page.read_after_ms is not None and 100000 - 400 < page.read_after_ms <= 100000 - 250
 
 
 @responses.activate

@@ -390,10 +390,12 @@ class SyncEngine:
                 params.update(page=str(page), pageSize=str(spec.page_size))
             elif spec.paging is Paging.PAGE:
                 params["page"] = str(page)
+            asked = self.clock()
             result = self.api.list(spec.name, spec.key, params, _ims_header(since) if since else None)
             if mark is None:
-                server = _utc(result.server_time_ms) if result.server_time_ms else self.clock()
-                mark = server
+                # When the read began, by Xero's clock when it tells (changes are stamped by that clock): a change
+                # stamped before it shows on these pages.
+                mark = _utc(result.read_after_ms) if result.read_after_ms is not None else asked
                 older = self._passes.begin(spec.name, mark, whole)
                 if older and spec.name == "Contacts":
                     self._remember_contacts(older)

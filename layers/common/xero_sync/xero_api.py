@@ -111,7 +111,10 @@ class CallStats:
 class Page:
     records: list[dict[str, Any]]
     pagination: dict[str, Any] | None
-    server_time_ms: int | None  # the envelope's DateTimeUTC
+    # Xero's clock when the call went out, at the earliest: the envelope's DateTimeUTC less the call's round trip.
+    # What the page shows was read after it; the DateTimeUTC itself can be later than the read (it was in Xero's
+    # emulator: a change landed between the two).
+    read_after_ms: int | None
 
 
 _MS_DATE = re.compile(r"^/Date\((-?\d+)(?:[+-]\d{4})?\)/$")
@@ -268,19 +271,26 @@ class XeroApi:
 
     def list(self, resource: str, key: str, params: dict[str, str], modified_since: str | None = None) -> Page:
         headers = {"If-Modified-Since": modified_since} if modified_since else {}
-        body = self.get(resource, params, headers)
+        body, round_trip = self._get(resource, params, headers)
         records = body.get(key)
         if not isinstance(records, list):
             raise TransientFailure(f"Xero's answer for {resource} has no {key} list")
         pagination = body.get("pagination")
+        answered_ms = parse_ms_date(body.get("DateTimeUTC"))
         return Page(
             records,
             pagination if isinstance(pagination, dict) else None,
-            parse_ms_date(body.get("DateTimeUTC")),
+            None if answered_ms is None else answered_ms - math.ceil(round_trip.total_seconds() * 1000),
         )
 
     def get(self, path: str, params: dict[str, str], headers: dict[str, str] | None = None) -> dict[str, Any]:
         """One GET, with the pacing and retries above. Returns the parsed JSON object."""
+        return self._get(path, params, headers)[0]
+
+    def _get(
+        self, path: str, params: dict[str, str], headers: dict[str, str] | None
+    ) -> tuple[dict[str, Any], timedelta]:
+        """`get`, and the answering call's round trip (from sending it to its headers: requests' `elapsed`)."""
         url = f"{self.base_url}/api.xro/2.0/{path}"
         refreshed = False
         failures = 0
@@ -317,7 +327,7 @@ class XeroApi:
                     except ValueError:
                         parsed = None
                     if isinstance(parsed, dict):
-                        return parsed
+                        return parsed, response.elapsed
                     last_reason = f"a malformed body from {path}"
                 elif status == 429:
                     self._rate_limited(response)
