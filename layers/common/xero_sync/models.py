@@ -280,16 +280,16 @@ class XeroRecord(_Table):
     """One imported Xero record. Partitioned by client and resource, sorted by the record's Xero id.
 
     Its attributes are named in one or two letters in DynamoDB: every item carries its names, and at these record
-    sizes (about 1 KB of JSON, 0.36x that as a body) the full words were 5 % of what the table stores and bills."""
+    sizes (about 1.4 KB of JSON, a third of that as a body) the full words were 5 % of what the table stores and
+    bills."""
 
     class Meta:
         table_name = _settings.records_table
 
     partition = UnicodeAttribute(hash_key=True, attr_name="pk")  # "{client_id}#{resource}"
     xero_id = UnicodeAttribute(range_key=True, attr_name="id")
-    updated_ms = NumberAttribute(
-        null=True, attr_name="u"
-    )  # Xero's UpdatedDateUTC, in epoch milliseconds as Xero sends it
+    # Xero's UpdatedDateUTC, in epoch milliseconds as Xero sends it
+    updated_ms = NumberAttribute(null=True, attr_name="u")
     status = UnicodeAttribute(null=True, attr_name="s")
     body = BinaryAttribute(legacy_encoding=False, attr_name="b")  # the record's JSON (record_bodies.py)
 
