@@ -387,6 +387,44 @@ def test_a_rename_landing_while_xero_builds_a_page_of_documents_is_followed_up(a
     next_sync_stores_xero_as_it_is(aws, emu, queue_url, tenant, client)
 
 
+def test_a_group_deleted_after_xero_read_the_contacts_but_before_it_read_the_groups_is_taken_off_its_members(
+    aws, emu, queue_url, monkeypatch
+):
+    from local.xero_emulator.accounting import AccountingEndpoints
+    from local.xero_emulator.changes import ChangeSimulator
+
+    # Given an initial sync whose call for the contact groups went out before its call for the contacts, and a group
+    # with members deleted in Xero after Xero read the contacts (they still name it) and before it read the groups
+    tenant, client, message = linked(aws, emu, "Group Gone Mid Read Ltd")
+    org = emu.emulator.state.orgs[tenant]
+    groups_asked, contacts_read = threading.Event(), threading.Event()
+    original_read, original_list = AccountingEndpoints._list, XeroApi.list
+
+    def reads_around_a_deletion(self, request, org_, resource):
+        if resource.name == "ContactGroups" and not groups_asked.is_set():
+            groups_asked.set()
+            assert contacts_read.wait(30)
+            with org.lock:
+                delete_a_contact_group(ChangeSimulator(org, "a group deleted", emu.emulator.state.clock.now_ms()))
+        result = original_read(self, request, org_, resource)
+        if resource.name == "Contacts":
+            contacts_read.set()
+        return result
+
+    def contacts_asked_after_the_groups(self, resource, key, params, modified_since=None):
+        if resource == "Contacts":
+            assert groups_asked.wait(30)
+        return original_list(self, resource, key, params, modified_since)
+
+    monkeypatch.setattr(AccountingEndpoints, "_list", reads_around_a_deletion)
+    monkeypatch.setattr(XeroApi, "list", contacts_asked_after_the_groups)
+    assert run_to_end(aws.session, queue_url, message).status == "succeeded"
+    monkeypatch.undo()
+    # When the next incremental sync runs (the deletion re-stamped none of the members)
+    # Then no contact names the deleted group
+    next_sync_stores_xero_as_it_is(aws, emu, queue_url, tenant, client)
+
+
 def test_a_contact_renamed_before_it_was_imported_reaches_the_documents_an_earlier_run_stored(
     aws, emu, queue_url, monkeypatch
 ):
