@@ -425,6 +425,33 @@ def test_a_group_deleted_after_xero_read_the_contacts_but_before_it_read_the_gro
     next_sync_stores_xero_as_it_is(aws, emu, queue_url, tenant, client)
 
 
+def test_a_group_deleted_before_the_groups_were_first_imported_is_taken_off_the_contacts_an_earlier_run_stored(
+    aws, emu, queue_url, monkeypatch
+):
+    from local.xero_emulator.changes import ChangeSimulator
+
+    # Given an initial sync that stored the contacts but died before it imported the contact groups (found by chaos,
+    # seed 3: a killed worker's run is failed, and the next run reads the contacts incrementally)
+    tenant, client, message = linked(aws, emu, "Contact Groups Last Ltd")
+    original_list = XeroApi.list
+
+    def groups_unreachable(self, resource, key, params, modified_since=None):
+        if resource == "ContactGroups":
+            raise RuntimeError("the worker died before reading the contact groups")
+        return original_list(self, resource, key, params, modified_since)
+
+    monkeypatch.setattr(XeroApi, "list", groups_unreachable)
+    assert run_to_end(aws.session, queue_url, message).status == "failed"
+    monkeypatch.undo()
+    # And then, in Xero, a group with members deleted (Xero takes it off them without re-stamping them)
+    org = emu.emulator.state.orgs[tenant]
+    with org.lock:
+        delete_a_contact_group(ChangeSimulator(org, "a group deleted", emu.emulator.state.clock.now_ms()))
+    # When the next sync imports the groups (that one it never sees)
+    # Then no stored contact names it
+    next_sync_stores_xero_as_it_is(aws, emu, queue_url, tenant, client)
+
+
 def test_a_contact_renamed_before_it_was_imported_reaches_the_documents_an_earlier_run_stored(
     aws, emu, queue_url, monkeypatch
 ):

@@ -609,7 +609,10 @@ class SyncEngine:
 
     def _follow_up(self) -> None:
         """The work saved by _remember, each piece cleared once done (a continuation picks up the rest)."""
-        if self._passes.read_whole("Contacts"):
+        # A group gone before a whole read of the groups (every run makes one: Xero takes no If-Modified-Since there)
+        # may be one this client never stored (the groups' first import came after the contacts', in a later run),
+        # so no sweep saw it: its members are found by what they name.
+        if self._passes.read_whole("Contacts") or self._passes.read_whole("ContactGroups"):
             self._remember(dict.fromkeys(self._contacts_naming_vanished_groups()), {})
         cp = self._checkpoint(DEPENDENTS)
         item = Checkpoint(client_id=self.client_id, resource=DEPENDENTS)
