@@ -76,6 +76,18 @@ def change_between_reads(
     monkeypatch.setattr(XeroApi, "list", list_with_a_change_between)
 
 
+def dies_before_reading(monkeypatch, unread: str) -> None:
+    """The sync's worker dies before it reads `unread` (its run fails; everything else is read and stored)."""
+    original_list = XeroApi.list
+
+    def list_all_but(self, resource, key, params, modified_since=None):
+        if resource == unread:
+            raise RuntimeError(f"the worker died before reading {unread}")
+        return original_list(self, resource, key, params, modified_since)
+
+    monkeypatch.setattr(XeroApi, "list", list_all_but)
+
+
 def payers_contact(emu: Emulated, tenant: str) -> str:
     """The contact of one of the organisation's payments."""
     org = emu.emulator.state.orgs[tenant]
@@ -433,14 +445,7 @@ def test_a_group_deleted_before_the_groups_were_first_imported_is_taken_off_the_
     # Given an initial sync that stored the contacts but died before it imported the contact groups (found by chaos,
     # seed 3: a killed worker's run is failed, and the next run reads the contacts incrementally)
     tenant, client, message = linked(aws, emu, "Contact Groups Last Ltd")
-    original_list = XeroApi.list
-
-    def groups_unreachable(self, resource, key, params, modified_since=None):
-        if resource == "ContactGroups":
-            raise RuntimeError("the worker died before reading the contact groups")
-        return original_list(self, resource, key, params, modified_since)
-
-    monkeypatch.setattr(XeroApi, "list", groups_unreachable)
+    dies_before_reading(monkeypatch, "ContactGroups")
     assert run_to_end(aws.session, queue_url, message).status == "failed"
     monkeypatch.undo()
     # And then, in Xero, a group with members deleted (Xero takes it off them without re-stamping them)
@@ -457,14 +462,7 @@ def test_a_contact_renamed_before_it_was_imported_reaches_the_documents_an_earli
 ):
     # Given an initial sync that stored the payments but died before it imported the contacts
     tenant, client, message = linked(aws, emu, "Contacts Last Ltd")
-    original_list = XeroApi.list
-
-    def contacts_unreachable(self, resource, key, params, modified_since=None):
-        if resource == "Contacts":
-            raise RuntimeError("the worker died before reading the contacts")
-        return original_list(self, resource, key, params, modified_since)
-
-    monkeypatch.setattr(XeroApi, "list", contacts_unreachable)
+    dies_before_reading(monkeypatch, "Contacts")
     assert run_to_end(aws.session, queue_url, message).status == "failed"
     monkeypatch.undo()
     # And then, in Xero, the contact of one of those payments renamed
