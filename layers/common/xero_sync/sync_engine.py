@@ -156,10 +156,6 @@ class PassTimes:
             undecided = self.undecided.pop(resource, {}) if at is not None else {}
         return {cid for cid, changed_at in undecided.items() if not _after(at, changed_at)}
 
-    def read_whole(self, resource: str) -> bool:
-        with self.lock:
-            return self.whole.get(resource, False)
-
     def covers(self, resource: str, changed_at: datetime | None) -> bool:
         """Whether this run's whole read of `resource` shows every record as it was after `changed_at` (unknown:
         it may not)."""
@@ -609,11 +605,10 @@ class SyncEngine:
 
     def _follow_up(self) -> None:
         """The work saved by _remember, each piece cleared once done (a continuation picks up the rest)."""
-        # A group gone before a whole read of the groups (every run makes one: Xero takes no If-Modified-Since there)
-        # may be one this client never stored (the groups' first import came after the contacts', in a later run),
-        # so no sweep saw it: its members are found by what they name.
-        if self._passes.read_whole("Contacts") or self._passes.read_whole("ContactGroups"):
-            self._remember(dict.fromkeys(self._contacts_naming_vanished_groups()), {})
+        # Every run has read the groups whole by now (Xero takes no If-Modified-Since there). A group gone before
+        # that read may be one this client never stored (the groups' first import came after the contacts', in a
+        # later run), so no sweep saw it: its members are found by what they name.
+        self._remember(dict.fromkeys(self._contacts_naming_vanished_groups()), {})
         cp = self._checkpoint(DEPENDENTS)
         item = Checkpoint(client_id=self.client_id, resource=DEPENDENTS)
         renamed = set(cp.renamed_contacts or ())
