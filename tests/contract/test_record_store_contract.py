@@ -71,6 +71,25 @@ def test_a_record_sent_again_unchanged_is_not_written_even_when_its_body_came_fr
     assert raw_item(engines, store.client_id, INVOICE["InvoiceID"])["s"] == {"S": "PAID"}
 
 
+def test_a_first_import_compares_only_what_it_wrote_itself_so_a_record_on_two_pages_is_inserted_once(engines, practice):
+    # Given a first import into an empty partition that stored a page holding one invoice
+    store = RecordStore(f"client-{practice}")
+    assert store.is_empty("Invoices")
+    first = store.apply(INVOICES, [INVOICE], may_be_stored=set())
+    assert first.counts.inserted == 1
+    assert not store.is_empty("Invoices")
+    # When a later page shows that invoice again, changed, beside a new one
+    paid = {**INVOICE, "Status": "PAID", "UpdatedDateUTC": "/Date(1778498745678+0000)/"}
+    other = {**INVOICE, "InvoiceID": "5c0b1a2e-7d3f-4e6a-9b8c-0d1e2f3a4b5c", "InvoiceNumber": "INV-0008"}
+    second = store.apply(INVOICES, [paid, other], may_be_stored=first.stored_ids)
+    # Then the one it wrote is updated, the other inserted, and both are stored as Xero showed them last
+    assert (second.counts.updated, second.counts.inserted) == (1, 1)
+    assert {r["InvoiceID"]: r["Status"] for r in store.records(INVOICES)} == {
+        INVOICE["InvoiceID"]: "PAID",
+        other["InvoiceID"]: "AUTHORISED",
+    }
+
+
 def test_the_local_tools_read_records_under_the_models_names():
     attributes = XeroRecord.partition, XeroRecord.xero_id, XeroRecord.body
     assert tuple(a.attr_name for a in attributes) == (RECORD_PARTITION, RECORD_ID, RECORD_BODY)

@@ -20,7 +20,8 @@ from tests.sync_support import (
     sync,
 )
 from xero_sync import sync_engine
-from xero_sync.models import Checkpoint, Client, SyncRun
+from xero_sync.models import Checkpoint, Client, SyncRun, XeroRecord
+from xero_sync.record_store import RecordStore
 from xero_sync.sync_worker import process_sync_message
 
 
@@ -161,6 +162,56 @@ def test_a_run_killed_between_two_pages_resumes_without_losing_or_duplicating(aw
     assert differences(emu, tenant, client.client_id) == {}
     journals = counts_of(run)["Journals"]
     assert journals["fetched"] < len(emu.truth(tenant, "Journals"))  # resumed, not started again
+
+
+def test_a_first_import_reads_no_stored_versions_and_counts_every_record_once(aws, emu, queue_url, every_aws_call):
+    # Given a client linked to an organisation, nothing of it imported
+    tenant, client, message = linked(aws, emu, "First Import Ltd")
+    first_call = len(every_aws_call.calls)
+    # When its first sync imports it
+    run = run_to_end(aws.session, queue_url, message)
+    # Then no stored version of a record was read: there was none to compare with
+    records_reads = [
+        call
+        for call in every_aws_call.since(first_call)
+        if call.operation == "BatchGetItem" and XeroRecord.Meta.table_name in call.params["RequestItems"]
+    ]
+    assert run.status == "succeeded"
+    assert records_reads == []
+    # And every record was inserted once, counted once and stored as Xero has it
+    assert differences(emu, tenant, client.client_id) == {}
+    counts = counts_of(run)
+    assert {name: counts[name]["inserted"] for name in counts} == {
+        name: len(emu.truth(tenant, name)) for name in counts
+    }
+    assert RecordStore(client.client_id).counts() == {name: len(emu.truth(tenant, name)) for name in counts}
+
+
+def test_a_first_import_begun_again_after_its_writer_died_finds_the_records_it_had_written(
+    aws, emu, queue_url, monkeypatch
+):
+    # Given a first import whose worker died after storing the first page of journals, before checkpointing it
+    tenant, client, message = linked(aws, emu, "Begun Again Ltd")
+    saved = sync_engine.SyncEngine._save
+    kills = {"left": 1}
+
+    def dying_save(self, checkpoint):
+        if checkpoint.resource == "Journals" and checkpoint.next_page and kills["left"]:
+            kills["left"] -= 1
+            raise RuntimeError("killed before the checkpoint was saved")
+        saved(self, checkpoint)
+
+    monkeypatch.setattr(sync_engine.SyncEngine, "_save", dying_save)
+    assert run_to_end(aws.session, queue_url, message).status == "failed"
+    # When the next sync imports the journals from the start again
+    run = sync(aws.session, queue_url, client)
+    # Then the journals stored before are found unchanged, not inserted twice
+    assert run.status == "succeeded"
+    assert differences(emu, tenant, client.client_id) == {}
+    journals = counts_of(run)["Journals"]
+    truth = len(emu.truth(tenant, "Journals"))
+    assert (journals["fetched"], journals["unchanged"], journals["inserted"]) == (truth, 100, truth - 100)
+    assert RecordStore(client.client_id).counts()["Journals"] == truth
 
 
 def test_the_minute_budget_xero_reports_is_respected_before_any_429(aws, emu, queue_url):

@@ -5,6 +5,7 @@ exactly as Xero returned it, compressed (record_bodies.py); its UpdatedDateUTC (
 "Unchanged" is decided against the stored body (BatchGetItem; its read units are the whole item's, whatever it
 projects): the same record encodes to the same bytes, and bytes that differ are decoded and compared as canonical
 JSON (sorted keys), so a new dictionary or zlib build rewrites nothing. An unchanged record costs no write.
+A first import into an empty partition reads only what it wrote itself (a record Xero showed on two pages).
 
 Writes go through BatchWriteItem (25 a request); PynamoDB resends unprocessed items with backoff, which is what
 DynamoDB throttling looks like to a batch writer.
@@ -22,7 +23,7 @@ Text Xero sends with lone surrogates (valid JSON escapes, not encodable as UTF-8
 """
 
 import json
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -133,11 +134,14 @@ class RecordStore:
         records: list[Any],
         keep_previous: bool = False,
         before_write: Callable[[list[Record], dict[str, Record]], None] | None = None,
+        may_be_stored: Collection[str] | None = None,
     ) -> Applied:
         """Stores what changed among `records` (one page); returns the counts, the changed records and what was
         rejected (the stored version of a rejected record, if any, is left as it was). `before_write` gets the
         changed records and their previous versions before they are written: what it saves about them survives a
-        writer that dies right after the write (the next pass finds those records unchanged)."""
+        writer that dies right after the write (the next pass finds those records unchanged). `may_be_stored`: the
+        only ids of the resource that can be stored, when the caller knows (a first import into an empty partition:
+        the ids it wrote so far); the others are new, and no stored version of theirs is read."""
         storable, rejected = split_storable(spec, records)
         counts = Counts(fetched=len(records), rejected=len(rejected))
         by_id: dict[str, Record] = {}
@@ -149,7 +153,8 @@ class RecordStore:
             rejected.append(f"{spec.id_field} {rid}: over DynamoDB's 400 KB item limit ({len(bodies[rid]) // 1024} KB)")
             counts.rejected += 1
             del by_id[rid]
-        stored = self._stored_bodies(spec.name, list(by_id))
+        maybe = list(by_id) if may_be_stored is None else [rid for rid in by_id if rid in may_be_stored]
+        stored = self._stored_bodies(spec.name, maybe)
         partition = self.partition(spec.name)
         changed: list[Record] = []
         previous: dict[str, Record] = {}
@@ -183,6 +188,13 @@ class RecordStore:
                 batch.save(item)
         counts.unchanged += duplicates
         return Applied(counts, changed, previous, set(by_id), rejected)
+
+    def is_empty(self, resource: str) -> bool:
+        """Whether no record of the resource is stored (one Query of at most one key)."""
+        keys = XeroRecord.query(
+            self.partition(resource), limit=1, consistent_read=True, attributes_to_get=[XeroRecord.xero_id.attr_name]
+        )
+        return next(iter(keys), None) is None
 
     def stored_ids(self, resource: str) -> Iterator[str]:
         for item in XeroRecord.query(self.partition(resource), attributes_to_get=[XeroRecord.xero_id.attr_name]):

@@ -378,6 +378,7 @@ class SyncEngine:
         self._passes.begin(spec.name, mark, whole)
         reconcile = kind != "incremental"
         seen: set[str] = set()
+        fresh = self._first_import(spec, kind, resumed)
         rejected = resumed and bool(cp.pass_rejected)
         while True:
             self._check_time()
@@ -402,7 +403,7 @@ class SyncEngine:
                 self.totals.add(spec.name, Counts(fetched=len(problems), rejected=len(problems)), problems)
             if spec.detail_by_id:
                 records = self._with_details(spec, records, reconcile)
-            applied = self._store(spec, records)
+            applied = self._store(spec, records, may_be_stored=seen if fresh else None)
             rejected = rejected or bool(problems or applied.rejected)
             seen.update(applied.stored_ids)
             if self._last_page(spec, result, page):
@@ -449,11 +450,12 @@ class SyncEngine:
             resumed = False
         whole = kind != "incremental"
         seen: set[str] = set()
+        fresh = self._first_import(spec, kind, resumed)
         rejected = resumed and bool(cp.pass_rejected)
         while True:
             self._check_time()
             result = self.api.list(spec.name, spec.key, {"offset": str(offset)})
-            applied = self._store(spec, result.records)
+            applied = self._store(spec, result.records, may_be_stored=seen if fresh else None)
             rejected = rejected or bool(applied.rejected)
             seen.update(applied.stored_ids)
             numbers = [
@@ -483,6 +485,12 @@ class SyncEngine:
         cp.last_pass_whole = whole and not rejected
         self._save(cp)
 
+    def _first_import(self, spec: ResourceSpec, kind: PassKind, resumed: bool) -> bool:
+        """Whether this pass is the first import of a resource none of whose records is stored: then the only stored
+        records it can meet are those it wrote itself (follow-ups write only after every pass), and the rest of its
+        pages need no read of a stored version. A pass resumed, or begun again after a writer died, has some."""
+        return kind == "initial" and not resumed and self.store.is_empty(spec.name)
+
     def _count(self, spec: ResourceSpec, seen: set[str], read_whole: bool, mark: datetime | None) -> None:
         """At the end of a pass: a whole re-read sweeps what Xero no longer shows and sets the count to what it
         showed; any other pass makes sure no earlier write was left uncounted."""
@@ -492,7 +500,7 @@ class SyncEngine:
         else:
             self.store.settle_count(spec.name)
 
-    def _store(self, spec: ResourceSpec, records: list[Any]) -> Applied:
+    def _store(self, spec: ResourceSpec, records: list[Any], may_be_stored: set[str] | None = None) -> Applied:
         def remember_follow_ups(changed: list[Record], previous: dict[str, Record]) -> None:
             # Saved before the records are written: once they are, the next pass finds them unchanged and would
             # never see these changes again.
@@ -513,7 +521,11 @@ class SyncEngine:
             self._remember(contacts, renamed, new)
 
         applied = self.store.apply(
-            spec, records, keep_previous=spec.name == "Contacts", before_write=remember_follow_ups
+            spec,
+            records,
+            keep_previous=spec.name == "Contacts",
+            before_write=remember_follow_ups,
+            may_be_stored=may_be_stored,
         )
         self.totals.add(spec.name, applied.counts, applied.rejected)
         if applied.rejected:
@@ -539,7 +551,8 @@ class SyncEngine:
     def _with_details(self, spec: ResourceSpec, listed: list[Record], reconcile: bool) -> list[Record]:
         """The list leaves out what only GET /{name}/{id} shows: read that for new and changed records (all of them
         on a reconciliation); keep the stored record for the others."""
-        stored = self.store.bodies(spec, [record_id(spec, r) for r in listed])
+        # A reconciliation reads every record's details: what is stored does not matter.
+        stored = {} if reconcile else self.store.bodies(spec, [record_id(spec, r) for r in listed])
         out: list[Record] = []
         for record in listed:
             rid = record_id(spec, record)
