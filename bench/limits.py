@@ -7,8 +7,8 @@ a clock `scale` times faster (a "minute" lasts 60/scale s; latency is not scaled
 replays its windows with real minutes:
 - a spent window (its 60 calls admitted, or all but the few our pacer keeps back for calls in flight, or a call
   refused) lasted, from its first call to the next window's, span = minute + overshoot. With real minutes that is
-  60 s + the overshoot; the overshoot scales for a client whose wait is a fraction of the window (our pacer resumes
-  1 % after its end, xero_api.WINDOW_MARGIN) and not for one whose wait is whole seconds of Retry-After (tap-xero);
+  60 s + the overshoot: neither client's overshoot scales with the minute (our pacer waits out a window from the
+  first answer to one of its calls, a round trip after it began; tap-xero sleeps whole seconds of Retry-After);
 - a window the client did not spend went at its own pace: with real minutes it would have gone on at that pace
   until 60 calls and then waited, so it takes the longer of its measured span and a second per call (60 a minute);
 - the last window, and time outside any window, are real time already.
@@ -75,7 +75,7 @@ class Projection:
     calls_per_window: list[int]  # admitted in each window, in order
 
 
-def project(wall_seconds: float, calls: Sequence[Call], scale: float, overshoot_scales: bool) -> Projection:
+def project(wall_seconds: float, calls: Sequence[Call], scale: float) -> Projection:
     minute = REAL_MINUTE / scale
     found = windows(calls, minute)
     extra = 0.0
@@ -84,8 +84,7 @@ def project(wall_seconds: float, calls: Sequence[Call], scale: float, overshoot_
         span = following.start - window.start
         if window.spent:
             spent += 1
-            overshoot = max(0.0, span - minute)
-            real_span = REAL_MINUTE + (overshoot * scale if overshoot_scales else overshoot)
+            real_span = REAL_MINUTE + max(0.0, span - minute)
         else:
             paced += 1
             real_span = max(span, window.admitted * REAL_MINUTE / CALLS_PER_MINUTE)
@@ -95,14 +94,12 @@ def project(wall_seconds: float, calls: Sequence[Call], scale: float, overshoot_
     return Projection(wall_seconds + extra, len(found), spent, paced, [w.admitted for w in found])
 
 
-def call_figures(
-    stats: dict[str, Any], wall_seconds: float, latency_seconds: float, scale: float, overshoot_scales: bool
-) -> dict[str, Any]:
+def call_figures(stats: dict[str, Any], wall_seconds: float, latency_seconds: float, scale: float) -> dict[str, Any]:
     """A run's calls as the emulator saw them (its stats for the organisation, cleared before the run), its time
     scaled and projected onto real minutes, and the floors of both."""
     calls = calls_from_timeline(stats.get("timeline", []))
     admitted = sum(1 for c in calls if c.status != 429)
-    projection = project(wall_seconds, calls, scale, overshoot_scales)
+    projection = project(wall_seconds, calls, scale)
     by_endpoint = dict(stats.get("calls", {}))
     return {
         "calls": admitted,

@@ -14,9 +14,6 @@ from local.cli_progress import floor_calls
 from local.cli_records import verify_ground_truth
 from xero_sync.catalogue import CATALOGUE
 
-# tap-xero sleeps whole seconds of Retry-After past a spent window: a wait that does not scale (bench/limits.py).
-TAP_OVERSHOOT_SCALES = False
-
 
 def truth_counts(bench: BenchStack, tenant_id: str) -> dict[str, int]:
     """Records per resource as the API can show them (archived and deleted ones included)."""
@@ -37,9 +34,7 @@ def run_tap(
     bench.configure_xero(settings.latency_ms, scale)
     bench.clear_stats()
     run = tap.run(connection, label)
-    figures = call_figures(
-        bench.stats(connection.tenant_id), run.seconds, settings.latency_seconds, scale, TAP_OVERSHOOT_SCALES
-    )
+    figures = call_figures(bench.stats(connection.tenant_id), run.seconds, settings.latency_seconds, scale)
     figures.update(run.as_json())
     return figures
 

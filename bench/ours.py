@@ -9,9 +9,6 @@ from bench.limits import call_figures
 from bench.settings import Settings
 from bench.stack import BenchStack, Org
 
-# Our pacer waits for a spent window to pass plus a fraction of it (xero_api.WINDOW_MARGIN): a wait that scales.
-OVERSHOOT_SCALES = True
-
 
 def engine_environment(scale: float, limits: bool = True) -> dict[str, str]:
     if not limits:  # the engine's own cost: nothing to pace against
@@ -31,9 +28,7 @@ def run_ours(
     result = parse_result(stdout)
     if result["status"] != "succeeded":
         raise RuntimeError(f"our {label} sync {result['status']}: {result['errorCode']} {result['errorMessage']}")
-    figures = call_figures(
-        bench.stats(org.tenant_id), result["seconds"], settings.latency_seconds, scale, OVERSHOOT_SCALES
-    )
+    figures = call_figures(bench.stats(org.tenant_id), result["seconds"], settings.latency_seconds, scale)
     counts = result["counts"]
     figures.update(
         {

@@ -132,32 +132,58 @@ def test_a_401_refreshes_the_token_once_and_a_second_is_raised_and_403_is_raised
 def test_the_pacer_starts_no_call_once_xero_says_the_minute_is_spent():
     stop = threading.Event()
     pacer = _Pacer(ApiOptions(window_seconds=60), stop, sleep=lambda s: stop.set())
-    pacer.acquire()
+    _, sent_at = pacer.acquire()
     pacer.release()
-    pacer.observe("0")
+    pacer.observe(sent_at, "0")
     with pytest.raises(Stopped):  # it waits for the window to end (stopped here instead of sleeping a minute)
         pacer.acquire()
     stop.clear()
     fresh = _Pacer(ApiOptions(window_seconds=60), stop, sleep=lambda s: stop.set())
-    fresh.acquire()
-    fresh.observe("3")
+    _, sent_at = fresh.acquire()
+    fresh.observe(sent_at, "3")
     fresh.acquire()  # one in flight, three left: goes
     assert fresh.in_flight == 2
 
 
-def test_the_pacer_resumes_a_spent_minute_within_a_second_of_its_end(monkeypatch):
-    # Given a pacer on a clock of the test's own, whose minute Xero says is spent after its first call
+def test_the_pacer_resumes_a_spent_minute_a_minute_after_its_first_answer(monkeypatch):
+    # Given a pacer on a clock of the test's own, whose first call was answered 0.3 s after it went, and whose
+    # minute Xero then says is spent (Xero's window began when that call arrived: after it went, before the answer)
     clock = [1000.0]
     monkeypatch.setattr(xero_api.time, "monotonic", lambda: clock[0])
     stop = threading.Event()
     pacer = _Pacer(ApiOptions(window_seconds=60), stop, sleep=lambda seconds: clock.__setitem__(0, clock[0] + seconds))
-    pacer.acquire()
+    _, sent_at = pacer.acquire()
+    clock[0] += 0.3
     pacer.release()
-    pacer.observe("0")
+    pacer.observe(sent_at, "0")
     # When the next call asks to go
-    pacer.acquire()
-    # Then it went after the minute (Xero's began a trip later than ours), and not a second later
-    assert 60.0 < clock[0] - 1000.0 <= 61.0
+    _, resumed_at = pacer.acquire()
+    # Then it goes a minute after the answer: not before Xero's window can have ended, and not later
+    assert resumed_at - 1000.0 == pytest.approx(60.3)
+
+
+def test_an_answer_to_a_call_of_the_window_before_does_not_place_the_new_one(monkeypatch):
+    # Given a pacer whose window ended while a call of it was still on its way
+    clock = [1000.0]
+    monkeypatch.setattr(xero_api.time, "monotonic", lambda: clock[0])
+    stop = threading.Event()
+    pacer = _Pacer(ApiOptions(window_seconds=60), stop, sleep=lambda seconds: clock.__setitem__(0, clock[0] + seconds))
+    _, first = pacer.acquire()
+    pacer.observe(first, "59")
+    clock[0] = 1059.9
+    _, late = pacer.acquire()
+    clock[0] = 1060.0
+    _, opening = pacer.acquire()  # the new window's first call
+    # When the late call's answer comes before the new window's first answer, and that answer says it is spent
+    clock[0] = 1060.2
+    pacer.observe(late, "58")
+    clock[0] = 1060.5
+    pacer.observe(opening, "0")
+    # Then the new window is placed by its own call's answer, not by the earlier one's
+    for _ in range(3):
+        pacer.release()
+    _, resumed_at = pacer.acquire()
+    assert resumed_at == pytest.approx(1120.5)
 
 
 def test_the_pacer_never_lets_more_than_the_allowed_calls_be_in_flight():

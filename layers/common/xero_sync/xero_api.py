@@ -31,10 +31,6 @@ from xero_sync.observability import logger
 # What a sync waits on: Xero's minute limit (a Retry-After, or the minute's budget spent), its daily limit, an
 # organisation Xero reports offline (503), or a back-off after a transient failure.
 WaitReason = Literal["rate_limit", "daily_limit", "organisation_offline", "xero_retry"]
-# A spent window is waited out this fraction of it longer (0.6 s of Xero's minute): Xero's window began when our
-# first call arrived, a one-way trip after we sent it. Resuming too early costs one refused call and its Retry-After,
-# never data; each second more costs every large import a second a window.
-WINDOW_MARGIN = 0.01
 
 
 class XeroApiError(Exception):
@@ -172,10 +168,13 @@ class _Waits:
 class _Pacer:
     """In-flight cap plus the per-minute budget.
 
-    Xero counts calls in fixed windows that start at the first call after the previous window ended; so does the
-    pacer. Within a window the budget is the smaller of our own allowance and what Xero last reported
-    (X-MinLimit-Remaining, less the calls already on their way); when it is spent, no call starts before the window
-    ends (a little after: WINDOW_MARGIN). A sliding log of our own calls caps any window at calls_per_window.
+    Xero counts calls in fixed windows that start when the first call after the previous window ended arrives; so
+    does the pacer, which cannot see that arrival: it places the window's start at the first answer to a call of the
+    window, which came back after that call arrived (the start it could see, the call's sending, is a one-way trip
+    early, and a window resumed that early is refused with a 429). Within a window the budget is the smaller of our
+    own allowance and what Xero last reported (X-MinLimit-Remaining, less the calls already on their way); when it
+    is spent, no call starts before the window ends. A sliding log of our own calls caps any window at
+    calls_per_window.
     """
 
     def __init__(self, options: ApiOptions, stop: threading.Event, sleep: Callable[[float], None]) -> None:
@@ -188,11 +187,12 @@ class _Pacer:
         self.blocked_until = 0.0
         self.in_flight = 0
         self.window_start = -math.inf
+        self.window_placed = True  # whether an answer to one of this window's calls has placed its start
         self.budget: int | None = None  # what Xero says is left in this window, less what we sent since
         self.waits = _Waits()
 
-    def acquire(self) -> float:
-        """Waits for a slot and the budget; returns the seconds waited."""
+    def acquire(self) -> tuple[float, float]:
+        """Waits for a slot and the budget; returns the seconds waited and when the call goes (time.monotonic)."""
         waited = 0.0
         self.slots.acquire()
         try:
@@ -208,15 +208,15 @@ class _Pacer:
                     if len(self.sent) >= self.options.calls_per_window:
                         pause = max(pause, self.sent[0] + window - now)
                     if self.budget is not None and self.budget <= 0:
-                        pause = max(pause, self.window_start + window * (1 + WINDOW_MARGIN) - now)
+                        pause = max(pause, self.window_start + window - now)
                     if pause <= 0:
                         if now >= self.window_start + window:
-                            self.window_start, self.budget = now, None
+                            self.window_start, self.budget, self.window_placed = now, None, False
                         if self.budget is not None:
                             self.budget -= 1
                         self.sent.append(now)
                         self.in_flight += 1
-                        return waited
+                        return waited, now
                 step = min(pause, 1.0)
                 with self.waits.on("rate_limit", pause):
                     self.sleep(step)
@@ -230,11 +230,14 @@ class _Pacer:
             self.in_flight -= 1
         self.slots.release()
 
-    def observe(self, minute_remaining: str | None) -> None:
-        """Xero's own count wins: calls made elsewhere (another worker, the link flow) spend the same minute."""
-        if minute_remaining is None or not minute_remaining.isdigit():
-            return
+    def observe(self, sent_at: float, minute_remaining: str | None) -> None:
+        """An answer to the call sent at `sent_at`. Xero's own count wins: calls made elsewhere (another worker, the
+        link flow) spend the same minute."""
         with self.lock:
+            if not self.window_placed and sent_at >= self.window_start:
+                self.window_start, self.window_placed = time.monotonic(), True
+            if minute_remaining is None or not minute_remaining.isdigit():
+                return
             left = int(minute_remaining) - self.in_flight
             self.budget = left if self.budget is None else min(self.budget, left)
 
@@ -296,7 +299,7 @@ class XeroApi:
         failures = 0
         last_reason = ""
         while True:
-            waited = self.pacer.acquire()
+            waited, sent_at = self.pacer.acquire()
             try:
                 token = self.access_token(None)
                 response = self.session.get(
@@ -319,7 +322,7 @@ class XeroApi:
                 self.pacer.release()
             self.stats.add(calls=1, waited=waited)
             if response is not None:
-                self.pacer.observe(response.headers.get("X-MinLimit-Remaining"))
+                self.pacer.observe(sent_at, response.headers.get("X-MinLimit-Remaining"))
                 status = response.status_code
                 if status == 200:
                     try:
