@@ -145,13 +145,21 @@ def test_the_pacer_starts_no_call_once_xero_says_the_minute_is_spent():
     assert fresh.in_flight == 2
 
 
-def test_the_pacer_resumes_a_spent_minute_a_minute_after_its_first_answer(monkeypatch):
-    # Given a pacer on a clock of the test's own, whose first call was answered 0.3 s after it went, and whose
-    # minute Xero then says is spent (Xero's window began when that call arrived: after it went, before the answer)
+@pytest.fixture
+def clocked(monkeypatch) -> tuple[_Pacer, list[float]]:
+    """A pacer of one-minute windows on a clock of the test's own (at 1000 s), which its waits move on."""
     clock = [1000.0]
     monkeypatch.setattr(xero_api.time, "monotonic", lambda: clock[0])
-    stop = threading.Event()
-    pacer = _Pacer(ApiOptions(window_seconds=60), stop, sleep=lambda seconds: clock.__setitem__(0, clock[0] + seconds))
+    pacer = _Pacer(
+        ApiOptions(window_seconds=60), threading.Event(), sleep=lambda seconds: clock.__setitem__(0, clock[0] + seconds)
+    )
+    return pacer, clock
+
+
+def test_the_pacer_resumes_a_spent_minute_a_minute_after_its_first_answer(clocked):
+    pacer, clock = clocked
+    # Given a pacer whose first call was answered 0.3 s after it went, and whose minute Xero then says is spent
+    # (Xero's window began when that call arrived: after it went, before the answer)
     _, sent_at = pacer.acquire()
     clock[0] += 0.3
     pacer.release()
@@ -162,12 +170,9 @@ def test_the_pacer_resumes_a_spent_minute_a_minute_after_its_first_answer(monkey
     assert resumed_at - 1000.0 == pytest.approx(60.3)
 
 
-def test_an_answer_to_a_call_of_the_window_before_does_not_place_the_new_one(monkeypatch):
+def test_an_answer_to_a_call_of_the_window_before_does_not_place_the_new_one(clocked):
+    pacer, clock = clocked
     # Given a pacer whose window ended while a call of it was still on its way
-    clock = [1000.0]
-    monkeypatch.setattr(xero_api.time, "monotonic", lambda: clock[0])
-    stop = threading.Event()
-    pacer = _Pacer(ApiOptions(window_seconds=60), stop, sleep=lambda seconds: clock.__setitem__(0, clock[0] + seconds))
     _, first = pacer.acquire()
     pacer.observe(first, "59")
     clock[0] = 1059.9
