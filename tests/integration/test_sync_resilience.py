@@ -143,18 +143,26 @@ def test_a_run_that_runs_out_of_time_continues_in_the_next_invocation(aws, emu, 
     assert differences(emu, tenant, client.client_id) == {}
 
 
-def test_a_run_killed_between_two_pages_resumes_without_losing_or_duplicating(aws, emu, queue_url, monkeypatch):
-    tenant, client, message = linked(aws, emu, "Killed Ltd")
+def worker_dies_at_first_journals_checkpoint(monkeypatch, after_saving: bool) -> None:
+    """The worker dies once, at the first Journals checkpoint between two pages: right after saving it, or before."""
     saved = sync_engine.SyncEngine._save
     kills = {"left": 1}
 
-    def crashing_save(self, checkpoint):
-        saved(self, checkpoint)
-        if checkpoint.resource == "Journals" and checkpoint.next_page and kills["left"]:
-            kills["left"] -= 1
-            raise RuntimeError("killed between two pages")
+    def dying_save(self, checkpoint):
+        if not (checkpoint.resource == "Journals" and checkpoint.next_page and kills["left"]):
+            saved(self, checkpoint)
+            return
+        kills["left"] -= 1
+        if after_saving:
+            saved(self, checkpoint)
+        raise RuntimeError("killed after saving the checkpoint" if after_saving else "killed before saving it")
 
-    monkeypatch.setattr(sync_engine.SyncEngine, "_save", crashing_save)
+    monkeypatch.setattr(sync_engine.SyncEngine, "_save", dying_save)
+
+
+def test_a_run_killed_between_two_pages_resumes_without_losing_or_duplicating(aws, emu, queue_url, monkeypatch):
+    tenant, client, message = linked(aws, emu, "Killed Ltd")
+    worker_dies_at_first_journals_checkpoint(monkeypatch, after_saving=True)
     run = run_to_end(aws.session, queue_url, message)
     assert (run.status, run.error_code) == ("failed", "sync_error")
     run = sync(aws.session, queue_url, client)
@@ -181,10 +189,9 @@ def test_a_first_import_reads_no_stored_versions_and_counts_every_record_once(aw
     # And every record was inserted once, counted once and stored as Xero has it
     assert differences(emu, tenant, client.client_id) == {}
     counts = counts_of(run)
-    assert {name: counts[name]["inserted"] for name in counts} == {
-        name: len(emu.truth(tenant, name)) for name in counts
-    }
-    assert RecordStore(client.client_id).counts() == {name: len(emu.truth(tenant, name)) for name in counts}
+    in_xero = {name: len(emu.truth(tenant, name)) for name in counts}
+    assert {name: counts[name]["inserted"] for name in counts} == in_xero
+    assert RecordStore(client.client_id).counts() == in_xero
 
 
 def test_a_first_import_begun_again_after_its_writer_died_finds_the_records_it_had_written(
@@ -192,16 +199,7 @@ def test_a_first_import_begun_again_after_its_writer_died_finds_the_records_it_h
 ):
     # Given a first import whose worker died after storing the first page of journals, before checkpointing it
     tenant, client, message = linked(aws, emu, "Begun Again Ltd")
-    saved = sync_engine.SyncEngine._save
-    kills = {"left": 1}
-
-    def dying_save(self, checkpoint):
-        if checkpoint.resource == "Journals" and checkpoint.next_page and kills["left"]:
-            kills["left"] -= 1
-            raise RuntimeError("killed before the checkpoint was saved")
-        saved(self, checkpoint)
-
-    monkeypatch.setattr(sync_engine.SyncEngine, "_save", dying_save)
+    worker_dies_at_first_journals_checkpoint(monkeypatch, after_saving=False)
     assert run_to_end(aws.session, queue_url, message).status == "failed"
     # When the next sync imports the journals from the start again
     run = sync(aws.session, queue_url, client)
