@@ -73,7 +73,9 @@ def run(settings: Settings, state_dir: Path, console: Console) -> dict[str, Any]
             results["orgs"] = {size: measure_org(bench, tap, size, settings, log) for size in settings.sizes}
         results["engine"] = {size: measure_engine(bench, size, settings, log) for size in settings.engine_cost_sizes}
         function = bench.stack.function_definitions[SYNC_FUNCTION]
-        results["fleet"] = fleet_model(results["orgs"], concurrency=100, memory_mb=function.memory_mb)
+        results["fleet"] = fleet_model(
+            results["orgs"], concurrency=100, memory_mb=function.memory_mb, latency_seconds=settings.latency_seconds
+        )
         results["targets"] = targets_json(judge(results))
         results["meta"]["seconds"] = round(time.monotonic() - began)
         log("done")

@@ -29,9 +29,6 @@ RECONCILE_SHARE = 1 / 7  # each client's weekly reconciliation falls on one nigh
 NIGHTS_PER_MONTH = 30
 MINUTE_CALLS = 60  # per organisation
 TICK = 0.5
-# Our pacer waits out a spent minute from the first answer to one of its calls: a round trip to Xero after the
-# minute began (the benchmark's latency, 100 ms).
-WINDOW_LAG_SECONDS = 0.1
 
 
 @dataclass(frozen=True)
@@ -61,25 +58,31 @@ class Profile:
     read_units: float
     stored_bytes: float
     reconciliation_calls: float
+    reconciliation_seconds: float  # the same night's sync with the weekly reconciliation's calls on top
     source: str  # "measured" or "extrapolated from <size>"
 
 
-def profiles_from(orgs: dict[str, dict[str, Any]]) -> dict[str, Profile]:
+def profiles_from(orgs: dict[str, dict[str, Any]], latency_seconds: float) -> dict[str, Profile]:
     """Per size, the incremental sync after a day of changes as measured; other sizes scaled from the nearest
-    measured one: the calls and writes a change causes by the ratio of changes a day, storage by records."""
+    measured one: the calls and writes a change causes by the ratio of changes a day, storage by records.
+    latency_seconds: the run's per-call latency, Xero's round trip."""
     from bench.settings import CHANGES_PER_DAY
 
     measured: dict[str, Profile] = {}
     for size, org in orgs.items():
         ours = org["incremental"]["ours"]
         journals_pages = org["counts"].get("Journals", 0) // 100 + 1
+        reconciliation_calls = org["floorCalls"] - journals_pages
         measured[size] = Profile(
             calls=ours["calls"],
             seconds=ours["unscaledSeconds"],
             write_units=ours["aws"]["dynamodb"]["writeUnits"],
             read_units=ours["aws"]["dynamodb"]["readUnits"],
             stored_bytes=org["storage"]["billedBytes"],
-            reconciliation_calls=org["floorCalls"] - journals_pages,
+            reconciliation_calls=reconciliation_calls,
+            reconciliation_seconds=sync_seconds(
+                ours["calls"] + reconciliation_calls, ours["unscaledSeconds"], latency_seconds
+            ),
             source="measured",
         )
     records = {"tiny": 172, "small": 1353, "medium": 10591, "large": 233829}  # the emulator's sizes
@@ -94,20 +97,24 @@ def profiles_from(orgs: dict[str, dict[str, Any]]) -> dict[str, Profile]:
         calls = idle_calls + max(0.0, base.calls - idle_calls) * change_ratio
         out[size] = Profile(
             calls=round(calls, 1),
-            seconds=round(sync_seconds(calls, base.seconds), 1),
+            seconds=round(sync_seconds(calls, base.seconds, latency_seconds), 1),
             write_units=round(base.write_units * change_ratio, 1),
             read_units=round(base.read_units * change_ratio, 1),
             stored_bytes=round(base.stored_bytes * records[size] / records[base_size]),
             reconciliation_calls=RECONCILIATION_CALLS[size],
+            reconciliation_seconds=round(
+                sync_seconds(calls + RECONCILIATION_CALLS[size], base.seconds, latency_seconds), 1
+            ),
             source=f"extrapolated from {base_size}",
         )
     return out
 
 
-def sync_seconds(calls: float, within_a_minute: float) -> float:
-    """A sync's time with real minutes: every spent minute, then the last (partial) one at the measured pace."""
+def sync_seconds(calls: float, within_a_minute: float, latency_seconds: float) -> float:
+    """A sync's time with real minutes: every spent minute, then the last (partial) one at the measured pace. Our
+    pacer waits out a spent minute from the first answer to one of its calls, a round trip after the minute began."""
     spent = max(0, math.ceil(calls / MINUTE_CALLS) - 1)
-    return spent * (60 + WINDOW_LAG_SECONDS) + within_a_minute
+    return spent * (60 + latency_seconds) + within_a_minute
 
 
 @dataclass
@@ -136,12 +143,10 @@ def simulate(
     jobs: list[_Job] = []
     for size in sizes:
         profile = profiles[size]
-        calls = profile.calls
-        seconds = profile.seconds
         if rng.random() < RECONCILE_SHARE:
-            calls += profile.reconciliation_calls
-            seconds = sync_seconds(calls, profile.seconds)
-        jobs.append(_Job(seconds, calls))
+            jobs.append(_Job(profile.reconciliation_seconds, profile.calls + profile.reconciliation_calls))
+        else:
+            jobs.append(_Job(profile.seconds, profile.calls))
     queue = list(reversed(jobs))
     running: list[_Job] = []
     now = window_start = used = 0.0
@@ -219,8 +224,10 @@ def monthly_cost_per_client(
     }
 
 
-def fleet_model(orgs: dict[str, dict[str, Any]], concurrency: int, memory_mb: int) -> dict[str, Any]:
-    profiles = profiles_from(orgs)
+def fleet_model(
+    orgs: dict[str, dict[str, Any]], concurrency: int, memory_mb: int, latency_seconds: float
+) -> dict[str, Any]:
+    profiles = profiles_from(orgs, latency_seconds)
     night = simulate(profiles, concurrency=concurrency)
     return {
         "profiles": {size: asdict(p) for size, p in profiles.items()},
