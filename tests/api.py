@@ -37,7 +37,7 @@ class Api:
         path: str,
         practice: str | None = "practice-a",
         query: str = "",
-        body: str | None = None,
+        body: str | bytes | None = None,
         route_path: str | None = None,
         headers: dict[str, str] | None = None,
     ) -> ApiResponse:

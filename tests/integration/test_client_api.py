@@ -4,9 +4,12 @@ import json
 
 import pytest
 
+from local.api_events import http_api_event
+from local.lambda_context import LocalLambdaContext
 from tests.api import Api
 from tests.builders import a_client
 from tests.conftest import TEMPLATE
+from xero_sync.api import create_resolver, resolve
 from xero_sync.models import Client, LinkState
 
 UNKNOWN_ID = "abcdef00-0000-4000-8000-000000000000"
@@ -89,6 +92,8 @@ def test_sync_now_on_an_unlinked_client_is_a_conflict_with_the_reason(api):
         ("GET", "/clients", "cursor=%21%21not-base64", None, 400, "invalid_cursor"),
         ("GET", "/clients", "cursor=c29tZS1vdGhlci1rZXk", None, 400, "invalid_cursor"),
         ("POST", f"/clients/{UNKNOWN_ID}/sync", "", '{"mode": ', 400, "malformed_json"),
+        ("POST", f"/clients/{UNKNOWN_ID}/sync", "", b"\xa7", 400, "malformed_json"),  # not UTF-8: base64 in the event
+        ("POST", f"/clients/{UNKNOWN_ID}/sync", "", '{"mode": "full"}'.encode("utf-16"), 400, "malformed_json"),
         ("POST", f"/clients/{UNKNOWN_ID}/sync", "", '{"mode": "everything"}', 422, "validation_error"),
         ("POST", f"/clients/{UNKNOWN_ID}/sync", "", '{"mode": "full", "extra": 1}', 422, "validation_error"),
         ("POST", f"/clients/{UNKNOWN_ID}/sync", "", "[1, 2]", 422, "validation_error"),
@@ -99,6 +104,34 @@ def test_bad_input_gets_a_typed_error_and_never_a_500(api, method, path, query, 
     response = api.call(method, path, query=query, body=body)
     assert (response.status, response.body["error"]["code"]) == (status, code)
     assert "Traceback" not in json.dumps(response.body)
+
+
+def test_a_form_that_is_not_utf8_is_refused_as_invalid(api):
+    # Powertools reads a form for any body route; one it cannot decode is its validation error, typed like ours
+    response = api.call(
+        "POST",
+        f"/clients/{UNKNOWN_ID}/sync",
+        body=b"mode=\xa7",
+        headers={"content-type": "application/x-www-form-urlencoded"},
+    )
+    assert (response.status, response.body["error"]["code"]) == (422, "validation_error")
+
+
+def test_a_decoding_error_that_is_not_the_bodys_stays_a_server_error(aws):
+    # Given a route of ours that fails decoding something of its own (a defect, not the caller's input)
+    app = create_resolver()
+
+    @app.post("/decodes")
+    def decodes() -> dict[str, str]:
+        return {"text": b"\xa7".decode()}
+
+    # When it is called with a text body
+    event = http_api_event("POST", "/decodes", "POST /decodes", headers={"content-type": "application/json"}, body="{}")
+    result = resolve(app, event, LocalLambdaContext("decodes", 3))
+
+    # Then it is a 500 that says nothing inside, not the caller's 400
+    assert result["statusCode"] == 500
+    assert json.loads(result["body"])["error"]["code"] == "internal_error"
 
 
 def test_a_path_the_function_does_not_serve_is_a_typed_404(api):

@@ -4,6 +4,8 @@ API Gateway's JWT authorizer has already verified the token; the handler only re
 Every failure leaves as `{"error": {"code", "message", "details"?}}` with a 4xx (or a 500 that says nothing inside).
 """
 
+import base64
+import binascii
 from http import HTTPStatus
 from typing import Annotated, Any
 
@@ -104,6 +106,14 @@ def create_resolver() -> APIGatewayHttpResolver:
             HTTPStatus.UNPROCESSABLE_ENTITY, "validation_error", "the request is invalid", _validation_details(errors)
         )
 
+    @app.exception_handler(UnicodeDecodeError)
+    def _body_not_text(error: UnicodeDecodeError) -> Response[str]:
+        # API Gateway base64-encodes a body that is not UTF-8; Powertools decodes it as UTF-8 to parse it (JSON or a
+        # form) and lets the error through. Only that is the caller's fault: any other is a defect of ours.
+        if not _body_is_text(app.current_event.raw_event):
+            return error_response(HTTPStatus.BAD_REQUEST, "malformed_json", "the request body is not UTF-8 text")
+        return _internal_error()
+
     @app.exception_handler(RequestUnsupportedContentType)
     def _unsupported_content_type(_: RequestUnsupportedContentType) -> Response[str]:
         return error_response(
@@ -116,12 +126,27 @@ def create_resolver() -> APIGatewayHttpResolver:
 
     @app.exception_handler(Exception)
     def _unexpected(_: Exception) -> Response[str]:
-        logger.exception("unhandled error")
-        return error_response(HTTPStatus.INTERNAL_SERVER_ERROR, "internal_error", "something went wrong on our side")
+        return _internal_error()
 
     if get_settings().enable_swagger:
         app.enable_swagger(path="/swagger", title="Xero integration API")
     return app
+
+
+def _internal_error() -> Response[str]:
+    logger.exception("unhandled error")
+    return error_response(HTTPStatus.INTERNAL_SERVER_ERROR, "internal_error", "something went wrong on our side")
+
+
+def _body_is_text(event: dict[str, Any]) -> bool:
+    body = event.get("body")
+    if not (event.get("isBase64Encoded") and body):
+        return True
+    try:
+        base64.b64decode(body).decode()
+    except (binascii.Error, UnicodeDecodeError):
+        return False
+    return True
 
 
 def resolve(app: APIGatewayHttpResolver, event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
