@@ -1,7 +1,9 @@
 """Integration tier: the real code against moto in-process, with every resource created from template.yaml."""
 
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import boto3
 import pytest
@@ -49,24 +51,26 @@ def xero(aws: Aws) -> Iterator[Xero]:
 
 
 @pytest.fixture(autouse=True, scope="session")
-def moto_tables_iterate_a_snapshot() -> Iterator[None]:
-    """moto's in-process DynamoDB walks a table's live dicts on every query, so a sync's concurrent writes (five
-    resources at once) can make another thread's query fail with "dictionary changed size during iteration".
-    DynamoDB never does that; here each walk takes a snapshot first (list() of a dict is one step under the GIL).
-    The contract tier runs on the real engine."""
-    from moto.dynamodb.models.table import Table
+def moto_dynamodb_answers_one_request_at_a_time() -> Iterator[None]:
+    """moto's in-process DynamoDB walks live dicts while answering (a query's items, an item's attributes), so a
+    sync's concurrent writes (five resources at once) can make another thread's read fail with "dictionary changed
+    size during iteration". DynamoDB never does that; here its requests take turns, each whole, as the real engine
+    makes each one atomic. Other services are left concurrent: an SQS long poll must not hold up the writes it waits
+    for. The contract tier runs on the real engine."""
+    from moto.core.botocore_stubber import BotocoreStubber
 
-    original = Table.all_items
+    original = BotocoreStubber.__call__
+    one_at_a_time = threading.Lock()
 
-    def all_items(self: Table) -> list:
-        items = []
-        for hash_set in list(self.items.values()):
-            items.extend(list(hash_set.values()) if self.range_key_attr else [hash_set])
-        return sorted(items, key=lambda x: (x.hash_key, x.range_key) if x.range_key else x.hash_key)
+    def answer(self: BotocoreStubber, event_name: str, request: Any, **kwargs: Any) -> Any:
+        if ".dynamodb." not in event_name:
+            return original(self, event_name, request, **kwargs)
+        with one_at_a_time:
+            return original(self, event_name, request, **kwargs)
 
-    Table.all_items = all_items  # type: ignore[method-assign]
+    BotocoreStubber.__call__ = answer  # type: ignore[method-assign]
     yield
-    Table.all_items = original  # type: ignore[method-assign]
+    BotocoreStubber.__call__ = original  # type: ignore[method-assign]
 
 
 @pytest.fixture

@@ -3,7 +3,7 @@ it waits on; a worker that stops beating loses the client to the next sync; the 
 
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -49,10 +49,21 @@ def linked(aws, emu: Emulated, api: Api, name: str, size: str = "tiny"):
     return tenant, client
 
 
-def in_background(target, *args) -> threading.Thread:
-    thread = threading.Thread(target=target, args=args, daemon=True)
-    thread.start()
-    return thread
+@pytest.fixture
+def in_background(aws) -> Iterator[Callable[..., threading.Thread]]:
+    """Starts a thread; at teardown waits for every one it started, so a failed test's worker cannot live on into
+    the next test (and take its queue's messages)."""
+    started: list[threading.Thread] = []
+
+    def start(target: Callable[..., object], *args: object) -> threading.Thread:
+        thread = threading.Thread(target=target, args=args, daemon=True)
+        thread.start()
+        started.append(thread)
+        return thread
+
+    yield start
+    for thread in started:
+        thread.join(timeout=120)
 
 
 def watch_overview(api: Api, client_id: str, until: threading.Thread) -> list[dict]:
@@ -65,7 +76,7 @@ def watch_overview(api: Api, client_id: str, until: threading.Thread) -> list[di
     return seen
 
 
-def test_the_overview_shows_a_running_syncs_progress_and_its_wait_on_the_rate_limit(aws, emu, api):
+def test_the_overview_shows_a_running_syncs_progress_and_its_wait_on_the_rate_limit(aws, emu, api, in_background):
     # Given a linked small organisation whose first sync is about to run, Xero answering slowly
     tenant, client = linked(aws, emu, api, "Progress Ltd", size="small")
     (message,) = drain(aws.session, aws.queue_url("SyncQueue"))
@@ -170,7 +181,7 @@ def test_a_worker_that_stops_renewing_its_claim_loses_the_client_to_the_next_syn
     assert process_sync_message(message) is None
 
 
-def running_slowly(aws, emu: Emulated, api: Api, name: str):
+def running_slowly(aws, emu: Emulated, api: Api, name: str, in_background: Callable[..., threading.Thread]):
     """A small organisation's first sync under way in the background, Xero slow enough for it to outlast leases."""
     tenant, client = linked(aws, emu, api, name, size="small")
     (message,) = drain(aws.session, aws.queue_url("SyncQueue"))
@@ -179,8 +190,8 @@ def running_slowly(aws, emu: Emulated, api: Api, name: str):
     return tenant, client, message, worker
 
 
-def test_a_live_worker_keeps_its_claim_past_the_lease_and_stops_when_the_claim_is_lost(aws, emu, api):
-    _tenant, client, message, worker = running_slowly(aws, emu, api, "Long Ltd")
+def test_a_live_worker_keeps_its_claim_past_the_lease_and_stops_when_the_claim_is_lost(aws, emu, api, in_background):
+    _tenant, client, message, worker = running_slowly(aws, emu, api, "Long Ltd", in_background)
     threading.Event().wait(LEASE_SECONDS * 2.5)  # more than two leases
     assert worker.is_alive()
     # Its claim was renewed all along: nobody could take the client over
@@ -195,8 +206,8 @@ def test_a_live_worker_keeps_its_claim_past_the_lease_and_stops_when_the_claim_i
     assert drain(aws.session, aws.queue_url("SyncQueue")) == []  # and it did not requeue itself
 
 
-def test_a_run_closed_by_an_unlink_keeps_that_reason_whatever_its_worker_meets_next(aws, emu, api):
-    _tenant, client, message, worker = running_slowly(aws, emu, api, "Unlinked Ltd")
+def test_a_run_closed_by_an_unlink_keeps_that_reason_whatever_its_worker_meets_next(aws, emu, api, in_background):
+    _tenant, client, message, worker = running_slowly(aws, emu, api, "Unlinked Ltd", in_background)
     threading.Event().wait(0.5)
     assert api.call("POST", f"/clients/{client.client_id}/unlink").status == 200
     worker.join(timeout=10)
