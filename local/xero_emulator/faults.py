@@ -4,7 +4,8 @@ Most kinds replace the answer (a 429, a 5xx, no answer at all). The hostile kind
 the list in the answer: `malformed` cuts the body, `huge-page` repeats its records far past any page size,
 `missing-fields` drops fields (by default the id and UpdatedDateUTC) from the first records, `wrong-types` gives
 fields the wrong JSON types and slips entries that are not records into the list, and `oversized-record` pads the
-first record with incompressible text past DynamoDB's 400 KB item limit.
+first record with incompressible text past DynamoDB's 400 KB item limit. On the token endpoint, `opaque-token`
+answers an access token that is not a JWT and `no-auth-event` one without its `authentication_event_id`.
 """
 
 from __future__ import annotations
@@ -31,9 +32,13 @@ KINDS = (
     "missing-fields",
     "wrong-types",
     "oversized-record",
+    "opaque-token",
+    "no-auth-event",
 )
 # Kinds that spoil a real answer's record list instead of replacing the answer.
 LIST_KINDS = frozenset({"huge-page", "missing-fields", "wrong-types", "oversized-record"})
+# Kinds that spoil a token endpoint's answer: an access token that is not a JWT, or one without its consent's id.
+TOKEN_KINDS = frozenset({"opaque-token", "no-auth-event"})
 HUGE_PAGE_RECORDS = 3000
 OVERSIZED_BYTES = 800_000  # base64 of random bytes: about 600 KB once zlib has done its best
 ALIASES = {"429": "429-minute", "rate-limit": "429-minute", "connection-reset": "reset"}

@@ -242,6 +242,16 @@ class OAuthEndpoints:
         self._mark_public(token_set, code.code_challenge is not None and secret is None)
         return json_response(token_set, headers={"Cache-Control": "no-store", "Pragma": "no-cache"})
 
+    def spoil_token(self, token_set: dict[str, Any], kind: str) -> dict[str, Any]:
+        """A token answer unlike Xero's (faults.TOKEN_KINDS): an opaque access token, or a JWT, still good for the
+        API, without the consent's authentication_event_id (so its connections cannot be told from the others)."""
+        if kind == "opaque-token":
+            return {**token_set, "access_token": secrets.token_urlsafe(48)}
+        claims = jwt.decode(token_set["access_token"], options={"verify_signature": False})
+        claims.pop("authentication_event_id", None)
+        headers = {"kid": self.state.key_id}
+        return {**token_set, "access_token": jwt.encode(claims, self.state.key, algorithm="RS256", headers=headers)}
+
     def _mark_public(self, token_set: dict[str, Any], public: bool) -> None:
         if public and "refresh_token" in token_set:
             with self.state.lock:

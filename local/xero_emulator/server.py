@@ -16,7 +16,7 @@ from werkzeug.wrappers import Request, Response
 from local.xero_emulator.accounting import AccountingEndpoints
 from local.xero_emulator.admin import AdminEndpoints
 from local.xero_emulator.config import EmulatorConfig, RegisteredApp
-from local.xero_emulator.faults import LIST_KINDS, Fault
+from local.xero_emulator.faults import LIST_KINDS, TOKEN_KINDS, Fault
 from local.xero_emulator.oauth import OAuthEndpoints
 from local.xero_emulator.resources import RESOURCES_BY_LOWER
 from local.xero_emulator.responses import dumps, json_response, rate_limited, server_error, unavailable
@@ -71,7 +71,7 @@ class EmulatorApp:
         arrived = self.state.clock.now()
         tenant = request.headers.get("xero-tenant-id")
         fault = self.state.faults.take(tenant, path)
-        if fault is not None and fault.kind != "malformed" and fault.kind not in LIST_KINDS:
+        if fault is not None and fault.kind != "malformed" and fault.kind not in LIST_KINDS | TOKEN_KINDS:
             return self._fault(fault, tenant, path, environ, arrived)
         response, tenant_id, endpoint, in_flight, problem = self._route(request, lowered, path)
         if fault is not None and fault.kind == "malformed":
@@ -79,6 +79,9 @@ class EmulatorApp:
             response.set_data(body[: max(1, len(body) // 2)])
             response.status_code = 200
             response.content_type = "application/json; charset=utf-8"
+        elif fault is not None and fault.kind in TOKEN_KINDS:
+            if response.status_code == 200 and lowered == "/connect/token":
+                response.set_data(dumps(self.oauth.spoil_token(json.loads(response.get_data()), fault.kind)))
         elif fault is not None and response.status_code == 200 and lowered.startswith("/api.xro/2.0/"):
             resource = RESOURCES_BY_LOWER.get(lowered.split("/")[3])
             if resource is not None:
