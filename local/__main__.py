@@ -74,6 +74,7 @@ def up(args: argparse.Namespace) -> int:
         signal.signal(sig, lambda *_: stop.set())
     stack = LocalStack(
         api_port=args.api_port,
+        console_port=args.console_port,
         dynamodb_port=args.dynamodb_port,
         moto_port=args.moto_port,
         emulator_port=args.emulator_port,
@@ -89,6 +90,7 @@ def up(args: argparse.Namespace) -> int:
         info = stack.describe()
         emulator = info["xero_emulator"].get("url") or f"off ({info['xero_emulator'].get('error') or '--no-emulator'})"
         print(f"API (HTTP API, JWT)    {info['api']}")
+        print(f"Console (web/)         {info['console']} (Xero sends the browser back to its /xero/callback)")
         print(f"Swagger UI             {info['swagger']} (OpenAPI: {info['openapi']}; Authorize with a token)")
         print(f"DynamoDB Local         {info['dynamodb']['endpoint']} (pid {info['dynamodb']['pid']})")
         print(f"moto (SQS, Secrets Manager, KMS, Scheduler)  {info['moto']['endpoint']} (pid {info['moto']['pid']})")
@@ -197,6 +199,7 @@ def main(argv: list[str] | None = None) -> int:
 
     start = commands.add_parser("up", help="start the local stack (Ctrl-C stops it)")
     start.add_argument("--api-port", type=int, default=int(os.environ.get("LOCAL_API_PORT", "3001")))
+    start.add_argument("--console-port", type=int, default=int(os.environ.get("LOCAL_CONSOLE_PORT", "3000")))
     start.add_argument("--dynamodb-port", type=int, default=int(os.environ.get("LOCAL_DYNAMODB_PORT", "0")))
     start.add_argument("--moto-port", type=int, default=int(os.environ.get("LOCAL_MOTO_PORT", "0")))
     start.add_argument("--emulator-port", type=int, default=int(os.environ.get("LOCAL_XERO_PORT", "3002")))

@@ -94,6 +94,7 @@ def add_commands(commands: Any, practice_default: str = DEFAULT_PRACTICE) -> Non
     demo.add_argument("--size", choices=("tiny", "small", "medium", "large"), default="small")
     demo.add_argument("--keep", action="store_true", help="leave the stack running; Ctrl-C stops it")
     demo.add_argument("--api-port", type=int, default=3001)
+    demo.add_argument("--console-port", type=int, default=3000)
     demo.add_argument("--emulator-port", type=int, default=3002)
     demo.add_argument("--changes", type=int, default=25, help="changes made in Xero before Sync Now")
     demo.add_argument("--time-scale", type=float, default=None, help="emulator rate-limit clock speed-up")
@@ -330,6 +331,7 @@ def demo_command(args: argparse.Namespace) -> int:
         keep=args.keep,
         practice=args.practice,
         api_port=args.api_port,
+        console_port=args.console_port,
         emulator_port=args.emulator_port,
         state_dir=args.state_dir,
         changes=args.changes,

@@ -44,7 +44,7 @@ class StackHandle:
     state_dir: Path
     state: dict[str, Any]
     session: requests.Session = field(default_factory=requests.Session)
-    _tokens: dict[tuple[str, int], str] = field(default_factory=dict)
+    _tokens: dict[tuple[str, str, int], str] = field(default_factory=dict)
 
     # --- finding the stack ------------------------------------------------------------------------------------------
     @classmethod
@@ -86,12 +86,12 @@ class StackHandle:
     def token(self, practice: str, user: str = "local-user", ttl: int = 3600) -> str:
         from local.auth import SigningKey, TokenIssuer
 
-        if (practice, ttl) not in self._tokens:
+        if (practice, user, ttl) not in self._tokens:
             jwt_state = self.state["jwt"]
             key = SigningKey.load_or_create(Path(jwt_state.get("key_path") or self.state_dir / SIGNING_KEY_NAME))
             issuer = TokenIssuer(key, jwt_state["issuer"], jwt_state["audience"], jwt_state["practice_claim"])
-            self._tokens[(practice, ttl)] = issuer.mint(practice, user, ttl)
-        return self._tokens[(practice, ttl)]
+            self._tokens[(practice, user, ttl)] = issuer.mint(practice, user, ttl)
+        return self._tokens[(practice, user, ttl)]
 
     def call(self, method: str, path: str, practice: str, **kwargs: Any) -> Any:
         """Calls the API; a 4xx/5xx becomes a CliError carrying the API's own error code and message."""
@@ -151,24 +151,23 @@ class StackHandle:
         url: str = self.call("POST", path, practice)["authorizeUrl"]
         return url
 
-    def callback(self, location: str) -> dict[str, Any]:
-        """Follows Xero's redirect to our callback (as the browser would), asking for the JSON outcome."""
-        response = self.session.get(location, headers={"Accept": "application/json"}, timeout=60)
-        outcome: dict[str, Any] = _json(response)
+    def complete_link(self, practice: str, location: str) -> dict[str, Any]:
+        """What the front end's callback page does with Xero's redirect: hands its state and code (or error) to the
+        API with the signed-in user's JWT. A refusal becomes a CliError with the API's code."""
+        query = callback_params(location)
+        completion = {name: query[name] for name in ("state", "code", "error") if name in query}
+        outcome: dict[str, Any] = self.call("POST", "/xero/link-completions", practice, json=completion)
         return outcome
 
     def link(self, practice: str, tenant_ids: list[str], client_id: str | None = None) -> dict[str, Any]:
         """The link flow with the emulator's consent answered ahead (the user ticks these organisations and presses
-        Allow): our API's authorize URL, Xero's redirect, our callback."""
+        Allow): our API's authorize URL, Xero's redirect to the front end's callback page, the completion."""
         authorize_url = self.start_link(practice, client_id)
         self.emulator_admin("POST", "/consent", json={"tenantIds": tenant_ids, "deny": False})
         redirect = self.session.get(authorize_url, allow_redirects=False, timeout=30)
         if redirect.status_code != 302:
             raise CliError(f"Xero's authorize page answered {redirect.status_code}: {redirect.text[:200]}", EXIT_FAILED)
-        outcome = self.callback(redirect.headers["Location"])
-        if outcome.get("outcome") not in ("linked", "relinked"):
-            raise CliError(f"linking failed: {outcome.get('code')}: {outcome.get('message')}", EXIT_FAILED)
-        return outcome
+        return self.complete_link(practice, redirect.headers["Location"])
 
     def sync_now(self, practice: str, client_id: str, mode: str = "incremental") -> dict[str, Any]:
         accepted: dict[str, Any] = self.call("POST", f"/clients/{client_id}/sync", practice, json={"mode": mode})

@@ -37,6 +37,7 @@ class DemoOptions:
     keep: bool = False
     practice: str = DEFAULT_PRACTICE
     api_port: int = 3001
+    console_port: int = 3000
     emulator_port: int = 3002
     state_dir: Path = STATE_DIR
     changes: int = 25
@@ -73,6 +74,7 @@ class Demo:
         quiet_logs(self.options.state_dir / "logs" / "demo.log")
         self.stack = LocalStack(
             api_port=self.options.api_port,
+            console_port=self.options.console_port,
             emulator_port=self.options.emulator_port,
             run_schedules=False,
             state_dir=self.options.state_dir,
@@ -83,7 +85,7 @@ class Demo:
         except OSError as error:
             raise CliError(
                 f"the local stack could not start ({error}); is another stack running? `make down`, or pick other "
-                "ports (python -m local demo --api-port 0 --emulator-port 0)"
+                "ports (python -m local demo --api-port 0 --console-port 0 --emulator-port 0)"
             ) from error
         quiet_logs(self.options.state_dir / "logs" / "demo.log")  # again: the functions' loggers exist now
         handle = StackHandle.attach(self.options.state_dir)
@@ -119,18 +121,18 @@ class Demo:
             f"resources, e.g. {counts.get('Invoices', 0)} invoices, {counts.get('Journals', 0)} journals"
         )
 
-        self.step("3. Link it: POST /clients/link → Xero consent → GET /xero/callback")
+        self.step("3. Link it: POST /clients/link → Xero consent → callback page → POST /xero/link-completions")
         authorize_url = handle.start_link(practice)
         self.say(f"authorize URL: {authorize_url[:110]}…")
         handle.emulator_admin("POST", "/consent", json={"tenantIds": [org["tenantId"]], "deny": False})
         redirect = handle.session.get(authorize_url, allow_redirects=False, timeout=30)
-        outcome = handle.callback(redirect.headers["Location"])
-        if outcome.get("outcome") not in ("linked", "relinked"):
-            raise CliError(f"linking failed: {outcome}", EXIT_FAILED)
+        self.say(f"Xero sends the browser back to the console: {redirect.headers['Location'].split('?')[0]}")
+        outcome = handle.complete_link(practice, redirect.headers["Location"])
         (client_id,) = outcome["clientIds"]
         client = handle.client(practice, client_id)
         self.say(
-            f"callback: {outcome['message']} client {client_id} is {client['linkState']}; its first sync "
+            f"completed by the user who started it: {outcome['message']} client {client_id} is "
+            f"{client['linkState']}; its first sync "
             f"is {client['currentRun']['status'] if client['currentRun'] else 'done'}"
         )
 
@@ -165,12 +167,13 @@ class Demo:
                 raise
             self.say(f"Sync Now on the unlinked client → {str(refused).split(': ', 1)[-1]}")
 
-        self.step("7. Relink (POST /clients/{id}/link → consent → callback), and the sync that follows")
+        self.step("7. Relink (POST /clients/{id}/link → consent → link completion), and the sync that follows")
         earlier = {r["runId"] for r in handle.runs(practice, client_id)}
         relinked = handle.link(practice, [org["tenantId"]], client_id=client_id)
         client = handle.client(practice, client_id)
         self.say(
-            f"callback: {relinked['message']} same client {relinked['clientIds'] == [client_id]}, {client['linkState']}"
+            f"completed: {relinked['message']} same client {relinked['clientIds'] == [client_id]}, "
+            f"{client['linkState']}"
         )
         run = handle.first_run_after(practice, client_id, earlier)
         progress = self.follow(client, run["runId"], totals=None, title=f"{run['trigger']} sync")

@@ -25,6 +25,7 @@ import requests
 from werkzeug.wrappers import Request, Response
 
 from local.auth import JwtAuthorizer, SigningKey, TokenIssuer
+from local.console import ConsoleServer
 from local.environment import forget_cached_clients
 from local.gateway import Gateway, GatewayServer
 from local.openapi import TITLE, merged_openapi
@@ -69,6 +70,7 @@ class LocalStack:
         self,
         *,
         api_port: int = 0,
+        console_port: int = 0,
         dynamodb_port: int = 0,
         moto_port: int = 0,
         emulator_port: int = 0,
@@ -85,6 +87,7 @@ class LocalStack:
         queue_workers: bool = True,
     ) -> None:
         self.api_port = api_port
+        self.console_port = console_port
         self.emulator_port = emulator_port
         self.want_emulator = emulator
         self.extra_parameters = dict(parameters or {})
@@ -111,6 +114,7 @@ class LocalStack:
         self.function_definitions: dict[str, Function] = {}
         self._openapi: dict[str, Any] | None = None
         self.server: GatewayServer | None = None
+        self.console: ConsoleServer | None = None
         self.gateway: Gateway | None = None
         self.workers: list[QueueWorker] = []
         self.scheduler: Scheduler | None = None
@@ -147,6 +151,8 @@ class LocalStack:
         try:
             key = SigningKey.load_or_create(self.state_dir / SIGNING_KEY_NAME)
             self.server = GatewayServer(self._dispatch, port=self.api_port)
+            self.console = ConsoleServer(port=self.console_port)
+            self.console.config = {"apiUrl": self.server.url}
             self._start_emulator()
             self.template = Template(parameters=self._template_parameters())
             _preimport_handler_dependencies()
@@ -192,6 +198,7 @@ class LocalStack:
             self._start_workers()
         self._start_scheduler()
         self.server.start()
+        self.console.start()
         if self.write_state:
             self._write_state(began)
 
@@ -219,6 +226,8 @@ class LocalStack:
         self._started = False
         if self.server is not None:
             self.server.stop()
+        if self.console is not None:
+            self.console.stop()
         if self.scheduler is not None:
             self.scheduler.stop()
         for worker in self.workers:
@@ -277,8 +286,7 @@ class LocalStack:
         return merged
 
     def _template_parameters(self) -> dict[str, str]:
-        assert self.server is not None
-        parameters = {"XeroRedirectUri": f"{self.server.url}/xero/callback"}
+        parameters = {"XeroRedirectUri": self.xero_redirect_uri}
         if self.emulator is not None:
             base = str(self.emulator.base_url).rstrip("/")
             parameters.update({"XeroLoginUrl": base, "XeroIdentityUrl": base, "XeroApiUrl": base})
@@ -294,8 +302,7 @@ class LocalStack:
             self.emulator_error = f"not available ({error})"
             log.warning("Xero emulator %s", self.emulator_error)
             return
-        assert self.server is not None
-        redirect_uri = f"{self.server.url}/xero/callback"
+        redirect_uri = self.xero_redirect_uri
         emulator_class = xero_emulator.XeroEmulator
         parameters = inspect.signature(emulator_class).parameters
         config_class = getattr(xero_emulator, "EmulatorConfig", None)
@@ -413,6 +420,16 @@ class LocalStack:
         return self.server.url
 
     @property
+    def console_url(self) -> str:
+        assert self.console is not None
+        return self.console.url
+
+    @property
+    def xero_redirect_uri(self) -> str:
+        """The console's callback page: where Xero sends the browser back (the local Xero app's redirect URI)."""
+        return f"{self.console_url}/xero/callback"
+
+    @property
     def state_file(self) -> Path:
         return self.state_dir / STATE_FILE_NAME
 
@@ -427,6 +444,7 @@ class LocalStack:
         return {
             "pid": os.getpid(),
             "api": self.api_url,
+            "console": self.console_url,
             "openapi": self.api_url + DOCUMENT_PATH,
             "swagger": self.api_url + PAGE_PATH,
             "dynamodb": {"endpoint": self.dynamodb.endpoint, "pid": self.dynamodb.pid, "port": self.dynamodb.port},

@@ -40,10 +40,11 @@ class Api:
         body: str | bytes | None = None,
         route_path: str | None = None,
         headers: dict[str, str] | None = None,
+        user: str = "user-1",
     ) -> ApiResponse:
         """route_path sends the event to the function serving that route even when `path` is not one of them."""
         route, path_parameters = _route_for(method, route_path or path)
-        claims = {"sub": "user-1", **({"practice_id": practice} if practice else {})} if route.authorized else None
+        claims = {"sub": user, **({"practice_id": practice} if practice else {})} if route.authorized else None
         event = http_api_event(
             method,
             path,

@@ -1,11 +1,12 @@
 """Shared by the sync engine's integration and contract tests: link an emulated organisation through the real API
 handlers, drive sync runs the way the queue would, and compare what is stored with the emulator's ground truth."""
 
+import json
 import math
 import os
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlparse
+from urllib.parse import parse_qsl, urlparse
 
 import boto3
 import requests
@@ -81,9 +82,7 @@ def link_client(api: Api, xero: Emulated, tenant_id: str, practice: str) -> Clie
     answer = xero.session.get(started.body["authorizeUrl"], allow_redirects=False, timeout=30)
     assert answer.status_code == 302, answer.text
     params = dict(parse_qsl(urlparse(answer.headers["Location"]).query))
-    response = api.call(
-        "GET", "/xero/callback", practice=practice, query=urlencode(params), headers={"accept": "application/json"}
-    )
+    response = api.call("POST", "/xero/link-completions", practice=practice, body=json.dumps(params))
     assert response.status == 200, response.body
     (client_id,) = response.body["clientIds"]
     return Client.get(practice, client_id)

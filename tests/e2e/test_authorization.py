@@ -106,12 +106,15 @@ def test_another_practice_sees_nothing_of_this_ones_clients(api: Api, practice: 
     assert api.get(f"/clients/{client.client_id}", practice).json()["currentRun"] is None
 
 
-def test_the_xero_callback_route_needs_no_token(api: Api) -> None:
-    # Xero redirects the user's browser there: the template exempts it from the authorizer.
-    response = api.get("/xero/callback?code=abc&state=xyz", allow_redirects=False)
+def test_completing_a_link_needs_a_token_and_the_old_callback_is_gone(stack: LocalStack, api: Api) -> None:
+    before = stack.functions.runtimes["LinkFunction"].invocations if stack.functions else 0
 
-    assert response.status_code != 401
-    assert "Unauthorized" not in response.text
+    response = api.post("/xero/link-completions", json={"state": "x" * 43, "code": "abc"})
+
+    # The authorizer refuses it: the function is never called, so no state is even looked up
+    assert response.status_code == 401
+    assert stack.functions is not None and stack.functions.runtimes["LinkFunction"].invocations == before
+    assert api.get("/xero/callback?code=abc&state=xyz", allow_redirects=False).status_code == 404
 
 
 def _invocations(stack: LocalStack) -> int:
@@ -133,10 +136,15 @@ def test_concurrent_requests_never_answer_with_another_requests_event(stack, see
         practices[practice] = seed_client(practice, f"Own client of {practice}").client_id
     tokens = {practice: stack.token(practice) for practice in practices}
 
-    # When browsers come back from Xero (no JSON asked: a redirect expected; the callback reads the Accept header
-    # only after its DynamoDB work) while the practices list their clients as JSON at the same time
-    def callback(_: int) -> int:
-        return Api(stack).request("GET", "/xero/callback?state=unknown", allow_redirects=False).status_code
+    # When users complete links that are not theirs (the answer depends on the caller's practice and user, read
+    # after the state's lookup) while the practices list their clients at the same time
+    started = {practice: Api(stack).post("/clients/link", practice).json()["authorizeUrl"] for practice in practices}
+    states = [url.split("state=", 1)[1].split("&", 1)[0] for url in started.values()]
+
+    def callback(attempt: int) -> int:
+        practice = list(practices)[attempt % len(practices)]
+        state = states[(attempt + 1) % len(states)]  # another practice's
+        return Api(stack).post("/xero/link-completions", practice, json={"state": state, "code": "c"}).status_code
 
     def listed(practice: str) -> tuple[str, list[str]]:
         response = Api(stack).request("GET", "/clients", token=tokens[practice], headers={"Accept": "application/json"})
@@ -147,6 +155,6 @@ def test_concurrent_requests_never_answer_with_another_requests_event(stack, see
         answers = pool.map(listed, list(practices) * 20)
         redirects, answers = list(redirects), list(answers)
 
-    # Then every browser is redirected and every practice sees exactly its own client
-    assert set(redirects) == {302}
+    # Then every completion is refused as another's and every practice sees exactly its own client
+    assert set(redirects) == {403}
     assert all(client_ids == [practices[practice]] for practice, client_ids in answers)

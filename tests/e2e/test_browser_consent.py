@@ -1,6 +1,7 @@
 """The consent flow in a real browser: headless Chromium (Debian's chromium + chromium-driver, installed by
-`make test`) on the local stack started as a developer starts it (`python -m local up`). A screenshot of the consent
-page is kept under test-artifacts/."""
+`make test`) on the local stack started as a developer starts it (`python -m local up`): Xero's consent page, then
+the console's callback page completing the link with the signed-in user's JWT (a cross-origin call to the API).
+Screenshots of both pages are kept under test-artifacts/."""
 
 import os
 import shutil
@@ -20,7 +21,7 @@ from local.template import REPO_ROOT
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
 ARTIFACTS = REPO_ROOT / "test-artifacts"
-FRONTEND_URL = "http://127.0.0.1:3000/xero/linked"  # the local stack's front-end placeholder: nothing need listen
+TOKEN_KEY = "xero-sync.token"  # where web/js/api.js keeps the signed-in user's JWT (sessionStorage)
 # Without the background-networking flags Chromium's connections are refused on this machine.
 CHROMIUM_FLAGS = (
     "--headless",
@@ -53,6 +54,8 @@ def running_stack(tmp_path: Path) -> Iterator[StackHandle]:
             str(tmp_path),
             "up",
             "--api-port",
+            "0",
+            "--console-port",
             "0",
             "--emulator-port",
             "0",
@@ -113,7 +116,8 @@ def test_a_user_ticks_an_organisation_on_the_consent_page_and_the_client_is_link
     other = stack.create_org("Rimu Ltd", "tiny", seed="browser")["tenantId"]
     authorize_url = stack.start_link(practice)
 
-    # When the user opens Xero's authorize URL, ticks one organisation and presses Allow
+    # When the signed-in user opens Xero's authorize URL, ticks one organisation and presses Allow
+    signed_in(browser, stack, stack.token(practice))
     browser.get(authorize_url)
     checkbox = WebDriverWait(browser, 30).until(
         expected_conditions.element_to_be_clickable((By.CSS_SELECTOR, f"input[name=tenantId][value='{wanted}']"))
@@ -126,18 +130,52 @@ def test_a_user_ticks_an_organisation_on_the_consent_page_and_the_client_is_link
         checkbox.click()
     browser.find_element(By.CSS_SELECTOR, "button#allow").click()
 
-    # Then Xero redirects to our callback, which sends the browser on to the front end with the outcome
-    # (the API is asked once the browser has arrived: a poll during the callback once made it answer JSON)
+    # Then Xero sends the browser to the console's callback page, which completes the link as the signed-in user
     try:
-        WebDriverWait(browser, 90).until(lambda b: "outcome=" in b.current_url)
+        WebDriverWait(browser, 90).until(
+            lambda b: b.find_element(By.ID, "outcome").get_attribute("data-state") != "working"
+        )
     except TimeoutException:
         raise AssertionError(f"the browser stayed at {browser.current_url}:\n{browser.page_source[:2000]}") from None
-    frontend = browser.current_url
-    assert frontend.startswith(FRONTEND_URL) and "outcome=linked" in frontend, frontend
+    outcome = browser.find_element(By.ID, "outcome")
+    assert (outcome.get_attribute("data-state"), outcome.get_attribute("data-code")) == ("linked", "linked")
+    assert outcome.text.endswith("1 organisation(s) linked.")
+    assert browser.current_url == f"{stack.state['console']}/xero/callback"  # the code left the address bar
+    assert browser.save_screenshot(str(ARTIFACTS / "xero-callback-page.png"))
 
     # And the ticked organisation (only) is a linked client, with its first sync queued by the link
     clients = stack.clients(practice)
     assert [(c["name"], c["tenantId"], c["linkState"]) for c in clients] == [("Pōhutukawa Ltd", wanted, "linked")]
+    assert outcome.get_attribute("data-client-ids") == clients[0]["clientId"]
     runs = stack.runs(practice, clients[0]["clientId"])
     assert [r["trigger"] for r in runs] == ["link"]
     assert runs[0]["status"] in ("queued", "running", "succeeded")
+
+
+def test_the_callback_page_of_someone_elses_link_links_nothing(running_stack: StackHandle, browser: Any) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.wait import WebDriverWait
+
+    stack, practice = running_stack, "browser-practice-b"
+    # Given a link started by a user of the practice and approved in Xero by someone they sent it to
+    theirs = stack.create_org("Kauri Ltd", "tiny", seed="browser")["tenantId"]
+    authorize_url = stack.start_link(practice)
+    stack.emulator_admin("POST", "/consent", json={"tenantIds": [theirs], "deny": False})
+    callback_url = stack.session.get(authorize_url, allow_redirects=False, timeout=30).headers["Location"]
+
+    # When that person's browser, signed in as another user of another practice, lands on the callback page
+    signed_in(browser, stack, stack.token("another-practice", "another-user"))
+    browser.get(callback_url)
+
+    # Then the page says the link was someone else's, and nothing is linked in either practice
+    WebDriverWait(browser, 60).until(lambda b: b.find_element(By.ID, "outcome").get_attribute("data-code"))
+    outcome = browser.find_element(By.ID, "outcome")
+    assert (outcome.get_attribute("data-state"), outcome.get_attribute("data-code")) == ("failed", "state_mismatch")
+    assert "started by someone else" in outcome.text
+    assert stack.clients(practice) == [] and stack.clients("another-practice") == []
+
+
+def signed_in(browser: Any, stack: StackHandle, token: str) -> None:
+    """What the console's sign-in leaves behind: the user's JWT in the console origin's session storage."""
+    browser.get(f"{stack.state['console']}/config.json")
+    browser.execute_script(f"sessionStorage.setItem('{TOKEN_KEY}', arguments[0])", token)

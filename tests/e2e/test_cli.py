@@ -65,6 +65,8 @@ def test_up_serves_the_api_and_down_stops_every_process(tmp_path: Path) -> None:
             "up",
             "--api-port",
             "0",
+            "--console-port",
+            "0",
             "--emulator-port",
             "0",
             "--no-schedules",
@@ -92,12 +94,12 @@ def test_up_serves_the_api_and_down_stops_every_process(tmp_path: Path) -> None:
         for endpoint in (state["api"], state["dynamodb"]["endpoint"], state["moto"]["endpoint"]):
             assert endpoint.startswith("http://127.0.0.1:")
 
-        # And the Xero emulator runs, with the local Xero app registered for this API's callback
+        # And the Xero emulator runs, with the local Xero app registered for the console's callback page
         emulator = state["xero_emulator"]["url"]
         assert any(emulator in line for line in output)
         apps = requests.get(f"{emulator}/_emulator/apps", timeout=10).json()["apps"]
         (app,) = (a for a in apps if a["clientId"] == LOCAL_XERO_APP["client_id"])
-        assert app["redirectUris"] == [f"{state['api']}/xero/callback"]
+        assert app["redirectUris"] == [f"{state['console']}/xero/callback"]
         assert app["hasSecret"]
 
         # And a token minted by the CLI opens the API

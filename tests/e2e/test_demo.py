@@ -63,6 +63,8 @@ def test_the_demo_links_syncs_changes_unlinks_and_relinks_then_the_cli_works_on_
             "60",
             "--api-port",
             "0",
+            "--console-port",
+            "0",
             "--emulator-port",
             "0",
             "--keep",

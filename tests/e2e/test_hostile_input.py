@@ -88,11 +88,12 @@ def test_unicode_edge_cases_in_query_parameters_are_clean(api: Api, practice: st
 
     for path in (f"/clients?cursor={value}", f"/clients?limit={value}"):
         _clean(api.get(path, practice))
-    # The callback (no JWT): any state that is not one we issued is refused without a lookup
-    for query in (f"state={value}", f"state={value}&code={value}", f"state=s&error={value}"):
-        response = api.get(f"/xero/callback?{query}", headers={"Accept": "application/json"})
-        assert response.status_code == 200, response.text
-        assert response.json()["outcome"] == "failed"
+    # A link completion: any state that is not one we issued is refused without a lookup
+    raw = AWKWARD_TEXT[text]
+    for completion in ({"state": raw}, {"state": raw, "code": raw}, {"state": "s" * 43, "error": raw}):
+        response = api.post("/xero/link-completions", practice, json=completion)
+        assert response.status_code in (400, 413, 422), response.text
+        assert _error(response)["code"] in ("invalid_state", "validation_error", "payload_too_large")
 
 
 @pytest.mark.parametrize("text", AWKWARD_TEXT)

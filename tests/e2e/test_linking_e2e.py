@@ -1,6 +1,7 @@
 """Linking, relinking and unlinking clients end to end: the front end calls the front door with a JWT, the user
-answers Xero's consent (the emulator), the browser comes back to our callback, and the queue worker runs the sync the
-link asked for against the emulator. The same scenarios as tests/integration/test_linking.py, on the local stack."""
+answers Xero's consent (the emulator), Xero sends the browser back to the console's callback page, which completes
+the link with the user's JWT, and the queue worker runs the sync the link asked for against the emulator. The same
+scenarios as tests/integration/test_linking.py, on the local stack."""
 
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -14,7 +15,6 @@ from local.stack import LocalStack
 from tests.e2e.helpers import Api, eventually
 from tests.xero import Xero
 
-JSON = {"Accept": "application/json"}
 SYNC_TIMEOUT = 90  # seconds for the worker to take and finish a tiny organisation's sync on a busy machine
 
 
@@ -47,17 +47,27 @@ def at_xero(xero: Xero, authorize_url: str, tenant_ids: list[str] | None = None,
     return location
 
 
-def back_from_xero(api: Api, stack: LocalStack, callback_url: str, headers: dict[str, str] | None = None) -> Any:
-    """The browser follows Xero's redirect to our callback (no JWT on that route)."""
-    assert callback_url.startswith(f"{stack.api_url}/xero/callback?"), callback_url
-    headers = JSON if headers is None else headers
-    return api.session.get(callback_url, headers=headers, allow_redirects=False, timeout=60)
+def back_from_xero(
+    api: Api, stack: LocalStack, callback_url: str, practice: str | None, token: str | None = None
+) -> Any:
+    """Xero sent the browser to the console's callback page, which hands what Xero put in its query to the API with
+    the signed-in user's JWT (`practice`'s, or `token`)."""
+    assert callback_url.startswith(f"{stack.xero_redirect_uri}?"), callback_url
+    query = dict(parse_qsl(urlparse(callback_url).query))
+    completion = {name: query[name] for name in ("state", "code", "error") if name in query}
+    return api.post("/xero/link-completions", practice, token=token, json=completion)
+
+
+def refusal(response: Any) -> tuple[int, str]:
+    body = response.json()
+    assert set(body) == {"error"}, body
+    return response.status_code, body["error"]["code"]
 
 
 def link(
     api: Api, stack: LocalStack, xero: Xero, practice: str, tenant_ids: list[str], client_id: str | None = None
 ) -> dict[str, Any]:
-    response = back_from_xero(api, stack, at_xero(xero, start(api, practice, client_id), tenant_ids))
+    response = back_from_xero(api, stack, at_xero(xero, start(api, practice, client_id), tenant_ids), practice)
     assert response.status_code == 200, response.text
     outcome: dict[str, Any] = response.json()
     return outcome
@@ -158,22 +168,52 @@ def test_adding_one_organisation_links_a_client_whose_first_sync_the_worker_runs
     assert stored_records(listed["clientId"], "Contacts") > 0
 
 
-def test_the_callback_sends_the_browser_back_to_the_front_end_with_the_outcome_and_no_token(
+def test_xero_sends_the_browser_to_the_consoles_callback_page_and_the_apis_old_callback_links_nothing(
     stack: LocalStack, api: Api, xero: Xero, practice: str
 ) -> None:
     tenant = an_organisation(xero, "Bravo Ltd")
 
-    # When the browser (no Accept: application/json) comes back from Xero
-    response = back_from_xero(api, stack, at_xero(xero, start(api, practice), [tenant]), headers={})
+    # When Xero sends the browser back after consent
+    callback_url = at_xero(xero, start(api, practice), [tenant])
 
-    # Then it is sent to the front end, with the outcome in the query string and never a token
-    assert response.status_code == 302, response.text
-    location = urlparse(response.headers["Location"])
-    assert f"{location.scheme}://{location.netloc}{location.path}" == stack.environment["FRONTEND_URL"]
-    query = dict(parse_qsl(location.query))
-    (client,) = clients(api, practice)
-    assert (query["outcome"], query["code"], query["clientIds"]) == ("linked", "linked", client["clientId"])
-    assert "token" not in location.query.lower() and "code=linked" in location.query
+    # Then it lands on the console's callback page (another origin than the API's), served by the console
+    page = api.session.get(callback_url, timeout=30)
+    assert page.status_code == 200 and "text/html" in page.headers["Content-Type"]
+    assert '<script type="module" src="/js/xero-callback.js">' in page.text
+    assert not callback_url.startswith(stack.api_url)
+    # And the API's old unauthenticated callback route is gone: following Xero's query there links nothing
+    query = callback_url.split("?", 1)[1]
+    assert api.session.get(f"{stack.api_url}/xero/callback?{query}", timeout=30).status_code == 404
+    assert clients(api, practice) == []
+    # And the user who started it can still complete it
+    assert back_from_xero(api, stack, callback_url, practice).json()["outcome"] == "linked"
+
+
+@pytest.mark.parametrize("who", ["nobody", "another practice", "another user of the practice"])
+def test_only_the_user_who_started_a_link_can_complete_it(
+    stack: LocalStack, api: Api, xero: Xero, practice: str, who: str
+) -> None:
+    # Given a link started by a user of the practice, approved in Xero by someone they sent the URL to
+    tenant = xero.create_org(f"Stranger {uuid.uuid4().hex[:8]}", user_id="stranger")
+    xero.admin("POST", "/consent", json={"tenantIds": [tenant], "deny": False, "userId": "stranger"})
+    answer = xero.session.get(start(api, practice), allow_redirects=False, timeout=30)
+    callback_url = answer.headers["Location"]
+    token = {
+        "nobody": None,
+        "another practice": stack.token(f"other-{practice}"),
+        "another user of the practice": stack.token(practice, "someone-else"),
+    }[who]
+
+    # When the stranger's browser completes it, with no JWT or with their own
+    response = back_from_xero(api, stack, callback_url, None, token=token)
+
+    # Then nothing is linked anywhere: the gateway refuses a call with no JWT, the API any JWT but the starter's
+    if who == "nobody":
+        assert response.status_code == 401
+    else:
+        assert refusal(response) == (403, "state_mismatch")
+    assert clients(api, practice) == [] and clients(api, f"other-{practice}") == []
+    assert tenant not in {c["tenantId"] for c in clients(api, practice)}
 
 
 def test_two_organisations_in_one_consent_become_two_clients_sharing_one_secret(
@@ -210,7 +250,7 @@ def test_relink_after_unlink_brings_back_the_same_client_and_syncs_it(
     assert tenant not in connected_tenants(xero)
 
     # When the user relinks it and chooses its organisation in Xero
-    response = back_from_xero(api, stack, at_xero(xero, start(api, practice, client_id), [tenant]))
+    response = back_from_xero(api, stack, at_xero(xero, start(api, practice, client_id), [tenant]), practice)
 
     # Then it is the same client, linked again, with no duplicate, and the relink's sync runs
     assert response.status_code == 200, response.text
@@ -253,10 +293,10 @@ def test_relinking_with_another_organisation_is_refused_and_its_connection_remov
     assert api.post(f"/clients/{client_id}/unlink", practice).status_code == 200
 
     # When the user relinks it but chooses another organisation in Xero
-    response = back_from_xero(api, stack, at_xero(xero, start(api, practice, client_id), [other]))
+    response = back_from_xero(api, stack, at_xero(xero, start(api, practice, client_id), [other]), practice)
 
     # Then it is refused, the connection that consent made is removed again, and the client stays unlinked
-    assert (response.json()["outcome"], response.json()["code"]) == ("failed", "wrong_organisation")
+    assert refusal(response) == (409, "wrong_organisation")
     assert other not in connected_tenants(xero)
     assert overview(api, practice, client_id)["linkState"] == "unlinked"
     assert [c["clientId"] for c in clients(api, practice)] == [client_id]
@@ -272,13 +312,13 @@ def test_relinking_another_practices_client_is_not_found(
     assert (response.status_code, response.json()["error"]["code"]) == (404, "client_not_found")
 
 
-# --- refused callbacks ----------------------------------------------------------------------------------------------
+# --- refused completions --------------------------------------------------------------------------------------------
 def test_consent_denied_changes_nothing(stack: LocalStack, api: Api, xero: Xero, practice: str) -> None:
     callback_url = at_xero(xero, start(api, practice), deny=True)
 
-    response = back_from_xero(api, stack, callback_url)
+    response = back_from_xero(api, stack, callback_url, practice)
 
-    assert (response.json()["outcome"], response.json()["code"]) == ("denied", "access_denied")
+    assert refusal(response) == (400, "access_denied")
     assert clients(api, practice) == []
 
 
@@ -292,11 +332,11 @@ def test_a_bad_state_or_verifier_is_refused_and_changes_nothing(
     callback_url = at_xero(xero, start(api, practice), [tenant])
     params = dict(parse_qsl(urlparse(callback_url).query))
     if tamper == "replayed":
-        (client_id,) = back_from_xero(api, stack, callback_url).json()["clientIds"]
+        (client_id,) = back_from_xero(api, stack, callback_url, practice).json()["clientIds"]
         finished_runs(api, practice, client_id, 1)  # the first callback's link and its sync, settled
     elif tamper == "forged":
         params["state"] = "forged-" + params["state"][7:]
-        callback_url = f"{stack.api_url}/xero/callback?{urlencode(params)}"
+        callback_url = f"{stack.xero_redirect_uri}?{urlencode(params)}"
     elif tamper == "expired":
         OAuthState.get(params["state"]).update(
             actions=[OAuthState.expires_at.set(datetime.now(UTC) - timedelta(seconds=1))]
@@ -305,11 +345,10 @@ def test_a_bad_state_or_verifier_is_refused_and_changes_nothing(
         OAuthState.get(params["state"]).update(actions=[OAuthState.code_verifier.set("x" * 64)])
     clients_before = clients(api, practice)
 
-    response = back_from_xero(api, stack, callback_url)
+    response = back_from_xero(api, stack, callback_url, practice)
 
     expected = "exchange_failed" if tamper == "pkce" else "invalid_state"
-    assert response.status_code == 200, response.text
-    assert (response.json()["outcome"], response.json()["code"]) == ("failed", expected)
+    assert refusal(response) == (400, expected)
     assert clients(api, practice) == clients_before
     for client in clients_before:  # the replayed link's client: its one sync, and no other
         (run,) = finished_runs(api, practice, client["clientId"], 1)

@@ -106,9 +106,12 @@ def test_tables_are_on_demand_encrypted_and_recoverable():
         assert tables[kept]["DeletionPolicy"] == "Retain", f"{kept}: a stack deletion must not delete client data"
 
 
-def test_every_route_but_the_xero_callback_needs_a_jwt():
+def test_every_route_needs_a_jwt():
+    # Xero sends the browser to the front end's callback page, which completes the link with the user's JWT: no
+    # route links anything for a caller the authorizer has not verified.
     routes = TEMPLATE.routes()
-    assert {(r.method, r.path) for r in routes if not r.authorized} == {("GET", "/xero/callback")}
+    assert [(r.method, r.path) for r in routes if not r.authorized] == []
+    assert ("POST", "/xero/link-completions") in {(r.method, r.path) for r in routes}
     assert len(routes) == 9
 
 
@@ -174,8 +177,10 @@ APP_CREDENTIALS = {"secretsmanager:GetSecretValue": {"XeroAppSecret"}}
 # Refreshing a token set (tokens.TokenStore.fresh): its ref and lease, its secret read and rewritten.
 TOKEN_REFRESH = {"dynamodb:GetItem": {"TokenSetsTable"}, "dynamodb:UpdateItem": {"TokenSetsTable"}}
 # The Xero clean-up of an unlinked or deleted client (linking.clean_up_remote): refresh, drop the tenant from the
-# token set, delete it (secret and ref) once no client uses it, clear the client's connection.
+# token set, delete it (secret and ref) once no client uses it, clear the client's connection; the connection itself
+# only once no client of any practice names it (clients-by-connection).
 REMOTE_CLEANUP = {
+    "dynamodb:Query": {"ClientsTable/index/clients-by-connection"},
     "dynamodb:GetItem": {"ClientsTable", "TokenSetsTable"},
     "dynamodb:UpdateItem": {"ClientsTable", "TokenSetsTable"},
     "dynamodb:DeleteItem": {"TokenSetsTable"},
@@ -196,13 +201,15 @@ def merged(*parts: dict[str, set[str]]) -> dict[str, set[str]]:
 
 LEAST_PRIVILEGE: dict[str, dict[str, set[str]]] = {
     # start_link (state put, relink target read), complete_link (state read + conditional delete, client
-    # create/relink, token set created, an older unused one deleted, the link's sync queued).
+    # create/relink, token set created, an older unused one deleted, the link's sync queued, a connection a refused
+    # relink made removed if no client names it).
     "LinkFunction": merged(
         {
             "dynamodb:GetItem": {"ClientsTable", "OAuthStatesTable", "TokenSetsTable"},
             "dynamodb:PutItem": {"ClientsTable", "OAuthStatesTable", "TokenSetsTable", "SyncRunsTable"},
             "dynamodb:UpdateItem": {"ClientsTable", "TokenSetsTable", "SyncRunsTable"},
             "dynamodb:DeleteItem": {"OAuthStatesTable", "TokenSetsTable"},
+            "dynamodb:Query": {"ClientsTable/index/clients-by-connection"},
             "sqs:SendMessage": {"SyncQueue"},
             "secretsmanager:CreateSecret": {"token-sets/*"},
             "secretsmanager:DeleteSecret": {"token-sets/*"},

@@ -1,7 +1,8 @@
 """Linking, relinking and unlinking clients through the API and the Xero emulator."""
 
+import json
 from datetime import UTC, datetime, timedelta
-from urllib.parse import parse_qsl, urlencode, urlparse
+from urllib.parse import parse_qsl, urlparse
 
 import pytest
 
@@ -12,8 +13,6 @@ from xero_sync.runs import begin_run
 from xero_sync.schemas import SyncMessage
 from xero_sync.tokens import TokenSetRevoked, TokenStore
 from xero_sync.xero_identity import XeroIdentity
-
-JSON = {"accept": "application/json"}
 
 
 @pytest.fixture
@@ -28,12 +27,20 @@ def start(api: Api, client_id: str | None = None, practice: str = "practice-a") 
     return response.body["authorizeUrl"]
 
 
-def callback(api: Api, params: dict[str, str], headers: dict[str, str] | None = JSON):
-    return api.call("GET", "/xero/callback", query=urlencode(params), headers=headers)
+def complete(api: Api, params: dict[str, str], practice: str = "practice-a", user: str = "user-1"):
+    """What the front end's callback page does: Xero's query (state, code or error) to the API, as the signed-in
+    user."""
+    return api.call("POST", "/xero/link-completions", practice=practice, user=user, body=json.dumps(params))
+
+
+def refusal(response) -> tuple[int, str]:
+    """A completion that linked nothing: its status and the code in the API's error shape."""
+    assert set(response.body) == {"error"}, response.body
+    return response.status, response.body["error"]["code"]
 
 
 def link(api: Api, xero, tenant_ids: list[str], practice: str = "practice-a") -> dict:
-    response = callback(api, xero.consent(start(api, practice=practice), tenant_ids))
+    response = complete(api, xero.consent(start(api, practice=practice), tenant_ids), practice)
     assert response.status == 200, response.body
     return response.body
 
@@ -71,15 +78,13 @@ def test_two_organisations_in_one_consent_become_two_clients_sharing_one_secret(
     assert len([s for s in secrets if "/token-sets/" in s["Name"]]) == 1
 
 
-def test_the_callback_sends_the_browser_back_to_the_front_end_with_the_outcome_and_no_token(xero, api):
+def test_the_completion_answers_the_outcome_and_no_token(xero, api):
     tenant = xero.create_org("Alpha Ltd")
-    response = callback(api, xero.consent(start(api), [tenant]), headers={})
-    assert response.status == 302
-    location = urlparse(response.headers["Location"])
-    assert f"{location.scheme}://{location.netloc}{location.path}" == "http://127.0.0.1:3000/xero/linked"
-    query = dict(parse_qsl(location.query))
-    assert query["outcome"] == "linked" and len(query["clientIds"]) == 36
-    assert "token" not in location.query.lower() and "code=linked" in location.query
+    response = complete(api, xero.consent(start(api), [tenant]))
+    assert response.status == 200
+    assert set(response.body) == {"outcome", "code", "message", "clientIds"}
+    assert (response.body["outcome"], response.body["code"]) == ("linked", "linked")
+    assert "token" not in json.dumps(response.body).lower()
 
 
 def test_linking_an_organisation_again_relinks_the_same_client(xero, api):
@@ -95,7 +100,7 @@ def test_a_bad_state_or_verifier_is_refused_and_changes_nothing(aws, xero, api, 
     tenant = xero.create_org("Alpha Ltd")
     params = xero.consent(start(api), [tenant])
     if tamper == "replayed":
-        callback(api, params)
+        complete(api, params)
         aws.receive_all("SyncQueue")
     elif tamper == "forged":
         params["state"] = "forged-" + params["state"][7:]
@@ -106,9 +111,9 @@ def test_a_bad_state_or_verifier_is_refused_and_changes_nothing(aws, xero, api, 
     elif tamper == "pkce":
         OAuthState.get(params["state"]).update(actions=[OAuthState.code_verifier.set("x" * 64)])
     clients_before = api.call("GET", "/clients").body["items"]
-    response = callback(api, params)
+    response = complete(api, params)
     expected = "exchange_failed" if tamper == "pkce" else "invalid_state"
-    assert (response.body["outcome"], response.body["code"]) == ("failed", expected)
+    assert refusal(response) == (400, expected)
     assert api.call("GET", "/clients").body["items"] == clients_before
     assert queued(aws) == []
 
@@ -117,8 +122,9 @@ def test_consent_denied_changes_nothing(aws, xero, api):
     url = start(api)
     xero.admin("POST", "/consent", json={"deny": True})
     params = dict(parse_qsl(urlparse(xero.session.get(url, allow_redirects=False).headers["Location"]).query))
-    response = callback(api, params)
-    assert (response.body["outcome"], response.body["code"]) == ("denied", "access_denied")
+    response = complete(api, params)
+    assert refusal(response) == (400, "access_denied")
+    assert response.body["error"]["message"] == "Access to Xero was not allowed."
     assert api.call("GET", "/clients").body["items"] == [] and queued(aws) == []
 
 
@@ -160,7 +166,7 @@ def test_relink_after_unlink_brings_back_the_same_client_and_queues_a_sync(aws, 
     (closed,) = api.call("GET", f"/clients/{client_id}/syncs").body["items"]
     assert (closed["runId"], closed["status"], closed["errorCode"]) == (first_sync.run_id, "failed", "client_unlinked")
     assert begin_run(first_sync) is None
-    response = callback(api, xero.consent(start(api, client_id), [tenant]))
+    response = complete(api, xero.consent(start(api, client_id), [tenant]))
     assert response.body == {
         "outcome": "relinked",
         "code": "relinked",
@@ -177,8 +183,8 @@ def test_relinking_with_another_organisation_is_refused_and_its_connection_remov
     own, other = xero.create_org("Alpha Ltd"), xero.create_org("Stranger Ltd")
     (client_id,) = link(api, xero, [own])["clientIds"]
     api.call("POST", f"/clients/{client_id}/unlink")
-    response = callback(api, xero.consent(start(api, client_id), [other]))
-    assert (response.body["outcome"], response.body["code"]) == ("failed", "wrong_organisation")
+    response = complete(api, xero.consent(start(api, client_id), [other]))
+    assert refusal(response) == (409, "wrong_organisation")
     assert other not in connections_at_xero(xero)
     assert api.call("GET", f"/clients/{client_id}").body["linkState"] == "unlinked"
 
@@ -216,8 +222,12 @@ def test_a_token_set_xero_refuses_puts_its_clients_in_needs_relink_with_data_kep
     )
     with pytest.raises(TokenSetRevoked) as revoked:
         store.fresh(token_set_id)
-    assert sorted(mark_needs_relink(token_set_id, revoked.value.reason).client_ids) == sorted(client_ids)
+    assert "invalid_grant" in revoked.value.reason
+    assert sorted(mark_needs_relink(token_set_id, "token_revoked").client_ids) == sorted(client_ids)
     for client_id in client_ids:
         overview = api.call("GET", f"/clients/{client_id}").body
-        assert overview["linkState"] == "needs_relink" and "invalid_grant" in overview["linkStateReason"]
+        assert (overview["linkState"], overview["linkStateReason"]) == (
+            "needs_relink",
+            "Xero no longer accepts this client's authorisation. Relink it to sync.",
+        )
         assert api.call("POST", f"/clients/{client_id}/sync").status == 409

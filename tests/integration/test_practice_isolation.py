@@ -103,9 +103,9 @@ def test_every_route_of_the_template_is_in_the_matrix():
         ("GET", "/clients"): "lists the caller's own partition (test above)",
         ("POST", "/clients/link"): "names no client: the state it makes is bound to the caller's practice",
         (
-            "GET",
-            "/xero/callback",
-        ): "no JWT: the single-use state names the practice (tests/integration/test_linking.py)",
+            "POST",
+            "/xero/link-completions",
+        ): "names no client: the state must be the caller's own, or state_mismatch (test_linking_hostile.py)",
     }
     routes = {(r.method, r.path) for r in TEMPLATE.routes()}
     assert routes == {(r.method, r.path) for r in OWN_ROUTES} | set(not_client_scoped)

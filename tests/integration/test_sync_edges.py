@@ -7,6 +7,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
+from urllib.parse import parse_qsl, urlparse
 
 import pytest
 
@@ -141,8 +142,8 @@ def test_a_connection_removed_for_one_of_two_organisations_of_a_consent_leaves_t
     started = api.call("POST", "/clients/link", practice="practice-a")
     emu.admin("POST", "/consent", json={"tenantIds": [alpha, beta], "deny": False, "userId": "demo-user"})
     answer = emu.session.get(started.body["authorizeUrl"], allow_redirects=False, timeout=30)
-    query = answer.headers["Location"].split("?", 1)[1]
-    linked_ids = api.call("GET", "/xero/callback", query=query, headers={"accept": "application/json"}).body
+    params = dict(parse_qsl(urlparse(answer.headers["Location"]).query))
+    linked_ids = api.call("POST", "/xero/link-completions", body=json.dumps(params)).body
     by_tenant = {Client.get("practice-a", c).tenant_id: c for c in linked_ids["clientIds"]}
     for message in drain(aws.session, queue_url):
         assert run_to_end(aws.session, queue_url, message).status == "succeeded"

@@ -79,12 +79,12 @@ def test_a_nightly_message_creates_its_run_and_a_duplicate_does_nothing(aws):
     message = nightly_message(client)
     assert begin_run(message) is not None
     assert begin_run(message) is None  # duplicate while running
-    finish_run(message, RunStatus.FAILED, error=("some_code", "it broke"))
+    finish_run(message, RunStatus.FAILED, "enqueue_failed")
     assert begin_run(message) is None  # duplicate after it finished
     (run,) = list_runs("practice-a", client.client_id).items
-    assert (run.status, run.trigger, run.error_code) == ("failed", "nightly", "some_code")
+    assert (run.status, run.trigger, run.error_code) == ("failed", "nightly", "enqueue_failed")
     client.refresh()
-    assert client.last_error == "it broke" and client.last_successful_sync_at is None
+    assert client.last_error == "The sync could not be queued. Try again." and client.last_successful_sync_at is None
 
 
 def test_a_nightly_message_during_a_manual_sync_adds_nothing(aws):

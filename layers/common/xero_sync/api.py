@@ -41,10 +41,13 @@ class ErrorBody(BaseModel):
 
 
 _ERROR_DESCRIPTIONS = {
-    HTTPStatus.BAD_REQUEST: "malformed_json, invalid_cursor",
+    HTTPStatus.BAD_REQUEST: "malformed_json, invalid_cursor; a link completion's invalid_state, access_denied, "
+    "xero_error, missing_code, exchange_failed, no_organisation",
     HTTPStatus.UNAUTHORIZED: "unauthorized: the token names no practice or user",
+    HTTPStatus.FORBIDDEN: "state_mismatch: the link was started by another user",
     HTTPStatus.NOT_FOUND: "client_not_found (also another practice's client), route_not_found",
-    HTTPStatus.CONFLICT: "client_not_linked",
+    HTTPStatus.CONFLICT: "client_not_linked; a link completion's wrong_organisation, client_being_deleted",
+    HTTPStatus.SERVICE_UNAVAILABLE: "xero_unavailable: Xero could not be reached; try again in a few minutes",
     HTTPStatus.REQUEST_ENTITY_TOO_LARGE: "payload_too_large",
     HTTPStatus.UNSUPPORTED_MEDIA_TYPE: "unsupported_media_type",
     HTTPStatus.UNPROCESSABLE_ENTITY: "validation_error, with where and why",

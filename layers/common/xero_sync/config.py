@@ -31,13 +31,14 @@ class Settings(BaseModel):
     xero_login_url: HttpUrl = Field(alias="XERO_LOGIN_URL")
     xero_identity_url: HttpUrl = Field(alias="XERO_IDENTITY_URL")
     xero_api_url: HttpUrl = Field(alias="XERO_API_URL")
+    # The front end's callback page, as registered with the Xero app: it hands the code and state to the API.
     xero_redirect_uri: HttpUrl = Field(alias="XERO_REDIRECT_URI")
-    frontend_url: HttpUrl = Field(alias="FRONTEND_URL")
-    # Read-only access to everything the sync imports, plus a refresh token (offline_access).
+    # Read-only access to everything the sync imports, plus a refresh token (offline_access); nothing reads the
+    # user's identity, so openid, profile and email are not asked for.
     xero_scopes: str = Field(
         alias="XERO_SCOPES",
-        default="offline_access openid profile email accounting.settings.read accounting.contacts.read "
-        "accounting.transactions.read accounting.journals.read",
+        default="offline_access accounting.settings.read accounting.contacts.read accounting.transactions.read "
+        "accounting.journals.read",
     )
 
     # The JWT claim (verified by API Gateway's authorizer) that names the caller's practice.

@@ -37,3 +37,34 @@ class InvalidCursor(ApiError):
 
     def __init__(self) -> None:
         super().__init__("the paging cursor is not one this API gave out")
+
+
+class LinkNotCompleted(ApiError):
+    """A link completion that linked nothing: its code says why, with the fixed message of that code."""
+
+    def __init__(self, status: HTTPStatus, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+
+
+# What a practice user is shown when a sync fails: a code and its fixed message, never an exception's text (which
+# may carry an account id, a role, a secret's ARN or a response body). The details go to the logs only.
+RUN_ERROR_MESSAGES = {
+    "sync_error": "The sync failed on our side. The next sync will try again.",
+    "xero_error": "Xero answered in a way the sync could not use. The next sync will try again.",
+    "xero_transient_failure": "Xero kept failing. The next sync will try again.",
+    "xero_unauthorized": "Xero refused the sync's authorisation. Relink the client if this persists.",
+    "xero_forbidden": "Xero no longer allows access to this organisation. Relink it to sync.",
+    "token_revoked": "Xero no longer accepts this client's authorisation. Relink it to sync.",
+    "no_token_set": "This client has no Xero authorisation. Relink it to sync.",
+    "enqueue_failed": "The sync could not be queued. Try again.",
+    "worker_lost": "The sync stopped answering and a later sync took over.",
+    "client_unlinked": "The client was unlinked before this sync could finish.",
+    "client_deleted": "The client was deleted before this sync could finish.",
+}
+
+
+def run_error_message(code: str) -> str:
+    """The fixed message of a run's error code (an unknown code reads as the generic failure)."""
+    return RUN_ERROR_MESSAGES.get(code, RUN_ERROR_MESSAGES["sync_error"])

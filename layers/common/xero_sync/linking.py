@@ -1,11 +1,18 @@
-"""Linking clients with Xero: start the authorisation, complete it in the callback, unlink, and the states a
-client's link can be in. Tokens go through the token store only."""
+"""Linking clients with Xero: start the authorisation, complete it for the user who started it, unlink, and the
+states a client's link can be in. Tokens go through the token store only.
+
+The flow (docs/link-flow.md): the front end starts a link (a state bound to the caller's practice and user), sends
+the user to Xero, and Xero sends the browser back to the front end's callback page; that page hands `{state, code}`
+to `complete_link` with the user's JWT. Only the user who started it can complete it: anyone else's completion
+leaves the state and the code untouched.
+"""
 
 import contextlib
 import re
 import secrets
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from http import HTTPStatus
 from typing import Literal
 
 from pydantic import Field
@@ -13,7 +20,7 @@ from pynamodb.exceptions import DeleteError, DoesNotExist, PutError, UpdateError
 from pynamodb.expressions.update import Action
 
 from xero_sync.clients import load_client
-from xero_sync.errors import ClientNotFound
+from xero_sync.errors import LinkNotCompleted, run_error_message
 from xero_sync.ids import client_id_for
 from xero_sync.models import (
     CLEANUP_PARTITION,
@@ -31,6 +38,7 @@ from xero_sync.tokens import TokenSetRevoked, TokenStore
 from xero_sync.xero_identity import (
     Connection,
     TokenSet,
+    UnexpectedXeroAnswer,
     XeroAuthError,
     XeroIdentity,
     XeroUnavailable,
@@ -40,10 +48,31 @@ from xero_sync.xero_identity import (
 STATE_TTL = timedelta(minutes=10)
 # What start_link issues (secrets.token_urlsafe(32)); anything else is refused before any lookup (a key DynamoDB
 # would refuse, over 2,048 bytes, must not be a 500).
-_STATE = re.compile(r"[A-Za-z0-9_-]{16,128}")
-UNLINKED_DURING_RUN = ("client_unlinked", "the client was unlinked before this sync could finish")
+STATE_PATTERN = r"^[A-Za-z0-9_-]{16,128}$"
+_STATE = re.compile(STATE_PATTERN)
 
-Outcome = Literal["linked", "relinked", "denied", "failed"]
+# Why a completion linked nothing: the code the front end switches on, its status, and the one message users see.
+REFUSALS: dict[str, tuple[HTTPStatus, str]] = {
+    "invalid_state": (HTTPStatus.BAD_REQUEST, "This link has expired or was already used. Start linking again."),
+    "state_mismatch": (
+        HTTPStatus.FORBIDDEN,
+        "This link was started by someone else. Start linking again from your own account.",
+    ),
+    "access_denied": (HTTPStatus.BAD_REQUEST, "Access to Xero was not allowed."),
+    "xero_error": (HTTPStatus.BAD_REQUEST, "Xero could not complete the authorisation. Start linking again."),
+    "missing_code": (HTTPStatus.BAD_REQUEST, "Xero sent no authorisation code. Start linking again."),
+    "exchange_failed": (HTTPStatus.BAD_REQUEST, "Xero did not accept the authorisation. Start linking again."),
+    "xero_unavailable": (HTTPStatus.SERVICE_UNAVAILABLE, "Xero could not be reached. Try again in a few minutes."),
+    "no_organisation": (HTTPStatus.BAD_REQUEST, "No Xero organisation was chosen."),
+    "wrong_organisation": (
+        HTTPStatus.CONFLICT,
+        "The organisation chosen in Xero is not this client's. Relink and choose its own.",
+    ),
+    "client_being_deleted": (
+        HTTPStatus.CONFLICT,
+        "This organisation's client is being deleted. Link it again once the deletion has finished.",
+    ),
+}
 
 
 class LinkStarted(ApiModel):
@@ -51,18 +80,27 @@ class LinkStarted(ApiModel):
     expires_at: datetime
 
 
-class LinkOutcome(ApiModel):
-    """What the callback tells the front end. Never a token."""
+class LinkCompletion(ApiModel):
+    """What Xero put in the callback page's query string, as the front end found it."""
 
-    outcome: Outcome
-    code: str
+    state: str = Field(min_length=1, max_length=256)
+    code: str | None = Field(default=None, min_length=1, max_length=2048)
+    error: str | None = Field(default=None, min_length=1, max_length=256)
+
+
+class LinkOutcome(ApiModel):
+    """A completed link. Never a token."""
+
+    outcome: Literal["linked", "relinked"]
+    code: Literal["linked", "relinked"]
     message: str
     client_ids: list[str] = Field(default_factory=list)
 
 
-def _failed(code: str, message: str) -> LinkOutcome:
+def refused(code: str) -> LinkNotCompleted:
+    status, message = REFUSALS[code]
     logger.info("link not completed", extra={"code": code})
-    return LinkOutcome(outcome="failed", code=code, message=message)
+    return LinkNotCompleted(status, code, message)
 
 
 # --- starting -------------------------------------------------------------------------------------------------------
@@ -85,49 +123,69 @@ def start_link(practice_id: str, user_id: str, target_client_id: str | None = No
     return LinkStarted(authorize_url=XeroIdentity().authorization_url(state, verifier), expires_at=now + STATE_TTL)
 
 
-def _consume_state(state: str) -> OAuthState | None:
-    """The pending authorisation, removed so it can never be used twice; None if unknown, used or expired."""
+def _take_state(state: str, practice_id: str, user_id: str) -> OAuthState:
+    """The caller's own pending authorisation, removed so it can never be used twice. Another user's (of any
+    practice) is refused and left as it is, for its owner to complete; an unknown, used or expired one is refused."""
+    if not _STATE.fullmatch(state):
+        raise refused("invalid_state")
     try:
         pending = OAuthState.get(state, consistent_read=True)
+    except DoesNotExist:
+        raise refused("invalid_state") from None
+    if (pending.practice_id, pending.user_id) != (practice_id, user_id):
+        logger.warning("a link completion by someone other than the user who started it was refused")
+        raise refused("state_mismatch")
+    try:
         pending.delete(condition=OAuthState.state.exists())
-    except (DoesNotExist, DeleteError):
-        return None
+    except DeleteError:
+        raise refused("invalid_state") from None  # a concurrent completion took it first
     if pending.expires_at <= datetime.now(UTC):  # TTL deletion can lag by hours
-        return None
+        raise refused("invalid_state")
     return pending
 
 
-# --- the callback ---------------------------------------------------------------------------------------------------
-def complete_link(state: str | None, code: str | None, error: str | None) -> LinkOutcome:
-    pending = _consume_state(state) if state and _STATE.fullmatch(state) else None
-    if pending is None:
-        return _failed("invalid_state", "This link has expired or was already used. Start linking again.")
-    if error:
-        if error == "access_denied":
-            return LinkOutcome(outcome="denied", code="access_denied", message="Access to Xero was not allowed.")
-        return _failed("xero_error", f"Xero could not complete the authorisation ({error[:64]}).")
-    if not code:
-        return _failed("missing_code", "Xero sent no authorisation code.")
+# --- completing -----------------------------------------------------------------------------------------------------
+def complete_link(practice_id: str, user_id: str, completion: LinkCompletion) -> LinkOutcome:
+    """Links what the caller chose in Xero, if the state is the caller's own; raises LinkNotCompleted otherwise.
+    The code is exchanged only once the state is proven the caller's."""
+    pending = _take_state(completion.state, practice_id, user_id)
+    if completion.error:
+        logger.info("Xero sent the user back with an error", extra={"xero_error": completion.error[:64]})
+        raise refused("access_denied" if completion.error == "access_denied" else "xero_error")
+    if not completion.code:
+        raise refused("missing_code")
     identity = XeroIdentity()
     try:
-        token_set = identity.exchange_code(code, pending.code_verifier)
+        token_set = identity.exchange_code(completion.code, pending.code_verifier)
         connections = [
             c for c in identity.connections(token_set, token_set.auth_event_id()) if c.tenant_type == "ORGANISATION"
         ]
-    except XeroAuthError as failure:
-        logger.warning("Xero code exchange failed", extra={"error": type(failure).__name__})
-        return _failed("exchange_failed", "Xero did not accept the authorisation. Start linking again.")
+    except (XeroAuthError, UnexpectedXeroAnswer) as failure:
+        # Refused, or answered unlike Xero (no JWT, no authentication event, a body of the wrong shape): fail closed.
+        logger.warning("Xero code exchange failed", extra={"error": type(failure).__name__, "detail": str(failure)})
+        raise refused("exchange_failed") from None
     except XeroUnavailable as failure:
         logger.warning("Xero unavailable during the code exchange", extra={"error": type(failure).__name__})
-        return _failed("xero_unavailable", "Xero could not be reached. Try again in a few minutes.")
+        raise refused("xero_unavailable") from None
     if not connections:
-        return _failed("no_organisation", "No Xero organisation was chosen.")
+        raise refused("no_organisation")
     if pending.target_client_id:
         return _relink(pending, identity, token_set, connections)
     return _add(pending, token_set, connections)
 
 
+def _being_deleted(practice_id: str, tenant_id: str) -> bool:
+    try:
+        client = Client.get(practice_id, client_id_for(practice_id, tenant_id), consistent_read=True)
+    except DoesNotExist:
+        return False
+    return client.deleting_since is not None
+
+
 def _add(pending: OAuthState, token_set: TokenSet, connections: list[Connection]) -> LinkOutcome:
+    # Checked for every organisation before anything is written: a refused link changes nothing.
+    if any(_being_deleted(pending.practice_id, c.tenant_id) for c in connections):
+        raise refused("client_being_deleted")
     token_set_id = TokenStore().create(pending.practice_id, token_set, {c.tenant_id for c in connections})
     client_ids = []
     for connection in connections:
@@ -146,15 +204,15 @@ def _relink(
 ) -> LinkOutcome:
     assert pending.target_client_id is not None
     try:
-        target: Client | None = load_client(pending.practice_id, pending.target_client_id)
-    except ClientNotFound:
-        target = None  # deleted while the user was at Xero
+        target: Client | None = Client.get(pending.practice_id, pending.target_client_id, consistent_read=True)
+    except DoesNotExist:
+        target = None  # deleted and purged while the user was at Xero
     chosen = next((c for c in connections if target and c.tenant_id == target.tenant_id), None)
-    _disconnect_strangers(pending.practice_id, identity, token_set, [c for c in connections if c is not chosen])
+    _disconnect_strangers(identity, token_set, [c for c in connections if c is not chosen])
+    if target is not None and target.deleting_since is not None:
+        raise refused("client_being_deleted")
     if target is None or chosen is None:
-        return _failed(
-            "wrong_organisation", "The organisation chosen in Xero is not this client's. Relink and choose its own."
-        )
+        raise refused("wrong_organisation")
     token_set_id = TokenStore().create(pending.practice_id, token_set, {chosen.tenant_id})
     client, previous_token_set = _link_client(pending.practice_id, chosen, token_set_id)
     _forget_token_set_if_unused(previous_token_set, chosen.tenant_id)
@@ -162,26 +220,38 @@ def _relink(
     return LinkOutcome(outcome="relinked", code="relinked", message="Relinked.", client_ids=[client.client_id])
 
 
-def _disconnect_strangers(
-    practice_id: str, identity: XeroIdentity, token_set: TokenSet, strangers: list[Connection]
-) -> None:
-    """Connections made by a refused consent are removed at Xero again, unless a linked client of this practice
-    relies on that organisation. A connection the consent did not make (re-consenting an organisation keeps its
-    connection, only updated) belongs to an earlier consent, maybe another practice's, and is left alone: a
-    connection is the Xero user's, shared by every practice that user links for."""
+def _disconnect_strangers(identity: XeroIdentity, token_set: TokenSet, strangers: list[Connection]) -> None:
+    """Connections made by a refused consent are removed at Xero again, unless a client relies on them. A
+    connection the consent did not make (re-consenting an organisation keeps its connection, only updated) belongs
+    to an earlier consent, maybe another practice's, and is left alone."""
     for connection in strangers:
         if not connection.made_by_this_consent():
             continue
         try:
-            existing = Client.get(practice_id, client_id_for(practice_id, connection.tenant_id))
-            if existing.link_state == LinkState.LINKED.value:
-                continue
-        except DoesNotExist:
-            pass
-        try:
-            identity.delete_connection(token_set, connection.id)
+            _remove_connection_unless_used(identity, token_set, connection.id)
         except (XeroAuthError, XeroUnavailable):
             logger.warning("could not remove a refused connection at Xero")
+
+
+def _clients_using(connection_id: str) -> set[tuple[str, str]]:
+    """Every client, in any practice, that names this Xero connection (the connection index: no scan)."""
+    return {(c.practice_id, c.client_id) for c in Client.by_connection.query(connection_id)}
+
+
+def _remove_connection_unless_used(
+    identity: XeroIdentity, token_set: TokenSet, connection_id: str, leaving: Client | None = None
+) -> bool:
+    """Removes a connection at Xero when no client but `leaving` uses it. A connection is the Xero user's for this
+    app and organisation, shared by every practice that user links it for: removing it under another client would
+    cut that client off. True when it was removed (or already gone)."""
+    users = _clients_using(connection_id)
+    if leaving is not None:
+        users.discard((leaving.practice_id, leaving.client_id))
+    if users:
+        logger.info("Xero connection kept: another client uses it", extra={"clients": len(users)})
+        return False
+    identity.delete_connection(token_set, connection_id)
+    return True
 
 
 def _organisation_name(connection: Connection) -> str:
@@ -224,7 +294,12 @@ def _link_client(practice_id: str, connection: Connection, token_set_id: str) ->
         except PutError:
             existing = Client.get(practice_id, client_id, consistent_read=True)  # a racing callback created it
     previous = existing.token_set_id if existing.token_set_id != token_set_id else None
-    existing.update(actions=linked_fields, condition=Client.client_id.exists())
+    try:
+        existing.update(
+            actions=linked_fields, condition=Client.client_id.exists() & Client.deleting_since.does_not_exist()
+        )
+    except UpdateError:
+        raise refused("client_being_deleted") from None  # its deletion began after the check before the token set
     return existing, previous
 
 
@@ -263,7 +338,7 @@ def unlink_client(practice_id: str, client_id: str) -> UnlinkResult:
         condition=Client.link_state != LinkState.UNLINKED.value,
     )
     if client.current_run_id:  # a sync queued or running for it must not go on, nor hold the client
-        finish_run(RunKey(practice_id, client_id, client.current_run_id), RunStatus.FAILED, UNLINKED_DURING_RUN)
+        finish_run(RunKey(practice_id, client_id, client.current_run_id), RunStatus.FAILED, "client_unlinked")
     done = clean_up_remote(client)
     return UnlinkResult(
         client_id=client_id, link_state=LinkState.UNLINKED, remote_cleanup="done" if done else "pending"
@@ -280,7 +355,7 @@ def clean_up_remote(client: Client) -> bool:
             token_set = store.fresh(token_set_id)
             identity = XeroIdentity()
             if client.connection_id:
-                identity.delete_connection(token_set, client.connection_id)
+                _remove_connection_unless_used(identity, token_set, client.connection_id, leaving=client)
             ref = TokenSetRef.get(token_set_id, consistent_read=True)
             ref.update(
                 actions=[TokenSetRef.tenant_ids.delete({client.tenant_id})], condition=TokenSetRef.token_set_id.exists()
@@ -321,9 +396,11 @@ class RelinkNeeded:
     client_ids: list[str] = field(default_factory=list)
 
 
-def mark_needs_relink(token_set_id: str, reason: str, tenant_id: str | None = None) -> RelinkNeeded:
+def mark_needs_relink(token_set_id: str, error_code: str, tenant_id: str | None = None) -> RelinkNeeded:
     """Xero no longer honours a token set (invalid_grant: all its clients) or one organisation's connection (a 403
-    for that tenant: that client alone, the others of the consent still sync): they stop syncing, data kept."""
+    for that tenant: that client alone, the others of the consent still sync): they stop syncing, data kept. The
+    reason shown is the fixed message of the error's code."""
+    reason = run_error_message(error_code)
     result = RelinkNeeded(token_set_id, reason)
     try:
         ref = TokenSetRef.get(token_set_id, consistent_read=True)

@@ -123,6 +123,17 @@ class ClientIdIndex(GlobalSecondaryIndex["Client"]):
     client_id = UnicodeAttribute(hash_key=True)
 
 
+class ClientsByConnectionIndex(GlobalSecondaryIndex["Client"]):
+    """Keys only, sparse: the clients, in every practice, that name a Xero connection. A connection is shared by
+    every practice its Xero user links the organisation for; it is removed at Xero only when none is left."""
+
+    class Meta:
+        index_name = "clients-by-connection"
+        projection = KeysOnlyProjection()
+
+    connection_id = UnicodeAttribute(hash_key=True)
+
+
 class Client(_Table):
     """A practice's client: one Xero organisation (tenant) and its link and sync state."""
 
@@ -158,6 +169,7 @@ class Client(_Table):
     by_link_state = ClientsByLinkStateIndex()
     pending_cleanups = PendingCleanupsIndex()
     by_client_id = ClientIdIndex()
+    by_connection = ClientsByConnectionIndex()
 
     @staticmethod
     def link_state_actions(state: LinkState, reason: str | None) -> list[Action]:

@@ -58,7 +58,6 @@ from xero_sync.tokens import TokenStore
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
 
-DELETED_DURING_RUN = ("client_deleted", "the client was deleted before this sync could finish")
 DELETED_REASON = "Deleted by the practice"
 BATCH_WRITE_LIMIT = 25  # DynamoDB's BatchWriteItem maximum
 PAGE_SIZE = 1000  # keys read per Query page (keys only: well under 1 MB)
@@ -121,7 +120,7 @@ def delete_client(practice_id: str, client_id: str, queue: PurgeQueue | None = N
     if client.deleting_since is None:
         client = _mark_deleted(client)
         if client.current_run_id:  # a queued or running sync must not go on, nor hold the client
-            finish_run(RunKey(practice_id, client_id, client.current_run_id), RunStatus.FAILED, DELETED_DURING_RUN)
+            finish_run(RunKey(practice_id, client_id, client.current_run_id), RunStatus.FAILED, "client_deleted")
         metrics.add_metric(name="ClientsDeleted", unit="Count", value=1)
         logger.info("client marked deleted", extra={"client_id": client_id})
     _queue_purge(client, queue or PurgeQueue())

@@ -19,7 +19,7 @@ from pynamodb.transactions import TransactWrite
 
 from xero_sync.clients import load_client
 from xero_sync.config import get_settings
-from xero_sync.errors import ClientNotFound, ClientNotLinked
+from xero_sync.errors import ClientNotFound, ClientNotLinked, run_error_message
 from xero_sync.ids import RUN_ID_PATTERN, new_run_id
 from xero_sync.models import (
     ACTIVE_RUN_STATUSES,
@@ -119,7 +119,7 @@ def request_sync(
             practice_id=practice_id, client_id=client_id, run_id=run.run_id, trigger=trigger, mode=mode
         )
         if (queue or SyncQueue()).send([message]):
-            finish_run(message, RunStatus.FAILED, error=("enqueue_failed", "the sync could not be queued"))
+            finish_run(message, RunStatus.FAILED, "enqueue_failed")
             raise RuntimeError("the sync queue refused the message")
         return SyncAccepted(run_id=run.run_id, status=RunStatus.QUEUED)
     raise ClientNotLinked("the client changed while the sync was being queued; try again")
@@ -210,7 +210,7 @@ def _record_abandoned(client_id: str, run_id: str) -> None:
                 SyncRun.status.set(RunStatus.FAILED.value),
                 SyncRun.finished_at.set(now_utc()),
                 SyncRun.error_code.set("worker_lost"),
-                SyncRun.error_message.set("the sync stopped answering and a later sync took over"),
+                SyncRun.error_message.set(run_error_message("worker_lost")),
             ],
             condition=SyncRun.status.is_in(*(s.value for s in ACTIVE_RUN_STATUSES)),
         )
@@ -219,11 +219,12 @@ def _record_abandoned(client_id: str, run_id: str) -> None:
 def finish_run(
     message: SyncMessage | RunKey,
     status: RunStatus,
-    error: tuple[str, str] | None = None,
+    error_code: str | None = None,
 ) -> None:
-    """Records the run's outcome and releases the client's claim (only if the client still names this run)."""
+    """Records the run's outcome and releases the client's claim (only if the client still names this run). A
+    failure is recorded as its code and that code's fixed message (errors.RUN_ERROR_MESSAGES)."""
     now = now_utc()
-    error_code, error_message = error if error else (None, None)
+    error_message = run_error_message(error_code) if error_code else None
     run_actions: list[Action] = [
         SyncRun.status.set(status.value),
         SyncRun.finished_at.set(now),

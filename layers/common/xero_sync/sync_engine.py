@@ -107,7 +107,6 @@ class Outcome:
     resumes_at: datetime | None = None
     waiting_reason: WaitReason | None = None  # what the run waits on until resumes_at
     error_code: str | None = None
-    error_message: str | None = None
 
 
 MAX_ERRORS_PER_RESOURCE = 20  # reasons kept per resource and run (the count has them all)
@@ -305,14 +304,16 @@ class SyncEngine:
             return None if not errors else Outcome("continue")
         for error in real:
             if isinstance(error, TokenSetRevoked):
-                return Outcome("needs_relink", error_code="token_revoked", error_message=error.reason)
+                logger.warning("Xero no longer accepts the token set", extra={"detail": error.reason})
+                return Outcome("needs_relink", error_code="token_revoked")
             if isinstance(error, Forbidden):
-                return Outcome("needs_relink", error_code="xero_forbidden", error_message=str(error))
+                logger.warning("Xero refused the organisation", extra={"detail": str(error)})
+                return Outcome("needs_relink", error_code="xero_forbidden")
         for error in real:
             if not isinstance(error, (RateLimited, OrganisationOffline, _OutOfTime, *_TOKEN_UNAVAILABLE)):
                 code = error.code if isinstance(error, XeroApiError) else "sync_error"
                 logger.exception("sync failed", exc_info=error)
-                return Outcome("failed", error_code=code, error_message=f"{type(error).__name__}: {error}"[:1000])
+                return Outcome("failed", error_code=code)
         now = self.clock()
         day = [e for e in real if isinstance(e, RateLimited) and e.problem == "day"]
         if day:

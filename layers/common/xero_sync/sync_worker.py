@@ -74,7 +74,7 @@ def import_organisation(
     progress; a lost claim stops the engine (another worker owns the client now, or it was unlinked)."""
     client = begun.client
     if not client.token_set_id:
-        return Outcome("failed", error_code="no_token_set", error_message="the client has no Xero token set"), None
+        return Outcome("failed", error_code="no_token_set"), None
     api = XeroApi(
         str(get_settings().xero_api_url), client.tenant_id, AccessToken(client.token_set_id), options=api_options()
     )
@@ -157,7 +157,7 @@ def _requeue(message: SyncMessage, status: RunStatus, outcome: Outcome, queue: S
         logger.info("the client no longer names this run: not requeued")
         return status
     if (queue or SyncQueue()).send([message], delay_seconds=delay):
-        finish_run(message, RunStatus.FAILED, error=("enqueue_failed", "the continuation could not be queued"))
+        finish_run(message, RunStatus.FAILED, "enqueue_failed")
         return RunStatus.FAILED
     logger.info("sync run requeued", extra={"status": status.value, "delay_seconds": delay})
     return status
@@ -184,9 +184,9 @@ def process_sync_message(
     logger.info("sync run taken", extra={"trigger": message.trigger.value, "mode": message.mode})
     try:
         outcome, engine = import_organisation(begun, message, remaining_seconds)
-    except Exception as error:
+    except Exception:
         logger.exception("sync failed unexpectedly")
-        outcome = Outcome("failed", error_code="sync_error", error_message=f"{type(error).__name__}: {error}"[:1000])
+        outcome = Outcome("failed", error_code="sync_error")
     _record_progress(begun, engine)
     logger.info("sync outcome", extra={"outcome": outcome.kind, "error_code": outcome.error_code})
     if outcome.kind == "done":
@@ -200,8 +200,7 @@ def process_sync_message(
     if outcome.kind == "needs_relink" and begun.client.token_set_id:
         # A 403 is this organisation's connection (removed in Xero); invalid_grant is the whole token set.
         only = begun.client.tenant_id if outcome.error_code == "xero_forbidden" else None
-        reason = outcome.error_message or "Xero refused the authorisation"
-        mark_needs_relink(begun.client.token_set_id, reason, tenant_id=only)
-    finish_run(message, RunStatus.FAILED, error=(outcome.error_code or "sync_error", outcome.error_message or ""))
+        mark_needs_relink(begun.client.token_set_id, outcome.error_code or "token_revoked", tenant_id=only)
+    finish_run(message, RunStatus.FAILED, outcome.error_code or "sync_error")
     _add_run_metrics(message, RunStatus.FAILED)
     return RunStatus.FAILED

@@ -15,6 +15,7 @@ from authlib.integrations.base_client.errors import OAuthError
 from authlib.integrations.requests_client import OAuth2Session
 from aws_lambda_powertools.utilities import parameters
 from joserfc import jws
+from joserfc.errors import JoseError
 from pydantic import BaseModel, Field, SecretStr
 from requests.adapters import HTTPAdapter
 
@@ -47,11 +48,18 @@ class TokenSet(BaseModel):
     def seconds_left(self, now: float | None = None) -> float:
         return self.expires_at - (now if now is not None else time.time())
 
-    def auth_event_id(self) -> str | None:
-        """Xero stamps each consent's connections with the id its access token carries."""
-        payload = jws.extract_compact(self.access_token.get_secret_value().encode()).payload
-        value = json.loads(payload).get("authentication_event_id")
-        return str(value) if value else None
+    def auth_event_id(self) -> str:
+        """Xero stamps each consent's connections with the id its access token carries. A token that is not a JWT,
+        or carries no such id, is not what Xero issues: without the id, a consent's connections cannot be told from
+        every other connection of the Xero user, so nothing may be linked from it."""
+        try:
+            claims = json.loads(jws.extract_compact(self.access_token.get_secret_value().encode()).payload)
+        except (JoseError, ValueError, UnicodeDecodeError):
+            raise UnexpectedXeroAnswer("the access token is not a JWT") from None
+        value = claims.get("authentication_event_id") if isinstance(claims, dict) else None
+        if not isinstance(value, str) or not value:
+            raise UnexpectedXeroAnswer("the access token names no authentication event")
+        return value
 
     def to_secret_string(self) -> str:
         return json.dumps(
@@ -92,6 +100,11 @@ class XeroAuthError(Exception):
 
 class XeroUnavailable(Exception):
     """Xero could not be reached or answered with a server error: worth trying again later."""
+
+
+class UnexpectedXeroAnswer(XeroUnavailable):
+    """Xero answered, but not as Xero answers (a body of the wrong shape, an access token that is not a JWT). A
+    refresh tries again later, as after an outage; a link fails closed (linking.complete_link)."""
 
 
 def app_credentials() -> XeroAppCredentials:
@@ -171,13 +184,18 @@ class XeroIdentity:
             raise XeroUnavailable(f"revocation answered {response.status_code}")
 
     def connections(self, token: TokenSet, auth_event_id: str | None = None) -> list[Connection]:
+        """The token's connections; with `auth_event_id`, only those that consent made or re-stamped (Xero filters
+        them, and so do we: a connection of another consent must never be taken for one of this one)."""
         params = {"authEventId": auth_event_id} if auth_event_id else None
         response = self._call(token, "GET", f"{self._api}/connections", params=params)
         self._raise_for_status(response)
         try:
-            return [Connection.model_validate(item) for item in response.json()]
-        except (ValueError, TypeError):  # a body that is not the list of connections: an outage, not an answer
-            raise XeroUnavailable("the connections endpoint answered with no connections") from None
+            connections = [Connection.model_validate(item) for item in response.json()]
+        except (ValueError, TypeError):  # a body that is not the list of connections
+            raise UnexpectedXeroAnswer("the connections endpoint answered with no connections") from None
+        if auth_event_id is None:
+            return connections
+        return [c for c in connections if c.auth_event_id == auth_event_id]
 
     def delete_connection(self, token: TokenSet, connection_id: str) -> bool:
         """True when Xero removed it, False when it was already gone."""
@@ -210,9 +228,9 @@ class XeroIdentity:
             raise XeroAuthError(str(error.error or "oauth_error")) from None
         except requests.RequestException as error:
             raise XeroUnavailable(f"token endpoint failed: {type(error).__name__}") from None
-        except (ValueError, TypeError):  # a body that is not JSON (an outage page, a cut answer): not an answer
-            raise XeroUnavailable("the token endpoint answered with no token") from None
+        except (ValueError, TypeError):  # a body that is not JSON (a cut answer): the code, if any, is spent
+            raise UnexpectedXeroAnswer("the token endpoint answered with no token") from None
         try:
             return TokenSet.from_response(dict(token))
         except (KeyError, TypeError, ValueError):  # JSON, but not a token set
-            raise XeroUnavailable("the token endpoint answered with no token") from None
+            raise UnexpectedXeroAnswer("the token endpoint answered with no token") from None

@@ -1,0 +1,66 @@
+"""The console's origin on the local stack: the static files of web/ and the config.json the console fetches, on a
+port of their own (another origin than the API's, as deployed, so CORS is exercised for real). Xero sends the browser
+back to its /xero/callback page, the redirect URI the local Xero app is registered with."""
+
+import json
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from werkzeug.exceptions import NotFound
+from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
+from werkzeug.utils import send_from_directory
+from werkzeug.wrappers import Request, Response
+
+from local.processes import HOST
+from local.template import REPO_ROOT
+
+WEB_ROOT = REPO_ROOT / "web"
+# Pages the console links to by a clean path, as the deployed distribution serves them.
+PAGES = {"/xero/callback": "xero-callback.html"}
+
+
+class _Quiet(WSGIRequestHandler):
+    """No line per request: the callback page's query carries Xero's authorization code."""
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        pass
+
+
+class ConsoleServer:
+    """Serves web/ on 127.0.0.1, bound at construction (its origin is known before the template is read)."""
+
+    def __init__(self, port: int = 0, root: Path = WEB_ROOT) -> None:
+        self.root = root
+        self.config: dict[str, Any] = {}
+        self.server: BaseWSGIServer = make_server(HOST, port, self._app, threaded=True, request_handler=_Quiet)
+        self.server.daemon_threads = True
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://{HOST}:{self.server.server_port}"
+
+    def _app(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        request = Request(environ)
+        if request.path == "/config.json":
+            response = Response(json.dumps(self.config), content_type="application/json")
+            response.headers["Cache-Control"] = "no-store"
+        else:
+            try:
+                response = send_from_directory(self.root, PAGES.get(request.path, request.path.lstrip("/")), environ)
+            except NotFound:
+                response = Response("Not Found", status=404, content_type="text/plain")
+        return response(environ, start_response)
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self.server.serve_forever, name="local-console", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        if self._thread is not None:
+            self.server.shutdown()
+            self._thread.join(timeout=5)
+            self._thread = None
+        self.server.server_close()

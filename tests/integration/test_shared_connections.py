@@ -1,0 +1,171 @@
+"""One Xero connection, two practices: a Xero connection belongs to (Xero user, app, organisation), so one owner who
+links the same organisation for two practices makes one connection. What one practice does (unlink, delete, relink)
+never cuts the other off; the last client to leave removes it. And a client being deleted is never brought back."""
+
+import json
+import logging
+from urllib.parse import parse_qsl, urlparse
+
+import pytest
+from botocore.exceptions import ClientError
+
+from tests.api import Api
+from tests.integration.test_delete_client import run_purge
+from tests.integration.test_linking import complete, refusal, start
+from tests.sync_support import drain, link_client, run_to_end, sync
+from xero_sync.models import Client, TokenSetRef
+from xero_sync.tokens import TokenStore
+
+
+@pytest.fixture
+def api(aws) -> Api:
+    return Api(aws.physical)
+
+
+def connections_of(emu) -> list[dict]:
+    return emu.admin("GET", "/connections").json()["connections"]
+
+
+def token_secrets(aws) -> list[str]:
+    secrets = aws.session.client("secretsmanager").list_secrets()["SecretList"]
+    return [s["Name"] for s in secrets if "/token-sets/" in s["Name"]]
+
+
+def synced(aws, queue_url, client: Client) -> str:
+    return sync(aws.session, queue_url, Client.get(client.practice_id, client.client_id)).status
+
+
+@pytest.fixture
+def shared(aws, api, emu, queue_url) -> tuple[str, Client, Client]:
+    """One organisation linked by the same Xero user for practices A and B, each first sync done."""
+    tenant = emu.create_org("Shared Ltd")
+    a = link_client(api, emu, tenant, "practice-a")
+    b = link_client(api, emu, tenant, "practice-b")
+    for message in drain(aws.session, queue_url):
+        assert run_to_end(aws.session, queue_url, message).status == "succeeded"
+    (connection,) = [c for c in connections_of(emu) if c["tenantId"] == tenant]
+    assert Client.get("practice-a", a.client_id).connection_id == connection["id"]
+    assert Client.get("practice-b", b.client_id).connection_id == connection["id"]
+    return tenant, a, b
+
+
+def test_one_practice_unlinking_keeps_the_connection_the_other_syncs_through(aws, api, emu, queue_url, shared):
+    tenant, a, b = shared
+
+    response = api.call("POST", f"/clients/{a.client_id}/unlink", practice="practice-a")
+
+    assert (response.status, response.body["remoteCleanup"]) == (200, "done")
+    assert [c["tenantId"] for c in connections_of(emu)] == [tenant]
+    assert synced(aws, queue_url, b) == "succeeded"
+    assert Client.get("practice-b", b.client_id).link_state == "linked"
+    # And practice A's token set is forgotten all the same
+    assert TokenSetRef.count() == 1 and len(token_secrets(aws)) == 1
+    # And when B, the last client using it, unlinks too, the connection goes
+    api.call("POST", f"/clients/{b.client_id}/unlink", practice="practice-b")
+    assert connections_of(emu) == [] and token_secrets(aws) == []
+
+
+def test_one_practice_relinking_then_deleting_leaves_the_other_syncing(aws, api, emu, queue_url, shared):
+    tenant, a, b = shared
+    api.call("POST", f"/clients/{a.client_id}/unlink", practice="practice-a")
+    # A relinks (the same Xero user, the same connection) and syncs
+    params = emu_consent(emu, start(api, a.client_id, practice="practice-a"), tenant)
+    assert complete(api, params, practice="practice-a").body["outcome"] == "relinked"
+    for message in drain(aws.session, queue_url):
+        assert run_to_end(aws.session, queue_url, message).status == "succeeded"
+    assert synced(aws, queue_url, b) == "succeeded"
+
+    # When A deletes its client and the purge runs
+    assert api.call("DELETE", f"/clients/{a.client_id}", practice="practice-a").status == 202
+    run_purge(aws)
+
+    # Then B's connection is still there and B keeps syncing
+    assert [c["tenantId"] for c in connections_of(emu)] == [tenant]
+    assert synced(aws, queue_url, b) == "succeeded"
+    assert Client.get("practice-b", b.client_id).link_state == "linked"
+    with pytest.raises(Client.DoesNotExist):
+        Client.get("practice-a", a.client_id)
+
+
+def emu_consent(emu, authorize_url: str, tenant: str) -> dict[str, str]:
+    """The owner (the same Xero user) ticks the organisation and presses Allow: the callback page's query."""
+    emu.admin("POST", "/consent", json={"tenantIds": [tenant], "deny": False, "userId": "demo-user"})
+    answer = emu.session.get(authorize_url, allow_redirects=False, timeout=30)
+    return dict(parse_qsl(urlparse(answer.headers["Location"]).query))
+
+
+# --- no resurrection ------------------------------------------------------------------------------------------------
+def test_linking_an_organisation_whose_client_is_being_deleted_is_refused_and_changes_nothing(aws, api, emu):
+    tenant = emu.create_org("Leaving Ltd")
+    client = link_client(api, emu, tenant, "practice-a")
+    assert api.call("DELETE", f"/clients/{client.client_id}").status == 202
+    drain(aws.session, aws.queue_url("SyncQueue"))
+    before = Client.get("practice-a", client.client_id)
+    token_sets_before = {t.token_set_id for t in TokenSetRef.scan()}
+
+    # When the practice links the same organisation again before the purge has run
+    response = complete(api, emu_consent(emu, start(api), tenant))
+
+    # Then it is refused with its own code, and the client stays on its way out, untouched
+    assert refusal(response) == (409, "client_being_deleted")
+    after = Client.get("practice-a", client.client_id)
+    assert after.deleting_since == before.deleting_since and after.link_state == "unlinked"
+    assert after.updated_at == before.updated_at and after.token_set_id == before.token_set_id
+    assert {t.token_set_id for t in TokenSetRef.scan()} == token_sets_before
+    assert drain(aws.session, aws.queue_url("SyncQueue")) == []
+    assert api.call("GET", f"/clients/{client.client_id}").status == 404
+
+
+def test_a_relink_whose_client_began_its_deletion_meanwhile_is_refused(aws, api, emu):
+    tenant = emu.create_org("Leaving Ltd")
+    client = link_client(api, emu, tenant, "practice-a")
+    api.call("POST", f"/clients/{client.client_id}/unlink")
+    authorize_url = start(api, client.client_id)  # the user is at Xero...
+    assert api.call("DELETE", f"/clients/{client.client_id}").status == 202  # ...while a colleague deletes it
+
+    response = complete(api, emu_consent(emu, authorize_url, tenant))
+
+    assert refusal(response) == (409, "client_being_deleted")
+    assert Client.get("practice-a", client.client_id).deleting_since is not None
+    assert api.call("GET", f"/clients/{client.client_id}").status == 404
+
+
+# --- what a practice user sees of a failure -------------------------------------------------------------------------
+def test_an_unexpected_aws_error_during_a_sync_shows_a_code_and_keeps_the_details_in_the_log(
+    aws, api, emu, queue_url, monkeypatch, caplog
+):
+    tenant = emu.create_org("Denied Ltd")
+    client = link_client(api, emu, tenant, "practice-a")
+    (message,) = drain(aws.session, queue_url)
+    secret_arn = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:xero-sync-local/xero/token-sets/abc"
+    denied = ClientError(
+        {
+            "Error": {
+                "Code": "AccessDeniedException",
+                "Message": f"User: arn:aws:sts::123456789012:assumed-role/sync-role/fn is not authorized to "
+                f"perform: secretsmanager:GetSecretValue on resource: {secret_arn}",
+            }
+        },
+        "GetSecretValue",
+    )
+
+    def refuse(*_args, **_kwargs):
+        raise denied
+
+    monkeypatch.setattr(TokenStore, "fresh", refuse)
+    caplog.set_level(logging.INFO)
+
+    run = run_to_end(aws.session, queue_url, message)
+
+    shown = json.dumps(
+        [
+            api.call("GET", f"/clients/{client.client_id}").body,
+            api.call("GET", f"/clients/{client.client_id}/syncs").body,
+        ]
+    )
+    assert (run.status, run.error_code) == ("failed", "sync_error")
+    assert run.error_message == "The sync failed on our side. The next sync will try again."
+    assert Client.get("practice-a", client.client_id).last_error == run.error_message
+    for detail in ("123456789012", "assumed-role", secret_arn, "AccessDenied"):
+        assert detail not in shown
+    assert secret_arn in caplog.text  # the operator finds it in the log
