@@ -27,12 +27,12 @@ help: ## List the targets
 # Dependencies are compiled to bytecode once, at install: where PYTHONDONTWRITEBYTECODE is set (these machines set it)
 # every process would otherwise compile them again (a worker or handler import ~0.9 s instead of ~0.2 s; sam
 # validate 6 s instead of 2 s), and the tests start many.
-UV_SYNC := $(UV) pip sync --quiet --compile-bytecode
+UV_SYNC := $(UV) pip sync --quiet --compile-bytecode --require-hashes
 
-$(VENV)/.installed: requirements/dev.txt layers/common/requirements.txt scripts/find-python313.sh
+$(VENV)/.installed: requirements/bootstrap.txt requirements/dev.txt layers/common/requirements.txt scripts/find-python313.sh
 	@test -n "$(PY313)" || exit 1
 	@test -x $(PY) || $(PY313) -m venv $(VENV)
-	@test -x $(UV) || $(PY) -m pip install --quiet --disable-pip-version-check uv==0.13.9
+	@test -x $(UV) || $(PY) -m pip install --quiet --disable-pip-version-check --require-hashes -r requirements/bootstrap.txt
 	$(UV_SYNC) --python $(PY) requirements/dev.txt
 	@touch $@
 
@@ -69,12 +69,18 @@ chromium: ## Install Debian's chromium + chromium-driver when missing (idempoten
 
 install: $(VENV)/.installed $(SAM_VENV)/.installed $(TAP_VENV)/.installed $(TOOLS)/.installed chromium ## Install every dependency (idempotent)
 
-lock: $(VENV)/.installed ## Re-resolve the pinned dependency locks from requirements/*.in
-	$(UV) pip compile -q requirements/runtime.in --python-version 3.13 --python-platform aarch64-manylinux2014 \
-	  -o layers/common/requirements.txt --no-header --annotation-style line
-	$(UV) pip compile -q requirements/dev.in --python-version 3.13 -o requirements/dev.txt --no-header --annotation-style line
-	$(UV) pip compile -q requirements/sam.in --python-version 3.13 -o requirements/sam.txt --no-header --annotation-style line
-	$(UV) pip compile -q requirements/tap.in --python-version 3.13 -o requirements/tap.txt --no-header --annotation-style line
+# Every lock carries the sha256 of each file of each pinned version (the runtime lock's include the aarch64 wheels
+# sam build installs for Lambda): uv pip sync refuses a requirement without one (--require-hashes), and pip, which
+# sam build uses, checks them too. uv keeps the pins already in a lock; `make lock UPGRADE=pkg` moves one.
+LOCK = $(UV) pip compile -q --python-version 3.13 --no-header --annotation-style line --generate-hashes \
+  $(foreach p,$(UPGRADE),--upgrade-package $(p))
+
+lock: $(VENV)/.installed ## Re-resolve the pinned dependency locks from requirements/*.in (with hashes)
+	$(LOCK) requirements/runtime.in --python-platform aarch64-manylinux2014 -o layers/common/requirements.txt
+	$(LOCK) requirements/dev.in -o requirements/dev.txt
+	$(LOCK) requirements/sam.in -o requirements/sam.txt
+	$(LOCK) requirements/tap.in -o requirements/tap.txt
+	$(LOCK) requirements/bootstrap.in -o requirements/bootstrap.txt
 
 # --- checks -------------------------------------------------------------------------------------------------------
 lint: $(VENV)/.installed ## ruff (lint + format check)
