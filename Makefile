@@ -10,6 +10,7 @@ PY := $(VENV)/bin/python
 UV := $(VENV)/bin/uv
 SAM_VENV := .venv-sam
 TAP_VENV := .venv-tap
+AUDIT_VENV := .venv-audit
 TOOLS := .tools
 DYNAMODB_LOCAL_VERSION := 11.1.0
 # sam build needs python3.13 on PATH; telemetry would try to reach the internet.
@@ -17,7 +18,7 @@ SAM := PATH="$(dir $(PY313)):$$PATH" SAM_CLI_TELEMETRY=0 $(SAM_VENV)/bin/sam
 PYTEST := $(PY) -m pytest
 
 .PHONY: help install lint typecheck validate build test test-unit test-integration test-contract test-infra \
-        test-e2e test-emulator torture chaos up down token nightly demo bench lock clean chromium \
+        test-e2e test-emulator torture chaos up down token nightly demo bench lock clean chromium audit \
         status org-create org-change link sync history export verify
 
 help: ## List the targets
@@ -27,12 +28,12 @@ help: ## List the targets
 # Dependencies are compiled to bytecode once, at install: where PYTHONDONTWRITEBYTECODE is set (these machines set it)
 # every process would otherwise compile them again (a worker or handler import ~0.9 s instead of ~0.2 s; sam
 # validate 6 s instead of 2 s), and the tests start many.
-UV_SYNC := $(UV) pip sync --quiet --compile-bytecode
+UV_SYNC := $(UV) pip sync --quiet --compile-bytecode --require-hashes
 
-$(VENV)/.installed: requirements/dev.txt layers/common/requirements.txt scripts/find-python313.sh
+$(VENV)/.installed: requirements/bootstrap.txt requirements/dev.txt layers/common/requirements.txt scripts/find-python313.sh
 	@test -n "$(PY313)" || exit 1
 	@test -x $(PY) || $(PY313) -m venv $(VENV)
-	@test -x $(UV) || $(PY) -m pip install --quiet --disable-pip-version-check uv==0.13.9
+	@test -x $(UV) || $(PY) -m pip install --quiet --disable-pip-version-check --require-hashes -r requirements/bootstrap.txt
 	$(UV_SYNC) --python $(PY) requirements/dev.txt
 	@touch $@
 
@@ -45,6 +46,12 @@ $(SAM_VENV)/.installed: requirements/sam.txt $(VENV)/.installed
 $(TAP_VENV)/.installed: requirements/tap.txt $(VENV)/.installed
 	@test -x $(TAP_VENV)/bin/python || $(UV) venv --quiet --python $(PY313) $(TAP_VENV)
 	$(UV_SYNC) --python $(TAP_VENV)/bin/python requirements/tap.txt
+	@touch $@
+
+# pip-audit, which `make audit` runs: a virtualenv of its own (its pins are not ours).
+$(AUDIT_VENV)/.installed: requirements/audit.txt $(VENV)/.installed
+	@test -x $(AUDIT_VENV)/bin/python || $(UV) venv --quiet --python $(PY313) $(AUDIT_VENV)
+	$(UV_SYNC) --python $(AUDIT_VENV)/bin/python requirements/audit.txt
 	@touch $@
 
 # npm tools: DynamoDB Local, and Swagger UI's assets (the local stack serves them at /_local/swagger, offline).
@@ -67,14 +74,21 @@ chromium: ## Install Debian's chromium + chromium-driver when missing (idempoten
 	echo "installing chromium and chromium-driver (apt-get)"; \
 	$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium chromium-driver >/dev/null
 
-install: $(VENV)/.installed $(SAM_VENV)/.installed $(TAP_VENV)/.installed $(TOOLS)/.installed chromium ## Install every dependency (idempotent)
+install: $(VENV)/.installed $(SAM_VENV)/.installed $(TAP_VENV)/.installed $(AUDIT_VENV)/.installed $(TOOLS)/.installed chromium ## Install every dependency (idempotent)
 
-lock: $(VENV)/.installed ## Re-resolve the pinned dependency locks from requirements/*.in
-	$(UV) pip compile -q requirements/runtime.in --python-version 3.13 --python-platform aarch64-manylinux2014 \
-	  -o layers/common/requirements.txt --no-header --annotation-style line
-	$(UV) pip compile -q requirements/dev.in --python-version 3.13 -o requirements/dev.txt --no-header --annotation-style line
-	$(UV) pip compile -q requirements/sam.in --python-version 3.13 -o requirements/sam.txt --no-header --annotation-style line
-	$(UV) pip compile -q requirements/tap.in --python-version 3.13 -o requirements/tap.txt --no-header --annotation-style line
+# Every lock carries the sha256 of each file of each pinned version (the runtime lock's include the aarch64 wheels
+# sam build installs for Lambda): uv pip sync refuses a requirement without one (--require-hashes), and pip, which
+# sam build uses, checks them too. uv keeps the pins already in a lock; `make lock UPGRADE=pkg` moves one.
+LOCK = $(UV) pip compile -q --python-version 3.13 --no-header --annotation-style line --generate-hashes \
+  $(foreach p,$(UPGRADE),--upgrade-package $(p))
+
+lock: $(VENV)/.installed ## Re-resolve the pinned dependency locks from requirements/*.in (with hashes)
+	$(LOCK) requirements/runtime.in --python-platform aarch64-manylinux2014 -o layers/common/requirements.txt
+	$(LOCK) requirements/dev.in -o requirements/dev.txt
+	$(LOCK) requirements/sam.in -o requirements/sam.txt
+	$(LOCK) requirements/tap.in -o requirements/tap.txt
+	$(LOCK) requirements/audit.in -o requirements/audit.txt
+	$(LOCK) requirements/bootstrap.in -o requirements/bootstrap.txt
 
 # --- checks -------------------------------------------------------------------------------------------------------
 lint: $(VENV)/.installed ## ruff (lint + format check)
@@ -89,6 +103,9 @@ validate: $(SAM_VENV)/.installed ## sam validate --lint (cfn-lint)
 
 build: $(SAM_VENV)/.installed ## sam build (layer from the pinned lock)
 	$(SAM) build --template template.yaml --build-dir .aws-sam/build --cached --parallel
+
+audit: $(AUDIT_VENV)/.installed ## pip-audit every lock against PyPI's advisories (skips, saying so, where unreachable)
+	$(AUDIT_VENV)/bin/python scripts/audit.py
 
 test-unit: $(VENV)/.installed ## Unit tier: no network
 	$(PYTEST) tests/unit -q
@@ -115,7 +132,7 @@ torture: install ## Tokens under torture: 10,000 refreshes, failures at every st
 chaos: install ## Chaos: 100 seeds of faults on a local stack of its own (SEEDS=1-100; SEEDS=17 replays one)
 	$(PY) -m local chaos --seeds $(or $(SEEDS),1-100)
 
-test: install lint typecheck validate build ## Everything CI runs: lint, types, template checks, sam build, every test tier
+test: install audit lint typecheck validate build ## Everything CI runs: audit, lint, types, template checks, sam build, every test tier
 	$(PYTEST) tests -q -n 2 --dist loadfile
 
 # --- local stack --------------------------------------------------------------------------------------------------
