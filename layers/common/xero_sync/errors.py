@@ -11,6 +11,11 @@ class ApiError(Exception):
         super().__init__(message)
         self.message = message
 
+    @property
+    def headers(self) -> dict[str, str]:
+        """Headers the error's response carries besides its body."""
+        return {}
+
 
 class Unauthorized(ApiError):
     status = HTTPStatus.UNAUTHORIZED
@@ -37,3 +42,26 @@ class InvalidCursor(ApiError):
 
     def __init__(self) -> None:
         super().__init__("the paging cursor is not one this API gave out")
+
+
+class TooManyRequests(ApiError):
+    """Refused for now: Retry-After says in how many seconds (at least 1) the same request would be taken."""
+
+    status = HTTPStatus.TOO_MANY_REQUESTS
+    code = "too_many_requests"
+
+    def __init__(self, message: str, retry_after_seconds: int) -> None:
+        super().__init__(message)
+        self.retry_after_seconds = max(1, retry_after_seconds)
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after_seconds)}
+
+
+class RateLimited(TooManyRequests):
+    code = "rate_limited"
+
+
+class FullSyncLimited(TooManyRequests):
+    code = "full_sync_limited"
