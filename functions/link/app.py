@@ -1,5 +1,6 @@
 """Link clients with Xero: start the OAuth flow (add, relink) and Xero's callback."""
 
+from http import HTTPStatus
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
@@ -11,6 +12,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from xero_sync import linking
 from xero_sync.api import ClientIdPath, caller_practice_id, caller_user_id, create_resolver, documented, resolve
 from xero_sync.config import get_settings
+from xero_sync.limits import practice_limit
 from xero_sync.linking import LinkOutcome, LinkStarted
 from xero_sync.observability import logger, metrics, tracer
 
@@ -18,12 +20,20 @@ app = create_resolver()
 CallbackParameter = Annotated[str | None, Query(max_length=2048)]
 
 
-@app.post("/clients/link", responses=documented({201: {"description": "Send the user to authorizeUrl"}}))
+@app.post(
+    "/clients/link",
+    responses=documented({201: {"description": "Send the user to authorizeUrl"}}, HTTPStatus.TOO_MANY_REQUESTS),
+    middlewares=[practice_limit],
+)
 def start_link() -> tuple[LinkStarted, int]:
     return linking.start_link(caller_practice_id(app), caller_user_id(app)), 201
 
 
-@app.post("/clients/<clientId>/link", responses=documented({201: {"description": "Send the user to authorizeUrl"}}))
+@app.post(
+    "/clients/<clientId>/link",
+    responses=documented({201: {"description": "Send the user to authorizeUrl"}}, HTTPStatus.TOO_MANY_REQUESTS),
+    middlewares=[practice_limit],
+)
 def start_relink(client_id: ClientIdPath) -> tuple[LinkStarted, int]:
     return linking.start_link(caller_practice_id(app), caller_user_id(app), client_id), 201
 

@@ -211,6 +211,17 @@ class OAuthState(_Table):
     expires_at = TTLAttribute()
 
 
+class RequestWindow(_Table):
+    """How many mutating API requests one practice made in one fixed window (limits.py); removed by TTL after it."""
+
+    class Meta:
+        table_name = _settings.rate_limits_table
+
+    window_key = UnicodeAttribute(hash_key=True)  # "{practice_id}#{window_start_epoch}"
+    requests = NumberAttribute(null=True)
+    expires_at = TTLAttribute(null=True)
+
+
 class SyncRun(_Table):
     """One sync of one client. Run ids sort by time, so a query newest-first is the history."""
 
