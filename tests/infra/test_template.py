@@ -117,6 +117,7 @@ def test_the_rate_limits_table_counts_one_practice_window_per_item():
     parameters = TEMPLATE.source["Parameters"]
     defaults = {name: parameters[name]["Default"] for name in ("PracticeRequestLimit", "PracticeRequestWindowSeconds")}
     assert defaults == {"PracticeRequestLimit": 60, "PracticeRequestWindowSeconds": 60}
+    assert parameters["FullSyncPeriodSeconds"]["Default"] == 86400
 
 
 def test_only_the_functions_serving_mutating_routes_may_count_requests():

@@ -1,22 +1,25 @@
-"""Limits per practice (xero_sync/limits.py) on the mutating routes: in-process handlers against moto, small limits
-set through the settings' environment and the window's clock moved by the limits module's seam (no sleeping)."""
+"""Limits per practice (xero_sync/limits.py) on the mutating routes, and a full Sync Now once per client per period
+(runs.request_sync): in-process handlers against moto, small limits set through the settings' environment and the
+window's clock moved by the limits module's seam (no sleeping)."""
 
 import os
 import threading
 from collections.abc import Callable, Iterator
+from datetime import timedelta
 
 import pytest
 
 from tests.api import Api
 from tests.builders import a_client
 from tests.conftest import AWS_CALLS, TEMPLATE
-from xero_sync import limits
+from xero_sync import limits, runs
 from xero_sync.config import get_settings
-from xero_sync.errors import RateLimited
-from xero_sync.models import Client, RequestWindow
+from xero_sync.errors import FullSyncLimited, RateLimited
+from xero_sync.models import Client, RequestWindow, RunStatus, RunTrigger
+from xero_sync.runs import RunKey, finish_run, request_sync
 
 MUTATING_ROUTES = [r for r in TEMPLATE.routes() if r.authorized and r.method in {"POST", "DELETE"}]
-LIMIT_SETTINGS = ("PRACTICE_REQUEST_LIMIT", "PRACTICE_REQUEST_WINDOW_SECONDS")
+LIMIT_SETTINGS = ("PRACTICE_REQUEST_LIMIT", "PRACTICE_REQUEST_WINDOW_SECONDS", "FULL_SYNC_PERIOD_SECONDS")
 
 
 @pytest.fixture
@@ -53,6 +56,10 @@ def clock(monkeypatch) -> list[float]:
 def sync_now(api: Api, client: Client, mode: str = "incremental", practice: str | None = None):
     body = f'{{"mode": "{mode}"}}'
     return api.call("POST", f"/clients/{client.client_id}/sync", practice=practice or client.practice_id, body=body)
+
+
+def end_run(client: Client, run_id: str) -> None:
+    finish_run(RunKey(client.practice_id, client.client_id, run_id), RunStatus.SUCCEEDED)
 
 
 # --- the window per practice ----------------------------------------------------------------------------------------
@@ -139,3 +146,96 @@ def test_concurrent_requests_never_exceed_the_limit(aws, limited, clock):
     assert (window.window_key, window.requests) == ("practice-a#1800000000", 5)
     # It expires by TTL a window after it ends
     assert window.expires_at.timestamp() == 1_800_000_000 + 2 * 60
+
+
+# --- a full Sync Now once per client per period ---------------------------------------------------------------------
+def test_a_second_full_sync_within_the_period_is_refused_and_after_it_accepted(api, limited, monkeypatch):
+    limited(full_sync_period_seconds=3600)
+    client = a_client("practice-a")
+    first = sync_now(api, client, "full")
+    assert first.status == 202
+    end_run(client, first.body["runId"])
+
+    # Within the period: refused, with the seconds until the next is allowed
+    second = sync_now(api, client, "full")
+    assert second.status == 429
+    assert second.body["error"]["code"] == "full_sync_limited"
+    assert 3590 <= int(second.headers["Retry-After"]) <= 3600
+    assert Client.get("practice-a", client.client_id).current_run_id is None  # nothing was queued
+
+    # After it: accepted, a full run
+    later = runs.now_utc() + timedelta(seconds=3601)
+    monkeypatch.setattr(runs, "now_utc", lambda: later)
+    third = sync_now(api, client, "full")
+    assert (third.status, third.body["status"]) == (202, "queued")
+    (newest, *_) = api.call("GET", f"/clients/{client.client_id}/syncs").body["items"]
+    assert (newest["runId"], newest["mode"], newest["trigger"]) == (third.body["runId"], "full", "manual")
+
+
+def test_an_incremental_sync_is_not_limited_by_the_full_sync_period(api, limited):
+    limited(full_sync_period_seconds=3600)
+    client = a_client("practice-a")
+    full = sync_now(api, client, "full")
+    end_run(client, full.body["runId"])
+    assert sync_now(api, client, "full").status == 429
+
+    incremental = sync_now(api, client)
+
+    assert (incremental.status, incremental.body["status"]) == (202, "queued")
+
+
+def test_a_full_press_answered_with_the_run_already_queued_does_not_use_the_period(api, limited):
+    limited(full_sync_period_seconds=3600)
+    client = a_client("practice-a")
+    queued = sync_now(api, client)
+
+    # A full press while a sync is queued gets that run, and the period is not used up
+    pressed = sync_now(api, client, "full")
+    assert (pressed.status, pressed.body["runId"]) == (202, queued.body["runId"])
+    assert Client.get("practice-a", client.client_id).last_full_sync_requested_at is None
+
+    end_run(client, queued.body["runId"])
+    taken = sync_now(api, client, "full")
+    assert (taken.status, taken.body["status"]) == (202, "queued")
+    end_run(client, taken.body["runId"])
+    assert sync_now(api, client, "full").status == 429  # that one used it
+
+
+def test_a_full_sync_the_queue_refused_gives_the_period_back(aws, limited):
+    limited(full_sync_period_seconds=3600)
+    client = a_client("practice-a")
+
+    class Refusing:
+        def send(self, messages, delay_seconds=0):
+            return list(messages)
+
+    with pytest.raises(RuntimeError):
+        request_sync("practice-a", client.client_id, RunTrigger.MANUAL, "full", queue=Refusing())  # type: ignore[arg-type]
+
+    after = Client.get("practice-a", client.client_id)
+    assert (after.current_run_id, after.last_full_sync_requested_at) == (None, None)
+    taken = request_sync("practice-a", client.client_id, RunTrigger.MANUAL, "full")  # not refused
+    end_run(client, taken.run_id)
+    with pytest.raises(FullSyncLimited):  # that one used it
+        request_sync("practice-a", client.client_id, RunTrigger.MANUAL, "full")
+
+
+def test_console_reruns_and_the_nightly_run_are_exempt(aws, api, limited):
+    from tests.integration.test_dispatch import invoke_dispatch
+
+    limited(full_sync_period_seconds=3600)
+    client = a_client("practice-a")
+    full = sync_now(api, client, "full")
+    end_run(client, full.body["runId"])
+    assert sync_now(api, client, "full").status == 429
+
+    # A console rerun of the sync function (full, as an operator asks for it) is taken, and does not move the period
+    before = Client.get("practice-a", client.client_id).last_full_sync_requested_at
+    rerun = request_sync("practice-a", client.client_id, RunTrigger.CONSOLE, "full")
+    assert rerun.status is RunStatus.QUEUED
+    end_run(client, rerun.run_id)
+    assert Client.get("practice-a", client.client_id).last_full_sync_requested_at == before
+    # And so are the dispatch function's console invoke naming the client, and the nightly run
+    assert invoke_dispatch(aws, {"clientIds": [client.client_id]})["queued"] == 1
+    end_run(client, Client.get("practice-a", client.client_id).current_run_id)
+    assert invoke_dispatch(aws, {"trigger": "nightly"})["queued"] == 1

@@ -54,6 +54,9 @@ class Settings(BaseModel):
     # practice per fixed window, so one practice cannot spend the organisation's Xero allowance or the fleet's minute.
     practice_request_limit: int = Field(alias="PRACTICE_REQUEST_LIMIT", default=60, ge=1)
     practice_request_window_seconds: int = Field(alias="PRACTICE_REQUEST_WINDOW_SECONDS", default=60, ge=1)
+    # A full sync asked for through the API (Sync Now, mode full) at most once per client in this long (a full sync
+    # re-reads everything: thousands of calls); console reruns and the nightly run are exempt.
+    full_sync_period_seconds: int = Field(alias="FULL_SYNC_PERIOD_SECONDS", default=86_400, ge=1)
     max_request_body_bytes: int = Field(alias="MAX_REQUEST_BODY_BYTES", default=16 * 1024, gt=0)
     enable_swagger: bool = Field(alias="ENABLE_SWAGGER", default=False)
 

@@ -154,6 +154,8 @@ class Client(_Table):
     purge_step = NumberAttribute(null=True)
     purge_lease_expires_at = UTCDateTimeAttribute(null=True)
     purge_not_before = UTCDateTimeAttribute(null=True)
+    # The last full sync asked for through the API: another is refused until FULL_SYNC_PERIOD_SECONDS after it.
+    last_full_sync_requested_at = UTCDateTimeAttribute(null=True)
 
     by_link_state = ClientsByLinkStateIndex()
     pending_cleanups = PendingCleanupsIndex()
