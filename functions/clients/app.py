@@ -1,6 +1,7 @@
 """Client API: list, overview, sync history, delete; and the purge of deleted clients (its SQS queue)."""
 
 from collections.abc import Callable
+from http import HTTPStatus
 from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler.openapi.params import Query
@@ -12,6 +13,7 @@ from pydantic import Json
 
 from xero_sync import clients, purge, runs
 from xero_sync.api import ClientIdPath, caller_practice_id, create_resolver, documented, resolve
+from xero_sync.limits import practice_limit
 from xero_sync.observability import logger, metrics, tracer
 from xero_sync.paging import MAX_PAGE_SIZE
 from xero_sync.schemas import ClientOverview, ClientPage, SyncRunPage
@@ -39,8 +41,10 @@ def list_syncs(client_id: ClientIdPath, limit: PageSize = 20, cursor: Cursor = N
 @app.delete(
     "/clients/<clientId>",
     responses=documented(
-        {202: {"description": "Deleted from now on (a 404 everywhere); its data is purged in the background"}}
+        {202: {"description": "Deleted from now on (a 404 everywhere); its data is purged in the background"}},
+        HTTPStatus.TOO_MANY_REQUESTS,
     ),
+    middlewares=[practice_limit],
 )
 def delete_client(client_id: ClientIdPath) -> tuple[purge.DeleteAccepted, int]:
     return purge.delete_client(caller_practice_id(app), client_id), 202

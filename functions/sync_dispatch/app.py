@@ -12,6 +12,7 @@ from pydantic import ValidationError
 from xero_sync import runs
 from xero_sync.api import ClientIdPath, caller_practice_id, create_resolver, documented, resolve
 from xero_sync.dispatch import ConsoleDispatch, dispatch
+from xero_sync.limits import practice_limit
 from xero_sync.models import RunTrigger
 from xero_sync.observability import logger, metrics, tracer
 from xero_sync.schemas import SyncAccepted, SyncNowRequest
@@ -21,7 +22,12 @@ app = create_resolver()
 
 @app.post(
     "/clients/<clientId>/sync",
-    responses=documented({202: {"description": "Queued, or already queued or running"}}, HTTPStatus.CONFLICT),
+    responses=documented(
+        {202: {"description": "Queued, or already queued or running"}},
+        HTTPStatus.CONFLICT,
+        HTTPStatus.TOO_MANY_REQUESTS,
+    ),
+    middlewares=[practice_limit],
 )
 def sync_now(
     client_id: ClientIdPath,

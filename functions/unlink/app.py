@@ -1,5 +1,6 @@
 """Unlink a client from Xero: it stops syncing, its data stays."""
 
+from http import HTTPStatus
 from typing import Any
 
 from aws_lambda_powertools.logging import correlation_paths
@@ -7,13 +8,18 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from xero_sync import linking
 from xero_sync.api import ClientIdPath, caller_practice_id, create_resolver, documented, resolve
+from xero_sync.limits import practice_limit
 from xero_sync.linking import UnlinkResult
 from xero_sync.observability import logger, metrics, tracer
 
 app = create_resolver()
 
 
-@app.post("/clients/<clientId>/unlink", responses=documented())
+@app.post(
+    "/clients/<clientId>/unlink",
+    responses=documented(None, HTTPStatus.TOO_MANY_REQUESTS),
+    middlewares=[practice_limit],
+)
 def unlink(client_id: ClientIdPath) -> UnlinkResult:
     return linking.unlink_client(caller_practice_id(app), client_id)
 

@@ -2,11 +2,12 @@
 by the e2e tests of a run. It is stopped, and the process environment restored, as soon as the next test to run is
 not an e2e test, so the other tiers never see its endpoints (`make test` mixes tiers on one xdist worker).
 
-Two kinds of stack, one at a time (a stack owns the process environment): `stack`, where Xero is a closed port, and
+Kinds of stack, one at a time (a stack owns the process environment): `stack`, where Xero is a closed port, and
 `xero_stack`, with the Xero emulator, for the tests that link clients and sync them for real (a module asks for it by
-overriding `stack`; a module that works on both overrides it with `any_stack`). A kind starts when a test first needs
-it and is replaced only when a test needs the other, so the Xero tests' real syncs never share a queue with the tests
-that count what is on it."""
+overriding `stack`; a module that works on both overrides it with `any_stack`), and `limited_stack`, the plain one
+with a small limit per practice for the limit's own test. A kind starts when a test first needs it and is replaced
+only when a test needs another, so the Xero tests' real syncs never share a queue with the tests that count what is
+on it."""
 
 import contextlib
 import uuid
@@ -31,11 +32,22 @@ XERO_VISIBILITY_TIMEOUT = 120
 # Without the emulator, Xero is a closed port: never a developer's running emulator, never the real Xero.
 UNREACHABLE_XERO = {name: "http://127.0.0.1:9" for name in ("XeroLoginUrl", "XeroIdentityUrl", "XeroApiUrl")}
 
+# The fuzz calls one practice's mutating routes FUZZ_MAX_EXAMPLES times each (over the template's 60 a minute once
+# raised): its answers must be the routes' own, not the limit's, which has its own stack kind below.
+UNLIMITED_PRACTICE = {"PracticeRequestLimit": "1000000"}
+# The limit's own test (test_limits_e2e.py): a few requests, in a window no test run crosses.
+LIMITED_PRACTICE = {"PracticeRequestLimit": "3", "PracticeRequestWindowSeconds": "86400"}
+
 STACK_KINDS: dict[str, dict[str, Any]] = {
     "plain": {
         "emulator": False,
         "visibility_timeout": VISIBILITY_TIMEOUT,
-        "parameters": {"SyncMaxReceiveCount": str(MAX_RECEIVE_COUNT), **UNREACHABLE_XERO},
+        "parameters": {"SyncMaxReceiveCount": str(MAX_RECEIVE_COUNT), **UNREACHABLE_XERO, **UNLIMITED_PRACTICE},
+    },
+    "limited": {
+        "emulator": False,
+        "visibility_timeout": VISIBILITY_TIMEOUT,
+        "parameters": {"SyncMaxReceiveCount": str(MAX_RECEIVE_COUNT), **UNREACHABLE_XERO, **LIMITED_PRACTICE},
     },
     "xero": {"emulator": True, "visibility_timeout": XERO_VISIBILITY_TIMEOUT},
     "chaos": CHAOS_STACK,  # the chaos driver's (local/chaos.py): a killed worker's message is back in seconds
@@ -83,6 +95,12 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> LocalStack:
 def xero_stack(tmp_path_factory: pytest.TempPathFactory) -> LocalStack:
     """The stack with the Xero emulator running and the local Xero app registered for its callback."""
     return _running_stack("xero", tmp_path_factory)
+
+
+@pytest.fixture
+def limited_stack(tmp_path_factory: pytest.TempPathFactory) -> LocalStack:
+    """The plain stack with a small limit per practice (LIMITED_PRACTICE, through the template's parameters)."""
+    return _running_stack("limited", tmp_path_factory)
 
 
 @pytest.fixture

@@ -95,15 +95,43 @@ def test_secret_and_key_use_is_limited_to_functions_that_handle_tokens():
 
 def test_tables_are_on_demand_encrypted_and_recoverable():
     tables = TEMPLATE.of_type("AWS::DynamoDB::Table")
-    assert len(tables) == 6
+    assert len(tables) == 7
     for table_id, table in tables.items():
         properties = table["Properties"]
         assert properties["BillingMode"] == "PAY_PER_REQUEST", table_id
         assert properties["SSESpecification"] == {"SSEEnabled": True}, table_id
         assert properties["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}, table_id
-    assert tables["OAuthStatesTable"]["Properties"]["TimeToLiveSpecification"]["Enabled"] is True
+    ttl = {"AttributeName": "expires_at", "Enabled": True}
+    for expiring in ("OAuthStatesTable", "RateLimitsTable"):
+        assert tables[expiring]["Properties"]["TimeToLiveSpecification"] == ttl, expiring
     for kept in ("ClientsTable", "RecordsTable", "SyncRunsTable", "CheckpointsTable", "TokenSetsTable"):
         assert tables[kept]["DeletionPolicy"] == "Retain", f"{kept}: a stack deletion must not delete client data"
+
+
+def test_the_rate_limits_table_counts_one_practice_window_per_item():
+    from xero_sync.models import RequestWindow
+
+    table = TEMPLATE.of_type("AWS::DynamoDB::Table")["RateLimitsTable"]["Properties"]
+    assert table["KeySchema"] == [{"AttributeName": "window_key", "KeyType": "HASH"}]
+    assert RequestWindow.expires_at.attr_name == table["TimeToLiveSpecification"]["AttributeName"]
+    parameters = TEMPLATE.source["Parameters"]
+    defaults = {name: parameters[name]["Default"] for name in ("PracticeRequestLimit", "PracticeRequestWindowSeconds")}
+    assert defaults == {"PracticeRequestLimit": 60, "PracticeRequestWindowSeconds": 60}
+    assert parameters["FullSyncPeriodSeconds"]["Default"] == 86400
+
+
+def test_only_the_functions_serving_mutating_routes_may_count_requests():
+    mutating = {r.function for r in TEMPLATE.routes() if r.method in {"POST", "DELETE"} and r.authorized}
+    counting = {
+        function_id
+        for function_id in FUNCTIONS
+        for statement in policy_statements(function_id)
+        if "RateLimitsTable" in resolved(statement["Resource"])
+    }
+    assert counting == mutating == {"LinkFunction", "UnlinkFunction", "SyncDispatchFunction", "ClientsFunction"}
+    # The stage's throttling stays: it bounds every route, the limit per practice only the mutating ones.
+    stage_throttling = TEMPLATE.source["Resources"]["HttpApi"]["Properties"]["DefaultRouteSettings"]
+    assert stage_throttling == {"ThrottlingBurstLimit": 50, "ThrottlingRateLimit": 25}
 
 
 def test_every_route_needs_a_jwt():
@@ -144,7 +172,9 @@ def test_alarms_watch_the_dead_letter_queue_the_queue_age_and_sync_failures():
 
 def test_the_layer_ships_exactly_the_pinned_runtime_lock():
     lock = (TEMPLATE.code_dirs["CommonLayer"] / "requirements.txt").read_text()
-    pins = [line.split("#")[0].strip() for line in lock.splitlines() if line.split("#")[0].strip()]
+    # Each requirement is `name==version \` followed by its `--hash=sha256:...` lines (tests/unit/test_locks.py).
+    lines = [line.split("#")[0].strip().rstrip("\\").strip() for line in lock.splitlines()]
+    pins = [line for line in lines if line and not line.startswith("--hash=")]
     assert pins and all(re.fullmatch(r"[A-Za-z0-9_.\[\],-]+==[\w.]+", pin) for pin in pins), pins
     names = {pin.split("==")[0].split("[")[0].lower() for pin in pins}
     assert {"aws-lambda-powertools", "pynamodb", "requests", "authlib", "pydantic", "boto3"} <= names
@@ -160,6 +190,19 @@ def test_the_published_openapi_has_exactly_the_templates_routes_each_behind_the_
         security = document["paths"][route.path][route.method.lower()]["security"]
         assert security == ([{"jwt": []}] if route.authorized else []), route
     assert "ClientOverview" in document["components"]["schemas"]
+
+
+def test_every_mutating_route_documents_the_429_of_its_limit_with_retry_after():
+    from local.openapi import merged_openapi
+
+    document = merged_openapi(TEMPLATE, TEMPLATE.functions(NAMED))
+    for route in TEMPLATE.routes():
+        responses = document["paths"][route.path][route.method.lower()]["responses"]
+        limited = route.authorized and route.method in {"POST", "DELETE"}
+        assert ("429" in responses) == limited, route
+        if limited:
+            assert responses["429"]["headers"]["Retry-After"]["required"] is True, route
+            assert "rate_limited" in responses["429"]["description"], route
 
 
 # --- least privilege ------------------------------------------------------------------------------------------------
@@ -190,6 +233,9 @@ REMOTE_CLEANUP = {
     **SECRETS_KMS,
 }
 
+# The limit per practice on every mutating route (limits.take_request): one conditional UpdateItem, nothing else.
+PRACTICE_LIMIT = {"dynamodb:UpdateItem": {"RateLimitsTable"}}
+
 
 def merged(*parts: dict[str, set[str]]) -> dict[str, set[str]]:
     table: dict[str, set[str]] = {}
@@ -214,11 +260,12 @@ LEAST_PRIVILEGE: dict[str, dict[str, set[str]]] = {
             "secretsmanager:CreateSecret": {"token-sets/*"},
             "secretsmanager:DeleteSecret": {"token-sets/*"},
         },
+        PRACTICE_LIMIT,
         APP_CREDENTIALS,
         SECRETS_KMS,
     ),
     # unlink_client: the client marked, its active run closed, then the remote clean-up.
-    "UnlinkFunction": merged({"dynamodb:UpdateItem": {"SyncRunsTable"}}, REMOTE_CLEANUP),
+    "UnlinkFunction": merged({"dynamodb:UpdateItem": {"SyncRunsTable"}}, PRACTICE_LIMIT, REMOTE_CLEANUP),
     # Sync Now (request_sync), the nightly fan-out (clients-by-link-state), console dispatch by id (client-id), the
     # retried clean-ups (pending-cleanups + REMOTE_CLEANUP); a failed async invocation goes to its destination (SAM's).
     "SyncDispatchFunction": merged(
@@ -232,6 +279,7 @@ LEAST_PRIVILEGE: dict[str, dict[str, set[str]]] = {
             "dynamodb:UpdateItem": {"SyncRunsTable"},
             "sqs:SendMessage": {"SyncQueue", "AsyncFailureQueue"},
         },
+        PRACTICE_LIMIT,
         REMOTE_CLEANUP,
     ),
     # begin_run / finish_run / suspend_run, the engine's checkpoints and records, the token refresh, continuations,
@@ -264,6 +312,7 @@ LEAST_PRIVILEGE: dict[str, dict[str, set[str]]] = {
             "dynamodb:BatchWriteItem": {"SyncRunsTable", "CheckpointsTable", "RecordsTable"},
             "sqs:SendMessage": {"PurgeQueue"},
         },
+        PRACTICE_LIMIT,
         REMOTE_CLEANUP,
     ),
 }

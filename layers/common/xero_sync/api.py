@@ -51,6 +51,18 @@ _ERROR_DESCRIPTIONS = {
     HTTPStatus.REQUEST_ENTITY_TOO_LARGE: "payload_too_large",
     HTTPStatus.UNSUPPORTED_MEDIA_TYPE: "unsupported_media_type",
     HTTPStatus.UNPROCESSABLE_ENTITY: "validation_error, with where and why",
+    HTTPStatus.TOO_MANY_REQUESTS: "rate_limited: the practice's requests to mutating routes are over its limit for "
+    "now; full_sync_limited: a full sync of this client was asked for too recently. Retry-After says when to retry",
+}
+# A 429 says when the same request would be taken (limits.py).
+_ERROR_HEADERS = {
+    HTTPStatus.TOO_MANY_REQUESTS: {
+        "Retry-After": {
+            "description": "Seconds until the request would be taken (at least 1)",
+            "required": True,
+            "schema": {"type": "integer", "minimum": 1},
+        }
+    }
 }
 _EVERY_ROUTE = (
     HTTPStatus.BAD_REQUEST,
@@ -69,6 +81,7 @@ def documented(success: dict[int, Any] | None = None, *more_errors: HTTPStatus) 
         status.value: {
             "description": _ERROR_DESCRIPTIONS[status],
             "content": {content_types.APPLICATION_JSON: {"model": ErrorBody}},
+            **({"headers": _ERROR_HEADERS[status]} if status in _ERROR_HEADERS else {}),
         }
         for status in (*_EVERY_ROUTE, *more_errors)
     }
@@ -77,13 +90,18 @@ def documented(success: dict[int, Any] | None = None, *more_errors: HTTPStatus) 
 
 
 def error_response(
-    status: HTTPStatus, code: str, message: str, details: list[dict[str, Any]] | None = None
+    status: HTTPStatus,
+    code: str,
+    message: str,
+    details: list[dict[str, Any]] | None = None,
+    headers: dict[str, str] | None = None,
 ) -> Response[str]:
     body = ErrorBody(error=ErrorDetail(code=code, message=message, details=details))
     return Response(
         status_code=status.value,
         content_type=content_types.APPLICATION_JSON,
         body=body.model_dump_json(exclude_none=True),
+        headers=headers,
     )
 
 
@@ -98,7 +116,7 @@ def create_resolver() -> APIGatewayHttpResolver:
 
     @app.exception_handler(ApiError)
     def _api_error(error: ApiError) -> Response[str]:
-        return error_response(error.status, error.code, error.message)
+        return error_response(error.status, error.code, error.message, headers=error.headers)
 
     @app.exception_handler(RequestValidationError)
     def _invalid_request(error: RequestValidationError) -> Response[str]:

@@ -19,6 +19,7 @@ class Settings(BaseModel):
     sync_runs_table: str = Field(alias="SYNC_RUNS_TABLE", min_length=3)
     checkpoints_table: str = Field(alias="CHECKPOINTS_TABLE", min_length=3)
     records_table: str = Field(alias="RECORDS_TABLE", min_length=3)
+    rate_limits_table: str = Field(alias="RATE_LIMITS_TABLE", min_length=3)
     sync_queue_url: str = Field(alias="SYNC_QUEUE_URL", min_length=1)
     # Deleted clients are purged in slices through this queue (see purge.py).
     purge_queue_url: str = Field(alias="PURGE_QUEUE_URL", min_length=1)
@@ -50,6 +51,13 @@ class Settings(BaseModel):
     # the client takes over. Renewals must fit several times into the lease.
     worker_lease_seconds: float = Field(alias="WORKER_LEASE_SECONDS", default=90.0, gt=0)
     run_heartbeat_seconds: float = Field(alias="RUN_HEARTBEAT_SECONDS", default=15.0, gt=0)
+    # Limits per practice (limits.py): the API's mutating routes take at most PRACTICE_REQUEST_LIMIT requests of a
+    # practice per fixed window, so one practice cannot spend the organisation's Xero allowance or the fleet's minute.
+    practice_request_limit: int = Field(alias="PRACTICE_REQUEST_LIMIT", default=60, ge=1)
+    practice_request_window_seconds: int = Field(alias="PRACTICE_REQUEST_WINDOW_SECONDS", default=60, ge=1)
+    # A full sync asked for through the API (Sync Now, mode full) at most once per client in this long (a full sync
+    # re-reads everything: thousands of calls); console reruns and the nightly run are exempt.
+    full_sync_period_seconds: int = Field(alias="FULL_SYNC_PERIOD_SECONDS", default=86_400, ge=1)
     max_request_body_bytes: int = Field(alias="MAX_REQUEST_BODY_BYTES", default=16 * 1024, gt=0)
     enable_swagger: bool = Field(alias="ENABLE_SWAGGER", default=False)
 

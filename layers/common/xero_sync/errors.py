@@ -11,6 +11,11 @@ class ApiError(Exception):
         super().__init__(message)
         self.message = message
 
+    @property
+    def headers(self) -> dict[str, str]:
+        """Headers the error's response carries besides its body."""
+        return {}
+
 
 class Unauthorized(ApiError):
     status = HTTPStatus.UNAUTHORIZED
@@ -68,3 +73,26 @@ RUN_ERROR_MESSAGES = {
 def run_error_message(code: str) -> str:
     """The fixed message of a run's error code (an unknown code reads as the generic failure)."""
     return RUN_ERROR_MESSAGES.get(code, RUN_ERROR_MESSAGES["sync_error"])
+
+
+class TooManyRequests(ApiError):
+    """Refused for now: Retry-After says in how many seconds (at least 1) the same request would be taken."""
+
+    status = HTTPStatus.TOO_MANY_REQUESTS
+    code = "too_many_requests"
+
+    def __init__(self, message: str, retry_after_seconds: int) -> None:
+        super().__init__(message)
+        self.retry_after_seconds = max(1, retry_after_seconds)
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after_seconds)}
+
+
+class RateLimited(TooManyRequests):
+    code = "rate_limited"
+
+
+class FullSyncLimited(TooManyRequests):
+    code = "full_sync_limited"

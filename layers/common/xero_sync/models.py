@@ -165,6 +165,8 @@ class Client(_Table):
     purge_step = NumberAttribute(null=True)
     purge_lease_expires_at = UTCDateTimeAttribute(null=True)
     purge_not_before = UTCDateTimeAttribute(null=True)
+    # The last full sync asked for through the API: another is refused until FULL_SYNC_PERIOD_SECONDS after it.
+    last_full_sync_requested_at = UTCDateTimeAttribute(null=True)
 
     by_link_state = ClientsByLinkStateIndex()
     pending_cleanups = PendingCleanupsIndex()
@@ -221,6 +223,17 @@ class OAuthState(_Table):
     code_verifier = UnicodeAttribute()
     created_at = UTCDateTimeAttribute()
     expires_at = TTLAttribute()
+
+
+class RequestWindow(_Table):
+    """How many mutating API requests one practice made in one fixed window (limits.py); removed by TTL after it."""
+
+    class Meta:
+        table_name = _settings.rate_limits_table
+
+    window_key = UnicodeAttribute(hash_key=True)  # "{practice_id}#{window_start_epoch}"
+    requests = NumberAttribute(null=True)
+    expires_at = TTLAttribute(null=True)
 
 
 class SyncRun(_Table):
