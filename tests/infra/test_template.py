@@ -83,14 +83,30 @@ def test_no_policy_grants_a_wildcard_table_secret_or_queue(function_id):
                 assert "xero-sync-local/xero/" in resource, f"{function_id}: secrets outside the app's prefix"
 
 
+# sync_dispatch retries the Xero clean-up of clients unlinked while Xero was away; purge deletes a deleted client's
+# token set. The read API (clients) touches neither.
+TOKEN_HANDLERS = {"LinkFunction", "UnlinkFunction", "SyncClientFunction", "SyncDispatchFunction", "PurgeFunction"}
+
+
 def test_secret_and_key_use_is_limited_to_functions_that_handle_tokens():
-    # sync_dispatch retries the Xero clean-up of clients unlinked while Xero was away; clients deletes a client's
-    # token set when it purges the client.
-    token_handlers = {"LinkFunction", "UnlinkFunction", "SyncClientFunction", "SyncDispatchFunction", "ClientsFunction"}
     for function_id in FUNCTIONS:
         actions = {a for s in policy_statements(function_id) for a in as_list(s["Action"])}
         touches_secrets = any(a.startswith(("secretsmanager:", "kms:")) for a in actions)
-        assert touches_secrets == (function_id in token_handlers), function_id
+        assert touches_secrets == (function_id in TOKEN_HANDLERS), function_id
+
+
+def test_the_purge_queue_feeds_the_purge_function_alone_and_the_read_api_deletes_nothing():
+    # The read API's role is the one most exposed (four routes, every practice's callers): no table-wide deletes,
+    # no token secrets, no key; the purge that needs them is a function of its own behind the queue.
+    consumers = {source.queue: source.function for source in TEMPLATE.queue_event_sources()}
+    assert consumers["PurgeQueue"] == "PurgeFunction"
+    (purge,) = [s for s in TEMPLATE.queue_event_sources() if s.function == "PurgeFunction"]
+    assert (purge.batch_size, purge.maximum_concurrency) == (1, 5)
+    assert {r.function for r in TEMPLATE.routes()} >= {"ClientsFunction"}
+    assert "PurgeFunction" not in {r.function for r in TEMPLATE.routes()}
+    actions = {a for s in policy_statements("ClientsFunction") for a in as_list(s["Action"])}
+    assert not actions & {"dynamodb:DeleteItem", "dynamodb:BatchWriteItem"}, actions
+    assert not [a for a in actions if a.startswith(("secretsmanager:", "kms:"))], actions
 
 
 def test_tables_are_on_demand_encrypted_and_recoverable():
@@ -245,16 +261,22 @@ LEAST_PRIVILEGE: dict[str, dict[str, set[str]]] = {
         APP_CREDENTIALS,
         SECRETS_KMS,
     ),
-    # The client API (list; overview: its current run's progress and the record counts beside the checkpoints;
-    # history), delete, and the purge: every item the client owns, in batches, then the client item; the remote
-    # clean-up as unlink does.
-    "ClientsFunction": merged(
+    # The client API: list (query), overview (the client, its current run's progress, the record counts kept beside
+    # the checkpoints), history; DELETE marks the client (UpdateItem), closes its active run (finish_run: UpdateItem
+    # on SyncRuns and Clients) and queues the purge. No item deletes and no secrets: those are the purge's.
+    "ClientsFunction": {
+        "dynamodb:GetItem": {"ClientsTable", "SyncRunsTable"},
+        "dynamodb:Query": {"ClientsTable", "SyncRunsTable", "CheckpointsTable"},
+        "dynamodb:UpdateItem": {"ClientsTable", "SyncRunsTable"},
+        "sqs:SendMessage": {"PurgeQueue"},
+    },
+    # The purge: its step and lease on the client item, every item the client owns (keys paged, deleted in batches),
+    # then the client item; continuations through its queue; the remote clean-up as unlink does.
+    "PurgeFunction": merged(
         {
-            "dynamodb:GetItem": {"SyncRunsTable"},
-            "dynamodb:Query": {"ClientsTable", "SyncRunsTable", "CheckpointsTable", "RecordsTable"},
-            "dynamodb:UpdateItem": {"SyncRunsTable"},
-            "dynamodb:DeleteItem": {"ClientsTable"},
+            "dynamodb:Query": {"SyncRunsTable", "CheckpointsTable", "RecordsTable"},
             "dynamodb:BatchWriteItem": {"SyncRunsTable", "CheckpointsTable", "RecordsTable"},
+            "dynamodb:DeleteItem": {"ClientsTable"},
             "sqs:SendMessage": {"PurgeQueue"},
         },
         REMOTE_CLEANUP,
