@@ -1,5 +1,6 @@
 """What cfn-lint does not check, asserted on template.yaml as aws-sam-translator hands it to CloudFormation."""
 
+import fnmatch
 import json
 import re
 
@@ -86,6 +87,16 @@ def test_no_policy_grants_a_wildcard_table_secret_or_queue(function_id):
 # sync_dispatch retries the Xero clean-up of clients unlinked while Xero was away; purge deletes a deleted client's
 # token set. The read API (clients) touches neither.
 TOKEN_HANDLERS = {"LinkFunction", "UnlinkFunction", "SyncClientFunction", "SyncDispatchFunction", "PurgeFunction"}
+# Every use of the key; CreateGrant too, a way to grant oneself the rest.
+KEY_USE = (
+    "kms:Encrypt",
+    "kms:Decrypt",
+    "kms:GenerateDataKey",
+    "kms:GenerateDataKeyWithoutPlaintext",
+    "kms:ReEncryptFrom",
+    "kms:ReEncryptTo",
+    "kms:CreateGrant",
+)
 
 
 def test_secret_and_key_use_is_limited_to_functions_that_handle_tokens():
@@ -93,6 +104,51 @@ def test_secret_and_key_use_is_limited_to_functions_that_handle_tokens():
         actions = {a for s in policy_statements(function_id) for a in as_list(s["Action"])}
         touches_secrets = any(a.startswith(("secretsmanager:", "kms:")) for a in actions)
         assert touches_secrets == (function_id in TOKEN_HANDLERS), function_id
+
+
+def test_the_token_key_is_administered_by_the_account_and_used_only_by_the_token_handlers_via_secrets_manager():
+    (key,) = TEMPLATE.of_type("AWS::KMS::Key").values()
+    statements = key["Properties"]["KeyPolicy"]["Statement"]
+    assert all(s["Effect"] == "Allow" for s in statements)
+    root = f"arn:aws:iam::{TEMPLATE.parameter_values['AWS::AccountId']}:root"
+    roles = {FUNCTIONS[f]["Properties"]["Role"]["Fn::GetAtt"][0]: f for f in FUNCTIONS}
+    users: set[str] = set()
+    for statement in statements:
+        principals = as_list(statement["Principal"]["AWS"])
+        actions = as_list(statement["Action"])
+        if [resolved(p) for p in principals] == [json.dumps(root)]:
+            # The account administers it: no action of its patterns is a use of the key.
+            assert not [u for u in KEY_USE if any(fnmatch.fnmatchcase(u, a) for a in actions)], actions
+            assert "kms:*" not in actions and "*" not in actions
+            continue
+        # Anyone else: a role of this template, using it only through Secrets Manager in this account.
+        users |= {roles[p["Fn::GetAtt"][0]] for p in principals}
+        assert set(actions) <= {"kms:Decrypt", "kms:GenerateDataKey", "kms:DescribeKey"}, actions
+        assert {"kms:Decrypt", "kms:GenerateDataKey"} <= set(actions)
+        condition = TEMPLATE.resolve(statement["Condition"], NAMED)
+        assert condition == {
+            "StringEquals": {
+                "kms:ViaService": "secretsmanager.eu-west-1.amazonaws.com",
+                "kms:CallerAccount": TEMPLATE.parameter_values["AWS::AccountId"],
+            }
+        }
+    assert users == TOKEN_HANDLERS
+    # Each token handler's own statement names the key by its alias (no cycle with the key policy), via the service.
+    (alias,) = TEMPLATE.of_type("AWS::KMS::Alias").values()
+    alias_name = TEMPLATE.resolve(alias["Properties"]["AliasName"], NAMED)
+    for function_id in TOKEN_HANDLERS:
+        for statement in policy_statements(function_id):
+            if any(a.startswith("kms:") for a in as_list(statement["Action"])):
+                condition = TEMPLATE.resolve(statement["Condition"], NAMED)
+                assert condition["ForAnyValue:StringEquals"] == {"kms:ResourceAliases": alias_name}, function_id
+                assert condition["StringEquals"] == {"kms:ViaService": "secretsmanager.eu-west-1.amazonaws.com"}
+    # No other function's role mentions KMS at all.
+    for function_id in set(FUNCTIONS) - TOKEN_HANDLERS:
+        role = RESOURCES[FUNCTIONS[function_id]["Properties"]["Role"]["Fn::GetAtt"][0]]
+        assert "kms" not in json.dumps(role).lower(), function_id
+    # A secret that CloudFormation creates and an operator sets cannot be on this key (they may not use it).
+    for secret_id, secret in TEMPLATE.of_type("AWS::SecretsManager::Secret").items():
+        assert secret["Properties"].get("KmsKeyId") != {"Ref": "TokenKey"}, secret_id
 
 
 def test_the_purge_queue_feeds_the_purge_function_alone_and_the_read_api_deletes_nothing():
