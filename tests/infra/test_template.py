@@ -39,6 +39,16 @@ def test_every_function_pins_runtime_and_architecture():
     assert layer["Properties"]["CompatibleArchitectures"] == ["arm64"]
 
 
+def test_every_function_is_traced_without_its_responses_or_errors():
+    # Powertools' Tracer would otherwise put each traced method's return value (token sets, client data) and each
+    # exception's text into X-Ray metadata, which neither the log guard nor IAM on the data covers.
+    for function_id, function in FUNCTIONS.items():
+        variables = function["Properties"]["Environment"]["Variables"]
+        assert function["Properties"]["TracingConfig"] == {"Mode": "Active"}, function_id
+        assert variables.get("POWERTOOLS_TRACER_CAPTURE_RESPONSE") == "false", function_id
+        assert variables.get("POWERTOOLS_TRACER_CAPTURE_ERROR") == "false", function_id
+
+
 def test_every_function_logs_to_its_own_group_with_retention():
     groups = [f["Properties"]["LoggingConfig"]["LogGroup"]["Ref"] for f in FUNCTIONS.values()]
     assert len(set(groups)) == len(FUNCTIONS)
