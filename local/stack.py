@@ -186,6 +186,7 @@ class LocalStack:
             self.template.routes(),
             JwtAuthorizer(key, authorizer_config["issuer"], audiences, authorizer_config["identity_source"]),
             self.functions.invoke,
+            self.template.access_log_format(),
         )
         self._add_admin_routes(self.gateway)
         if self.queue_workers:

@@ -256,6 +256,11 @@ class Template:
             "audience": self.resolve(authorizer["jwtConfiguration"]["audience"], {}),
         }
 
+    def access_log_format(self) -> str:
+        """The HTTP API stage's access log line, its $context variables unfilled (the front door fills them)."""
+        (stage,) = self.of_type("AWS::ApiGatewayV2::Stage").values()
+        return str(self.resolve(stage["Properties"]["AccessLogSettings"]["Format"], {}))
+
     def queue_event_sources(self) -> list[QueueEventSource]:
         sources = []
         for resource in self.of_type("AWS::Lambda::EventSourceMapping").values():

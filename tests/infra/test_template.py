@@ -194,6 +194,29 @@ def test_every_route_but_the_xero_callback_needs_a_jwt():
     assert len(routes) == 9
 
 
+def test_the_access_log_says_who_from_where_what_and_how_it_ended_and_never_the_query_or_body():
+    from local.template import Template
+
+    entry = json.loads(TEMPLATE.access_log_format())
+    assert entry == {
+        "requestId": "$context.requestId",
+        "requestTime": "$context.requestTime",
+        "practice": "$context.authorizer.claims.practice_id",
+        "sub": "$context.authorizer.claims.sub",
+        "sourceIp": "$context.identity.sourceIp",
+        "routeKey": "$context.routeKey",
+        "status": "$context.status",
+        "responseLatency": "$context.responseLatency",
+        "integrationLatency": "$context.integrationLatency",
+        "error": "$context.error.message",
+        "authorizerError": "$context.authorizer.error",
+        "integrationError": "$context.integrationErrorMessage",
+    }
+    # The practice is whichever claim the stack is told names it.
+    renamed = Template(parameters={"PracticeClaim": "custom:practice"}).access_log_format()
+    assert json.loads(renamed)["practice"] == "$context.authorizer.claims.custom:practice"
+
+
 def test_every_function_gets_every_setting_the_code_requires():
     required = {field.alias for field in Settings.model_fields.values() if field.is_required()}
     for function_id, function in FUNCTIONS.items():
