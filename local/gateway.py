@@ -1,9 +1,10 @@
 """The HTTP front door: API Gateway HTTP API (payload format 2.0) in front of the template's functions.
 
 Routes come from template.routes(); the JWT authorizer from template.jwt_authorizer(); the access log line from
-template.access_log_format(). A request that matches no route gets API Gateway's own 404, one without a valid token
-on an authorized route its 401 (the function is not called), and a function that fails or answers something API
-Gateway cannot map its 500.
+template.access_log_format(); CORS from template.cors_configuration(). A request that matches no route gets API
+Gateway's own 404, one without a valid token on an authorized route its 401 (the function is not called), and a
+function that fails or answers something API Gateway cannot map its 500. With CORS configured, the gateway answers
+preflights itself and puts the CORS headers on integration responses to an allowed origin (none for any other).
 Admin routes for the local stack live under /_local/ (loopback only, never in the template).
 """
 
@@ -91,6 +92,67 @@ class Router:
 AdminHandler = Callable[[Request, dict[str, str]], Response]
 
 
+@dataclass(frozen=True)
+class Cors:
+    """An HTTP API's CORS configuration, applied as API Gateway applies it."""
+
+    allow_origins: tuple[str, ...]
+    allow_methods: tuple[str, ...] = ()
+    allow_headers: tuple[str, ...] = ()
+    expose_headers: tuple[str, ...] = ()
+    max_age: int | None = None
+    allow_credentials: bool = False
+
+    @classmethod
+    def of(cls, configuration: Mapping[str, Any]) -> "Cors":
+        return cls(
+            allow_origins=tuple(configuration.get("allowOrigins", ())),
+            allow_methods=tuple(configuration.get("allowMethods", ())),
+            allow_headers=tuple(configuration.get("allowHeaders", ())),
+            expose_headers=tuple(configuration.get("exposeHeaders", ())),
+            max_age=configuration.get("maxAge"),
+            allow_credentials=bool(configuration.get("allowCredentials", False)),
+        )
+
+    def allowed_origin(self, origin: str | None) -> str | None:
+        """What Access-Control-Allow-Origin says to this origin; None: it gets no CORS headers at all."""
+        if origin is None:
+            return None
+        if origin in self.allow_origins:
+            return origin
+        return "*" if "*" in self.allow_origins else None
+
+    def preflight(self, origin: str | None) -> Response:
+        """API Gateway's own answer to a preflight: no route, authorizer or function is involved."""
+        response = Response(status=HTTPStatus.NO_CONTENT.value)
+        allowed = self.allowed_origin(origin)
+        if allowed is not None:
+            response.headers["access-control-allow-origin"] = allowed
+            if self.allow_methods:
+                response.headers["access-control-allow-methods"] = ",".join(self.allow_methods)
+            if self.allow_headers:
+                response.headers["access-control-allow-headers"] = ",".join(self.allow_headers)
+            if self.max_age is not None:
+                response.headers["access-control-max-age"] = str(self.max_age)
+            if self.allow_credentials:
+                response.headers["access-control-allow-credentials"] = "true"
+        return response
+
+    def apply(self, response: Response, origin: str | None) -> Response:
+        """An integration response: the backend's own CORS headers give way to the configuration's (API Gateway
+        ignores them), which an allowed origin gets."""
+        for name in {name for name, _ in response.headers.items() if name.lower().startswith("access-control-")}:
+            del response.headers[name]
+        allowed = self.allowed_origin(origin)
+        if allowed is not None:
+            response.headers["access-control-allow-origin"] = allowed
+            if self.expose_headers:
+                response.headers["access-control-expose-headers"] = ",".join(self.expose_headers)
+            if self.allow_credentials:
+                response.headers["access-control-allow-credentials"] = "true"
+        return response
+
+
 def access_log_line(log_format: str, context: Mapping[str, str]) -> str:
     """The format's $context variables filled in, "-" for those unknown (as API Gateway does); each value escaped
     for the JSON string it sits in."""
@@ -111,11 +173,13 @@ class Gateway:
         authorizer: JwtAuthorizer,
         invoke: Callable[[str, dict[str, Any]], Any],
         access_log_format: str,
+        cors: Cors | None = None,
     ) -> None:
         self.router = Router(routes)
         self.authorizer = authorizer
         self.invoke = invoke
         self.access_log_format = access_log_format
+        self.cors = cors
         self.admin: list[tuple[str, re.Pattern[str], AdminHandler]] = []
 
     def add_admin_route(self, method: str, pattern: str, handler: AdminHandler) -> None:
@@ -160,6 +224,10 @@ class Gateway:
                 if found and request.method == method:
                     return handler(request, found.groupdict())
             return refused(HTTPStatus.NOT_FOUND, "Not Found")
+        origin = request.headers.get("origin")
+        preflight = request.method == "OPTIONS" and bool(origin) and "access-control-request-method" in request.headers
+        if self.cors is not None and preflight:
+            return self.cors.preflight(origin)
         matched = self.router.match(request.method, request.path)
         if matched is None:
             return refused(HTTPStatus.NOT_FOUND, "Not Found")
@@ -193,11 +261,12 @@ class Gateway:
         finally:
             context["integrationLatency"] = str(round((time.monotonic() - invoked) * 1000))
         try:
-            return to_response(result)
+            response = to_response(result)
         except (TypeError, ValueError):
             log.exception("%s answered something API Gateway cannot map", compiled.route.function)
             context["integrationErrorMessage"] = "the function's response cannot be mapped"
             return refused(HTTPStatus.INTERNAL_SERVER_ERROR, "Internal Server Error")
+        return response if self.cors is None else self.cors.apply(response, origin)
 
 
 def _challenge(error: InvalidToken) -> str:

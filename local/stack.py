@@ -26,7 +26,7 @@ from werkzeug.wrappers import Request, Response
 
 from local.auth import JwtAuthorizer, SigningKey, TokenIssuer
 from local.environment import forget_cached_clients
-from local.gateway import Gateway, GatewayServer
+from local.gateway import Cors, Gateway, GatewayServer
 from local.openapi import TITLE, merged_openapi
 from local.processes import HOST, DynamoDBLocal, ManagedProcess, MotoServer
 from local.provision import LOCAL_XERO_APP, provision
@@ -187,6 +187,7 @@ class LocalStack:
             JwtAuthorizer(key, authorizer_config["issuer"], audiences, authorizer_config["identity_source"]),
             self.functions.invoke,
             self.template.access_log_format(),
+            cors=Cors.of(cors) if (cors := self.template.cors_configuration()) is not None else None,
         )
         self._add_admin_routes(self.gateway)
         if self.queue_workers:

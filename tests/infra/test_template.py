@@ -217,6 +217,29 @@ def test_the_access_log_says_who_from_where_what_and_how_it_ended_and_never_the_
     assert json.loads(renamed)["practice"] == "$context.authorizer.claims.custom:practice"
 
 
+def test_browsers_may_call_the_api_from_the_front_ends_origin_only_without_credentials():
+    from local.template import Template
+
+    cors = TEMPLATE.cors_configuration()
+    assert cors is not None
+    assert cors["allowOrigins"] == [TEMPLATE.parameter_values["FrontendOrigin"]]
+    assert not cors.get("allowCredentials", False)
+    assert {"authorization", "content-type"} <= {h.lower() for h in cors["allowHeaders"]}
+    assert set(cors["allowMethods"]) == {"GET", "POST", "DELETE"}
+    assert [h.lower() for h in cors["exposeHeaders"]] == ["retry-after"]
+    assert "*" not in json.dumps(cors)
+    # The origin is the deployment's parameter, and nothing but an origin is accepted for it.
+    assert Template(parameters={"FrontendOrigin": "https://console.example.com"}).cors_configuration() == {
+        **cors,
+        "allowOrigins": ["https://console.example.com"],
+    }
+    pattern = TEMPLATE.source["Parameters"]["FrontendOrigin"]["AllowedPattern"]
+    for origin in ("https://console.example.com", "http://127.0.0.1:3000"):
+        assert re.fullmatch(pattern, origin), origin
+    for not_an_origin in ("*", "https://*.example.com", "https://console.example.com/", "console.example.com"):
+        assert not re.fullmatch(pattern, not_an_origin), not_an_origin
+
+
 def test_every_function_gets_every_setting_the_code_requires():
     required = {field.alias for field in Settings.model_fields.values() if field.is_required()}
     for function_id, function in FUNCTIONS.items():
