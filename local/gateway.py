@@ -1,8 +1,10 @@
 """The HTTP front door: API Gateway HTTP API (payload format 2.0) in front of the template's functions.
 
-Routes come from template.routes(); the JWT authorizer from template.jwt_authorizer(). A request that matches no
-route gets API Gateway's own 404, one without a valid token on an authorized route its 401 (the function is not
-called), and a function that fails or answers something API Gateway cannot map its 500.
+Routes come from template.routes(); the JWT authorizer from template.jwt_authorizer(); the access log line from
+template.access_log_format(); CORS from template.cors_configuration(). A request that matches no route gets API
+Gateway's own 404, one without a valid token on an authorized route its 401 (the function is not called), and a
+function that fails or answers something API Gateway cannot map its 500. With CORS configured, the gateway answers
+preflights itself and puts the CORS headers on integration responses to an allowed origin (none for any other).
 Admin routes for the local stack live under /_local/ (loopback only, never in the template).
 """
 
@@ -11,8 +13,9 @@ import json
 import logging
 import re
 import threading
+import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any
@@ -28,6 +31,9 @@ from local.template import Route
 log = logging.getLogger("local.gateway")
 MAX_PAYLOAD_BYTES = 10 * 1024 * 1024  # HTTP API's request payload quota
 _TEXT_TYPES = re.compile(r"^(text/|application/(.+\+)?(json|xml|javascript|x-www-form-urlencoded))", re.IGNORECASE)
+_CONTEXT_VARIABLE = re.compile(r"\$context\.([\w.:-]+)")
+_ACCESS_CONTEXT = "local.gateway.access_context"  # environ: the request's $context variables, as they become known
+ACCESS_LOG_LINE = "local.gateway.access_log_line"  # environ: the request's access log line, for _AccessLog
 
 
 def _message(status: HTTPStatus, message: str, headers: dict[str, str] | None = None) -> Response:
@@ -86,6 +92,78 @@ class Router:
 AdminHandler = Callable[[Request, dict[str, str]], Response]
 
 
+@dataclass(frozen=True)
+class Cors:
+    """An HTTP API's CORS configuration, applied as API Gateway applies it."""
+
+    allow_origins: tuple[str, ...]
+    allow_methods: tuple[str, ...] = ()
+    allow_headers: tuple[str, ...] = ()
+    expose_headers: tuple[str, ...] = ()
+    max_age: int | None = None
+    allow_credentials: bool = False
+
+    @classmethod
+    def of(cls, configuration: Mapping[str, Any]) -> "Cors":
+        return cls(
+            allow_origins=tuple(configuration.get("allowOrigins", ())),
+            allow_methods=tuple(configuration.get("allowMethods", ())),
+            allow_headers=tuple(configuration.get("allowHeaders", ())),
+            expose_headers=tuple(configuration.get("exposeHeaders", ())),
+            max_age=configuration.get("maxAge"),
+            allow_credentials=bool(configuration.get("allowCredentials", False)),
+        )
+
+    def allowed_origin(self, origin: str | None) -> str | None:
+        """What Access-Control-Allow-Origin says to this origin; None: it gets no CORS headers at all."""
+        if origin is None:
+            return None
+        if origin in self.allow_origins:
+            return origin
+        return "*" if "*" in self.allow_origins else None
+
+    def preflight(self, origin: str | None) -> Response:
+        """API Gateway's own answer to a preflight: no route, authorizer or function is involved."""
+        response = Response(status=HTTPStatus.NO_CONTENT.value)
+        allowed = self.allowed_origin(origin)
+        if allowed is not None:
+            response.headers["access-control-allow-origin"] = allowed
+            if self.allow_methods:
+                response.headers["access-control-allow-methods"] = ",".join(self.allow_methods)
+            if self.allow_headers:
+                response.headers["access-control-allow-headers"] = ",".join(self.allow_headers)
+            if self.max_age is not None:
+                response.headers["access-control-max-age"] = str(self.max_age)
+            if self.allow_credentials:
+                response.headers["access-control-allow-credentials"] = "true"
+        return response
+
+    def apply(self, response: Response, origin: str | None) -> Response:
+        """An integration response: the backend's own CORS headers give way to the configuration's (API Gateway
+        ignores them), which an allowed origin gets."""
+        for name in {name for name, _ in response.headers.items() if name.lower().startswith("access-control-")}:
+            del response.headers[name]
+        allowed = self.allowed_origin(origin)
+        if allowed is not None:
+            response.headers["access-control-allow-origin"] = allowed
+            if self.expose_headers:
+                response.headers["access-control-expose-headers"] = ",".join(self.expose_headers)
+            if self.allow_credentials:
+                response.headers["access-control-allow-credentials"] = "true"
+        return response
+
+
+def access_log_line(log_format: str, context: Mapping[str, str]) -> str:
+    """The format's $context variables filled in, "-" for those unknown (as API Gateway does); each value escaped
+    for the JSON string it sits in."""
+    return _CONTEXT_VARIABLE.sub(lambda m: json.dumps(str(context.get(m.group(1), "-")))[1:-1], log_format)
+
+
+def _context(request: Request) -> MutableMapping[str, str]:
+    context: MutableMapping[str, str] = request.environ.setdefault(_ACCESS_CONTEXT, {})
+    return context
+
+
 class Gateway:
     """A WSGI application: request -> payload 2.0 event -> function (in-process) -> HTTP response."""
 
@@ -94,10 +172,14 @@ class Gateway:
         routes: Sequence[Route],
         authorizer: JwtAuthorizer,
         invoke: Callable[[str, dict[str, Any]], Any],
+        access_log_format: str,
+        cors: Cors | None = None,
     ) -> None:
         self.router = Router(routes)
         self.authorizer = authorizer
         self.invoke = invoke
+        self.access_log_format = access_log_format
+        self.cors = cors
         self.admin: list[tuple[str, re.Pattern[str], AdminHandler]] = []
 
     def add_admin_route(self, method: str, pattern: str, handler: AdminHandler) -> None:
@@ -105,26 +187,54 @@ class Gateway:
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
         request = Request(environ)
+        started = time.monotonic()
+        context = _context(request)
+        context.update(
+            {
+                "requestTime": time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime()),
+                "identity.sourceIp": request.remote_addr or HOST,
+            }
+        )
         try:
             response = self.handle(request)
         except Exception:
             log.exception("the front door failed on %s %s", request.method, request.path)
             response = _message(HTTPStatus.INTERNAL_SERVER_ERROR, "Internal Server Error")
+        response.headers.setdefault("apigw-requestid", uuid.uuid4().hex[:16])
+        context.update(
+            {
+                "requestId": response.headers["apigw-requestid"],
+                "status": str(response.status_code),
+                "responseLatency": str(round((time.monotonic() - started) * 1000)),
+            }
+        )
+        environ[ACCESS_LOG_LINE] = access_log_line(self.access_log_format, context)
         return response(environ, start_response)
 
     def handle(self, request: Request) -> Response:
+        context = _context(request)
+
+        def refused(status: HTTPStatus, message: str, headers: dict[str, str] | None = None) -> Response:
+            context["error.message"] = message
+            return _message(status, message, headers)
+
         if request.path.startswith("/_local/"):
             for method, pattern, handler in self.admin:
                 found = pattern.match(request.path)
                 if found and request.method == method:
                     return handler(request, found.groupdict())
-            return _message(HTTPStatus.NOT_FOUND, "Not Found")
+            return refused(HTTPStatus.NOT_FOUND, "Not Found")
+        origin = request.headers.get("origin")
+        preflight = request.method == "OPTIONS" and bool(origin) and "access-control-request-method" in request.headers
+        if self.cors is not None and preflight:
+            return self.cors.preflight(origin)
         matched = self.router.match(request.method, request.path)
         if matched is None:
-            return _message(HTTPStatus.NOT_FOUND, "Not Found")
+            return refused(HTTPStatus.NOT_FOUND, "Not Found")
         compiled, path_parameters = matched
+        context["routeKey"] = compiled.route_key
         if (request.content_length or 0) > MAX_PAYLOAD_BYTES:
-            return _message(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "Request Entity Too Large")
+            return refused(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "Request Entity Too Large")
         headers = _lower_cased_headers(request)
         claims = None
         if compiled.route.authorized:
@@ -132,18 +242,31 @@ class Gateway:
                 claims = self.authorizer.verify(headers)
             except InvalidToken as error:
                 log.info("401 on %s: %s", compiled.route_key, error)
-                return _message(HTTPStatus.UNAUTHORIZED, "Unauthorized", {"www-authenticate": _challenge(error)})
+                context["authorizer.error"] = str(error)
+                return refused(HTTPStatus.UNAUTHORIZED, "Unauthorized", {"www-authenticate": _challenge(error)})
+            context.update(
+                {
+                    f"authorizer.claims.{name}": value
+                    for name, value in claims_as_api_gateway_passes_them(claims).items()
+                }
+            )
         event = build_event(request, compiled.route_key, path_parameters, headers, claims)
+        invoked = time.monotonic()
         try:
             result = self.invoke(compiled.route.function, event)
-        except Exception:
+        except Exception as error:
             log.exception("%s failed on %s", compiled.route.function, compiled.route_key)
-            return _message(HTTPStatus.INTERNAL_SERVER_ERROR, "Internal Server Error")
+            context["integrationErrorMessage"] = f"the function failed ({type(error).__name__})"
+            return refused(HTTPStatus.INTERNAL_SERVER_ERROR, "Internal Server Error")
+        finally:
+            context["integrationLatency"] = str(round((time.monotonic() - invoked) * 1000))
         try:
-            return to_response(result)
+            response = to_response(result)
         except (TypeError, ValueError):
             log.exception("%s answered something API Gateway cannot map", compiled.route.function)
-            return _message(HTTPStatus.INTERNAL_SERVER_ERROR, "Internal Server Error")
+            context["integrationErrorMessage"] = "the function's response cannot be mapped"
+            return refused(HTTPStatus.INTERNAL_SERVER_ERROR, "Internal Server Error")
+        return response if self.cors is None else self.cors.apply(response, origin)
 
 
 def _challenge(error: InvalidToken) -> str:
@@ -224,12 +347,18 @@ def to_response(result: Any) -> Response:
 
 
 class _AccessLog(WSGIRequestHandler):
-    """One line per request without its query string, as the template's access log format (requestId, routeKey,
-    status): the callback's query carries Xero's authorization code, which must never reach a log."""
+    """One JSON line per request: the template's access log format as the gateway filled it in. Never the query
+    string nor the body: the callback's query carries Xero's authorization code, which must never reach a log."""
 
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
-        path = self.path.split("?", 1)[0]
-        log.info('%s "%s %s" %s', self.address_string(), self.command, path, getattr(code, "value", code))
+        line = getattr(self, "environ", {}).get(ACCESS_LOG_LINE)
+        if line is None:  # not a request the gateway answered (werkzeug refused it, or another app serves)
+            path = getattr(self, "path", "").split("?", 1)[0]
+            status = str(getattr(code, "value", code))
+            line = json.dumps(
+                {"sourceIp": self.address_string(), "request": f"{self.command} {path}", "status": status}
+            )
+        log.info("%s", line)
 
 
 class GatewayServer:

@@ -27,7 +27,7 @@ from werkzeug.wrappers import Request, Response
 from local.auth import JwtAuthorizer, SigningKey, TokenIssuer
 from local.console import ConsoleServer
 from local.environment import forget_cached_clients
-from local.gateway import Gateway, GatewayServer
+from local.gateway import Cors, Gateway, GatewayServer
 from local.openapi import TITLE, merged_openapi
 from local.processes import HOST, DynamoDBLocal, ManagedProcess, MotoServer
 from local.provision import LOCAL_XERO_APP, provision
@@ -192,6 +192,8 @@ class LocalStack:
             self.template.routes(),
             JwtAuthorizer(key, authorizer_config["issuer"], audiences, authorizer_config["identity_source"]),
             self.functions.invoke,
+            self.template.access_log_format(),
+            cors=Cors.of(cors) if (cors := self.template.cors_configuration()) is not None else None,
         )
         self._add_admin_routes(self.gateway)
         if self.queue_workers:
@@ -286,7 +288,8 @@ class LocalStack:
         return merged
 
     def _template_parameters(self) -> dict[str, str]:
-        parameters = {"XeroRedirectUri": self.xero_redirect_uri}
+        # The console is the one origin CORS lets call the API, and Xero's redirect target.
+        parameters = {"XeroRedirectUri": self.xero_redirect_uri, "FrontendOrigin": self.console_url}
         if self.emulator is not None:
             base = str(self.emulator.base_url).rstrip("/")
             parameters.update({"XeroLoginUrl": base, "XeroIdentityUrl": base, "XeroApiUrl": base})

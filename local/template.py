@@ -22,6 +22,7 @@ LOCAL_PARAMETERS: dict[str, str] = {
     "Stage": "local",
     "JwtIssuer": "https://local.issuer/xero-sync",
     "JwtAudience": "xero-sync-local",
+    "FrontendOrigin": "http://127.0.0.1:3000",
     "XeroRedirectUri": "http://127.0.0.1:3000/xero/callback",
     "XeroLoginUrl": "http://127.0.0.1:3002",
     "XeroIdentityUrl": "http://127.0.0.1:3002",
@@ -254,6 +255,17 @@ class Template:
             "issuer": self.resolve(authorizer["jwtConfiguration"]["issuer"], {}),
             "audience": self.resolve(authorizer["jwtConfiguration"]["audience"], {}),
         }
+
+    def cors_configuration(self) -> dict[str, Any] | None:
+        """The HTTP API's CORS configuration (x-amazon-apigateway-cors: allowOrigins, allowMethods, ...), if any."""
+        (api,) = self.of_type("AWS::ApiGatewayV2::Api").values()
+        cors = api["Properties"]["Body"].get("x-amazon-apigateway-cors")
+        return None if cors is None else dict(self.resolve(cors, {}))
+
+    def access_log_format(self) -> str:
+        """The HTTP API stage's access log line, its $context variables unfilled (the front door fills them)."""
+        (stage,) = self.of_type("AWS::ApiGatewayV2::Stage").values()
+        return str(self.resolve(stage["Properties"]["AccessLogSettings"]["Format"], {}))
 
     def queue_event_sources(self) -> list[QueueEventSource]:
         sources = []

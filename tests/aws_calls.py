@@ -91,11 +91,27 @@ class Policies:
         for function_id, function in functions.items():
             role = template.resources[function["Properties"]["Role"]["Fn::GetAtt"][0]]
             self.statements[function_id] = [
-                template.resolve(statement, physical)
+                self._narrowed_to_aliased_keys(template.resolve(statement, physical))
                 for policy in role["Properties"].get("Policies", [])
                 for statement in policy["PolicyDocument"]["Statement"]
                 if statement.get("Effect") == "Allow"
             ]
+
+    def _narrowed_to_aliased_keys(self, statement: dict[str, Any]) -> dict[str, Any]:
+        """A statement on every key that a kms:ResourceAliases condition limits to the keys of those aliases (the
+        roles name TokenKey so: its key policy names them) grants exactly those keys."""
+        condition = statement.get("Condition", {}).get("ForAnyValue:StringEquals", {})
+        if "kms:ResourceAliases" not in condition:
+            return statement
+        key_of_alias = {
+            self.template.resolve(alias["Properties"]["AliasName"], self.physical): alias["Properties"]["TargetKeyId"]
+            for alias in self.template.of_type("AWS::KMS::Alias").values()
+        }
+        keys = [
+            self.physical[key_of_alias[name]["Ref"]].attributes["Arn"]
+            for name in _as_list(condition["kms:ResourceAliases"])
+        ]
+        return {**statement, "Resource": keys}
 
     def grants(self, function_id: str) -> set[Grant]:
         return {
@@ -146,7 +162,9 @@ class Policies:
             name = _SECRET_SUFFIX.sub("", secret.split(":secret:", 1)[1]) if ":secret:" in secret else secret
             arn = f"arn:aws:secretsmanager:{region}:{LOCAL_ACCOUNT}:secret:{name}"
             needed = {Grant(f"secretsmanager:{call.operation}", arn)}
-            key = self.physical["TokenKey"].attributes["Arn"]  # every secret of the app is encrypted with it
+            key = self._customer_key_of(name)
+            if key is None:  # the AWS managed key: its own policy lets the account use it through Secrets Manager
+                return needed
             if call.operation in ("CreateSecret", "PutSecretValue"):
                 needed |= {Grant("kms:GenerateDataKey", key), Grant("kms:Decrypt", key)}
             elif call.operation == "GetSecretValue":
@@ -157,6 +175,18 @@ class Policies:
             action = "SendMessage" if call.operation == "SendMessageBatch" else call.operation
             return {Grant(f"sqs:{action}", f"arn:aws:sqs:{region}:{LOCAL_ACCOUNT}:{queue}")}
         return {Grant(f"{call.service}:{call.operation}", "*")}
+
+    def _customer_key_of(self, secret_name: str) -> str | None:
+        """The ARN of the template's key a secret is encrypted with: TokenKey for the token sets (the code creates
+        them with TOKEN_KMS_KEY_ID), a template secret's own KmsKeyId when it names a key of the template."""
+        if secret_name.startswith(f"{self.template.stack_name}/xero/token-sets/"):
+            return self.physical["TokenKey"].attributes["Arn"]
+        for resource in self.template.of_type("AWS::SecretsManager::Secret").values():
+            properties = resource["Properties"]
+            key = properties.get("KmsKeyId")
+            if self.template.resolve(properties["Name"], {}) == secret_name and isinstance(key, dict) and "Ref" in key:
+                return self.physical[key["Ref"]].attributes["Arn"]
+        return None
 
     @staticmethod
     def _dynamodb(operation: str, params: dict[str, Any], region: str) -> set[Grant]:

@@ -1,15 +1,11 @@
-"""Client API: list, overview, sync history, delete; and the purge of deleted clients (its SQS queue)."""
+"""Client API: list, overview, sync history, delete (the purge that follows runs in the purge function)."""
 
-from collections.abc import Callable
 from http import HTTPStatus
 from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.logging import correlation_paths
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
-from aws_lambda_powertools.utilities.parser.models import SqsRecordModel
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from pydantic import Json
 
 from xero_sync import clients, purge, runs
 from xero_sync.api import ClientIdPath, caller_practice_id, create_resolver, documented, resolve
@@ -50,29 +46,8 @@ def delete_client(client_id: ClientIdPath) -> tuple[purge.DeleteAccepted, int]:
     return purge.delete_client(caller_practice_id(app), client_id), 202
 
 
-class PurgeRecord(SqsRecordModel):
-    body: Json[purge.PurgeMessage]  # type: ignore[assignment]
-
-
-purge_processor = BatchProcessor(event_type=EventType.SQS, model=PurgeRecord)
-
-
-def purge_record(record: PurgeRecord, lambda_context: LambdaContext | None = None) -> None:
-    purge.process_purge_message(record.body, remaining_seconds=_remaining(lambda_context))
-
-
-def _remaining(context: LambdaContext | None) -> Callable[[], float]:
-    if context is None:
-        return lambda: 60.0
-    return lambda: context.get_remaining_time_in_millis() / 1000
-
-
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True)
 @metrics.log_metrics
 @tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    if "Records" in event:  # the purge queue
-        return process_partial_response(
-            event=event, record_handler=purge_record, processor=purge_processor, context=context
-        )
     return resolve(app, event, context)

@@ -1,5 +1,5 @@
-"""Deleting a client end to end: DELETE /clients/{id} answers 202 and the client is gone at once; the clients
-function's purge-queue poller removes a large client's items slice by slice, then its secret and Xero connection."""
+"""Deleting a client end to end: DELETE /clients/{id} answers 202 and the client is gone at once; the purge
+function's queue poller removes a large client's items slice by slice, then its secret and Xero connection."""
 
 import itertools
 import time

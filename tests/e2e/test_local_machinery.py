@@ -188,5 +188,5 @@ def test_the_front_doors_access_log_never_carries_a_query_string(caplog: pytest.
         server.stop()
 
     (line,) = [r.getMessage() for r in caplog.records if "/xero/callback" in r.getMessage()]
-    assert '"GET /xero/callback" 302' in line
+    assert json.loads(line) == {"sourceIp": "127.0.0.1", "request": "GET /xero/callback", "status": "302"}
     assert "the-authorization-code" not in line and "state=" not in line

@@ -1,5 +1,6 @@
 """What cfn-lint does not check, asserted on template.yaml as aws-sam-translator hands it to CloudFormation."""
 
+import fnmatch
 import json
 import re
 
@@ -36,6 +37,16 @@ def test_every_function_pins_runtime_and_architecture():
     (layer,) = TEMPLATE.of_type("AWS::Lambda::LayerVersion").values()
     assert layer["Properties"]["CompatibleRuntimes"] == ["python3.13"]
     assert layer["Properties"]["CompatibleArchitectures"] == ["arm64"]
+
+
+def test_every_function_is_traced_without_its_responses_or_errors():
+    # Powertools' Tracer would otherwise put each traced method's return value (token sets, client data) and each
+    # exception's text into X-Ray metadata, which neither the log guard nor IAM on the data covers.
+    for function_id, function in FUNCTIONS.items():
+        variables = function["Properties"]["Environment"]["Variables"]
+        assert function["Properties"]["TracingConfig"] == {"Mode": "Active"}, function_id
+        assert variables.get("POWERTOOLS_TRACER_CAPTURE_RESPONSE") == "false", function_id
+        assert variables.get("POWERTOOLS_TRACER_CAPTURE_ERROR") == "false", function_id
 
 
 def test_every_function_logs_to_its_own_group_with_retention():
@@ -83,14 +94,85 @@ def test_no_policy_grants_a_wildcard_table_secret_or_queue(function_id):
                 assert "xero-sync-local/xero/" in resource, f"{function_id}: secrets outside the app's prefix"
 
 
+# sync_dispatch retries the Xero clean-up of clients unlinked while Xero was away; purge deletes a deleted client's
+# token set. The read API (clients) touches neither.
+TOKEN_HANDLERS = {"LinkFunction", "UnlinkFunction", "SyncClientFunction", "SyncDispatchFunction", "PurgeFunction"}
+# Every use of the key; CreateGrant too, a way to grant oneself the rest.
+KEY_USE = (
+    "kms:Encrypt",
+    "kms:Decrypt",
+    "kms:GenerateDataKey",
+    "kms:GenerateDataKeyWithoutPlaintext",
+    "kms:ReEncryptFrom",
+    "kms:ReEncryptTo",
+    "kms:CreateGrant",
+)
+
+
 def test_secret_and_key_use_is_limited_to_functions_that_handle_tokens():
-    # sync_dispatch retries the Xero clean-up of clients unlinked while Xero was away; clients deletes a client's
-    # token set when it purges the client.
-    token_handlers = {"LinkFunction", "UnlinkFunction", "SyncClientFunction", "SyncDispatchFunction", "ClientsFunction"}
     for function_id in FUNCTIONS:
         actions = {a for s in policy_statements(function_id) for a in as_list(s["Action"])}
         touches_secrets = any(a.startswith(("secretsmanager:", "kms:")) for a in actions)
-        assert touches_secrets == (function_id in token_handlers), function_id
+        assert touches_secrets == (function_id in TOKEN_HANDLERS), function_id
+
+
+def test_the_token_key_is_administered_by_the_account_and_used_only_by_the_token_handlers_via_secrets_manager():
+    (key,) = TEMPLATE.of_type("AWS::KMS::Key").values()
+    statements = key["Properties"]["KeyPolicy"]["Statement"]
+    assert all(s["Effect"] == "Allow" for s in statements)
+    root = f"arn:aws:iam::{TEMPLATE.parameter_values['AWS::AccountId']}:root"
+    roles = {FUNCTIONS[f]["Properties"]["Role"]["Fn::GetAtt"][0]: f for f in FUNCTIONS}
+    users: set[str] = set()
+    for statement in statements:
+        principals = as_list(statement["Principal"]["AWS"])
+        actions = as_list(statement["Action"])
+        if [resolved(p) for p in principals] == [json.dumps(root)]:
+            # The account administers it: no action of its patterns is a use of the key.
+            assert not [u for u in KEY_USE if any(fnmatch.fnmatchcase(u, a) for a in actions)], actions
+            assert "kms:*" not in actions and "*" not in actions
+            continue
+        # Anyone else: a role of this template, using it only through Secrets Manager in this account.
+        users |= {roles[p["Fn::GetAtt"][0]] for p in principals}
+        assert set(actions) <= {"kms:Decrypt", "kms:GenerateDataKey", "kms:DescribeKey"}, actions
+        assert {"kms:Decrypt", "kms:GenerateDataKey"} <= set(actions)
+        condition = TEMPLATE.resolve(statement["Condition"], NAMED)
+        assert condition == {
+            "StringEquals": {
+                "kms:ViaService": "secretsmanager.eu-west-1.amazonaws.com",
+                "kms:CallerAccount": TEMPLATE.parameter_values["AWS::AccountId"],
+            }
+        }
+    assert users == TOKEN_HANDLERS
+    # Each token handler's own statement names the key by its alias (no cycle with the key policy), via the service.
+    (alias,) = TEMPLATE.of_type("AWS::KMS::Alias").values()
+    alias_name = TEMPLATE.resolve(alias["Properties"]["AliasName"], NAMED)
+    for function_id in TOKEN_HANDLERS:
+        for statement in policy_statements(function_id):
+            if any(a.startswith("kms:") for a in as_list(statement["Action"])):
+                condition = TEMPLATE.resolve(statement["Condition"], NAMED)
+                assert condition["ForAnyValue:StringEquals"] == {"kms:ResourceAliases": alias_name}, function_id
+                assert condition["StringEquals"] == {"kms:ViaService": "secretsmanager.eu-west-1.amazonaws.com"}
+    # No other function's role mentions KMS at all.
+    for function_id in set(FUNCTIONS) - TOKEN_HANDLERS:
+        role = RESOURCES[FUNCTIONS[function_id]["Properties"]["Role"]["Fn::GetAtt"][0]]
+        assert "kms" not in json.dumps(role).lower(), function_id
+    # A secret that CloudFormation creates and an operator sets cannot be on this key (they may not use it).
+    for secret_id, secret in TEMPLATE.of_type("AWS::SecretsManager::Secret").items():
+        assert secret["Properties"].get("KmsKeyId") != {"Ref": "TokenKey"}, secret_id
+
+
+def test_the_purge_queue_feeds_the_purge_function_alone_and_the_read_api_deletes_nothing():
+    # The read API's role is the one most exposed (four routes, every practice's callers): no table-wide deletes,
+    # no token secrets, no key; the purge that needs them is a function of its own behind the queue.
+    consumers = {source.queue: source.function for source in TEMPLATE.queue_event_sources()}
+    assert consumers["PurgeQueue"] == "PurgeFunction"
+    (purge,) = [s for s in TEMPLATE.queue_event_sources() if s.function == "PurgeFunction"]
+    assert (purge.batch_size, purge.maximum_concurrency) == (1, 5)
+    assert {r.function for r in TEMPLATE.routes()} >= {"ClientsFunction"}
+    assert "PurgeFunction" not in {r.function for r in TEMPLATE.routes()}
+    actions = {a for s in policy_statements("ClientsFunction") for a in as_list(s["Action"])}
+    assert not actions & {"dynamodb:DeleteItem", "dynamodb:BatchWriteItem"}, actions
+    assert not [a for a in actions if a.startswith(("secretsmanager:", "kms:"))], actions
 
 
 def test_tables_are_on_demand_encrypted_and_recoverable():
@@ -141,6 +223,52 @@ def test_every_route_needs_a_jwt():
     assert [(r.method, r.path) for r in routes if not r.authorized] == []
     assert ("POST", "/xero/link-completions") in {(r.method, r.path) for r in routes}
     assert len(routes) == 9
+
+
+def test_the_access_log_says_who_from_where_what_and_how_it_ended_and_never_the_query_or_body():
+    from local.template import Template
+
+    entry = json.loads(TEMPLATE.access_log_format())
+    assert entry == {
+        "requestId": "$context.requestId",
+        "requestTime": "$context.requestTime",
+        "practice": "$context.authorizer.claims.practice_id",
+        "sub": "$context.authorizer.claims.sub",
+        "sourceIp": "$context.identity.sourceIp",
+        "routeKey": "$context.routeKey",
+        "status": "$context.status",
+        "responseLatency": "$context.responseLatency",
+        "integrationLatency": "$context.integrationLatency",
+        "error": "$context.error.message",
+        "authorizerError": "$context.authorizer.error",
+        "integrationError": "$context.integrationErrorMessage",
+    }
+    # The practice is whichever claim the stack is told names it.
+    renamed = Template(parameters={"PracticeClaim": "custom:practice"}).access_log_format()
+    assert json.loads(renamed)["practice"] == "$context.authorizer.claims.custom:practice"
+
+
+def test_browsers_may_call_the_api_from_the_front_ends_origin_only_without_credentials():
+    from local.template import Template
+
+    cors = TEMPLATE.cors_configuration()
+    assert cors is not None
+    assert cors["allowOrigins"] == [TEMPLATE.parameter_values["FrontendOrigin"]]
+    assert not cors.get("allowCredentials", False)
+    assert {"authorization", "content-type"} <= {h.lower() for h in cors["allowHeaders"]}
+    assert set(cors["allowMethods"]) == {"GET", "POST", "DELETE"}
+    assert [h.lower() for h in cors["exposeHeaders"]] == ["retry-after"]
+    assert "*" not in json.dumps(cors)
+    # The origin is the deployment's parameter, and nothing but an origin is accepted for it.
+    assert Template(parameters={"FrontendOrigin": "https://console.example.com"}).cors_configuration() == {
+        **cors,
+        "allowOrigins": ["https://console.example.com"],
+    }
+    pattern = TEMPLATE.source["Parameters"]["FrontendOrigin"]["AllowedPattern"]
+    for origin in ("https://console.example.com", "http://127.0.0.1:3000"):
+        assert re.fullmatch(pattern, origin), origin
+    for not_an_origin in ("*", "https://*.example.com", "https://console.example.com/", "console.example.com"):
+        assert not re.fullmatch(pattern, not_an_origin), not_an_origin
 
 
 def test_every_function_gets_every_setting_the_code_requires():
@@ -300,19 +428,27 @@ LEAST_PRIVILEGE: dict[str, dict[str, set[str]]] = {
         APP_CREDENTIALS,
         SECRETS_KMS,
     ),
-    # The client API (list; overview: its current run's progress and the record counts beside the checkpoints;
-    # history), delete, and the purge: every item the client owns, in batches, then the client item; the remote
-    # clean-up as unlink does.
+    # The client API: list (query), overview (the client, its current run's progress, the record counts kept beside
+    # the checkpoints), history; DELETE marks the client (UpdateItem), closes its active run (finish_run: UpdateItem
+    # on SyncRuns and Clients) and queues the purge. No item deletes and no secrets: those are the purge's.
     "ClientsFunction": merged(
         {
-            "dynamodb:GetItem": {"SyncRunsTable"},
-            "dynamodb:Query": {"ClientsTable", "SyncRunsTable", "CheckpointsTable", "RecordsTable"},
-            "dynamodb:UpdateItem": {"SyncRunsTable"},
-            "dynamodb:DeleteItem": {"ClientsTable"},
-            "dynamodb:BatchWriteItem": {"SyncRunsTable", "CheckpointsTable", "RecordsTable"},
+            "dynamodb:GetItem": {"ClientsTable", "SyncRunsTable"},
+            "dynamodb:Query": {"ClientsTable", "SyncRunsTable", "CheckpointsTable"},
+            "dynamodb:UpdateItem": {"ClientsTable", "SyncRunsTable"},
             "sqs:SendMessage": {"PurgeQueue"},
         },
         PRACTICE_LIMIT,
+    ),
+    # The purge: its step and lease on the client item, every item the client owns (keys paged, deleted in batches),
+    # then the client item; continuations through its queue; the remote clean-up as unlink does.
+    "PurgeFunction": merged(
+        {
+            "dynamodb:Query": {"SyncRunsTable", "CheckpointsTable", "RecordsTable"},
+            "dynamodb:BatchWriteItem": {"SyncRunsTable", "CheckpointsTable", "RecordsTable"},
+            "dynamodb:DeleteItem": {"ClientsTable"},
+            "sqs:SendMessage": {"PurgeQueue"},
+        },
         REMOTE_CLEANUP,
     ),
 }

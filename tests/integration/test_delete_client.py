@@ -281,15 +281,35 @@ def test_a_client_deleted_while_a_sync_runs_is_purged_only_once_that_sync_must_h
     assert items_of(client.client_id) == {}
 
 
+def test_deleting_through_the_api_a_client_whose_sync_runs_needs_only_the_read_apis_grants(aws, api):
+    """The clients function's narrowed role: the mark, the running sync's close (a transaction on SyncRuns and
+    Clients), the purge's delay and its message; every call is checked against its policy (tests/conftest.py)."""
+    client = a_client("practice-a")
+    accepted = request_sync("practice-a", client.client_id, RunTrigger.MANUAL)
+    (message,) = [SyncMessage.model_validate_json(m["Body"]) for m in aws.receive_all("SyncQueue")]
+    assert begin_run(message) is not None  # the worker is running it
+
+    assert api.call("DELETE", f"/clients/{client.client_id}").status == 202
+
+    run = SyncRun.get(client.client_id, accepted.run_id)
+    assert (run.status, run.error_code) == ("failed", "client_deleted")
+    marked = Client.get("practice-a", client.client_id)
+    assert marked.current_run_id is None and marked.purge_not_before is not None
+    attributes = aws.session.client("sqs").get_queue_attributes(
+        QueueUrl=aws.queue_url("PurgeQueue"), AttributeNames=["ApproximateNumberOfMessagesDelayed"]
+    )["Attributes"]
+    assert attributes["ApproximateNumberOfMessagesDelayed"] == "1"  # the purge, once that sync must have ended
+
+
 # --- the SQS handler ------------------------------------------------------------------------------------------------
-def test_the_clients_function_takes_purge_messages_from_its_queue_and_reports_a_message_that_is_early(aws):
+def test_the_purge_function_takes_purge_messages_from_its_queue_and_reports_a_message_that_is_early(aws):
     client = with_data(a_client("practice-a"))
     purge.delete_client("practice-a", client.client_id)
     (queued,) = aws.receive_all("PurgeQueue")
     early = {**queued, "MessageId": "early", "Body": queued["Body"].replace('"step":0', '"step":7')}
     assert '"step":7' in early["Body"]
     event = sqs_event([early, queued], aws.physical["PurgeQueue"].attributes["Arn"], TEMPLATE.region)
-    function = TEMPLATE.functions(aws.physical)["ClientsFunction"]
+    function = TEMPLATE.functions(aws.physical)["PurgeFunction"]
     response = load_handler(function)(event, LocalLambdaContext(function.logical_id, function.timeout))
     assert response == {"batchItemFailures": [{"itemIdentifier": "early"}]}
     assert items_of(client.client_id) == {}
