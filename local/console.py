@@ -3,17 +3,16 @@ port of their own (another origin than the API's, as deployed, so CORS is exerci
 back to its /xero/callback page, the redirect URI the local Xero app is registered with."""
 
 import json
-import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from werkzeug.exceptions import NotFound
-from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
+from werkzeug.serving import WSGIRequestHandler
 from werkzeug.utils import send_from_directory
 from werkzeug.wrappers import Request, Response
 
-from local.processes import HOST
+from local.gateway import GatewayServer
 from local.template import REPO_ROOT
 
 WEB_ROOT = REPO_ROOT / "web"
@@ -34,13 +33,11 @@ class ConsoleServer:
     def __init__(self, port: int = 0, root: Path = WEB_ROOT) -> None:
         self.root = root
         self.config: dict[str, Any] = {}
-        self.server: BaseWSGIServer = make_server(HOST, port, self._app, threaded=True, request_handler=_Quiet)
-        self.server.daemon_threads = True
-        self._thread: threading.Thread | None = None
+        self.server = GatewayServer(self._app, port, request_handler=_Quiet, name="local-console")
 
     @property
     def url(self) -> str:
-        return f"http://{HOST}:{self.server.server_port}"
+        return self.server.url
 
     def _app(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
         request = Request(environ)
@@ -55,12 +52,7 @@ class ConsoleServer:
         return response(environ, start_response)
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self.server.serve_forever, name="local-console", daemon=True)
-        self._thread.start()
+        self.server.start()
 
     def stop(self) -> None:
-        if self._thread is not None:
-            self.server.shutdown()
-            self._thread.join(timeout=5)
-            self._thread = None
-        self.server.server_close()
+        self.server.stop()

@@ -364,10 +364,17 @@ class _AccessLog(WSGIRequestHandler):
 class GatewayServer:
     """Werkzeug's threaded server on 127.0.0.1, bound at construction (so its port is known before start)."""
 
-    def __init__(self, app: Callable[..., Any], port: int = 0) -> None:
-        self.server: BaseWSGIServer = make_server(HOST, port, app, threaded=True, request_handler=_AccessLog)
+    def __init__(
+        self,
+        app: Callable[..., Any],
+        port: int = 0,
+        request_handler: type[WSGIRequestHandler] = _AccessLog,
+        name: str = "local-gateway",
+    ) -> None:
+        self.server: BaseWSGIServer = make_server(HOST, port, app, threaded=True, request_handler=request_handler)
         self.server.daemon_threads = True
         self.port = int(self.server.server_port)
+        self.name = name
         self._thread: threading.Thread | None = None
 
     @property
@@ -375,7 +382,7 @@ class GatewayServer:
         return f"http://{HOST}:{self.port}"
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self.server.serve_forever, name="local-gateway", daemon=True)
+        self._thread = threading.Thread(target=self.server.serve_forever, name=self.name, daemon=True)
         self._thread.start()
 
     def stop(self) -> None:
