@@ -36,3 +36,21 @@ def test_a_practice_over_its_limit_gets_429_and_another_practice_does_not(
     # And the other practice, in the same window, is served; reads stay open to the limited one
     assert api.post(f"/clients/{theirs.client_id}/sync", other_practice, json={}).status_code == 202
     assert api.get(f"/clients/{mine.client_id}", practice).status_code == 200
+
+
+def test_a_second_full_sync_of_a_client_within_the_period_gets_429(api: Api, practice: str, seed_client: Any) -> None:
+    from tests.e2e.helpers import eventually
+
+    client = seed_client(f"{practice}-full", "Full Ltd")
+    first = api.post(f"/clients/{client.client_id}/sync", f"{practice}-full", json={"mode": "full"})
+    assert first.status_code == 202, first.text
+    # The worker takes the run (this seeded client has no token set: it fails at once) and frees the client
+    eventually(lambda: api.get(f"/clients/{client.client_id}", f"{practice}-full").json()["currentRun"] is None, 60)
+
+    second = api.post(f"/clients/{client.client_id}/sync", f"{practice}-full", json={"mode": "full"})
+
+    assert second.status_code == 429, second.text
+    assert second.json()["error"]["code"] == "full_sync_limited"
+    assert int(second.headers["Retry-After"]) > 3600
+    # And an incremental Sync Now is still taken
+    assert api.post(f"/clients/{client.client_id}/sync", f"{practice}-full", json={}).status_code == 202

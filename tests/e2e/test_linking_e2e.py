@@ -446,6 +446,81 @@ def test_a_disconnect_inside_xero_puts_the_client_in_needs_relink_at_its_next_sy
     assert (relinked["trigger"], relinked["status"]) == ("relink", "succeeded"), relinked
 
 
+# --- what one practice does never breaks another's -----------------------------------------------------------------
+def test_two_practices_on_one_connection_one_unlinks_relinks_and_deletes_the_other_keeps_syncing(
+    stack: LocalStack, api: Api, xero: Xero, practice: str
+) -> None:
+    # Given one organisation that its owner (one Xero user) linked for two practices: one connection at Xero
+    other = f"other-{practice}"
+    tenant = an_organisation(xero, "Shared Ltd")
+    (mine,) = link(api, stack, xero, practice, [tenant])["clientIds"]
+    (theirs,) = link(api, stack, xero, other, [tenant])["clientIds"]
+    finished_runs(api, practice, mine, 1)
+    finished_runs(api, other, theirs, 1)
+    assert [c["tenantId"] for c in xero.admin("GET", "/connections").json()["connections"]].count(tenant) == 1
+
+    def the_other_syncs(runs_so_far: int) -> None:
+        sync = api.post(f"/clients/{theirs}/sync", other, json={})
+        assert sync.status_code == 202, sync.text
+        latest, *_ = finished_runs(api, other, theirs, runs_so_far + 1)
+        assert (latest["runId"], latest["status"]) == (sync.json()["runId"], "succeeded"), latest
+
+    # When the first practice unlinks, then the other syncs
+    assert api.post(f"/clients/{mine}/unlink", practice).json()["remoteCleanup"] == "done"
+    assert tenant in connected_tenants(xero)
+    the_other_syncs(1)
+    # When it relinks (and syncs), then deletes its client and the purge runs
+    assert link(api, stack, xero, practice, [tenant], mine)["outcome"] == "relinked"
+    finished_runs(api, practice, mine, 2)
+    assert api.request("DELETE", f"/clients/{mine}", practice).status_code == 202
+    eventually(lambda: api.get(f"/clients/{mine}", practice).status_code == 404 and _purged(practice, mine), 60)
+
+    # Then the connection the other practice relies on is still there, and it keeps syncing
+    assert tenant in connected_tenants(xero)
+    the_other_syncs(2)
+    assert overview(api, other, theirs)["linkState"] == "linked"
+
+
+def _purged(practice: str, client_id: str) -> bool:
+    from xero_sync.models import Client
+
+    try:
+        Client.get(practice, client_id)
+    except Client.DoesNotExist:
+        return True
+    return False
+
+
+def test_linking_an_organisation_whose_client_is_being_deleted_is_refused(
+    stack: LocalStack, api: Api, xero: Xero, practice: str
+) -> None:
+    tenant = an_organisation(xero, "November Ltd")
+    with stack.worker_for("PurgeQueue").paused():  # the client stays on its way out while the user links again
+        (client_id,) = link(api, stack, xero, practice, [tenant])["clientIds"]
+        assert api.request("DELETE", f"/clients/{client_id}", practice).status_code == 202
+
+        response = back_from_xero(api, stack, at_xero(xero, start(api, practice), [tenant]), practice)
+
+        assert refusal(response) == (409, "client_being_deleted")
+        assert clients(api, practice) == []
+        assert api.get(f"/clients/{client_id}", practice).status_code == 404
+
+
+@pytest.mark.parametrize("kind", ["opaque-token", "no-auth-event"])
+def test_a_token_that_is_not_a_jwt_or_names_no_consent_links_nothing(
+    stack: LocalStack, api: Api, xero: Xero, practice: str, kind: str
+) -> None:
+    tenant = an_organisation(xero, f"Oscar {kind}")
+    callback_url = at_xero(xero, start(api, practice), [tenant])
+    xero.admin("POST", "/faults", json={"path": "/connect/token", "kind": kind})
+
+    response = back_from_xero(api, stack, callback_url, practice)
+
+    assert refusal(response) == (400, "exchange_failed")
+    assert response.json()["error"]["message"] == "Xero did not accept the authorisation. Start linking again."
+    assert clients(api, practice) == []
+
+
 def _queue_is_empty(stack: LocalStack) -> bool:
     attributes = stack.sqs.get_queue_attributes(
         QueueUrl=stack.queue_url("SyncQueue"),
