@@ -1,6 +1,6 @@
 """Builds layers/common/xero_sync/record_dictionaries.json: per resource, a zlib preset dictionary of what every record
 of it repeats (its property names, nested ones included, and its enumerated values), from Xero's own OpenAPI
-description of the Accounting API (../shared/xero-openapi/xero_accounting.yaml), not from any organisation's data.
+description of the Accounting API (vendor/xero-openapi/xero_accounting.yaml), not from any organisation's data.
 
     .venv/bin/python scripts/record-dictionaries.py [path/to/xero_accounting.yaml]
     .venv/bin/python scripts/record-dictionaries.py --rerender   # no spec needed: see below
@@ -28,7 +28,7 @@ sys.path.insert(0, str(REPO / "layers" / "common"))
 
 from xero_sync.catalogue import CATALOGUE  # noqa: E402
 
-SPEC = REPO.parent / "shared" / "xero-openapi" / "xero_accounting.yaml"
+SPEC = REPO / "vendor" / "xero-openapi" / "xero_accounting.yaml"
 OUT = REPO / "layers" / "common" / "xero_sync" / "record_dictionaries.json"
 SCHEMA_OF = {"Currencies": "Currency", "TrackingCategories": "TrackingCategory", "Journals": "Journal"}
 DEPTH = 3  # Invoice -> LineItems -> LineItem -> Tracking: deeper shapes repeat little
