@@ -26,11 +26,10 @@ import yaml
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "layers" / "common"))
 
-from xero_sync.catalogue import CATALOGUE  # noqa: E402
+from xero_sync.catalogue import BY_NAME, CATALOGUE  # noqa: E402
 
 SPEC = REPO / "vendor" / "xero-openapi" / "xero_accounting.yaml"
 OUT = REPO / "layers" / "common" / "xero_sync" / "record_dictionaries.json"
-SCHEMA_OF = {"Currencies": "Currency", "TrackingCategories": "TrackingCategory", "Journals": "Journal"}
 DEPTH = 3  # Invoice -> LineItems -> LineItem -> Tracking: deeper shapes repeat little
 # Xero's JSON date, as every record carries it: "UpdatedDateUTC":"/Date(1439434356790+0000)/"
 DATE_FRAGMENTS = ['"/Date(', '+0000)/"']
@@ -57,7 +56,7 @@ def render(tokens: list[str]) -> str:
 
 
 def dictionary(schemas: dict[str, Any], resource: str) -> str:
-    return render(fragments(schemas, SCHEMA_OF.get(resource, resource.removesuffix("s"))))
+    return render(fragments(schemas, BY_NAME[resource].xero_schema))
 
 
 def recovered_tokens(text: str) -> list[str]:
