@@ -1,6 +1,6 @@
 """Builds layers/common/xero_sync/record_dictionaries.json: per resource, a zlib preset dictionary of what every record
 of it repeats (its property names, nested ones included, and its enumerated values), from Xero's own OpenAPI
-description of the Accounting API (../shared/xero-openapi/xero_accounting.yaml), not from any organisation's data.
+description of the Accounting API (vendor/xero-openapi/xero_accounting.yaml), not from any organisation's data.
 
     .venv/bin/python scripts/record-dictionaries.py [path/to/xero_accounting.yaml]
     .venv/bin/python scripts/record-dictionaries.py --rerender   # no spec needed: see below
@@ -26,11 +26,10 @@ import yaml
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "layers" / "common"))
 
-from xero_sync.catalogue import CATALOGUE  # noqa: E402
+from xero_sync.catalogue import BY_NAME, CATALOGUE  # noqa: E402
 
-SPEC = REPO.parent / "shared" / "xero-openapi" / "xero_accounting.yaml"
+SPEC = REPO / "vendor" / "xero-openapi" / "xero_accounting.yaml"
 OUT = REPO / "layers" / "common" / "xero_sync" / "record_dictionaries.json"
-SCHEMA_OF = {"Currencies": "Currency", "TrackingCategories": "TrackingCategory", "Journals": "Journal"}
 DEPTH = 3  # Invoice -> LineItems -> LineItem -> Tracking: deeper shapes repeat little
 # Xero's JSON date, as every record carries it: "UpdatedDateUTC":"/Date(1439434356790+0000)/"
 DATE_FRAGMENTS = ['"/Date(', '+0000)/"']
@@ -57,7 +56,7 @@ def render(tokens: list[str]) -> str:
 
 
 def dictionary(schemas: dict[str, Any], resource: str) -> str:
-    return render(fragments(schemas, SCHEMA_OF.get(resource, resource.removesuffix("s"))))
+    return render(fragments(schemas, BY_NAME[resource].xero_schema))
 
 
 def recovered_tokens(text: str) -> list[str]:

@@ -12,11 +12,7 @@ from typing import Any
 import yaml
 from openapi_schema_validator import OAS30ReadValidator, oas30_format_checker
 
-SPEC_DIR = Path(__file__).resolve().parents[2].parent / "shared" / "xero-openapi"
-
-
-def spec_available() -> bool:
-    return (SPEC_DIR / "xero_accounting.yaml").is_file() and (SPEC_DIR / "xero-identity.yaml").is_file()
+SPEC_DIR = Path(__file__).resolve().parents[2] / "vendor" / "xero-openapi"
 
 
 @functools.cache

@@ -8,8 +8,6 @@ from local.xero_emulator.resources import RESOURCES
 from tests.emulator import spec
 from tests.emulator.helpers import Xero
 
-pytestmark = pytest.mark.skipif(not spec.spec_available(), reason=f"Xero's OpenAPI specs not found in {spec.SPEC_DIR}")
-
 # GET paths in the spec for single records, where the parameter is not simply the resource's id field.
 SINGLE_PATHS = {"TaxRates": "/TaxRates/{TaxType}", "Journals": "/Journals/{JournalID}"}
 

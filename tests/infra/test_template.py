@@ -161,6 +161,18 @@ def test_the_token_key_is_administered_by_the_account_and_used_only_by_the_token
         assert secret["Properties"].get("KmsKeyId") != {"Ref": "TokenKey"}, secret_id
 
 
+def test_the_data_api_only_reads():
+    # Every practice's callers reach it with any client id and resource: it can neither write nor delete anything.
+    routes = {(r.method, r.path) for r in TEMPLATE.routes() if r.function == "XeroDataFunction"}
+    assert routes == {
+        ("GET", "/clients/{clientId}/xero"),
+        ("GET", "/clients/{clientId}/xero/{resource}"),
+        ("GET", "/clients/{clientId}/xero/{resource}/{xeroId}"),
+    }
+    actions = {a for s in policy_statements("XeroDataFunction") for a in as_list(s["Action"])}
+    assert actions == {"dynamodb:GetItem", "dynamodb:Query", "dynamodb:BatchGetItem"}
+
+
 def test_the_purge_queue_feeds_the_purge_function_alone_and_the_read_api_deletes_nothing():
     # The read API's role is the one most exposed (four routes, every practice's callers): no table-wide deletes,
     # no token secrets, no key; the purge that needs them is a function of its own behind the queue.
@@ -222,7 +234,7 @@ def test_every_route_needs_a_jwt():
     routes = TEMPLATE.routes()
     assert [(r.method, r.path) for r in routes if not r.authorized] == []
     assert ("POST", "/xero/link-completions") in {(r.method, r.path) for r in routes}
-    assert len(routes) == 9
+    assert len(routes) == 12
 
 
 def test_the_access_log_says_who_from_where_what_and_how_it_ended_and_never_the_query_or_body():
@@ -440,6 +452,13 @@ LEAST_PRIVILEGE: dict[str, dict[str, set[str]]] = {
         },
         PRACTICE_LIMIT,
     ),
+    # The data API: the caller's client (load_client), the client's checkpoints and counts (one Query), pages of
+    # records (Query) and records by id and the contacts a page names (BatchGetItem). Reads only.
+    "XeroDataFunction": {
+        "dynamodb:GetItem": {"ClientsTable"},
+        "dynamodb:Query": {"CheckpointsTable", "RecordsTable"},
+        "dynamodb:BatchGetItem": {"RecordsTable"},
+    },
     # The purge: its step and lease on the client item, every item the client owns (keys paged, deleted in batches),
     # then the client item; continuations through its queue; the remote clean-up as unlink does.
     "PurgeFunction": merged(

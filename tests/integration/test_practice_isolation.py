@@ -17,11 +17,16 @@ import pytest
 from tests.api import Api
 from tests.builders import a_client
 from tests.conftest import AWS_CALLS, TEMPLATE
+from xero_sync.catalogue import BY_NAME
 from xero_sync.models import Client, RunStatus, RunTrigger
+from xero_sync.record_store import RecordStore
 from xero_sync.runs import request_sync
 
 OWN_ROUTES = [route for route in TEMPLATE.routes() if "{clientId}" in route.path]
 MALFORMED_IDS = ["not-a-uuid", "00000000-0000-4000-8000-00000000000G", "A" * 300, "x' OR 1=1 --"]
+# The data API's other path parameters name what practice B's client holds: only the client id may make it a 404.
+INVOICE_ID = "1a2b3c4d-0000-4000-8000-000000000001"
+OTHER_PARAMETERS = {"{resource}": "Invoices", "{xeroId}": INVOICE_ID}
 
 
 @pytest.fixture
@@ -34,15 +39,19 @@ def others_client(aws) -> Client:
     """Practice B's linked client with a sync queued: as much as there is to find, were it reachable."""
     client = a_client("practice-b", "Bravo Ltd")
     request_sync("practice-b", client.client_id, RunTrigger.MANUAL)
+    invoice = {"InvoiceID": INVOICE_ID, "Status": "PAID", "UpdatedDateUTC": "/Date(1778412345678+0000)/"}
+    RecordStore(client.client_id).apply(BY_NAME["Invoices"], [invoice])
     return Client.get("practice-b", client.client_id)
 
 
 def called(api: Api, route, client_id: str, practice: str = "practice-a"):
     """The answer to one call, and the AWS calls (service, operation, tables) the function made for it."""
     first = len(AWS_CALLS.calls)
-    response = api.call(
-        route.method, route.path.replace("{clientId}", client_id), practice=practice, route_path=route.path
-    )
+    path = route.path.replace("{clientId}", client_id)
+    for parameter, value in OTHER_PARAMETERS.items():
+        path = path.replace(parameter, value)
+    assert "{" not in path, f"{route.path}: a path parameter the matrix does not fill"
+    response = api.call(route.method, path, practice=practice, route_path=route.path)
     return response, [call.signature for call in AWS_CALLS.since(first)]
 
 

@@ -78,6 +78,18 @@ def test_a_contact_lists_only_groups_still_stored_with_their_current_names(aws):
     assert shown["ContactGroups"] == [dict(kept, Name="Very important")]
 
 
+def test_a_contacts_group_keeps_its_own_empty_member_list_not_the_groups_members(aws):
+    store = RecordStore("client-1")
+    group = {"ContactGroupID": "g0000001-0000-4000-8000-000000000000", "Name": "VIP", "Status": "ACTIVE"}
+    alpha = contact(1, "Alpha Ltd", [dict(group, Contacts=[])])
+    store.apply(CONTACTS, [alpha])
+    store.apply(GROUPS, [dict(group, Contacts=[{"ContactID": alpha["ContactID"], "Name": "Alpha Ltd"}])])
+
+    (shown,) = Renderer("client-1").render(CONTACTS, list(store.records(CONTACTS)))
+
+    assert shown["ContactGroups"] == [dict(group, Contacts=[])]
+
+
 def test_groups_never_imported_leave_a_contacts_groups_as_xero_sent_them(aws):
     store = RecordStore("client-1")
     groups = [{"ContactGroupID": "g0000001-0000-4000-8000-000000000000", "Name": "VIP", "Status": "ACTIVE"}]

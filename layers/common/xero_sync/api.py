@@ -15,6 +15,7 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
     RequestUnsupportedContentType,
     RequestValidationError,
 )
+from aws_lambda_powertools.event_handler.openapi.models import Components, OpenAPI, Schema
 from aws_lambda_powertools.event_handler.openapi.params import Path
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel
@@ -45,7 +46,8 @@ _ERROR_DESCRIPTIONS = {
     "xero_error, missing_code, exchange_failed, no_organisation",
     HTTPStatus.UNAUTHORIZED: "unauthorized: the token names no practice or user",
     HTTPStatus.FORBIDDEN: "state_mismatch: the link was started by another user",
-    HTTPStatus.NOT_FOUND: "client_not_found (also another practice's client), route_not_found",
+    HTTPStatus.NOT_FOUND: "client_not_found (also another practice's client), route_not_found; the data API's "
+    "resource_not_found (details name the valid resources) and record_not_found",
     HTTPStatus.CONFLICT: "client_not_linked; a link completion's wrong_organisation, client_being_deleted",
     HTTPStatus.SERVICE_UNAVAILABLE: "xero_unavailable: Xero could not be reached; try again in a few minutes",
     HTTPStatus.REQUEST_ENTITY_TOO_LARGE: "payload_too_large",
@@ -110,13 +112,30 @@ def _validation_details(errors: list[Any]) -> list[dict[str, Any]]:
     return [{"location": ".".join(str(part) for part in e.get("loc", ())), "reason": e.get("msg", "")} for e in errors]
 
 
-def create_resolver() -> APIGatewayHttpResolver:
+class _Resolver(APIGatewayHttpResolver):
+    """Powertools' resolver, whose OpenAPI document also carries component schemas that are no pydantic model's
+    (the data API's Xero record schemas, which its routes' responses name by $ref)."""
+
+    def __init__(self, component_schemas: dict[str, Any]) -> None:
+        super().__init__(enable_validation=True)
+        self._component_schemas = {name: Schema.model_validate(s) for name, s in component_schemas.items()}
+
+    def get_openapi_schema(self, *args: Any, **kwargs: Any) -> OpenAPI:
+        document = super().get_openapi_schema(*args, **kwargs)
+        if self._component_schemas:
+            components = document.components or Components()
+            components.schemas = {**(components.schemas or {}), **self._component_schemas}
+            document.components = components
+        return document
+
+
+def create_resolver(component_schemas: dict[str, Any] | None = None) -> APIGatewayHttpResolver:
     """A resolver with request/response validation, OpenAPI, and the typed error mapping every API shares."""
-    app = APIGatewayHttpResolver(enable_validation=True)
+    app = _Resolver(component_schemas or {})
 
     @app.exception_handler(ApiError)
     def _api_error(error: ApiError) -> Response[str]:
-        return error_response(error.status, error.code, error.message, headers=error.headers)
+        return error_response(error.status, error.code, error.message, error.details, headers=error.headers)
 
     @app.exception_handler(RequestValidationError)
     def _invalid_request(error: RequestValidationError) -> Response[str]:

@@ -27,6 +27,7 @@ class Deletes(StrEnum):
 
 
 PAGE_SIZE_MAX = 1000
+_SCHEMA_OF = {"Currencies": "Currency", "TrackingCategories": "TrackingCategory"}
 PAGE_ROWS = 100  # `page` without pageSize, and Journals per call
 
 
@@ -50,6 +51,11 @@ class ResourceSpec:
     # Xero stamps the resource's records with UpdatedDateUTC (every If-Modified-Since resource but BankTransfers):
     # a record without one is not stored (record_store.split_storable).
     updated_stamp: bool = True
+
+    @property
+    def xero_schema(self) -> str:
+        """The name of the record's schema in Xero's OpenAPI description (Invoices -> Invoice)."""
+        return _SCHEMA_OF.get(self.name, self.name.removesuffix("s"))
 
     @property
     def key(self) -> str:

@@ -1,6 +1,7 @@
 """Errors the logic raises that callers are meant to see, each with its HTTP status and a stable code."""
 
 from http import HTTPStatus
+from typing import Any
 
 
 class ApiError(Exception):
@@ -15,6 +16,11 @@ class ApiError(Exception):
     def headers(self) -> dict[str, str]:
         """Headers the error's response carries besides its body."""
         return {}
+
+    @property
+    def details(self) -> list[dict[str, Any]] | None:
+        """The body's `details`, when the error has any to give."""
+        return None
 
 
 class Unauthorized(ApiError):
@@ -35,6 +41,45 @@ class ClientNotFound(ApiError):
 class ClientNotLinked(ApiError):
     status = HTTPStatus.CONFLICT
     code = "client_not_linked"
+
+
+class ResourceNotFound(ApiError):
+    """A data API resource that is not in the catalogue: the message and details name the valid ones."""
+
+    status = HTTPStatus.NOT_FOUND
+    code = "resource_not_found"
+
+    def __init__(self, valid: list[str]) -> None:
+        super().__init__(f"no such Xero resource; one of: {', '.join(valid)}")
+        self.valid = valid
+
+    @property
+    def details(self) -> list[dict[str, Any]] | None:
+        return [{"location": "path.resource", "reason": "not a Xero resource", "valid": self.valid}]
+
+
+class RecordNotFound(ApiError):
+    status = HTTPStatus.NOT_FOUND
+    code = "record_not_found"
+
+    def __init__(self) -> None:
+        super().__init__("no such record")
+
+
+class InvalidParameter(ApiError):
+    """A parameter valid on its own but not here (contactId on a resource without contacts, too many ids): the same
+    422 `validation_error` the request validation gives, with where and why."""
+
+    status = HTTPStatus.UNPROCESSABLE_ENTITY
+    code = "validation_error"
+
+    def __init__(self, location: str, reason: str) -> None:
+        super().__init__("the request is invalid")
+        self.location, self.reason = location, reason
+
+    @property
+    def details(self) -> list[dict[str, Any]] | None:
+        return [{"location": self.location, "reason": self.reason}]
 
 
 class InvalidCursor(ApiError):

@@ -299,6 +299,9 @@ class Checkpoint(_Table):
     reread_resources = UnicodeSetAttribute(null=True)
     record_count = NumberAttribute(null=True)  # on `_count#{resource}` items: records stored (record_store.py)
     count_writes_in_flight = NumberAttribute(null=True)  # on `_count#{resource}` items: writes not counted yet
+    # On `_count#{resource}` items: the latest Xero UpdatedDateUTC (epoch ms) the import has written, a high-water
+    # mark: when the resource's data last changed in Xero, as far as we hold it (the data API's lastChangedAt).
+    latest_updated_ms = NumberAttribute(null=True)
 
 
 class XeroRecord(_Table):
@@ -316,6 +319,9 @@ class XeroRecord(_Table):
     # Xero's UpdatedDateUTC, in epoch milliseconds as Xero sends it
     updated_ms = NumberAttribute(null=True, attr_name="u")
     status = UnicodeAttribute(null=True, attr_name="s")
+    # The record's contact (Contact.ContactID) on resources that hold one: the data API filters on it (bodies are
+    # compressed, so a filter cannot look inside them).
+    contact_id = UnicodeAttribute(null=True, attr_name="c")
     body = BinaryAttribute(legacy_encoding=False, attr_name="b")  # the record's JSON (record_bodies.py)
 
     @staticmethod

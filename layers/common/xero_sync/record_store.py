@@ -1,7 +1,8 @@
 """Imported Xero records in DynamoDB: one item per record, written only when the record changed.
 
 Item (models.XeroRecord): partition `{client_id}#{resource}`, sort key the Xero id; `body` is the record's JSON
-exactly as Xero returned it, compressed (record_bodies.py); its UpdatedDateUTC (epoch ms) and status are copied out.
+exactly as Xero returned it, compressed (record_bodies.py); its UpdatedDateUTC (epoch ms), status and, on resources
+that hold contacts, its contact's ContactID are copied out (the data API filters on them).
 "Unchanged" is decided against the stored body (BatchGetItem; its read units are the whole item's, whatever it
 projects): the same record encodes to the same bytes, and bytes that differ are decoded and compared as canonical
 JSON (sorted keys), so a new dictionary or zlib build rewrites nothing. An unchanged record costs no write.
@@ -14,7 +15,9 @@ How many records each resource holds is kept beside its checkpoint (item `_count
 table, for the client overview): every write adds what it inserted or deleted, and a whole re-read sets it to what
 Xero showed. A write that changes the count is marked in flight on that item first and unmarked as it is counted,
 so a writer that dies in between (a killed Lambda, writes that failed half-way) leaves the mark behind; the end of
-the resource's next pass finds it and counts the stored records again (`settle_count`).
+the resource's next pass finds it and counts the stored records again (`settle_count`). The same item keeps the
+latest UpdatedDateUTC written (`latest_updated_ms`, raised by a conditional write after each write of stamped
+records): when the resource's data last changed in Xero.
 
 What cannot be stored is rejected, never half-stored, and the stored version (if any) is kept as it was: an entry
 of the list that is not a JSON object, a record without its id (or with one that is not text a key can hold), a
@@ -29,10 +32,10 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from pynamodb.exceptions import DoesNotExist
+from pynamodb.exceptions import DoesNotExist, UpdateError
 
 from xero_sync.catalogue import ResourceSpec
-from xero_sync.models import Checkpoint, XeroRecord
+from xero_sync.models import Checkpoint, XeroRecord, condition_failed
 from xero_sync.record_bodies import Record, decode_body, encode_body
 from xero_sync.xero_api import parse_ms_date
 
@@ -110,6 +113,19 @@ def record_id(spec: ResourceSpec, record: Record) -> str:
     return str(record[spec.id_field])
 
 
+# Where a record names its contact when it has no Contact of its own: a payment's is its document's.
+_CONTACT_HOLDERS = ("Invoice", "CreditNote", "Prepayment", "Overpayment")
+
+
+def contact_of(record: Record) -> str | None:
+    """The ContactID of the contact a record belongs to (its Contact, or its document's), or None."""
+    for holder in (record, *(record.get(key) for key in _CONTACT_HOLDERS)):
+        contact = holder.get("Contact") if isinstance(holder, dict) else None
+        if isinstance(contact, dict) and (cid := clean_text(contact.get("ContactID"))):
+            return cid
+    return None
+
+
 class RecordStore:
     def __init__(self, client_id: str) -> None:
         self.client_id = client_id
@@ -177,6 +193,7 @@ class RecordStore:
                     xero_id=rid,
                     updated_ms=parse_ms_date(record.get("UpdatedDateUTC")),
                     status=clean_text(record.get(spec.status_field)) if spec.status_field else None,
+                    contact_id=contact_of(record) if spec.holds_contacts else None,
                     body=bodies[rid],
                 )
             )
@@ -186,6 +203,9 @@ class RecordStore:
         with self._counted(spec.name, counts.inserted), XeroRecord.batch_write() as batch:
             for item in items:
                 batch.save(item)
+        stamps = [int(item.updated_ms) for item in items if item.updated_ms is not None]
+        if stamps:
+            self._raise_latest_updated(spec.name, max(stamps))
         counts.unchanged += duplicates
         return Applied(counts, changed, previous, set(by_id), rejected)
 
@@ -224,6 +244,17 @@ class RecordStore:
         )
         yield
         self.adjust_count(resource, delta)
+
+    def _raise_latest_updated(self, resource: str, updated_ms: int) -> None:
+        """Moves the resource's latest-change mark up to `updated_ms` (never down: a conditional write)."""
+        try:
+            self._count_item(resource).update(
+                actions=[Checkpoint.latest_updated_ms.set(updated_ms), Checkpoint.updated_at.set(datetime.now(UTC))],
+                condition=Checkpoint.latest_updated_ms.does_not_exist() | (Checkpoint.latest_updated_ms < updated_ms),
+            )
+        except UpdateError as error:
+            if not condition_failed(error):
+                raise
 
     def adjust_count(self, resource: str, delta: int) -> None:
         """A marked write happened: its records are counted and its mark taken off."""

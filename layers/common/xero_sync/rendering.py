@@ -38,10 +38,15 @@ def _contact_copies(node: Any) -> Iterator[dict[str, Any]]:
             yield from _contact_copies(item)
 
 
-def _refresh(copy: dict[str, Any], current: Record, id_field: str) -> None:
+def _refresh(copy: dict[str, Any], current: Record, id_field: str, own: frozenset[str] = frozenset()) -> None:
+    """The copy's fields take the current record's values, but its id and the fields that are the copy's `own`."""
     for key in copy:
-        if key != id_field and key in current:
+        if key != id_field and key not in own and key in current:
             copy[key] = current[key]
+
+
+# A group inside a contact carries an empty member list of its own (as Xero shows it), never the group's members.
+_GROUP_COPY_OWN = frozenset({"Contacts"})
 
 
 class Renderer:
@@ -85,7 +90,7 @@ class Renderer:
         for group in groups:
             group_id = group.get(CONTACT_GROUPS.id_field) if isinstance(group, dict) else None
             if group_id in stored:
-                _refresh(group, stored[group_id], CONTACT_GROUPS.id_field)
+                _refresh(group, stored[group_id], CONTACT_GROUPS.id_field, _GROUP_COPY_OWN)
                 kept.append(group)
         contact["ContactGroups"] = kept
 

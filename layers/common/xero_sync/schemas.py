@@ -1,11 +1,12 @@
 """Shapes that cross a boundary: API responses and the sync queue's messages."""
 
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 from pydantic.alias_generators import to_camel
 
+from xero_sync.catalogue import CATALOGUE
 from xero_sync.models import LinkState, RunStatus, RunTrigger
 from xero_sync.xero_api import WaitReason
 
@@ -116,3 +117,47 @@ class SyncMessage(ApiModel):
     run_id: str = Field(min_length=1, max_length=64)
     trigger: RunTrigger
     mode: SyncMode = "incremental"
+
+
+# --- the data API (xero_data.py) -------------------------------------------------------------------------------------
+# A record is Xero's JSON as Xero shows it; its OpenAPI schema is Xero's own, per resource (xero_schemas.json, derived
+# from Xero's OpenAPI description by scripts/xero-schemas.py), referenced by name.
+def _xero_schema_ref(schema: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/Xero{schema}"}
+
+
+XeroRecordJson = Annotated[
+    dict[str, Any],
+    WithJsonSchema(
+        {
+            "anyOf": [_xero_schema_ref(name) for name in dict.fromkeys(s.xero_schema for s in CATALOGUE)],
+            "description": "One record in Xero's JSON shape: the schema of the resource asked for",
+        }
+    ),
+]
+XeroOrganisationJson = Annotated[
+    dict[str, Any] | None,
+    WithJsonSchema({"anyOf": [_xero_schema_ref("Organisation"), {"type": "null"}]}),
+]
+
+
+class ResourceImport(ApiModel):
+    resource: str = Field(description="The Xero resource (a catalogue name: Invoices, Contacts...)")
+    records: int = Field(description="Records stored")
+    last_imported_at: datetime | None = Field(description="When a sync last read the resource from Xero")
+    last_changed_at: datetime | None = Field(
+        description="The latest UpdatedDateUTC among the records imported: when the data last changed in Xero "
+        "(null before the first import, and for resources Xero does not stamp)"
+    )
+
+
+class XeroOrganisationView(ApiModel):
+    client_id: str
+    organisation: XeroOrganisationJson = Field(description="The stored Organisation record (null before import)")
+    resources: list[ResourceImport] = Field(description="Every resource the sync imports, in catalogue order")
+
+
+class XeroRecordPage(ApiModel):
+    resource: str
+    items: list[XeroRecordJson]
+    next_cursor: str | None = Field(description="Pass as ?cursor= for the next page; null on the last page")

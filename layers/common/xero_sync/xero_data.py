@@ -1,0 +1,179 @@
+"""The data API's logic: a client's imported Xero data, read-only, as Xero shows it now (rendering.py).
+
+Every read is scoped to the caller's practice (clients.load_client) and to one client's partition of one resource;
+records come back in Xero id order. Costs: the organisation view is one GetItem (the client), one Query of the
+Records partition of Organisation and one Query of the client's checkpoints (counts and marks live there too); a page
+of records one Query (reading on past filtered-out items until `limit` match) or, for `ids`, one BatchGetItem, plus
+what rendering resolves (one BatchGetItem per 100 distinct contacts the page names).
+"""
+
+import hashlib
+import json
+from datetime import UTC, datetime
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from pynamodb.expressions.condition import Condition
+
+from xero_sync.catalogue import BY_NAME, CATALOGUE, ResourceSpec
+from xero_sync.clients import load_client
+from xero_sync.errors import InvalidCursor, InvalidParameter, RecordNotFound, ResourceNotFound
+from xero_sync.models import Checkpoint, XeroRecord
+from xero_sync.paging import decode_cursor, encode_cursor
+from xero_sync.record_bodies import Record, decode_body
+from xero_sync.record_store import COUNT_PREFIX, RecordStore
+from xero_sync.rendering import Renderer
+from xero_sync.schemas import ResourceImport, XeroOrganisationView, XeroRecordPage
+
+MAX_PAGE_SIZE = 1000
+DEFAULT_PAGE_SIZE = 100
+MAX_IDS = 100  # one BatchGetItem
+ORGANISATION = BY_NAME["Organisation"]
+# A cursor is "{filter fingerprint}|{last Xero id}": one from another client, resource or filter is refused.
+_CURSOR_PATTERN = r"[0-9a-f]{16}\|.{1,1024}"
+
+
+@cache
+def component_schemas() -> dict[str, Any]:
+    """Xero's record schemas, as the OpenAPI document's components (xero_schemas.json, scripts/xero-schemas.py)."""
+    document = json.loads(Path(__file__).with_name("xero_schemas.json").read_text())
+    return dict(document["schemas"])
+
+
+def resource_spec(resource: str) -> ResourceSpec:
+    spec = BY_NAME.get(resource)
+    if spec is None:
+        raise ResourceNotFound([s.name for s in CATALOGUE])
+    return spec
+
+
+def _ms(moment: datetime) -> int:
+    aware = moment if moment.tzinfo else moment.replace(tzinfo=UTC)  # a time without an offset is UTC, as Xero's
+    return int(aware.timestamp() * 1000)
+
+
+def _from_ms(value: float | None) -> datetime | None:
+    return None if value is None else datetime.fromtimestamp(value / 1000, UTC)
+
+
+def organisation_view(practice_id: str, client_id: str) -> XeroOrganisationView:
+    load_client(practice_id, client_id)
+    store = RecordStore(client_id)
+    organisation = next(iter(XeroRecord.query(store.partition(ORGANISATION.name), limit=1)), None)
+    rendered = None
+    if organisation is not None:
+        body = decode_body(organisation.body, ORGANISATION.id_field, organisation.xero_id)
+        (rendered,) = Renderer(client_id, store).render(ORGANISATION, [body])
+    # One Query: each resource's checkpoint and, beside it, its `_count#` item (count and latest change).
+    items = {item.resource: item for item in Checkpoint.query(client_id)}
+    resources = []
+    for spec in CATALOGUE:
+        checkpoint, count = items.get(spec.name), items.get(f"{COUNT_PREFIX}{spec.name}")
+        resources.append(
+            ResourceImport(
+                resource=spec.name,
+                records=int(count.record_count or 0) if count else 0,
+                last_imported_at=checkpoint.updated_at if checkpoint else None,
+                last_changed_at=_from_ms(count.latest_updated_ms) if count else None,
+            )
+        )
+    return XeroOrganisationView(client_id=client_id, organisation=rendered, resources=resources)
+
+
+def _fingerprint(client_id: str, resource: str, since_ms: int | None, status: str | None, contact: str | None) -> str:
+    text = json.dumps([client_id, resource, since_ms, status, contact])
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _parse_ids(ids: str) -> list[str]:
+    wanted = list(dict.fromkeys(part.strip() for part in ids.split(",")))
+    if any(not rid for rid in wanted):
+        raise InvalidParameter("query.ids", "an empty id")
+    if len(wanted) > MAX_IDS:
+        raise InvalidParameter("query.ids", f"at most {MAX_IDS} ids")
+    return wanted
+
+
+def _filter(since_ms: int | None, status: str | None, contact: str | None) -> Condition | None:
+    parts: list[Condition] = []
+    if since_ms is not None:
+        parts.append(XeroRecord.updated_ms >= since_ms)
+    if status is not None:
+        parts.append(XeroRecord.status == status)
+    if contact is not None:
+        parts.append(XeroRecord.contact_id == contact)
+    condition = parts[0] if parts else None
+    for part in parts[1:]:
+        condition = condition & part
+    return condition
+
+
+def _matches(item: XeroRecord, since_ms: int | None, status: str | None, contact: str | None) -> bool:
+    return (
+        (since_ms is None or (item.updated_ms is not None and item.updated_ms >= since_ms))
+        and (status is None or item.status == status)
+        and (contact is None or item.contact_id == contact)
+    )
+
+
+def list_records(
+    practice_id: str,
+    client_id: str,
+    resource: str,
+    limit: int = DEFAULT_PAGE_SIZE,
+    cursor: str | None = None,
+    updated_since: datetime | None = None,
+    status: str | None = None,
+    ids: str | None = None,
+    contact_id: str | None = None,
+) -> XeroRecordPage:
+    """One page of a resource's records, filtered; the parameters are checked before the client is read."""
+    spec = resource_spec(resource)
+    if contact_id is not None and not spec.holds_contacts:
+        holders = ", ".join(s.name for s in CATALOGUE if s.holds_contacts)
+        raise InvalidParameter("query.contactId", f"{spec.name} records hold no contact (only {holders} do)")
+    wanted = _parse_ids(ids) if ids is not None else None
+    since_ms = _ms(updated_since) if updated_since is not None else None
+    fingerprint = _fingerprint(client_id, spec.name, since_ms, status, contact_id)
+    after = None
+    if cursor is not None:
+        token = decode_cursor(cursor, _CURSOR_PATTERN)
+        cursor_fingerprint, after = token.split("|", 1)
+        if wanted is not None or cursor_fingerprint != fingerprint:
+            raise InvalidCursor()
+    load_client(practice_id, client_id)
+    store = RecordStore(client_id)
+    partition = store.partition(spec.name)
+    next_cursor = None
+    if wanted is not None:
+        found = XeroRecord.batch_get([(partition, rid) for rid in wanted])
+        items = sorted((i for i in found if _matches(i, since_ms, status, contact_id)), key=lambda i: i.xero_id)
+    else:
+        start = {"pk": {"S": partition}, "id": {"S": after}} if after is not None else None
+        # With a filter, PynamoDB reads on (more Query requests) until `limit` items match or the partition ends.
+        result = XeroRecord.query(
+            partition,
+            filter_condition=_filter(since_ms, status, contact_id),
+            limit=limit,
+            last_evaluated_key=start,
+        )
+        items = list(result)
+        last_key = result.last_evaluated_key
+        if last_key:
+            next_cursor = encode_cursor(f"{fingerprint}|{last_key['id']['S']}")
+    records = [decode_body(item.body, spec.id_field, item.xero_id) for item in items]
+    return XeroRecordPage(
+        resource=spec.name, items=Renderer(client_id, store).render(spec, records), next_cursor=next_cursor
+    )
+
+
+def get_record(practice_id: str, client_id: str, resource: str, xero_id: str) -> Record:
+    spec = resource_spec(resource)
+    load_client(practice_id, client_id)
+    store = RecordStore(client_id)
+    found = store.bodies(spec, [xero_id])  # BatchGetItem: the function reads records by Query and batch only
+    if xero_id not in found:
+        raise RecordNotFound()
+    (record,) = Renderer(client_id, store).render(spec, [found[xero_id]])
+    return record

@@ -1,0 +1,267 @@
+"""The data API through its real handlers: a synced client's Xero data, page by page, equal to the emulator's ground
+truth, in Xero's own schemas; filters, cursors, errors, and what a page costs."""
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import quote
+
+import pytest
+from jsonschema import Draft202012Validator
+from referencing import Registry, Resource
+from referencing.jsonschema import DRAFT202012
+
+from tests.api import Api
+from tests.builders import a_client
+from tests.conftest import AWS_CALLS
+from tests.sync_support import Emulated, drain, link_client, run_to_end, sync
+from xero_sync.catalogue import BY_NAME, CATALOGUE
+from xero_sync.models import Client, LinkState
+from xero_sync.record_store import RecordStore, contact_of
+from xero_sync.xero_api import parse_ms_date
+from xero_sync.xero_data import component_schemas
+
+INVOICES, CONTACTS = BY_NAME["Invoices"], BY_NAME["Contacts"]
+
+
+@pytest.fixture
+def api(aws) -> Api:
+    return Api(aws.physical)
+
+
+@pytest.fixture
+def synced(aws, api, emu: Emulated, queue_url) -> tuple[str, Client]:
+    """A tiny organisation linked as practice A's client and synced to the end."""
+    tenant = emu.create_org("Data Ltd")
+    client = link_client(api, emu, tenant, "practice-a")
+    (message,) = drain(aws.session, queue_url)
+    assert run_to_end(aws.session, queue_url, message).status == "succeeded"
+    return tenant, client
+
+
+def every_page(api: Api, client_id: str, resource: str, query: str = "", limit: int = 3) -> list[dict[str, Any]]:
+    """Pages the resource to the end, `limit` records a page."""
+    items: list[dict[str, Any]] = []
+    cursor = None
+    for _ in range(1000):
+        paging = f"limit={limit}" + (f"&cursor={cursor}" if cursor else "")
+        response = api.call(
+            "GET", f"/clients/{client_id}/xero/{resource}", query="&".join(filter(None, [query, paging]))
+        )
+        assert response.status == 200, response.body
+        assert response.body["resource"] == resource
+        items += response.body["items"]
+        cursor = response.body["nextCursor"]
+        if cursor is None:
+            return items
+    raise AssertionError("paging never ended")
+
+
+def by_id(resource: str, records: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    spec = BY_NAME[resource]
+    return {str(r[spec.id_field]): r for r in records}
+
+
+def schema_validator(resource: str) -> Draft202012Validator:
+    """Xero's schema of the resource, as the OpenAPI document publishes it (its $refs to the other components)."""
+    components = {"components": {"schemas": component_schemas()}}
+    registry = Registry().with_resource("urn:doc", Resource(contents=components, specification=DRAFT202012))
+    name = f"Xero{BY_NAME[resource].xero_schema}"
+    return Draft202012Validator({"$ref": f"urn:doc#/components/schemas/{name}"}, registry=registry)
+
+
+def test_every_resource_pages_to_the_emulators_truth_in_xeros_schemas(api, emu, synced):
+    tenant, client = synced
+    for spec in CATALOGUE:
+        # When every resource is paged to the end, three records a page
+        items = every_page(api, client.client_id, spec.name)
+        # Then it is exactly Xero's current data, each record once, in id order, valid against Xero's schema
+        truth = emu.truth(tenant, spec.name)
+        assert by_id(spec.name, items) == truth, spec.name
+        assert [spec and str(r[spec.id_field]) for r in items] == sorted(truth), spec.name
+        validator = schema_validator(spec.name)
+        for record in items:
+            assert not list(validator.iter_errors(record)), (spec.name, record)
+
+
+def test_the_organisation_view_shows_the_organisation_and_each_resources_import(api, emu, synced):
+    tenant, client = synced
+
+    response = api.call("GET", f"/clients/{client.client_id}/xero")
+
+    assert response.status == 200, response.body
+    body = response.body
+    assert body["clientId"] == client.client_id
+    assert [body["organisation"]] == list(emu.truth(tenant, "Organisation").values())
+    assert [r["resource"] for r in body["resources"]] == [s.name for s in CATALOGUE]
+    for entry in body["resources"]:
+        truth = emu.truth(tenant, entry["resource"]).values()
+        assert entry["records"] == len(truth), entry
+        assert entry["lastImportedAt"] is not None, entry
+        # The latest UpdatedDateUTC among the records (none for resources Xero does not stamp)
+        stamps = [ms for r in truth if (ms := parse_ms_date(r.get("UpdatedDateUTC"))) is not None]
+        expected = datetime.fromtimestamp(max(stamps) / 1000, UTC) if stamps else None
+        shown = datetime.fromisoformat(entry["lastChangedAt"]) if entry["lastChangedAt"] else None
+        assert shown == expected, entry
+
+
+def test_a_renamed_contact_shows_its_new_name_on_the_invoices_after_the_next_sync(aws, api, emu, synced, queue_url):
+    tenant, client = synced
+    before = every_page(api, client.client_id, "Invoices", limit=100)
+    invoiced = {contact_of(i) for i in before}
+    names = {cid: c["Name"] for cid, c in emu.truth(tenant, "Contacts").items()}
+    # Given Xero users' changes until a contact named on an invoice is renamed
+    for seed in range(1, 40):
+        emu.change(tenant, 5, seed=seed)
+        renamed = {cid for cid, c in emu.truth(tenant, "Contacts").items() if cid in names and c["Name"] != names[cid]}
+        if renamed & invoiced:
+            break
+    else:
+        pytest.fail("no invoiced contact was renamed")
+    # When the next sync runs and the invoices are paged again
+    assert sync(aws.session, queue_url, client).status == "succeeded"
+    after = every_page(api, client.client_id, "Invoices", limit=100)
+    # Then they are Xero's, the renamed contact's new name on each of its invoices
+    assert by_id("Invoices", after) == emu.truth(tenant, "Invoices")
+    current = {cid: c["Name"] for cid, c in emu.truth(tenant, "Contacts").items()}
+    shown = [i["Contact"]["Name"] for i in after if contact_of(i) in renamed]
+    assert shown and all(
+        name == current[contact_of(i)]
+        for i, name in zip([i for i in after if contact_of(i) in renamed], shown, strict=True)
+    )
+    assert not set(shown) & {names[cid] for cid in renamed}
+
+
+def test_filters_combine_with_paging(api, emu, synced):
+    tenant, client = synced
+    truth = list(emu.truth(tenant, "Invoices").values())
+    some_contact = contact_of(truth[0])
+    stamps = sorted(parse_ms_date(i["UpdatedDateUTC"]) for i in truth)
+    middle = stamps[len(stamps) // 2]
+    since = datetime.fromtimestamp(middle / 1000, UTC).isoformat().replace("+00:00", "Z")
+
+    def ids(query: str) -> list[str]:
+        return sorted(i["InvoiceID"] for i in every_page(api, client.client_id, "Invoices", query, limit=1))
+
+    assert ids(f"contactId={some_contact}") == sorted(i["InvoiceID"] for i in truth if contact_of(i) == some_contact)
+    assert ids("status=PAID") == sorted(i["InvoiceID"] for i in truth if i["Status"] == "PAID")
+    assert ids(f"updatedSince={quote(since)}") == sorted(
+        i["InvoiceID"] for i in truth if parse_ms_date(i["UpdatedDateUTC"]) >= middle
+    )
+    assert ids(f"status=PAID&contactId={some_contact}") == sorted(
+        i["InvoiceID"] for i in truth if i["Status"] == "PAID" and contact_of(i) == some_contact
+    )
+    # ids: one batch read, in id order, the other filters applied too; unknown ids are left out
+    wanted = sorted(i["InvoiceID"] for i in truth[:5])
+    listed = api.call("GET", f"/clients/{client.client_id}/xero/Invoices", query=f"ids={','.join(wanted)},nope")
+    assert [i["InvoiceID"] for i in listed.body["items"]] == wanted and listed.body["nextCursor"] is None
+    paid = [i for i in wanted if emu.truth(tenant, "Invoices")[i]["Status"] == "PAID"]
+    filtered = api.call(
+        "GET", f"/clients/{client.client_id}/xero/Invoices", query=f"ids={','.join(wanted)}&status=PAID"
+    )
+    assert [i["InvoiceID"] for i in filtered.body["items"]] == paid
+
+
+def test_a_filter_that_does_not_apply_or_asks_too_much_is_a_422(api, synced):
+    _, client = synced
+    for query in ("contactId=abc", f"ids={','.join(str(n) for n in range(101))}", "ids=a,,b", "limit=1001"):
+        resource = "Accounts" if query.startswith("contactId") else "Invoices"
+        response = api.call("GET", f"/clients/{client.client_id}/xero/{resource}", query=query)
+        assert response.status == 422, (query, response.body)
+        assert response.body["error"]["code"] == "validation_error"
+    response = api.call("GET", f"/clients/{client.client_id}/xero/Accounts", query="contactId=abc")
+    assert response.body["error"]["details"][0]["location"] == "query.contactId"
+
+
+def test_a_cursor_is_good_only_for_its_own_client_resource_and_filter(api, emu, synced):
+    _, client = synced
+    other = link_client(api, emu, emu.create_org("Other Ltd"), "practice-a")
+    first = api.call("GET", f"/clients/{client.client_id}/xero/Invoices", query="limit=1")
+    cursor = first.body["nextCursor"]
+    assert cursor
+    # The same request goes on with it
+    assert api.call("GET", f"/clients/{client.client_id}/xero/Invoices", query=f"limit=1&cursor={cursor}").status == 200
+    refused = [
+        (client.client_id, "Contacts", ""),
+        (other.client_id, "Invoices", ""),
+        (client.client_id, "Invoices", "status=PAID&"),
+        (client.client_id, "Invoices", "ids=a&"),
+    ]
+    for client_id, resource, query in refused:
+        response = api.call("GET", f"/clients/{client_id}/xero/{resource}", query=f"{query}cursor={cursor}")
+        assert response.status == 400, (client_id, resource, query, response.body)
+        assert response.body["error"]["code"] == "invalid_cursor"
+    for garbage in ("x", "bm90IGEgY3Vyc29y", "%00"):
+        response = api.call("GET", f"/clients/{client.client_id}/xero/Invoices", query=f"cursor={garbage}")
+        assert (response.status, response.body["error"]["code"]) == (400, "invalid_cursor"), garbage
+
+
+def test_one_record_and_the_404s(api, emu, synced):
+    tenant, client = synced
+    invoice_id, invoice = next(iter(emu.truth(tenant, "Invoices").items()))
+
+    found = api.call("GET", f"/clients/{client.client_id}/xero/Invoices/{invoice_id}")
+    no_record = api.call("GET", f"/clients/{client.client_id}/xero/Invoices/{invoice_id[:-1]}0")
+    wrong_resource = api.call("GET", f"/clients/{client.client_id}/xero/Contacts/{invoice_id}")
+    no_resource = api.call("GET", f"/clients/{client.client_id}/xero/invoices")
+    no_resource_record = api.call("GET", f"/clients/{client.client_id}/xero/Nope/{invoice_id}")
+
+    assert (found.status, found.body) == (200, invoice)
+    for response in (no_record, wrong_resource):
+        assert response.status == 404
+        assert response.body == {"error": {"code": "record_not_found", "message": "no such record"}}
+    valid = [s.name for s in CATALOGUE]
+    for response in (no_resource, no_resource_record):
+        assert response.status == 404
+        assert response.body["error"]["code"] == "resource_not_found"
+        assert all(name in response.body["error"]["message"] for name in valid)
+        assert response.body["error"]["details"][0]["valid"] == valid
+
+
+def test_an_unlinked_clients_data_stays_readable(api, emu, synced):
+    tenant, client = synced
+    assert api.call("POST", f"/clients/{client.client_id}/unlink").status == 200
+    assert Client.get("practice-a", client.client_id).link_state == LinkState.UNLINKED.value
+
+    assert by_id("Invoices", every_page(api, client.client_id, "Invoices")) == emu.truth(tenant, "Invoices")
+    assert api.call("GET", f"/clients/{client.client_id}/xero").status == 200
+
+
+def test_a_page_of_100_invoices_costs_one_query_and_one_batch_get_per_100_distinct_contacts(aws, api):
+    # Given 250 invoices naming 150 contacts (the invoices of one page name 100 of them)
+    client = a_client("practice-a")
+    store = RecordStore(client.client_id)
+    stamp = "/Date(1778412345678+0000)/"
+    contacts = [
+        {"ContactID": f"c{n:07d}-0000-4000-8000-000000000000", "Name": f"Contact {n}", "UpdatedDateUTC": stamp}
+        for n in range(150)
+    ]
+    store.apply(CONTACTS, contacts)
+    store.apply(
+        INVOICES,
+        [
+            {
+                "InvoiceID": f"i{n:07d}-0000-4000-8000-000000000000",
+                "Contact": {"ContactID": contacts[n % 150]["ContactID"], "Name": "as it was"},
+                "UpdatedDateUTC": stamp,
+            }
+            for n in range(250)
+        ],
+    )
+    cursor, pages = None, []
+    while True:
+        # When each page of 100 is read
+        first = len(AWS_CALLS.calls)
+        query = "limit=100" + (f"&cursor={cursor}" if cursor else "")
+        response = api.call("GET", f"/clients/{client.client_id}/xero/Invoices", query=query)
+        pages.append([(c.operation, json.loads(c.signature[2])) for c in AWS_CALLS.since(first)])
+        # Then every invoice shows its contact's stored name
+        assert all(i["Contact"]["Name"].startswith("Contact ") for i in response.body["items"])
+        cursor = response.body["nextCursor"]
+        if cursor is None:
+            break
+    # And each page is the client's GetItem, one Query and one BatchGetItem (at most 100 distinct contacts)
+    assert len(pages) == 3
+    clients, records = ["xero-sync-local-ClientsTable"], ["xero-sync-local-RecordsTable"]
+    for calls in pages:
+        assert calls == [("GetItem", clients), ("Query", records), ("BatchGetItem", records)], calls
