@@ -1,6 +1,9 @@
 """Creates what template.yaml declares (tables with their indexes and TTL, queues with their dead-letter
-redrive, the KMS key, the app secret) on whatever endpoints the boto3 session reaches: DynamoDB Local and a moto
-server for the local stack, or moto in-process for the integration tests."""
+redrive, the KMS key, the app secret, the event bus) on whatever endpoints the boto3 session reaches: DynamoDB Local
+and a moto server for the local stack, or moto in-process for the integration tests.
+
+`observe_events` adds what is not the template's: a downstream consumer of the bus (a rule sending every event to a
+queue of the local stack's own), which the local stack and the tests read to see what was published."""
 
 import json
 from collections.abc import Mapping
@@ -25,6 +28,7 @@ def provision(
     _create_tables(template, session, physical)
     _create_queues(template, session, physical, queue_overrides or {})
     _create_keys_and_secrets(template, session, physical, xero_app)
+    _create_event_buses(template, session, physical)
     # Roles, alarms, log groups...: named, not created.
     return {**template.named_resources(), **physical}
 
@@ -88,3 +92,29 @@ def _create_keys_and_secrets(
             SecretString=json.dumps(dict(xero_app)),
         )
         physical[logical_id] = PhysicalResource(ref=created["ARN"], attributes={"Id": created["ARN"]})
+
+
+def _create_event_buses(template: Template, session: boto3.Session, physical: dict[str, PhysicalResource]) -> None:
+    events = session.client("events")
+    for logical_id, resource in template.of_type("AWS::Events::EventBus").items():
+        name = str(template.resolve(resource["Properties"]["Name"], physical))
+        arn = events.create_event_bus(Name=name)["EventBusArn"]
+        physical[logical_id] = PhysicalResource(ref=name, attributes={"Arn": arn, "Name": name})
+
+
+# The local stack's own consumer of the bus (not the product's resource: a downstream subscriber's, as docs/events.md
+# describes one), named apart from the template's resources.
+EVENT_OBSERVER = "_local-event-observer"
+
+
+def observe_events(template: Template, session: boto3.Session, physical: dict[str, PhysicalResource]) -> str:
+    """A rule on each of the template's buses sending every event to one queue; returns that queue's URL."""
+    sqs = session.client("sqs")
+    url = sqs.create_queue(QueueName=f"{template.stack_name}-{EVENT_OBSERVER}")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    events = session.client("events")
+    for logical_id in template.of_type("AWS::Events::EventBus"):
+        bus = physical[logical_id].ref
+        events.put_rule(Name=EVENT_OBSERVER, EventBusName=bus, EventPattern=json.dumps({"source": [{"prefix": ""}]}))
+        events.put_targets(Rule=EVENT_OBSERVER, EventBusName=bus, Targets=[{"Id": "observer", "Arn": arn}])
+    return url

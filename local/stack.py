@@ -1,6 +1,8 @@
 """The whole AWS side on one machine: DynamoDB Local and a moto server (child processes), the resources of
 template.yaml provisioned on them, the HTTP front door, the SQS poller, the scheduler and (when it is importable) the
-Xero emulator, all on 127.0.0.1. Usable in-process (tests) and behind `python -m local up`.
+Xero emulator, all on 127.0.0.1. Usable in-process (tests) and behind `python -m local up`. Every event the
+functions put on the template's bus is also sent to a queue of the stack's own (`event_observer_url`,
+local.provision.observe_events), as a downstream consumer's rule would.
 
 The functions run in this process with the environment template.yaml gives them; every endpoint reaches them
 through that environment (AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_DYNAMODB, the XERO_* URLs), never through code.
@@ -30,7 +32,7 @@ from local.environment import forget_cached_clients
 from local.gateway import Cors, Gateway, GatewayServer
 from local.openapi import TITLE, merged_openapi
 from local.processes import HOST, DynamoDBLocal, ManagedProcess, MotoServer
-from local.provision import LOCAL_XERO_APP, provision
+from local.provision import LOCAL_XERO_APP, observe_events, provision
 from local.runtime import Functions
 from local.scheduler import LocalSchedule, ScheduleExpression, Scheduler
 from local.state import SIGNING_KEY_NAME, STATE_DIR, STATE_FILE_NAME, write_state
@@ -109,6 +111,7 @@ class LocalStack:
         self.emulator_error: str | None = None
         self.template: Template | None = None
         self.physical: dict[str, PhysicalResource] = {}
+        self.event_observer_url: str | None = None  # every event of the stack's bus lands here (observe_events)
         self.environment: dict[str, str] = {}
         self.functions: Functions | None = None
         self.function_definitions: dict[str, Function] = {}
@@ -168,6 +171,7 @@ class LocalStack:
             {"SyncQueue": {"VisibilityTimeout": str(self.visibility_timeout)}} if self.visibility_timeout else {}
         )
         self.physical = provision(self.template, boto3.Session(), queue_overrides=overrides)
+        self.event_observer_url = observe_events(self.template, boto3.Session(), self.physical)
         functions = self.function_definitions = self.template.functions(self.physical)
         self.environment = self._function_environment(functions)
         self._apply_environment(
@@ -214,6 +218,7 @@ class LocalStack:
             session.client("sqs", endpoint_url=self.moto.endpoint).list_queues()
             session.client("kms", endpoint_url=self.moto.endpoint).list_keys()
             session.client("secretsmanager", endpoint_url=self.moto.endpoint).list_secrets()
+            session.client("events", endpoint_url=self.moto.endpoint).list_event_buses()
 
     def _start_process(self, process: ManagedProcess, errors: list[BaseException]) -> None:
         try:
@@ -458,6 +463,7 @@ class LocalStack:
             "queues": {
                 name: resource.ref for name, resource in self.physical.items() if resource.attributes.get("QueueUrl")
             },
+            "event_observer": self.event_observer_url,
             "schedules": {
                 name: {"function": s.function, "expression": s.expression.text, "timezone": s.expression.timezone}
                 for name, s in self.scheduler.schedules.items()

@@ -147,6 +147,10 @@ class Template:
             service = resource["Type"].split("::")[1].lower()
             arn = f"arn:aws:{service}:{self.region}:{LOCAL_ACCOUNT}:{name}"
             named[logical_id] = PhysicalResource(ref=name, attributes={"Arn": arn, "QueueName": name})
+            if resource["Type"] == "AWS::Events::EventBus":  # Ref gives its Name
+                bus_name = self.resolve(resource["Properties"]["Name"], {})
+                bus_arn = f"arn:aws:events:{self.region}:{LOCAL_ACCOUNT}:event-bus/{bus_name}"
+                named[logical_id] = PhysicalResource(ref=bus_name, attributes={"Arn": bus_arn, "Name": bus_name})
             if resource["Type"] == "AWS::SecretsManager::Secret":  # Ref gives the ARN, named by its Name
                 secret_name = self.resolve(resource["Properties"]["Name"], {})
                 secret_arn = f"arn:aws:secretsmanager:{self.region}:{LOCAL_ACCOUNT}:secret:{secret_name}"

@@ -3,9 +3,9 @@
 moto and DynamoDB Local enforce no IAM, so a grant a function lacks would only show on AWS. Every botocore call made
 while a function's handler runs (local.handlers names the running function) is turned into the IAM actions and
 resource ARNs AWS authorises it by (a TransactWriteItems into its per-item actions, a batch into one action per
-table, a Secrets Manager read or write of a KMS-encrypted secret into the KMS use it implies) and checked against
-that function's policy statements. tests/conftest.py fails the test during which a function made a call its policy
-does not allow.
+table, a PutEvents into the buses its entries name, a Secrets Manager read or write of a KMS-encrypted secret into
+the KMS use it implies) and checked against that function's policy statements. tests/conftest.py fails the test
+during which a function made a call its policy does not allow.
 """
 
 import contextvars
@@ -174,6 +174,15 @@ class Policies:
             queue = str(params.get("QueueUrl")).rstrip("/").rsplit("/", 1)[-1]
             action = "SendMessage" if call.operation == "SendMessageBatch" else call.operation
             return {Grant(f"sqs:{action}", f"arn:aws:sqs:{region}:{LOCAL_ACCOUNT}:{queue}")}
+        if call.service == "events" and call.operation == "PutEvents":
+            buses = {str(entry.get("EventBusName") or "default") for entry in params["Entries"]}
+            return {
+                Grant(
+                    "events:PutEvents",
+                    bus if bus.startswith("arn:") else f"arn:aws:events:{region}:{LOCAL_ACCOUNT}:event-bus/{bus}",
+                )
+                for bus in buses
+            }
         return {Grant(f"{call.service}:{call.operation}", "*")}
 
     def _customer_key_of(self, secret_name: str) -> str | None:

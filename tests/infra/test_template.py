@@ -377,6 +377,11 @@ REMOTE_CLEANUP = {
 PRACTICE_LIMIT = {"dynamodb:UpdateItem": {"RateLimitsTable"}}
 
 
+# The run and link events (xero_sync.events) go to the stack's own bus, and only from the functions that end runs or
+# change links.
+PUBLISH = {"events:PutEvents": {"EventBus"}}
+
+
 def merged(*parts: dict[str, set[str]]) -> dict[str, set[str]]:
     table: dict[str, set[str]] = {}
     for part in parts:
@@ -391,7 +396,7 @@ LEAST_PRIVILEGE: dict[str, dict[str, set[str]]] = {
     # relink made removed if no client names it).
     "LinkFunction": merged(
         {
-            "dynamodb:GetItem": {"ClientsTable", "OAuthStatesTable", "TokenSetsTable"},
+            "dynamodb:GetItem": {"ClientsTable", "OAuthStatesTable", "TokenSetsTable", "SyncRunsTable"},
             "dynamodb:PutItem": {"ClientsTable", "OAuthStatesTable", "TokenSetsTable", "SyncRunsTable"},
             "dynamodb:UpdateItem": {"ClientsTable", "TokenSetsTable", "SyncRunsTable"},
             "dynamodb:DeleteItem": {"OAuthStatesTable", "TokenSetsTable"},
@@ -403,11 +408,19 @@ LEAST_PRIVILEGE: dict[str, dict[str, set[str]]] = {
         PRACTICE_LIMIT,
         APP_CREDENTIALS,
         SECRETS_KMS,
+        PUBLISH,
     ),
-    # unlink_client: the client marked, its active run closed, then the remote clean-up.
-    "UnlinkFunction": merged({"dynamodb:UpdateItem": {"SyncRunsTable"}}, PRACTICE_LIMIT, REMOTE_CLEANUP),
-    # Sync Now (request_sync), the nightly fan-out (clients-by-link-state), console dispatch by id (client-id), the
-    # retried clean-ups (pending-cleanups + REMOTE_CLEANUP); a failed async invocation goes to its destination (SAM's).
+    # unlink_client: the client marked, its active run closed (and read back for its event), then the remote
+    # clean-up.
+    "UnlinkFunction": merged(
+        {"dynamodb:GetItem": {"SyncRunsTable"}, "dynamodb:UpdateItem": {"SyncRunsTable"}},
+        PRACTICE_LIMIT,
+        REMOTE_CLEANUP,
+        PUBLISH,
+    ),
+    # Sync Now (request_sync; a run it cannot queue is closed and read back for its event), the nightly fan-out
+    # (clients-by-link-state), console dispatch by id (client-id), the retried clean-ups (pending-cleanups +
+    # REMOTE_CLEANUP); a failed async invocation goes to its destination (SAM's).
     "SyncDispatchFunction": merged(
         {
             "dynamodb:Query": {
@@ -415,12 +428,14 @@ LEAST_PRIVILEGE: dict[str, dict[str, set[str]]] = {
                 "ClientsTable/index/pending-cleanups",
                 "ClientsTable/index/client-id",
             },
+            "dynamodb:GetItem": {"SyncRunsTable"},
             "dynamodb:PutItem": {"SyncRunsTable"},
             "dynamodb:UpdateItem": {"SyncRunsTable"},
             "sqs:SendMessage": {"SyncQueue", "AsyncFailureQueue"},
         },
         PRACTICE_LIMIT,
         REMOTE_CLEANUP,
+        PUBLISH,
     ),
     # begin_run / finish_run / suspend_run, the engine's checkpoints and records, the token refresh, continuations,
     # marking a refused token set's clients needs_relink, and console reruns (client-id).
@@ -439,6 +454,7 @@ LEAST_PRIVILEGE: dict[str, dict[str, set[str]]] = {
         TOKEN_REFRESH,
         APP_CREDENTIALS,
         SECRETS_KMS,
+        PUBLISH,
     ),
     # The client API: list (query), overview (the client, its current run's progress, the record counts kept beside
     # the checkpoints), history; DELETE marks the client (UpdateItem), closes its active run (finish_run: UpdateItem
@@ -451,6 +467,7 @@ LEAST_PRIVILEGE: dict[str, dict[str, set[str]]] = {
             "sqs:SendMessage": {"PurgeQueue"},
         },
         PRACTICE_LIMIT,
+        PUBLISH,
     ),
     # The data API: the caller's client (load_client), the client's checkpoints and counts (one Query), pages of
     # records (Query) and records by id and the contacts a page names (BatchGetItem). Reads only.
@@ -516,3 +533,32 @@ def test_the_policy_check_finds_a_call_a_function_is_not_granted():
         "UnlinkFunction: BatchWriteItem needs dynamodb:BatchWriteItem on "
         "arn:aws:dynamodb:eu-west-1:123456789012:table/xero-sync-local-RecordsTable",
     ]
+
+
+def test_the_event_bus_is_the_stacks_own_named_in_every_function_and_in_the_outputs():
+    # The rest of the product subscribes with rules on this bus (docs/events.md): it must be findable after deploy.
+    (bus_id,) = TEMPLATE.of_type("AWS::Events::EventBus")
+    bus = RESOURCES[bus_id]["Properties"]
+    assert bus["Name"] == {"Fn::Sub": "${AWS::StackName}-events"}
+    outputs = TEMPLATE.cfn["Outputs"]
+    assert outputs["EventBusName"]["Value"] == {"Ref": bus_id}
+    assert outputs["EventBusArn"]["Value"] == {"Fn::GetAtt": [bus_id, "Arn"]}
+    for function_id, function in FUNCTIONS.items():
+        assert function["Properties"]["Environment"]["Variables"]["EVENT_BUS_NAME"] == {"Ref": bus_id}, function_id
+
+
+PUBLISHERS = {"LinkFunction", "UnlinkFunction", "SyncDispatchFunction", "SyncClientFunction", "ClientsFunction"}
+
+
+def test_only_the_functions_that_end_runs_or_change_links_put_events_and_only_on_the_bus():
+    granted: dict[str, list[str]] = {}
+    for function_id in FUNCTIONS:
+        for statement in policy_statements(function_id):
+            actions = as_list(statement["Action"])
+            if any(a.startswith("events:") or a == "*" for a in actions):
+                assert actions == ["events:PutEvents"], f"{function_id}: {actions}"
+                assert "Condition" not in statement, function_id
+                granted.setdefault(function_id, []).extend(as_list(statement["Resource"]))
+    assert set(granted) == PUBLISHERS  # the purge publishes nothing: the deleted mark is the clients function's
+    for function_id, resources in granted.items():
+        assert resources == [{"Fn::GetAtt": ["EventBus", "Arn"]}], function_id

@@ -1,5 +1,6 @@
 """Integration tier: the real code against moto in-process, with every resource created from template.yaml."""
 
+import json
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -10,7 +11,7 @@ import pytest
 from moto import mock_aws
 
 from local.environment import apply_function_environment
-from local.provision import provision
+from local.provision import observe_events, provision
 from local.template import PhysicalResource
 from tests.conftest import TEMPLATE
 from tests.sync_support import Emulated, fast_settings, forget_fast_settings
@@ -21,6 +22,20 @@ from tests.xero import Xero, running_xero
 class Aws:
     physical: dict[str, PhysicalResource]
     session: boto3.Session
+    event_observer_url: str  # every event put on the template's bus (local.provision.observe_events)
+
+    def events(self) -> list[tuple[str, dict[str, Any]]]:
+        """(detail-type, detail) of each event published since the last call (moto's queue keeps the order they were
+        put in)."""
+        sqs = self.session.client("sqs")
+        events: list[dict[str, Any]] = []
+        while batch := sqs.receive_message(QueueUrl=self.event_observer_url, MaxNumberOfMessages=10).get("Messages"):
+            events.extend(json.loads(m["Body"]) for m in batch)
+            sqs.delete_message_batch(
+                QueueUrl=self.event_observer_url,
+                Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(batch)],
+            )
+        return [(event["detail-type"], event["detail"]) for event in events]
 
     def queue_url(self, logical_id: str) -> str:
         return self.physical[logical_id].ref
@@ -40,8 +55,9 @@ def aws() -> Iterator[Aws]:
     with mock_aws():
         session = boto3.Session(region_name=TEMPLATE.region)
         physical = provision(TEMPLATE, session)
+        observer = observe_events(TEMPLATE, session, physical)
         apply_function_environment(TEMPLATE.functions(physical)["SyncClientFunction"].environment)
-        yield Aws(physical=physical, session=session)
+        yield Aws(physical=physical, session=session, event_observer_url=observer)
 
 
 @pytest.fixture

@@ -23,6 +23,8 @@ class Settings(BaseModel):
     sync_queue_url: str = Field(alias="SYNC_QUEUE_URL", min_length=1)
     # Deleted clients are purged in slices through this queue (see purge.py).
     purge_queue_url: str = Field(alias="PURGE_QUEUE_URL", min_length=1)
+    # The stack's EventBridge bus: run and link events for the rest of the product (events.py, docs/events.md).
+    event_bus_name: str = Field(alias="EVENT_BUS_NAME", min_length=1)
 
     # Secrets Manager: one secret per Xero token set under this prefix, encrypted with this key.
     token_secret_prefix: str = Field(alias="TOKEN_SECRET_PREFIX", min_length=1)

@@ -21,6 +21,7 @@ from pynamodb.expressions.update import Action
 
 from xero_sync.clients import load_client
 from xero_sync.errors import LinkNotCompleted, run_error_message
+from xero_sync.events import link_changed, publish
 from xero_sync.ids import client_id_for
 from xero_sync.models import (
     CLEANUP_PARTITION,
@@ -261,8 +262,9 @@ def _organisation_name(connection: Connection) -> str:
 
 
 def _link_client(practice_id: str, connection: Connection, token_set_id: str) -> tuple[Client, str | None]:
-    """Creates the client, or relinks the one that already has this organisation. Returns the client and the token
-    set it used before (if another one)."""
+    """Creates the client, or relinks the one that already has this organisation (a new consent for a client
+    there was already, through either flow, is a relink), and says which on the bus. Returns the client and the
+    token set it used before (if another one)."""
     now = datetime.now(UTC)
     client_id = client_id_for(practice_id, connection.tenant_id)
     linked_fields: list[Action] = [
@@ -290,9 +292,11 @@ def _link_client(practice_id: str, connection: Connection, token_set_id: str) ->
         )
         try:
             client.save(condition=Client.client_id.does_not_exist())
-            return client, None
         except PutError:
             existing = Client.get(practice_id, client_id, consistent_read=True)  # a racing callback created it
+        else:
+            publish(link_changed(client, "linked"))
+            return client, None
     previous = existing.token_set_id if existing.token_set_id != token_set_id else None
     try:
         existing.update(
@@ -300,6 +304,7 @@ def _link_client(practice_id: str, connection: Connection, token_set_id: str) ->
         )
     except UpdateError:
         raise refused("client_being_deleted") from None  # its deletion began after the check before the token set
+    publish(link_changed(existing, "relinked"))
     return existing, previous
 
 
@@ -337,6 +342,7 @@ def unlink_client(practice_id: str, client_id: str) -> UnlinkResult:
         ],
         condition=Client.link_state != LinkState.UNLINKED.value,
     )
+    publish(link_changed(client, "unlinked"))  # before the run's closure: a consumer learns why it failed first
     if client.current_run_id:  # a sync queued or running for it must not go on, nor hold the client
         finish_run(RunKey(practice_id, client_id, client.current_run_id), RunStatus.FAILED, "client_unlinked")
     done = clean_up_remote(client)
@@ -417,7 +423,8 @@ def mark_needs_relink(token_set_id: str, error_code: str, tenant_id: str | None 
                 ],
                 condition=(Client.link_state == LinkState.LINKED.value) & (Client.token_set_id == token_set_id),
             )
-            result.client_ids.append(client.client_id)
         except UpdateError:
             continue  # unlinked meanwhile, or already on a newer token set
+        result.client_ids.append(client.client_id)
+        publish(link_changed(client, "needs_relink", reason_code=error_code))
     return result

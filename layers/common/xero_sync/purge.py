@@ -39,6 +39,7 @@ from pynamodb.models import Model
 from xero_sync.catalogue import CATALOGUE
 from xero_sync.config import get_settings
 from xero_sync.errors import ClientNotFound
+from xero_sync.events import link_changed, publish
 from xero_sync.linking import clean_up_remote
 from xero_sync.models import (
     Checkpoint,
@@ -118,7 +119,9 @@ def delete_client(practice_id: str, client_id: str, queue: PurgeQueue | None = N
     except DoesNotExist:
         raise ClientNotFound() from None
     if client.deleting_since is None:
-        client = _mark_deleted(client)
+        client, marked = _mark_deleted(client)
+        if marked:  # a racing DELETE that marked it first said so
+            publish(link_changed(client, "deleted"))
         if client.current_run_id:  # a queued or running sync must not go on, nor hold the client
             finish_run(RunKey(practice_id, client_id, client.current_run_id), RunStatus.FAILED, "client_deleted")
         metrics.add_metric(name="ClientsDeleted", unit="Count", value=1)
@@ -127,7 +130,8 @@ def delete_client(practice_id: str, client_id: str, queue: PurgeQueue | None = N
     return DeleteAccepted(client_id=client_id)
 
 
-def _mark_deleted(client: Client) -> Client:
+def _mark_deleted(client: Client) -> tuple[Client, bool]:
+    """The client as marked, and whether this call marked it (False: a racing DELETE did)."""
     now = now_utc()
     try:
         client.update(
@@ -150,14 +154,14 @@ def _mark_deleted(client: Client) -> Client:
             client.refresh(consistent_read=True)  # a racing DELETE marked it first
         except DoesNotExist:
             raise ClientNotFound() from None  # or it was purged meanwhile
-        return client
+        return client, False
     # The update returned the item as it is now: a sync that was running then is the last one that can write.
     if client.current_run_status == RunStatus.RUNNING.value and client.has_active_run(now):
         grace = get_settings().purge_sync_grace_seconds
         client.update(
             actions=[Client.purge_not_before.set(now + timedelta(seconds=grace))], condition=Client.client_id.exists()
         )
-    return client
+    return client, True
 
 
 def _queue_purge(client: Client, queue: PurgeQueue) -> None:

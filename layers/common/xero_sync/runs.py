@@ -21,6 +21,7 @@ from pynamodb.transactions import TransactWrite
 from xero_sync.clients import load_client
 from xero_sync.config import get_settings
 from xero_sync.errors import ClientNotFound, ClientNotLinked, FullSyncLimited, run_error_message
+from xero_sync.events import publish, sync_ended
 from xero_sync.ids import RUN_ID_PATTERN, new_run_id
 from xero_sync.models import (
     ACTIVE_RUN_STATUSES,
@@ -32,7 +33,7 @@ from xero_sync.models import (
     condition_failed,
     shared_connection,
 )
-from xero_sync.observability import logger
+from xero_sync.observability import logger, metrics
 from xero_sync.paging import MAX_PAGE_SIZE, decode_cursor, encode_cursor
 from xero_sync.queue import SyncQueue
 from xero_sync.schemas import (
@@ -152,7 +153,7 @@ def request_sync(
         except TransactWriteError:
             continue  # someone else claimed or changed the client meanwhile (or took the full sync): look again
         if client.current_run_id is not None:  # a claim that had lapsed (its worker died): close that run
-            _record_abandoned(client_id, client.current_run_id)
+            _record_abandoned(client, client.current_run_id)
         message = SyncMessage(
             practice_id=practice_id, client_id=client_id, run_id=run.run_id, trigger=trigger, mode=mode
         )
@@ -236,16 +237,18 @@ def begin_run(message: SyncMessage) -> BegunRun | None:
         logger.info("sync message lost the claim (another run is active or the client is not linked): dropped")
         return None
     abandoned_run_id = client.current_run_id
-    if abandoned_run_id not in (None, message.run_id):
-        _record_abandoned(message.client_id, abandoned_run_id)
+    if abandoned_run_id is not None and abandoned_run_id != message.run_id:
+        _record_abandoned(client, abandoned_run_id)
     client.refresh(consistent_read=True)
     return BegunRun(client=client, run=run, deferred_until=deferred_until)
 
 
-def _record_abandoned(client_id: str, run_id: str) -> None:
-    """A run whose claim lapsed and was taken over would otherwise show as running for ever."""
-    with contextlib.suppress(UpdateError):  # it finished after all, or was never written
-        SyncRun(client_id=client_id, run_id=run_id).update(
+def _record_abandoned(client: Client, run_id: str) -> None:
+    """A run whose claim lapsed and was taken over would otherwise show as running for ever. It ends here, failed,
+    and says so on the bus (once: only the update that closes it publishes)."""
+    run = SyncRun(client_id=client.client_id, run_id=run_id)
+    try:
+        run.update(  # answers the whole run (ALL_NEW): its event needs no read
             actions=[
                 SyncRun.status.set(RunStatus.FAILED.value),
                 SyncRun.finished_at.set(now_utc()),
@@ -254,6 +257,9 @@ def _record_abandoned(client_id: str, run_id: str) -> None:
             ],
             condition=SyncRun.status.is_in(*(s.value for s in ACTIVE_RUN_STATUSES)),
         )
+    except UpdateError:  # it finished after all, or was never written
+        return
+    publish(sync_ended(run, client.last_successful_sync_at))
 
 
 def finish_run(
@@ -262,7 +268,8 @@ def finish_run(
     error_code: str | None = None,
 ) -> None:
     """Records the run's outcome and releases the client's claim (only if the client still names this run). A
-    failure is recorded as its code and that code's fixed message (errors.RUN_ERROR_MESSAGES)."""
+    failure is recorded as its code and that code's fixed message (errors.RUN_ERROR_MESSAGES). The call that ends
+    the run puts its one event (Xero Sync Succeeded / Failed); one that finds it ended already puts none."""
     now = now_utc()
     error_message = run_error_message(error_code) if error_code else None
     run_actions: list[Action] = [
@@ -290,8 +297,30 @@ def finish_run(
     except TransactWriteError:
         # The client no longer names this run (its claim lapsed and another run took over): record the run alone,
         # unless it was closed meanwhile (the client was unlinked or deleted under it: that reason stands).
-        with contextlib.suppress(UpdateError):
+        try:
             run.update(actions=run_actions, condition=SyncRun.status.is_in(*(s.value for s in ACTIVE_RUN_STATUSES)))
+        except UpdateError:
+            return
+        _publish_run_ended(message, run)  # the update answered the whole run
+        return
+    _publish_run_ended(message)
+
+
+def _publish_run_ended(message: SyncMessage | RunKey, ended: SyncRun | None = None) -> None:
+    """The ended run's event, read back as stored, with the client's last successful sync as it now stands. The run
+    is recorded already: a read that fails here loses the event (logged), never the run."""
+    try:
+        run = ended or SyncRun.get(message.client_id, message.run_id, consistent_read=True)
+        try:
+            client = Client.get(message.practice_id, message.client_id, consistent_read=True)
+            last_success = client.last_successful_sync_at
+        except DoesNotExist:  # purged meanwhile
+            last_success = None
+    except Exception as error:
+        logger.error("event not published", extra={"detail_type": "run ended", "error": type(error).__name__})
+        metrics.add_metric(name="EventsNotPublished", unit="Count", value=1)
+        return
+    publish(sync_ended(run, last_success))
 
 
 def suspend_run(
