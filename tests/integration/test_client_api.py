@@ -145,6 +145,15 @@ def test_a_token_without_a_practice_is_refused(api):
 
 
 CLIENT_ROUTES = [(r.method, r.path) for r in TEMPLATE.routes() if "{clientId}" in r.path]
+# The data routes' other parameters, filled with values valid for any client (a resource of the catalogue, an id).
+OTHER_PARAMETERS = {"{resource}": "Invoices", "{xeroId}": "00000000-0000-4000-8000-00000000abcd"}
+
+
+def concrete(route: str, client_id: str) -> str:
+    path = route.replace("{clientId}", client_id)
+    for parameter, value in OTHER_PARAMETERS.items():
+        path = path.replace(parameter, value)
+    return path
 
 
 @pytest.mark.parametrize(("method", "route"), CLIENT_ROUTES, ids=[f"{m} {p}" for m, p in CLIENT_ROUTES])
@@ -152,8 +161,8 @@ def test_every_client_route_answers_another_practice_exactly_as_a_missing_client
     # Given a client of practice B
     theirs = a_client("practice-b")
     # When practice A calls the route with B's client id, and with an id nobody has
-    foreign = api.call(method, route.replace("{clientId}", theirs.client_id), practice="practice-a", body="{}")
-    missing = api.call(method, route.replace("{clientId}", UNKNOWN_ID), practice="practice-a", body="{}")
+    foreign = api.call(method, concrete(route, theirs.client_id), practice="practice-a", body="{}")
+    missing = api.call(method, concrete(route, UNKNOWN_ID), practice="practice-a", body="{}")
     # Then both are the same 404, and B's client is untouched
     assert foreign.status == missing.status == 404
     assert foreign.body == missing.body == {"error": {"code": "client_not_found", "message": "no such client"}}
