@@ -29,17 +29,61 @@ export function signIn(jwt) {
   sessionStorage.setItem(TOKEN_KEY, jwt);
 }
 
+export function signOut() {
+  sessionStorage.removeItem(TOKEN_KEY);
+}
+
+// Who is signed in, read from the JWT's payload for display only (the API verifies the signature, not the console).
+export async function whoAmI() {
+  const jwt = token();
+  if (!jwt) return null;
+  try {
+    const payload = JSON.parse(atob(jwt.split(".")[1].replace(/-/g, "+").replace(/_/g, "/")));
+    const { signIn: signInConfig = {} } = await config();
+    return { user: payload.sub, practice: payload[signInConfig.practiceClaim ?? "practice_id"] };
+  } catch {
+    return null;
+  }
+}
+
+function expired(jwt) {
+  try {
+    const { exp } = JSON.parse(atob(jwt.split(".")[1].replace(/-/g, "+").replace(/_/g, "/")));
+    return typeof exp === "number" && exp * 1000 <= Date.now();
+  } catch {
+    return true;
+  }
+}
+
+// An error as a person reads it: the API's message, and for a 429 when to try again (Retry-After is exposed by CORS).
+export function describe(error) {
+  if (!(error instanceof ApiError)) return "Something went wrong. Try again.";
+  if (error.status === 429 && error.retryAfter) {
+    const seconds = Number(error.retryAfter);
+    const at = new Date(Date.now() + seconds * 1000).toLocaleTimeString();
+    return `${error.message} Try again in ${seconds} second${seconds === 1 ? "" : "s"} (at ${at}).`;
+  }
+  return error.message;
+}
+
 export async function call(method, path, body) {
   const { apiUrl } = await config();
   const jwt = token();
   if (!jwt) throw new ApiError(401, "unauthorized", "Sign in to continue.");
+  // The gateway's own 401 carries no CORS headers, so the browser cannot read it: an expired token is caught here.
+  if (expired(jwt)) throw new ApiError(401, "unauthorized", "Your session has ended. Sign in again.");
   const headers = { Authorization: `Bearer ${jwt}`, Accept: "application/json" };
   if (body !== undefined) headers["Content-Type"] = "application/json";
-  const response = await fetch(`${apiUrl}${path}`, {
-    method,
-    headers,
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
+  let response;
+  try {
+    response = await fetch(`${apiUrl}${path}`, {
+      method,
+      headers,
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+  } catch {
+    throw new ApiError(0, "network", "The API could not be reached. Check your connection and try again.");
+  }
   const payload = await response.json().catch(() => null);
   if (response.ok) return payload;
   const error = payload?.error ?? {};
