@@ -33,26 +33,28 @@ export function signOut() {
   sessionStorage.removeItem(TOKEN_KEY);
 }
 
-// Who is signed in, read from the JWT's payload for display only (the API verifies the signature, not the console).
-export async function whoAmI() {
-  const jwt = token();
-  if (!jwt) return null;
+// The JWT's claims, for display and its expiry only: the API verifies the signature, never the console.
+function claims(jwt) {
   try {
-    const payload = JSON.parse(atob(jwt.split(".")[1].replace(/-/g, "+").replace(/_/g, "/")));
-    const { signIn: signInConfig = {} } = await config();
-    return { user: payload.sub, practice: payload[signInConfig.practiceClaim ?? "practice_id"] };
+    const json = new TextDecoder().decode(
+      Uint8Array.from(atob(jwt.split(".")[1].replace(/-/g, "+").replace(/_/g, "/")), (c) => c.charCodeAt(0)),
+    );
+    return JSON.parse(json);
   } catch {
     return null;
   }
 }
 
+export async function whoAmI() {
+  const payload = token() && claims(token());
+  if (!payload) return null;
+  const { signIn: signInConfig = {} } = await config();
+  return { user: payload.sub, practice: payload[signInConfig.practiceClaim ?? "practice_id"] };
+}
+
 function expired(jwt) {
-  try {
-    const { exp } = JSON.parse(atob(jwt.split(".")[1].replace(/-/g, "+").replace(/_/g, "/")));
-    return typeof exp === "number" && exp * 1000 <= Date.now();
-  } catch {
-    return true;
-  }
+  const exp = claims(jwt)?.exp;
+  return typeof exp !== "number" || exp * 1000 <= Date.now();
 }
 
 // An error as a person reads it: the API's message, and for a 429 when to try again (Retry-After is exposed by CORS).

@@ -5,7 +5,7 @@ import { clientList } from "./screens/client-list.js";
 import { clientOverview } from "./screens/client-overview.js";
 import { signInScreen } from "./screens/sign-in.js";
 import { xeroOrganisation } from "./screens/xero-organisation.js";
-import { failed, navigate, notice } from "./shell.js";
+import { clearStaleNotice, failed, navigate, notice } from "./shell.js";
 
 const NOTICE_KEY = "xero-sync.notice"; // a notice left by another page (the Xero callback) for the next screen
 const screen = document.getElementById("screen");
@@ -28,6 +28,7 @@ async function showWho() {
 async function route() {
   leaveScreen();
   leaveScreen = () => {};
+  clearStaleNotice();
   const hash = window.location.hash;
   if (!token() && hash !== "#/sign-in") {
     navigate("#/sign-in");

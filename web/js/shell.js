@@ -5,7 +5,13 @@ const noticeRegion = document.getElementById("notice");
 
 export function notice(text, kind = "info") {
   noticeRegion.dataset.kind = kind;
+  noticeRegion.dataset.at = String(Date.now());
   noticeRegion.textContent = text;
+}
+
+// A notice belongs to the action that caused it: the next screen after a few seconds starts without it.
+export function clearStaleNotice() {
+  if (Date.now() - Number(noticeRegion.dataset.at ?? 0) > 4000) noticeRegion.textContent = "";
 }
 
 export function navigate(hash) {
