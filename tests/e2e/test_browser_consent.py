@@ -3,103 +3,28 @@
 the console's callback page completing the link with the signed-in user's JWT (a cross-origin call to the API).
 Screenshots of both pages are kept under test-artifacts/."""
 
-import os
-import shutil
-import subprocess
-import sys
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from local.__main__ import READY_LINE
 from local.cli_stack import StackHandle
-from local.template import REPO_ROOT
+from tests.e2e.browser import ARTIFACTS, TOKEN_KEY, chromium, local_stack, needs_chromium
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMEDRIVER = "/usr/bin/chromedriver"
-ARTIFACTS = REPO_ROOT / "test-artifacts"
-TOKEN_KEY = "xero-sync.token"  # where web/js/api.js keeps the signed-in user's JWT (sessionStorage)
-# Without the background-networking flags Chromium's connections are refused on this machine.
-CHROMIUM_FLAGS = (
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--disable-dev-shm-usage",
-    "--window-size=1100,900",
-)
-
-pytestmark = pytest.mark.skipif(
-    not (os.access(CHROMIUM, os.X_OK) and os.access(CHROMEDRIVER, os.X_OK)),
-    reason="needs Debian's chromium and chromium-driver: `make chromium` (make test installs them)",
-)
+pytestmark = needs_chromium
 
 
 @pytest.fixture
 def running_stack(tmp_path: Path) -> Iterator[StackHandle]:
-    environment = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_ENDPOINT_URL", "XERO_"))}
-    process = subprocess.Popen(  # noqa: S603 - our own command line
-        [
-            sys.executable,
-            "-m",
-            "local",
-            "--state-dir",
-            str(tmp_path),
-            "up",
-            "--api-port",
-            "0",
-            "--console-port",
-            "0",
-            "--emulator-port",
-            "0",
-            "--no-schedules",
-        ],
-        cwd=REPO_ROOT,
-        env=environment,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-        start_new_session=True,
-    )
-    try:
-        assert process.stdout is not None
-        lines = []
-        for line in process.stdout:
-            lines.append(line)
-            if line.startswith(READY_LINE):
-                break
-        else:
-            raise AssertionError("the stack never said it was ready:\n" + "".join(lines))
-        yield StackHandle.attach(tmp_path)
-    finally:
-        process.terminate()
-        process.wait(timeout=90)  # a stop is bounded (children get SIGKILL after 10 s), a loaded machine is slow
+    with local_stack(tmp_path) as stack:
+        yield stack
 
 
 @pytest.fixture
 def browser() -> Iterator[Any]:
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    profile = tempfile.mkdtemp(prefix="chromium-profile-")
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in (*CHROMIUM_FLAGS, f"--user-data-dir={profile}"):
-        options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-    driver.set_page_load_timeout(60)
-    try:
+    with chromium() as driver:
         yield driver
-    finally:
-        driver.quit()
-        shutil.rmtree(profile, ignore_errors=True)
 
 
 def test_a_user_ticks_an_organisation_on_the_consent_page_and_the_client_is_linked_and_queued_for_sync(

@@ -100,6 +100,7 @@ def test_the_demo_links_syncs_changes_unlinks_and_relinks_then_the_cli_works_on_
             "7. Relink",
             "After relinking",
             "/_local/swagger",
+            "Practice console",
         ):
             assert expected in output, f"{expected!r} missing from:\n{output}"
         assert "records ·" not in output and "\x1b[" not in output  # no live bars, no colour

@@ -29,17 +29,63 @@ export function signIn(jwt) {
   sessionStorage.setItem(TOKEN_KEY, jwt);
 }
 
+export function signOut() {
+  sessionStorage.removeItem(TOKEN_KEY);
+}
+
+// The JWT's claims, for display and its expiry only: the API verifies the signature, never the console.
+function claims(jwt) {
+  try {
+    const json = new TextDecoder().decode(
+      Uint8Array.from(atob(jwt.split(".")[1].replace(/-/g, "+").replace(/_/g, "/")), (c) => c.charCodeAt(0)),
+    );
+    return JSON.parse(json);
+  } catch {
+    return null;
+  }
+}
+
+export async function whoAmI() {
+  const payload = token() && claims(token());
+  if (!payload) return null;
+  const { signIn: signInConfig = {} } = await config();
+  return { user: payload.sub, practice: payload[signInConfig.practiceClaim ?? "practice_id"] };
+}
+
+function expired(jwt) {
+  const exp = claims(jwt)?.exp;
+  return typeof exp !== "number" || exp * 1000 <= Date.now();
+}
+
+// An error as a person reads it: the API's message, and for a 429 when to try again (Retry-After is exposed by CORS).
+export function describe(error) {
+  if (!(error instanceof ApiError)) return "Something went wrong. Try again.";
+  if (error.status === 429 && error.retryAfter) {
+    const seconds = Number(error.retryAfter);
+    const at = new Date(Date.now() + seconds * 1000).toLocaleTimeString();
+    return `${error.message} Try again in ${seconds} second${seconds === 1 ? "" : "s"} (at ${at}).`;
+  }
+  return error.message;
+}
+
 export async function call(method, path, body) {
   const { apiUrl } = await config();
   const jwt = token();
   if (!jwt) throw new ApiError(401, "unauthorized", "Sign in to continue.");
+  // The gateway's own 401 carries no CORS headers, so the browser cannot read it: an expired token is caught here.
+  if (expired(jwt)) throw new ApiError(401, "unauthorized", "Your session has ended. Sign in again.");
   const headers = { Authorization: `Bearer ${jwt}`, Accept: "application/json" };
   if (body !== undefined) headers["Content-Type"] = "application/json";
-  const response = await fetch(`${apiUrl}${path}`, {
-    method,
-    headers,
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
+  let response;
+  try {
+    response = await fetch(`${apiUrl}${path}`, {
+      method,
+      headers,
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+  } catch {
+    throw new ApiError(0, "network", "The API could not be reached. Check your connection and try again.");
+  }
   const payload = await response.json().catch(() => null);
   if (response.ok) return payload;
   const error = payload?.error ?? {};

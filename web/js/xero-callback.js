@@ -1,15 +1,39 @@
 // Xero sends the browser back here after consent. The page hands the state and code (or Xero's error) to the API
 // with the signed-in user's JWT: only the user who started the link can complete it (POST /xero/link-completions).
+// Every outcome is said as people read it, with the way on: the Client List, or after a relink that client's
+// Client Overview.
 import { call } from "./api.js";
 
+const PENDING_KEY = "xero-sync.pending-link"; // a completion kept across a sign-in (a 401 does not use up the state)
+const NOTICE_KEY = "xero-sync.notice";
 const outcome = document.getElementById("outcome");
+const next = document.getElementById("next");
 
-function show(state, text) {
+// What to do next, by the API's code (docs/link-flow.md lists them all).
+const START_AGAIN = "Start again from the Client List: Add client, or Link to Xero on the client's card.";
+const NEXT_STEP = {
+  linked: "Their first sync has started: the Client List shows its progress.",
+  invalid_state: "Links expire after 10 minutes and work once. " + START_AGAIN,
+  state_mismatch: "Only the person who started a link can finish it. Nothing was linked; ask them to finish it.",
+  access_denied: "Nothing was linked. " + START_AGAIN,
+  xero_error: START_AGAIN,
+  missing_code: START_AGAIN,
+  exchange_failed: "Nothing was linked. " + START_AGAIN,
+  no_organisation: "Tick at least one organisation on Xero's page. " + START_AGAIN,
+  wrong_organisation: "A relink must choose the client's own organisation. Nothing changed. " + START_AGAIN,
+  client_being_deleted: "That organisation's client is being deleted. Link it again once the deletion is over.",
+  xero_unavailable: "Nothing was linked. Wait a few minutes, then start again from the Client List.",
+  rate_limited: "Wait a little, then start again from the Client List.",
+};
+
+function show(state, text, code) {
   outcome.dataset.state = state;
+  if (code) outcome.dataset.code = code;
   outcome.textContent = text;
+  next.textContent = NEXT_STEP[code] ?? "";
 }
 
-async function complete() {
+function completionFromAddress() {
   const query = new URLSearchParams(window.location.search);
   const completion = {};
   for (const name of ["state", "code", "error"]) {
@@ -17,18 +41,39 @@ async function complete() {
   }
   // The code is single use and must not stay in the address bar, the history or a bookmark.
   window.history.replaceState(null, "", window.location.pathname);
+  if (completion.state) return completion;
+  const pending = sessionStorage.getItem(PENDING_KEY);
+  sessionStorage.removeItem(PENDING_KEY);
+  return pending ? JSON.parse(pending) : completion;
+}
+
+async function complete() {
+  const completion = completionFromAddress();
   if (!completion.state) {
-    show("failed", "Xero sent no link to finish. Start linking again from the client list.");
+    show("failed", "Xero sent no link to finish.", "missing_state");
+    next.textContent = START_AGAIN;
     return;
   }
   try {
     const linked = await call("POST", "/xero/link-completions", completion);
     outcome.dataset.clientIds = linked.clientIds.join(",");
-    outcome.dataset.code = linked.code;
-    show("linked", linked.message);
+    if (linked.outcome === "relinked") {
+      // Back to the client, whose overview shows the sync the relink started.
+      sessionStorage.setItem(NOTICE_KEY, `${linked.message} A sync has started to bring it up to date.`);
+      show("linked", linked.message, linked.code);
+      window.location.replace(`/#/clients/${linked.clientIds[0]}`);
+      return;
+    }
+    show("linked", linked.message, linked.code);
   } catch (error) {
-    outcome.dataset.code = error.code;
-    show("failed", error.message);
+    if (error.status === 401) {
+      // Not used up: finish it after signing in again (the sign-in screen comes back here).
+      sessionStorage.setItem(PENDING_KEY, JSON.stringify(completion));
+      show("failed", "Your session has ended. Sign in again to finish linking.", "unauthorized");
+      next.replaceChildren(Object.assign(document.createElement("a"), { href: "/#/sign-in", textContent: "Sign in" }));
+      return;
+    }
+    show("failed", error.message, error.code);
   }
 }
 

@@ -1,0 +1,69 @@
+// The console's shell: a hash router (static files only, so no server rewrites are needed), the header's signed-in
+// user, a notice region that survives a screen change, and the one place a 401 sends the user to sign in.
+import { signOut, token, whoAmI } from "./api.js";
+import { clientList } from "./screens/client-list.js";
+import { clientOverview } from "./screens/client-overview.js";
+import { signInScreen } from "./screens/sign-in.js";
+import { xeroOrganisation } from "./screens/xero-organisation.js";
+import { clearStaleNotice, failed, navigate, notice } from "./shell.js";
+
+const NOTICE_KEY = "xero-sync.notice"; // a notice left by another page (the Xero callback) for the next screen
+const screen = document.getElementById("screen");
+let leaveScreen = () => {};
+
+const ROUTES = [
+  [/^#\/sign-in$/, () => signInScreen],
+  [/^#\/clients\/([\w-]+)\/xero(?:\/(\w+))?$/, () => xeroOrganisation],
+  [/^#\/clients\/([\w-]+)$/, () => clientOverview],
+  [/^(?:#\/?(?:clients)?)?$/, () => clientList],
+];
+
+async function showWho() {
+  const who = await whoAmI();
+  document.getElementById("who").hidden = !who;
+  document.getElementById("sign-out").hidden = !who;
+  if (who) document.getElementById("who").textContent = `${who.user} · ${who.practice}`;
+}
+
+async function route() {
+  leaveScreen();
+  leaveScreen = () => {};
+  clearStaleNotice();
+  const hash = window.location.hash;
+  if (!token() && hash !== "#/sign-in") {
+    navigate("#/sign-in");
+    return;
+  }
+  await showWho();
+  for (const [pattern, load] of ROUTES) {
+    const match = hash.match(pattern);
+    if (!match) continue;
+    const render = load();
+    screen.replaceChildren();
+    const stop = new AbortController();
+    leaveScreen = () => stop.abort();
+    try {
+      await render(screen, { params: match.slice(1), signal: stop.signal });
+    } catch (error) {
+      failed(error);
+    }
+    // Focus the new screen's heading so keyboard and screen-reader users start at the top of what changed.
+    screen.querySelector("h1")?.focus();
+    return;
+  }
+  screen.replaceChildren("There is no such page.");
+}
+
+document.getElementById("sign-out").addEventListener("click", () => {
+  signOut();
+  notice("Signed out.");
+  navigate("#/sign-in");
+});
+window.addEventListener("hashchange", route);
+window.addEventListener("console:route", route);
+const left = sessionStorage.getItem(NOTICE_KEY);
+if (left) {
+  sessionStorage.removeItem(NOTICE_KEY);
+  notice(left);
+}
+route();

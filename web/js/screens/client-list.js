@@ -1,0 +1,117 @@
+// The Client List: a card per client, a page at a time as the API pages (GET /clients?limit&cursor). A card shows
+// the padlock, the last successful sync and a running sync's progress; its options menu has Sync with Xero,
+// Unlink from Xero / Link to Xero and Delete client. While a card's sync runs, the list refreshes itself.
+import { deleteClient, startLink, syncNow, unlink } from "../actions.js";
+import { call } from "../api.js";
+import { failed, notice } from "../shell.js";
+import { ACTIVE, h, optionsMenu, padlock, progress, when } from "../ui.js";
+
+const PAGE_SIZE = 12;
+const REFRESH_MS = 1500;
+
+export async function clientList(screen, { signal }) {
+  const cursors = [null]; // the cursor of each page seen, so Previous page can go back
+  const cards = h("ul", { class: "cards", "aria-label": "Clients" });
+  const pager = h("nav", { class: "pager", "aria-label": "Client pages" });
+  const problem = h("p", { class: "error", role: "alert" });
+  const addClient = h("button", { type: "button", class: "primary", id: "add-client" }, "Add client");
+  addClient.addEventListener("click", () => startLink().catch((error) => failed(error, problem)));
+  screen.append(h("div", { class: "title" }, h("h1", { tabindex: "-1" }, "Client List"), addClient), problem, cards, pager);
+
+  // A card is rebuilt only when what it shows changed, and keeps keyboard focus when it is: the list refreshes
+  // itself while a sync runs, and must not pull focus from under a keyboard user.
+  const shown = new Map();
+  function reuse(client, detail) {
+    const key = JSON.stringify([client, detail]);
+    const previous = shown.get(client.clientId);
+    if (previous?.key === key) return previous.element;
+    const element = card(client, detail, load, problem);
+    const focused = previous?.element.contains(document.activeElement) ? document.activeElement : null;
+    if (focused) {
+      queueMicrotask(() => element.querySelector(focusKey(focused))?.focus());
+    }
+    shown.set(client.clientId, { key, element });
+    return element;
+  }
+
+  let timer;
+  async function load() {
+    clearTimeout(timer);
+    if (signal.aborted) return;
+    try {
+      const cursor = cursors.at(-1);
+      const query = new URLSearchParams({ limit: PAGE_SIZE, ...(cursor ? { cursor } : {}) });
+      const page = await call("GET", `/clients?${query}`);
+      if (signal.aborted) return;
+      const details = await Promise.all(page.items.map(detailFor));
+      if (signal.aborted) return;
+      cards.replaceChildren(...page.items.map((client, i) => reuse(client, details[i])));
+      if (!page.items.length) cards.replaceChildren(h("li", { class: "empty" }, "No clients yet. Add client links a Xero organisation."));
+      pager.replaceChildren(...pagerButtons(page.nextCursor));
+      problem.textContent = "";
+      // A running sync's progress and the last sync time after it are kept fresh while anything is under way.
+      if (page.items.some((c) => c.currentRun && ACTIVE.has(c.currentRun.status))) timer = setTimeout(load, REFRESH_MS);
+    } catch (error) {
+      failed(error, problem);
+    }
+  }
+
+  function pagerButtons(nextCursor) {
+    const buttons = [];
+    if (cursors.length > 1) {
+      buttons.push(h("button", { type: "button", onclick: () => { cursors.pop(); load(); } }, "Previous page"));
+    }
+    if (nextCursor) {
+      buttons.push(h("button", { type: "button", onclick: () => { cursors.push(nextCursor); load(); } }, "Next page"));
+    }
+    return buttons;
+  }
+
+  signal.addEventListener("abort", () => clearTimeout(timer));
+  await load();
+}
+
+function focusKey(element) {
+  if (element.dataset.action) return `[data-action="${element.dataset.action}"]`;
+  return element.classList.contains("options") ? "button.options" : element.tagName.toLowerCase();
+}
+
+// The summary lacks a running sync's progress and a relink's reason: those cards read the client's overview.
+function detailFor(client) {
+  const busy = client.currentRun && ACTIVE.has(client.currentRun.status);
+  return busy || client.linkState === "needs_relink" ? call("GET", `/clients/${client.clientId}`).catch(() => null) : null;
+}
+
+function card(client, detail, reload, problem) {
+  const run = detail?.currentRun ?? client.currentRun;
+  const act = (work, done) => () =>
+    work()
+      .then((result) => {
+        if (result !== false && done) notice(done);
+        return reload();
+      })
+      .catch((error) => failed(error, problem));
+  const linked = client.linkState === "linked";
+  const linkButton = linked
+    ? null
+    : h("button", { type: "button", class: "primary", onclick: act(() => startLink(client.clientId)) }, "Link to Xero");
+  const menu = optionsMenu(`Options for ${client.name}`, [
+    { name: "sync", text: "Sync with Xero", run: act(() => syncNow(client.clientId), `Sync of ${client.name} started.`) },
+    linked
+      ? { name: "unlink", text: "Unlink from Xero", run: act(() => unlink(client), `${client.name} is unlinked from Xero. Its data stays, frozen.`) }
+      : { name: "link", text: "Link to Xero", run: act(() => startLink(client.clientId)) },
+    { name: "delete", text: "Delete client", run: act(() => deleteClient(client), `${client.name} is being deleted.`) },
+  ]);
+  return h(
+    "li",
+    { class: "card", dataset: { clientId: client.clientId, linkState: client.linkState, runStatus: run?.status ?? "" } },
+    h("h2", {}, h("a", { href: `#/clients/${client.clientId}` }, client.name)),
+    h("p", {}, padlock(client.linkState)),
+    client.linkState === "needs_relink"
+      ? h("p", { class: "warning" }, h("span", { "aria-hidden": "true" }, "⚠ "), detail?.linkStateReason ?? "Xero no longer lets us read this organisation. Link to Xero again.")
+      : null,
+    h("p", { class: "last-sync" }, "Last successful sync: ", when(client.lastSuccessfulSyncAt)),
+    progress(run),
+    h("div", { class: "card-actions" }, linkButton, menu),
+  );
+}

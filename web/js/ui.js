@@ -1,0 +1,162 @@
+// Small DOM helpers shared by the screens. Everything is built with createElement and textContent: no innerHTML with
+// data (organisation names and Xero records are other people's text), no inline styles (a strict CSP forbids them).
+
+export function h(tag, attributes = {}, ...children) {
+  const element = document.createElement(tag);
+  for (const [name, value] of Object.entries(attributes)) {
+    if (value === undefined || value === null || value === false) continue;
+    if (name.startsWith("on")) element.addEventListener(name.slice(2), value);
+    else if (name === "dataset") Object.assign(element.dataset, value);
+    else element.setAttribute(name, value === true ? "" : value);
+  }
+  for (const child of children.flat()) {
+    if (child === undefined || child === null || child === false) continue;
+    element.append(child instanceof Node ? child : String(child));
+  }
+  return element;
+}
+
+// replaceChildren without the absent parts (a screen's optional lines are null when they do not apply).
+export function fill(element, ...children) {
+  element.replaceChildren(...children.flat().filter((child) => child !== null && child !== undefined && child !== false));
+  return element;
+}
+
+const numberFormat = new Intl.NumberFormat();
+export const count = (n) => numberFormat.format(n ?? 0);
+
+export function exactTime(iso) {
+  return new Date(iso).toLocaleString(undefined, { dateStyle: "medium", timeStyle: "medium" });
+}
+
+// "2 hours ago": how people read a last sync; the exact time is in the title and the datetime attribute.
+export function relativeTime(iso, now = Date.now()) {
+  const seconds = Math.round((new Date(iso).getTime() - now) / 1000);
+  const units = [["year", 31536000], ["month", 2592000], ["day", 86400], ["hour", 3600], ["minute", 60]];
+  const format = new Intl.RelativeTimeFormat(undefined, { numeric: "auto" });
+  for (const [unit, size] of units) {
+    if (Math.abs(seconds) >= size) return format.format(Math.trunc(seconds / size), unit);
+  }
+  return Math.abs(seconds) < 10 ? "just now" : format.format(seconds, "second");
+}
+
+export function when(iso) {
+  if (!iso) return h("span", {}, "never");
+  return h("time", { datetime: iso, title: exactTime(iso) }, relativeTime(iso));
+}
+
+// The padlock always carries words: the link state is never shown by colour or a symbol alone. The symbol is an
+// SVG drawn here (no icon font, which a strict CSP and some machines lack), hidden from screen readers.
+const PADLOCKS = {
+  linked: [true, "Linked to Xero"],
+  unlinked: [false, "Not linked to Xero"],
+  needs_relink: [false, "Needs relinking to Xero"],
+};
+
+function padlockIcon(closed) {
+  const svg = document.createElementNS("http://www.w3.org/2000/svg", "svg");
+  svg.setAttribute("viewBox", "0 0 16 16");
+  svg.setAttribute("class", "padlock-icon");
+  svg.setAttribute("aria-hidden", "true");
+  const shackle = document.createElementNS(svg.namespaceURI, "path");
+  shackle.setAttribute("d", closed ? "M4.5 7V5a3.5 3.5 0 0 1 7 0v2" : "M4.5 7V5a3.5 3.5 0 0 1 7 0v-1");
+  shackle.setAttribute("transform", closed ? "" : "translate(4 -1)");
+  const body = document.createElementNS(svg.namespaceURI, "rect");
+  for (const [name, value] of Object.entries({ x: 2.5, y: 7, width: 11, height: 8, rx: 1.5 })) body.setAttribute(name, value);
+  svg.append(shackle, body);
+  return svg;
+}
+
+export function padlock(linkState) {
+  const [closed, words] = PADLOCKS[linkState] ?? [false, linkState];
+  return h("span", { class: "padlock", dataset: { linkState } }, padlockIcon(closed), ` ${words}`);
+}
+
+const WAITS = {
+  rate_limit: "Xero's per-minute limit",
+  daily_limit: "Xero's daily limit",
+  organisation_offline: "the organisation to come back online at Xero",
+  xero_retry: "Xero to answer again",
+};
+
+export const ACTIVE = new Set(["queued", "running", "deferred"]);
+
+// A run in progress as people read it: a labelled progress bar and a sentence (resources, records, what it waits on).
+export function progress(run) {
+  if (!run || !ACTIVE.has(run.status)) return null;
+  const detail = run.progress;
+  const wait = run.waitingOn ?? detail?.waitingOn;
+  const words = [];
+  if (run.status === "queued") words.push("Sync queued.");
+  if (run.status === "deferred") words.push("Sync deferred.");
+  if (detail) {
+    words.push(`${detail.resourcesDone} of ${detail.resourcesTotal} resources done, ${count(detail.recordsSoFar)} records so far.`);
+  } else if (run.status === "running") {
+    words.push("Sync starting…");
+  }
+  if (wait) words.push(`Waiting on ${WAITS[wait.reason] ?? wait.reason} until ${new Date(wait.until).toLocaleTimeString()}.`);
+  const bar = h("progress", { max: detail?.resourcesTotal || 1, "aria-label": "Sync progress" });
+  if (detail) bar.value = detail.resourcesDone;
+  return h("div", { class: "progress", dataset: { runStatus: run.status } }, bar, h("p", {}, words.join(" ")));
+}
+
+// A confirmation as a native modal dialog: focus moves into it, Escape cancels, and focus returns after.
+export function confirmDialog({ title, body, confirm, danger = false }) {
+  return new Promise((resolve) => {
+    const dialog = h(
+      "dialog",
+      { class: "confirm", "aria-labelledby": "confirm-title" },
+      h("h2", { id: "confirm-title" }, title),
+      h("p", {}, body),
+      h(
+        "form",
+        { method: "dialog", class: "actions" },
+        h("button", { value: "cancel", class: "quiet", autofocus: true }, "Cancel"),
+        h("button", { value: "confirm", class: danger ? "danger" : "primary" }, confirm),
+      ),
+    );
+    dialog.addEventListener("close", () => {
+      dialog.remove();
+      resolve(dialog.returnValue === "confirm");
+    });
+    document.body.append(dialog);
+    dialog.showModal();
+  });
+}
+
+// An options menu as a disclosure: a labelled button that shows a list of action buttons. Escape closes it and
+// returns focus to its button; Tab moves through the actions like any other buttons.
+export function optionsMenu(label, actions) {
+  const list = h("ul", { class: "menu", hidden: true });
+  const toggle = h("button", { type: "button", class: "options", "aria-expanded": "false", "aria-label": label }, "Options ▾");
+  const close = () => {
+    list.hidden = true;
+    toggle.setAttribute("aria-expanded", "false");
+  };
+  toggle.addEventListener("click", () => {
+    const open = list.hidden;
+    list.hidden = !open;
+    toggle.setAttribute("aria-expanded", String(open));
+    if (open) list.querySelector("button")?.focus();
+  });
+  for (const { text, run, name } of actions) {
+    const button = h("button", { type: "button", dataset: { action: name } }, text);
+    button.addEventListener("click", () => {
+      close();
+      toggle.focus();
+      run();
+    });
+    list.append(h("li", {}, button));
+  }
+  const wrapper = h("div", { class: "menu-wrapper" }, toggle, list);
+  wrapper.addEventListener("keydown", (event) => {
+    if (event.key === "Escape" && !list.hidden) {
+      close();
+      toggle.focus();
+    }
+  });
+  wrapper.addEventListener("focusout", (event) => {
+    if (!wrapper.contains(event.relatedTarget)) close();
+  });
+  return wrapper;
+}
