@@ -70,9 +70,14 @@ function resources(clientId, items = [], current) {
   );
 }
 
+// Xero's dates come as /Date(1439434356790+0000)/: shown as the day they name (UTC, as Xero means them).
+const XERO_DATE = /^\/Date\((-?\d+)([+-]\d{4})?\)\/$/;
+
 function value(record, path) {
   const found = path.split(".").reduce((inner, key) => inner?.[key], record);
   if (typeof found === "string" && /^\d{4}-\d{2}-\d{2}T/.test(found)) return exactTime(found);
+  const xeroDate = typeof found === "string" ? XERO_DATE.exec(found) : null;
+  if (xeroDate) return new Date(Number(xeroDate[1])).toISOString().slice(0, 10);
   return found === undefined || found === null ? "—" : typeof found === "object" ? JSON.stringify(found) : String(found);
 }
 
