@@ -199,3 +199,22 @@ def test_the_pacer_never_lets_more_than_the_allowed_calls_be_in_flight():
     assert not pacer.slots.acquire(blocking=False)
     pacer.release()
     assert pacer.slots.acquire(blocking=False)
+
+
+def test_calls_waiting_side_by_side_count_once_in_what_the_run_waited():
+    """A run's "waited" is wall-clock time: five threads each waiting 0.3 s at once waited 0.3 s, not 1.5 s."""
+    api = XeroApi("http://127.0.0.1:9", "tenant", lambda _: "token")
+
+    def wait() -> None:
+        with api.pacer.waits.on("rate_limit", 0.3):
+            time.sleep(0.3)
+
+    threads = [threading.Thread(target=wait) for _ in range(5)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    with api.pacer.waits.on("backoff", 0.1):
+        time.sleep(0.1)
+
+    assert 0.4 <= api.stats.waited_seconds < 0.8

@@ -89,20 +89,6 @@ class ApiOptions:
     max_inline_wait: float = 20.0  # a minute 429 with a longer Retry-After goes back to the engine
 
 
-@dataclass
-class CallStats:
-    calls: int = 0
-    rate_limited: int = 0
-    waited_seconds: float = 0.0
-    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
-
-    def add(self, calls: int = 0, rate_limited: int = 0, waited: float = 0.0) -> None:
-        with self.lock:
-            self.calls += calls
-            self.rate_limited += rate_limited
-            self.waited_seconds += waited
-
-
 @dataclass(frozen=True)
 class Page:
     records: list[dict[str, Any]]
@@ -140,22 +126,38 @@ def _shared_session() -> requests.Session:
 
 
 class _Waits:
-    """The waits under way (any thread) and what they wait on: the latest-ending one is the run's to report."""
+    """The waits under way (any thread) and what they wait on: the latest-ending one is the run's to report. Also
+    the wall-clock time during which at least one call waited: threads waiting side by side wait once, so a run's
+    "waited" is never more than its own length."""
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.ends: dict[int, tuple[float, WaitReason]] = {}
+        self._waiting = 0
+        self._since = 0.0
+        self._wall = 0.0
 
     @contextmanager
     def on(self, reason: WaitReason, seconds: float) -> Iterator[None]:
         key = threading.get_ident()
         with self.lock:
             self.ends[key] = (time.monotonic() + seconds, reason)
+            self._waiting += 1
+            if self._waiting == 1:
+                self._since = time.monotonic()
         try:
             yield
         finally:
             with self.lock:
                 self.ends.pop(key, None)
+                self._waiting -= 1
+                if self._waiting == 0:
+                    self._wall += time.monotonic() - self._since
+
+    def wall_seconds(self) -> float:
+        with self.lock:
+            ongoing = time.monotonic() - self._since if self._waiting else 0.0
+            return self._wall + ongoing
 
     def current(self) -> tuple[WaitReason, datetime] | None:
         with self.lock:
@@ -163,6 +165,23 @@ class _Waits:
                 return None
             end, reason = max(self.ends.values())
         return reason, datetime.now(UTC) + timedelta(seconds=max(0.0, end - time.monotonic()))
+
+
+@dataclass
+class CallStats:
+    calls: int = 0
+    rate_limited: int = 0
+    waits: _Waits = field(default_factory=_Waits, repr=False)  # the pacer's: what the calls waited, wall-clock
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def add(self, calls: int = 0, rate_limited: int = 0) -> None:
+        with self.lock:
+            self.calls += calls
+            self.rate_limited += rate_limited
+
+    @property
+    def waited_seconds(self) -> float:
+        return self.waits.wall_seconds()
 
 
 class _Pacer:
@@ -265,8 +284,8 @@ class XeroApi:
         self.stop = stop or threading.Event()
         self.session = session or _shared_session()
         self.sleep = sleep
-        self.stats = CallStats()
         self.pacer = _Pacer(self.options, self.stop, sleep)
+        self.stats = CallStats(waits=self.pacer.waits)
 
     def waiting(self) -> tuple[WaitReason, datetime] | None:
         """What the calls wait on right now (a rate limit, a back-off), and until when; None when none waits."""
@@ -299,7 +318,7 @@ class XeroApi:
         failures = 0
         last_reason = ""
         while True:
-            waited, sent_at = self.pacer.acquire()
+            _, sent_at = self.pacer.acquire()
             try:
                 token = self.access_token(None)
                 response = self.session.get(
@@ -320,7 +339,7 @@ class XeroApi:
                 last_reason = f"{type(error).__name__} calling {path}"
             finally:
                 self.pacer.release()
-            self.stats.add(calls=1, waited=waited)
+            self.stats.add(calls=1)
             if response is not None:
                 self.pacer.observe(sent_at, response.headers.get("X-MinLimit-Remaining"))
                 status = response.status_code
@@ -388,7 +407,6 @@ class XeroApi:
                     return
                 step = min(left, 0.5)
                 self.sleep(step)
-                self.stats.add(waited=step)
 
 
 def _detail(response: requests.Response) -> str:
