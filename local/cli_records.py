@@ -5,7 +5,8 @@
   environment pointed at the running stack, as the stack itself sets it.
 - `verify --ground-truth` compares the stored records with the Xero emulator's ground truth
   (`/_emulator/orgs/{tenant}/records/{resource}`), reading the Records table beside the stack: independent of the
-  engine's own read path.
+  engine's own read path. Records are compared as a reader sees them: rendering.py resolves the copies of other
+  records inside them (contacts, groups) from the stored records they point to.
 """
 
 import importlib
@@ -37,18 +38,33 @@ class Verification:
 
 
 # --- against the emulator's ground truth ----------------------------------------------------------------------------
-def stored_records(handle: StackHandle, client_id: str, spec: ResourceSpec) -> Iterator[dict[str, Any]]:
-    for item in handle.record_items(client_id, spec.name):
-        yield decode_body(item[RECORD_BODY]["B"], spec.id_field, item[RECORD_ID]["S"])
+def renderer(handle: StackHandle, client_id: str) -> Any:
+    """rendering.py's Renderer for the client, on the running stack's tables (its models name them at import)."""
+    _with_stack_environment(handle)
+    from xero_sync.rendering import Renderer
+
+    return Renderer(client_id)
+
+
+def stored_records(
+    handle: StackHandle, client_id: str, spec: ResourceSpec, rendering: Any = None
+) -> Iterator[dict[str, Any]]:
+    """The client's stored records of one resource, as a reader sees them (`rendering`: a renderer to reuse)."""
+    raw = (
+        decode_body(item[RECORD_BODY]["B"], spec.id_field, item[RECORD_ID]["S"])
+        for item in handle.record_items(client_id, spec.name)
+    )
+    return iter((rendering or renderer(handle, client_id)).render_all(spec, raw))
 
 
 def verify_ground_truth(handle: StackHandle, client: dict[str, Any]) -> Verification:
-    """Stored records of the client against the organisation as the emulator holds it now."""
+    """Stored records of the client, as a reader sees them, against the organisation as the emulator holds it now."""
     result = Verification()
+    rendering = renderer(handle, client["clientId"])
     for spec in CATALOGUE:
         records = handle.emulator_admin("GET", f"/orgs/{client['tenantId']}/records/{spec.name}")["records"]
         truth = {str(r[spec.id_field]): r for r in records}
-        stored = {str(r[spec.id_field]): r for r in stored_records(handle, client["clientId"], spec)}
+        stored = {str(r[spec.id_field]): r for r in stored_records(handle, client["clientId"], spec, rendering)}
         wrong = sorted(
             [f"missing {i}" for i in truth.keys() - stored.keys()]
             + [f"extra {i}" for i in stored.keys() - truth.keys()]

@@ -1,7 +1,7 @@
 """Look at what the sync stored for a client: export it, or verify it against a full read from Xero.
 
     export_client(client_id, out_dir)  -> one JSONL file per resource ({Resource}.jsonl), each line a record in
-                                          Xero's JSON shape (as Xero returned it), sorted by Xero id
+                                          Xero's JSON shape (as Xero shows it now: rendering.py), sorted by Xero id
     verify_client(client_id)           -> the differences between what is stored and a full read from Xero now
                                           (none expected after a sync, with no changes in Xero since)
 
@@ -23,6 +23,7 @@ from xero_sync.catalogue import CATALOGUE
 from xero_sync.config import get_settings
 from xero_sync.models import Client
 from xero_sync.record_store import RecordStore, record_id
+from xero_sync.rendering import Renderer
 
 
 @dataclass(frozen=True)
@@ -50,11 +51,12 @@ def export_client(client_id: str, out_dir: str | Path) -> dict[str, int]:
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     store = RecordStore(client_id)
+    renderer = Renderer(client_id, store)
     written: dict[str, int] = {}
     for spec in CATALOGUE:
         count = 0
         with (out / f"{spec.name}.jsonl").open("w", encoding="utf-8") as file:
-            for record in store.records(spec):  # streamed: one page of the query in memory at a time
+            for record in renderer.render_all(spec, store.records(spec)):  # streamed, a page at a time in memory
                 file.write(json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n")
                 count += 1
         written[spec.name] = count
@@ -63,7 +65,8 @@ def export_client(client_id: str, out_dir: str | Path) -> dict[str, int]:
 
 def verify_client(client_id: str, api: Any = None) -> list[Difference]:
     """Reads the whole organisation from Xero (as a full sync would, paced the same way) and compares it, record by
-    record, with what is stored. `api` is an XeroApi to read through (by default one on the client's token set)."""
+    record, with what is stored as a reader sees it (rendering.py). `api` is an XeroApi to read through (by default
+    one on the client's token set)."""
     from xero_sync.sync_engine import read_pages
     from xero_sync.sync_worker import AccessToken, api_options
     from xero_sync.xero_api import XeroApi
@@ -76,12 +79,13 @@ def verify_client(client_id: str, api: Any = None) -> list[Difference]:
             str(get_settings().xero_api_url), client.tenant_id, AccessToken(client.token_set_id), api_options()
         )
     store = RecordStore(client_id)
+    renderer = Renderer(client_id, store)
     differences: list[Difference] = []
     for spec in CATALOGUE:
         xero: dict[str, dict[str, Any]] = {}
         for page in read_pages(api, spec, details=True):
             xero.update((record_id(spec, r), r) for r in page)
-        stored = {record_id(spec, r): r for r in store.records(spec)}
+        stored = {record_id(spec, r): r for r in renderer.render_all(spec, store.records(spec))}
         for rid in sorted(xero.keys() - stored.keys()):
             differences.append(Difference(spec.name, rid, "missing"))
         for rid in sorted(stored.keys() - xero.keys()):

@@ -16,6 +16,7 @@ from xero_sync.catalogue import CATALOGUE, Paging
 from xero_sync.config import get_settings
 from xero_sync.models import Client, RunStatus, RunTrigger, SyncRun
 from xero_sync.record_store import RecordStore, record_id
+from xero_sync.rendering import Renderer
 from xero_sync.runs import request_sync
 from xero_sync.schemas import SyncMessage
 from xero_sync.sync_worker import process_sync_message
@@ -137,12 +138,14 @@ def sync(session: boto3.Session, queue_url: str, client: Client, mode: str = "in
 
 
 def differences(xero: Emulated, tenant_id: str, client_id: str) -> dict[str, list[str]]:
-    """Per resource, the ids whose stored record differs from the ground truth (missing, extra or changed)."""
+    """Per resource, the ids whose stored record, as a reader sees it (rendering.py), differs from the ground truth
+    (missing, extra or changed)."""
     store = RecordStore(client_id)
+    renderer = Renderer(client_id, store)
     found: dict[str, list[str]] = {}
     for spec in CATALOGUE:
         truth = xero.truth(tenant_id, spec.name)
-        stored = {record_id(spec, r): r for r in store.records(spec)}
+        stored = {record_id(spec, r): r for r in renderer.render_all(spec, store.records(spec))}
         wrong = sorted(
             [f"missing {i}" for i in truth.keys() - stored.keys()]
             + [f"extra {i}" for i in stored.keys() - truth.keys()]

@@ -195,23 +195,25 @@ class ChangeSimulator:
         return True
 
     def _propagate_contact_name(self, contact: Record) -> None:
-        """Documents show their contact's current name; Xero does not bump their UpdatedDateUTC for it."""
-        cid, ref = contact["ContactID"], Books.contact_ref(contact)
-        for resource in _CONTACT_HOLDERS:
+        """Every record that embeds the contact shows its current name (a document's contact, a payment's invoice's
+        or credit note's, a group's members); Xero does not bump their UpdatedDateUTC for it."""
+        cid, name = contact["ContactID"], contact["Name"]
+
+        def renamed(node: Any) -> Any:
+            if isinstance(node, list):
+                return [renamed(item) for item in node]
+            if not isinstance(node, dict):
+                return node
+            if node.get("ContactID") == cid and "Name" in node and "ContactStatus" not in node:
+                return dict(node, Name=name)  # a copy of the contact (the contact itself has its status)
+            return {key: renamed(value) for key, value in node.items()}
+
+        for resource in (*_CONTACT_HOLDERS, "Payments", "BatchPayments", "ContactGroups"):
             table = self.org.table(resource)
             for rid, record in list(table.records.items()):
-                if record.get("Contact", {}).get("ContactID") == cid:
-                    table.put(dict(record, Contact=ref), table.modified[rid])
-        table = self.org.table("Payments")
-        for rid, payment in list(table.records.items()):
-            invoice = payment.get("Invoice")
-            if invoice and invoice.get("Contact", {}).get("ContactID") == cid:
-                table.put(dict(payment, Invoice=dict(invoice, Contact=ref)), table.modified[rid])
-        table = self.org.table("ContactGroups")
-        for rid, group in list(table.records.items()):
-            if any(c["ContactID"] == cid for c in group["Contacts"]):
-                members = [dict(c, Name=contact["Name"]) if c["ContactID"] == cid else c for c in group["Contacts"]]
-                table.put(dict(group, Contacts=members), table.modified[rid])
+                shown = renamed(record)
+                if shown != record:
+                    table.put(shown, table.modified[rid])
 
     def archive_contact(self) -> bool:
         contact = self.active_contact()

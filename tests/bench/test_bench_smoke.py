@@ -40,7 +40,7 @@ def smoke(tmp_path_factory: pytest.TempPathFactory) -> dict:
         check=False,
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    assert "Targets (issue 8)" in done.stdout
+    assert "Targets (issues 8 and 20)" in done.stdout
     assert (out / "smoke.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     return json.loads((out / "smoke.json").read_text())
 
@@ -65,6 +65,8 @@ def test_the_initial_sync_is_measured_for_both_tools_against_the_floor_and_store
 def test_incremental_syncs_after_changes_and_with_none_are_measured_for_both(smoke):
     org = smoke["orgs"]["tiny"]
     assert org["incremental"]["changes"] > 0
+    assert 0 < org["incremental"]["changeFloorCalls"] <= org["floorCalls"]
+    assert org["incremental"]["ours"]["calls"] >= org["incremental"]["changeFloorCalls"]  # nobody reads less
     assert org["incremental"]["ours"]["recordsWritten"] > 0 and org["incremental"]["tap"]["recordsWritten"] > 0
     for who in ("ours", "tap"):
         assert 0 < org["idle"][who]["calls"] <= org["initial"][who]["calls"]
@@ -90,6 +92,7 @@ def test_every_target_is_judged_pass_fail_or_not_measured(smoke):
     targets = smoke["targets"]
     assert {t["target"] for t in targets} >= {
         "initial calls <= 1.05x floor",
+        "a day of changes: calls <= 1.2x the change floor",
         "no-change incremental: 0 writes",
         "stored bytes <= 0.5x raw JSON",
         "dispatch: flat memory",

@@ -37,10 +37,12 @@ def test_an_item_holds_the_key_the_compressed_body_the_stamp_and_the_status_unde
     # Given an invoice stored for a client
     store = RecordStore(f"client-{practice}")
     assert store.apply(INVOICES, [INVOICE]).counts.inserted == 1
-    # Then its item is the key, the body, Xero's UpdatedDateUTC in epoch ms and the status, nothing more
+    # Then its item is the key, the body, Xero's UpdatedDateUTC in epoch ms, the status and (an invoice holds a
+    # contact) its contact's id for the data API's filter, nothing more
     item = raw_item(engines, store.client_id, INVOICE["InvoiceID"])
-    assert set(item) == {"pk", "id", "b", "u", "s"}
+    assert set(item) == {"pk", "id", "b", "u", "s", "c"}
     assert (item["u"], item["s"]) == ({"N": "1778412345678"}, {"S": "AUTHORISED"})
+    assert item["c"] == {"S": INVOICE["Contact"]["ContactID"]}
     assert INVOICE["InvoiceID"].encode() not in zlib.decompressobj(
         zdict=record_bodies._DICTIONARIES.current["Invoices"]
     ).decompress(item["b"]["B"])
@@ -59,15 +61,15 @@ def test_a_record_sent_again_unchanged_is_not_written_even_when_its_body_came_fr
         partition=store.partition("Invoices"), xero_id=INVOICE["InvoiceID"], status="AUTHORISED", body=old_body
     ).save()
     # When Xero sends it again, keys in another order
-    applied = store.apply(INVOICES, [dict(reversed(INVOICE.items()))], keep_previous=True)
+    applied = store.apply(INVOICES, [dict(reversed(INVOICE.items()))])
     # Then it is unchanged, and its item was not rewritten
     assert (applied.counts.unchanged, applied.counts.updated, applied.changed) == (1, 0, [])
     assert raw_item(engines, store.client_id, INVOICE["InvoiceID"])["b"]["B"] == old_body
-    # And once it does change, the update hands back the stored version, id included
+    # And once it does change, it is updated in place
     paid = {**INVOICE, "Status": "PAID", "UpdatedDateUTC": "/Date(1778498745678+0000)/"}
-    applied = store.apply(INVOICES, [paid], keep_previous=True)
-    assert applied.counts.updated == 1
-    assert applied.previous == {INVOICE["InvoiceID"]: INVOICE}
+    applied = store.apply(INVOICES, [paid])
+    assert (applied.counts.updated, applied.changed) == (1, [paid])
+    assert store.bodies(INVOICES, [INVOICE["InvoiceID"]]) == {INVOICE["InvoiceID"]: paid}  # its id from the key
     assert raw_item(engines, store.client_id, INVOICE["InvoiceID"])["s"] == {"S": "PAID"}
 
 

@@ -67,14 +67,17 @@ def test_a_contact_not_stored_is_shown_as_xero_sent_it(aws):
 
 def test_a_contact_lists_only_groups_still_stored_with_their_current_names(aws):
     store = RecordStore("client-1")
-    kept = {"ContactGroupID": "g0000001-0000-4000-8000-000000000000", "Name": "VIP", "Status": "ACTIVE"}
+    kept = {"ContactGroupID": "g0000001-0000-4000-8000-000000000000", "Name": "VIP", "Status": "ACTIVE", "Contacts": []}
     gone = {"ContactGroupID": "g0000002-0000-4000-8000-000000000000", "Name": "Old list", "Status": "ACTIVE"}
-    store.apply(CONTACTS, [contact(1, "Alpha Ltd", [dict(kept), dict(gone)])])
-    # The groups as the last whole read found them: one renamed, one deleted in Xero
-    store.apply(GROUPS, [dict(kept, Name="Very important", Contacts=[])])
+    alpha = contact(1, "Alpha Ltd", [dict(kept), dict(gone)])
+    store.apply(CONTACTS, [alpha])
+    # The groups as the last whole read found them (with their members): one renamed, one deleted in Xero
+    members = [{"ContactID": alpha["ContactID"], "Name": "Alpha Ltd"}]
+    store.apply(GROUPS, [dict(kept, Name="Very important", Contacts=members)])
 
     (shown,) = Renderer("client-1").render(CONTACTS, list(store.records(CONTACTS)))
 
+    # A contact's copy of a group lists no members, as Xero shows it
     assert shown["ContactGroups"] == [dict(kept, Name="Very important")]
 
 
@@ -88,6 +91,20 @@ def test_a_contacts_group_keeps_its_own_empty_member_list_not_the_groups_members
     (shown,) = Renderer("client-1").render(CONTACTS, list(store.records(CONTACTS)))
 
     assert shown["ContactGroups"] == [dict(group, Contacts=[])]
+
+
+def test_a_groups_members_show_the_stored_contacts_current_names(aws):
+    store = RecordStore("client-1")
+    alpha, beta = contact(1, "Alpha Ltd"), contact(2, "Beta Ltd")
+    members = [{"ContactID": c["ContactID"], "Name": c["Name"]} for c in (alpha, beta)]
+    group = {"ContactGroupID": "g0000001-0000-4000-8000-000000000000", "Name": "VIP", "Status": "ACTIVE"}
+    store.apply(GROUPS, [dict(group, Contacts=members)])
+    # Given one member renamed in Xero after the group was stored (its list shows the new name, un-stamped)
+    store.apply(CONTACTS, [dict(alpha, Name="Alpha Holdings Ltd"), beta])
+
+    (shown,) = Renderer("client-1").render(GROUPS, list(store.records(GROUPS)))
+
+    assert shown["Contacts"] == [dict(members[0], Name="Alpha Holdings Ltd"), members[1]]
 
 
 def test_groups_never_imported_leave_a_contacts_groups_as_xero_sent_them(aws):

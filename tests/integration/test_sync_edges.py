@@ -208,7 +208,9 @@ def test_export_writes_xeros_json_per_resource_and_verify_compares_with_xero(aws
     assert found and {d.kind for d in found} <= {"missing", "extra", "changed"}
 
 
-def test_changes_xero_does_not_stamp_are_followed_up_in_the_next_incremental_sync(aws, emu, queue_url):
+def test_changes_xero_does_not_stamp_show_after_the_next_incremental_sync_without_re_reading_documents(
+    aws, emu, queue_url
+):
     from local.xero_emulator.changes import ChangeSimulator
 
     tenant, client, message = linked(aws, emu, "Renamed Ltd")
@@ -228,9 +230,12 @@ def test_changes_xero_does_not_stamp_are_followed_up_in_the_next_incremental_syn
     emu.admin("DELETE", "/stats")
     run = sync(aws.session, queue_url, client)
     assert run.status == "succeeded"
-    assert differences(emu, tenant, client.client_id) == {}
+    assert differences(emu, tenant, client.client_id) == {}  # read through rendering.py
     calls = emu.stats(tenant)["calls"]
-    assert calls["GET /Invoices"] == 2  # the changes, then the renamed contact's invoices (filtered, not all)
+    # One read of each resource's changes: the rename and the group's deletion cost no re-read of what holds them
+    holders = ["Invoices", "CreditNotes", "Payments", "BankTransactions", "PurchaseOrders", "Quotes", "ContactGroups"]
+    assert {name: calls.get(f"GET /{name}") for name in holders} == dict.fromkeys(holders, 1)
+    assert calls["GET /Contacts"] <= 2  # the changes, and the new invoices' contacts by IDs
 
 
 def delete_a_contact_group(simulator) -> None:
@@ -240,7 +245,7 @@ def delete_a_contact_group(simulator) -> None:
     assert simulator.delete_contact_group()
 
 
-def sell_to_a_supplier(simulator) -> None:
+def sell_to_a_supplier(simulator) -> str:
     """A sales invoice for a contact that was only a supplier: Xero makes it a customer, un-stamped."""
     supplier = next(c for c in simulator.org.table("Contacts").records.values() if not c.get("IsCustomer"))
     stamp = simulator.tick()
@@ -249,6 +254,28 @@ def sell_to_a_supplier(simulator) -> None:
     )
     simulator.put("Invoices", invoice, stamp)
     simulator._mark_role(supplier, True, stamp)
+    return str(supplier["ContactID"])
+
+
+def test_a_supplier_xero_makes_a_customer_without_a_stamp_is_read_again_by_id_in_the_next_sync(aws, emu, queue_url):
+    from local.xero_emulator.changes import ChangeSimulator
+    from xero_sync.catalogue import BY_NAME
+    from xero_sync.record_store import RecordStore
+
+    # Given a synced client, and a sales invoice raised in Xero for a contact that was only a supplier
+    tenant, client, message = linked(aws, emu, "Supplier Turned Customer Ltd")
+    assert run_to_end(aws.session, queue_url, message).status == "succeeded"
+    org = emu.emulator.state.orgs[tenant]
+    with org.lock:
+        contact_id = sell_to_a_supplier(ChangeSimulator(org, "a sale", emu.emulator.state.clock.now_ms()))
+    emu.admin("DELETE", "/stats")
+    # When the next incremental sync runs (the contact's UpdatedDateUTC did not move)
+    assert sync(aws.session, queue_url, client).status == "succeeded"
+    # Then the contact is stored a customer, read again by its id (one call for the contacts of new documents)
+    stored = RecordStore(client.client_id).bodies(BY_NAME["Contacts"], [contact_id])[contact_id]
+    assert stored["IsCustomer"] is True
+    assert emu.stats(tenant)["calls"]["GET /Contacts"] == 2
+    assert differences(emu, tenant, client.client_id) == {}
 
 
 @pytest.mark.parametrize(
@@ -292,7 +319,7 @@ def test_a_rename_stored_by_a_worker_that_died_right_after_still_reaches_the_doc
 
     def dying_apply(self, spec, records, *args, **kwargs):
         applied = apply(self, spec, records, *args, **kwargs)
-        if spec.name == "Contacts" and applied.previous:
+        if spec.name == "Contacts" and applied.counts.updated:
             raise RuntimeError("the worker died after storing the contacts")
         return applied
 

@@ -58,6 +58,25 @@ def test_incremental_syncs_follow_three_rounds_of_changes_exactly(aws, emu, queu
         assert differences(emu, tenant, client.client_id) == {}, f"after round {round_}"
 
 
+def test_a_day_of_changes_that_renames_contacts_reads_each_resource_once_and_re_reads_no_documents(aws, emu, queue_url):
+    # Given a synced client, and a day of changes in Xero that renamed contacts (their documents show the new name,
+    # un-stamped), deleted contact groups and raised invoices
+    tenant, client, message = linked(aws, emu, "Busy Day Ltd", size="small")
+    assert run_to_end(aws.session, queue_url, message).status == "succeeded"
+    changes = emu.change(tenant, 40, seed="a busy day")["changes"]
+    assert changes["Contacts"]["updated"] and changes["Invoices"]["created"]  # renames, new documents
+    emu.admin("DELETE", "/stats")
+    # When the next incremental sync runs
+    run = sync(aws.session, queue_url, client)
+    assert run.status == "succeeded"
+    # Then what a reader sees is Xero as it is now
+    assert differences(emu, tenant, client.client_id) == {}
+    # And every resource was read once for its changes (nothing re-read for the renames), and the contacts of the
+    # new documents once more, by IDs (their IsCustomer/IsSupplier)
+    calls = emu.stats(tenant)["calls"]
+    assert {name: n for name, n in calls.items() if n != 1} == {"GET /Contacts": 2}, calls
+
+
 def test_an_incremental_sync_with_nothing_changed_makes_one_call_per_resource_and_writes_nothing(aws, emu, queue_url):
     tenant, client, message = linked(aws, emu, "Gamma Ltd", size="small")
     run_to_end(aws.session, queue_url, message)

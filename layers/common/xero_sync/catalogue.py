@@ -43,11 +43,8 @@ class ResourceSpec:
     status_field: str = "Status"
     # The list leaves something out that only GET /{name}/{id} shows (ContactGroups' members).
     detail_by_id: bool = False
-    # Records carry Contact.ContactID; Xero does not re-stamp them when the contact is renamed.
+    # Records carry Contact.ContactID (a new or changed one can flip the contact's IsCustomer/IsSupplier).
     holds_contacts: bool = False
-    # How to read only the records of some contacts: the `ContactIDs` list parameter, a `where` on
-    # Contact.ContactID, the single `ContactID` parameter, or None (re-read whole).
-    contact_filter: str | None = None
     # Xero stamps the resource's records with UpdatedDateUTC (every If-Modified-Since resource but BankTransfers):
     # a record without one is not stored (record_store.split_storable).
     updated_stamp: bool = True
@@ -86,22 +83,20 @@ CATALOGUE: tuple[ResourceSpec, ...] = (
         status_field="ContactStatus",
     ),
     ResourceSpec("ContactGroups", "ContactGroupID", ims=False, deletes=Deletes.VANISH, detail_by_id=True),
-    ResourceSpec("Invoices", "InvoiceID", paging=Paging.PAGE_SIZE, holds_contacts=True, contact_filter="ContactIDs"),
-    ResourceSpec("CreditNotes", "CreditNoteID", paging=Paging.PAGE_SIZE, holds_contacts=True, contact_filter="where"),
+    ResourceSpec("Invoices", "InvoiceID", paging=Paging.PAGE_SIZE, holds_contacts=True),
+    ResourceSpec("CreditNotes", "CreditNoteID", paging=Paging.PAGE_SIZE, holds_contacts=True),
     ResourceSpec("Payments", "PaymentID", paging=Paging.PAGE_SIZE, holds_contacts=True),
-    ResourceSpec(
-        "BankTransactions", "BankTransactionID", paging=Paging.PAGE_SIZE, holds_contacts=True, contact_filter="where"
-    ),
+    ResourceSpec("BankTransactions", "BankTransactionID", paging=Paging.PAGE_SIZE, holds_contacts=True),
     ResourceSpec("BankTransfers", "BankTransferID", params={"includeDeleted": "true"}, updated_stamp=False),
     ResourceSpec("ManualJournals", "ManualJournalID", paging=Paging.PAGE_SIZE),
     ResourceSpec("Journals", "JournalID", paging=Paging.OFFSET, ims=False, status_field=""),
     ResourceSpec("Items", "ItemID", deletes=Deletes.VANISH, status_field=""),
     ResourceSpec("TaxRates", "TaxType", ims=False),
     ResourceSpec("TrackingCategories", "TrackingCategoryID", ims=False, params={"includeArchived": "true"}),
-    ResourceSpec("Overpayments", "OverpaymentID", paging=Paging.PAGE_SIZE, holds_contacts=True, contact_filter="where"),
-    ResourceSpec("Prepayments", "PrepaymentID", paging=Paging.PAGE_SIZE, holds_contacts=True, contact_filter="where"),
+    ResourceSpec("Overpayments", "OverpaymentID", paging=Paging.PAGE_SIZE, holds_contacts=True),
+    ResourceSpec("Prepayments", "PrepaymentID", paging=Paging.PAGE_SIZE, holds_contacts=True),
     ResourceSpec("PurchaseOrders", "PurchaseOrderID", paging=Paging.PAGE_SIZE, holds_contacts=True),
-    ResourceSpec("Quotes", "QuoteID", paging=Paging.PAGE, holds_contacts=True, contact_filter="ContactID"),
+    ResourceSpec("Quotes", "QuoteID", paging=Paging.PAGE, holds_contacts=True),
     ResourceSpec("Currencies", "Code", ims=False, status_field=""),
     ResourceSpec("Users", "UserID", status_field=""),
     ResourceSpec("BatchPayments", "BatchPaymentID"),

@@ -272,7 +272,7 @@ class Checkpoint(_Table):
 
     A pass in progress is described by `pass_*` (its kind, its frozen If-Modified-Since and the mark that becomes
     `modified_since` when it completes) and `next_page`; a completed pass clears them. One extra item per client,
-    resource `_dependents`, holds work a pass discovered for later (contacts to re-read, renamed contacts); items
+    resource `_dependents`, holds work a pass discovered for later (contacts to re-read, `pending_contacts`); items
     `_count#{resource}` hold how many records each resource has stored.
     """
 
@@ -294,9 +294,7 @@ class Checkpoint(_Table):
     last_pass_whole = BooleanAttribute(null=True)  # the last completed pass re-read everything (rejects aside)
     last_pass_began = UTCDateTimeAttribute(null=True)  # when (Xero's clock) the last completed pass began
     full_synced_at = UTCDateTimeAttribute(null=True)
-    pending_contacts = UnicodeSetAttribute(null=True)
-    renamed_contacts = UnicodeSetAttribute(null=True)
-    reread_resources = UnicodeSetAttribute(null=True)
+    pending_contacts = UnicodeSetAttribute(null=True)  # on `_dependents`: "{ContactID}@{stamp ms}", to re-read
     record_count = NumberAttribute(null=True)  # on `_count#{resource}` items: records stored (record_store.py)
     count_writes_in_flight = NumberAttribute(null=True)  # on `_count#{resource}` items: writes not counted yet
     # On `_count#{resource}` items: the latest Xero UpdatedDateUTC (epoch ms) the import has written, a high-water

@@ -67,7 +67,6 @@ class Counts:
 class Applied:
     counts: Counts
     changed: list[Record]  # inserted or updated records, as fetched
-    previous: dict[str, Record]  # the stored version of updated records (only when asked for)
     stored_ids: set[str] = field(default_factory=set)  # every id the page holds that is stored (changed or not)
     rejected: list[str] = field(default_factory=list)  # why each rejected record was not stored
 
@@ -148,14 +147,13 @@ class RecordStore:
         self,
         spec: ResourceSpec,
         records: list[Any],
-        keep_previous: bool = False,
-        before_write: Callable[[list[Record], dict[str, Record]], None] | None = None,
+        before_write: Callable[[list[Record]], None] | None = None,
         may_be_stored: Collection[str] | None = None,
     ) -> Applied:
         """Stores what changed among `records` (one page); returns the counts, the changed records and what was
         rejected (the stored version of a rejected record, if any, is left as it was). `before_write` gets the
-        changed records and their previous versions before they are written: what it saves about them survives a
-        writer that dies right after the write (the next pass finds those records unchanged). `may_be_stored`: the
+        changed records before they are written: what it saves about them survives a writer that dies right after
+        the write (the next pass finds those records unchanged). `may_be_stored`: the
         only ids of the resource that can be stored, when the caller knows (a first import into an empty partition:
         the ids it wrote so far); the others are new, and no stored version of theirs is read."""
         storable, rejected = split_storable(spec, records)
@@ -173,7 +171,6 @@ class RecordStore:
         stored = self._stored_bodies(spec.name, maybe)
         partition = self.partition(spec.name)
         changed: list[Record] = []
-        previous: dict[str, Record] = {}
         items: list[XeroRecord] = []
         for rid, record in by_id.items():
             old_body = stored.get(rid)
@@ -185,8 +182,6 @@ class RecordStore:
                 counts.inserted += 1
             else:
                 counts.updated += 1
-                if keep_previous:
-                    previous[rid] = old
             items.append(
                 XeroRecord(
                     partition=partition,
@@ -199,7 +194,7 @@ class RecordStore:
             )
             changed.append(record)
         if before_write is not None and changed:
-            before_write(changed, previous)
+            before_write(changed)
         with self._counted(spec.name, counts.inserted), XeroRecord.batch_write() as batch:
             for item in items:
                 batch.save(item)
@@ -207,7 +202,7 @@ class RecordStore:
         if stamps:
             self._raise_latest_updated(spec.name, max(stamps))
         counts.unchanged += duplicates
-        return Applied(counts, changed, previous, set(by_id), rejected)
+        return Applied(counts, changed, set(by_id), rejected)
 
     def is_empty(self, resource: str) -> bool:
         """Whether no record of the resource is stored (one Query of at most one key)."""

@@ -4,8 +4,9 @@ The sync stores each record as Xero sent it. Xero embeds copies of other records
 contact, a payment its invoice's contact, a contact its groups) and does not re-stamp the record when the copy
 changes, so a stored copy can be older than the record it copies. A reader resolves each copy from the stored record
 it points to, exactly and for free, at the moment it reads:
-- every embedded `Contact` (with a ContactID), at any depth, takes the stored contact's current value of each field
-  it carries (its Name, and whatever else Xero echoes of the contact); a contact not stored is left as it is;
+- every embedded `Contact` (with a ContactID), at any depth, and every member a contact group lists (`Contacts`),
+  takes the stored contact's current value of each field it carries (its Name, and whatever else Xero echoes of the
+  contact); a contact not stored is left as it is;
 - a contact's `ContactGroups` lists only groups still stored, with their current fields, once the groups have been
   imported at all (a client whose groups were never read keeps what Xero sent).
 
@@ -14,7 +15,7 @@ of records costs the page's own read plus one BatchGetItem per 100 distinct cont
 one Query of the client's groups).
 """
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from xero_sync.catalogue import BY_NAME, ResourceSpec
@@ -25,12 +26,19 @@ CONTACTS = BY_NAME["Contacts"]
 CONTACT_GROUPS = BY_NAME["ContactGroups"]
 
 
+def _names_contact(value: Any) -> bool:
+    return isinstance(value, dict) and isinstance(value.get("ContactID"), str)
+
+
 def _contact_copies(node: Any) -> Iterator[dict[str, Any]]:
-    """Every embedded contact (a `Contact` object naming a ContactID), at any depth."""
+    """Every embedded contact (a `Contact` object naming a ContactID, or a group's member in `Contacts`), at any
+    depth."""
     if isinstance(node, dict):
         for key, value in node.items():
-            if key == "Contact" and isinstance(value, dict) and isinstance(value.get("ContactID"), str):
+            if key == "Contact" and _names_contact(value):
                 yield value
+            elif key == "Contacts" and isinstance(value, list):
+                yield from (member for member in value if _names_contact(member))
             else:
                 yield from _contact_copies(value)
     elif isinstance(node, list):
@@ -71,6 +79,16 @@ class Renderer:
             for record in records:
                 self._render_groups_of(record)
         return records
+
+    def render_all(self, spec: ResourceSpec, records: Iterable[Record], page: int = 1000) -> Iterator[Record]:
+        """`render` over a stream of records (every stored record of a resource), a page at a time in memory."""
+        batch: list[Record] = []
+        for record in records:
+            batch.append(record)
+            if len(batch) == page:
+                yield from self.render(spec, batch)
+                batch = []
+        yield from self.render(spec, batch)
 
     def _stored_contacts(self, ids: set[str]) -> dict[str, Record | None]:
         missing = sorted(ids - self._contacts.keys())

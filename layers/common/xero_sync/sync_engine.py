@@ -14,25 +14,15 @@ One generic pass walks every resource of the catalogue (no per-resource fetch lo
   asked for (mode "full"), not by the periodic reconciliation;
 - up to five resources are read at once (Xero's in-flight limit per organisation, also enforced by the client).
 
-Changes Xero makes without a new UpdatedDateUTC, caught on the next incremental pass rather than a week later:
-- a document created or changed for a contact can flip the contact's IsCustomer/IsSupplier: the contacts of changed
-  documents are re-read (by IDs, one call for up to 40);
-- a renamed contact's name shows on every document and payment holding it: their records are read again, filtered
-  by contact where Xero can (Invoices?ContactIDs=, a `where` on Contact.ContactID, Quotes?ContactID=), whole where
-  it cannot (Payments, PurchaseOrders);
-- a deleted contact group leaves its former members' ContactGroups changed: they are re-read; a group holding a
-  renamed contact is read again for its members;
-- a contact new to us cannot be seen to be renamed, yet its documents may have been stored under an older name (by
-  a pass before its last change: one of this run, or of an earlier one that stored documents before the contacts
-  were imported): it is followed up as a renamed one, except where this run reads the documents whole after it.
-This follow-up work is saved in the `_dependents` checkpoint as it is found, before the records that show it are
-written (once they are, the next pass finds them unchanged), so an interruption does not lose it. A whole read
-resumed by a later invocation began when its first page was read, not when it resumes.
-A resource read whole in this run needs no follow-up only for changes made before that read began (Xero's clock):
-users keep changing the organisation while a sync runs, so a change stamped after it began, or a contact group gone
-by the time the groups were read after it, is followed up all the same. A run that reads the contacts whole also
-re-reads the contacts that still name a contact group Xero no longer shows (one that vanished between the two reads
-was never stored, so no sweep finds its members).
+Each record is stored as Xero sent it. Copies of other records inside it (a document's contact, a payment's invoice's
+contact, a contact's groups, a group's members) are resolved when read (rendering.py), so a renamed contact or a
+deleted group costs no read here. What Xero changes in a record's own data without a new UpdatedDateUTC is caught on
+the next incremental pass rather than a week later: a document created or changed for a contact can flip the
+contact's IsCustomer/IsSupplier, so the contacts of changed documents are re-read after every pass (by IDs, one call
+for up to 40), except those whose document changed before a whole read of the contacts began (Xero's clock: users
+keep changing the organisation while a sync runs). They are saved in the `_dependents` checkpoint, with the document's
+stamp, before the documents are written (once they are, the next pass finds them unchanged), so an interruption does
+not lose them.
 
 Hostile answers (record_store.split_storable: entries that are not records, records without their id or stamp, a
 record over DynamoDB's item limit): the rest of the page is stored, each rejected record is counted and its reason
@@ -73,15 +63,14 @@ from xero_sync.xero_api import (
 )
 from xero_sync.xero_identity import XeroUnavailable
 
-DEPENDENTS = "_dependents"
+DEPENDENTS = "_dependents"  # its pending_contacts: contacts to re-read, each "{ContactID}@{document's stamp, ms}"
 # The token set could not be refreshed for now (Xero's token endpoint away, another holder kept the lease, the
 # rotated set could not be saved): the run is tried again in a few minutes rather than failed, so a refresh whose
 # answer or save was lost is retried well within Xero's 30-minute grace for the refresh token kept (the next
 # nightly run would be hours too late).
 _TOKEN_UNAVAILABLE = (XeroUnavailable, TokenRefreshBusy, TokenSaveFailed)
-GROUP_MEMBERS = "ContactGroups#members"  # in reread_resources: groups holding a renamed contact, read again
 IDS_PER_CALL = 40  # contact ids per GET /Contacts?IDs= (keeps the URL well under 2,000 characters)
-MAX_SINGLE_FILTERS = 5  # beyond this many contacts, a resource filtered one contact a call is re-read whole
+CONTACTS, REPEATING_INVOICES = BY_NAME["Contacts"], BY_NAME["RepeatingInvoices"]
 # Read the longest first, so the pole of the tent starts at once.
 _ORDER = {"Journals": 0, "Invoices": 1, "Payments": 2, "BankTransactions": 3, "Contacts": 4}
 
@@ -131,64 +120,6 @@ class _OutOfTime(Exception):
     pass
 
 
-class PassTimes:
-    """The passes this run makes (whole re-reads or If-Modified-Since reads) and when (Xero's clock) each began: what
-    a change found during the run needs no follow-up for, because that pass's read came after it."""
-
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.whole: dict[str, bool] = {}  # resource -> whether this run reads it whole
-        self.began: dict[str, datetime | None] = {}  # None: its first page is on its way, its time not known yet
-        # Contacts new to us stored while a pass's first page was on its way: decided when it comes (`begin`).
-        self.undecided: dict[str, dict[str, datetime | None]] = {}
-
-    def plan(self, resource: str, whole: bool) -> None:
-        with self.lock:
-            self.whole[resource] = whole
-
-    def begin(self, resource: str, at: datetime | None, whole: bool) -> set[str]:
-        """Called before the pass's first call (at None), and once Xero's answer tells when it began. Returns the
-        contacts asked about meanwhile (`may_show_older`) that this pass may show as they were before a change."""
-        with self.lock:
-            self.whole[resource] = whole
-            self.began[resource] = at
-            undecided = self.undecided.pop(resource, {}) if at is not None else {}
-        return {cid for cid, changed_at in undecided.items() if not _after(at, changed_at)}
-
-    def covers(self, resource: str, changed_at: datetime | None) -> bool:
-        """Whether this run's whole read of `resource` shows every record as it was after `changed_at` (unknown:
-        it may not)."""
-        with self.lock:
-            if not self.whole.get(resource, False):
-                return False
-            if resource not in self.began:
-                return True  # it has not begun: it begins after the change
-            return _after(self.began[resource], changed_at)
-
-    def may_show_older(self, contact_id: str, changed_at: datetime | None, resources: list[str]) -> set[str]:
-        """Of `resources`, the ones that may show something of the contact as it was before `changed_at`: all but
-        those this run reads whole from after it (the contact itself, after a document changed it; or documents
-        holding a contact new to us, whatever an earlier pass stored of them). A whole read whose first page is on
-        its way decides when that page comes (`begin`)."""
-        older: set[str] = set()
-        with self.lock:
-            for resource in resources:
-                if not self.whole.get(resource, False):
-                    older.add(resource)
-                elif resource in self.began and self.began[resource] is None:
-                    self.undecided.setdefault(resource, {})[contact_id] = changed_at
-                elif resource in self.began and not _after(self.began[resource], changed_at):
-                    older.add(resource)
-        return older
-
-
-NEVER = datetime.min.replace(tzinfo=UTC)
-
-
-def _after(began: datetime | None, changed_at: datetime | None) -> bool:
-    return began is not None and changed_at is not None and began > changed_at
-
-
 def _utc(ms: int) -> datetime:
     return datetime.fromtimestamp(ms / 1000, tz=UTC)
 
@@ -221,8 +152,9 @@ class SyncEngine:
         self.after_page = after_page  # a test hook: called after each page is stored and checkpointed
         self.totals = RunTotals()
         self.stop = api.stop
-        self._dependents_lock = threading.Lock()
-        self._passes = PassTimes()  # the passes of this run, and when each began
+        # When (Xero's clock) this run's whole read of the contacts began, once known: a contact whose document
+        # changed before it needs no re-read.
+        self._contacts_read_from: datetime | None = None
         self._resources_done = 0  # in this run, earlier invocations included
 
     # --- the run ------------------------------------------------------------------------------------------------
@@ -232,19 +164,11 @@ class SyncEngine:
         for spec in specs:
             cp = self._checkpoint(spec.name)
             if self._done_in_this_run(cp):  # by an earlier invocation of this run (a continuation)
-                if spec.paging is not Paging.OFFSET:  # that pass's mark: when its read began
-                    began = cp.last_pass_began or NEVER  # unknown: as if long ago (follow-ups, never fewer)
-                    self._passes.begin(spec.name, began, whole=bool(cp.last_pass_whole))
+                if spec is CONTACTS and cp.last_pass_whole:
+                    self._contacts_read_from = cp.last_pass_began
                 self._resources_done += 1
                 continue
             todo.append(spec)
-            if spec.paging is not Paging.OFFSET:
-                _kind, _page, since, resumed = self._plan(spec, cp)
-                if resumed:
-                    # A pass an earlier invocation began: its first pages are older than this run's changes.
-                    self._passes.begin(spec.name, cp.pass_mark, whole=since is None)
-                else:
-                    self._passes.plan(spec.name, whole=since is None)  # no follow-up for what it will show
         errors: list[BaseException] = []
         with ThreadPoolExecutor(max_workers=self.options.workers, thread_name_prefix="sync") as pool:
             futures: list[Future[None]] = [pool.submit(self._resource, spec) for spec in todo]
@@ -376,7 +300,8 @@ class SyncEngine:
         kind, page, since, resumed = self._plan(spec, cp)
         mark = cp.pass_mark if resumed else None
         whole = since is None
-        self._passes.begin(spec.name, mark, whole)
+        if spec is CONTACTS and whole:
+            self._contacts_read_from = mark  # a resumed read began when its first page was read
         reconcile = kind != "incremental"
         seen: set[str] = set()
         fresh = self._first_import(spec, kind, resumed)
@@ -394,11 +319,8 @@ class SyncEngine:
                 # When the read began, by Xero's clock when it tells (changes are stamped by that clock): a change
                 # stamped before it shows on these pages.
                 mark = _utc(result.read_after_ms) if result.read_after_ms is not None else asked
-                older = self._passes.begin(spec.name, mark, whole)
-                if older and spec.name == "Contacts":
-                    self._remember_contacts(older)
-                elif older:
-                    self._remember_renamed(older, {spec.name} - {"ContactGroups"})
+                if spec is CONTACTS and whole:
+                    self._contacts_read_from = mark
             records, problems = split_storable(spec, result.records)
             if problems:
                 self.totals.add(spec.name, Counts(fetched=len(problems), rejected=len(problems)), problems)
@@ -416,14 +338,14 @@ class SyncEngine:
             if self.after_page:
                 self.after_page(spec.name, page - 1)
         resumed = resumed or bool(cp.pass_resumed)
-        self._count(spec, seen, whole and not resumed and not rejected, mark)
+        self._count(spec, seen, whole and not resumed and not rejected)
         if not rejected:  # otherwise the mark stays: the next pass reads the rejected records again
             cp.modified_since = mark
             if kind == "initial" or (kind == "full" and not resumed):
                 cp.full_synced_at = self.clock()
         cp.pass_kind = cp.pass_since = cp.pass_mark = cp.next_page = cp.pass_resumed = cp.pass_rejected = None
-        # For the follow-ups of a continuation of this run: what this pass shows as it was when it began (the
-        # records it rejected are not stored at all, so they show nothing older).
+        # For the contacts' re-read (_follow_up, and a continuation of this run): whether this pass read everything,
+        # and when it began.
         cp.last_pass_whole, cp.last_pass_began = whole, mark
         self._save(cp)
 
@@ -477,13 +399,12 @@ class SyncEngine:
             if self.after_page:
                 self.after_page(spec.name, offset)
         resumed = resumed or bool(cp.pass_resumed)
-        self._count(spec, seen, whole and not resumed and not rejected, None)
+        self._count(spec, seen, whole and not resumed and not rejected)
         if not rejected:  # otherwise the offset stays: the next pass reads the rejected journals again
             cp.journal_offset = max(offset, int(cp.journal_offset or 0))
             if kind == "initial" or (kind == "full" and not resumed):
                 cp.full_synced_at = self.clock()
         cp.pass_kind = cp.next_page = cp.pass_resumed = cp.pass_rejected = None
-        cp.last_pass_whole = whole and not rejected
         self._save(cp)
 
     def _first_import(self, spec: ResourceSpec, kind: PassKind, resumed: bool) -> bool:
@@ -492,60 +413,32 @@ class SyncEngine:
         pages need no read of a stored version. A pass resumed, or begun again after a writer died, has some."""
         return kind == "initial" and not resumed and self.store.is_empty(spec.name)
 
-    def _count(self, spec: ResourceSpec, seen: set[str], read_whole: bool, mark: datetime | None) -> None:
+    def _count(self, spec: ResourceSpec, seen: set[str], read_whole: bool) -> None:
         """At the end of a pass: a whole re-read sweeps what Xero no longer shows and sets the count to what it
         showed; any other pass makes sure no earlier write was left uncounted."""
         if read_whole:
-            self._sweep(spec, seen, mark)
+            self._sweep(spec, seen)
             self.store.set_count(spec.name, len(seen))
         else:
             self.store.settle_count(spec.name)
 
     def _store(self, spec: ResourceSpec, records: list[Any], may_be_stored: set[str] | None = None) -> Applied:
-        def remember_follow_ups(changed: list[Record], previous: dict[str, Record]) -> None:
+        def remember_contacts(changed: list[Record]) -> None:
             # Saved before the records are written: once they are, the next pass finds them unchanged and would
-            # never see these changes again.
-            contacts: dict[str, datetime | None] = {}  # contact -> when the document that may have changed it did
-            renamed: dict[str, datetime | None] = {}  # contact -> when it was renamed
-            if spec.holds_contacts and spec.name not in ("RepeatingInvoices",):
-                for record in changed:
-                    if cid := _contact_of(record):
-                        contacts[cid] = _later(contacts, cid, _stamp(record))
-            new: dict[str, datetime | None] = {}  # contact first stored now -> when Xero last changed it
-            if spec.name == "Contacts":
-                for record in changed:
-                    old = previous.get(record_id(spec, record))
-                    if old is None:
-                        new[record_id(spec, record)] = _stamp(record)
-                    elif record.get("Name") != old.get("Name"):
-                        renamed[record_id(spec, record)] = _stamp(record)
-            self._remember(contacts, renamed, new)
+            # never see their contacts' flips again.
+            if spec.holds_contacts and spec is not REPEATING_INVOICES:
+                self._remember_contacts(changed)
 
-        applied = self.store.apply(
-            spec,
-            records,
-            keep_previous=spec.name == "Contacts",
-            before_write=remember_follow_ups,
-            may_be_stored=may_be_stored,
-        )
+        applied = self.store.apply(spec, records, before_write=remember_contacts, may_be_stored=may_be_stored)
         self.totals.add(spec.name, applied.counts, applied.rejected)
         if applied.rejected:
             logger.warning("records not stored", extra={"resource": spec.name, "rejected": len(applied.rejected)})
         return applied
 
-    def _sweep(self, spec: ResourceSpec, seen: set[str], mark: datetime | None = None) -> None:
+    def _sweep(self, spec: ResourceSpec, seen: set[str]) -> None:
         gone = [rid for rid in self.store.stored_ids(spec.name) if rid not in seen]
         if not gone:
             return
-        if spec.name == "ContactGroups":
-            # Xero takes the group off its members without re-stamping them: re-read those contacts.
-            members = {
-                c["ContactID"]
-                for group in self.store.bodies(spec, gone).values()
-                for c in group.get("Contacts") or []
-                if isinstance(c, dict) and c.get("ContactID")
-            }
-            self._remember(dict.fromkeys(members, mark), {})  # gone by the time the groups were read (`mark`)
         deleted = self.store.delete(spec.name, gone)
         self.totals.add(spec.name, Counts(deleted=deleted))
 
@@ -568,117 +461,51 @@ class SyncEngine:
         self._check_time()
         return _first(self.api.get(f"{spec.name}/{rid}", {}), spec)
 
-    # --- follow-up work (changes Xero does not stamp) -----------------------------------------------------------
-    def _remember(
-        self,
-        changed: dict[str, datetime | None],
-        renamed: dict[str, datetime | None],
-        new: dict[str, datetime | None] | None = None,
-    ) -> None:
-        """Saves follow-up work: contacts to re-read (each with when the change that may have altered it was made),
-        renamed contacts (with when they were renamed), and contacts first stored now (with when Xero last changed
-        them: a rename we cannot see as one). A pass of this run that began after a change shows it already: that
-        change needs no follow-up."""
-        self._remember_contacts(
-            {cid for cid, at in changed.items() if self._passes.may_show_older(cid, at, ["Contacts"])}
-        )
-        # Every document holding a renamed contact shows the new name, un-stamped: re-read those resources (unless
-        # this run reads them whole after the renames), and the groups the contact is a member of.
-        holders = [s.name for s in CATALOGUE if s.holds_contacts]
-        if renamed:
-            stale = {name for name in holders if not all(self._passes.covers(name, at) for at in renamed.values())}
-            self._remember_renamed(set(renamed), stale)
-        # A contact new to us may show an older name on documents stored before (by this run or an earlier one).
-        late: set[str] = set()
-        older: set[str] = set()
-        for cid, at in (new or {}).items():
-            if found := self._passes.may_show_older(cid, at, [*holders, "ContactGroups"]):
-                late.add(cid)
-                older |= found
-        if late:
-            self._remember_renamed(late, older - {"ContactGroups"})
-
-    def _remember_contacts(self, contacts: set[str]) -> None:
-        """Contacts whose stored version may be older than a change their documents made to them: read again."""
-        if contacts:
-            with self._dependents_lock:
-                Checkpoint(client_id=self.client_id, resource=DEPENDENTS).update(
-                    actions=[Checkpoint.pending_contacts.add(contacts), Checkpoint.updated_at.set(self.clock())]
-                )
-
-    def _remember_renamed(self, contacts: set[str], holders: set[str]) -> None:
-        """Contacts whose name `holders` (and the contact groups) may show as it was before: read again for them."""
-        with self._dependents_lock:
+    # --- contacts whose documents changed (IsCustomer/IsSupplier, which Xero flips without a stamp) -------------
+    def _remember_contacts(self, documents: list[Record]) -> None:
+        """Saves the contacts of changed documents for _follow_up, each with its latest document's stamp; those a
+        whole read of the contacts in this run began after shows as they are now are left out."""
+        latest: dict[str, int | None] = {}  # contact -> its latest document's stamp (None: unknown)
+        for document in documents:
+            if cid := _contact_of(document):
+                ms = parse_ms_date(document.get("UpdatedDateUTC"))
+                latest[cid] = None if ms is None or latest.get(cid, 0) is None else max(ms, latest.get(cid) or 0)
+        read_from = self._contacts_read_from
+        pending = {
+            cid if ms is None else f"{cid}@{ms}"
+            for cid, ms in latest.items()
+            if read_from is None or ms is None or _utc(ms) >= read_from
+        }
+        if pending:
             Checkpoint(client_id=self.client_id, resource=DEPENDENTS).update(
-                actions=[
-                    Checkpoint.renamed_contacts.add(contacts),
-                    Checkpoint.reread_resources.add(holders | {GROUP_MEMBERS}),
-                    Checkpoint.updated_at.set(self.clock()),
-                ]
+                actions=[Checkpoint.pending_contacts.add(pending), Checkpoint.updated_at.set(self.clock())]
             )
 
     def _follow_up(self) -> None:
-        """The work saved by _remember, each piece cleared once done (a continuation picks up the rest)."""
-        # Every run has read the groups whole by now (Xero takes no If-Modified-Since there). A group gone before
-        # that read may be one this client never stored (the groups' first import came after the contacts', in a
-        # later run), so no sweep saw it: its members are found by what they name.
-        self._remember(dict.fromkeys(self._contacts_naming_vanished_groups()), {})
-        cp = self._checkpoint(DEPENDENTS)
+        """After every pass: re-reads by IDs the contacts saved by _remember_contacts, but those whose document
+        changed before this run's read of the contacts began, when it read them whole. Each entry is cleared once
+        done (a continuation picks up the rest)."""
+        entries = set(self._checkpoint(DEPENDENTS).pending_contacts or ())
+        if not entries:
+            return
+        contacts = self._checkpoint(CONTACTS.name)
+        read_from = contacts.last_pass_began if contacts.last_pass_whole else None
+        due: dict[str, set[str]] = {}
+        for entry in entries:
+            cid, _, ms = entry.partition("@")
+            if read_from is None or not ms or _utc(int(ms)) >= read_from:
+                due.setdefault(cid, set()).add(entry)
         item = Checkpoint(client_id=self.client_id, resource=DEPENDENTS)
-        renamed = set(cp.renamed_contacts or ())
-        for name in sorted(set(cp.reread_resources or ()) - {GROUP_MEMBERS}):
-            self._reread(BY_NAME[name], renamed)
-            item.update(actions=[Checkpoint.reread_resources.delete({name})])
-        if GROUP_MEMBERS in (cp.reread_resources or ()):
-            groups = BY_NAME["ContactGroups"]
-            for gid, group in self.store.bodies(groups, list(self.store.stored_ids(groups.name))).items():
-                if any(isinstance(c, dict) and c.get("ContactID") in renamed for c in group.get("Contacts") or []):
-                    self._store(groups, [self._detail(groups, gid)])
-            item.update(actions=[Checkpoint.reread_resources.delete({GROUP_MEMBERS})])
-        if renamed:
-            item.update(actions=[Checkpoint.renamed_contacts.delete(renamed)])
-        cp = self._checkpoint(DEPENDENTS)  # re-reads above may have found more contacts to look at
-        contacts = sorted(cp.pending_contacts or ())
-        spec = BY_NAME["Contacts"]
-        for start in range(0, len(contacts), IDS_PER_CALL):
+        shown = entries.difference(*due.values())
+        if shown:
+            item.update(actions=[Checkpoint.pending_contacts.delete(shown)])
+        ids = sorted(due)
+        for start in range(0, len(ids), IDS_PER_CALL):
             self._check_time()
-            chunk = contacts[start : start + IDS_PER_CALL]
-            params = {**spec.params, "IDs": ",".join(chunk), "page": "1", "pageSize": str(spec.page_size)}
-            self._store(spec, self.api.list(spec.name, spec.key, params).records)
-            item.update(actions=[Checkpoint.pending_contacts.delete(set(chunk))])
-
-    def _contacts_naming_vanished_groups(self) -> set[str]:
-        """Stored contacts that name a contact group not stored: it vanished between the contacts' read and the
-        groups' (Xero takes a deleted group off its members without re-stamping them)."""
-        spec = BY_NAME["Contacts"]
-        groups = set(self.store.stored_ids("ContactGroups"))
-        return {
-            record_id(spec, contact)
-            for contact in self.store.records(spec)
-            if any(
-                isinstance(g, dict) and g.get("ContactGroupID") not in groups
-                for g in contact.get("ContactGroups") or []
-            )
-        }
-
-    def _reread(self, spec: ResourceSpec, contacts: set[str]) -> None:
-        """The records of some contacts again (all records where Xero cannot filter by contact), stored where
-        changed (no sweep, no checkpoint: a follow-up only)."""
-        for params in _contact_filters(spec, sorted(contacts)):
-            for records in read_pages(self.api, spec, before_call=self._check_time, extra=params):
-                self._store(spec, records)
-
-
-def _contact_filters(spec: ResourceSpec, contacts: list[str]) -> list[dict[str, str]]:
-    """Query parameters that together select every record of these contacts (one read each)."""
-    if not contacts or spec.contact_filter is None:
-        return [{}]
-    if spec.contact_filter == "ContactID":
-        return [{"ContactID": c} for c in contacts] if len(contacts) <= MAX_SINGLE_FILTERS else [{}]
-    chunks = [contacts[i : i + IDS_PER_CALL] for i in range(0, len(contacts), IDS_PER_CALL)]
-    if spec.contact_filter == "ContactIDs":
-        return [{"ContactIDs": ",".join(chunk)} for chunk in chunks]
-    return [{"where": " OR ".join(f'Contact.ContactID==Guid("{c}")' for c in chunk)} for chunk in chunks]
+            chunk = ids[start : start + IDS_PER_CALL]
+            params = {**CONTACTS.params, "IDs": ",".join(chunk), "page": "1", "pageSize": str(CONTACTS.page_size)}
+            self._store(CONTACTS, self.api.list(CONTACTS.name, CONTACTS.key, params).records)
+            item.update(actions=[Checkpoint.pending_contacts.delete(set().union(*(due[cid] for cid in chunk)))])
 
 
 def read_pages(
@@ -686,7 +513,6 @@ def read_pages(
     spec: ResourceSpec,
     before_call: Callable[[], None] | None = None,
     details: bool = False,
-    extra: dict[str, str] | None = None,
 ) -> Iterator[list[Record]]:
     """A whole read of one resource, page by page, as Xero shows it (no If-Modified-Since; with `details`, each
     record the list abbreviates is read on its own)."""
@@ -694,7 +520,7 @@ def read_pages(
     while True:
         if before_call:
             before_call()
-        params = {**spec.params, **(extra or {})}
+        params = dict(spec.params)
         if spec.paging is Paging.PAGE_SIZE:
             params.update(page=str(page), pageSize=str(spec.page_size))
         elif spec.paging is Paging.PAGE:
@@ -722,20 +548,6 @@ def _first(body: dict[str, Any], spec: ResourceSpec) -> Record:
         raise XeroApiError(f"Xero's answer for one {spec.name} record holds no record")
     record: Record = records[0]
     return record
-
-
-def _stamp(record: Record) -> datetime | None:
-    """When Xero last changed the record (its UpdatedDateUTC); None when it does not say."""
-    ms = parse_ms_date(record.get("UpdatedDateUTC"))
-    return _utc(ms) if ms is not None else None
-
-
-def _later(known: dict[str, datetime | None], key: str, at: datetime | None) -> datetime | None:
-    """The later of two change times; an unknown one (None) stays unknown."""
-    if key not in known:
-        return at
-    before = known[key]
-    return None if before is None or at is None else max(before, at)
 
 
 def _contact_of(record: Record) -> str | None:
