@@ -77,6 +77,8 @@ class AdminEndpoints:
                 return self.add_user(request, org)
             if len(parts) == 4 and parts[2] == "records" and method == "GET":
                 return self.records(org, parts[3], request)
+            if len(parts) == 4 and parts[2] == "records" and method == "DELETE":
+                return self.vanish(org, parts[3], request)
             if len(parts) == 2 and method == "GET":
                 return json_response(self._org_json(org))
         if head == "consent" and method == "POST":
@@ -231,6 +233,19 @@ class AdminEndpoints:
         total = len(records)
         records = records[offset : None if limit is None else offset + limit]
         return json_response({"resource": resource.name, "count": total, "records": records})
+
+    def vanish(self, org: Organisation, resource_name: str, request: Request) -> Response:
+        """Records the API stops showing at all (as Xero's hard deletes do for Items and ContactGroups): a test's
+        way to make a whole read miss them, e.g. a mass deletion on any resource."""
+        resource = RESOURCES_BY_LOWER.get(resource_name.lower())
+        if resource is None:
+            raise AdminError(404, f"unknown resource {resource_name}")
+        ids = _body(request).get("ids")
+        if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
+            raise AdminError(400, "ids must be a list of record ids")
+        with org.lock:
+            removed = [rid for rid in ids if org.table(resource.name).remove(rid) is not None]
+        return json_response({"resource": resource.name, "removed": removed})
 
     # --- consent, connections ------------------------------------------------------------------------------------
     def consent(self, request: Request) -> Response:

@@ -111,12 +111,12 @@ def drain_one(aws, queue_url: str, wait: int):
     return SyncMessage.model_validate_json(raw["Body"])
 
 
-def test_a_persistent_failure_fails_the_run_with_its_reason_and_keeps_the_checkpoints(aws, emu, queue_url):
+def test_a_persistent_failure_of_one_resource_leaves_the_run_partial_and_keeps_the_checkpoints(aws, emu, queue_url):
     tenant, client, message = linked(aws, emu, "Broken Ltd", size="tiny")
     emu.fault("500", count=50, tenantId=tenant, path="Invoices")
     run = run_to_end(aws.session, queue_url, message)
-    assert (run.status, run.error_code) == ("failed", "xero_transient_failure")
-    assert run.error_message == "Xero kept failing. The next sync will try again."
+    assert (run.status, run.error_code, run.failed_resources) == ("partial", "xero_transient_failure", {"Invoices"})
+    assert run.error_message == "Xero kept failing. The next sync will try again. Not imported this time: Invoices."
     journals = Checkpoint.get(client.client_id, "Journals")
     assert journals.journal_offset == len(emu.truth(tenant, "Journals"))
     emu.admin("DELETE", "/faults")

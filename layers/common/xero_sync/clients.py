@@ -1,15 +1,17 @@
 """The client API's logic: list a practice's clients, show one. Every read is scoped to the caller's practice."""
 
 from datetime import UTC, datetime
+from typing import Any
 
 from pynamodb.attributes import MapAttribute
 from pynamodb.exceptions import DoesNotExist
 
+from xero_sync.catalogue import BY_NAME
 from xero_sync.errors import ClientNotFound
 from xero_sync.ids import CLIENT_ID_PATTERN
-from xero_sync.models import Client, LinkState, RunStatus, SyncRun
+from xero_sync.models import Checkpoint, Client, LinkState, RunStatus, SyncRun
 from xero_sync.paging import MAX_PAGE_SIZE, decode_cursor, encode_cursor
-from xero_sync.record_store import RecordStore
+from xero_sync.record_store import COUNT_PREFIX
 from xero_sync.schemas import (
     ClientOverview,
     ClientPage,
@@ -102,6 +104,23 @@ def client_overview(practice_id: str, client_id: str) -> ClientOverview:
             "current_run": current_run_detail(client, datetime.now(UTC)),
             "link_state_reason": client.link_state_reason,
             "last_error": client.last_error,
-            "record_counts": RecordStore(client_id).counts(),
+            **_imports(client_id),
         }
     )
+
+
+def _imports(client_id: str) -> dict[str, dict[str, Any]]:
+    """Per resource, from one Query of the client's checkpoints: records stored, when last imported, and since when
+    Xero has not offered it."""
+    counts: dict[str, int] = {}
+    imported: dict[str, datetime] = {}
+    unavailable: dict[str, datetime] = {}
+    for item in Checkpoint.query(client_id):
+        if item.resource.startswith(COUNT_PREFIX):
+            counts[item.resource.removeprefix(COUNT_PREFIX)] = int(item.record_count or 0)
+        elif item.resource in BY_NAME:
+            if item.unavailable_since is not None:
+                unavailable[item.resource] = item.unavailable_since
+            elif item.full_synced_at is not None or item.modified_since is not None or item.journal_offset:
+                imported[item.resource] = item.updated_at
+    return {"record_counts": counts, "last_imported_at": imported, "unavailable_resources": unavailable}

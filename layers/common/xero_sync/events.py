@@ -53,7 +53,7 @@ class SyncSucceeded(EventDetail):
     run_id: str
     trigger: str
     mode: str
-    status: Literal["succeeded", "failed"] = "succeeded"
+    status: Literal["succeeded", "partial", "failed"] = "succeeded"
     counts: dict[str, ResourceCounts]  # per Xero resource, what this run changed in the stored records
     last_successful_sync_at: datetime | None  # None: the client never synced successfully
 
@@ -61,7 +61,9 @@ class SyncSucceeded(EventDetail):
 class SyncFailed(SyncSucceeded):
     detail_type: ClassVar[str] = SYNC_FAILED
 
-    status: Literal["succeeded", "failed"] = "failed"
+    # "partial": some resources failed (failedResources), the others were imported
+    status: Literal["succeeded", "partial", "failed"] = "failed"
+    failed_resources: list[str] = []
     error_code: str
     error_message: str  # the code's fixed message (errors.RUN_ERROR_MESSAGES), never an exception's text
 
@@ -92,7 +94,13 @@ def sync_ended(run: SyncRun, last_successful_sync_at: datetime | None) -> SyncSu
     }
     if run.status == RunStatus.SUCCEEDED.value:
         return SyncSucceeded(**fields)
-    return SyncFailed(**fields, error_code=run.error_code or "sync_error", error_message=run.error_message or "")
+    return SyncFailed(
+        **fields,
+        status="partial" if run.status == RunStatus.PARTIAL.value else "failed",
+        failed_resources=sorted(run.failed_resources or ()),
+        error_code=run.error_code or "sync_error",
+        error_message=run.error_message or "",
+    )
 
 
 def link_changed(client: Client, change: LinkChange, reason_code: str | None = None) -> LinkChanged:

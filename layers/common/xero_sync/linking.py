@@ -34,7 +34,7 @@ from xero_sync.models import (
 )
 from xero_sync.observability import logger, metrics
 from xero_sync.runs import RunKey, finish_run, request_sync
-from xero_sync.schemas import ApiModel
+from xero_sync.schemas import ApiModel, SyncMode
 from xero_sync.tokens import TokenSetRevoked, TokenStore
 from xero_sync.xero_identity import (
     Connection,
@@ -175,6 +175,11 @@ def complete_link(practice_id: str, user_id: str, completion: LinkCompletion) ->
     return _add(pending, token_set, connections)
 
 
+def _first_mode(client: Client) -> SyncMode:
+    """A client never synced gets its initial import; one relinked after syncing, the changes since."""
+    return "initial" if client.last_successful_sync_at is None else "incremental"
+
+
 def _being_deleted(practice_id: str, tenant_id: str) -> bool:
     try:
         client = Client.get(practice_id, client_id_for(practice_id, tenant_id), consistent_read=True)
@@ -192,7 +197,7 @@ def _add(pending: OAuthState, token_set: TokenSet, connections: list[Connection]
     for connection in connections:
         client, previous_token_set = _link_client(pending.practice_id, connection, token_set_id)
         _forget_token_set_if_unused(previous_token_set, connection.tenant_id)
-        request_sync(pending.practice_id, client.client_id, RunTrigger.LINK)
+        request_sync(pending.practice_id, client.client_id, RunTrigger.LINK, _first_mode(client))
         client_ids.append(client.client_id)
     metrics.add_metric(name="ClientsLinked", unit="Count", value=len(client_ids))
     return LinkOutcome(
@@ -217,7 +222,7 @@ def _relink(
     token_set_id = TokenStore().create(pending.practice_id, token_set, {chosen.tenant_id})
     client, previous_token_set = _link_client(pending.practice_id, chosen, token_set_id)
     _forget_token_set_if_unused(previous_token_set, chosen.tenant_id)
-    request_sync(pending.practice_id, client.client_id, RunTrigger.RELINK)
+    request_sync(pending.practice_id, client.client_id, RunTrigger.RELINK, _first_mode(client))
     return LinkOutcome(outcome="relinked", code="relinked", message="Relinked.", client_ids=[client.client_id])
 
 

@@ -76,6 +76,7 @@ class RunStatus(StrEnum):
     RUNNING = "running"
     DEFERRED = "deferred"
     SUCCEEDED = "succeeded"
+    PARTIAL = "partial"  # some resources failed: the others were imported; the last successful sync stays
     FAILED = "failed"
 
 
@@ -265,6 +266,9 @@ class SyncRun(_Table):
     error_message = UnicodeAttribute(null=True)
     # Resources Xero refused without it being fatal (Journals on a plan that does not include them).
     not_entitled = UnicodeSetAttribute(null=True)
+    # Resources Xero does not offer the organisation (404 or 410 on the collection), and a partial run's failed ones.
+    unavailable = UnicodeSetAttribute(null=True)
+    failed_resources = UnicodeSetAttribute(null=True)
 
 
 class Checkpoint(_Table):
@@ -295,6 +299,8 @@ class Checkpoint(_Table):
     last_pass_began = UTCDateTimeAttribute(null=True)  # when (Xero's clock) the last completed pass began
     full_synced_at = UTCDateTimeAttribute(null=True)
     pending_contacts = UnicodeSetAttribute(null=True)  # on `_dependents`: "{ContactID}@{stamp ms}", to re-read
+    # When Xero first answered 404/410 for this resource's collection: skipped until a full sync or reconciliation.
+    unavailable_since = UTCDateTimeAttribute(null=True)
     record_count = NumberAttribute(null=True)  # on `_count#{resource}` items: records stored (record_store.py)
     count_writes_in_flight = NumberAttribute(null=True)  # on `_count#{resource}` items: writes not counted yet
     # On `_count#{resource}` items: the latest Xero UpdatedDateUTC (epoch ms) the import has written, a high-water

@@ -8,7 +8,7 @@ good). Every transition below is conditional, so duplicate or out-of-order messa
 import contextlib
 import math
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -266,12 +266,16 @@ def finish_run(
     message: SyncMessage | RunKey,
     status: RunStatus,
     error_code: str | None = None,
+    failed_resources: Iterable[str] = (),
 ) -> None:
     """Records the run's outcome and releases the client's claim (only if the client still names this run). A
     failure is recorded as its code and that code's fixed message (errors.RUN_ERROR_MESSAGES). The call that ends
     the run puts its one event (Xero Sync Succeeded / Failed); one that finds it ended already puts none."""
     now = now_utc()
     error_message = run_error_message(error_code) if error_code else None
+    failed = sorted(failed_resources)
+    if error_message and failed:  # our resource names, never anything Xero sent
+        error_message = f"{error_message} Not imported this time: {', '.join(failed)}."
     run_actions: list[Action] = [
         SyncRun.status.set(status.value),
         SyncRun.finished_at.set(now),
@@ -279,6 +283,8 @@ def finish_run(
         SyncRun.error_code.set(error_code) if error_code else SyncRun.error_code.remove(),
         SyncRun.error_message.set(error_message) if error_message else SyncRun.error_message.remove(),
     ]
+    if failed:
+        run_actions.append(SyncRun.failed_resources.set(set(failed)))
     client_actions: list[Action] = [
         Client.current_run_id.remove(),
         Client.current_run_status.remove(),
@@ -443,6 +449,8 @@ def _run_view(run: SyncRun) -> SyncRunView:
             "waited_seconds": run.waited_seconds,
             "error_code": run.error_code,
             "error_message": run.error_message,
+            "unavailable": sorted(run.unavailable or ()),
+            "failed_resources": sorted(run.failed_resources or ()),
         }
     )
 

@@ -10,7 +10,9 @@ from xero_sync.catalogue import CATALOGUE
 from xero_sync.models import LinkState, RunStatus, RunTrigger
 from xero_sync.xero_api import WaitReason
 
-SyncMode = Literal["incremental", "full"]
+# "initial": a client's first import (the link's sync of a client never synced); only the system sets it.
+SyncMode = Literal["initial", "incremental", "full"]
+RequestedMode = Literal["incremental", "full"]
 
 
 class ApiModel(BaseModel):
@@ -63,6 +65,13 @@ class ClientOverview(ClientSummary):
     link_state_reason: str | None
     last_error: str | None
     record_counts: dict[str, int] = Field(description="Records stored per Xero resource")
+    last_imported_at: dict[str, datetime] = Field(
+        default_factory=dict, description="When each resource was last imported (a partial run moves only its own)"
+    )
+    unavailable_resources: dict[str, datetime] = Field(
+        default_factory=dict,
+        description="Resources Xero does not offer this organisation, since when (asked again at a full sync)",
+    )
 
 
 class ResourceCountsView(ApiModel):
@@ -73,6 +82,11 @@ class ResourceCountsView(ApiModel):
     unchanged: int = 0
     rejected: int = Field(default=0, description="Fetched but not storable (kept as stored, read again next run)")
     errors: list[str] = Field(default_factory=list, description="Why records were rejected (the first 20)")
+    warnings: list[str] = Field(
+        default_factory=list,
+        description="pagination_missing, pagination_mismatch (the read could not prove its end: nothing was swept "
+        "and it is read again next run), mass_deletion_confirmed, sweep_unconfirmed",
+    )
 
 
 class SyncRunView(ApiModel):
@@ -91,6 +105,12 @@ class SyncRunView(ApiModel):
     waited_seconds: float
     error_code: str | None
     error_message: str | None
+    unavailable: list[str] = Field(
+        default_factory=list, description="Resources Xero does not offer this organisation (asked again later)"
+    )
+    failed_resources: list[str] = Field(
+        default_factory=list, description="A partial run's resources not imported this time"
+    )
 
 
 class SyncRunPage(ApiModel):
@@ -106,7 +126,7 @@ class SyncAccepted(ApiModel):
 class SyncNowRequest(ApiModel):
     model_config = ConfigDict(extra="forbid")
 
-    mode: SyncMode = Field(default="incremental", description="full re-reads every record from Xero")
+    mode: RequestedMode = Field(default="incremental", description="full re-reads every record from Xero")
 
 
 class SyncMessage(ApiModel):

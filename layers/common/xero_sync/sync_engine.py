@@ -47,10 +47,11 @@ from xero_sync.models import Checkpoint
 from xero_sync.observability import logger
 from xero_sync.record_bodies import Record
 from xero_sync.record_store import Applied, Counts, RecordStore, record_id, split_storable
-from xero_sync.schemas import RunProgress, RunWait
+from xero_sync.schemas import RunProgress, RunWait, SyncMode
 from xero_sync.tokens import TokenRefreshBusy, TokenSaveFailed, TokenSetRevoked
 from xero_sync.xero_api import (
     Forbidden,
+    NotOffered,
     OrganisationOffline,
     Page,
     RateLimited,
@@ -69,13 +70,21 @@ DEPENDENTS = "_dependents"  # its pending_contacts: contacts to re-read, each "{
 # answer or save was lost is retried well within Xero's 30-minute grace for the refresh token kept (the next
 # nightly run would be hours too late).
 _TOKEN_UNAVAILABLE = (XeroUnavailable, TokenRefreshBusy, TokenSaveFailed)
+# A sweep that would remove more than this many records and this share of the stored ones reads the resource again.
+MASS_DELETION_RECORDS, MASS_DELETION_SHARE = 10, 0.2
 IDS_PER_CALL = 40  # contact ids per GET /Contacts?IDs= (keeps the URL well under 2,000 characters)
 CONTACTS, REPEATING_INVOICES = BY_NAME["Contacts"], BY_NAME["RepeatingInvoices"]
 # Read the longest first, so the pole of the tent starts at once.
 _ORDER = {"Journals": 0, "Invoices": 1, "Payments": 2, "BankTransactions": 3, "Contacts": 4}
 
 PassKind = Literal["initial", "full", "incremental"]
-OutcomeKind = Literal["done", "continue", "deferred", "failed", "needs_relink"]
+OutcomeKind = Literal["done", "partial", "continue", "deferred", "failed", "needs_relink"]
+# Warnings a pass leaves on its resource in the run: it ended without proof it read everything, so it swept nothing
+# and moved no mark (the next run reads it again), or a mass deletion was or was not confirmed by a second read.
+PAGINATION_MISSING = "pagination_missing"  # a pageSize answer without Xero's `pagination` object
+PAGINATION_MISMATCH = "pagination_mismatch"  # fewer records read than Xero's itemCount says there are
+SWEEP_UNCONFIRMED = "sweep_unconfirmed"  # a mass deletion the confirming whole read could not prove
+SWEEP_CONFIRMED = "mass_deletion_confirmed"  # a mass deletion a second whole read confirmed
 
 
 @dataclass(frozen=True)
@@ -96,6 +105,7 @@ class Outcome:
     resumes_at: datetime | None = None
     waiting_reason: WaitReason | None = None  # what the run waits on until resumes_at
     error_code: str | None = None
+    failed_resources: list[str] = field(default_factory=list)  # a partial run's resources not imported this time
 
 
 MAX_ERRORS_PER_RESOURCE = 20  # reasons kept per resource and run (the count has them all)
@@ -105,7 +115,10 @@ MAX_ERRORS_PER_RESOURCE = 20  # reasons kept per resource and run (the count has
 class RunTotals:
     counts: dict[str, Counts] = field(default_factory=dict)
     errors: dict[str, list[str]] = field(default_factory=dict)  # why records were rejected, per resource
+    warnings: dict[str, list[str]] = field(default_factory=dict)  # codes above, per resource
     not_entitled: set[str] = field(default_factory=set)
+    unavailable: set[str] = field(default_factory=set)  # resources Xero does not offer the organisation (404, 410)
+    failed: dict[str, str] = field(default_factory=dict)  # resource -> error code: not imported this time
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def add(self, resource: str, counts: Counts, errors: list[str] | None = None) -> None:
@@ -115,9 +128,44 @@ class RunTotals:
                 kept = self.errors.setdefault(resource, [])
                 kept.extend(errors[: MAX_ERRORS_PER_RESOURCE - len(kept)])
 
+    def warn(self, resource: str, code: str) -> None:
+        logger.warning("a pass ended without proof", extra={"resource": resource, "warning": code})
+        with self.lock:
+            codes = self.warnings.setdefault(resource, [])
+            if code not in codes:
+                codes.append(code)
+
 
 class _OutOfTime(Exception):
     pass
+
+
+class UnprovenRead(Exception):
+    """A whole read that cannot prove it saw every record (`code`: PAGINATION_MISSING or PAGINATION_MISMATCH)."""
+
+    def __init__(self, code: str) -> None:
+        super().__init__(code)
+        self.code = code
+
+
+def _end_of_pages(spec: ResourceSpec, result: Page, page: int, fetched: int | None) -> bool:
+    """Whether `page` was the last, as Xero proves it: on the pageSize endpoints its `pagination` (pageCount, and
+    itemCount against the records read when `fetched` is known), elsewhere the page sizes Xero guarantees (a page
+    shorter than 100 is the last; an unpaged list is whole). Raises UnprovenRead where the proof is missing or
+    disagrees: a sweep after it could delete records that were only not read."""
+    if spec.paging is Paging.NONE:
+        return True
+    if spec.paging is not Paging.PAGE_SIZE:
+        return len(result.records) < spec.page_size
+    page_count = (result.pagination or {}).get("pageCount")
+    if not isinstance(page_count, int):
+        raise UnprovenRead(PAGINATION_MISSING)
+    if page < page_count:
+        return False
+    item_count = (result.pagination or {}).get("itemCount")
+    if fetched is not None and isinstance(item_count, int) and fetched < item_count:
+        raise UnprovenRead(PAGINATION_MISMATCH)
+    return True
 
 
 def _utc(ms: int) -> datetime:
@@ -134,7 +182,7 @@ class SyncEngine:
         client_id: str,
         api: XeroApi,
         store: RecordStore | None = None,
-        mode: Literal["incremental", "full"] = "incremental",
+        mode: SyncMode = "incremental",
         run_id: str | None = None,
         options: EngineOptions | None = None,
         remaining_seconds: Callable[[], float] | None = None,
@@ -168,6 +216,10 @@ class SyncEngine:
                     self._contacts_read_from = cp.last_pass_began
                 self._resources_done += 1
                 continue
+            if cp.unavailable_since is not None and not self._retry_unavailable(cp):
+                self.totals.unavailable.add(spec.name)  # not offered: asked again at the next reconciliation
+                self._resources_done += 1
+                continue
             todo.append(spec)
         errors: list[BaseException] = []
         with ThreadPoolExecutor(max_workers=self.options.workers, thread_name_prefix="sync") as pool:
@@ -186,6 +238,9 @@ class SyncEngine:
             if outcome is not None:
                 return outcome
             raise
+        if self.totals.failed:
+            failed = sorted(self.totals.failed)
+            return Outcome("partial", error_code=self.totals.failed[failed[0]], failed_resources=failed)
         return Outcome("done")
 
     def progress(self, records_before: int = 0) -> RunProgress:
@@ -210,6 +265,8 @@ class SyncEngine:
                 self._pass(spec)
             with self.totals.lock:
                 self._resources_done += 1
+        except NotOffered as error:
+            self._mark_unavailable(spec, error)
         except Unauthorized as error:
             if spec.name != "Journals":
                 raise
@@ -221,6 +278,30 @@ class SyncEngine:
         except (RateLimited, Forbidden, TokenSetRevoked, _OutOfTime, *_TOKEN_UNAVAILABLE):
             self.stop.set()  # nobody else should start another call
             raise
+        except OrganisationOffline:
+            raise  # the whole organisation: the run is tried again later
+        except XeroApiError as error:
+            # This resource alone failed (its answers kept failing, or were unusable): the others are imported and
+            # checkpointed, the run ends partial, and this one keeps its checkpoint for the next run.
+            logger.warning("a resource failed", extra={"resource": spec.name, "code": error.code, "detail": str(error)})
+            with self.totals.lock:
+                self.totals.failed[spec.name] = error.code
+
+    def _retry_unavailable(self, cp: Checkpoint) -> bool:
+        """A resource Xero did not offer is asked again by a full sync, or once a reconciliation is due."""
+        assert cp.unavailable_since is not None
+        return self.mode == "full" or cp.unavailable_since < self.clock() - self.options.full_interval
+
+    def _mark_unavailable(self, spec: ResourceSpec, error: NotOffered) -> None:
+        logger.info("resource not offered to this organisation", extra={"resource": spec.name, "detail": str(error)})
+        cp = self._checkpoint(spec.name)
+        cp.unavailable_since = cp.unavailable_since or self.clock()
+        # A pass Xero stopped offering part-way is abandoned: the next one starts afresh.
+        cp.pass_kind = cp.pass_since = cp.pass_mark = cp.next_page = cp.pass_resumed = cp.pass_rejected = None
+        self._save(cp)
+        with self.totals.lock:
+            self.totals.unavailable.add(spec.name)
+            self._resources_done += 1
 
     def _outcome(self, errors: list[BaseException]) -> Outcome | None:
         real = [e for e in errors if not isinstance(e, Stopped)]
@@ -306,6 +387,8 @@ class SyncEngine:
         seen: set[str] = set()
         fresh = self._first_import(spec, kind, resumed)
         rejected = resumed and bool(cp.pass_rejected)
+        unproven: str | None = None
+        fetched = 0
         while True:
             self._check_time()
             params = dict(spec.params)
@@ -329,7 +412,13 @@ class SyncEngine:
             applied = self._store(spec, records, may_be_stored=seen if fresh else None)
             rejected = rejected or bool(problems or applied.rejected)
             seen.update(applied.stored_ids)
-            if self._last_page(spec, result, page):
+            fetched += len(result.records)
+            try:
+                if _end_of_pages(spec, result, page, None if resumed else fetched):
+                    break
+            except UnprovenRead as proof:
+                unproven = proof.code  # what was read is stored; the end of the read is not known
+                self.totals.warn(spec.name, proof.code)
                 break
             page += 1
             cp.pass_kind, cp.pass_since, cp.pass_mark, cp.next_page = kind, since, mark, page
@@ -338,24 +427,17 @@ class SyncEngine:
             if self.after_page:
                 self.after_page(spec.name, page - 1)
         resumed = resumed or bool(cp.pass_resumed)
-        self._count(spec, seen, whole and not resumed and not rejected)
-        if not rejected:  # otherwise the mark stays: the next pass reads the rejected records again
+        self._count(spec, seen, whole and not resumed and not rejected and not unproven)
+        if not rejected and not unproven:  # otherwise the mark stays: the next pass reads those records again
             cp.modified_since = mark
             if kind == "initial" or (kind == "full" and not resumed):
                 cp.full_synced_at = self.clock()
         cp.pass_kind = cp.pass_since = cp.pass_mark = cp.next_page = cp.pass_resumed = cp.pass_rejected = None
+        cp.unavailable_since = None
         # For the contacts' re-read (_follow_up, and a continuation of this run): whether this pass read everything,
         # and when it began.
-        cp.last_pass_whole, cp.last_pass_began = whole, mark
+        cp.last_pass_whole, cp.last_pass_began = whole and not unproven, mark
         self._save(cp)
-
-    @staticmethod
-    def _last_page(spec: ResourceSpec, result: Page, page: int) -> bool:
-        if spec.paging is Paging.NONE:
-            return True
-        if result.pagination is not None and isinstance(result.pagination.get("pageCount"), int):
-            return page >= int(result.pagination["pageCount"])
-        return len(result.records) < spec.page_size
 
     def _journals(self, spec: ResourceSpec) -> None:
         cp = self._checkpoint(spec.name)
@@ -405,6 +487,7 @@ class SyncEngine:
             if kind == "initial" or (kind == "full" and not resumed):
                 cp.full_synced_at = self.clock()
         cp.pass_kind = cp.next_page = cp.pass_resumed = cp.pass_rejected = None
+        cp.unavailable_since = None
         self._save(cp)
 
     def _first_import(self, spec: ResourceSpec, kind: PassKind, resumed: bool) -> bool:
@@ -436,9 +519,27 @@ class SyncEngine:
         return applied
 
     def _sweep(self, spec: ResourceSpec, seen: set[str]) -> None:
-        gone = [rid for rid in self.store.stored_ids(spec.name) if rid not in seen]
+        """Removes what a whole, proven read did not show. A mass removal (over max(10 records, 20 %) of what is
+        stored) must be confirmed by a second whole read first: only records absent from both go."""
+        stored = list(self.store.stored_ids(spec.name))
+        gone = [rid for rid in stored if rid not in seen]
         if not gone:
             return
+        if len(gone) > max(MASS_DELETION_RECORDS, MASS_DELETION_SHARE * len(stored)):
+            try:
+                again = {
+                    record_id(spec, r)
+                    for page in read_pages(self.api, spec, before_call=self._check_time)
+                    for r in split_storable(spec, page)[0]
+                }
+            except UnprovenRead as proof:
+                self.totals.warn(spec.name, SWEEP_UNCONFIRMED)
+                logger.warning("mass deletion not confirmed", extra={"resource": spec.name, "why": proof.code})
+                return
+            gone = [rid for rid in gone if rid not in again]
+            self.totals.warn(spec.name, SWEEP_CONFIRMED)
+            if not gone:
+                return
         deleted = self.store.delete(spec.name, gone)
         self.totals.add(spec.name, Counts(deleted=deleted))
 
@@ -515,8 +616,8 @@ def read_pages(
     details: bool = False,
 ) -> Iterator[list[Record]]:
     """A whole read of one resource, page by page, as Xero shows it (no If-Modified-Since; with `details`, each
-    record the list abbreviates is read on its own)."""
-    page, offset = 1, 0
+    record the list abbreviates is read on its own). Raises UnprovenRead when Xero's answers cannot prove its end."""
+    page, offset, fetched = 1, 0, 0
     while True:
         if before_call:
             before_call()
@@ -529,6 +630,7 @@ def read_pages(
             params["offset"] = str(offset)
         result = api.list(spec.name, spec.key, params)
         records = result.records
+        fetched += len(records)
         if details and spec.detail_by_id:
             records = [_first(api.get(f"{spec.name}/{record_id(spec, r)}", {}), spec) for r in records]
         yield records
@@ -537,7 +639,7 @@ def read_pages(
             offset = max([offset, *numbers])
             if len(result.records) < spec.page_size:
                 return
-        elif SyncEngine._last_page(spec, result, page):
+        elif _end_of_pages(spec, result, page, fetched):
             return
         page += 1
 
@@ -571,13 +673,16 @@ def total_counts(totals: RunTotals) -> dict[str, dict[str, int]]:
 def merged_counts(previous: dict[str, Any], totals: RunTotals) -> dict[str, dict[str, Any]]:
     """A run's counts per resource (and the reasons records were rejected) after one more invocation's."""
     merged: dict[str, dict[str, Any]] = {}
-    for name in set(previous) | set(totals.counts):
+    for name in set(previous) | set(totals.counts) | set(totals.warnings):
         old = previous.get(name) or {}
         new = totals.counts[name].as_dict() if name in totals.counts else {}
         entry: dict[str, Any] = {k: int(old.get(k, 0)) + int(new.get(k, 0)) for k in Counts().as_dict()}
         errors = [*(old.get("errors") or []), *totals.errors.get(name, [])][:MAX_ERRORS_PER_RESOURCE]
         if errors:
             entry["errors"] = errors
+        warnings = list(dict.fromkeys([*(old.get("warnings") or []), *totals.warnings.get(name, [])]))
+        if warnings:
+            entry["warnings"] = warnings
         merged[name] = entry
     return merged
 

@@ -110,6 +110,8 @@ def _record_progress(begun: BegunRun, engine: SyncEngine | None) -> None:
     ]
     if engine.totals.not_entitled:
         actions.append(SyncRun.not_entitled.add(engine.totals.not_entitled))
+    if engine.totals.unavailable:
+        actions.append(SyncRun.unavailable.add(engine.totals.unavailable))
     try:
         SyncRun(client_id=begun.run.client_id, run_id=begun.run.run_id).update(
             actions=actions, condition=SyncRun.run_id.exists()
@@ -193,6 +195,11 @@ def process_sync_message(
         finish_run(message, RunStatus.SUCCEEDED)
         _add_run_metrics(message, RunStatus.SUCCEEDED)
         return RunStatus.SUCCEEDED
+    if outcome.kind == "partial":
+        # The other resources are imported and checkpointed; the client's last successful sync does not move.
+        finish_run(message, RunStatus.PARTIAL, outcome.error_code or "sync_error", outcome.failed_resources)
+        _add_run_metrics(message, RunStatus.PARTIAL)
+        return RunStatus.PARTIAL
     if outcome.kind == "continue":
         return _requeue(message, RunStatus.QUEUED, outcome, queue)
     if outcome.kind == "deferred":

@@ -72,6 +72,12 @@ class TransientFailure(XeroApiError):
     code = "xero_transient_failure"
 
 
+class NotOffered(XeroApiError):
+    """404 or 410 on a collection: Xero does not offer this resource to the organisation (its plan, its region)."""
+
+    code = "resource_unavailable"
+
+
 class Stopped(Exception):
     """The engine asked every worker to stop before its next call (a deadline, a rate limit elsewhere)."""
 
@@ -368,6 +374,8 @@ class XeroApi:
                     last_reason = f"503 from {path} (organisation or Xero offline)"
                 elif status >= 500:
                     last_reason = f"{status} from {path}"
+                elif status in (404, 410) and "/" not in path:
+                    raise NotOffered(f"Xero answered {status} for the collection {path}", status)
                 else:
                     raise XeroApiError(f"Xero answered {status} for {path}: {_detail(response)}", status)
             failures += 1

@@ -1,0 +1,130 @@
+"""Odd answers from Xero never delete data, and one resource never blocks a client (issue 21): a whole read sweeps
+only when Xero proves it read everything, a mass deletion is confirmed by a second read, a resource Xero does not
+offer is recorded as unavailable, and any other failure of one resource leaves the run partial, the rest imported."""
+
+import pytest
+
+from tests.api import Api
+from tests.sync_support import differences, drain, link_client, linked_client, run_to_end, sync
+from xero_sync.models import Checkpoint, Client, SyncRun
+from xero_sync.record_store import RecordStore
+
+
+@pytest.fixture
+def api(aws) -> Api:
+    return Api(aws.physical)
+
+
+def stored(client: Client, resource: str) -> int:
+    return len(list(RecordStore(client.client_id).stored_ids(resource)))
+
+
+def calls_to(emu, tenant: str, endpoint: str) -> int:
+    return int(emu.stats(tenant).get("calls", {}).get(endpoint, 0))
+
+
+# --- a sweep needs proof ----------------------------------------------------------------------------------------------
+def test_a_full_sync_whose_answers_lose_pagination_deletes_nothing_and_says_so(aws, api, emu, queue_url):
+    # Given a client whose invoices are all stored
+    tenant, client, message = linked_client(aws.session, api, emu, queue_url, "Paged Ltd", size="tiny")
+    assert run_to_end(aws.session, queue_url, message).status == "succeeded"
+    invoices = stored(client, "Invoices")
+    assert invoices > 5
+    before = Checkpoint.get(client.client_id, "Invoices")
+
+    # When a full sync meets a server that pages by 5 and sends no `pagination` (a proxy, a lost page, a Xero change)
+    emu.fault("no-pagination", count=1, tenantId=tenant, path="Invoices", records=5)
+    run = sync(aws.session, queue_url, client, mode="full")
+
+    # Then nothing is deleted, the run says so on the resource, and the resource's marks stay for the next run
+    assert run.status == "succeeded", run.error_message
+    assert stored(client, "Invoices") == invoices
+    counts = run.counts.as_dict()["Invoices"]
+    assert counts["deleted"] == 0 and counts["warnings"] == ["pagination_missing"]
+    after = Checkpoint.get(client.client_id, "Invoices")
+    assert (after.full_synced_at, after.modified_since) == (before.full_synced_at, before.modified_since)
+    # And the next run, with Xero's answers whole again, converges
+    assert sync(aws.session, queue_url, client).status == "succeeded"
+    assert differences(emu, tenant, client.client_id) == {}
+
+
+def test_a_real_mass_deletion_is_applied_after_a_confirming_read(aws, api, emu, queue_url):
+    tenant, client, message = linked_client(aws.session, api, emu, queue_url, "Shrinking Ltd", size="small")
+    assert run_to_end(aws.session, queue_url, message).status == "succeeded"
+    truth = sorted(emu.truth(tenant, "Invoices"))
+    gone = truth[: int(len(truth) * 0.3)]
+    assert len(gone) > 10
+    emu.admin("DELETE", f"/orgs/{tenant}/records/Invoices", json={"ids": gone})
+    emu.admin("DELETE", "/stats")
+
+    run = sync(aws.session, queue_url, client, mode="full")
+
+    assert run.status == "succeeded", run.error_message
+    counts = run.counts.as_dict()["Invoices"]
+    assert counts["deleted"] == len(gone) and counts["warnings"] == ["mass_deletion_confirmed"]
+    assert set(RecordStore(client.client_id).stored_ids("Invoices")) == set(truth) - set(gone)
+    assert calls_to(emu, tenant, "GET /Invoices") == 2  # the pass, and the read that confirmed the deletion
+    assert differences(emu, tenant, client.client_id) == {}
+
+
+# --- one resource never blocks a client -------------------------------------------------------------------------------
+def test_a_resource_xero_does_not_offer_is_listed_unavailable_and_the_run_succeeds(aws, api, emu, queue_url):
+    tenant = emu.create_org("Unoffered Ltd")
+    client = link_client(api, emu, tenant, "practice-a")
+    (message,) = drain(aws.session, queue_url)
+    emu.fault("not-offered", count=100, tenantId=tenant, path="BatchPayments")
+
+    run = run_to_end(aws.session, queue_url, message)
+
+    # Then the run succeeds, lists the resource as unavailable, and the client's last successful sync moves
+    assert run.status == "succeeded", run.error_message
+    assert run.unavailable == {"BatchPayments"}
+    overview = api.call("GET", f"/clients/{client.client_id}").body
+    assert overview["lastSuccessfulSyncAt"] is not None
+    assert list(overview["unavailableResources"]) == ["BatchPayments"]
+    history = api.call("GET", f"/clients/{client.client_id}/syncs").body["items"]
+    assert history[0]["unavailable"] == ["BatchPayments"]
+    # And an incremental sync does not ask for it again; a full one does, and imports it once Xero offers it
+    emu.admin("DELETE", "/faults")
+    emu.admin("DELETE", "/stats")
+    assert sync(aws.session, queue_url, Client.get("practice-a", client.client_id)).unavailable == {"BatchPayments"}
+    assert calls_to(emu, tenant, "GET /BatchPayments") == 0
+    full = sync(aws.session, queue_url, Client.get("practice-a", client.client_id), mode="full")
+    assert (full.status, full.unavailable) == ("succeeded", None)
+    assert api.call("GET", f"/clients/{client.client_id}").body["unavailableResources"] == {}
+    assert differences(emu, tenant, client.client_id) == {}
+
+
+def test_a_resource_failing_after_its_retries_leaves_the_run_partial_and_the_others_fresh(aws, api, emu, queue_url):
+    tenant = emu.create_org("Half Ltd")
+    client = link_client(api, emu, tenant, "practice-a")
+    (message,) = drain(aws.session, queue_url)
+    emu.fault("500", count=100, tenantId=tenant, path="Invoices")
+
+    run = run_to_end(aws.session, queue_url, message)
+
+    # Then the run is partial, names the resource and a code (never a response body)
+    assert (run.status, run.error_code, run.failed_resources) == ("partial", "xero_transient_failure", {"Invoices"})
+    assert run.error_message == "Xero kept failing. The next sync will try again. Not imported this time: Invoices."
+    # And every other resource is imported and shown fresh; the last successful sync waits for a complete run
+    overview = api.call("GET", f"/clients/{client.client_id}").body
+    assert overview["lastSuccessfulSyncAt"] is None
+    assert "Invoices" not in overview["lastImportedAt"] and "Contacts" in overview["lastImportedAt"]
+    assert len(overview["lastImportedAt"]) >= 20
+    assert Client.get("practice-a", client.client_id).last_error == run.error_message
+    # And once Xero answers again, the next run completes it
+    emu.admin("DELETE", "/faults")
+    again = sync(aws.session, queue_url, Client.get("practice-a", client.client_id))
+    assert again.status == "succeeded"
+    assert differences(emu, tenant, client.client_id) == {}
+
+
+def test_the_first_sync_after_linking_is_labelled_initial(aws, api, emu, queue_url):
+    _, client, message = linked_client(aws.session, api, emu, queue_url, "First Ltd", size="tiny")
+
+    run = run_to_end(aws.session, queue_url, message)
+
+    assert (message.mode, run.mode, run.status) == ("initial", "initial", "succeeded")
+    assert SyncRun.get(client.client_id, message.run_id).mode == "initial"
+    # And Sync Now afterwards is incremental
+    assert sync(aws.session, queue_url, Client.get("practice-a", client.client_id)).mode == "incremental"
