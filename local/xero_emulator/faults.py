@@ -4,8 +4,10 @@ Most kinds replace the answer (a 429, a 5xx, no answer at all). The hostile kind
 the list in the answer: `malformed` cuts the body, `huge-page` repeats its records far past any page size,
 `missing-fields` drops fields (by default the id and UpdatedDateUTC) from the first records, `wrong-types` gives
 fields the wrong JSON types and slips entries that are not records into the list, and `oversized-record` pads the
-first record with incompressible text past DynamoDB's 400 KB item limit. On the token endpoint, `opaque-token`
-answers an access token that is not a JWT and `no-auth-event` one without its `authentication_event_id`.
+first record with incompressible text past DynamoDB's 400 KB item limit; `no-pagination` drops the `pagination`
+object the pageSize endpoints send. `not-offered` answers 404 as Xero does for an endpoint the organisation does not
+offer, `gone` 410. On the token endpoint, `opaque-token` answers an access token that is not a JWT and
+`no-auth-event` one without its `authentication_event_id`.
 """
 
 from __future__ import annotations
@@ -32,11 +34,14 @@ KINDS = (
     "missing-fields",
     "wrong-types",
     "oversized-record",
+    "no-pagination",
+    "not-offered",
+    "gone",
     "opaque-token",
     "no-auth-event",
 )
-# Kinds that spoil a real answer's record list instead of replacing the answer.
-LIST_KINDS = frozenset({"huge-page", "missing-fields", "wrong-types", "oversized-record"})
+# Kinds that spoil a real answer (its record list, or its `pagination` object) instead of replacing the answer.
+LIST_KINDS = frozenset({"huge-page", "missing-fields", "wrong-types", "oversized-record", "no-pagination"})
 # Kinds that spoil a token endpoint's answer: an access token that is not a JWT, or one without its consent's id.
 TOKEN_KINDS = frozenset({"opaque-token", "no-auth-event"})
 HUGE_PAGE_RECORDS = 3000
@@ -88,7 +93,10 @@ class Fault:
         }
 
     def spoil(self, body: dict[str, Any], list_key: str, id_field: str) -> dict[str, Any]:
-        """The answer with its record list spoiled as this fault's kind says (answers without one are kept)."""
+        """The answer with its record list (or its `pagination`) spoiled as this fault's kind says (answers without
+        one are kept)."""
+        if self.kind == "no-pagination":
+            return {key: value for key, value in body.items() if key != "pagination"}
         items = body.get(list_key)
         if not isinstance(items, list) or not items:
             return body

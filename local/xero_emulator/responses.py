@@ -63,6 +63,11 @@ def not_found(headers: dict[str, str] | None = None) -> Response:
     return problem(404, "NotFound", "The resource you're looking for cannot be found", headers)
 
 
+def gone(headers: dict[str, str] | None = None) -> Response:
+    """410, shaped as the 404 (Xero's 410 body is not documented)."""
+    return problem(410, "Gone", "The resource you're looking for is no longer available", headers)
+
+
 def server_error(headers: dict[str, str] | None = None) -> Response:
     body = {
         "Title": "An error occurred",

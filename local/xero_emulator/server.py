@@ -19,7 +19,15 @@ from local.xero_emulator.config import EmulatorConfig, RegisteredApp
 from local.xero_emulator.faults import LIST_KINDS, TOKEN_KINDS, Fault
 from local.xero_emulator.oauth import OAuthEndpoints
 from local.xero_emulator.resources import RESOURCES_BY_LOWER
-from local.xero_emulator.responses import dumps, json_response, rate_limited, server_error, unavailable
+from local.xero_emulator.responses import (
+    dumps,
+    gone,
+    json_response,
+    not_found,
+    rate_limited,
+    server_error,
+    unavailable,
+)
 from local.xero_emulator.state import EmulatorState
 
 _DROP = "xero_emulator.drop"
@@ -134,6 +142,12 @@ class EmulatorApp:
         if fault.kind == "503":
             self.state.record_call(tenant, endpoint, 503, arrived=arrived)
             return unavailable()
+        if fault.kind == "not-offered":  # an endpoint this organisation does not offer: Xero's plain 404
+            self.state.record_call(tenant, endpoint, 404, arrived=arrived)
+            return not_found()
+        if fault.kind == "gone":
+            self.state.record_call(tenant, endpoint, 410, arrived=arrived)
+            return gone()
         # timeout / reset: no answer at all
         self.state.record_call(tenant, endpoint, 0, arrived=arrived)
         if fault.kind == "timeout":

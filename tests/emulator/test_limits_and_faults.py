@@ -273,6 +273,40 @@ def test_oversized_record_fault_pads_the_first_record_past_dynamodbs_item_limit_
     assert len(zlib.compress(json.dumps(spoiled[0]).encode(), 9)) > 400 * 1024
 
 
+def test_no_pagination_fault_answers_the_page_without_its_pagination_object(connected) -> None:
+    xero, tenant_id, tokens = connected
+    token = tokens["access_token"]
+    clean = xero.get("Invoices", token, tenant_id, page=1, pageSize=5).json()
+    assert clean["pagination"]["pageSize"] == 5
+    xero.admin("POST", "/faults", json={"kind": "no-pagination", "path": "Invoices", "count": 2})
+    assert "pagination" in xero.get("Contacts", token, tenant_id, page=1).json()  # another path: not matched
+    spoiled = xero.get("Invoices", token, tenant_id, page=1, pageSize=5)
+    assert spoiled.status_code == 200
+    assert "pagination" not in spoiled.json()
+    assert {k: v for k, v in spoiled.json().items() if k not in ("Id", "DateTimeUTC")} == {
+        k: v for k, v in clean.items() if k not in ("Id", "DateTimeUTC", "pagination")
+    }
+    assert "pagination" not in xero.get("Invoices", token, tenant_id, page=2, pageSize=5).json()
+    assert "pagination" in xero.get("Invoices", token, tenant_id, page=1, pageSize=5).json()  # count spent
+
+
+@pytest.mark.parametrize(("kind", "status", "title"), [("not-offered", 404, "NotFound"), ("gone", 410, "Gone")])
+def test_not_offered_and_gone_faults_answer_the_collection_as_an_endpoint_the_organisation_lacks(
+    connected, kind: str, status: int, title: str
+) -> None:
+    xero, tenant_id, tokens = connected
+    token = tokens["access_token"]
+    xero.admin("POST", "/faults", json={"kind": kind, "path": "Quotes", "tenantId": tenant_id})
+    assert xero.get("Invoices", token, tenant_id).status_code == 200  # other resources are offered
+    refused = xero.get("Quotes", token, tenant_id, page=1)
+    assert refused.status_code == status
+    body = refused.json()
+    assert (body["Title"], body["Status"]) == (title, status) and body["Detail"]
+    assert xero.get("Quotes", token, tenant_id, page=1).status_code == 200
+    calls = xero.admin("GET", "/stats").json()["tenants"][tenant_id]["statuses"]
+    assert calls.get(str(status)) == 1
+
+
 def test_a_name_with_lone_surrogates_is_sent_as_json_escapes(xero: Xero) -> None:
     org = xero.admin("POST", "/orgs", json={"name": "Lone \ud800 Ltd", "seed": 1, "size": "tiny"})
     assert org.status_code == 201 and "\\ud800" in org.text
