@@ -60,6 +60,7 @@ WORKER_CONCURRENCY = 2
 SETTLE_SECONDS = 240.0  # for the queue to drain, then for the clean syncs
 NEXT_SYNC_LATER_SECONDS = 3600  # the emulator's clock moves this far before the clean syncs (Xero's grace: 1,800)
 REPLAY = "python -m local chaos --seeds {seed}   (or: make chaos SEEDS={seed})"
+WATCHED_FAULTS = frozenset({"no-pagination", "not-offered", "gone"})  # their answers given are counted in the report
 FULL_SYNC_WAIT_SECONDS = 60.0  # how long a storm's full sync is watched before its stored records are compared
 
 
@@ -173,6 +174,7 @@ class ChaosSeed:
         self.report = SeedReport(plan.seed, plan)
         self._clean_runs: dict[str, dict[str, Any] | None] = {}  # each client's clean Sync Now, once settled
         self._full_runs: dict[str, dict[str, Any]] = {}  # the full sync of a client a resource was taken from
+        self._watched: dict[int, tuple[str, int]] = {}  # emulator fault id -> (kind, count): the hostile ones
         log_dir = stack.state_dir / "logs" / "chaos"
         log_dir.mkdir(parents=True, exist_ok=True)
         self.workers = Workers(stack.state_dir, WORKER_ENVIRONMENT, log_dir, plan.seed)
@@ -289,7 +291,7 @@ class ChaosSeed:
             letter = detail.pop("client", None)
             if letter is not None:
                 detail["tenantId"] = self.clients[letter].tenant_id
-            self.handle.emulator_admin("POST", "/faults", json=detail)
+            self._post_fault(detail)
         elif event.kind == "token-fault":
             self.handle.emulator_admin("POST", "/faults", json={"path": "/connect/token", **detail})
         elif event.kind == "changes":
@@ -317,7 +319,7 @@ class ChaosSeed:
         fault = {"kind": "no-pagination", "tenantId": client.tenant_id, "path": resource, "count": detail["count"]}
         try:
             before = self._stored_ids(client, resource)
-            self.handle.emulator_admin("POST", "/faults", json=fault)
+            self._post_fault(fault)
             accepted = self._sync_now(client, mode="full")
             if accepted is not None:
                 with contextlib.suppress(CliError):
@@ -335,6 +337,17 @@ class ChaosSeed:
                 f"client {client.letter}: {len(lost)} stored {resource} that Xero still holds were deleted by a full "
                 f"sync whose answers lacked pagination: {', '.join(lost[:3])}"
             )
+
+    def _post_fault(self, fault: dict[str, Any]) -> None:
+        posted = self.handle.emulator_admin("POST", "/faults", json=fault)
+        if fault["kind"] in WATCHED_FAULTS:
+            self._watched[int(posted["id"])] = (fault["kind"], int(fault.get("count", 1)))
+
+    def _count_watched_faults(self) -> None:
+        """How many answers of the hostile kinds Xero gave (their faults' calls used), before the faults go."""
+        left = {int(f["id"]): int(f["remaining"]) for f in self.handle.emulator_admin("GET", "/faults")["faults"]}
+        for fault_id, (kind, count) in self._watched.items():
+            self.report.observed[f"Xero {kind} answers"] += count - left.get(fault_id, 0)
 
     def _stored_ids(self, client: LinkedClient, resource: str) -> set[str]:
         from local.cli_stack import RECORD_ID
@@ -375,6 +388,7 @@ class ChaosSeed:
         from local.chaos_checks import wait_until_drained
 
         self.workers.stop()
+        self._count_watched_faults()
         self.handle.emulator_admin("DELETE", "/faults")
         self.handle.emulator_admin("POST", "/config", json={"latencyMs": 0})
         self.workers.start()  # a clean worker: no kill, no faults
@@ -416,6 +430,7 @@ class ChaosSeed:
         deadline = time.monotonic() + SETTLE_SECONDS
         for letter in letters:
             self._full_runs[letter] = self._full_sync(self.clients[letter], deadline)
+            self.report.observed[f"full syncs once settled {self._full_runs[letter]['status']}"] += 1
         wait_until_drained(self.stack, self.practice, self.clients, SETTLE_SECONDS)
         self.workers.stop()
 
