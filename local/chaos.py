@@ -9,9 +9,13 @@ Per seed, on the real local stack with the Xero emulator (its rate-limit minute 
    out of order, and are SIGKILLed at a seeded network send, a new one started each time; meanwhile Xero answers
    429s (minute and day), 500s, 503s, timeouts, resets and malformed bodies, its clock moves on so every access
    token in hand expires mid-run (and a refresh's answer may be lost), users change the organisations, and Sync Now
-   races the nightly dispatch;
+   races the nightly dispatch; in some seeds Xero answers unlike itself: a link's code exchange gets a token we must
+   refuse (the link fails with exchange_failed, changes nothing, and is made again), a full sync reads a pageSize
+   resource without `pagination` (no stored record Xero still holds may be deleted), an organisation stops offering
+   a resource (404/410: the runs go on without it);
 3. it settles: faults off, a clean worker drains the queue, Xero's clock moves an hour on (the next sync may come
-   that late), one clean Sync Now per client;
+   that late), one clean Sync Now per client; a client a resource was taken from is compared with Xero (that
+   resource aside, if its last run found it unavailable), then gets a full sync so everything converges;
 4. it checks (local/chaos_checks.py) that nothing was lost, duplicated, stuck or left in the dead-letter queue.
 Each seed reports one line (and its problems, with the command that replays it); the run ends with a summary.
 """
@@ -30,7 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from local.chaos_plan import Event, SeedPlan, draw_plan
+from local.chaos_plan import Event, FailedLink, SeedPlan, draw_plan
 from local.cli_stack import CliError, StackHandle
 from local.template import REPO_ROOT
 from local.worker_faults import WorkerFaults, injected_in
@@ -56,6 +60,8 @@ WORKER_CONCURRENCY = 2
 SETTLE_SECONDS = 240.0  # for the queue to drain, then for the clean syncs
 NEXT_SYNC_LATER_SECONDS = 3600  # the emulator's clock moves this far before the clean syncs (Xero's grace: 1,800)
 REPLAY = "python -m local chaos --seeds {seed}   (or: make chaos SEEDS={seed})"
+WATCHED_FAULTS = frozenset({"no-pagination", "not-offered", "gone"})  # their answers given are counted in the report
+FULL_SYNC_WAIT_SECONDS = 60.0  # how long a storm's full sync is watched before its stored records are compared
 
 
 @dataclass
@@ -167,6 +173,8 @@ class ChaosSeed:
         self.clients: dict[str, LinkedClient] = {}
         self.report = SeedReport(plan.seed, plan)
         self._clean_runs: dict[str, dict[str, Any] | None] = {}  # each client's clean Sync Now, once settled
+        self._full_runs: dict[str, dict[str, Any]] = {}  # the full sync of a client a resource was taken from
+        self._watched: dict[int, tuple[str, int]] = {}  # emulator fault id -> (kind, count): the hostile ones
         log_dir = stack.state_dir / "logs" / "chaos"
         log_dir.mkdir(parents=True, exist_ok=True)
         self.workers = Workers(stack.state_dir, WORKER_ENVIRONMENT, log_dir, plan.seed)
@@ -185,7 +193,8 @@ class ChaosSeed:
                 self._storm()
                 self._settle()
                 checks = SettledChecks(self.stack, self.handle, self.practice, self.clients)
-                self.report.problems += checks.problems(self._clean_runs)
+                self._full_syncs(checks)
+                self.report.problems += checks.problems(self._clean_runs, self._full_runs)
                 self.report.observed.update(checks.observed)
         except (CliError, RuntimeError, TimeoutError) as error:
             self.report.problems.append(f"the seed could not run to its end: {error}")
@@ -212,10 +221,43 @@ class ChaosSeed:
             )
         for consent in sorted({org.consent for org in self.plan.orgs}):
             letters = [org.letter for org in self.plan.orgs if org.consent == consent]
+            if self.plan.failed_link is not None and self.plan.failed_link.consent == consent:
+                self._refused_link([tenants[letter] for letter in letters], self.plan.failed_link)
             self.handle.link(self.practice, [tenants[letter] for letter in letters])
         by_tenant = {client["tenantId"]: client["clientId"] for client in self.handle.clients(self.practice)}
         for letter, tenant in tenants.items():
             self.clients[letter] = LinkedClient(letter, tenant, by_tenant[tenant])
+
+    def _refused_link(self, tenant_ids: list[str], failed: FailedLink) -> None:
+        """A link whose code exchange Xero answers with a token we must not take (not a JWT, or without its consent's
+        id): refused with exchange_failed, and nothing changed: no client, no token set, no sync queued."""
+        from local.chaos_checks import queue_depth
+
+        def state() -> tuple[Any, ...]:
+            clients = sorted((c["clientId"], c["tenantId"], c["linkState"]) for c in self.handle.clients(self.practice))
+            return clients, self._stored_link_state(), queue_depth(self.stack)
+
+        before = state()
+        self.handle.emulator_admin("POST", "/faults", json={"kind": failed.token_kind, "path": "/connect/token"})
+        try:
+            self.handle.link(self.practice, tenant_ids)
+        except CliError as error:
+            if "exchange_failed" in str(error):
+                self.report.observed[f"link refused ({failed.token_kind})"] += 1
+            else:
+                self.report.problems.append(f"a link answered {failed.token_kind} failed otherwise: {error}")
+        else:
+            self.report.problems.append(f"a link whose code exchange answered {failed.token_kind} was accepted")
+        finally:
+            self.handle.emulator_admin("DELETE", "/faults")
+        after = state()
+        if after != before:
+            self.report.problems.append(f"the refused link changed what is stored: {before} then {after}")
+
+    def _stored_link_state(self) -> list[tuple[str, str | None, str | None]]:
+        from local.chaos_checks import claims
+
+        return sorted((c.client_id, c.token_set_id, c.connection_id) for c in claims(self.practice).values())
 
     # --- 2. the storm -----------------------------------------------------------------------------------------------
     def _storm(self) -> None:
@@ -249,7 +291,7 @@ class ChaosSeed:
             letter = detail.pop("client", None)
             if letter is not None:
                 detail["tenantId"] = self.clients[letter].tenant_id
-            self.handle.emulator_admin("POST", "/faults", json=detail)
+            self._post_fault(detail)
         elif event.kind == "token-fault":
             self.handle.emulator_admin("POST", "/faults", json={"path": "/connect/token", **detail})
         elif event.kind == "changes":
@@ -263,7 +305,61 @@ class ChaosSeed:
             self.stack.fire_schedule("nightly")
         elif event.kind == "race":
             return self._race()
+        elif event.kind == "full-sync":
+            thread = threading.Thread(target=self._full_sync_without_pagination, args=(detail,), daemon=True)
+            thread.start()
+            return [thread]
         return []
+
+    def _full_sync_without_pagination(self, detail: dict[str, Any]) -> None:
+        """A full sync of a client whose reads of one pageSize resource come without `pagination` (`count` of them):
+        its whole read cannot know it saw every page, so it must not sweep. Every record of that resource stored
+        before and still at Xero must still be stored once the run has finished (or after FULL_SYNC_WAIT_SECONDS)."""
+        client, resource = self.clients[detail["client"]], detail["path"]
+        fault = {"kind": "no-pagination", "tenantId": client.tenant_id, "path": resource, "count": detail["count"]}
+        try:
+            before = self._stored_ids(client, resource)
+            self._post_fault(fault)
+            accepted = self._sync_now(client, mode="full")
+            if accepted is not None:
+                with contextlib.suppress(CliError):
+                    self.handle.wait_for_run(
+                        self.practice, client.client_id, accepted["runId"], timeout=FULL_SYNC_WAIT_SECONDS
+                    )
+            after = self._stored_ids(client, resource)
+            truth = {str(r[_id_field(resource)]) for r in self._truth(client, resource)}
+        except CliError as error:
+            self.report.observed[f"full sync without pagination not watched ({error})"[:120]] += 1
+            return
+        lost = sorted((before & truth) - after)
+        if lost:
+            self.report.problems.append(
+                f"client {client.letter}: {len(lost)} stored {resource} that Xero still holds were deleted by a full "
+                f"sync whose answers lacked pagination: {', '.join(lost[:3])}"
+            )
+
+    def _post_fault(self, fault: dict[str, Any]) -> None:
+        posted = self.handle.emulator_admin("POST", "/faults", json=fault)
+        if fault["kind"] in WATCHED_FAULTS:
+            self._watched[int(posted["id"])] = (fault["kind"], int(fault.get("count", 1)))
+
+    def _count_watched_faults(self) -> None:
+        """How many answers of the hostile kinds Xero gave (their faults' calls used), before the faults go."""
+        left = {int(f["id"]): int(f["remaining"]) for f in self.handle.emulator_admin("GET", "/faults")["faults"]}
+        for fault_id, (kind, count) in self._watched.items():
+            self.report.observed[f"Xero {kind} answers"] += count - left.get(fault_id, 0)
+
+    def _stored_ids(self, client: LinkedClient, resource: str) -> set[str]:
+        from local.cli_stack import RECORD_ID
+
+        items = self.handle.record_items(client.client_id, resource, ProjectionExpression="#i", names={"#i": RECORD_ID})
+        return {item[RECORD_ID]["S"] for item in items}
+
+    def _truth(self, client: LinkedClient, resource: str) -> list[dict[str, Any]]:
+        records: list[dict[str, Any]] = self.handle.emulator_admin(
+            "GET", f"/orgs/{client.tenant_id}/records/{resource}"
+        )["records"]
+        return records
 
     def _race(self) -> list[threading.Thread]:
         """The nightly dispatch and Sync Now of every client, let go at the same instant."""
@@ -280,9 +376,9 @@ class ChaosSeed:
             thread.start()
         return threads
 
-    def _sync_now(self, client: LinkedClient) -> dict[str, Any] | None:
+    def _sync_now(self, client: LinkedClient, mode: str = "incremental") -> dict[str, Any] | None:
         try:
-            return self.handle.sync_now(self.practice, client.client_id)
+            return self.handle.sync_now(self.practice, client.client_id, mode)
         except CliError as error:  # refused (say, the client needs relinking): the checks say whether it should
             self.report.observed[f"Sync Now refused ({error})"[:120]] += 1
             return None
@@ -292,6 +388,7 @@ class ChaosSeed:
         from local.chaos_checks import wait_until_drained
 
         self.workers.stop()
+        self._count_watched_faults()
         self.handle.emulator_admin("DELETE", "/faults")
         self.handle.emulator_admin("POST", "/config", json={"latencyMs": 0})
         self.workers.start()  # a clean worker: no kill, no faults
@@ -316,6 +413,46 @@ class ChaosSeed:
         wait_until_drained(self.stack, self.practice, self.clients, SETTLE_SECONDS)
         self.workers.stop()
 
+    def _full_syncs(self, checks: Any) -> None:
+        """Each client a resource was taken from (404/410) during the storm: compared with Xero as its clean Sync Now
+        left it (the resources that run found unavailable aside: they may be behind Xero until a full sync), then a
+        full sync with every fault off (Sync Now full, or a console rerun if the client's full Sync Now was taken),
+        after which the settled checks compare everything."""
+        from local.chaos_checks import wait_until_drained
+
+        letters = self.plan.not_offered()
+        if not letters:
+            return
+        for letter in letters:
+            found = checks.truth_problems(self.clients[letter], self._clean_runs.get(letter))
+            self.report.problems += [f"client {letter} before its full sync: {problem}" for problem in found]
+        self.workers.start()  # a clean worker: no kill, no faults
+        deadline = time.monotonic() + SETTLE_SECONDS
+        for letter in letters:
+            self._full_runs[letter] = self._full_sync(self.clients[letter], deadline)
+            self.report.observed[f"full syncs once settled {self._full_runs[letter]['status']}"] += 1
+        wait_until_drained(self.stack, self.practice, self.clients, SETTLE_SECONDS)
+        self.workers.stop()
+
+    def _full_sync(self, client: LinkedClient, deadline: float) -> dict[str, Any]:
+        try:
+            accepted: dict[str, Any] = self.handle.sync_now(self.practice, client.client_id, "full")
+        except CliError as error:
+            if "full_sync_limited" not in str(error):
+                return {"status": "refused", "errorMessage": str(error)}
+            assert self.stack.functions is not None
+            event = {"clientId": client.client_id, "mode": "full"}
+            accepted = self.stack.functions.invoke("SyncClientFunction", event)  # runs here, exempt from the limit
+            self.report.observed["console reruns"] += 1
+            if "runId" not in accepted:
+                refused = {"errorCode": accepted.get("error"), "errorMessage": accepted.get("message")}
+                return {"status": "refused", **refused}
+        try:
+            left = max(1.0, deadline - time.monotonic())
+            return self.handle.wait_for_run(self.practice, client.client_id, accepted["runId"], timeout=left)
+        except CliError as error:
+            return {"status": "unfinished", "errorMessage": str(error)}
+
     def _tidy(self) -> None:
         """Unlinks the seed's clients (the next seeds' nightly runs leave them be) and restores the emulator."""
         with contextlib.suppress(CliError):
@@ -336,6 +473,12 @@ class ChaosSeed:
         token = stats.get("(none)") or {}
         observed["token calls"] += int((token.get("calls") or {}).get("POST /connect/token", 0))
         return observed
+
+
+def _id_field(resource: str) -> str:
+    from xero_sync.catalogue import CATALOGUE
+
+    return next(spec.id_field for spec in CATALOGUE if spec.name == resource)
 
 
 def run_seeds(stack: "LocalStack", seeds: list[int], say: Callable[[str], None]) -> list[SeedReport]:

@@ -1,6 +1,11 @@
 """What one chaos seed does, drawn from the seed alone (local/chaos.py runs it): the organisations and how they are
 linked, the worker processes' faults and kill points, and a timeline of events during the storm.
 
+Some seeds also draw (from a stream of their own, so the rest of a seed's plan is as it was before these existed): a
+link whose code exchange Xero answers with a token we must refuse (`failed_link`); a full sync whose whole read of a
+pageSize resource comes without `pagination` (event `full-sync`); a resource the organisation stops offering, 404 or
+410 (a `fault` of kind `not-offered` or `gone`), after which the driver runs that client's full sync once settled.
+
 The same seed always draws the same plan; what the plan does to a run still depends on timing (threads, the
 machine's load), so a replay repeats the faults, not every interleaving.
 """
@@ -18,6 +23,23 @@ FAULT_KINDS = {"429-minute": 3, "429-day": 1, "500": 3, "503": 2, "timeout": 1, 
 RETRY_AFTER = {"429-minute": (1, 2, 5), "429-day": (2, 4)}
 TIMEOUT_HOLD_SECONDS = 5.0  # longer than the workers' read timeout (4 s): the call times out
 FAULT_PATHS = ("Invoices", "Contacts", "Journals", "Payments", "BankTransactions", "Accounts", "Items", "ContactGroups")
+# The resources read with pageSize, whose answers carry Xero's `pagination` object (catalogue.py: Paging.PAGE_SIZE).
+PAGE_SIZE_PATHS = (
+    "Contacts",
+    "Invoices",
+    "CreditNotes",
+    "Payments",
+    "BankTransactions",
+    "ManualJournals",
+    "Overpayments",
+    "Prepayments",
+    "PurchaseOrders",
+)
+# Resources an organisation may stop offering (404, or 410): any the sync reads but the organisation's own.
+NOT_OFFERED_PATHS = (*PAGE_SIZE_PATHS, "Accounts", "Items", "ContactGroups", "Journals", "Quotes", "TrackingCategories")
+NOT_OFFERED_KINDS = ("not-offered", "not-offered", "not-offered", "gone")
+LINK_TOKEN_KINDS = ("opaque-token", "opaque-token", "no-auth-event")  # answers a link's code exchange must refuse
+HOSTILE_SEEDS = 0.3  # the share of seeds drawing each of the three
 
 
 @dataclass(frozen=True)
@@ -30,12 +52,18 @@ class Org:
 @dataclass(frozen=True)
 class Event:
     at: float  # seconds into the storm
-    kind: str  # fault, token-fault, changes, clock, race, sync-now, nightly
+    kind: str  # fault, token-fault, changes, clock, race, sync-now, nightly, full-sync
     detail: dict[str, Any] = field(default_factory=dict)
 
     def describe(self) -> str:
         detail = " ".join(f"{k}={v}" for k, v in self.detail.items())
         return f"{self.at:5.1f} s {self.kind} {detail}".rstrip()
+
+
+@dataclass(frozen=True)
+class FailedLink:
+    consent: int
+    token_kind: str  # the emulator fault on /connect/token: opaque-token or no-auth-event
 
 
 @dataclass(frozen=True)
@@ -48,6 +76,14 @@ class SeedPlan:
     time_margin_seconds: int  # SYNC_TIME_MARGIN_SECONDS: above 890, an invocation hands over after a few seconds
     latency_ms: int
     storm_seconds: float = STORM_SECONDS
+    # The consent whose first link gets this token from Xero (exchange_failed; then it is linked again normally).
+    failed_link: FailedLink | None = None
+
+    def not_offered(self) -> list[str]:
+        """The clients a resource is taken from (404/410) during the storm: each gets a full sync once settled."""
+        kinds = set(NOT_OFFERED_KINDS)
+        found = [e.detail["client"] for e in self.events if e.kind == "fault" and e.detail["kind"] in kinds]
+        return sorted(set(found))
 
     def count(self, kind: str) -> int:
         return sum(1 for event in self.events if event.kind == kind)
@@ -65,6 +101,12 @@ class SeedPlan:
             parts.append("tokens expired mid-run")
         if self.count("token-fault"):
             parts.append("a refresh answer lost")
+        if self.failed_link is not None:
+            parts.append(f"a link refused ({self.failed_link.token_kind})")
+        if self.count("full-sync"):
+            parts.append("a full sync without pagination")
+        if self.not_offered():
+            parts.append(f"a resource not offered to {', '.join(self.not_offered())}")
         if faults.fail_secret_writes:
             parts.append(f"{faults.fail_secret_writes} secret writes refused")
         if faults.throttle_writes:
@@ -106,6 +148,7 @@ def draw_plan(seed: int) -> SeedPlan:
         events.append(Event(rng.uniform(0, storm), "sync-now", {"client": rng.choice(letters)}))
     if rng.random() < 0.5:
         events.append(Event(rng.uniform(0, storm), "nightly"))
+    failed_link = _hostile_xero(random.Random(f"chaos-{seed}-hostile"), letters, orgs, events)
     faults = WorkerFaults(
         seed=seed,
         throttle_writes=rng.choice((0.0, 0.02, 0.05, 0.1)),
@@ -121,7 +164,30 @@ def draw_plan(seed: int) -> SeedPlan:
         worker_faults=faults,
         time_margin_seconds=rng.choice((90, 893, 896)),
         latency_ms=rng.choice((0, 10, 30)),
+        failed_link=failed_link,
     )
+
+
+def _hostile_xero(
+    rng: random.Random, letters: list[str], orgs: tuple[Org, ...], events: list[Event]
+) -> FailedLink | None:
+    """Xero answering unlike itself, drawn from a stream of its own: adds its events, returns the link refused."""
+    failed_link = None
+    if rng.random() < HOSTILE_SEEDS:
+        failed_link = FailedLink(rng.choice(sorted({o.consent for o in orgs})), rng.choice(LINK_TOKEN_KINDS))
+    if rng.random() < HOSTILE_SEEDS:
+        # Early in the storm, while the initial syncs still read: the fault may meet the initial read or the full one.
+        detail = {"client": rng.choice(letters), "path": rng.choice(PAGE_SIZE_PATHS), "count": rng.randint(1, 3)}
+        events.append(Event(rng.uniform(0, STORM_SECONDS * 0.6), "full-sync", detail))
+    if rng.random() < HOSTILE_SEEDS:
+        detail = {
+            "kind": rng.choice(NOT_OFFERED_KINDS),
+            "count": rng.randint(1, 3),
+            "client": rng.choice(letters),
+            "path": rng.choice(NOT_OFFERED_PATHS),
+        }
+        events.append(Event(rng.uniform(0, STORM_SECONDS), "fault", detail))
+    return failed_link
 
 
 def _xero_fault(rng: random.Random, letters: list[str]) -> dict[str, Any]:
