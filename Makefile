@@ -30,11 +30,15 @@ help: ## List the targets
 # validate 6 s instead of 2 s), and the tests start many.
 UV_SYNC := $(UV) pip sync --quiet --compile-bytecode --require-hashes
 
-$(VENV)/.installed: requirements/bootstrap.txt requirements/dev.txt layers/common/requirements.txt scripts/find-python313.sh
+# The shared package goes in editable, after the sync (which removes whatever the lock does not name), so that every
+# entry point imports xero_sync without touching sys.path; its dependencies are the lock's (--no-deps).
+$(VENV)/.installed: requirements/bootstrap.txt requirements/dev.txt layers/common/requirements.txt \
+                    layers/common/pyproject.toml scripts/find-python313.sh
 	@test -n "$(PY313)" || exit 1
 	@test -x $(PY) || $(PY313) -m venv $(VENV)
 	@test -x $(UV) || $(PY) -m pip install --quiet --disable-pip-version-check --require-hashes -r requirements/bootstrap.txt
 	$(UV_SYNC) --python $(PY) requirements/dev.txt
+	$(UV) pip install --quiet --no-deps --compile-bytecode --python $(PY) -e layers/common
 	@touch $@
 
 $(SAM_VENV)/.installed: requirements/sam.txt $(VENV)/.installed
