@@ -17,7 +17,7 @@ DYNAMODB_LOCAL_VERSION := 11.1.0
 SAM := PATH="$(dir $(PY313)):$$PATH" SAM_CLI_TELEMETRY=0 $(SAM_VENV)/bin/sam
 PYTEST := $(PY) -m pytest
 
-.PHONY: help install lint typecheck validate build test test-unit test-integration test-contract test-infra \
+.PHONY: help install lint typecheck validate build test test-unit test-integration test-fast test-contract test-infra \
         test-e2e test-emulator torture chaos up down token nightly demo bench lock clean chromium audit \
         status org-create org-change link sync history export verify deploy-web
 
@@ -120,6 +120,9 @@ test-unit: $(VENV)/.installed ## Unit tier: no network
 
 test-integration: $(VENV)/.installed ## Integration tier: moto in-process
 	$(PYTEST) tests/integration -q
+
+test-fast: $(VENV)/.installed ## The edit loop: unit + integration tiers, two workers (no stack, no browser)
+	$(PYTEST) tests/unit tests/integration -q -n 2 --dist loadfile
 
 test-contract: install ## Contract tier: the real DynamoDB engine (DynamoDB Local)
 	$(PYTEST) tests/contract -q
