@@ -17,7 +17,7 @@ DYNAMODB_LOCAL_VERSION := 11.1.0
 SAM := PATH="$(dir $(PY313)):$$PATH" SAM_CLI_TELEMETRY=0 $(SAM_VENV)/bin/sam
 PYTEST := $(PY) -m pytest
 
-.PHONY: help install lint typecheck validate build test test-unit test-integration test-contract test-infra \
+.PHONY: help install lint typecheck validate build test test-unit test-integration test-fast test-contract test-infra \
         test-e2e test-emulator torture chaos up down token nightly demo bench lock clean chromium audit \
         status org-create org-change link sync history export verify deploy-web
 
@@ -30,11 +30,15 @@ help: ## List the targets
 # validate 6 s instead of 2 s), and the tests start many.
 UV_SYNC := $(UV) pip sync --quiet --compile-bytecode --require-hashes
 
-$(VENV)/.installed: requirements/bootstrap.txt requirements/dev.txt layers/common/requirements.txt scripts/find-python313.sh
+# The shared package goes in editable, after the sync (which removes whatever the lock does not name), so that every
+# entry point imports xero_sync without touching sys.path; its dependencies are the lock's (--no-deps).
+$(VENV)/.installed: requirements/bootstrap.txt requirements/dev.txt layers/common/requirements.txt \
+                    layers/common/pyproject.toml scripts/find-python313.sh
 	@test -n "$(PY313)" || exit 1
 	@test -x $(PY) || $(PY313) -m venv $(VENV)
 	@test -x $(UV) || $(PY) -m pip install --quiet --disable-pip-version-check --require-hashes -r requirements/bootstrap.txt
 	$(UV_SYNC) --python $(PY) requirements/dev.txt
+	$(UV) pip install --quiet --no-deps --compile-bytecode --python $(PY) -e layers/common
 	@touch $@
 
 $(SAM_VENV)/.installed: requirements/sam.txt $(VENV)/.installed
@@ -116,6 +120,9 @@ test-unit: $(VENV)/.installed ## Unit tier: no network
 
 test-integration: $(VENV)/.installed ## Integration tier: moto in-process
 	$(PYTEST) tests/integration -q
+
+test-fast: $(VENV)/.installed ## The edit loop: unit + integration tiers, two workers (no stack, no browser)
+	$(PYTEST) tests/unit tests/integration -q -n 2 --dist loadfile
 
 test-contract: install ## Contract tier: the real DynamoDB engine (DynamoDB Local)
 	$(PYTEST) tests/contract -q

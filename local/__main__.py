@@ -13,12 +13,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-# The functions import the shared package as the Lambda layer ships it (/opt/python).
-_COMMON_LAYER = str(Path(__file__).resolve().parent.parent / "layers" / "common")
-if _COMMON_LAYER not in sys.path:
-    sys.path.insert(0, _COMMON_LAYER)
-
-from local.state import SIGNING_KEY_NAME, STATE_DIR, STATE_FILE_NAME, read_state  # noqa: E402
+from local.state import SIGNING_KEY_NAME, STATE_DIR, STATE_FILE_NAME, read_state
 
 READY_LINE = "Local stack ready"
 _PROCESS_MARKERS = {"stack": "-m local", "dynamodb": "DynamoDBLocal", "moto": "moto.server"}

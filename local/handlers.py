@@ -16,9 +16,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from local.template import REPO_ROOT, Function
-
-LAYER_DIR = REPO_ROOT / "layers" / "common"  # what Lambda mounts at /opt/python
+from local.template import Function
 
 Handler = Callable[[Any, Any], Any]
 # The function whose handler is running (its logical id), for whoever watches what a function does (the tests
@@ -47,8 +45,6 @@ def load_module(function: Function, instance: int = 0) -> ModuleType:
 
 @cache
 def _load(logical_id: str, code_dir: Path, handler: str, instance: int) -> ModuleType:
-    if str(LAYER_DIR) not in sys.path:
-        sys.path.insert(0, str(LAYER_DIR))
     module_name = handler.rpartition(".")[0]
     source = code_dir / f"{module_name.replace('.', '/')}.py"
     unique = re.sub(r"\W", "_", f"{logical_id}_{instance}")

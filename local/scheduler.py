@@ -2,119 +2,73 @@
 
 Expressions as Scheduler takes them, in the schedule's time zone:
   cron(Minutes Hours Day-of-month Month Day-of-week Year)  e.g. cron(0 2 * * ? *); day-of-week 1-7 is SUN-SAT,
-      one of the two day fields is `?`; `L` (last day of month, or `6L` last Friday) and `n#k` are understood;
+      one of the two day fields is `?`; `L` (last day of month, or `6L` last Friday), `15W` and `n#k` are understood
+      (croniter computes the times: AWS's fields are converted to its spelling, not parsed here);
   rate(N minute|minutes|hour|hours|day|days);
   at(yyyy-mm-ddThh:mm:ss).
 """
 
-import calendar
 import logging
 import re
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from croniter import CroniterBadDateError, croniter
+
 log = logging.getLogger("local.scheduler")
 
-_MONTHS = {name.upper(): i for i, name in enumerate(calendar.month_abbr) if name}
-_DAYS = {"SUN": 1, "MON": 2, "TUE": 3, "WED": 4, "THU": 5, "FRI": 6, "SAT": 7}
 _RATE = re.compile(r"^rate\((\d+)\s+(minute|minutes|hour|hours|day|days)\)$")
 _AT = re.compile(r"^at\((\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})\)$")
 _CRON = re.compile(r"^cron\((.+)\)$")
 
 
-def _values(field: str, low: int, high: int, names: dict[str, int] | None = None) -> set[int]:
-    def number(text: str) -> int:
-        value = (names or {}).get(text.upper())
-        if value is None:
-            value = int(text)
-        if not low <= value <= high:
-            raise ValueError(f"{text} is out of range {low}-{high}")
-        return value
+def _weekday(aws: str) -> str:
+    """An AWS day-of-week number (1-7, SUN=1) as croniter's (0-6, SUN=0); names pass through."""
+    if not aws.isdigit():
+        return aws
+    if not 1 <= int(aws) <= 7:
+        raise ValueError(f"day-of-week {aws} is out of range 1-7")
+    return str(int(aws) - 1)
 
-    result: set[int] = set()
+
+def _day_of_week(field: str) -> str:
+    """AWS's day-of-week field in croniter's spelling: `6L` (last Friday) is `L5`, `2#1` is `1#1`, a lone `L` SAT."""
+    parts = []
     for part in field.split(","):
-        base, _, step_text = part.partition("/")
-        step = int(step_text) if step_text else 1
-        if base in ("*", "?"):
-            start, end = low, high
-        elif "-" in base:
-            first, last = base.split("-", 1)
-            start, end = number(first), number(last)
+        if "#" in part:
+            day, nth = part.split("#", 1)
+            parts.append(f"{_weekday(day)}#{nth}")
+        elif part == "L":
+            parts.append("6")
+        elif part.endswith("L"):
+            parts.append(f"L{_weekday(part[:-1])}")
         else:
-            start = number(base)
-            end = high if step_text else start
-        result.update(range(start, end + 1, step))
-    return result
+            base, slash, step = part.partition("/")
+            parts.append("-".join(_weekday(day) for day in base.split("-")) + slash + step)
+    return ",".join(parts)
 
 
-def _aws_weekday(day: date) -> int:
-    return (day.isoweekday() % 7) + 1  # SUN=1 ... SAT=7
+def cron_to_croniter(text: str) -> str:
+    """AWS's six fields (minutes hours day-of-month month day-of-week year) as croniter's seven (seconds at 0).
 
-
-@dataclass(frozen=True)
-class CronExpression:
-    minutes: set[int]
-    hours: set[int]
-    day_of_month: str
-    months: set[int]
-    day_of_week: str
-    years: set[int]
-
-    @classmethod
-    def parse(cls, text: str) -> "CronExpression":
-        fields = text.split()
-        if len(fields) != 6:
-            raise ValueError(f"an AWS cron expression has 6 fields, not {len(fields)}: {text}")
-        minutes, hours, dom, months, dow, years = fields
-        if (dom == "?") == (dow == "?"):
-            raise ValueError("exactly one of day-of-month and day-of-week must be '?'")
-        expression = cls(
-            minutes=_values(minutes, 0, 59),
-            hours=_values(hours, 0, 23),
-            day_of_month=dom.upper(),
-            months=_values(months, 1, 12, _MONTHS),
-            day_of_week=dow.upper(),
-            years=_values(years, 1970, 2199),
-        )
-        expression.matches_day(date(2000, 1, 1))  # validates the day fields
-        return expression
-
-    def matches_day(self, day: date) -> bool:
-        if day.year not in self.years or day.month not in self.months:
-            return False
-        last = calendar.monthrange(day.year, day.month)[1]
-        if self.day_of_week == "?":
-            field = self.day_of_month
-            if field == "L":
-                return day.day == last
-            if "W" in field:
-                raise ValueError("the W (nearest weekday) form is not supported by the local scheduler")
-            return day.day in _values(field, 1, 31)
-        field = self.day_of_week
-        if "#" in field:
-            weekday, nth = field.split("#")
-            return _aws_weekday(day) == _values(weekday, 1, 7, _DAYS).pop() and (day.day - 1) // 7 + 1 == int(nth)
-        if field.endswith("L") and field != "L":
-            return _aws_weekday(day) == _values(field[:-1], 1, 7, _DAYS).pop() and day.day + 7 > last
-        return _aws_weekday(day) in _values(field.replace("L", "7"), 1, 7, _DAYS)
-
-    def next_after(self, moment: datetime) -> datetime | None:
-        """The first time after `moment` (an aware datetime in the schedule's zone) that the expression names."""
-        tz = moment.tzinfo
-        day = moment.date()
-        for _ in range(366 * 5):
-            if self.matches_day(day):
-                for hour in sorted(self.hours):
-                    for minute in sorted(self.minutes):
-                        candidate = datetime(day.year, day.month, day.day, hour, minute, tzinfo=tz)
-                        if candidate > moment:
-                            return candidate
-            day += timedelta(days=1)
-        return None
+    AWS requires `?` in exactly one of the day fields; the other one alone decides, so `?` becomes `*` (croniter
+    then matches on the restricted field only, as AWS does)."""
+    fields = text.split()
+    if len(fields) != 6:
+        raise ValueError(f"an AWS cron expression has 6 fields, not {len(fields)}: {text}")
+    minutes, hours, dom, months, dow, years = fields
+    if (dom == "?") == (dow == "?"):
+        raise ValueError("exactly one of day-of-month and day-of-week must be '?'")
+    dom = "*" if dom == "?" else dom
+    dow = "*" if dow == "?" else _day_of_week(dow.upper())
+    expression = f"{minutes} {hours} {dom} {months} {dow} 0 {years}"
+    if not croniter.is_valid(expression):
+        raise ValueError(f"not a cron expression Scheduler would take: cron({text})")
+    return expression
 
 
 @dataclass(frozen=True)
@@ -126,7 +80,12 @@ class ScheduleExpression:
         zone = ZoneInfo(self.timezone)
         local = moment.astimezone(zone)
         if found := _CRON.match(self.text):
-            return CronExpression.parse(found.group(1)).next_after(local)
+            expression = cron_to_croniter(found.group(1))
+            try:
+                following: datetime = croniter(expression, local).get_next(datetime)
+            except CroniterBadDateError:  # its years are past: the schedule has no next time
+                return None
+            return following
         if found := _RATE.match(self.text):
             amount, unit = int(found.group(1)), found.group(2).rstrip("s")
             return local + timedelta(**{f"{unit}s": amount})

@@ -23,10 +23,9 @@ from typing import Any
 
 import yaml
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO / "layers" / "common"))
+from xero_sync.catalogue import BY_NAME, CATALOGUE
 
-from xero_sync.catalogue import BY_NAME, CATALOGUE  # noqa: E402
+REPO = Path(__file__).resolve().parent.parent
 
 SPEC = REPO / "vendor" / "xero-openapi" / "xero_accounting.yaml"
 OUT = REPO / "layers" / "common" / "xero_sync" / "record_dictionaries.json"

@@ -19,10 +19,9 @@ from typing import Any
 
 import yaml
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO / "layers" / "common"))
+from xero_sync.catalogue import CATALOGUE
 
-from xero_sync.catalogue import CATALOGUE  # noqa: E402
+REPO = Path(__file__).resolve().parent.parent
 
 SPEC = REPO / "vendor" / "xero-openapi" / "xero_accounting.yaml"
 OUT = REPO / "layers" / "common" / "xero_sync" / "xero_schemas.json"

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-from botocore.client import BaseClient
+from botocore.history import BaseHistoryHandler, get_global_history_recorder
 
 from local import handlers
 from local.template import LOCAL_ACCOUNT, PhysicalResource, Template
@@ -235,22 +235,39 @@ class CallRecorder:
 
     @contextmanager
     def installed(self) -> Iterator["CallRecorder"]:
-        make_api_call = BaseClient._make_api_call
+        """Records through botocore's global history recorder: every client of every session reports each API call
+        to it (service, operation, the parameters as the caller passed them). Event hooks (before-call and the like)
+        live on each session's emitter, and the sessions here are many and made out of reach: boto3's default one
+        (which moto's mock_aws replaces), boto3.Session()s, and one per thread per PynamoDB connection."""
+        history = get_global_history_recorder()
+        handler = _ApiCalls(self)
         submit = ThreadPoolExecutor.submit
-        recorder = self
-
-        def recording(client: BaseClient, operation_name: str, api_params: dict[str, Any]) -> Any:
-            recorder.record(client.meta.service_model.service_name, operation_name, api_params)
-            return make_api_call(client, operation_name, api_params)
 
         def submit_in_context(pool: ThreadPoolExecutor, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
             # A function's worker threads (the sync engine's) are still that function.
             return submit(pool, contextvars.copy_context().run, fn, *args, **kwargs)
 
-        with pytest.MonkeyPatch.context() as patch:
-            patch.setattr(BaseClient, "_make_api_call", recording)
-            patch.setattr(ThreadPoolExecutor, "submit", submit_in_context)
-            yield self
+        history.add_handler(handler)
+        history.enable()
+        try:
+            with pytest.MonkeyPatch.context() as patch:
+                patch.setattr(ThreadPoolExecutor, "submit", submit_in_context)
+                yield self
+        finally:
+            handler.active = False  # the recorder has no remove_handler; an inactive handler records nothing
+            history.disable()
+
+
+class _ApiCalls(BaseHistoryHandler):
+    """botocore's history handler: its API_CALL events are the calls (HTTP_REQUEST and the rest are ignored)."""
+
+    def __init__(self, recorder: CallRecorder) -> None:
+        self.recorder = recorder
+        self.active = True
+
+    def emit(self, event_type: str, payload: Any, source: str) -> None:
+        if self.active and event_type == "API_CALL":
+            self.recorder.record(payload["service"], payload["operation"], payload["params"])
 
 
 def disallowed(policies: Policies, calls: list[Call]) -> list[str]:
