@@ -7,6 +7,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -76,6 +77,9 @@ def local_stack(state_dir: Path) -> Iterator[StackHandle]:
                 break
         else:
             raise AssertionError("the stack never said it was ready:\n" + "".join(lines))
+        # The functions log to the stack's stdout: unread, the pipe fills and the stack blocks on a log line (it
+        # then could not even stop). Read on and drop it.
+        threading.Thread(target=process.stdout.read, name="stack-stdout", daemon=True).start()
         yield StackHandle.attach(state_dir)
     finally:
         process.terminate()

@@ -4,6 +4,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import IO
@@ -81,6 +82,8 @@ def test_up_serves_the_api_and_down_stops_every_process(tmp_path: Path) -> None:
     try:
         assert process.stdout is not None
         output = _read_until_ready(process.stdout, time.monotonic() + STARTUP_BUDGET_SECONDS)
+        # The functions log to the stack's stdout: unread, the pipe would fill and block the stack.
+        threading.Thread(target=process.stdout.read, name="stack-stdout", daemon=True).start()
 
         # Then it says where everything listens and writes its state file
         state = json.loads((tmp_path / "stack.json").read_text())

@@ -105,7 +105,7 @@ def test_the_demo_links_syncs_changes_unlinks_and_relinks_then_the_cli_works_on_
             assert expected in output, f"{expected!r} missing from:\n{output}"
         assert "records ·" not in output and "\x1b[" not in output  # no live bars, no colour
         assert output.count("verify: stored data equals Xero") == 2
-        assert "succeeded (link, incremental)" in output and "succeeded (manual, incremental)" in output
+        assert "succeeded (link, initial)" in output and "succeeded (manual, incremental)" in output
         assert "succeeded (relink, incremental)" in output
 
         # And it printed what a developer needs to go on by hand: the consent page, and a token the API accepts

@@ -37,3 +37,50 @@ def test_a_synced_clients_invoices_page_to_the_end_equal_to_xeros(api: Api, stac
     truth = xero.admin("GET", f"/orgs/{tenant}/records/Invoices").json()["records"]
     assert len(items) == len({i["InvoiceID"] for i in items}) == len(truth) > 5
     assert {i["InvoiceID"]: i for i in items} == {i["InvoiceID"]: i for i in truth}
+
+
+def every_record(api: Api, practice: str, client_id: str, resource: str) -> list[dict[str, Any]]:
+    """A resource paged through the data API to its end (the largest page the API gives)."""
+    items: list[dict[str, Any]] = []
+    cursor = None
+    while True:
+        params = {"limit": 1000, **({"cursor": cursor} if cursor else {})}
+        response = api.get(f"/clients/{client_id}/xero/{resource}", practice, params=params)
+        assert response.status_code == 200, response.text
+        items += response.json()["items"]
+        cursor = response.json()["nextCursor"]
+        if cursor is None:
+            return items
+
+
+def test_after_rounds_of_changes_each_followed_by_sync_now_every_resource_reads_as_xero_shows_it(
+    api: Api, stack: LocalStack, xero: Xero
+) -> None:
+    from tests.e2e.test_linking_e2e import finished_runs
+    from xero_sync.catalogue import CATALOGUE
+    from xero_sync.record_store import record_id
+
+    practice = "data-rounds-practice"
+    tenant, client_id, _ = a_synced_client(api, stack, xero, practice, "Data Rounds Ltd")
+    made: set[str] = set()
+    for round_number in range(1, 4):
+        # When users change the organisation in Xero (renames, new contacts, groups removed, voids, deletes...)
+        changed = xero.admin("POST", f"/orgs/{tenant}/changes", json={"count": 40, "seed": f"round-{round_number}"})
+        for resource, actions in (changed.json().get("changes") or {}).items():
+            made.update(f"{resource}:{action}" for action in actions)
+        # And the practice presses Sync Now
+        sync = api.post(f"/clients/{client_id}/sync", practice, json={})
+        assert sync.status_code == 202, sync.text
+        latest, *_ = finished_runs(api, practice, client_id, round_number + 1)
+        assert (latest["runId"], latest["status"]) == (sync.json()["runId"], "succeeded"), latest
+
+        # Then every resource, paged to its end, is what Xero shows now
+        for spec in CATALOGUE:
+            truth = xero.admin("GET", f"/orgs/{tenant}/records/{spec.name}").json()["records"]
+            shown = every_record(api, practice, client_id, spec.name)
+            assert {record_id(spec, r): r for r in shown} == {record_id(spec, r): r for r in truth}, (
+                f"round {round_number}: {spec.name}"
+            )
+    # And the rounds renamed and created contacts, removed groups, and voided or deleted documents
+    assert {"Contacts:updated", "Contacts:created", "ContactGroups:removed"} <= made, sorted(made)
+    assert any(kind.endswith((":voided", ":deleted")) for kind in made), sorted(made)
