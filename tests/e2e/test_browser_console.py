@@ -4,7 +4,7 @@ Client List's options menu, the Xero Organisation view, unlink, relink, another 
 at Xero, delete. The steps are tests of one module, run in order on one stack and one browser; each ends with no
 error in the browser's console, and every screen passes axe-core with no serious or critical violation.
 
-Screenshots (test-artifacts/, linked from the README): console-sign-in.png, console-xero-consent.png,
+Screenshots (test-artifacts/, linked from docs/testing.md): console-sign-in.png, console-xero-consent.png,
 console-xero-callback.png, console-client-list.png, console-client-overview-syncing.png, console-client-overview.png,
 console-xero-organisation.png, console-unlink-confirmation.png, console-client-list-unlinked.png,
 console-client-overview-relinked.png, console-other-practice.png, console-client-list-needs-relink.png,

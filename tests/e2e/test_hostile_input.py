@@ -1,6 +1,6 @@
 """Hostile input through the front door, on every route: deeply nested JSON, bodies of other content types, and
-unicode edge cases in parameters get a clean typed 4xx (README "API errors"), never a 500. (Oversized bodies and
-malformed JSON: test_bad_input.py; awkward names from Xero: tests/integration/test_sync_hostile.py.)"""
+unicode edge cases in parameters get a clean typed 4xx (docs/architecture.md "API errors"), never a 500.
+(Oversized bodies and malformed JSON: test_bad_input.py; awkward names from Xero: test_sync_hostile.py.)"""
 
 import uuid
 from typing import Any

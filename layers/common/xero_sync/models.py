@@ -1,4 +1,4 @@
-"""DynamoDB tables as PynamoDB models. The key design is documented in README.md ("Data model").
+"""DynamoDB tables as PynamoDB models. The key design is documented in docs/architecture.md ("Data model").
 
 Table names come from the settings; the tables themselves are defined once, in template.yaml.
 Nothing here ever holds an OAuth token: a token set is referenced by its secret's name only.
