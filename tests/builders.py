@@ -3,8 +3,9 @@
 import uuid
 from datetime import UTC, datetime
 
-from xero_sync.ids import client_id_for
-from xero_sync.models import Client, LinkState
+from xero_sync.ids import client_id_for, new_run_id
+from xero_sync.models import Client, LinkState, RunTrigger
+from xero_sync.schemas import SyncMessage
 
 
 def a_client(practice_id: str, name: str = "Acme Ltd", state: LinkState = LinkState.LINKED) -> Client:
@@ -22,3 +23,13 @@ def a_client(practice_id: str, name: str = "Acme Ltd", state: LinkState = LinkSt
     )
     client.save()
     return client
+
+
+def nightly_message(client: Client) -> SyncMessage:
+    """The message the nightly dispatch queues for a client (a fresh run id)."""
+    return SyncMessage(
+        practice_id=client.practice_id,
+        client_id=client.client_id,
+        run_id=new_run_id(datetime.now(UTC)),
+        trigger=RunTrigger.NIGHTLY,
+    )

@@ -4,10 +4,7 @@ on ports of its own) and headless Chromium (Debian's chromium + chromium-driver)
 import contextlib
 import os
 import shutil
-import subprocess
-import sys
 import tempfile
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,6 +14,7 @@ import pytest
 from local.__main__ import READY_LINE
 from local.cli_stack import StackHandle
 from local.template import REPO_ROOT
+from tests.e2e.helpers import drain, start_local_up
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
@@ -44,30 +42,7 @@ needs_chromium = pytest.mark.skipif(
 
 @contextlib.contextmanager
 def local_stack(state_dir: Path) -> Iterator[StackHandle]:
-    environment = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_ENDPOINT_URL", "XERO_"))}
-    process = subprocess.Popen(  # noqa: S603 - our own command line
-        [
-            sys.executable,
-            "-m",
-            "local",
-            "--state-dir",
-            str(state_dir),
-            "up",
-            "--api-port",
-            "0",
-            "--console-port",
-            "0",
-            "--emulator-port",
-            "0",
-            "--no-schedules",
-        ],
-        cwd=REPO_ROOT,
-        env=environment,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-        start_new_session=True,
-    )
+    process = start_local_up(state_dir)
     try:
         assert process.stdout is not None
         lines = []
@@ -77,9 +52,7 @@ def local_stack(state_dir: Path) -> Iterator[StackHandle]:
                 break
         else:
             raise AssertionError("the stack never said it was ready:\n" + "".join(lines))
-        # The functions log to the stack's stdout: unread, the pipe fills and the stack blocks on a log line (it
-        # then could not even stop). Read on and drop it.
-        threading.Thread(target=process.stdout.read, name="stack-stdout", daemon=True).start()
+        drain(process)
         yield StackHandle.attach(state_dir)
     finally:
         process.terminate()

@@ -1,12 +1,43 @@
-"""What the e2e tests share besides fixtures: the API client and polling."""
+"""What the e2e tests share besides fixtures: the API client, polling, and `python -m local up` in a process."""
 
+import os
+import subprocess
+import sys
+import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import requests
 
 from local.stack import LocalStack
+from local.template import REPO_ROOT
+
+EPHEMERAL_PORTS = ("--api-port", "0", "--console-port", "0", "--emulator-port", "0")
+
+
+def start_local_up(state_dir: Path) -> "subprocess.Popen[str]":
+    """`python -m local up` as a developer starts it, on ports of its own and without the schedules; its stdout
+    piped (read it until the ready line, then `drain` it)."""
+    environment = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_ENDPOINT_URL", "XERO_"))}
+    command = [sys.executable, "-m", "local", "--state-dir", str(state_dir), "up", *EPHEMERAL_PORTS, "--no-schedules"]
+    return subprocess.Popen(  # noqa: S603 - our own command line
+        command,
+        cwd=REPO_ROOT,
+        env=environment,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        start_new_session=True,
+    )
+
+
+def drain(process: "subprocess.Popen[str]") -> None:
+    """Reads on and drops the stack's stdout: the functions log there, and an unread pipe fills and blocks the
+    stack on a log line (it then could not even stop)."""
+    assert process.stdout is not None
+    threading.Thread(target=process.stdout.read, name="stack-stdout", daemon=True).start()
 
 
 class Api:

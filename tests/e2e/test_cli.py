@@ -4,7 +4,6 @@ import json
 import os
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 from typing import IO
@@ -14,6 +13,7 @@ import requests
 from local.__main__ import READY_LINE
 from local.provision import LOCAL_XERO_APP
 from local.template import REPO_ROOT
+from tests.e2e.helpers import drain, start_local_up
 
 STARTUP_BUDGET_SECONDS = 30  # the stack itself aims at < 10 s; CI machines are slower than laptops
 
@@ -56,34 +56,11 @@ def _gone(pid: int) -> bool:
 
 def test_up_serves_the_api_and_down_stops_every_process(tmp_path: Path) -> None:
     # Given `python -m local up` started on ephemeral ports
-    process = subprocess.Popen(  # noqa: S603 - our own command line
-        [
-            sys.executable,
-            "-m",
-            "local",
-            "--state-dir",
-            str(tmp_path),
-            "up",
-            "--api-port",
-            "0",
-            "--console-port",
-            "0",
-            "--emulator-port",
-            "0",
-            "--no-schedules",
-        ],
-        cwd=REPO_ROOT,
-        env=_clean_environment(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-        start_new_session=True,
-    )
+    process = start_local_up(tmp_path)
     try:
         assert process.stdout is not None
         output = _read_until_ready(process.stdout, time.monotonic() + STARTUP_BUDGET_SECONDS)
-        # The functions log to the stack's stdout: unread, the pipe would fill and block the stack.
-        threading.Thread(target=process.stdout.read, name="stack-stdout", daemon=True).start()
+        drain(process)
 
         # Then it says where everything listens and writes its state file
         state = json.loads((tmp_path / "stack.json").read_text())

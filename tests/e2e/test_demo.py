@@ -12,6 +12,7 @@ from pathlib import Path
 import requests
 
 from local.template import REPO_ROOT
+from tests.e2e.helpers import EPHEMERAL_PORTS
 
 READY_BUDGET_SECONDS = 600  # the whole demo on a busy 2-core machine; it aims at well under a minute
 
@@ -61,12 +62,7 @@ def test_the_demo_links_syncs_changes_unlinks_and_relinks_then_the_cli_works_on_
             "12",
             "--time-scale",
             "60",
-            "--api-port",
-            "0",
-            "--console-port",
-            "0",
-            "--emulator-port",
-            "0",
+            *EPHEMERAL_PORTS,
             "--keep",
         ],
         cwd=REPO_ROOT,

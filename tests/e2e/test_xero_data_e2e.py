@@ -22,16 +22,7 @@ def test_a_synced_clients_invoices_page_to_the_end_equal_to_xeros(api: Api, stac
     tenant, client_id, _ = a_synced_client(api, stack, xero, practice, "Data API E2E Ltd")
 
     # When its invoices are paged through the API, five a page
-    items: list[dict[str, Any]] = []
-    cursor = None
-    while True:
-        params = {"limit": 5, **({"cursor": cursor} if cursor else {})}
-        response = api.get(f"/clients/{client_id}/xero/Invoices", practice, params=params)
-        assert response.status_code == 200, response.text
-        items += response.json()["items"]
-        cursor = response.json()["nextCursor"]
-        if cursor is None:
-            break
+    items = every_record(api, practice, client_id, "Invoices", limit=5)
 
     # Then they are Xero's invoices, each once
     truth = xero.admin("GET", f"/orgs/{tenant}/records/Invoices").json()["records"]
@@ -39,12 +30,12 @@ def test_a_synced_clients_invoices_page_to_the_end_equal_to_xeros(api: Api, stac
     assert {i["InvoiceID"]: i for i in items} == {i["InvoiceID"]: i for i in truth}
 
 
-def every_record(api: Api, practice: str, client_id: str, resource: str) -> list[dict[str, Any]]:
-    """A resource paged through the data API to its end (the largest page the API gives)."""
+def every_record(api: Api, practice: str, client_id: str, resource: str, limit: int = 1000) -> list[dict[str, Any]]:
+    """A resource paged through the data API to its end (by default the largest page the API gives)."""
     items: list[dict[str, Any]] = []
     cursor = None
     while True:
-        params = {"limit": 1000, **({"cursor": cursor} if cursor else {})}
+        params = {"limit": limit, **({"cursor": cursor} if cursor else {})}
         response = api.get(f"/clients/{client_id}/xero/{resource}", practice, params=params)
         assert response.status_code == 200, response.text
         items += response.json()["items"]

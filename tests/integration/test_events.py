@@ -7,11 +7,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from tests.api import Api
-from tests.builders import a_client
+from tests.builders import a_client, nightly_message
 from tests.sync_support import counts_of, run_to_end
 from xero_sync.config import get_settings
 from xero_sync.errors import run_error_message
-from xero_sync.ids import new_run_id
 from xero_sync.linking import mark_needs_relink
 from xero_sync.models import Client, RunStatus, RunTrigger, SyncRun
 from xero_sync.runs import begin_run, finish_run, request_sync
@@ -41,15 +40,6 @@ def link(api: Api, xero, tenant_ids: list[str], client_id: str | None = None) ->
 def queued_message(aws) -> SyncMessage:
     (message,) = aws.receive_all("SyncQueue")
     return SyncMessage.model_validate_json(message["Body"])
-
-
-def nightly_message(client: Client) -> SyncMessage:
-    return SyncMessage(
-        practice_id=client.practice_id,
-        client_id=client.client_id,
-        run_id=new_run_id(datetime.now(UTC)),
-        trigger=RunTrigger.NIGHTLY,
-    )
 
 
 def link_changes(events) -> list[tuple[str, str]]:

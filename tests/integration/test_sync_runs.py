@@ -4,21 +4,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from tests.builders import a_client
+from tests.builders import a_client, nightly_message
 from xero_sync.errors import ClientNotFound, ClientNotLinked
-from xero_sync.ids import new_run_id
 from xero_sync.models import Client, LinkState, RunStatus, RunTrigger, SyncRun
 from xero_sync.runs import begin_run, finish_run, list_runs, request_sync
 from xero_sync.schemas import SyncMessage
-
-
-def nightly_message(client: Client) -> SyncMessage:
-    return SyncMessage(
-        practice_id=client.practice_id,
-        client_id=client.client_id,
-        run_id=new_run_id(datetime.now(UTC)),
-        trigger=RunTrigger.NIGHTLY,
-    )
 
 
 def queued_bodies(aws) -> list[SyncMessage]:
