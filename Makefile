@@ -151,8 +151,8 @@ deploy-web: $(VENV)/.installed ## Upload web/ + the stack's config.json to the c
 	$(PY) scripts/deploy_web.py --stack $(or $(STACK),xero-sync-dev) $(if $(REGION),--region $(REGION))
 
 # --- local stack --------------------------------------------------------------------------------------------------
-up: install ## Start the local stack (Ctrl-C stops it)
-	$(PY) -m local up
+up: install ## Start the local stack (Ctrl-C stops it) [XERO_URL=another Xero-compatible server, emulator off]
+	$(PY) -m local up $(if $(XERO_URL),--xero-url $(XERO_URL))
 
 down: $(VENV)/.installed ## Stop a local stack started in the background
 	$(PY) -m local down

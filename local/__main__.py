@@ -47,6 +47,7 @@ def _wait_gone(pid: int, marker: str, timeout: float) -> bool:
 
 
 def up(args: argparse.Namespace) -> int:
+    from local.provision import LOCAL_XERO_APP
     from local.stack import LocalStack
 
     state_file = args.state_dir / STATE_FILE_NAME
@@ -75,6 +76,11 @@ def up(args: argparse.Namespace) -> int:
         emulator_port=args.emulator_port,
         db_path=args.db_path,
         emulator=not args.no_emulator,
+        xero_url=args.xero_url,
+        xero_app={
+            "client_id": os.environ.get("XERO_CLIENT_ID", LOCAL_XERO_APP["client_id"]),
+            "client_secret": os.environ.get("XERO_CLIENT_SECRET", LOCAL_XERO_APP["client_secret"]),
+        },
         visibility_timeout=args.visibility_timeout,
         run_schedules=not args.no_schedules,
         state_dir=args.state_dir,
@@ -90,6 +96,8 @@ def up(args: argparse.Namespace) -> int:
         print(f"DynamoDB Local         {info['dynamodb']['endpoint']} (pid {info['dynamodb']['pid']})")
         print(f"moto (SQS, Secrets Manager, KMS, Scheduler)  {info['moto']['endpoint']} (pid {info['moto']['pid']})")
         print(f"Xero emulator          {emulator}")
+        if info["xero_url"]:
+            print(f"Xero (another server)  {info['xero_url']}")
         for name, when in info["next_schedule_times"].items():
             print(f"schedule {name:<13} next at {when} (fire now: python -m local nightly)")
         print(f"state file             {stack.state_file}")
@@ -200,6 +208,13 @@ def main(argv: list[str] | None = None) -> int:
     start.add_argument("--emulator-port", type=int, default=int(os.environ.get("LOCAL_XERO_PORT", "3002")))
     start.add_argument("--db-path", type=Path, default=None, help="keep DynamoDB Local's data in this folder")
     start.add_argument("--no-emulator", action="store_true", help="do not start the Xero emulator")
+    start.add_argument(
+        "--xero-url",
+        default=None,
+        help="another Xero-compatible base URL (login, identity and accounting paths as Xero lays them out); the "
+        "emulator stays off. Its app credentials: XERO_CLIENT_ID / XERO_CLIENT_SECRET (else the local app's); register "
+        "the console's /xero/callback with it",
+    )
     start.add_argument("--no-schedules", action="store_true", help="fire schedules only on demand")
     start.add_argument("--visibility-timeout", type=int, default=None, help="override the sync queue's (seconds)")
     start.set_defaults(run=up)

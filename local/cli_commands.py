@@ -290,7 +290,7 @@ def export_command(args: argparse.Namespace) -> int:
     handle = StackHandle.attach(args.state_dir)
     client = handle.resolve_client(args.practice, args.client)
     out_dir = args.out or args.state_dir / "export" / client["clientId"]
-    counts = export(handle, client, out_dir)
+    counts = export(handle, args.practice, client, out_dir)
     console().print(
         f"exported {sum(counts.values())} records of {client['name']} in {len(counts)} resources to {out_dir}",
         highlight=False,
@@ -311,7 +311,7 @@ def verify_command(args: argparse.Namespace) -> int:
         what = f"{result.records} records in {len(result.compared)} resources, against the emulator's ground truth"
         differences = sum(len(w) for w in result.differences.values())
     else:
-        found = verify_through_xero(handle, client)
+        found = verify_through_xero(handle, args.practice, client)
         for line in found[:50]:
             out.print(f"  {line}", highlight=False)
         what = "a full read from Xero through the Accounting API"

@@ -1,8 +1,8 @@
 """`export` and `verify` for the CLI and the demo.
 
-- `export` and `verify` (the default) use the sync engine's `local/records.py` (`export_client(client_id, out_dir)`,
-  `verify_client(client_id)`: a full read from Xero through the Accounting API, paced like a sync) with the functions'
-  environment pointed at the running stack, as the stack itself sets it.
+- `export` writes what the data API shows of a client; `verify` (the default) compares it with a full read from Xero
+  through the Accounting API, paced like a sync (`local/records.py` verify_client, with the functions' environment
+  pointed at the running stack): neither needs the emulator, so both work on a stack run against another Xero.
 - `verify --ground-truth` compares the stored records with the Xero emulator's ground truth
   (`/_emulator/orgs/{tenant}/records/{resource}`), reading the Records table beside the stack: independent of the
   engine's own read path. Records are compared as a reader sees them: rendering.py resolves the copies of other
@@ -81,6 +81,8 @@ def stack_environment(handle: StackHandle) -> tuple[dict[str, str], dict[str, st
     """The environment the running stack gave its functions (as template.yaml declares it), and where AWS is."""
     environment = {name: str(value) for name, value in handle.state["environment"].items()}
     endpoints = {name: environment.pop(name) for name in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_DYNAMODB")}
+    if not (handle.state.get("xero_emulator") or {}).get("url"):
+        return environment, endpoints  # another Xero (or none): its minute is Xero's own
     scale = float((handle.emulator_admin("GET", "/config").get("rateLimits") or {}).get("timeScale") or 1.0)
     if scale != 1.0:  # the emulator's rate-limit minute is shorter (make demo SIZE=large): pace reads to it
         environment["XERO_MINUTE_SECONDS"] = f"{60.0 / scale:g}"
@@ -100,35 +102,41 @@ def _with_stack_environment(handle: StackHandle) -> None:
 
 def _records_module(handle: StackHandle) -> Any:
     """local/records.py, imported once the shared package reads the stack's environment (its models name their
-    tables at import); None on a checkout from before it."""
-    if importlib.util.find_spec("local.records") is None:
-        return None
+    tables at import)."""
     _with_stack_environment(handle)
     return importlib.import_module("local.records")
 
 
-def verify_through_xero(handle: StackHandle, client: dict[str, Any]) -> list[str]:
-    """local/records.py's verify_client: the differences between what is stored and a full read from Xero now
-    (without that module: the comparison with the emulator's ground truth)."""
-    records = _records_module(handle)
-    if records is None:
-        found = verify_ground_truth(handle, client)
-        return [f"{resource} {line}" for resource, lines in found.differences.items() for line in lines]
-    return [str(difference) for difference in records.verify_client(client["clientId"])]
+def api_records(handle: StackHandle, practice: str, client_id: str, spec: ResourceSpec) -> Iterator[dict[str, Any]]:
+    """A resource as the practice reads it: paged through the data API to its end (GET /clients/{id}/xero/...)."""
+    cursor = None
+    while True:
+        params: dict[str, Any] = {"limit": 1000, **({"cursor": cursor} if cursor else {})}
+        page = handle.call("GET", f"/clients/{client_id}/xero/{spec.name}", practice, params=params)
+        yield from page["items"]
+        cursor = page["nextCursor"]
+        if cursor is None:
+            return
 
 
-def export(handle: StackHandle, client: dict[str, Any], out_dir: Path) -> dict[str, int]:
-    """local/records.py's export_client: one JSONL file per resource ({Resource}.jsonl, records as Xero returned
-    them, sorted by Xero id); returns records per resource."""
+def verify_through_xero(handle: StackHandle, practice: str, client: dict[str, Any]) -> list[str]:
+    """The differences between what the data API shows of the client and a full read from Xero now (its Accounting
+    API with the client's token set: the emulator's admin routes are not used, so any Xero-compatible server works)."""
     records = _records_module(handle)
-    if records is not None:
-        return dict(records.export_client(client["clientId"], out_dir))
+    client_id = client["clientId"]
+    found = records.verify_client(client_id, stored_records=lambda spec: api_records(handle, practice, client_id, spec))
+    return [str(difference) for difference in found]
+
+
+def export(handle: StackHandle, practice: str, client: dict[str, Any], out_dir: Path) -> dict[str, int]:
+    """One JSONL file per resource ({Resource}.jsonl): the records as the data API shows them (as Xero shows them
+    now), in Xero id order; returns records per resource."""
     out_dir.mkdir(parents=True, exist_ok=True)
     written: dict[str, int] = {}
     for spec in CATALOGUE:
         with (out_dir / f"{spec.name}.jsonl").open("w", encoding="utf-8") as file:
             count = 0
-            for record in stored_records(handle, client["clientId"], spec):
+            for record in api_records(handle, practice, client["clientId"], spec):
                 file.write(json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n")
                 count += 1
         written[spec.name] = count

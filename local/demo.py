@@ -211,7 +211,7 @@ class Demo:
         on the client's own token set), as `python -m local verify` does."""
         assert self.handle is not None
         self.say("verify: reading the whole organisation from Xero, paced to its limit of 60 calls a minute …")
-        differences = verify_through_xero(self.handle, client)
+        differences = verify_through_xero(self.handle, self.options.practice, client)
         if differences:
             for line in differences[:10]:
                 self.say(f"  {line}")

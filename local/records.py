@@ -15,13 +15,15 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from xero_sync.catalogue import CATALOGUE
+from xero_sync.catalogue import CATALOGUE, ResourceSpec
 from xero_sync.config import get_settings
 from xero_sync.models import Client
+from xero_sync.record_bodies import Record
 from xero_sync.record_store import RecordStore, record_id
 from xero_sync.rendering import Renderer
 
@@ -63,10 +65,13 @@ def export_client(client_id: str, out_dir: str | Path) -> dict[str, int]:
     return written
 
 
-def verify_client(client_id: str, api: Any = None) -> list[Difference]:
+def verify_client(
+    client_id: str, api: Any = None, stored_records: Callable[[ResourceSpec], Iterable[Record]] | None = None
+) -> list[Difference]:
     """Reads the whole organisation from Xero (as a full sync would, paced the same way) and compares it, record by
     record, with what is stored as a reader sees it (rendering.py). `api` is an XeroApi to read through (by default
-    one on the client's token set)."""
+    one on the client's token set); `stored_records` what a reader sees of a resource (by default read from the
+    Records table through the renderer; the CLI reads it through the data API)."""
     from xero_sync.sync_engine import read_pages
     from xero_sync.sync_worker import AccessToken, api_options
     from xero_sync.xero_api import XeroApi
@@ -78,14 +83,16 @@ def verify_client(client_id: str, api: Any = None) -> list[Difference]:
         api = XeroApi(
             str(get_settings().xero_api_url), client.tenant_id, AccessToken(client.token_set_id), api_options()
         )
-    store = RecordStore(client_id)
-    renderer = Renderer(client_id, store)
+    if stored_records is None:
+        store = RecordStore(client_id)
+        renderer = Renderer(client_id, store)
+        stored_records = lambda spec: renderer.render_all(spec, store.records(spec))  # noqa: E731
     differences: list[Difference] = []
     for spec in CATALOGUE:
         xero: dict[str, dict[str, Any]] = {}
         for page in read_pages(api, spec, details=True):
             xero.update((record_id(spec, r), r) for r in page)
-        stored = {record_id(spec, r): r for r in renderer.render_all(spec, store.records(spec))}
+        stored = {record_id(spec, r): r for r in stored_records(spec)}
         for rid in sorted(xero.keys() - stored.keys()):
             differences.append(Difference(spec.name, rid, "missing"))
         for rid in sorted(stored.keys() - xero.keys()):

@@ -83,6 +83,8 @@ class LocalStack:
         emulator_port: int = 0,
         db_path: Path | None = None,
         emulator: bool = True,
+        xero_url: str | None = None,
+        xero_app: Mapping[str, str] = LOCAL_XERO_APP,
         parameters: Mapping[str, str] | None = None,
         visibility_timeout: int | None = None,
         worker_concurrency: int = LOCAL_CONCURRENCY_CAP,
@@ -96,7 +98,11 @@ class LocalStack:
         self.api_port = api_port
         self.console_port = console_port
         self.emulator_port = emulator_port
-        self.want_emulator = emulator
+        # Another Xero-compatible server (a recorded or staging one) instead of the emulator: its base URL serves
+        # Xero's login, identity and accounting paths, and it knows this app (xero_app) and the console's callback.
+        self.xero_url = xero_url.rstrip("/") if xero_url else None
+        self.xero_app = dict(xero_app)
+        self.want_emulator = emulator and xero_url is None
         self.extra_parameters = dict(parameters or {})
         self.visibility_timeout = visibility_timeout
         self.worker_concurrency = worker_concurrency
@@ -180,7 +186,7 @@ class LocalStack:
         overrides = (
             {"SyncQueue": {"VisibilityTimeout": str(self.visibility_timeout)}} if self.visibility_timeout else {}
         )
-        self.physical = provision(self.template, boto3.Session(), queue_overrides=overrides)
+        self.physical = provision(self.template, boto3.Session(), queue_overrides=overrides, xero_app=self.xero_app)
         self.event_observer_url = observe_events(self.template, boto3.Session(), self.physical)
         functions = self.function_definitions = self.template.functions(self.physical)
         self.environment = self._function_environment(functions)
@@ -305,8 +311,8 @@ class LocalStack:
     def _template_parameters(self) -> dict[str, str]:
         # The console is the one origin CORS lets call the API, and Xero's redirect target.
         parameters = {"XeroRedirectUri": self.xero_redirect_uri, "FrontendOrigin": self.console_url}
-        if self.emulator is not None:
-            base = str(self.emulator.base_url).rstrip("/")
+        base = self.xero_url or (str(self.emulator.base_url).rstrip("/") if self.emulator is not None else None)
+        if base is not None:
             parameters.update({"XeroLoginUrl": base, "XeroIdentityUrl": base, "XeroApiUrl": base})
         return {**parameters, **self.extra_parameters}
 
@@ -337,8 +343,8 @@ class LocalStack:
         response = requests.post(
             f"{str(self.emulator.base_url).rstrip('/')}/_emulator/apps",
             json={
-                "clientId": LOCAL_XERO_APP["client_id"],
-                "clientSecret": LOCAL_XERO_APP["client_secret"],
+                "clientId": self.xero_app["client_id"],
+                "clientSecret": self.xero_app["client_secret"],
                 "redirectUris": [self._emulator_redirect_uri],
             },
             timeout=5,
@@ -507,6 +513,7 @@ class LocalStack:
             "xero_emulator": (
                 {"url": str(self.emulator.base_url)} if self.emulator is not None else {"error": self.emulator_error}
             ),
+            "xero_url": self.xero_url,  # another Xero-compatible server, when the stack runs against one
             "queues": {
                 name: resource.ref for name, resource in self.physical.items() if resource.attributes.get("QueueUrl")
             },

@@ -17,11 +17,12 @@ from local.template import REPO_ROOT
 EPHEMERAL_PORTS = ("--api-port", "0", "--console-port", "0", "--emulator-port", "0")
 
 
-def start_local_up(state_dir: Path) -> "subprocess.Popen[str]":
-    """`python -m local up` as a developer starts it, on ports of its own and without the schedules; its stdout
-    piped (read it until the ready line, then `drain` it)."""
+def start_local_up(state_dir: Path, *options: str) -> "subprocess.Popen[str]":
+    """`python -m local up` as a developer starts it, on ports of its own and without the schedules (and `options`);
+    its stdout piped (read it until the ready line, then `drain` it)."""
     environment = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_ENDPOINT_URL", "XERO_"))}
     command = [sys.executable, "-m", "local", "--state-dir", str(state_dir), "up", *EPHEMERAL_PORTS, "--no-schedules"]
+    command += options
     return subprocess.Popen(  # noqa: S603 - our own command line
         command,
         cwd=REPO_ROOT,

@@ -109,3 +109,54 @@ def test_up_serves_the_api_and_down_stops_every_process(tmp_path: Path) -> None:
         if process.poll() is None:
             process.terminate()
             process.wait(timeout=20)
+
+
+def test_up_runs_against_another_xero_and_export_and_verify_read_through_the_api(tmp_path: Path) -> None:
+    from local.cli_stack import StackHandle
+    from local.xero_emulator import EmulatorConfig, XeroEmulator
+
+    # Given another Xero-compatible server (an emulator of its own stands in for a recorded or staging one)
+    with XeroEmulator(EmulatorConfig()) as other:
+        xero = other.base_url.rstrip("/")
+        # When the stack is started against it
+        process = start_local_up(tmp_path, "--xero-url", xero)
+        try:
+            assert process.stdout is not None
+            output = _read_until_ready(process.stdout, time.monotonic() + STARTUP_BUDGET_SECONDS)
+            drain(process)
+            state = json.loads((tmp_path / "stack.json").read_text())
+            # Then the emulator is off and the functions call that server
+            assert state["xero_url"] == xero and not state["xero_emulator"].get("url")
+            assert any(xero in line for line in output)
+            assert state["template_parameters"]["XeroApiUrl"] == xero
+            # And an organisation there links, through its consent and the console's callback, and syncs
+            app = {
+                "clientId": LOCAL_XERO_APP["client_id"],
+                "clientSecret": LOCAL_XERO_APP["client_secret"],
+                "redirectUris": [f"{state['console']}/xero/callback"],
+            }
+            requests.post(f"{xero}/_emulator/apps", json=app, timeout=10).raise_for_status()
+            org = {"name": "Elsewhere Ltd", "seed": "elsewhere", "size": "tiny", "userId": "demo-user"}
+            tenant = requests.post(f"{xero}/_emulator/orgs", json=org, timeout=60).json()["tenantId"]
+            handle, practice = StackHandle.attach(tmp_path), "elsewhere-practice"
+            authorize_url = handle.start_link(practice)
+            consent = {"tenantIds": [tenant], "deny": False, "userId": "demo-user"}
+            requests.post(f"{xero}/_emulator/consent", json=consent, timeout=10).raise_for_status()
+            location = requests.get(authorize_url, allow_redirects=False, timeout=30).headers["Location"]
+            (client_id,) = handle.complete_link(practice, location)["clientIds"]
+            run = handle.first_run_after(practice, client_id, set(), timeout=60)
+            assert handle.wait_for_run(practice, client_id, run["runId"], timeout=180)["status"] == "succeeded"
+
+            # And export writes what the data API shows, and verify finds it equal to a full read of that server
+            out = tmp_path / "export"
+            exported = _local(tmp_path, "export", client_id, "--practice", practice, "--out", str(out))
+            assert exported.returncode == 0, exported.stderr
+            invoices = [json.loads(line) for line in (out / "Invoices.jsonl").read_text().splitlines()]
+            truth = requests.get(f"{xero}/_emulator/orgs/{tenant}/records/Invoices", timeout=30).json()["records"]
+            assert {i["InvoiceID"]: i for i in invoices} == {t["InvoiceID"]: t for t in truth}
+            verified = _local(tmp_path, "verify", client_id, "--practice", practice)
+            assert verified.returncode == 0, verified.stdout + verified.stderr
+            assert "stored data equals Xero" in verified.stdout
+        finally:
+            process.terminate()
+            process.wait(timeout=90)
