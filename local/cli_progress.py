@@ -3,8 +3,11 @@ so far, API calls, waits on rate limits), then a summary table. Plain lines, no 
 terminal (CI, a pipe).
 
 Where the numbers come from (the CLI runs beside the stack):
-- the run itself through the API (`GET /clients/{id}/syncs`): status, per-resource counts, API calls, 429s and time
-  waited, as the worker records them at the end of each invocation;
+- the run itself through the API (`GET /clients/{id}/syncs`): status, mode, per-resource counts, API calls, 429s and
+  time waited, as the worker records them at the end of each invocation. A resource's figures are shown only once
+  the run records them (a resource done but not yet recorded is not "0 records"), and the summary sums the same
+  counts, so the lines and the summary agree;
+- the run's heartbeat (`currentRun.progress` of `GET /clients/{id}`): resources done and records read so far;
 - the run's Checkpoint items, read from DynamoDB Local: which resources this run has finished and how far the others
   are (page, Journals offset) while it runs;
 - the Xero emulator's own call log (`/_emulator/stats`): calls per endpoint and 429s as they happen.
@@ -27,6 +30,7 @@ from xero_sync.catalogue import CATALOGUE, Paging, ResourceSpec
 
 RESOURCES = [spec.name for spec in CATALOGUE]
 BY_NAME = {spec.name: spec for spec in CATALOGUE}
+ENDED = ("succeeded", "partial", "failed")  # a run's final statuses
 
 
 def endpoint_resource(endpoint: str) -> str | None:
@@ -55,6 +59,7 @@ class ResourceProgress:
     records: int = 0
     pages: int = 0  # calls to this resource's endpoints in this run
     total: int | None = None
+    counted: bool = False  # `records` is the run's recorded `fetched` (not an estimate from a checkpoint)
 
 
 @dataclass
@@ -65,6 +70,7 @@ class RunProgress:
     rate_limited: int
     elapsed: float
     waiting_on: dict[str, Any] | None = None  # the overview's currentRun.waitingOn: {reason, until}
+    heartbeat: dict[str, Any] | None = None  # the overview's currentRun.progress: {resourcesDone, recordsSoFar, …}
 
     @property
     def status(self) -> str:
@@ -72,7 +78,7 @@ class RunProgress:
 
     @property
     def finished(self) -> bool:
-        return self.status in ("succeeded", "failed")
+        return self.status in ENDED
 
 
 @dataclass
@@ -84,12 +90,17 @@ class ProgressReader:
     client: dict[str, Any]
     run_id: str
     totals: dict[str, int] | None = None  # records per resource at Xero, when the run reads everything
+    # The emulator's call log before the run was asked for (its calls are counted from there); taken now if None,
+    # which misses the calls a worker already made.
+    baseline: dict[str, Any] | None = None
     started: float = field(default_factory=time.monotonic)
     _baseline: dict[str, Any] = field(default_factory=dict)
     _offsets: dict[str, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        self._baseline = self.handle.tenant_stats(self.client["tenantId"])
+        if self.baseline is None:
+            self.baseline = self.handle.tenant_stats(self.client["tenantId"])
+        self._baseline = self.baseline
         journals = self.handle.checkpoints(self.client["clientId"]).get("Journals", {})
         self._offsets["Journals"] = int(journals.get("journal_offset") or 0)
 
@@ -112,26 +123,29 @@ class ProgressReader:
             progress = ResourceProgress(name, total=(self.totals or {}).get(name))
             progress.pages = calls_by_resource.get(name, 0)
             in_this_run = cp.get("run_id") == self.run_id
-            if name in counts:
+            if name in counts:  # recorded by the worker at the end of an invocation: the figure the summary sums
                 progress.records = int(counts[name].get("fetched", 0))
-            if (in_this_run and cp.get("pass_kind") is None) or run.get("status") == "succeeded":
+                progress.counted = True
+            if (in_this_run and cp.get("pass_kind") is None) or run.get("status") in ENDED:
                 progress.state = "done"
-                if name not in counts and progress.total is not None:
-                    progress.records = progress.total
             elif in_this_run or progress.pages:
                 progress.state = "reading"
-                if name not in counts:
+                if not progress.counted:
                     progress.records = self._records_so_far(spec, cp)
-            if progress.total is not None and progress.state == "done":
+            if progress.total is not None and progress.counted:
                 progress.total = max(progress.total, progress.records)
             resources[name] = progress
         api_calls = int(stats.get("totalCalls", 0)) - int(self._baseline.get("totalCalls", 0))
         limited = int(stats.get("total429", 0)) - int(self._baseline.get("total429", 0))
         api_calls = max(api_calls, int(run.get("apiCalls") or 0))
         limited = max(limited, int(run.get("rateLimited") or 0))
+        if run.get("status") in ENDED:
+            api_calls, limited = int(run.get("apiCalls") or 0), int(run.get("rateLimited") or 0)  # as recorded
         current = self.handle.client(self.practice, self.client["clientId"]).get("currentRun") or {}
-        waiting = current.get("waitingOn") if current.get("runId") == self.run_id else None
-        return RunProgress(run, resources, api_calls, limited, time.monotonic() - self.started, waiting)
+        ours = current.get("runId") == self.run_id
+        waiting = current.get("waitingOn") if ours else None
+        heartbeat = current.get("progress") if ours else None
+        return RunProgress(run, resources, api_calls, limited, time.monotonic() - self.started, waiting, heartbeat)
 
     def _records_so_far(self, spec: ResourceSpec, cp: dict[str, Any]) -> int:
         """Records read by a pass still in progress, from its checkpoint (pages done, Journals offset)."""
@@ -161,14 +175,23 @@ WAIT_REASONS = {
 
 
 def _status_line(progress: RunProgress) -> str:
+    """The run's state. While it runs: its heartbeat and the calls seen at the emulator so far; once it ended: the
+    run's record alone (calls, 429s, the wall-clock time its calls waited), as the summary prints it."""
     waited = float(progress.run.get("waitedSeconds") or 0)
     status = progress.status
     if progress.waiting_on:
         reason = WAIT_REASONS.get(progress.waiting_on["reason"], progress.waiting_on["reason"])
         status += f" (waiting on {reason} until {str(progress.waiting_on['until'])[11:19]} UTC)"
+    beat = progress.heartbeat if not progress.finished else None
+    so_far = (
+        f" · {beat.get('resourcesDone')}/{beat.get('resourcesTotal')} resources, "
+        f"{beat.get('recordsSoFar')} records read so far"
+        if beat
+        else ""
+    )
     return (
-        f"run {status} · API calls {progress.api_calls} · 429s {progress.rate_limited} · "
-        f"waited on rate limits {waited:.1f} s · {progress.elapsed:.0f} s"
+        f"run {status}{so_far} · API calls {progress.api_calls} · 429s {progress.rate_limited} · "
+        f"waited {waited:.1f} s · {progress.elapsed:.0f} s"
     )
 
 
@@ -204,7 +227,10 @@ class BarRenderer(Renderer):
                 if resource.total is not None
                 else (resource.records if resource.state == "done" else None)
             )
-            self.bars.update(self.tasks[name], completed=resource.records, total=total, mark=mark, pages=resource.pages)
+            # Done but its figures not recorded yet (the worker records them at the end of its invocation): a full
+            # bar, not a count of its own; the recorded figure replaces it.
+            completed = resource.records if resource.counted or resource.state != "done" else (total or 0)
+            self.bars.update(self.tasks[name], completed=completed, total=total, mark=mark, pages=resource.pages)
 
     def stop(self, progress: RunProgress | None) -> None:
         if progress is not None:
@@ -213,7 +239,8 @@ class BarRenderer(Renderer):
 
 
 class LineRenderer(Renderer):
-    """Plain lines: each resource once it is done, and the run's state every few seconds."""
+    """Plain lines: each resource once the run has recorded its figures (the worker records them when its
+    invocation ends), and the run's state every few seconds."""
 
     def __init__(self, out: IO[str], every: float = 10.0) -> None:
         self.out = out
@@ -230,9 +257,14 @@ class LineRenderer(Renderer):
 
     def update(self, progress: RunProgress) -> None:
         for name, resource in progress.resources.items():
-            if resource.state == "done" and name not in self.reported:
-                self.reported.add(name)
-                self._print(f"  {name:<19} {resource.records:>7} records  {resource.pages:>4} calls")
+            if name in self.reported or resource.state != "done" or not (resource.counted or progress.finished):
+                continue
+            self.reported.add(name)
+            calls = f"{resource.pages:>4} call{'' if resource.pages == 1 else 's'}"
+            if resource.counted:
+                self._print(f"  {name:<19} {resource.records:>7} fetched  {calls}")
+            else:
+                self._print(f"  {name:<19} {'-':>7} not read by this run  {calls}")
         if time.monotonic() - self.last_line >= self.every:
             self.last_line = time.monotonic()
             self._print(f"  … {_status_line(progress)}")

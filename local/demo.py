@@ -127,6 +127,7 @@ class Demo:
         handle.emulator_admin("POST", "/consent", json={"tenantIds": [org["tenantId"]], "deny": False})
         redirect = handle.session.get(authorize_url, allow_redirects=False, timeout=30)
         self.say(f"Xero sends the browser back to the console: {redirect.headers['Location'].split('?')[0]}")
+        before = handle.tenant_stats(org["tenantId"])  # the emulator's call log before the link's sync is queued
         outcome = handle.complete_link(practice, redirect.headers["Location"])
         (client_id,) = outcome["clientIds"]
         client = handle.client(practice, client_id)
@@ -138,15 +139,16 @@ class Demo:
 
         self.step("4. Initial sync: the queue, the worker, DynamoDB")
         first = handle.first_run_after(practice, client_id, set())
-        progress = self.follow(client, first["runId"], totals=counts, title="initial sync")
-        self.summary(progress, client_id, whole=True, title="Initial sync")
+        progress = self.follow(client, first["runId"], before, totals=counts)
+        self.summary(progress, client_id, whole=True, title="The link's sync")
 
         self.step(f"5. Make {self.options.changes} changes in Xero, then press Sync Now")
         changed = handle.change_org(org["tenantId"], self.options.changes, seed=2)
         self.say("changed in Xero: " + _describe_changes(changed.get("changes") or {}))
+        before = handle.tenant_stats(org["tenantId"])
         accepted = handle.sync_now(practice, client_id)
         self.say(f"POST /clients/{client_id[:8]}…/sync → run {accepted['runId']} {accepted['status']}")
-        progress = self.follow(client, accepted["runId"], totals=None, title="Sync Now")
+        progress = self.follow(client, accepted["runId"], before, totals=None)
         self.summary(progress, client_id, whole=False, title="Sync Now: only the changes")
         self.verify(client)
 
@@ -169,6 +171,7 @@ class Demo:
 
         self.step("7. Relink (POST /clients/{id}/link → consent → link completion), and the sync that follows")
         earlier = {r["runId"] for r in handle.runs(practice, client_id)}
+        before = handle.tenant_stats(org["tenantId"])
         relinked = handle.link(practice, [org["tenantId"]], client_id=client_id)
         client = handle.client(practice, client_id)
         self.say(
@@ -176,7 +179,7 @@ class Demo:
             f"{client['linkState']}"
         )
         run = handle.first_run_after(practice, client_id, earlier)
-        progress = self.follow(client, run["runId"], totals=None, title=f"{run['trigger']} sync")
+        progress = self.follow(client, run["runId"], before, totals=None)
         self.summary(progress, client_id, whole=False, title="After relinking")
         self.verify(client)
 
@@ -189,9 +192,16 @@ class Demo:
             self.say(f"Practice console       {console}  (`make demo KEEP=1` keeps it running)", whole=True)
         return 0
 
-    def follow(self, client: dict[str, Any], run_id: str, totals: dict[str, int] | None, title: str) -> RunProgress:
+    def follow(
+        self, client: dict[str, Any], run_id: str, before: dict[str, Any], totals: dict[str, int] | None
+    ) -> RunProgress:
+        """Draws the run's progress until it ends. `before` is the emulator's call log from before the run was asked
+        for, so that every call of the run is counted. The title is the run's own trigger and mode, as recorded."""
         assert self.handle is not None
-        reader = ProgressReader(self.handle, self.options.practice, client, run_id, totals=totals)
+        practice = self.options.practice
+        run = self.handle.run(practice, client["clientId"], run_id) or {}
+        title = f"run {run_id} ({run.get('trigger')}, {run.get('mode')})"
+        reader = ProgressReader(self.handle, practice, client, run_id, totals=totals, baseline=before)
         progress = follow(reader, renderer_for(self.console), title)
         if progress.status != "succeeded":
             run = progress.run
@@ -203,6 +213,8 @@ class Demo:
     def summary(self, progress: RunProgress, client_id: str, whole: bool, title: str) -> None:
         assert self.handle is not None
         stored = self.handle.stored(client_id, RESOURCES)
+        run = progress.run
+        title = f"{title}: {run.get('trigger')} sync, mode {run.get('mode')}"
         self.console.print(summary_table(progress, stored, whole, title=title))
         self.say(run_line(progress, whole, stored))
 

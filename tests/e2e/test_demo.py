@@ -3,6 +3,7 @@ the demo leaves running (`--keep`), and Ctrl-C stopping everything it started.""
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -33,6 +34,89 @@ def _local(state_dir: Path, *args: str, timeout: float = 120) -> subprocess.Comp
         timeout=timeout,
         check=False,
     )
+
+
+_HEADER = re.compile(r"^run (\S+) \((\w+), (\w+)\)$")  # the follow's title: the run's trigger and mode
+_RESOURCE = re.compile(r"^  (\w+) +(\d+) fetched +(\d+) calls?$")
+_STATE = re.compile(r"^  run (\w+) · API calls (\d+) · 429s (\d+) · waited ([\d.]+) s")
+_TITLE = re.compile(r": (\w+) sync, mode (\w+)\s*$")
+
+
+def _syncs_as_printed(output: str) -> dict[str, dict[str, object]]:
+    """Each sync the demo followed, as its plain lines say: per resource what was fetched and the calls, the run's
+    final state, the summary table's rows and total, its title, and the run line under it."""
+    syncs: dict[str, dict[str, object]] = {}
+    lines = output.splitlines()
+    starts = [i for i, line in enumerate(lines) if _HEADER.match(line)]
+    for at, end in zip(starts, [*starts[1:], len(lines)], strict=True):
+        run_id, trigger, mode = _HEADER.match(lines[at]).groups()  # type: ignore[union-attr]
+        section = lines[at + 1 : end]
+        printed: dict[str, object] = {"trigger": trigger, "mode": mode}
+        printed["lines"] = {
+            m[1]: (int(m[2]), int(m[3])) for m in (_RESOURCE.match(line) for line in section) if m is not None
+        }
+        state = next(m for m in (_STATE.match(line) for line in section) if m is not None)
+        printed["state"] = (state[1], int(state[2]), int(state[3]), state[4])
+        title = next(m for m in (_TITLE.search(line) for line in section) if m is not None)
+        printed["title"] = (title[1], title[2])
+        rows = {}
+        for line in section:
+            cells = [cell.strip() for cell in line.strip().strip("│").split("│")]
+            if len(cells) == 9 and cells[1].isdigit():
+                rows[cells[0]] = {
+                    key: int(cells[i]) for i, key in ((1, "fetched"), (2, "new"), (3, "changed"), (4, "removed"))
+                } | {"calls": int(cells[7])}
+        printed["total"] = rows.pop("total")
+        printed["rows"] = rows
+        text = " ".join(" ".join(section).split())  # the run line may wrap
+        summary = re.search(
+            rf"run {run_id} (\w+) \((\w+), (\w+)\): (\d+) records fetched, (\d+) API calls .*?, (\d+) rate-limited, "
+            r"waited ([\d.]+) s,",
+            text,
+        )
+        assert summary is not None, f"no run line for {run_id} in:\n" + "\n".join(section)
+        printed["summary"] = summary.groups()
+        syncs[run_id] = printed
+    return syncs
+
+
+def _check_against_the_runs(printed: dict[str, dict[str, object]], runs: list[dict[str, object]]) -> None:
+    """Every figure the demo printed for a sync is the run's own, as GET /clients/{id}/syncs returns it."""
+    by_id = {run["runId"]: run for run in runs}
+    for run_id, shown in printed.items():
+        run = by_id[run_id]
+        counts: dict[str, dict[str, int]] = run["counts"]  # type: ignore[assignment]
+        calls, limited, waited = int(run["apiCalls"]), int(run["rateLimited"]), f"{float(run['waitedSeconds']):.1f}"
+        where = f"run {run_id} ({run['trigger']}, {run['mode']})"
+        assert (shown["trigger"], shown["mode"]) == (run["trigger"], run["mode"]), where
+        assert shown["title"] == (run["trigger"], run["mode"]), where
+        lines: dict[str, tuple[int, int]] = shown["lines"]  # type: ignore[assignment]
+        rows: dict[str, dict[str, int]] = shown["rows"]  # type: ignore[assignment]
+        assert set(lines) == set(counts) and set(rows) >= set(counts), where
+        for name, recorded in counts.items():
+            assert lines[name][0] == recorded["fetched"], f"{name}: line {lines[name]}, recorded {recorded}; {where}"
+            row = rows[name]
+            assert (row["fetched"], row["new"], row["changed"], row["removed"]) == (
+                recorded["fetched"],
+                recorded["inserted"],
+                recorded["updated"],
+                recorded["deleted"],
+            ), f"{name}: summary {row}, recorded {recorded}; {where}"
+            assert lines[name][1] == row["calls"], f"{name}: line {lines[name]}, summary {row}; {where}"
+        for key, field in (("fetched", "fetched"), ("new", "inserted"), ("changed", "updated"), ("removed", "deleted")):
+            assert shown["total"][key] == sum(c[field] for c in counts.values()), f"total {key}: {where}"  # type: ignore[index]
+        assert shown["total"]["calls"] == calls, where  # type: ignore[index]
+        assert shown["state"] == (run["status"], calls, limited, waited), where
+        fetched = sum(c["fetched"] for c in counts.values())
+        assert shown["summary"] == (
+            run["status"],
+            run["trigger"],
+            run["mode"],
+            str(fetched),
+            str(calls),
+            str(limited),
+            waited,
+        ), where
 
 
 def _alive(pid: int) -> bool:
@@ -103,6 +187,12 @@ def test_the_demo_links_syncs_changes_unlinks_and_relinks_then_the_cli_works_on_
         assert output.count("verify: stored data equals Xero") == 2
         assert "succeeded (link, initial)" in output and "succeeded (manual, incremental)" in output
         assert "succeeded (relink, incremental)" in output
+        printed = _syncs_as_printed(output)
+        assert [(s["trigger"], s["mode"]) for s in printed.values()] == [
+            ("link", "initial"),
+            ("manual", "incremental"),
+            ("relink", "incremental"),
+        ]
 
         # And it printed what a developer needs to go on by hand: the consent page, and a token the API accepts
         lines = output.splitlines()
@@ -113,6 +203,14 @@ def test_the_demo_links_syncs_changes_unlinks_and_relinks_then_the_cli_works_on_
         listed = requests.get(f"{state['api']}/clients", headers={"Authorization": f"Bearer {token}"}, timeout=30)
         assert listed.status_code == 200
         assert [c["name"] for c in listed.json()["items"]] == ["Kōwhai Trading Ltd"]
+
+        # And every figure printed for each sync (per resource, the summary, the run line) is the run's as recorded
+        client_id = listed.json()["items"][0]["clientId"]
+        runs = requests.get(
+            f"{state['api']}/clients/{client_id}/syncs", headers={"Authorization": f"Bearer {token}"}, timeout=30
+        )
+        assert runs.status_code == 200
+        _check_against_the_runs(printed, runs.json()["items"])
         assert requests.get(consent, timeout=30).status_code == 200  # the emulator's consent page itself
 
         # And the CLI finds the demo's client on the stack it left running
