@@ -6,12 +6,11 @@ from typing import Any
 from pynamodb.attributes import MapAttribute
 from pynamodb.exceptions import DoesNotExist
 
-from xero_sync.catalogue import BY_NAME
 from xero_sync.errors import ClientNotFound
 from xero_sync.ids import CLIENT_ID_PATTERN
-from xero_sync.models import Checkpoint, Client, LinkState, RunStatus, SyncRun
+from xero_sync.models import Client, LinkState, RunStatus, SyncRun
 from xero_sync.paging import MAX_PAGE_SIZE, decode_cursor, encode_cursor
-from xero_sync.record_store import COUNT_PREFIX
+from xero_sync.record_store import RecordStore
 from xero_sync.schemas import (
     ClientOverview,
     ClientPage,
@@ -115,12 +114,11 @@ def _imports(client_id: str) -> dict[str, dict[str, Any]]:
     counts: dict[str, int] = {}
     imported: dict[str, datetime] = {}
     unavailable: dict[str, datetime] = {}
-    for item in Checkpoint.query(client_id):
-        if item.resource.startswith(COUNT_PREFIX):
-            counts[item.resource.removeprefix(COUNT_PREFIX)] = int(item.record_count or 0)
-        elif item.resource in BY_NAME:
-            if item.unavailable_since is not None:
-                unavailable[item.resource] = item.unavailable_since
-            elif item.full_synced_at is not None or item.modified_since is not None or item.journal_offset:
-                imported[item.resource] = item.updated_at
+    for resource, state in RecordStore(client_id).imports().items():
+        if state.records is not None:
+            counts[resource] = state.records
+        if state.unavailable_since is not None:
+            unavailable[resource] = state.unavailable_since
+        elif state.checkpoint is not None and state.imported:
+            imported[resource] = state.checkpoint.updated_at
     return {"record_counts": counts, "last_imported_at": imported, "unavailable_resources": unavailable}

@@ -125,6 +125,25 @@ def contact_of(record: Record) -> str | None:
     return None
 
 
+@dataclass
+class ResourceState:
+    """What the checkpoints say of one resource of a client (RecordStore.imports)."""
+
+    records: int | None = None  # None: nothing counted yet (no `_count#` item)
+    latest_updated_ms: int | None = None
+    checkpoint: Checkpoint | None = None
+
+    @property
+    def unavailable_since(self) -> datetime | None:
+        return self.checkpoint.unavailable_since if self.checkpoint else None
+
+    @property
+    def imported(self) -> bool:
+        """Whether a pass over the resource ever completed (a mark was moved)."""
+        cp = self.checkpoint
+        return cp is not None and bool(cp.full_synced_at or cp.modified_since or cp.journal_offset)
+
+
 class RecordStore:
     def __init__(self, client_id: str) -> None:
         self.client_id = client_id
@@ -280,6 +299,22 @@ class RecordStore:
             return
         if item.count_writes_in_flight:
             self.set_count(resource, XeroRecord.count(self.partition(resource), consistent_read=True))
+
+    def imports(self) -> dict[str, "ResourceState"]:
+        """Per resource ever imported or tried, from one Query of the client's checkpoints: its pass checkpoint and,
+        beside it, its `_count#` item (records stored, the latest UpdatedDateUTC written)."""
+        states: dict[str, ResourceState] = {}
+        for item in Checkpoint.query(self.client_id):
+            resource = item.resource.removeprefix(COUNT_PREFIX)
+            if resource.startswith("_"):
+                continue  # the engine's own items (_dependents)
+            state = states.setdefault(resource, ResourceState())
+            if item.resource.startswith(COUNT_PREFIX):
+                state.records = int(item.record_count or 0)
+                state.latest_updated_ms = None if item.latest_updated_ms is None else int(item.latest_updated_ms)
+            else:
+                state.checkpoint = item
+        return states
 
     def counts(self) -> dict[str, int]:
         """Records stored per resource (resources never imported are left out)."""

@@ -19,10 +19,10 @@ from pynamodb.expressions.condition import Condition
 from xero_sync.catalogue import BY_NAME, CATALOGUE, ResourceSpec
 from xero_sync.clients import load_client
 from xero_sync.errors import InvalidCursor, InvalidParameter, RecordNotFound, ResourceNotFound
-from xero_sync.models import Checkpoint, XeroRecord
+from xero_sync.models import XeroRecord
 from xero_sync.paging import decode_cursor, encode_cursor
 from xero_sync.record_bodies import Record, decode_body
-from xero_sync.record_store import COUNT_PREFIX, RecordStore
+from xero_sync.record_store import RecordStore, ResourceState
 from xero_sync.rendering import Renderer
 from xero_sync.schemas import ResourceImport, XeroOrganisationView, XeroRecordPage
 
@@ -65,17 +65,16 @@ def organisation_view(practice_id: str, client_id: str) -> XeroOrganisationView:
     if organisation is not None:
         body = decode_body(organisation.body, ORGANISATION.id_field, organisation.xero_id)
         (rendered,) = Renderer(client_id, store).render(ORGANISATION, [body])
-    # One Query: each resource's checkpoint and, beside it, its `_count#` item (count and latest change).
-    items = {item.resource: item for item in Checkpoint.query(client_id)}
+    states = store.imports()  # one Query: each resource's checkpoint and its `_count#` item
     resources = []
     for spec in CATALOGUE:
-        checkpoint, count = items.get(spec.name), items.get(f"{COUNT_PREFIX}{spec.name}")
+        state = states.get(spec.name) or ResourceState()
         resources.append(
             ResourceImport(
                 resource=spec.name,
-                records=int(count.record_count or 0) if count else 0,
-                last_imported_at=checkpoint.updated_at if checkpoint else None,
-                last_changed_at=_from_ms(count.latest_updated_ms) if count else None,
+                records=state.records or 0,
+                last_imported_at=state.checkpoint.updated_at if state.checkpoint else None,
+                last_changed_at=_from_ms(state.latest_updated_ms),
             )
         )
     return XeroOrganisationView(client_id=client_id, organisation=rendered, resources=resources)
