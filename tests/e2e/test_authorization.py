@@ -119,7 +119,7 @@ def test_completing_a_link_needs_a_token_and_the_old_callback_is_gone(stack: Loc
 
 def _invocations(stack: LocalStack) -> int:
     assert stack.functions is not None
-    return sum(stack.functions.runtimes[name].invocations for name in ("ClientsFunction", "SyncDispatchFunction"))
+    return sum(stack.functions.runtimes[name].invocations for name in ("ClientsFunction", "SyncNowFunction"))
 
 
 def test_concurrent_requests_never_answer_with_another_requests_event(stack, seed_client):

@@ -222,7 +222,7 @@ def test_only_the_functions_serving_mutating_routes_may_count_requests():
         for statement in policy_statements(function_id)
         if "RateLimitsTable" in resolved(statement["Resource"])
     }
-    assert counting == mutating == {"LinkFunction", "UnlinkFunction", "SyncDispatchFunction", "ClientsFunction"}
+    assert counting == mutating == {"LinkFunction", "UnlinkFunction", "SyncNowFunction", "ClientsFunction"}
     # The stage's throttling stays: it bounds every route, the limit per practice only the mutating ones.
     stage_throttling = TEMPLATE.source["Resources"]["HttpApi"]["Properties"]["DefaultRouteSettings"]
     assert stage_throttling == {"ThrottlingBurstLimit": 50, "ThrottlingRateLimit": 25}
@@ -418,9 +418,21 @@ LEAST_PRIVILEGE: dict[str, dict[str, set[str]]] = {
         REMOTE_CLEANUP,
         PUBLISH,
     ),
-    # Sync Now (request_sync; a run it cannot queue is closed and read back for its event), the nightly fan-out
-    # (clients-by-link-state), console dispatch by id (client-id), the retried clean-ups (pending-cleanups +
-    # REMOTE_CLEANUP); a failed async invocation goes to its destination (SAM's).
+    # Sync Now: request_sync claims the run on the client and queues it; a run it cannot queue is closed and read
+    # back for its event. No token set, no index.
+    "SyncNowFunction": merged(
+        {
+            "dynamodb:GetItem": {"ClientsTable", "SyncRunsTable"},
+            "dynamodb:PutItem": {"SyncRunsTable"},
+            "dynamodb:UpdateItem": {"ClientsTable", "SyncRunsTable"},
+            "sqs:SendMessage": {"SyncQueue"},
+        },
+        PRACTICE_LIMIT,
+        PUBLISH,
+    ),
+    # The nightly fan-out (clients-by-link-state), an operator's dispatch by id (client-id, then request_sync as
+    # Sync Now does), the retried clean-ups (pending-cleanups + REMOTE_CLEANUP); a failed async invocation goes to
+    # its destination (SAM's).
     "SyncDispatchFunction": merged(
         {
             "dynamodb:Query": {
@@ -433,18 +445,17 @@ LEAST_PRIVILEGE: dict[str, dict[str, set[str]]] = {
             "dynamodb:UpdateItem": {"SyncRunsTable"},
             "sqs:SendMessage": {"SyncQueue", "AsyncFailureQueue"},
         },
-        PRACTICE_LIMIT,
         REMOTE_CLEANUP,
         PUBLISH,
     ),
     # begin_run / finish_run / suspend_run, the engine's checkpoints and records, the token refresh, continuations,
-    # marking a refused token set's clients needs_relink, and console reruns (client-id).
+    # marking a refused token set's clients needs_relink.
     "SyncClientFunction": merged(
         {
             "dynamodb:GetItem": {"ClientsTable", "SyncRunsTable", "CheckpointsTable"},
             "dynamodb:PutItem": {"SyncRunsTable", "CheckpointsTable"},
             "dynamodb:UpdateItem": {"ClientsTable", "SyncRunsTable", "CheckpointsTable"},
-            "dynamodb:Query": {"ClientsTable/index/client-id", "RecordsTable"},
+            "dynamodb:Query": {"RecordsTable"},
             "dynamodb:BatchGetItem": {"RecordsTable"},
             "dynamodb:BatchWriteItem": {"RecordsTable"},
             "sqs:SendMessage": {"SyncQueue"},
@@ -547,7 +558,14 @@ def test_the_event_bus_is_the_stacks_own_named_in_every_function_and_in_the_outp
         assert function["Properties"]["Environment"]["Variables"]["EVENT_BUS_NAME"] == {"Ref": bus_id}, function_id
 
 
-PUBLISHERS = {"LinkFunction", "UnlinkFunction", "SyncDispatchFunction", "SyncClientFunction", "ClientsFunction"}
+PUBLISHERS = {
+    "LinkFunction",
+    "UnlinkFunction",
+    "SyncNowFunction",
+    "SyncDispatchFunction",
+    "SyncClientFunction",
+    "ClientsFunction",
+}
 
 
 def test_only_the_functions_that_end_runs_or_change_links_put_events_and_only_on_the_bus():
