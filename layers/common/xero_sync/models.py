@@ -7,9 +7,9 @@ Nothing here ever holds an OAuth token: a token set is referenced by its secret'
 
 import contextlib
 import threading
+from collections.abc import Callable
 from datetime import datetime
 from enum import StrEnum
-from collections.abc import Callable
 from functools import lru_cache
 
 from pynamodb.attributes import (
