@@ -73,15 +73,19 @@ def verify_client(
     one on the client's token set); `stored_records` what a reader sees of a resource (by default read from the
     Records table through the renderer; the CLI reads it through the data API)."""
     from xero_sync.sync_engine import read_pages
-    from xero_sync.sync_worker import AccessToken, api_options
-    from xero_sync.xero_api import XeroApi
+    from xero_sync.sync_worker import AccessToken
+    from xero_sync.xero_api import ApiOptions, XeroApi
 
     if api is None:
         client = find_client(client_id)
         if not client.token_set_id:
             raise LookupError(f"client {client_id} has no Xero token set (never linked, or unlinked)")
+        settings = get_settings()
         api = XeroApi(
-            str(get_settings().xero_api_url), client.tenant_id, AccessToken(client.token_set_id), api_options()
+            str(settings.xero_api_url),
+            client.tenant_id,
+            AccessToken(client.token_set_id),
+            ApiOptions.from_settings(settings),
         )
     if stored_records is None:
         store = RecordStore(client_id)
