@@ -9,12 +9,13 @@ from aws_lambda_powertools.utilities.parser.models import SqsRecordModel
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, ConfigDict, Field, Json, ValidationError
 
+from xero_sync.clients import practice_of
 from xero_sync.errors import ApiError, ClientNotFound
-from xero_sync.models import Client, RunTrigger
+from xero_sync.models import RunTrigger
 from xero_sync.observability import logger, metrics, tracer
 from xero_sync.queue import SyncQueue
-from xero_sync.runs import request_sync
 from xero_sync.schemas import SyncMessage
+from xero_sync.sync_requests import request_sync
 from xero_sync.sync_worker import process_sync_message
 
 
@@ -60,13 +61,12 @@ def console_rerun(event: dict[str, Any], context: LambdaContext) -> dict[str, An
         rerun = ConsoleRerun.model_validate(event)
     except ValidationError as error:
         return {"error": "bad_request", "message": error.errors(include_url=False, include_input=False)}
-    keys = list(Client.by_client_id.query(rerun.client_id, limit=2))
-    if len(keys) != 1:
-        return {"error": ClientNotFound.code, "message": "no such client"}
-    practice_id = keys[0].practice_id
     here = _RunHere()
     try:
+        practice_id = practice_of(rerun.client_id)
         accepted = request_sync(practice_id, rerun.client_id, RunTrigger.CONSOLE, mode=rerun.mode, queue=here)
+    except ClientNotFound:
+        return {"error": ClientNotFound.code, "message": "no such client"}
     except ApiError as error:
         return {"error": error.code, "message": error.message}
     if not here.taken:  # a run was already queued or running: it goes on where it is

@@ -40,7 +40,6 @@ from xero_sync.catalogue import CATALOGUE
 from xero_sync.config import get_settings
 from xero_sync.errors import ClientNotFound
 from xero_sync.events import link_changed, publish
-from xero_sync.linking import clean_up_remote
 from xero_sync.models import (
     Checkpoint,
     Client,
@@ -55,6 +54,7 @@ from xero_sync.observability import logger, metrics
 from xero_sync.runs import RunKey, finish_run, now_utc
 from xero_sync.schemas import ApiModel
 from xero_sync.tokens import TokenStore
+from xero_sync.unlinking import clean_up_remote
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
