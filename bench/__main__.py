@@ -53,8 +53,11 @@ def run(settings: Settings, state_dir: Path, console: Console) -> dict[str, Any]
     def log(message: str) -> None:
         console.print(f"[dim]{time.monotonic() - began:6.1f} s[/dim]  {message}", highlight=False)
 
+    from bench.import_times import measure as measure_imports
     from local.demo import quiet_logs
 
+    # First, with no local stack running beside the fresh interpreters.
+    cold_starts = measure_imports(settings.import_runs, log)
     quiet_logs(state_dir / "logs" / "bench.log")
     with BenchStack(state_dir) as bench:
         quiet_logs(state_dir / "logs" / "bench.log")  # again: the functions' loggers exist now
@@ -66,7 +69,7 @@ def run(settings: Settings, state_dir: Path, console: Console) -> dict[str, Any]
         from bench.report import judge, targets_json
         from bench.tap import TapXero
 
-        results: dict[str, Any] = {"meta": meta(settings)}
+        results: dict[str, Any] = {"meta": meta(settings), "coldStarts": cold_starts}
         results["dispatch"] = measure_dispatch(bench, settings, log)
         with tempfile.TemporaryDirectory(prefix="tap-xero-") as workdir:
             tap = TapXero(bench, Path(workdir))

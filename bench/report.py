@@ -7,6 +7,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from bench.import_times import print_table as print_import_table
 from xero_sync.catalogue import BY_NAME, Paging
 
 LARGE_RSS_LIMIT_MB = 256
@@ -186,8 +187,23 @@ def _dispatch_targets(dispatch: dict[str, Any]) -> list[Target]:
     ]
 
 
+def _cold_start_targets(cold: dict[str, Any]) -> list[Target]:
+    limit = cold["targetSeconds"]
+    return [
+        Target(
+            f"handler import <= {limit} s",
+            name,
+            f"{figures['now']['seconds']} s"
+            + (f" (before {figures['before']['seconds']} s)" if "before" in figures else ""),
+            figures["now"]["seconds"] <= limit,
+            f"median of {cold['runs']}; import boto3 alone {cold['floor']['boto3']} s in the same run",
+        )
+        for name, figures in cold["functions"].items()
+    ]
+
+
 def judge(results: dict[str, Any]) -> list[Target]:
-    out: list[Target] = []
+    out: list[Target] = _cold_start_targets(results["coldStarts"])
     orgs: dict[str, Any] = results["orgs"]
     for size, org in orgs.items():
         out += _initial_targets(size, org)
@@ -346,7 +362,8 @@ def print_tables(results: dict[str, Any], console: Console) -> None:
         f"{month['sqsRequests']:g} SQS requests, {month['secretsManagerCalls']} Secrets Manager calls: "
         f"${month['usdTotal']} ({', '.join(f'{k} ${v}' for k, v in month['usd'].items())})"
     )
-    verdicts = Table(title="Targets (issues 8 and 20)")
+    print_import_table(results["coldStarts"], console)
+    verdicts = Table(title="Targets (issues 8, 20 and 23)")
     for column in ("target", "scope", "measured", "result", "note"):
         verdicts.add_column(column)
     for target in results["targets"]:

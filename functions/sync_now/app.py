@@ -7,7 +7,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Body
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from xero_sync import runs
+from xero_sync import sync_requests
 from xero_sync.api import ClientIdPath, caller_practice_id, create_resolver, documented, resolve
 from xero_sync.limits import practice_limit
 from xero_sync.models import RunTrigger
@@ -31,7 +31,7 @@ def sync_now(
     request: Annotated[SyncNowRequest | None, Body()] = None,
 ) -> tuple[SyncAccepted, int]:
     mode = request.mode if request else "incremental"
-    return runs.request_sync(caller_practice_id(app), client_id, RunTrigger.MANUAL, mode), 202
+    return sync_requests.request_sync(caller_practice_id(app), client_id, RunTrigger.MANUAL, mode), 202
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True)

@@ -350,16 +350,16 @@ def test_every_mutating_route_documents_the_429_of_its_limit_with_retry_after():
 # `token-sets/*` for the token-set secrets). Derived by reading each function's code path and reviewed by hand:
 # PynamoDB's get/save/update/delete are GetItem/PutItem/UpdateItem/DeleteItem, query is Query, batch_get and
 # batch_write are BatchGetItem/BatchWriteItem (saves and deletes alike), and a TransactWrite needs the action of each
-# of its parts (runs.request_sync, begin_run, finish_run, suspend_run: UpdateItem on Clients, PutItem or UpdateItem
-# on SyncRuns; no ConditionCheck parts). Secrets Manager encrypts every secret with TokenKey: creating or writing one
-# needs kms:GenerateDataKey, reading one kms:Decrypt (kms:Encrypt is never used). Every token-handling path reads the
-# Xero app's credentials (XeroAppSecret). Whatever the functions call during the whole suite is checked against
-# these policies as it happens (tests/aws_calls.py, wired in tests/conftest.py).
+# of its parts (sync_requests.request_sync, runs.begin_run, finish_run, suspend_run: UpdateItem on Clients, PutItem
+# or UpdateItem on SyncRuns; no ConditionCheck parts). Secrets Manager encrypts every secret with TokenKey: creating
+# or writing one needs kms:GenerateDataKey, reading one kms:Decrypt (kms:Encrypt is never used). Every token-handling
+# path reads the Xero app's credentials (XeroAppSecret). Whatever the functions call during the whole suite is
+# checked against these policies as it happens (tests/aws_calls.py, wired in tests/conftest.py).
 SECRETS_KMS = {"kms:Decrypt": {"TokenKey"}, "kms:GenerateDataKey": {"TokenKey"}}
 APP_CREDENTIALS = {"secretsmanager:GetSecretValue": {"XeroAppSecret"}}
 # Refreshing a token set (tokens.TokenStore.fresh): its ref and lease, its secret read and rewritten.
 TOKEN_REFRESH = {"dynamodb:GetItem": {"TokenSetsTable"}, "dynamodb:UpdateItem": {"TokenSetsTable"}}
-# The Xero clean-up of an unlinked or deleted client (linking.clean_up_remote): refresh, drop the tenant from the
+# The Xero clean-up of an unlinked or deleted client (unlinking.clean_up_remote): refresh, drop the tenant from the
 # token set, delete it (secret and ref) once no client uses it, clear the client's connection; the connection itself
 # only once no client of any practice names it (clients-by-connection).
 REMOTE_CLEANUP = {

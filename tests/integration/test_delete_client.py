@@ -26,8 +26,9 @@ from xero_sync.models import (
     XeroRecord,
 )
 from xero_sync.purge import PurgeNotReady, process_purge_message
-from xero_sync.runs import begin_run, request_sync
+from xero_sync.runs import begin_run
 from xero_sync.schemas import SyncMessage
+from xero_sync.sync_requests import request_sync
 from xero_sync.sync_worker import process_sync_message
 
 RESOURCES = ("Invoices", "Contacts", "Journals")
@@ -400,7 +401,7 @@ def test_a_slice_that_outlived_its_lease_hands_over_to_the_one_that_took_its_ste
 
 
 def test_the_xero_clean_up_never_brings_back_a_purged_client(aws, xero, api):
-    from xero_sync.linking import clean_up_remote
+    from xero_sync.unlinking import clean_up_remote
 
     tenant = xero.create_org("Ghost Ltd")
     (client_id,) = linked(api, xero, [tenant])

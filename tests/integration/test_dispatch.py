@@ -8,8 +8,9 @@ from xero_sync import dispatch
 from xero_sync.dispatch import dispatch_nightly
 from xero_sync.models import Client, LinkState, RunStatus, RunTrigger
 from xero_sync.queue import SyncQueue
-from xero_sync.runs import begin_run, request_sync, suspend_run
+from xero_sync.runs import begin_run, suspend_run
 from xero_sync.schemas import SyncMessage
+from xero_sync.sync_requests import request_sync
 
 
 def record_calls(botocore_client) -> Counter:

@@ -9,7 +9,7 @@ from local.lambda_context import LocalLambdaContext
 from tests.builders import a_client
 from tests.conftest import TEMPLATE
 from xero_sync.models import Client, RunTrigger, SyncRun
-from xero_sync.runs import request_sync
+from xero_sync.sync_requests import request_sync
 
 
 def sqs_event(aws, bodies: list[str]) -> dict:

@@ -16,12 +16,13 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_vali
 from xero_sync.clients import practice_of
 from xero_sync.errors import ClientNotFound, ClientNotLinked
 from xero_sync.ids import CLIENT_ID_PATTERN, new_run_id
-from xero_sync.linking import retry_remote_cleanups
 from xero_sync.models import Client, LinkState, RunStatus, RunTrigger
 from xero_sync.observability import logger, metrics
 from xero_sync.queue import SyncQueue
-from xero_sync.runs import now_utc, request_sync
+from xero_sync.runs import now_utc
 from xero_sync.schemas import RequestedMode, SyncMessage
+from xero_sync.sync_requests import request_sync
+from xero_sync.unlinking import retry_remote_cleanups
 
 INDEX_PAGE_SIZE = 500
 # SendMessageBatch calls at once. One after another, 10,000 clients' 1,000 calls at SQS's 10-20 ms each would take

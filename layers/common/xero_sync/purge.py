@@ -35,11 +35,11 @@ from tenacity import (
 from xero_sync.catalogue import CATALOGUE
 from xero_sync.config import get_settings
 from xero_sync.deletion import PurgeMessage, PurgeQueue, seconds_until
-from xero_sync.linking import clean_up_remote
 from xero_sync.models import Checkpoint, Client, SyncRun, TokenSetRef, XeroRecord, condition_failed
 from xero_sync.observability import logger, metrics
 from xero_sync.runs import now_utc
 from xero_sync.tokens import TokenStore
+from xero_sync.unlinking import clean_up_remote
 
 BATCH_WRITE_LIMIT = 25  # DynamoDB's BatchWriteItem maximum
 PAGE_SIZE = 1000  # keys read per Query page (keys only: well under 1 MB)

@@ -21,7 +21,6 @@ from pynamodb.attributes import MapAttribute
 from pynamodb.exceptions import UpdateError
 
 from xero_sync.config import get_settings
-from xero_sync.linking import mark_needs_relink
 from xero_sync.models import RunStatus, SyncRun
 from xero_sync.observability import logger, metrics
 from xero_sync.queue import SyncQueue
@@ -29,6 +28,7 @@ from xero_sync.runs import BegunRun, Heartbeat, begin_run, finish_run, now_utc, 
 from xero_sync.schemas import SyncMessage
 from xero_sync.sync_engine import Outcome, SyncEngine, merged_counts, options_from_settings
 from xero_sync.tokens import TokenStore, usable
+from xero_sync.unlinking import mark_needs_relink
 from xero_sync.xero_api import ApiOptions, XeroApi
 
 SQS_MAX_DELAY_SECONDS = 900
