@@ -36,8 +36,9 @@ def _dynamodb(calls: Counter[str]) -> dict[str, int]:
 
 def within_target(page: dict[str, Any]) -> bool:
     """One Query, at most one BatchGetItem per 100 distinct contacts the page names."""
-    calls = page["dynamodb"]
-    return calls["Query"] <= 1 and calls["BatchGetItem"] <= math.ceil(page["contacts"] / 100)
+    calls: dict[str, int] = page["dynamodb"]
+    contacts: int = page["contacts"]
+    return calls["Query"] <= 1 and calls["BatchGetItem"] <= math.ceil(contacts / 100)
 
 
 def read_everything(
