@@ -13,7 +13,7 @@ import importlib
 import importlib.util
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -57,14 +57,21 @@ def stored_records(
     return iter((rendering or renderer(handle, client_id)).render_all(spec, raw))
 
 
-def verify_ground_truth(handle: StackHandle, client: dict[str, Any]) -> Verification:
-    """Stored records of the client, as a reader sees them, against the organisation as the emulator holds it now."""
+def verify_ground_truth(
+    handle: StackHandle,
+    client: dict[str, Any],
+    read: Mapping[str, Iterable[dict[str, Any]]] | None = None,
+) -> Verification:
+    """Stored records of the client, as a reader sees them, against the organisation as the emulator holds it now.
+    `read`: each resource's records as some reader got them (the data API's pages); by default the Records table,
+    rendered here."""
     result = Verification()
-    rendering = renderer(handle, client["clientId"])
+    rendering = renderer(handle, client["clientId"]) if read is None else None
     for spec in CATALOGUE:
         records = handle.emulator_admin("GET", f"/orgs/{client['tenantId']}/records/{spec.name}")["records"]
         truth = {str(r[spec.id_field]): r for r in records}
-        stored = {str(r[spec.id_field]): r for r in stored_records(handle, client["clientId"], spec, rendering)}
+        shown = stored_records(handle, client["clientId"], spec, rendering) if read is None else read[spec.name]
+        stored = {str(r[spec.id_field]): r for r in shown}
         wrong = sorted(
             [f"missing {i}" for i in truth.keys() - stored.keys()]
             + [f"extra {i}" for i in stored.keys() - truth.keys()]
@@ -107,16 +114,25 @@ def _records_module(handle: StackHandle) -> Any:
     return importlib.import_module("local.records")
 
 
-def api_records(handle: StackHandle, practice: str, client_id: str, spec: ResourceSpec) -> Iterator[dict[str, Any]]:
-    """A resource as the practice reads it: paged through the data API to its end (GET /clients/{id}/xero/...)."""
+def api_pages(
+    handle: StackHandle, practice: str, client_id: str, spec: ResourceSpec, limit: int = 1000
+) -> Iterator[dict[str, Any]]:
+    """A resource's pages as the practice reads them: GET /clients/{id}/xero/{resource}?limit=... followed to its end
+    (each page is requested when the previous one has been taken)."""
     cursor = None
     while True:
-        params: dict[str, Any] = {"limit": 1000, **({"cursor": cursor} if cursor else {})}
-        page = handle.call("GET", f"/clients/{client_id}/xero/{spec.name}", practice, params=params)
-        yield from page["items"]
+        params: dict[str, Any] = {"limit": limit, **({"cursor": cursor} if cursor else {})}
+        page: dict[str, Any] = handle.call("GET", f"/clients/{client_id}/xero/{spec.name}", practice, params=params)
+        yield page
         cursor = page["nextCursor"]
         if cursor is None:
             return
+
+
+def api_records(handle: StackHandle, practice: str, client_id: str, spec: ResourceSpec) -> Iterator[dict[str, Any]]:
+    """A resource as the practice reads it: paged through the data API to its end."""
+    for page in api_pages(handle, practice, client_id, spec):
+        yield from page["items"]
 
 
 def verify_through_xero(handle: StackHandle, practice: str, client: dict[str, Any]) -> list[str]:

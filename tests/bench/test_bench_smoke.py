@@ -119,5 +119,43 @@ def test_every_target_is_judged_pass_fail_or_not_measured(smoke):
         "stored bytes <= 0.5x raw JSON",
         "dispatch: flat memory",
         "fleet: nightly window <= 4 h under 10,000 calls/min",
+        "reading: a page of 100 invoices = 1 Query + <= 1 BatchGetItem per 100 contacts",
+        "read through the data API equals Xero",
     }
     assert all(t["passed"] in (True, False, None) and t["measured"] for t in targets)
+
+
+def test_the_organisation_is_read_whole_through_the_data_api_within_the_read_target(smoke):
+    org = smoke["orgs"]["tiny"]
+    reads = org["reads"]
+    assert reads["readEqualsXero"], reads["differences"]
+    for limit, figures in reads["pageSizes"].items():
+        # Every resource paged to its end: each record once, as many pages as the page size needs (the last may be
+        # an empty one when a resource fills its pages exactly)
+        assert figures["records"] == org["records"]
+        for name, resource in figures["byResource"].items():
+            assert resource["records"] == org["counts"][name]
+            assert (
+                math.ceil(resource["records"] / int(limit))
+                <= resource["pages"]
+                <= resource["records"] // int(limit) + 1
+            )
+            # The client's GetItem every route makes, and reads only (the function may not write)
+            assert resource["maxPerPage"]["GetItem"] == 1 and set(resource["dynamodb"]) == {
+                "GetItem",
+                "Query",
+                "BatchGetItem",
+            }
+        assert figures["seconds"] > 0 and figures["recordsPerSecond"] > 0
+        # The target itself: a page of invoices is one Query and at most one BatchGetItem per 100 distinct contacts
+        invoices = figures["invoicePages"]
+        assert sum(page["records"] for page in invoices) == org["counts"]["Invoices"] > 0
+        for page in invoices:
+            assert page["contacts"] <= page["records"] and (page["contacts"] > 0) == (page["records"] > 0)
+            assert page["dynamodb"] == {
+                "GetItem": 1,
+                "Query": 1,
+                "BatchGetItem": math.ceil(page["contacts"] / 100),
+            }
+    (target,) = [t for t in smoke["targets"] if t["target"].startswith("reading: a page of 100 invoices")]
+    assert target["passed"] is True
