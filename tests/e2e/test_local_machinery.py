@@ -9,10 +9,10 @@ import pytest
 from werkzeug.test import EnvironBuilder
 from werkzeug.wrappers import Request
 
-from local.gateway import Router, build_event, to_response
-from local.scheduler import ScheduleExpression
-from local.template import Template
-from local.worker import processed_records, sqs_event
+from local.stack.gateway import Router, build_event, to_response
+from local.stack.scheduler import ScheduleExpression
+from local.stack.sqs_poller import processed_records, sqs_event
+from local.stack.template import Template
 
 
 @pytest.mark.parametrize(
@@ -177,12 +177,12 @@ def test_the_front_doors_access_log_never_carries_a_query_string(caplog: pytest.
     import requests
     from werkzeug.wrappers import Response
 
-    from local.gateway import GatewayServer
+    from local.stack.gateway import GatewayServer
 
     server = GatewayServer(lambda environ, start: Response("", status=302)(environ, start))
     server.start()
     try:
-        with caplog.at_level("INFO", logger="local.gateway"):
+        with caplog.at_level("INFO", logger="local.stack.gateway"):
             requests.get(f"{server.url}/xero/callback?code=the-authorization-code&state=s", timeout=10)
     finally:
         server.stop()

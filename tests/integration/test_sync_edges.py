@@ -11,9 +11,9 @@ from urllib.parse import parse_qsl, urlparse
 
 import pytest
 
-from local.handlers import load_handler
-from local.lambda_context import LocalLambdaContext
-from local.records import export_client, verify_client
+from local.cli.export_verify_in_process import export_client, verify_client
+from local.stack.handler_loader import load_handler
+from local.stack.lambda_context import LocalLambdaContext
 from tests.api import Api
 from tests.conftest import TEMPLATE
 from tests.sync_support import (
