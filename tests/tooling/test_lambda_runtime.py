@@ -2,7 +2,7 @@
 
 from types import SimpleNamespace
 
-from local.stack.offline_stack import lambda_runtime as runtime
+from local.stack import lambda_runtime as runtime
 from xero_sync.observability import metrics
 
 
