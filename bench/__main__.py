@@ -15,15 +15,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-_COMMON_LAYER = str(Path(__file__).resolve().parent.parent / "layers" / "common")
-if _COMMON_LAYER not in sys.path:
-    sys.path.insert(0, _COMMON_LAYER)
+from rich.console import Console
 
-from rich.console import Console  # noqa: E402
-
-from bench.settings import DEFAULT_TIME_SCALE, Settings, settings_for  # noqa: E402
-from bench.stack import BENCH_STATE_DIR, SYNC_FUNCTION, BenchStack  # noqa: E402
-from local.template import REPO_ROOT  # noqa: E402
+from bench.settings import DEFAULT_TIME_SCALE, Settings, settings_for
+from bench.stack import BENCH_STATE_DIR, SYNC_FUNCTION, BenchStack
+from local.stack.template import REPO_ROOT
 
 
 def meta(settings: Settings) -> dict[str, Any]:
@@ -54,7 +50,7 @@ def run(settings: Settings, state_dir: Path, console: Console) -> dict[str, Any]
         console.print(f"[dim]{time.monotonic() - began:6.1f} s[/dim]  {message}", highlight=False)
 
     from bench.import_times import measure as measure_imports
-    from local.demo import quiet_logs
+    from local.cli.demo import quiet_logs
 
     # First, with no local stack running beside the fresh interpreters.
     cold_starts = measure_imports(settings.import_runs, log)

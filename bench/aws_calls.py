@@ -16,7 +16,7 @@ from typing import Any
 from botocore.client import BaseClient
 from botocore.history import BaseHistoryHandler, get_global_history_recorder
 
-from local import handlers
+from local.stack import handler_loader
 
 _CAPACITY = {
     "GetItem",
@@ -117,8 +117,8 @@ def count_aws_calls() -> AwsCalls:
 
 
 class FunctionCalls(BaseHistoryHandler):
-    """The AWS calls one function's handler makes in this process (local.handlers names the function running in a
-    thread), by service and operation. Counted through botocore's global history recorder, which every client of
+    """The AWS calls one function's handler makes in this process (local.stack.handler_loader names the function running
+    in a thread), by service and operation. Counted through botocore's global history recorder, which every client of
     every session reports each call to: the handler's PynamoDB connections make a session per thread, out of reach
     of a session's event hooks."""
 
@@ -129,7 +129,7 @@ class FunctionCalls(BaseHistoryHandler):
         self._active = False
 
     def emit(self, event_type: str, payload: Any, source: str) -> None:
-        if self._active and event_type == "API_CALL" and handlers.CURRENT_FUNCTION.get() == self.function:
+        if self._active and event_type == "API_CALL" and handler_loader.CURRENT_FUNCTION.get() == self.function:
             with self._lock:
                 self.calls[f"{payload['service']}.{payload['operation']}"] += 1
 

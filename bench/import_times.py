@@ -26,7 +26,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from local.template import REPO_ROOT, Template
+from local.stack.template import REPO_ROOT, Template
 
 # The tree before the cold-start work: each handler then imported most of the package.
 PRE_CHANGE_COMMIT = "81b4acf"

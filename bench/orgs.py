@@ -12,8 +12,8 @@ from bench.reads import measure_reads
 from bench.settings import Settings
 from bench.stack import BenchStack, Org
 from bench.tap import TapConnection, TapXero
-from local.cli_progress import floor_calls
-from local.cli_records import verify_ground_truth
+from local.cli.export_verify import verify_ground_truth
+from local.cli.progress import floor_calls
 from xero_sync.catalogue import CATALOGUE
 
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from bench.aws_calls import FunctionCalls
 from bench.stack import BenchStack
-from local.cli_records import api_pages, verify_ground_truth
+from local.cli.export_verify import api_pages, verify_ground_truth
 from xero_sync.catalogue import BY_NAME, CATALOGUE
 from xero_sync.rendering import named_contacts
 

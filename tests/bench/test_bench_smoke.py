@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from bench.tap import TAP_PYTHON
-from local.template import REPO_ROOT
+from local.stack.template import REPO_ROOT
 
 pytestmark = pytest.mark.slow
 

@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 
-from local.environment import forget_cached_clients
-from local.stack import LocalStack
-from local.template import REPO_ROOT
+from local.stack.function_environment import forget_cached_clients
+from local.stack.offline_stack import OfflineStack
+from local.stack.template import REPO_ROOT
 from tests.e2e.helpers import Api, eventually
 from tests.e2e.test_linking_e2e import finished_runs, link, overview
 from tests.e2e.test_one_sync_at_a_time import CHILD_LEASE, sync_now, worker_process
@@ -40,7 +40,7 @@ ROUND_FAULTS: list[list[tuple[str, dict[str, Any]]]] = [
 
 
 @pytest.fixture
-def stack(xero_stack: LocalStack) -> LocalStack:
+def stack(xero_stack: OfflineStack) -> OfflineStack:
     return xero_stack
 
 
@@ -58,7 +58,7 @@ def xero(xero: Xero, monkeypatch: pytest.MonkeyPatch) -> Iterator[Xero]:
     forget_cached_clients()
 
 
-def exported(stack: LocalStack, practice: str, client_id: str, out: Path) -> dict[str, dict[str, Any]]:
+def exported(stack: OfflineStack, practice: str, client_id: str, out: Path) -> dict[str, dict[str, Any]]:
     """The CLI's export of the client: per resource, its records by Xero id."""
     command = [sys.executable, "-m", "local", "--state-dir", str(stack.state_dir), "export", client_id]
     result = subprocess.run(  # noqa: S603 - our own command line
@@ -86,7 +86,7 @@ def ground_truth(xero: Xero, tenant: str) -> dict[str, dict[str, Any]]:
     return truth
 
 
-def assert_export_is_xero(stack: LocalStack, xero: Xero, practice: str, client_id: str, tenant: str, out: Path):
+def assert_export_is_xero(stack: OfflineStack, xero: Xero, practice: str, client_id: str, tenant: str, out: Path):
     export, truth = exported(stack, practice, client_id, out), ground_truth(xero, tenant)
     wrong = {name: sorted(set(export[name]) ^ set(truth[name]))[:3] for name in truth if export[name] != truth[name]}
     assert not wrong, wrong
@@ -95,7 +95,7 @@ def assert_export_is_xero(stack: LocalStack, xero: Xero, practice: str, client_i
 
 
 def test_a_medium_organisation_stays_exactly_as_xero_through_changes_faults_and_a_killed_worker(
-    stack: LocalStack, api: Api, xero: Xero, practice: str, tmp_path: Path
+    stack: OfflineStack, api: Api, xero: Xero, practice: str, tmp_path: Path
 ) -> None:
     # Given a medium organisation linked through the API and Xero's consent
     tenant = xero.create_org(f"Medium {practice}", size="medium")

@@ -5,18 +5,18 @@ from typing import Any
 
 import pytest
 
-from local.stack import LocalStack
+from local.stack.offline_stack import OfflineStack
 from tests.e2e.helpers import Api
 from tests.e2e.test_linking_e2e import a_synced_client
 from tests.xero import Xero
 
 
 @pytest.fixture
-def stack(xero_stack: LocalStack) -> LocalStack:
+def stack(xero_stack: OfflineStack) -> OfflineStack:
     return xero_stack
 
 
-def test_a_synced_clients_invoices_page_to_the_end_equal_to_xeros(api: Api, stack: LocalStack, xero: Xero) -> None:
+def test_a_synced_clients_invoices_page_to_the_end_equal_to_xeros(api: Api, stack: OfflineStack, xero: Xero) -> None:
     # Given an organisation linked and synced by the worker
     practice = "data-practice"
     tenant, client_id, _ = a_synced_client(api, stack, xero, practice, "Data API E2E Ltd")
@@ -45,7 +45,7 @@ def every_record(api: Api, practice: str, client_id: str, resource: str, limit: 
 
 
 def test_after_rounds_of_changes_each_followed_by_sync_now_every_resource_reads_as_xero_shows_it(
-    api: Api, stack: LocalStack, xero: Xero
+    api: Api, stack: OfflineStack, xero: Xero
 ) -> None:
     from tests.e2e.test_linking_e2e import finished_runs
     from xero_sync.catalogue import CATALOGUE

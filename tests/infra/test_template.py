@@ -238,7 +238,7 @@ def test_every_route_needs_a_jwt():
 
 
 def test_the_access_log_says_who_from_where_what_and_how_it_ended_and_never_the_query_or_body():
-    from local.template import Template
+    from local.stack.template import Template
 
     entry = json.loads(TEMPLATE.access_log_format())
     assert entry == {
@@ -261,7 +261,7 @@ def test_the_access_log_says_who_from_where_what_and_how_it_ended_and_never_the_
 
 
 def test_browsers_may_call_the_api_from_the_front_ends_origin_only_without_credentials():
-    from local.template import Template
+    from local.stack.template import Template
 
     cors = TEMPLATE.cors_configuration()
     assert cors is not None
@@ -321,7 +321,7 @@ def test_the_layer_ships_exactly_the_pinned_runtime_lock():
 
 
 def test_the_published_openapi_has_exactly_the_templates_routes_each_behind_the_jwt_but_the_callback():
-    from local.openapi import merged_openapi
+    from local.stack.openapi_document import merged_openapi
 
     document = merged_openapi(TEMPLATE, TEMPLATE.functions(NAMED))
     served = {(method.upper(), path) for path, ops in document["paths"].items() for method in ops}
@@ -333,7 +333,7 @@ def test_the_published_openapi_has_exactly_the_templates_routes_each_behind_the_
 
 
 def test_every_mutating_route_documents_the_429_of_its_limit_with_retry_after():
-    from local.openapi import merged_openapi
+    from local.stack.openapi_document import merged_openapi
 
     document = merged_openapi(TEMPLATE, TEMPLATE.functions(NAMED))
     for route in TEMPLATE.routes():

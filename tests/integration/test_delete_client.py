@@ -5,9 +5,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from local.handlers import load_handler
-from local.lambda_context import LocalLambdaContext
-from local.worker import sqs_event
+from local.stack.handler_loader import load_handler
+from local.stack.lambda_context import LocalLambdaContext
+from local.stack.sqs_poller import sqs_event
 from tests.api import Api
 from tests.builders import a_client
 from tests.conftest import TEMPLATE

@@ -103,8 +103,8 @@ def test_nightly_with_no_linked_clients_sends_nothing(aws):
 
 
 def invoke_dispatch(aws, payload: dict) -> dict:
-    from local.handlers import load_handler
-    from local.lambda_context import LocalLambdaContext
+    from local.stack.handler_loader import load_handler
+    from local.stack.lambda_context import LocalLambdaContext
     from tests.conftest import TEMPLATE
 
     function = TEMPLATE.functions(aws.physical)["SyncDispatchFunction"]

@@ -1,5 +1,6 @@
 """The events the rest of the product subscribes to (docs/events.md): one per run that ends, one per change of a
-client's link, read from a queue a rule on the stack's bus sends every event to (local.provision.observe_events)."""
+client's link, read from a queue a rule on the stack's bus sends every event to
+(local.stack.provision.observe_events)."""
 
 import json
 from datetime import UTC, datetime, timedelta

@@ -4,8 +4,8 @@ import hashlib
 import json
 import uuid
 
-from local.handlers import load_handler
-from local.lambda_context import LocalLambdaContext
+from local.stack.handler_loader import load_handler
+from local.stack.lambda_context import LocalLambdaContext
 from tests.builders import a_client
 from tests.conftest import TEMPLATE
 from xero_sync.models import Client, RunTrigger, SyncRun

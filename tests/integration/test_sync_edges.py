@@ -12,7 +12,7 @@ from urllib.parse import parse_qsl, urlparse
 
 import pytest
 
-from local.records import export_client, verify_client
+from local.cli.export_verify_in_process import export_client, verify_client
 from tests.api import Api
 from tests.sync_support import (
     Emulated,
