@@ -55,6 +55,15 @@ def assert_reads_as_xero(api: Api, xero: Xero, practice: str, client_id: str, te
         assert {record_id(spec, r): r for r in shown} == {record_id(spec, r): r for r in truth}, f"{when}: {spec.name}"
 
 
+def changes_in_xero(xero: Xero, tenant: str, seed: str) -> set[str]:
+    """A round of 40 changes users make in Xero (renames, new contacts, groups removed, voids, deletes...): what kinds
+    of change it made, as "{resource}:{action}"."""
+    changed = xero.admin("POST", f"/orgs/{tenant}/changes", json={"count": 40, "seed": seed}).json()
+    return {
+        f"{resource}:{action}" for resource, actions in (changed.get("changes") or {}).items() for action in actions
+    }
+
+
 def test_after_rounds_of_changes_each_followed_by_sync_now_every_resource_reads_as_xero_shows_it(
     api: Api, stack: LocalStack, xero: Xero
 ) -> None:
@@ -65,9 +74,7 @@ def test_after_rounds_of_changes_each_followed_by_sync_now_every_resource_reads_
     made: set[str] = set()
     for round_number in range(1, 4):
         # When users change the organisation in Xero (renames, new contacts, groups removed, voids, deletes...)
-        changed = xero.admin("POST", f"/orgs/{tenant}/changes", json={"count": 40, "seed": f"round-{round_number}"})
-        for resource, actions in (changed.json().get("changes") or {}).items():
-            made.update(f"{resource}:{action}" for action in actions)
+        made |= changes_in_xero(xero, tenant, f"round-{round_number}")
         # And the practice presses Sync Now
         sync = api.post(f"/clients/{client_id}/sync", practice, json={})
         assert sync.status_code == 202, sync.text
