@@ -19,8 +19,10 @@ import pytest
 import requests
 
 from local.chaos.driver import STACK_OPTIONS as CHAOS_STACK
+from local.stack.function_environment import forget_cached_clients
 from local.stack.offline_stack import OfflineStack
 from tests.e2e.helpers import Api
+from tests.sync_support import FAST_LIMITS
 from tests.xero import Xero
 
 E2E_DIR = Path(__file__).resolve().parent
@@ -118,13 +120,30 @@ def any_stack(tmp_path_factory: pytest.TempPathFactory) -> OfflineStack:
 
 
 @pytest.fixture
-def xero(xero_stack: OfflineStack) -> Iterator[Xero]:
-    """The stack's Xero emulator, as the tests drive its admin API (latency set by a test is undone after it)."""
-    emulator = Xero(xero_stack.emulator, requests.Session())
+def xero(stack: OfflineStack) -> Iterator[Xero]:
+    """The Xero emulator of the module's stack (`xero_stack` or `chaos_stack`), as the tests drive its admin API
+    (latency set by a test is undone after it)."""
+    assert stack.emulator is not None, "this module's stack runs no Xero emulator: override `stack` with xero_stack"
+    emulator = Xero(stack.emulator, requests.Session())
     yield emulator
     with contextlib.suppress(RuntimeError):  # the stack is gone already (the last e2e test of the run)
         emulator.admin("POST", "/config", json={"latencyMs": 0})
     emulator.session.close()
+
+
+@pytest.fixture
+def xero_minute_a_second(xero: Xero, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Xero's rate-limit minute shortened to a second, and the engine (in this process and the worker processes a
+    test starts, which inherit its environment) pacing itself to that minute and backing off quickly."""
+    for name, value in FAST_LIMITS.items():
+        monkeypatch.setenv(name, value)
+    forget_cached_clients()
+    xero.admin("POST", "/config", json={"rateLimits": {"timeScale": 60}, "latencyMs": 10})
+    yield
+    with contextlib.suppress(RuntimeError):  # the stack may be gone already (the last e2e test of the run)
+        xero.admin("POST", "/config", json={"rateLimits": {"timeScale": 1}})
+    monkeypatch.undo()
+    forget_cached_clients()
 
 
 @pytest.fixture

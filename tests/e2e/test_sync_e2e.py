@@ -3,31 +3,24 @@ API and the consent, its initial import run by the queue worker, then three roun
 imported by Sync Now under injected faults (one round by a worker process killed mid-run and taken over). After
 every sync the CLI's export (`python -m local export`) equals the emulator's ground truth, record for record."""
 
-import contextlib
 import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from local.stack.function_environment import forget_cached_clients
 from local.stack.offline_stack import OfflineStack
 from local.stack.template import REPO_ROOT
 from tests.e2e.helpers import Api, eventually
 from tests.e2e.test_linking_e2e import finished_runs, link, overview
 from tests.e2e.test_one_sync_at_a_time import CHILD_LEASE, sync_now, worker_process
-from tests.sync_support import FAST_LIMITS, TIMEOUT_FAULT_HOLD
+from tests.sync_support import TIMEOUT_FAULT_HOLD
 from tests.xero import Xero
 from xero_sync.catalogue import CATALOGUE
 
-FAST_MINUTE = {name: FAST_LIMITS[name] for name in ("XERO_MINUTE_SECONDS", "XERO_READ_TIMEOUT_SECONDS")} | {
-    "XERO_BACKOFF_BASE_SECONDS": "0.05",
-    "XERO_MAX_INLINE_WAIT_SECONDS": "3",
-}
 ROUND_FAULTS: list[list[tuple[str, dict[str, Any]]]] = [
     [("500", {"path": "Invoices"}), ("malformed", {"path": "Contacts"}), ("429-minute", {"retryAfter": 1})],
     [
@@ -39,23 +32,12 @@ ROUND_FAULTS: list[list[tuple[str, dict[str, Any]]]] = [
 ]
 
 
+pytestmark = pytest.mark.usefixtures("xero_minute_a_second")
+
+
 @pytest.fixture
 def stack(xero_stack: OfflineStack) -> OfflineStack:
     return xero_stack
-
-
-@pytest.fixture
-def xero(xero: Xero, monkeypatch: pytest.MonkeyPatch) -> Iterator[Xero]:
-    """The emulator with Xero's minute shortened to a second, and the engine pacing itself to that minute."""
-    for name, value in FAST_MINUTE.items():
-        monkeypatch.setenv(name, value)
-    forget_cached_clients()
-    xero.admin("POST", "/config", json={"rateLimits": {"timeScale": 60}, "latencyMs": 10})
-    yield xero
-    with contextlib.suppress(RuntimeError):  # the stack may be gone already (the last e2e test of the run)
-        xero.admin("POST", "/config", json={"rateLimits": {"timeScale": 1}})
-    monkeypatch.undo()
-    forget_cached_clients()
 
 
 def exported(stack: OfflineStack, practice: str, client_id: str, out: Path) -> dict[str, dict[str, Any]]:

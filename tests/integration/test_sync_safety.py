@@ -2,12 +2,16 @@
 only when Xero proves it read everything, a mass deletion is confirmed by a second read, a resource Xero does not
 offer is recorded as unavailable, and any other failure of one resource leaves the run partial, the rest imported."""
 
+from functools import partial
+
 import pytest
 
 from tests.api import Api
 from tests.sync_support import differences, drain, link_client, linked_client, run_to_end, sync
+from xero_sync import sync_worker
 from xero_sync.models import Checkpoint, Client, SyncRun
 from xero_sync.record_store import RecordStore
+from xero_sync.sync_engine import SyncEngine
 
 
 @pytest.fixture
@@ -128,3 +132,29 @@ def test_the_first_sync_after_linking_is_labelled_initial(aws, api, emu, queue_u
     assert SyncRun.get(client.client_id, message.run_id).mode == "initial"
     # And Sync Now afterwards is incremental
     assert sync(aws.session, queue_url, Client.get("practice-a", client.client_id)).mode == "incremental"
+
+
+def test_a_resource_failing_after_some_of_its_pages_is_not_shown_as_freshly_imported(
+    aws, api, emu, queue_url, monkeypatch
+):
+    # Given a synced client whose journals take several calls (100 a call)
+    tenant, client, message = linked_client(aws.session, api, emu, queue_url, "Paged Half Ltd", size="small")
+    assert run_to_end(aws.session, queue_url, message).status == "succeeded"
+    before = api.call("GET", f"/clients/{client.client_id}").body["lastImportedAt"]
+
+    # When a full sync stores a first page of journals (checkpointed), then Xero fails every later call for them
+    def fail_journals_after_a_page(resource: str, _: int) -> None:
+        if resource == "Journals":
+            emu.fault("500", count=100, tenantId=tenant, path="Journals")
+
+    monkeypatch.setattr(sync_worker, "SyncEngine", partial(SyncEngine, after_page=fail_journals_after_a_page))
+    run = sync(aws.session, queue_url, client, mode="full")
+
+    # Then the run is partial, and the last import of the journals shown is their last complete one
+    assert (run.status, run.failed_resources) == ("partial", {"Journals"})
+    after = api.call("GET", f"/clients/{client.client_id}").body["lastImportedAt"]
+    assert after["Journals"] == before["Journals"]
+    assert after["Contacts"] > before["Contacts"]
+    view = api.call("GET", f"/clients/{client.client_id}/xero").body["resources"]
+    (journals,) = [r for r in view if r["resource"] == "Journals"]
+    assert journals["lastImportedAt"] == before["Journals"]

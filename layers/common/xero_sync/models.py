@@ -309,6 +309,8 @@ class Checkpoint(_Table):
     last_pass_whole = BooleanAttribute(null=True)  # the last completed pass re-read everything (rejects aside)
     last_pass_began = UTCDateTimeAttribute(null=True)  # when (Xero's clock) the last completed pass began
     full_synced_at = UTCDateTimeAttribute(null=True)
+    # When a pass over the resource last completed (updated_at also moves on each page of a pass in progress).
+    imported_at = UTCDateTimeAttribute(null=True)
     pending_contacts = UnicodeSetAttribute(null=True)  # on `_dependents`: "{ContactID}@{stamp ms}", to re-read
     # When Xero first answered 404/410 for this resource's collection: skipped until a full sync or reconciliation.
     unavailable_since = UTCDateTimeAttribute(null=True)

@@ -434,6 +434,7 @@ class SyncEngine:
                 cp.full_synced_at = self.clock()
         cp.pass_kind = cp.pass_since = cp.pass_mark = cp.next_page = cp.pass_resumed = cp.pass_rejected = None
         cp.unavailable_since = None
+        cp.imported_at = self.clock()
         # For the contacts' re-read (_follow_up, and a continuation of this run): whether this pass read everything,
         # and when it began.
         cp.last_pass_whole, cp.last_pass_began = whole and not unproven, mark
@@ -488,6 +489,7 @@ class SyncEngine:
                 cp.full_synced_at = self.clock()
         cp.pass_kind = cp.next_page = cp.pass_resumed = cp.pass_rejected = None
         cp.unavailable_since = None
+        cp.imported_at = self.clock()
         self._save(cp)
 
     def _first_import(self, spec: ResourceSpec, kind: PassKind, resumed: bool) -> bool:
