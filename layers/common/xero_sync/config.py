@@ -5,9 +5,14 @@ validated once per cold start into an immutable model.
 """
 
 import os
+from collections.abc import Callable
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, model_validator
+
+if TYPE_CHECKING:
+    from functools import _lru_cache_wrapper
 
 
 class Settings(BaseModel):
@@ -101,7 +106,30 @@ class Settings(BaseModel):
         return self
 
 
-@lru_cache(maxsize=1)
+_FORGETTERS: list[Callable[[], None]] = []
+
+
+def per_environment[T](build: Callable[[], T]) -> "_lru_cache_wrapper[T]":
+    """Builds once per process what depends on the environment (the settings, an AWS client); forget_environment
+    drops it. In Lambda a process has one environment; the offline stack runs every function in one process."""
+    cached = lru_cache(maxsize=1)(build)
+    _FORGETTERS.append(cached.cache_clear)
+    return cached
+
+
+def on_forget_environment(forget: Callable[[], None]) -> Callable[[], None]:
+    """Registers what else forget_environment must drop (PynamoDB's per-model connections)."""
+    _FORGETTERS.append(forget)
+    return forget
+
+
+def forget_environment() -> None:
+    """Drops everything built from the environment so far: the next use builds it from the environment as it is."""
+    for forget in _FORGETTERS:
+        forget()
+
+
+@per_environment
 def get_settings() -> Settings:
     """The settings of this process, read once (a Lambda cold start, a test session)."""
     return Settings.model_validate(os.environ)
