@@ -18,7 +18,7 @@ PageSize = Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE, description="Items per p
 Cursor = Annotated[str | None, Query(min_length=1, max_length=256, description="next_cursor of the previous page")]
 
 
-@app.get("/clients", **limited())
+@app.get("/clients", responses=documented())
 def list_clients(limit: PageSize = MAX_PAGE_SIZE, cursor: Cursor = None) -> ClientPage:
     return clients.list_clients(caller_practice_id(app), limit, cursor)
 
@@ -35,9 +35,7 @@ def list_syncs(client_id: ClientIdPath, limit: PageSize = 20, cursor: Cursor = N
 
 @app.delete(
     "/clients/<clientId>",
-    responses=documented(
-        {202: {"description": "Deleted from now on (a 404 everywhere); its data is purged in the background"}}
-    ),
+    **limited({202: {"description": "Deleted from now on (a 404 everywhere); its data is purged in the background"}}),
 )
 def delete_client(client_id: ClientIdPath) -> tuple[deletion.DeleteAccepted, int]:
     return deletion.delete_client(caller_practice_id(app), client_id), 202
