@@ -63,7 +63,7 @@ class Settings(BaseModel):
     max_request_body_bytes: int = Field(alias="MAX_REQUEST_BODY_BYTES", default=16 * 1024, gt=0)
     enable_swagger: bool = Field(alias="ENABLE_SWAGGER", default=False)
 
-    # The sync engine (see sync_engine.py). A full reconciliation re-reads everything this often per resource.
+    # The sync engine (see engine/). A full reconciliation re-reads everything this often per resource.
     full_reconciliation_seconds: int = Field(alias="FULL_RECONCILIATION_SECONDS", default=7 * 86_400, gt=0)
     # If-Modified-Since is set this far before the previous pass began (clock skew, second-granular stamps).
     ims_overlap_seconds: int = Field(alias="IMS_OVERLAP_SECONDS", default=60, ge=0)

@@ -113,12 +113,13 @@ def record_id(spec: ResourceSpec, record: Record) -> str:
 
 
 # Where a record names its contact when it has no Contact of its own: a payment's is its document's.
-_CONTACT_HOLDERS = ("Invoice", "CreditNote", "Prepayment", "Overpayment")
+CONTACT_HOLDERS = ("Invoice", "CreditNote", "Prepayment", "Overpayment")
 
 
-def contact_of(record: Record) -> str | None:
-    """The ContactID of the contact a record belongs to (its Contact, or its document's), or None."""
-    for holder in (record, *(record.get(key) for key in _CONTACT_HOLDERS)):
+def contact_of(record: Record, holders: tuple[str, ...] = CONTACT_HOLDERS) -> str | None:
+    """The ContactID of the contact a record belongs to (its Contact, or that of its document under one of
+    `holders`), or None."""
+    for holder in (record, *(record.get(key) for key in holders)):
         contact = holder.get("Contact") if isinstance(holder, dict) else None
         if isinstance(contact, dict) and (cid := clean_text(contact.get("ContactID"))):
             return cid

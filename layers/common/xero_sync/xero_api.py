@@ -108,6 +108,11 @@ class Page:
 _MS_DATE = re.compile(r"^/Date\((-?\d+)(?:[+-]\d{4})?\)/$")
 
 
+def from_ms(ms: float) -> datetime:
+    """The moment an epoch-milliseconds stamp (parse_ms_date's) names, in UTC."""
+    return datetime.fromtimestamp(ms / 1000, tz=UTC)
+
+
 def parse_ms_date(value: Any) -> int | None:
     """Xero's `/Date(1439434356790+0000)/` as milliseconds since the epoch (the offset is informational)."""
     match = _MS_DATE.match(value) if isinstance(value, str) else None
