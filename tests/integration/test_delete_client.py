@@ -15,9 +15,9 @@ from xero_sync import purge
 from xero_sync.catalogue import CATALOGUE
 from xero_sync.ids import new_run_id
 from xero_sync.models import (
-    Checkpoint,
     Client,
     LinkState,
+    PassCheckpoint,
     RunStatus,
     RunTrigger,
     SyncRun,
@@ -67,7 +67,7 @@ def with_data(client: Client, records: int = 10, runs: int = 3) -> Client:
             queued_at=now,
         ).save()
     for resource in RESOURCES:
-        Checkpoint(client_id=client.client_id, resource=resource, updated_at=now).save()
+        PassCheckpoint(client_id=client.client_id, resource=resource, updated_at=now).save()
     return client
 
 
@@ -78,7 +78,7 @@ def items_of(client_id: str) -> dict[str, int]:
             XeroRecord.count(XeroRecord.partition_key(client_id, spec.name), consistent_read=True) for spec in CATALOGUE
         ),
         "runs": SyncRun.count(client_id, consistent_read=True),
-        "checkpoints": Checkpoint.count(client_id, consistent_read=True),
+        "checkpoints": PassCheckpoint.count(client_id, consistent_read=True),
         "client": len(list(Client.by_client_id.query(client_id))),
     }
     return {kind: count for kind, count in counts.items() if count}

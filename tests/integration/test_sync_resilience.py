@@ -20,7 +20,7 @@ from tests.sync_support import (
     sync,
 )
 from xero_sync.engine import EngineHooks
-from xero_sync.models import Checkpoint, Client, SyncRun, XeroRecord
+from xero_sync.models import Client, PassCheckpoint, SyncRun, XeroRecord
 from xero_sync.record_store import RecordStore
 from xero_sync.sync_worker import process_sync_message
 
@@ -117,7 +117,7 @@ def test_a_persistent_failure_of_one_resource_leaves_the_run_partial_and_keeps_t
     run = run_to_end(aws.session, queue_url, message)
     assert (run.status, run.error_code, run.failed_resources) == ("partial", "xero_transient_failure", {"Invoices"})
     assert run.error_message == "Xero kept failing. The next sync will try again. Not imported this time: Invoices."
-    journals = Checkpoint.get(client.client_id, "Journals")
+    journals = PassCheckpoint.get(client.client_id, "Journals")
     assert journals.journal_offset == len(emu.truth(tenant, "Journals"))
     emu.admin("DELETE", "/faults")
     emu.admin("DELETE", "/stats")
@@ -147,7 +147,7 @@ def dies_at_first_journals_checkpoint(after_saving: bool) -> EngineHooks:
     """The worker dies once, at the first Journals checkpoint between two pages: right after saving it, or before."""
     kills = {"left": 1}
 
-    def die(checkpoint: Checkpoint) -> None:
+    def die(checkpoint: PassCheckpoint) -> None:
         if checkpoint.resource == "Journals" and checkpoint.next_page and kills["left"]:
             kills["left"] -= 1
             raise RuntimeError("killed after saving the checkpoint" if after_saving else "killed before saving it")

@@ -6,7 +6,7 @@ import pytest
 
 from tests.api import Api
 from tests.sync_support import differences, drain, link_client, linked_client, run_to_end, sync
-from xero_sync.models import Checkpoint, Client, SyncRun
+from xero_sync.models import Client, PassCheckpoint, SyncRun
 from xero_sync.record_store import RecordStore
 
 
@@ -30,7 +30,7 @@ def test_a_full_sync_whose_answers_lose_pagination_deletes_nothing_and_says_so(a
     assert run_to_end(aws.session, queue_url, message).status == "succeeded"
     invoices = stored(client, "Invoices")
     assert invoices > 5
-    before = Checkpoint.get(client.client_id, "Invoices")
+    before = PassCheckpoint.get(client.client_id, "Invoices")
 
     # When a full sync meets a server that pages by 5 and sends no `pagination` (a proxy, a lost page, a Xero change)
     emu.fault("no-pagination", count=1, tenantId=tenant, path="Invoices", records=5)
@@ -41,7 +41,7 @@ def test_a_full_sync_whose_answers_lose_pagination_deletes_nothing_and_says_so(a
     assert stored(client, "Invoices") == invoices
     counts = run.counts.as_dict()["Invoices"]
     assert counts["deleted"] == 0 and counts["warnings"] == ["pagination_missing"]
-    after = Checkpoint.get(client.client_id, "Invoices")
+    after = PassCheckpoint.get(client.client_id, "Invoices")
     assert (after.full_synced_at, after.modified_since) == (before.full_synced_at, before.modified_since)
     # And the next run, with Xero's answers whole again, converges
     assert sync(aws.session, queue_url, client).status == "succeeded"

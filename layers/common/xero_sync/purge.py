@@ -42,7 +42,7 @@ from xero_sync.errors import ClientNotFound
 from xero_sync.events import link_changed, publish
 from xero_sync.linking import clean_up_remote
 from xero_sync.models import (
-    Checkpoint,
+    CheckpointItem,
     Client,
     LinkState,
     RunStatus,
@@ -213,7 +213,7 @@ def phases(client_id: str) -> list[Phase]:
     return [
         *records,
         Phase("runs", SyncRun, "client_id", client_id, "run_id"),
-        Phase("checkpoints", Checkpoint, "client_id", client_id, "resource"),
+        Phase("checkpoints", CheckpointItem, "client_id", client_id, "resource"),
     ]
 
 

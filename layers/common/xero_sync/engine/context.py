@@ -8,12 +8,10 @@ from pynamodb.exceptions import DoesNotExist
 
 from xero_sync.config import get_settings
 from xero_sync.engine.outcomes import OutOfTime, RunTotals
-from xero_sync.models import Checkpoint
+from xero_sync.models import PassCheckpoint, PendingContacts
 from xero_sync.record_store import RecordStore
 from xero_sync.schemas import SyncMode
 from xero_sync.xero_api import Stopped, XeroApi
-
-DEPENDENTS = "_dependents"  # its pending_contacts: contacts to re-read, each "{ContactID}@{document's stamp, ms}"
 
 
 @dataclass(frozen=True)
@@ -48,8 +46,8 @@ class EngineHooks:
 
     before_pass: Callable[[str], None] = _nothing  # given the resource's name
     after_pass: Callable[[str], None] = _nothing
-    before_save: Callable[[Checkpoint], None] = _nothing  # a pass checkpoint about to be written
-    after_save: Callable[[Checkpoint], None] = _nothing
+    before_save: Callable[[PassCheckpoint], None] = _nothing  # a pass checkpoint about to be written
+    after_save: Callable[[PassCheckpoint], None] = _nothing
 
 
 class CheckpointStore:
@@ -62,35 +60,39 @@ class CheckpointStore:
         self.clock = clock
         self.hooks = hooks
 
-    def load(self, resource: str) -> Checkpoint:
+    def load(self, resource: str) -> PassCheckpoint:
         try:
-            return Checkpoint.get(self.client_id, resource, consistent_read=True)
+            return PassCheckpoint.get(self.client_id, resource, consistent_read=True)
         except DoesNotExist:
-            return Checkpoint(client_id=self.client_id, resource=resource, updated_at=self.clock())
+            return PassCheckpoint(client_id=self.client_id, resource=resource, updated_at=self.clock())
 
-    def save(self, checkpoint: Checkpoint) -> None:
+    def save(self, checkpoint: PassCheckpoint) -> None:
         self.hooks.before_save(checkpoint)
         checkpoint.run_id = self.run_id
         checkpoint.updated_at = self.clock()
         checkpoint.save()
         self.hooks.after_save(checkpoint)
 
-    def done_in_this_run(self, checkpoint: Checkpoint) -> bool:
+    def done_in_this_run(self, checkpoint: PassCheckpoint) -> bool:
         """Whether an earlier invocation of this run (a continuation) completed the resource's pass."""
         return self.run_id is not None and checkpoint.run_id == self.run_id and checkpoint.pass_kind is None
 
     # --- contacts to re-read (passes.remember_contacts, passes.follow_up) ---------------------------------------
     def pending_contacts(self) -> set[str]:
-        return set(self.load(DEPENDENTS).pending_contacts or ())
+        try:
+            item = PendingContacts.get(self.client_id, PendingContacts.KEY, consistent_read=True)
+        except DoesNotExist:
+            return set()
+        return set(item.pending_contacts or ())
 
     def add_pending_contacts(self, entries: set[str]) -> None:
-        Checkpoint(client_id=self.client_id, resource=DEPENDENTS).update(
-            actions=[Checkpoint.pending_contacts.add(entries), Checkpoint.updated_at.set(self.clock())]
+        PendingContacts(client_id=self.client_id, resource=PendingContacts.KEY).update(
+            actions=[PendingContacts.pending_contacts.add(entries), PendingContacts.updated_at.set(self.clock())]
         )
 
     def drop_pending_contacts(self, entries: set[str]) -> None:
-        Checkpoint(client_id=self.client_id, resource=DEPENDENTS).update(
-            actions=[Checkpoint.pending_contacts.delete(entries)]
+        PendingContacts(client_id=self.client_id, resource=PendingContacts.KEY).update(
+            actions=[PendingContacts.pending_contacts.delete(entries)]
         )
 
 

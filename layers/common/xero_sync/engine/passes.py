@@ -22,7 +22,7 @@ from xero_sync.engine.context import Context
 from xero_sync.engine.outcomes import SWEEP_CONFIRMED, SWEEP_UNCONFIRMED, UnprovenRead
 from xero_sync.engine.pages import first_record, pages, paging_params, read_whole
 from xero_sync.engine.plan import Plan, plan_pass
-from xero_sync.models import Checkpoint
+from xero_sync.models import PassCheckpoint
 from xero_sync.observability import logger
 from xero_sync.record_bodies import Record
 from xero_sync.record_store import Applied, Counts, contact_of, record_id, split_storable
@@ -259,7 +259,7 @@ class Passes:
             ctx.checkpoints.drop_pending_contacts(set().union(*(due[cid] for cid in chunk)))
 
 
-def clear_pass(cp: Checkpoint) -> None:
+def clear_pass(cp: PassCheckpoint) -> None:
     """A pass completed or abandoned: the next one starts afresh."""
     cp.pass_kind = cp.pass_since = cp.pass_mark = cp.next_page = cp.pass_resumed = cp.pass_rejected = None
     cp.unavailable_since = None

@@ -17,7 +17,7 @@ from typing import Literal
 from xero_sync.catalogue import Paging, ResourceSpec
 from xero_sync.engine.context import EngineOptions
 from xero_sync.engine.pages import start_of
-from xero_sync.models import Checkpoint
+from xero_sync.models import PassCheckpoint
 from xero_sync.schemas import SyncMode
 
 PassKind = Literal["initial", "full", "incremental"]
@@ -36,7 +36,7 @@ class Plan:
         return self.kind != "incremental"
 
 
-def _kind(cp: Checkpoint, mode: SyncMode, clock: Callable[[], datetime], options: EngineOptions) -> PassKind:
+def _kind(cp: PassCheckpoint, mode: SyncMode, clock: Callable[[], datetime], options: EngineOptions) -> PassKind:
     if cp.full_synced_at is None:
         return "initial" if cp.modified_since is None and cp.journal_offset is None else "full"
     if mode == "full" or cp.full_synced_at < clock() - options.full_interval:
@@ -45,7 +45,7 @@ def _kind(cp: Checkpoint, mode: SyncMode, clock: Callable[[], datetime], options
 
 
 def plan_pass(
-    spec: ResourceSpec, cp: Checkpoint, mode: SyncMode, clock: Callable[[], datetime], options: EngineOptions
+    spec: ResourceSpec, cp: PassCheckpoint, mode: SyncMode, clock: Callable[[], datetime], options: EngineOptions
 ) -> Plan:
     by_offset = spec.paging is Paging.OFFSET
     if cp.pass_kind is not None and cp.next_page is not None:

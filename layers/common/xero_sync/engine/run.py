@@ -19,7 +19,7 @@ from xero_sync.catalogue import CATALOGUE, Paging, ResourceSpec
 from xero_sync.engine.context import CheckpointStore, Context, EngineHooks, EngineOptions
 from xero_sync.engine.outcomes import OnResource, Outcome, OutcomeKind, RunTotals, rule_for, run_outcome
 from xero_sync.engine.passes import Passes, clear_pass
-from xero_sync.models import Checkpoint
+from xero_sync.models import PassCheckpoint
 from xero_sync.observability import logger
 from xero_sync.record_store import RecordStore
 from xero_sync.schemas import RunProgress, RunWait, SyncMode
@@ -150,7 +150,7 @@ class SyncEngine:
                     self.api.stop.set()  # nobody else should start another call
                 raise
 
-    def _retry_unavailable(self, cp: Checkpoint) -> bool:
+    def _retry_unavailable(self, cp: PassCheckpoint) -> bool:
         """A resource Xero did not offer is asked again by a full sync, or once a reconciliation is due."""
         assert cp.unavailable_since is not None
         return self.mode == "full" or cp.unavailable_since < self.clock() - self.options.full_interval
