@@ -18,7 +18,7 @@ SAM := PATH="$(dir $(PY313)):$$PATH" SAM_CLI_TELEMETRY=0 $(SAM_VENV)/bin/sam
 PYTEST := $(PY) -m pytest
 
 .PHONY: help install lint typecheck validate build test test-unit test-integration test-fast test-contract test-infra \
-        test-e2e test-emulator torture chaos up down token nightly demo bench lock clean chromium audit \
+        test-e2e test-tooling test-emulator torture chaos up down token nightly demo bench lock clean chromium audit \
         status org-create org-change link sync history export verify deploy-web
 
 help: ## List the targets
@@ -130,8 +130,11 @@ test-contract: install ## Contract tier: the real DynamoDB engine (DynamoDB Loca
 test-infra: $(VENV)/.installed ## Template assertions on the translated template
 	$(PYTEST) tests/infra -q
 
-test-emulator: $(VENV)/.installed ## Xero emulator fidelity tests
-	$(PYTEST) tests/emulator -q
+test-tooling: $(VENV)/.installed ## The tooling's own tests (local/: the emulator, the CLI's progress, chaos plans, the runtime)
+	$(PYTEST) tests/tooling -q
+
+test-emulator: $(VENV)/.installed ## Xero emulator fidelity tests (part of test-tooling)
+	$(PYTEST) tests/tooling/emulator -q
 
 test-e2e: install ## End-to-end on the local stack
 	$(PYTEST) tests/e2e -q

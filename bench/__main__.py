@@ -15,15 +15,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-_COMMON_LAYER = str(Path(__file__).resolve().parent.parent / "layers" / "common")
-if _COMMON_LAYER not in sys.path:
-    sys.path.insert(0, _COMMON_LAYER)
+from rich.console import Console
 
-from rich.console import Console  # noqa: E402
-
-from bench.settings import DEFAULT_TIME_SCALE, Settings, settings_for  # noqa: E402
-from bench.stack import BENCH_STATE_DIR, SYNC_FUNCTION, BenchStack  # noqa: E402
-from local.template import REPO_ROOT  # noqa: E402
+from bench.settings import DEFAULT_TIME_SCALE, Settings, settings_for
+from bench.stack import BENCH_STATE_DIR, SYNC_FUNCTION, BenchStack
+from local.stack.template import REPO_ROOT
 
 
 def meta(settings: Settings) -> dict[str, Any]:
@@ -53,8 +49,11 @@ def run(settings: Settings, state_dir: Path, console: Console) -> dict[str, Any]
     def log(message: str) -> None:
         console.print(f"[dim]{time.monotonic() - began:6.1f} s[/dim]  {message}", highlight=False)
 
-    from local.demo import quiet_logs
+    from bench.import_times import measure as measure_imports
+    from local.cli.demo import quiet_logs
 
+    # First, with no local stack running beside the fresh interpreters.
+    cold_starts = measure_imports(settings.import_runs, log)
     quiet_logs(state_dir / "logs" / "bench.log")
     with BenchStack(state_dir) as bench:
         quiet_logs(state_dir / "logs" / "bench.log")  # again: the functions' loggers exist now
@@ -66,7 +65,7 @@ def run(settings: Settings, state_dir: Path, console: Console) -> dict[str, Any]
         from bench.report import judge, targets_json
         from bench.tap import TapXero
 
-        results: dict[str, Any] = {"meta": meta(settings)}
+        results: dict[str, Any] = {"meta": meta(settings), "coldStarts": cold_starts}
         results["dispatch"] = measure_dispatch(bench, settings, log)
         with tempfile.TemporaryDirectory(prefix="tap-xero-") as workdir:
             tap = TapXero(bench, Path(workdir))

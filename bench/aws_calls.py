@@ -1,5 +1,6 @@
 """What a benchmark process asks of AWS: every call any boto3 or PynamoDB client makes, by service and operation,
-the items it writes, and the capacity DynamoDB says each call consumed (DynamoDB Local reports it as DynamoDB does).
+the items it writes, and the capacity DynamoDB says each call consumed (DynamoDB Local reports it as DynamoDB does);
+and (FunctionCalls) the calls of one function's handler running in this process (the data API's, in the stack).
 
 Installed once per process (the sync and dispatch child processes), by wrapping botocore's one entry point for API
 calls; PynamoDB asks for the consumed capacity of every call already, boto3 callers are asked here."""
@@ -13,6 +14,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from botocore.client import BaseClient
+from botocore.history import BaseHistoryHandler, get_global_history_recorder
+
+from local.stack import handler_loader
 
 _CAPACITY = {
     "GetItem",
@@ -110,3 +114,37 @@ def count_aws_calls() -> AwsCalls:
 
     BaseClient._make_api_call = counted  # type: ignore[method-assign]
     return tally
+
+
+class FunctionCalls(BaseHistoryHandler):
+    """The AWS calls one function's handler makes in this process (local.stack.handler_loader names the function running
+    in a thread), by service and operation. Counted through botocore's global history recorder, which every client of
+    every session reports each call to: the handler's PynamoDB connections make a session per thread, out of reach
+    of a session's event hooks."""
+
+    def __init__(self, function: str) -> None:
+        self.function = function
+        self.calls: Counter[str] = Counter()  # "dynamodb.Query" -> count
+        self._lock = threading.Lock()
+        self._active = False
+
+    def emit(self, event_type: str, payload: Any, source: str) -> None:
+        if self._active and event_type == "API_CALL" and handler_loader.CURRENT_FUNCTION.get() == self.function:
+            with self._lock:
+                self.calls[f"{payload['service']}.{payload['operation']}"] += 1
+
+    def snapshot(self) -> Counter[str]:
+        with self._lock:
+            return Counter(self.calls)
+
+    @contextmanager
+    def counting(self) -> Iterator["FunctionCalls"]:
+        history = get_global_history_recorder()
+        history.add_handler(self)  # the recorder cannot remove a handler: an inactive one counts nothing
+        self._active = True
+        history.enable()
+        try:
+            yield self
+        finally:
+            self._active = False
+            history.disable()

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from local.runtime import FunctionRuntime
+    from local.stack.lambda_runtime import FunctionRuntime
 
 RESULT_PREFIX = "BENCH-RESULT "
 
@@ -58,10 +58,10 @@ def cpu_between(before: dict[str, float], after: dict[str, float]) -> float:
 
 
 def function_runtime(spec: dict[str, Any]) -> "FunctionRuntime":
-    """The function the job names, as local/runtime.py runs it (its handler module loaded as Lambda loads it),
-    warmed: the cold start's imports happen before anything is measured, and count in the RSS baseline."""
-    from local.runtime import FunctionRuntime
-    from local.template import Function
+    """The function the job names, as local/stack/lambda_runtime.py runs it (its handler module loaded as Lambda loads
+    it), warmed: the cold start's imports happen before anything is measured, and count in the RSS baseline."""
+    from local.stack.lambda_runtime import FunctionRuntime
+    from local.stack.template import Function
 
     function = Function(
         spec["logical_id"], Path(spec["code_dir"]), spec["handler"], spec["timeout"], spec["memory_mb"], {}

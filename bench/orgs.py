@@ -1,17 +1,19 @@
 """One organisation, measured end to end: our initial sync and tap-xero's, a day of changes and both incremental
 syncs, then both again with nothing changed; what our records take in DynamoDB; and that what we stored equals what
-Xero holds (a fast sync that stores the wrong thing measures nothing)."""
+Xero holds (a fast sync that stores the wrong thing measures nothing); and, after the initial sync, the client read
+whole through the data API (bench/reads.py)."""
 
 from typing import Any
 
 from bench import storage
 from bench.limits import call_figures
 from bench.ours import run_ours
+from bench.reads import measure_reads
 from bench.settings import Settings
 from bench.stack import BenchStack, Org
 from bench.tap import TapConnection, TapXero
-from local.cli_progress import floor_calls
-from local.cli_records import verify_ground_truth
+from local.cli.export_verify import verify_ground_truth
+from local.cli.progress import floor_calls
 from xero_sync.catalogue import CATALOGUE
 
 
@@ -75,6 +77,8 @@ def measure_org(bench: BenchStack, tap: TapXero, size: str, settings: Settings, 
     initial = {"ours": run_ours(bench, org, client_id, run_id, settings, f"{size}-initial")}
     log(f"{size}: ours initial {initial['ours']['calls']} calls, {initial['ours']['seconds']} s")
     stored = storage.measure(bench.api, client_id, org.tenant_id)
+    client = {"clientId": client_id, "tenantId": org.tenant_id}
+    reads = measure_reads(bench, practice, client, log) if size in settings.read_sizes else None
     connection = tap.connect(org.tenant_id)
     initial["tap"] = run_tap(bench, tap, org, connection, settings, f"{size}-initial")
     initial["ratios"] = ratios(initial["ours"], initial["tap"])
@@ -95,7 +99,7 @@ def measure_org(bench: BenchStack, tap: TapXero, size: str, settings: Settings, 
         "tap": run_tap(bench, tap, org, connection, settings, f"{size}-idle"),
     }
     log(f"{size}: incremental and idle syncs done")
-    verification = verify_ground_truth(bench.api, {"clientId": client_id, "tenantId": org.tenant_id})
+    verification = verify_ground_truth(bench.api, client)
     return {
         "timeScale": settings.scale(size),
         "records": sum(counts.values()),
@@ -107,4 +111,5 @@ def measure_org(bench: BenchStack, tap: TapXero, size: str, settings: Settings, 
         "storage": stored.as_json(),
         "storedEqualsXero": verification.equal,
         "differences": {name: wrong[:5] for name, wrong in verification.differences.items()},
+        **({"reads": reads} if reads is not None else {}),
     }

@@ -7,6 +7,8 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from bench.import_times import print_table as print_import_table
+from bench.reads import TARGET_PAGE_SIZE, within_target
 from xero_sync.catalogue import BY_NAME, Paging
 
 LARGE_RSS_LIMIT_MB = 256
@@ -186,8 +188,53 @@ def _dispatch_targets(dispatch: dict[str, Any]) -> list[Target]:
     ]
 
 
+def _cold_start_targets(cold: dict[str, Any]) -> list[Target]:
+    limit = cold["targetSeconds"]
+    return [
+        Target(
+            f"handler import <= {limit} s",
+            name,
+            f"{figures['now']['seconds']} s"
+            + (f" (before {figures['before']['seconds']} s)" if "before" in figures else ""),
+            figures["now"]["seconds"] <= limit,
+            f"median of {cold['runs']}; import boto3 alone {cold['floor']['boto3']} s in the same run",
+        )
+        for name, figures in cold["functions"].items()
+    ]
+
+
+def _read_targets(size: str, reads: dict[str, Any]) -> list[Target]:
+    pages = reads["pageSizes"][str(TARGET_PAGE_SIZE)]
+    invoices = pages["invoicePages"]
+
+    def most(operation: str) -> int:
+        return max((page["dynamodb"][operation] for page in invoices), default=0)
+
+    contacts = max((page["contacts"] for page in invoices), default=0)
+    read = ", ".join(
+        f"{limit} a page: {figures['recordsPerSecond']:,} records/s" for limit, figures in reads["pageSizes"].items()
+    )
+    return [
+        Target(
+            "reading: a page of 100 invoices = 1 Query + <= 1 BatchGetItem per 100 contacts",
+            f"{size}, {len(invoices)} pages",
+            f"at most {most('Query')} Query, {most('BatchGetItem')} BatchGetItem ({contacts} contacts) a page; "
+            f"and {most('GetItem')} GetItem",
+            bool(invoices) and all(within_target(page) for page in invoices),
+            f"the GetItem is the client's (the practice check every route makes); {read}",
+        ),
+        Target(
+            "read through the data API equals Xero",
+            size,
+            f"{pages['records']:,} records at each page size, {'equal' if reads['readEqualsXero'] else 'DIFFERENT'}",
+            reads["readEqualsXero"],
+            "; ".join(f"{name}: {', '.join(wrong)}" for name, wrong in reads["differences"].items()),
+        ),
+    ]
+
+
 def judge(results: dict[str, Any]) -> list[Target]:
-    out: list[Target] = []
+    out: list[Target] = _cold_start_targets(results["coldStarts"])
     orgs: dict[str, Any] = results["orgs"]
     for size, org in orgs.items():
         out += _initial_targets(size, org)
@@ -203,6 +250,8 @@ def judge(results: dict[str, Any]) -> list[Target]:
                 _storage_note(org["storage"]),
             )
         )
+        if "reads" in org:
+            out += _read_targets(size, org["reads"])
     large = orgs.get("large")
     rss = large["initial"]["ours"]["peakRssMb"] if large else None
     out.append(
@@ -335,6 +384,7 @@ def print_tables(results: dict[str, Any], console: Console) -> None:
             f"{figures['rssBeforeMb']} / {figures['peakRssMb']} MB",
         )
     console.print(dispatch)
+    _print_reads(results, console)
     fleet = results["fleet"]
     night, month = fleet["night"], fleet["perClientMonth"]
     console.print(
@@ -346,10 +396,49 @@ def print_tables(results: dict[str, Any], console: Console) -> None:
         f"{month['sqsRequests']:g} SQS requests, {month['secretsManagerCalls']} Secrets Manager calls: "
         f"${month['usdTotal']} ({', '.join(f'{k} ${v}' for k, v in month['usd'].items())})"
     )
-    verdicts = Table(title="Targets (issues 8 and 20)")
+    print_import_table(results["coldStarts"], console)
+    verdicts = Table(title="Targets (issues 8, 20 and 23)")
     for column in ("target", "scope", "measured", "result", "note"):
         verdicts.add_column(column)
     for target in results["targets"]:
         mark = _mark(target["passed"], target.get("judged", True))
         verdicts.add_row(target["target"], target["scope"], target["measured"], mark, target["note"])
     console.print(verdicts)
+
+
+def _calls(dynamodb: dict[str, int]) -> str:
+    return ", ".join(f"{operation} {n:,}" for operation, n in dynamodb.items() if n)
+
+
+def _print_reads(results: dict[str, Any], console: Console) -> None:
+    reading = Table(title="Reading through the data API (every resource paged to its end; DynamoDB requests)")
+    columns = (
+        "org",
+        "limit",
+        "records",
+        "pages",
+        "wall",
+        "records/s",
+        "DynamoDB",
+        "a page, mean",
+        "Invoices page, most",
+    )
+    for column in columns:
+        reading.add_column(column, justify="right")
+    for size, org in results["orgs"].items():
+        for limit, figures in org.get("reads", {}).get("pageSizes", {}).items():
+            invoices = figures["invoicePages"]
+            worst = {op: max((p["dynamodb"][op] for p in invoices), default=0) for op in figures["dynamodb"]}
+            contacts = max((p["contacts"] for p in invoices), default=0)
+            reading.add_row(
+                size,
+                limit,
+                f"{figures['records']:,}",
+                str(figures["pages"]),
+                f"{figures['seconds']} s",
+                f"{figures['recordsPerSecond']:,}",
+                _calls(figures["dynamodb"]),
+                ", ".join(f"{operation} {n:g}" for operation, n in figures["dynamodbPerPage"].items() if n),
+                f"{_calls(worst)} ({contacts} contacts)",
+            )
+    console.print(reading)

@@ -22,9 +22,11 @@ class Settings:
     latency_ms: float = 100.0
     time_scale: float = DEFAULT_TIME_SCALE
     engine_cost_sizes: tuple[str, ...] = ("medium",)
+    read_sizes: tuple[str, ...] = ("medium",)  # read whole through the data API after the initial sync
     dispatch_clients: tuple[int, ...] = (1_000, 10_000)
     changes: dict[str, int] = field(default_factory=lambda: dict(CHANGES_PER_DAY))
     sqs_latency_ms: float = SQS_LATENCY_MS
+    import_runs: int = 5  # cold imports of each handler, now and before (bench/import_times.py)
 
     @property
     def latency_seconds(self) -> float:
@@ -38,7 +40,9 @@ class Settings:
 def settings_for(mode: str, latency_ms: float = 100.0, time_scale: float = DEFAULT_TIME_SCALE) -> Settings:
     if mode == "smoke":
         # CI's guard against rot: every section runs, on the smallest inputs and a short latency (under a minute).
-        return Settings(mode, ("tiny",), min(latency_ms, 20.0), time_scale, ("tiny",), (100, 500))
+        return Settings(
+            mode, ("tiny",), min(latency_ms, 20.0), time_scale, ("tiny",), ("tiny",), (100, 500), import_runs=1
+        )
     if mode == "full":
         return Settings(mode, ("small", "medium", "large"), latency_ms, time_scale, ("medium", "large"))
     return Settings(mode, ("small", "medium"), latency_ms, time_scale)

@@ -18,7 +18,7 @@ from typing import Any
 from werkzeug.serving import BaseWSGIServer, make_server
 from werkzeug.wrappers import Request, Response
 
-from local.processes import HOST
+from local.stack.aws_engines import HOST
 from xero_sync.schemas import SyncMessage
 
 TARGET = "AmazonSQS.SendMessageBatch"

@@ -1,7 +1,7 @@
-"""The benchmark's local stack: local/stack.py's LocalStack (DynamoDB Local, moto, every resource of template.yaml,
-the HTTP API, the Xero emulator in-process), started without its queue pollers so each sync runs in a process of its
-own (bench/sync_process.py), and driven as a person would: the API through local/cli_stack.py's StackHandle, the
-emulator through its admin API."""
+"""The benchmark's local stack: local/stack/offline_stack.py's OfflineStack (DynamoDB Local, moto, every resource of
+template.yaml, the HTTP API, the Xero emulator in-process), started without its queue pollers so each sync runs in a
+process of its own (bench/sync_process.py), and driven as a person would: the API through local/cli/stack_client.py's
+StackHandle, the emulator through its admin API."""
 
 import json
 import os
@@ -11,16 +11,17 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from local.cli_stack import StackHandle
-from local.stack import LocalStack
-from local.state import STATE_DIR
-from local.template import REPO_ROOT
+from local.cli.stack_client import StackHandle
+from local.stack.offline_stack import OfflineStack
+from local.stack.state_file import STATE_DIR
+from local.stack.template import REPO_ROOT
 
 BENCH_STATE_DIR = STATE_DIR / "bench"  # apart from `make up`'s stack, so both can run
 SYNC_FUNCTION = "SyncClientFunction"
 DISPATCH_FUNCTION = "SyncDispatchFunction"
-# The functions' logs go to the child's stderr file; WARNING keeps them to what went wrong.
-CHILD_ENVIRONMENT = {"POWERTOOLS_LOG_LEVEL": "WARNING", "PYTHONPATH": f"{REPO_ROOT / 'layers' / 'common'}:{REPO_ROOT}"}
+# The functions' logs go to the child's stderr file; WARNING keeps them to what went wrong. The child imports bench
+# and local from its working directory (the repo root, `python -m`) and xero_sync from .venv's editable install.
+CHILD_ENVIRONMENT = {"POWERTOOLS_LOG_LEVEL": "WARNING"}
 
 
 @dataclass(frozen=True)
@@ -37,7 +38,7 @@ class Org:
 class BenchStack:
     def __init__(self, state_dir: Path = BENCH_STATE_DIR) -> None:
         self.state_dir = state_dir
-        self.stack = LocalStack(
+        self.stack = OfflineStack(
             run_schedules=False, state_dir=state_dir, write_state=True, queue_workers=False, max_environments=1
         )
         self.handle: StackHandle | None = None

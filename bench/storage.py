@@ -10,7 +10,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from local.cli_stack import RECORD_BODY, StackHandle
+from local.cli.stack_client import RECORD_BODY, StackHandle
 from xero_sync.catalogue import CATALOGUE
 
 ITEM_OVERHEAD_BYTES = 100  # "DynamoDB adds 100 bytes of overhead to each item for indexing" (storage billing)

@@ -1,6 +1,6 @@
 """One sync run in a process of its own, as Lambda runs it: the sync_client handler gets the run's SQS messages from
-local/worker.py's poller (the event source mapping, offline), continuations included, until the run ends. The run
-has this process to itself, so its peak RSS and CPU are the kernel's figures for the process.
+local/stack/sqs_poller.py's poller (the event source mapping, offline), continuations included, until the run ends. The
+run has this process to itself, so its peak RSS and CPU are the kernel's figures for the process.
 
     python -m bench.sync_process < job.json      (the job: see bench/ours.py; the stack's environment inherited)
 """
@@ -20,8 +20,8 @@ def main() -> None:
     aws = count_aws_calls()
     import boto3
 
-    from local.template import QueueEventSource
-    from local.worker import QueueWorker
+    from local.stack.sqs_poller import QueueWorker
+    from local.stack.template import QueueEventSource
     from xero_sync.models import SyncRun
 
     runtime = function_runtime(job["function"])

@@ -18,7 +18,7 @@ from typing import IO, Any
 from urllib.parse import parse_qsl, urlparse
 
 from bench.stack import BenchStack
-from local.template import REPO_ROOT
+from local.stack.template import REPO_ROOT
 
 TAP_VENV = REPO_ROOT / ".venv-tap"
 TAP_PYTHON = TAP_VENV / "bin" / "python"

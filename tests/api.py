@@ -5,10 +5,10 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from local.api_events import http_api_event
-from local.handlers import load_handler
-from local.lambda_context import LocalLambdaContext
-from local.template import PhysicalResource, Route
+from local.stack.api_events import http_api_event
+from local.stack.handler_loader import load_handler
+from local.stack.lambda_context import LocalLambdaContext
+from local.stack.template import PhysicalResource, Route
 from tests.conftest import TEMPLATE
 
 

@@ -1,8 +1,8 @@
 """The AWS calls the functions make, recorded from botocore, and the IAM policies template.yaml gives them.
 
 moto and DynamoDB Local enforce no IAM, so a grant a function lacks would only show on AWS. Every botocore call made
-while a function's handler runs (local.handlers names the running function) is turned into the IAM actions and
-resource ARNs AWS authorises it by (a TransactWriteItems into its per-item actions, a batch into one action per
+while a function's handler runs (local.stack.handler_loader names the running function) is turned into the IAM actions
+and resource ARNs AWS authorises it by (a TransactWriteItems into its per-item actions, a batch into one action per
 table, a PutEvents into the buses its entries name, a Secrets Manager read or write of a KMS-encrypted secret into
 the KMS use it implies) and checked against that function's policy statements. tests/conftest.py fails the test
 during which a function made a call its policy does not allow.
@@ -22,8 +22,8 @@ from typing import Any
 import pytest
 from botocore.history import BaseHistoryHandler, get_global_history_recorder
 
-from local import handlers
-from local.template import LOCAL_ACCOUNT, PhysicalResource, Template
+from local.stack import handler_loader as handlers
+from local.stack.template import LOCAL_ACCOUNT, PhysicalResource, Template
 
 _SECRET_SUFFIX = re.compile(r"-[A-Za-z0-9]{6}$")
 _TRANSACT_ACTIONS = {

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from local.template import Template
+from local.stack.template import Template
 from tests.aws_calls import CallRecorder, Policies, disallowed
 from tests.log_guard import SecretWatch, recording_secrets, subprocess_log_leaks
 

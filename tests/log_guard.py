@@ -91,7 +91,7 @@ def subprocess_log_leaks(watch: SecretWatch, root: Path) -> list[str]:
 def recording_secrets(watch: SecretWatch) -> Iterator[None]:
     """Every secret made in this process from now on is added to `watch`: by the emulators (tokens, codes, app
     secrets) and by the product (PKCE verifiers)."""
-    from local.provision import LOCAL_XERO_APP
+    from local.stack.provision import LOCAL_XERO_APP
     from local.xero_emulator.state import EmulatorState
     from xero_sync import linking, xero_identity
 

@@ -17,8 +17,8 @@ from xero_sync.config import get_settings
 from xero_sync.models import Client, RunStatus, RunTrigger, SyncRun
 from xero_sync.record_store import RecordStore, record_id
 from xero_sync.rendering import Renderer
-from xero_sync.runs import request_sync
 from xero_sync.schemas import SyncMessage
+from xero_sync.sync_requests import request_sync
 from xero_sync.sync_worker import process_sync_message
 
 # A timeout fault holds its answer longer than the engine's read timeout here; on a busy machine an ordinary answer

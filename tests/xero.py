@@ -8,8 +8,8 @@ from urllib.parse import parse_qsl, urlparse
 
 import requests
 
-from local.environment import apply_function_environment
-from local.provision import LOCAL_XERO_APP
+from local.stack.function_environment import apply_function_environment
+from local.stack.provision import LOCAL_XERO_APP
 from local.xero_emulator import EmulatorConfig, XeroEmulator
 from local.xero_emulator.config import RegisteredApp
 from xero_sync.config import get_settings

@@ -7,7 +7,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from xero_sync import clients, purge, runs
+from xero_sync import clients, deletion, run_history
 from xero_sync.api import ClientIdPath, caller_practice_id, create_resolver, documented, resolve
 from xero_sync.limits import practice_limit
 from xero_sync.observability import logger, metrics, tracer
@@ -31,7 +31,7 @@ def get_client(client_id: ClientIdPath) -> ClientOverview:
 
 @app.get("/clients/<clientId>/syncs", responses=documented())
 def list_syncs(client_id: ClientIdPath, limit: PageSize = 20, cursor: Cursor = None) -> SyncRunPage:
-    return runs.list_runs(caller_practice_id(app), client_id, limit, cursor)
+    return run_history.list_runs(caller_practice_id(app), client_id, limit, cursor)
 
 
 @app.delete(
@@ -42,8 +42,8 @@ def list_syncs(client_id: ClientIdPath, limit: PageSize = 20, cursor: Cursor = N
     ),
     middlewares=[practice_limit],
 )
-def delete_client(client_id: ClientIdPath) -> tuple[purge.DeleteAccepted, int]:
-    return purge.delete_client(caller_practice_id(app), client_id), 202
+def delete_client(client_id: ClientIdPath) -> tuple[deletion.DeleteAccepted, int]:
+    return deletion.delete_client(caller_practice_id(app), client_id), 202
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True)

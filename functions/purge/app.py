@@ -9,12 +9,12 @@ from aws_lambda_powertools.utilities.parser.models import SqsRecordModel
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import Json
 
-from xero_sync import purge
+from xero_sync import deletion, purge
 from xero_sync.observability import logger, metrics, tracer
 
 
 class PurgeRecord(SqsRecordModel):
-    body: Json[purge.PurgeMessage]  # type: ignore[assignment]
+    body: Json[deletion.PurgeMessage]  # type: ignore[assignment]
 
 
 processor = BatchProcessor(event_type=EventType.SQS, model=PurgeRecord)

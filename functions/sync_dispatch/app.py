@@ -1,48 +1,20 @@
-"""Sync dispatch: the nightly fan-out (EventBridge Scheduler or a direct invoke) and "Sync Now" (HTTP API)."""
+"""Sync dispatch, invoked directly: by EventBridge Scheduler every night (`{"trigger": "nightly"}`: one sync message
+per linked client) or by an operator (`{}`, or `{"clientIds": [...], "mode": "full"}` for just those clients)."""
 
 from dataclasses import asdict
-from http import HTTPStatus
-from typing import Annotated, Any
+from typing import Any
 
-from aws_lambda_powertools.event_handler.openapi.params import Body
-from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import ValidationError
 
-from xero_sync import runs
-from xero_sync.api import ClientIdPath, caller_practice_id, create_resolver, documented, resolve
 from xero_sync.dispatch import ConsoleDispatch, dispatch
-from xero_sync.limits import practice_limit
-from xero_sync.models import RunTrigger
 from xero_sync.observability import logger, metrics, tracer
-from xero_sync.schemas import SyncAccepted, SyncNowRequest
-
-app = create_resolver()
 
 
-@app.post(
-    "/clients/<clientId>/sync",
-    responses=documented(
-        {202: {"description": "Queued, or already queued or running"}},
-        HTTPStatus.CONFLICT,
-        HTTPStatus.TOO_MANY_REQUESTS,
-    ),
-    middlewares=[practice_limit],
-)
-def sync_now(
-    client_id: ClientIdPath,
-    request: Annotated[SyncNowRequest | None, Body()] = None,
-) -> tuple[SyncAccepted, int]:
-    mode = request.mode if request else "incremental"
-    return runs.request_sync(caller_practice_id(app), client_id, RunTrigger.MANUAL, mode), 202
-
-
-@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True)
+@logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
 @tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    if "requestContext" in event:
-        return resolve(app, event, context)
     try:
         request = ConsoleDispatch.model_validate(event)
     except ValidationError as error:

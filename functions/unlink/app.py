@@ -6,11 +6,11 @@ from typing import Any
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from xero_sync import linking
+from xero_sync import unlinking
 from xero_sync.api import ClientIdPath, caller_practice_id, create_resolver, documented, resolve
 from xero_sync.limits import practice_limit
-from xero_sync.linking import UnlinkResult
 from xero_sync.observability import logger, metrics, tracer
+from xero_sync.unlinking import UnlinkResult
 
 app = create_resolver()
 
@@ -21,7 +21,7 @@ app = create_resolver()
     middlewares=[practice_limit],
 )
 def unlink(client_id: ClientIdPath) -> UnlinkResult:
-    return linking.unlink_client(caller_practice_id(app), client_id)
+    return unlinking.unlink_client(caller_practice_id(app), client_id)
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True)

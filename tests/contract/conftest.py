@@ -8,10 +8,10 @@ from dataclasses import dataclass
 import boto3
 import pytest
 
-from local.environment import apply_function_environment
-from local.processes import DynamoDBLocal, MotoServer
-from local.provision import provision
-from local.template import PhysicalResource
+from local.stack.aws_engines import DynamoDBLocal, MotoServer
+from local.stack.function_environment import apply_function_environment
+from local.stack.provision import provision
+from local.stack.template import PhysicalResource
 from tests.conftest import FUNCTION_ENVIRONMENT, TEMPLATE
 from tests.xero import Xero, running_xero
 

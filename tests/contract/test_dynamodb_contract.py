@@ -8,8 +8,9 @@ from tests.builders import a_client
 from xero_sync.clients import list_clients
 from xero_sync.ids import new_run_id
 from xero_sync.models import Client, LinkState, RunTrigger, SyncRun
-from xero_sync.runs import begin_run, request_sync
+from xero_sync.runs import begin_run
 from xero_sync.schemas import SyncMessage
+from xero_sync.sync_requests import request_sync
 
 
 def test_concurrent_sync_now_presses_create_exactly_one_run(practice):

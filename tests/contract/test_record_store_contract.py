@@ -7,7 +7,7 @@ from pathlib import Path
 
 import boto3
 
-from local.cli_stack import RECORD_BODY, RECORD_ID, RECORD_PARTITION
+from local.cli.stack_client import RECORD_BODY, RECORD_ID, RECORD_PARTITION
 from tests.contract.conftest import Engines
 from xero_sync import record_bodies
 from xero_sync.catalogue import BY_NAME

@@ -10,8 +10,8 @@ from collections.abc import Iterator
 import pytest
 import requests
 
-from local.environment import apply_function_environment
-from local.provision import LOCAL_XERO_APP
+from local.stack.function_environment import apply_function_environment
+from local.stack.provision import LOCAL_XERO_APP
 from local.xero_emulator import EmulatorConfig, XeroEmulator
 from local.xero_emulator.config import RegisteredApp
 from tests.api import Api

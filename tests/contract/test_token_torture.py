@@ -29,6 +29,7 @@ from botocore.exceptions import ClientError
 
 from tests.integration.test_token_store import link_token_set
 from xero_sync import tokens
+from xero_sync.config import get_settings
 from xero_sync.tokens import TokenRefreshBusy, TokenSaveFailed, TokenSetRevoked, TokenStore
 from xero_sync.xero_identity import XeroIdentity, XeroUnavailable
 
@@ -89,13 +90,21 @@ def die() -> None:
 
 
 @pytest.fixture
-def torture(engines, xero, monkeypatch):
+def every_token_set_stale(monkeypatch):
+    """Every read finds the token set stale, so every call refreshes: a refresh margin longer than any token's life."""
+    monkeypatch.setenv("TOKEN_REFRESH_MARGIN_SECONDS", str(10**9))
+    get_settings.cache_clear()
+    yield
+    get_settings.cache_clear()
+
+
+@pytest.fixture
+def torture(engines, xero, every_token_set_stale, monkeypatch):
     """Token sets to torture, with every step of a refresh made injectable for the thread that runs it."""
     tenants = [xero.create_org(f"Torture {n} Ltd") for n in range(TOKEN_SETS)]
     store = TokenStore()
     token_sets = {store.create("practice-t", link_token_set(xero, [t]), {t}): t for t in tenants}
-    # Every read finds the token set stale (so every call refreshes); leases lapse fast (a dead holder's must).
-    monkeypatch.setattr(tokens, "REFRESH_MARGIN_SECONDS", 10**9)
+    # Leases lapse fast (a dead holder's must).
     monkeypatch.setattr(tokens, "LEASE_SECONDS", 1)
     monkeypatch.setattr(tokens, "WAIT_STEP_SECONDS", 0.01)
     original_refresh, original_save = XeroIdentity.refresh, TokenStore._save
@@ -195,14 +204,13 @@ def test_no_refresh_under_failures_at_every_step_loses_a_token_set_or_earns_an_i
         assert tenant in {c.tenant_id for c in XeroIdentity().connections(fresh)}
 
 
-def test_a_lost_refresh_answer_is_recovered_in_the_same_call(engines, xero, monkeypatch):
+def test_a_lost_refresh_answer_is_recovered_in_the_same_call(engines, xero, every_token_set_stale):
     """Regression: a refresh whose answer was lost (Xero rotated, we never saw the new tokens) failed its caller,
     and a sync failed with it; nothing retried before the next sync, maybe hours later, when Xero's 30-minute grace
     for the refresh token we kept had run out (invalid_grant: the token set lost). The store now retries at once."""
     tenant = xero.create_org("Lost Answer Ltd")
     store = TokenStore(sleep=lambda _: None)
     token_set_id = store.create("practice-t", link_token_set(xero, [tenant]), {tenant})
-    monkeypatch.setattr(tokens, "REFRESH_MARGIN_SECONDS", 10**9)
     kept = store.read(token_set_id).refresh_token.get_secret_value()
     calls_before = xero.token_calls()
     xero.admin("POST", "/faults", json={"path": "/connect/token", "kind": "malformed"})

@@ -1,4 +1,4 @@
-"""The faults a worker process injects (local/worker_faults.py, `python -m local worker --throttle-writes ...`) look
+"""The faults a worker process injects (local/chaos/aws_faults.py, `python -m local worker --throttle-writes ...`) look
 to the product exactly as AWS's own: DynamoDB Local behind throttled writes (ProvisionedThroughputExceededException,
 UnprocessedItems) that botocore and PynamoDB retry, refused secret writes, and SQS deliveries copied."""
 
@@ -8,8 +8,8 @@ from datetime import UTC, datetime
 import pytest
 from botocore.exceptions import ClientError
 
-from local.environment import forget_cached_clients
-from local.worker_faults import AwsFaults, FaultTally, Redeliveries, WorkerFaults
+from local.chaos.aws_faults import AwsFaults, FaultTally, Redeliveries, WorkerFaults
+from local.stack.function_environment import forget_cached_clients
 from xero_sync.catalogue import BY_NAME
 from xero_sync.models import PassCheckpoint
 from xero_sync.record_store import RecordStore

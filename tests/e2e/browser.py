@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from local.__main__ import READY_LINE
-from local.cli_stack import StackHandle
-from local.template import REPO_ROOT
+from local.cli.main import READY_LINE
+from local.cli.stack_client import StackHandle
+from local.stack.template import REPO_ROOT
 from tests.e2e.helpers import drain, start_local_up
 
 CHROMIUM = "/usr/bin/chromium"

@@ -18,9 +18,11 @@ from typing import Any
 import pytest
 import requests
 
-from local.chaos import STACK_OPTIONS as CHAOS_STACK
-from local.stack import LocalStack
+from local.chaos.driver import STACK_OPTIONS as CHAOS_STACK
+from local.stack.function_environment import forget_cached_clients
+from local.stack.offline_stack import OfflineStack
 from tests.e2e.helpers import Api
+from tests.sync_support import FAST_LIMITS
 from tests.xero import Xero
 
 E2E_DIR = Path(__file__).resolve().parent
@@ -50,17 +52,17 @@ STACK_KINDS: dict[str, dict[str, Any]] = {
         "parameters": {"SyncMaxReceiveCount": str(MAX_RECEIVE_COUNT), **UNREACHABLE_XERO, **LIMITED_PRACTICE},
     },
     "xero": {"emulator": True, "visibility_timeout": XERO_VISIBILITY_TIMEOUT},
-    "chaos": CHAOS_STACK,  # the chaos driver's (local/chaos.py): a killed worker's message is back in seconds
+    "chaos": CHAOS_STACK,  # the chaos driver's (local/chaos/driver.py): a killed worker's message is back in seconds
 }
 
-_holder: dict[str, tuple[str, LocalStack]] = {}
+_holder: dict[str, tuple[str, OfflineStack]] = {}
 
 
-def _running_stack(kind: str, tmp_path_factory: pytest.TempPathFactory) -> LocalStack:
+def _running_stack(kind: str, tmp_path_factory: pytest.TempPathFactory) -> OfflineStack:
     if "stack" in _holder and _holder["stack"][0] != kind:
         stop_stack()
     if "stack" not in _holder:
-        stack = LocalStack(
+        stack = OfflineStack(
             api_port=0,
             run_schedules=False,
             state_dir=tmp_path_factory.mktemp(f"local-stack-{kind}"),
@@ -87,30 +89,30 @@ def pytest_sessionfinish() -> None:
 
 
 @pytest.fixture
-def stack(tmp_path_factory: pytest.TempPathFactory) -> LocalStack:
+def stack(tmp_path_factory: pytest.TempPathFactory) -> OfflineStack:
     return _running_stack("plain", tmp_path_factory)
 
 
 @pytest.fixture
-def xero_stack(tmp_path_factory: pytest.TempPathFactory) -> LocalStack:
+def xero_stack(tmp_path_factory: pytest.TempPathFactory) -> OfflineStack:
     """The stack with the Xero emulator running and the local Xero app registered for its callback."""
     return _running_stack("xero", tmp_path_factory)
 
 
 @pytest.fixture
-def limited_stack(tmp_path_factory: pytest.TempPathFactory) -> LocalStack:
+def limited_stack(tmp_path_factory: pytest.TempPathFactory) -> OfflineStack:
     """The plain stack with a small limit per practice (LIMITED_PRACTICE, through the template's parameters)."""
     return _running_stack("limited", tmp_path_factory)
 
 
 @pytest.fixture
-def chaos_stack(tmp_path_factory: pytest.TempPathFactory) -> LocalStack:
+def chaos_stack(tmp_path_factory: pytest.TempPathFactory) -> OfflineStack:
     """The stack `python -m local chaos` runs on, for the chaos smoke."""
     return _running_stack("chaos", tmp_path_factory)
 
 
 @pytest.fixture
-def any_stack(tmp_path_factory: pytest.TempPathFactory) -> LocalStack:
+def any_stack(tmp_path_factory: pytest.TempPathFactory) -> OfflineStack:
     """Whichever kind of stack runs (for a test that works on both: it never makes the worker switch)."""
     if "stack" in _holder:
         return _holder["stack"][1]
@@ -118,13 +120,30 @@ def any_stack(tmp_path_factory: pytest.TempPathFactory) -> LocalStack:
 
 
 @pytest.fixture
-def xero(xero_stack: LocalStack) -> Iterator[Xero]:
-    """The stack's Xero emulator, as the tests drive its admin API (latency set by a test is undone after it)."""
-    emulator = Xero(xero_stack.emulator, requests.Session())
+def xero(stack: OfflineStack) -> Iterator[Xero]:
+    """The Xero emulator of the module's stack (`xero_stack` or `chaos_stack`), as the tests drive its admin API
+    (latency set by a test is undone after it)."""
+    assert stack.emulator is not None, "this module's stack runs no Xero emulator: override `stack` with xero_stack"
+    emulator = Xero(stack.emulator, requests.Session())
     yield emulator
     with contextlib.suppress(RuntimeError):  # the stack is gone already (the last e2e test of the run)
         emulator.admin("POST", "/config", json={"latencyMs": 0})
     emulator.session.close()
+
+
+@pytest.fixture
+def xero_minute_a_second(xero: Xero, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Xero's rate-limit minute shortened to a second, and the engine (in this process and the worker processes a
+    test starts, which inherit its environment) pacing itself to that minute and backing off quickly."""
+    for name, value in FAST_LIMITS.items():
+        monkeypatch.setenv(name, value)
+    forget_cached_clients()
+    xero.admin("POST", "/config", json={"rateLimits": {"timeScale": 60}, "latencyMs": 10})
+    yield
+    with contextlib.suppress(RuntimeError):  # the stack may be gone already (the last e2e test of the run)
+        xero.admin("POST", "/config", json={"rateLimits": {"timeScale": 1}})
+    monkeypatch.undo()
+    forget_cached_clients()
 
 
 @pytest.fixture
@@ -134,14 +153,14 @@ def practice() -> str:
 
 
 @pytest.fixture
-def api(stack: LocalStack) -> Iterator[Api]:
+def api(stack: OfflineStack) -> Iterator[Api]:
     client = Api(stack)
     yield client
     client.session.close()
 
 
 @pytest.fixture
-def seed_client(stack: LocalStack) -> Callable[..., Any]:
+def seed_client(stack: OfflineStack) -> Callable[..., Any]:
     """Writes a client straight into DynamoDB Local with the shared package's model (as linking does)."""
     from tests.builders import a_client
     from xero_sync.models import LinkState

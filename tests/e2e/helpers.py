@@ -11,8 +11,8 @@ from typing import Any
 
 import requests
 
-from local.stack import LocalStack
-from local.template import REPO_ROOT
+from local.stack.offline_stack import OfflineStack
+from local.stack.template import REPO_ROOT
 
 EPHEMERAL_PORTS = ("--api-port", "0", "--console-port", "0", "--emulator-port", "0")
 
@@ -44,7 +44,7 @@ def drain(process: "subprocess.Popen[str]") -> None:
 class Api:
     """The front door as the front end calls it."""
 
-    def __init__(self, stack: LocalStack) -> None:
+    def __init__(self, stack: OfflineStack) -> None:
         self.stack = stack
         self.session = requests.Session()
 

@@ -7,26 +7,26 @@ from typing import Any
 
 import pytest
 
-from local.stack import LocalStack
+from local.stack.offline_stack import OfflineStack
 from tests.e2e.helpers import Api, eventually
 
 
 def access_line(caplog: pytest.LogCaptureFixture, request_id: str) -> dict[str, Any] | None:
     for record in caplog.records:
-        if record.name == "local.gateway" and f'"requestId":"{request_id}"' in record.getMessage():
+        if record.name == "local.stack.gateway" and f'"requestId":"{request_id}"' in record.getMessage():
             entry: dict[str, Any] = json.loads(record.getMessage())
             return entry
     return None
 
 
 def test_a_requests_access_line_names_the_practice_the_user_the_source_the_route_status_and_latency(
-    stack: LocalStack, api: Api, practice: str, caplog: pytest.LogCaptureFixture
+    stack: OfflineStack, api: Api, practice: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     # Given a practice's user
     token = stack.token(practice, user_id="user-of-the-practice")
 
     # When they list their clients with a query string
-    with caplog.at_level("INFO", logger="local.gateway"):
+    with caplog.at_level("INFO", logger="local.stack.gateway"):
         response = api.request("GET", "/clients?limit=7", token=token)
         request_id = response.headers["apigw-requestid"]
         entry = eventually(lambda: access_line(caplog, request_id), timeout=5)
@@ -40,13 +40,13 @@ def test_a_requests_access_line_names_the_practice_the_user_the_source_the_route
     assert int(entry["responseLatency"]) >= int(entry["integrationLatency"]) >= 0
     assert entry["requestTime"] != "-" and entry["error"] == "-"
     # And no line of the front door carries the query string
-    assert not [r for r in caplog.records if r.name == "local.gateway" and "limit" in r.getMessage()]
+    assert not [r for r in caplog.records if r.name == "local.stack.gateway" and "limit" in r.getMessage()]
 
 
 def test_a_refused_requests_access_line_has_no_caller_and_says_why(
-    stack: LocalStack, api: Api, caplog: pytest.LogCaptureFixture
+    stack: OfflineStack, api: Api, caplog: pytest.LogCaptureFixture
 ) -> None:
-    with caplog.at_level("INFO", logger="local.gateway"):
+    with caplog.at_level("INFO", logger="local.stack.gateway"):
         response = api.request("GET", "/clients", token="not-a-jwt")
         entry = eventually(lambda: access_line(caplog, response.headers["apigw-requestid"]), timeout=5)
 

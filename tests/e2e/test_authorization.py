@@ -6,14 +6,14 @@ from typing import Any
 
 import pytest
 
-from local.auth import SigningKey, TokenIssuer
-from local.stack import LocalStack
+from local.stack.jwt_auth import SigningKey, TokenIssuer
+from local.stack.offline_stack import OfflineStack
 from tests.e2e.helpers import Api
 
 UNAUTHORIZED = {"message": "Unauthorized"}
 
 
-def _bad_tokens(stack: LocalStack, practice: str) -> dict[str, str | None]:
+def _bad_tokens(stack: OfflineStack, practice: str) -> dict[str, str | None]:
     assert stack.issuer is not None
     stranger = TokenIssuer(SigningKey.generate(), stack.issuer.issuer, stack.issuer.audience)
     forged = stack.token(practice)
@@ -46,7 +46,7 @@ def _bad_tokens(stack: LocalStack, practice: str) -> dict[str, str | None]:
     ],
 )
 def test_a_request_without_a_valid_token_is_refused_before_the_function_runs(
-    stack: LocalStack, api: Api, practice: str, seed_client: Any, case: str
+    stack: OfflineStack, api: Api, practice: str, seed_client: Any, case: str
 ) -> None:
     # Given a practice's client and a request whose token is not acceptable
     client = seed_client(practice, "Echo Ltd")
@@ -66,7 +66,7 @@ def test_a_request_without_a_valid_token_is_refused_before_the_function_runs(
     assert api.get(f"/clients/{client.client_id}", practice).json()["currentRun"] is None
 
 
-def test_the_token_is_accepted_with_or_without_the_bearer_scheme(stack: LocalStack, api: Api, practice: str) -> None:
+def test_the_token_is_accepted_with_or_without_the_bearer_scheme(stack: OfflineStack, api: Api, practice: str) -> None:
     token = stack.token(practice)
 
     bare = api.get("/clients", headers={"Authorization": token})
@@ -76,7 +76,7 @@ def test_the_token_is_accepted_with_or_without_the_bearer_scheme(stack: LocalSta
     assert lower_case_scheme.status_code == 200
 
 
-def test_a_token_without_the_practice_claim_is_refused_by_the_function(stack: LocalStack, api: Api) -> None:
+def test_a_token_without_the_practice_claim_is_refused_by_the_function(stack: OfflineStack, api: Api) -> None:
     response = api.request("GET", "/clients", token=stack.token(None))
 
     assert response.status_code == 401
@@ -106,7 +106,7 @@ def test_another_practice_sees_nothing_of_this_ones_clients(api: Api, practice: 
     assert api.get(f"/clients/{client.client_id}", practice).json()["currentRun"] is None
 
 
-def test_completing_a_link_needs_a_token_and_the_old_callback_is_gone(stack: LocalStack, api: Api) -> None:
+def test_completing_a_link_needs_a_token_and_the_old_callback_is_gone(stack: OfflineStack, api: Api) -> None:
     before = stack.functions.runtimes["LinkFunction"].invocations if stack.functions else 0
 
     response = api.post("/xero/link-completions", json={"state": "x" * 43, "code": "abc"})
@@ -117,9 +117,9 @@ def test_completing_a_link_needs_a_token_and_the_old_callback_is_gone(stack: Loc
     assert api.get("/xero/callback?code=abc&state=xyz", allow_redirects=False).status_code == 404
 
 
-def _invocations(stack: LocalStack) -> int:
+def _invocations(stack: OfflineStack) -> int:
     assert stack.functions is not None
-    return sum(stack.functions.runtimes[name].invocations for name in ("ClientsFunction", "SyncDispatchFunction"))
+    return sum(stack.functions.runtimes[name].invocations for name in ("ClientsFunction", "SyncNowFunction"))
 
 
 def test_concurrent_requests_never_answer_with_another_requests_event(stack, seed_client):

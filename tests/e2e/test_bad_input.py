@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 
-from local.api_events import http_api_event
-from local.stack import LocalStack
-from local.template import Template
+from local.stack.api_events import http_api_event
+from local.stack.offline_stack import OfflineStack
+from local.stack.template import Template
 from tests.e2e.helpers import Api
 
 TEMPLATE_ROUTES = Template().routes()
@@ -44,7 +44,7 @@ def test_a_method_without_a_route_gets_api_gateways_not_found(api: Api, practice
     assert response.json() == {"message": "Not Found"}
 
 
-def test_a_route_the_function_does_not_know_gets_its_typed_not_found(stack: LocalStack) -> None:
+def test_a_route_the_function_does_not_know_gets_its_typed_not_found(stack: OfflineStack) -> None:
     # A route the template sends to a function that has no such route (as a template/handler drift would).
     event = http_api_event(
         "GET",

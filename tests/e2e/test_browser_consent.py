@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from local.cli_stack import StackHandle
+from local.cli.stack_client import StackHandle
 from tests.e2e.browser import ARTIFACTS, TOKEN_KEY, chromium, local_stack, needs_chromium
 
 pytestmark = needs_chromium

@@ -19,8 +19,8 @@ from typing import Any
 
 import pytest
 
-from local.cli_stack import StackHandle
-from local.template import REPO_ROOT
+from local.cli.stack_client import StackHandle
+from local.stack.template import REPO_ROOT
 from tests.e2e.browser import ARTIFACTS, chromium, local_stack, needs_chromium
 
 pytestmark = needs_chromium

@@ -10,9 +10,9 @@ from typing import IO
 
 import requests
 
-from local.__main__ import READY_LINE
-from local.provision import LOCAL_XERO_APP
-from local.template import REPO_ROOT
+from local.cli.main import READY_LINE
+from local.stack.provision import LOCAL_XERO_APP
+from local.stack.template import REPO_ROOT
 from tests.e2e.helpers import drain, start_local_up
 
 STARTUP_BUDGET_SECONDS = 30  # the stack itself aims at < 10 s; CI machines are slower than laptops
@@ -112,7 +112,7 @@ def test_up_serves_the_api_and_down_stops_every_process(tmp_path: Path) -> None:
 
 
 def test_up_runs_against_another_xero_and_export_and_verify_read_through_the_api(tmp_path: Path) -> None:
-    from local.cli_stack import StackHandle
+    from local.cli.stack_client import StackHandle
     from local.xero_emulator import EmulatorConfig, XeroEmulator
 
     # Given another Xero-compatible server (an emulator of its own stands in for a recorded or staging one)

@@ -4,19 +4,19 @@
 import pytest
 import requests
 
-from local.stack import LocalStack
+from local.stack.offline_stack import OfflineStack
 from tests.e2e.helpers import Api
 
 OTHER_ORIGIN = "https://evil.example"
 
 
 @pytest.fixture
-def frontend_origin(stack: LocalStack) -> str:
+def frontend_origin(stack: OfflineStack) -> str:
     assert stack.template is not None
     return str(stack.template.parameter_values["FrontendOrigin"])
 
 
-def invocations(stack: LocalStack) -> int:
+def invocations(stack: OfflineStack) -> int:
     assert stack.functions is not None
     return sum(runtime.invocations for runtime in stack.functions.runtimes.values())
 
@@ -32,7 +32,7 @@ def preflight(api: Api, path: str, origin: str, method: str = "GET") -> requests
 
 
 def test_a_preflight_from_the_front_end_is_answered_by_the_gateway_without_a_token(
-    stack: LocalStack, api: Api, frontend_origin: str
+    stack: OfflineStack, api: Api, frontend_origin: str
 ) -> None:
     before = invocations(stack)
 
@@ -50,7 +50,7 @@ def test_a_preflight_from_the_front_end_is_answered_by_the_gateway_without_a_tok
     assert invocations(stack) == before  # no function ran, and no JWT was asked for
 
 
-def test_a_preflight_from_another_origin_gets_no_cors_headers(stack: LocalStack, api: Api) -> None:
+def test_a_preflight_from_another_origin_gets_no_cors_headers(stack: OfflineStack, api: Api) -> None:
     before = invocations(stack)
 
     response = preflight(api, "/clients", OTHER_ORIGIN)

@@ -9,7 +9,7 @@ from typing import Any
 import boto3
 import pytest
 
-from local.stack import LocalStack
+from local.stack.offline_stack import OfflineStack
 from tests.e2e.helpers import Api, eventually
 from tests.e2e.test_linking_e2e import a_synced_client, connected_tenants, secret_of, token_set_secrets
 from tests.xero import Xero
@@ -19,11 +19,11 @@ RESOURCES = ("Invoices", "Contacts", "Journals", "BankTransactions", "Payments")
 
 
 @pytest.fixture
-def stack(xero_stack: LocalStack) -> LocalStack:
+def stack(xero_stack: OfflineStack) -> OfflineStack:
     return xero_stack
 
 
-def seed_records(stack: LocalStack, client_id: str, count: int) -> None:
+def seed_records(stack: OfflineStack, client_id: str, count: int) -> None:
     """`count` more records under the client, as years of syncs would leave them: items in the Records table's
     shape, written with BatchWriteItem straight from boto3 (the quickest way to put 200k items in DynamoDB Local)."""
     from xero_sync.models import XeroRecord
@@ -50,7 +50,7 @@ def seed_records(stack: LocalStack, client_id: str, count: int) -> None:
         list(pool.map(write, range(0, count, 5000)))
 
 
-def records_of(stack: LocalStack, client_id: str) -> int:
+def records_of(stack: OfflineStack, client_id: str) -> int:
     """How many records the client holds (a count query per resource's partition)."""
     from xero_sync.catalogue import CATALOGUE
     from xero_sync.models import XeroRecord
@@ -64,7 +64,7 @@ def client_item_gone(practice: str, client_id: str) -> bool:
     return not list(Client.query(practice, Client.client_id == client_id, consistent_read=True))
 
 
-def items_left(stack: LocalStack, client_id: str) -> dict[str, int]:
+def items_left(stack: OfflineStack, client_id: str) -> dict[str, int]:
     """Every item of the client in every table, by a full scan of each (what an auditor would run)."""
     from xero_sync.models import XeroRecord
 
@@ -94,7 +94,7 @@ def items_left(stack: LocalStack, client_id: str) -> dict[str, int]:
 
 
 def test_deleting_a_client_with_200k_records_removes_every_item_and_its_secret(
-    stack: LocalStack, api: Api, xero: Xero, practice: str
+    stack: OfflineStack, api: Api, xero: Xero, practice: str
 ) -> None:
     # Given a linked, synced client holding 200,000 more records, and another client of the practice
     tenant, client_id, _ = a_synced_client(api, stack, xero, practice, "Doomed Ltd")

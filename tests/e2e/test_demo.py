@@ -12,7 +12,7 @@ from pathlib import Path
 
 import requests
 
-from local.template import REPO_ROOT
+from local.stack.template import REPO_ROOT
 from tests.e2e.helpers import EPHEMERAL_PORTS
 
 READY_BUDGET_SECONDS = 600  # the whole demo on a busy 2-core machine; it aims at well under a minute

@@ -8,18 +8,18 @@ from typing import Any
 
 import pytest
 
-from local.stack import LocalStack
+from local.stack.offline_stack import OfflineStack
 from tests.e2e.helpers import Api, eventually
 from tests.e2e.test_linking_e2e import SYNC_TIMEOUT, an_organisation, finished_runs, link
 from tests.xero import Xero
 
 
 @pytest.fixture
-def stack(xero_stack: LocalStack) -> LocalStack:
+def stack(xero_stack: OfflineStack) -> OfflineStack:
     return xero_stack
 
 
-def observed(stack: LocalStack, client_id: str, seen: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def observed(stack: OfflineStack, client_id: str, seen: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Every event of the client the observer queue has received so far (taken off the queue as it is read)."""
     assert stack.event_observer_url is not None
     while batch := stack.sqs.receive_message(QueueUrl=stack.event_observer_url, MaxNumberOfMessages=10).get(
@@ -34,7 +34,7 @@ def observed(stack: LocalStack, client_id: str, seen: list[dict[str, Any]]) -> l
 
 
 def test_a_consumer_of_the_bus_hears_the_link_then_its_sync_with_the_clients_counts(
-    stack: LocalStack, api: Api, xero: Xero, practice: str
+    stack: OfflineStack, api: Api, xero: Xero, practice: str
 ) -> None:
     # Given an organisation linked through the API and Xero's consent
     tenant = an_organisation(xero, "Events")

@@ -19,8 +19,8 @@ from hypothesis import strategies as st
 from schemathesis import GenerationMode
 from schemathesis.checks import CHECKS
 
-from local.auth import SigningKey, TokenIssuer
-from local.stack import LocalStack
+from local.stack.jwt_auth import SigningKey, TokenIssuer
+from local.stack.offline_stack import OfflineStack
 from tests.e2e.helpers import Api
 
 MAX_EXAMPLES = int(os.environ.get("FUZZ_MAX_EXAMPLES", "15"))
@@ -30,7 +30,7 @@ STATELESS = ("not_a_server_error", "status_code_conformance", "content_type_conf
 STATELESS += ("response_schema_conformance", "response_headers_conformance", "negative_data_rejection")
 
 
-def _tokens(stack: LocalStack, practice: str) -> dict[str, str | None]:
+def _tokens(stack: OfflineStack, practice: str) -> dict[str, str | None]:
     assert stack.issuer is not None
     stranger = TokenIssuer(SigningKey.generate(), stack.issuer.issuer, stack.issuer.audience)
     return {
@@ -49,7 +49,7 @@ def _checks() -> list[Callable[..., Any]]:
 
 @pytest.mark.parametrize("token", ["valid", "none", "expired", "another key", "not a JWT", "no practice claim"])
 def test_every_operation_answers_within_its_schema_and_never_with_a_5xx(
-    stack: LocalStack, api: Api, practice: str, seed_client: Any, token: str
+    stack: OfflineStack, api: Api, practice: str, seed_client: Any, token: str
 ) -> None:
     # Given the API's own document, and for each operation a client of the practice that fuzzed ids sometimes name
     # (so its real answers are checked too, not only 404s)

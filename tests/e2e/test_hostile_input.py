@@ -8,7 +8,7 @@ from urllib.parse import quote
 
 import pytest
 
-from local.template import Template
+from local.stack.template import Template
 from tests.e2e.helpers import Api
 from tests.e2e.test_bad_input import _concrete, _error
 

@@ -5,7 +5,7 @@ from typing import Any
 
 import pytest
 
-from local.stack import LocalStack
+from local.stack.offline_stack import OfflineStack
 from tests.e2e.conftest import LIMITED_PRACTICE
 from tests.e2e.helpers import Api
 
@@ -13,7 +13,7 @@ LIMIT = int(LIMITED_PRACTICE["PracticeRequestLimit"])
 
 
 @pytest.fixture
-def stack(limited_stack: LocalStack) -> LocalStack:
+def stack(limited_stack: OfflineStack) -> OfflineStack:
     return limited_stack
 
 

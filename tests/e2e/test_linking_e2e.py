@@ -11,7 +11,7 @@ from urllib.parse import parse_qsl, urlencode, urlparse
 import boto3
 import pytest
 
-from local.stack import LocalStack
+from local.stack.offline_stack import OfflineStack
 from tests.e2e.helpers import Api, eventually
 from tests.xero import Xero
 
@@ -19,15 +19,15 @@ SYNC_TIMEOUT = 90  # seconds for the worker to take and finish a tiny organisati
 
 
 @pytest.fixture
-def stack(xero_stack: LocalStack) -> LocalStack:
+def stack(xero_stack: OfflineStack) -> OfflineStack:
     """Every test of this module runs on the stack with the Xero emulator."""
     return xero_stack
 
 
 # --- what the user does ---------------------------------------------------------------------------------------------
-def an_organisation(xero: Xero, name: str) -> str:
+def an_organisation(xero: Xero, name: str, size: str = "tiny") -> str:
     """A Xero organisation of this test's own (the emulator lives as long as the stack: names must not repeat)."""
-    return xero.create_org(f"{name} {uuid.uuid4().hex[:8]}")
+    return xero.create_org(f"{name} {uuid.uuid4().hex[:8]}", size=size)
 
 
 def start(api: Api, practice: str, client_id: str | None = None) -> str:
@@ -48,7 +48,7 @@ def at_xero(xero: Xero, authorize_url: str, tenant_ids: list[str] | None = None,
 
 
 def back_from_xero(
-    api: Api, stack: LocalStack, callback_url: str, practice: str | None, token: str | None = None
+    api: Api, stack: OfflineStack, callback_url: str, practice: str | None, token: str | None = None
 ) -> Any:
     """Xero sent the browser to the console's callback page, which hands what Xero put in its query to the API with
     the signed-in user's JWT (`practice`'s, or `token`)."""
@@ -65,7 +65,7 @@ def refusal(response: Any) -> tuple[int, str]:
 
 
 def link(
-    api: Api, stack: LocalStack, xero: Xero, practice: str, tenant_ids: list[str], client_id: str | None = None
+    api: Api, stack: OfflineStack, xero: Xero, practice: str, tenant_ids: list[str], client_id: str | None = None
 ) -> dict[str, Any]:
     response = back_from_xero(api, stack, at_xero(xero, start(api, practice, client_id), tenant_ids), practice)
     assert response.status_code == 200, response.text
@@ -74,10 +74,10 @@ def link(
 
 
 def a_synced_client(
-    api: Api, stack: LocalStack, xero: Xero, practice: str, name: str
+    api: Api, stack: OfflineStack, xero: Xero, practice: str, name: str, size: str = "tiny"
 ) -> tuple[str, str, dict[str, Any]]:
     """An organisation linked as a client whose first sync the worker ran: its tenant, client id and that run."""
-    tenant = an_organisation(xero, name)
+    tenant = an_organisation(xero, name, size)
     (client_id,) = link(api, stack, xero, practice, [tenant])["clientIds"]
     (run,) = finished_runs(api, practice, client_id, 1)
     assert run["status"] == "succeeded", run
@@ -123,13 +123,13 @@ def connected_tenants(xero: Xero) -> set[str]:
     return {c["tenantId"] for c in xero.admin("GET", "/connections").json()["connections"]}
 
 
-def token_set_secrets(stack: LocalStack) -> set[str]:
+def token_set_secrets(stack: OfflineStack) -> set[str]:
     secretsmanager = boto3.client("secretsmanager", endpoint_url=stack.moto.endpoint, region_name=stack.region)
     secrets = secretsmanager.list_secrets()["SecretList"]
     return {s["Name"] for s in secrets if "/token-sets/" in s["Name"]}
 
 
-def secret_of(stack: LocalStack, practice: str, client_id: str) -> str:
+def secret_of(stack: OfflineStack, practice: str, client_id: str) -> str:
     """The name of the secret holding the client's token set."""
     from xero_sync.models import Client
 
@@ -147,7 +147,7 @@ def stored_records(client_id: str, resource: str) -> int:
 
 # --- adding ---------------------------------------------------------------------------------------------------------
 def test_adding_one_organisation_links_a_client_whose_first_sync_the_worker_runs(
-    stack: LocalStack, api: Api, xero: Xero, practice: str
+    stack: OfflineStack, api: Api, xero: Xero, practice: str
 ) -> None:
     # Given an organisation in Xero
     tenant = an_organisation(xero, "Alpha Ltd")
@@ -169,7 +169,7 @@ def test_adding_one_organisation_links_a_client_whose_first_sync_the_worker_runs
 
 
 def test_xero_sends_the_browser_to_the_consoles_callback_page_and_the_apis_old_callback_links_nothing(
-    stack: LocalStack, api: Api, xero: Xero, practice: str
+    stack: OfflineStack, api: Api, xero: Xero, practice: str
 ) -> None:
     tenant = an_organisation(xero, "Bravo Ltd")
 
@@ -191,7 +191,7 @@ def test_xero_sends_the_browser_to_the_consoles_callback_page_and_the_apis_old_c
 
 @pytest.mark.parametrize("who", ["nobody", "another practice", "another user of the practice"])
 def test_only_the_user_who_started_a_link_can_complete_it(
-    stack: LocalStack, api: Api, xero: Xero, practice: str, who: str
+    stack: OfflineStack, api: Api, xero: Xero, practice: str, who: str
 ) -> None:
     # Given a link started by a user of the practice, approved in Xero by someone they sent the URL to
     tenant = xero.create_org(f"Stranger {uuid.uuid4().hex[:8]}", user_id="stranger")
@@ -217,7 +217,7 @@ def test_only_the_user_who_started_a_link_can_complete_it(
 
 
 def test_two_organisations_in_one_consent_become_two_clients_sharing_one_secret(
-    stack: LocalStack, api: Api, xero: Xero, practice: str
+    stack: OfflineStack, api: Api, xero: Xero, practice: str
 ) -> None:
     from xero_sync.models import Client, TokenSetRef
 
@@ -242,7 +242,7 @@ def test_two_organisations_in_one_consent_become_two_clients_sharing_one_secret(
 
 # --- relinking ------------------------------------------------------------------------------------------------------
 def test_relink_after_unlink_brings_back_the_same_client_and_syncs_it(
-    stack: LocalStack, api: Api, xero: Xero, practice: str
+    stack: OfflineStack, api: Api, xero: Xero, practice: str
 ) -> None:
     # Given a client that was linked, synced, then unlinked
     tenant, client_id, _ = a_synced_client(api, stack, xero, practice, "Echo Ltd")
@@ -269,7 +269,7 @@ def test_relink_after_unlink_brings_back_the_same_client_and_syncs_it(
 
 
 def test_unlinking_while_the_links_sync_is_queued_closes_that_run_and_the_worker_skips_it(
-    stack: LocalStack, api: Api, xero: Xero, practice: str
+    stack: OfflineStack, api: Api, xero: Xero, practice: str
 ) -> None:
     tenant = an_organisation(xero, "Foxtrot Ltd")
     with stack.worker_for("SyncQueue").paused():
@@ -286,7 +286,7 @@ def test_unlinking_while_the_links_sync_is_queued_closes_that_run_and_the_worker
 
 
 def test_relinking_with_another_organisation_is_refused_and_its_connection_removed(
-    stack: LocalStack, api: Api, xero: Xero, practice: str
+    stack: OfflineStack, api: Api, xero: Xero, practice: str
 ) -> None:
     own, other = an_organisation(xero, "Golf Ltd"), an_organisation(xero, "Stranger Ltd")
     (client_id,) = link(api, stack, xero, practice, [own])["clientIds"]
@@ -303,7 +303,7 @@ def test_relinking_with_another_organisation_is_refused_and_its_connection_remov
 
 
 def test_relinking_another_practices_client_is_not_found(
-    stack: LocalStack, api: Api, xero: Xero, practice: str
+    stack: OfflineStack, api: Api, xero: Xero, practice: str
 ) -> None:
     (client_id,) = link(api, stack, xero, practice, [an_organisation(xero, "Hotel Ltd")])["clientIds"]
 
@@ -313,7 +313,7 @@ def test_relinking_another_practices_client_is_not_found(
 
 
 # --- refused completions --------------------------------------------------------------------------------------------
-def test_consent_denied_changes_nothing(stack: LocalStack, api: Api, xero: Xero, practice: str) -> None:
+def test_consent_denied_changes_nothing(stack: OfflineStack, api: Api, xero: Xero, practice: str) -> None:
     callback_url = at_xero(xero, start(api, practice), deny=True)
 
     response = back_from_xero(api, stack, callback_url, practice)
@@ -324,7 +324,7 @@ def test_consent_denied_changes_nothing(stack: LocalStack, api: Api, xero: Xero,
 
 @pytest.mark.parametrize("tamper", ["replayed", "forged", "expired", "pkce"])
 def test_a_bad_state_or_verifier_is_refused_and_changes_nothing(
-    stack: LocalStack, api: Api, xero: Xero, practice: str, tamper: str
+    stack: OfflineStack, api: Api, xero: Xero, practice: str, tamper: str
 ) -> None:
     from xero_sync.models import OAuthState
 
@@ -357,7 +357,7 @@ def test_a_bad_state_or_verifier_is_refused_and_changes_nothing(
 
 # --- unlinking ------------------------------------------------------------------------------------------------------
 def test_unlink_removes_the_connection_and_the_unused_secret_but_keeps_the_data(
-    stack: LocalStack, api: Api, xero: Xero, practice: str
+    stack: OfflineStack, api: Api, xero: Xero, practice: str
 ) -> None:
 
     # Given a linked client whose first sync imported its organisation
@@ -391,7 +391,7 @@ def test_unlink_removes_the_connection_and_the_unused_secret_but_keeps_the_data(
 
 
 def test_unlinking_one_of_two_clients_sharing_a_token_set_leaves_the_other_syncing(
-    stack: LocalStack, api: Api, xero: Xero, practice: str
+    stack: OfflineStack, api: Api, xero: Xero, practice: str
 ) -> None:
     from xero_sync.models import Client
 
@@ -418,7 +418,7 @@ def test_unlinking_one_of_two_clients_sharing_a_token_set_leaves_the_other_synci
 
 
 def test_a_disconnect_inside_xero_puts_the_client_in_needs_relink_at_its_next_sync(
-    stack: LocalStack, api: Api, xero: Xero, practice: str
+    stack: OfflineStack, api: Api, xero: Xero, practice: str
 ) -> None:
     # Given a linked client that synced
     tenant, client_id, _ = a_synced_client(api, stack, xero, practice, "Mike Ltd")
@@ -448,7 +448,7 @@ def test_a_disconnect_inside_xero_puts_the_client_in_needs_relink_at_its_next_sy
 
 # --- what one practice does never breaks another's -----------------------------------------------------------------
 def test_two_practices_on_one_connection_one_unlinks_relinks_and_deletes_the_other_keeps_syncing(
-    stack: LocalStack, api: Api, xero: Xero, practice: str
+    stack: OfflineStack, api: Api, xero: Xero, practice: str
 ) -> None:
     # Given one organisation that its owner (one Xero user) linked for two practices: one connection at Xero
     other = f"other-{practice}"
@@ -492,7 +492,7 @@ def _purged(practice: str, client_id: str) -> bool:
 
 
 def test_linking_an_organisation_whose_client_is_being_deleted_is_refused(
-    stack: LocalStack, api: Api, xero: Xero, practice: str
+    stack: OfflineStack, api: Api, xero: Xero, practice: str
 ) -> None:
     tenant = an_organisation(xero, "November Ltd")
     with stack.worker_for("PurgeQueue").paused():  # the client stays on its way out while the user links again
@@ -508,7 +508,7 @@ def test_linking_an_organisation_whose_client_is_being_deleted_is_refused(
 
 @pytest.mark.parametrize("kind", ["opaque-token", "no-auth-event"])
 def test_a_token_that_is_not_a_jwt_or_names_no_consent_links_nothing(
-    stack: LocalStack, api: Api, xero: Xero, practice: str, kind: str
+    stack: OfflineStack, api: Api, xero: Xero, practice: str, kind: str
 ) -> None:
     tenant = an_organisation(xero, f"Oscar {kind}")
     callback_url = at_xero(xero, start(api, practice), [tenant])
@@ -521,7 +521,7 @@ def test_a_token_that_is_not_a_jwt_or_names_no_consent_links_nothing(
     assert clients(api, practice) == []
 
 
-def _queue_is_empty(stack: LocalStack) -> bool:
+def _queue_is_empty(stack: OfflineStack) -> bool:
     attributes = stack.sqs.get_queue_attributes(
         QueueUrl=stack.queue_url("SyncQueue"),
         AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from local.stack import LocalStack
-from local.template import REPO_ROOT
+from local.stack.offline_stack import OfflineStack
+from local.stack.template import REPO_ROOT
 from tests.e2e.helpers import Api, eventually
 from tests.e2e.test_linking_e2e import SYNC_TIMEOUT, a_synced_client, finished_runs, overview, runs
 from tests.sync_support import Emulated, differences
@@ -21,7 +21,7 @@ CHILD_LEASE = {"WORKER_LEASE_SECONDS": "6", "RUN_HEARTBEAT_SECONDS": "1"}  # the
 
 
 @pytest.fixture
-def stack(xero_stack: LocalStack) -> LocalStack:
+def stack(xero_stack: OfflineStack) -> OfflineStack:
     return xero_stack
 
 
@@ -36,7 +36,7 @@ def sync_now(api: Api, practice: str, client_id: str) -> dict[str, Any]:
     return body
 
 
-def worker_process(stack: LocalStack, *options: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+def worker_process(stack: OfflineStack, *options: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
     """A sync worker in a process of its own on this stack (`python -m local worker`)."""
     return subprocess.Popen(  # noqa: S603 - our own command line
         [sys.executable, "-m", "local", "--state-dir", str(stack.state_dir), "worker", *options],
@@ -49,7 +49,7 @@ def worker_process(stack: LocalStack, *options: str, env: dict[str, str] | None 
 
 
 def a_client_with_changes(
-    api: Api, stack: LocalStack, xero: Xero, practice: str, name: str, changes: int, latency_ms: int = 0
+    api: Api, stack: OfflineStack, xero: Xero, practice: str, name: str, changes: int, latency_ms: int = 0
 ) -> tuple[str, str]:
     """A linked client whose first sync ran, with `changes` made in Xero since, and Xero answering that slowly."""
     tenant, client_id, _ = a_synced_client(api, stack, xero, practice, name)
@@ -58,7 +58,7 @@ def a_client_with_changes(
     return tenant, client_id
 
 
-def queued_for(stack: LocalStack, client_id: str) -> list[dict[str, Any]]:
+def queued_for(stack: OfflineStack, client_id: str) -> list[dict[str, Any]]:
     """The sync messages waiting for this client (left where they are: visible again at once)."""
     held = []
     while batch := stack.sqs.receive_message(
@@ -73,7 +73,7 @@ def queued_for(stack: LocalStack, client_id: str) -> list[dict[str, Any]]:
 
 
 def test_sync_now_and_the_nightly_dispatch_during_a_running_sync_add_nothing(
-    stack: LocalStack, api: Api, xero: Xero, practice: str
+    stack: OfflineStack, api: Api, xero: Xero, practice: str
 ) -> None:
     # Given a synced client whose next sync runs slowly (Xero answers in 150 ms, many changes to read), taken by a
     # worker process of its own (the stack's poller paused, so what is queued meanwhile stays visible)
@@ -111,7 +111,7 @@ def test_sync_now_and_the_nightly_dispatch_during_a_running_sync_add_nothing(
 
 
 def test_a_duplicate_delivery_of_one_message_imports_once(
-    stack: LocalStack, api: Api, xero: Xero, practice: str
+    stack: OfflineStack, api: Api, xero: Xero, practice: str
 ) -> None:
     tenant, client_id = a_client_with_changes(api, stack, xero, practice, "Twice Ltd", 30)
     worker = stack.worker_for("SyncQueue")
@@ -149,7 +149,7 @@ def test_a_duplicate_delivery_of_one_message_imports_once(
 
 
 def test_a_worker_killed_holding_the_lease_is_taken_over_once_the_lease_lapses(
-    stack: LocalStack, api: Api, xero: Xero, practice: str
+    stack: OfflineStack, api: Api, xero: Xero, practice: str
 ) -> None:
     # Given a synced client with changes to import, and its sync taken by a worker in a process of its own
     tenant, client_id = a_client_with_changes(api, stack, xero, practice, "Crash Ltd", 40, 30)

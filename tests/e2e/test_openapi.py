@@ -5,18 +5,18 @@ from urllib.parse import urljoin
 
 import pytest
 
-from local.stack import LocalStack
-from local.template import Template
+from local.stack.offline_stack import OfflineStack
+from local.stack.template import Template
 from tests.e2e.helpers import Api
 
 
 @pytest.fixture
-def stack(any_stack: LocalStack) -> LocalStack:
+def stack(any_stack: OfflineStack) -> OfflineStack:
     """The document and the page are the same on either kind of stack: whichever runs."""
     return any_stack
 
 
-def test_the_openapi_document_is_served_with_every_route_of_the_template(api: Api, stack: LocalStack) -> None:
+def test_the_openapi_document_is_served_with_every_route_of_the_template(api: Api, stack: OfflineStack) -> None:
     response = api.get("/_local/openapi.json")
 
     assert response.status_code == 200, response.text
@@ -36,7 +36,7 @@ def test_the_openapi_document_is_served_with_every_route_of_the_template(api: Ap
 
 
 def test_the_swagger_page_loads_its_assets_and_calls_the_api_with_a_bearer_token(
-    api: Api, stack: LocalStack, practice: str
+    api: Api, stack: OfflineStack, practice: str
 ) -> None:
     page_url = f"{stack.api_url}/_local/swagger"
     assert stack.describe()["swagger"] == page_url

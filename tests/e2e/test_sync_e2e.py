@@ -3,31 +3,24 @@ API and the consent, its initial import run by the queue worker, then three roun
 imported by Sync Now under injected faults (one round by a worker process killed mid-run and taken over). After
 every sync the CLI's export (`python -m local export`) equals the emulator's ground truth, record for record."""
 
-import contextlib
 import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from local.environment import forget_cached_clients
-from local.stack import LocalStack
-from local.template import REPO_ROOT
+from local.stack.offline_stack import OfflineStack
+from local.stack.template import REPO_ROOT
 from tests.e2e.helpers import Api, eventually
 from tests.e2e.test_linking_e2e import finished_runs, link, overview
 from tests.e2e.test_one_sync_at_a_time import CHILD_LEASE, sync_now, worker_process
-from tests.sync_support import FAST_LIMITS, TIMEOUT_FAULT_HOLD
+from tests.sync_support import TIMEOUT_FAULT_HOLD
 from tests.xero import Xero
 from xero_sync.catalogue import CATALOGUE
 
-FAST_MINUTE = {name: FAST_LIMITS[name] for name in ("XERO_MINUTE_SECONDS", "XERO_READ_TIMEOUT_SECONDS")} | {
-    "XERO_BACKOFF_BASE_SECONDS": "0.05",
-    "XERO_MAX_INLINE_WAIT_SECONDS": "3",
-}
 ROUND_FAULTS: list[list[tuple[str, dict[str, Any]]]] = [
     [("500", {"path": "Invoices"}), ("malformed", {"path": "Contacts"}), ("429-minute", {"retryAfter": 1})],
     [
@@ -39,26 +32,15 @@ ROUND_FAULTS: list[list[tuple[str, dict[str, Any]]]] = [
 ]
 
 
+pytestmark = pytest.mark.usefixtures("xero_minute_a_second")
+
+
 @pytest.fixture
-def stack(xero_stack: LocalStack) -> LocalStack:
+def stack(xero_stack: OfflineStack) -> OfflineStack:
     return xero_stack
 
 
-@pytest.fixture
-def xero(xero: Xero, monkeypatch: pytest.MonkeyPatch) -> Iterator[Xero]:
-    """The emulator with Xero's minute shortened to a second, and the engine pacing itself to that minute."""
-    for name, value in FAST_MINUTE.items():
-        monkeypatch.setenv(name, value)
-    forget_cached_clients()
-    xero.admin("POST", "/config", json={"rateLimits": {"timeScale": 60}, "latencyMs": 10})
-    yield xero
-    with contextlib.suppress(RuntimeError):  # the stack may be gone already (the last e2e test of the run)
-        xero.admin("POST", "/config", json={"rateLimits": {"timeScale": 1}})
-    monkeypatch.undo()
-    forget_cached_clients()
-
-
-def exported(stack: LocalStack, practice: str, client_id: str, out: Path) -> dict[str, dict[str, Any]]:
+def exported(stack: OfflineStack, practice: str, client_id: str, out: Path) -> dict[str, dict[str, Any]]:
     """The CLI's export of the client: per resource, its records by Xero id."""
     command = [sys.executable, "-m", "local", "--state-dir", str(stack.state_dir), "export", client_id]
     result = subprocess.run(  # noqa: S603 - our own command line
@@ -86,7 +68,7 @@ def ground_truth(xero: Xero, tenant: str) -> dict[str, dict[str, Any]]:
     return truth
 
 
-def assert_export_is_xero(stack: LocalStack, xero: Xero, practice: str, client_id: str, tenant: str, out: Path):
+def assert_export_is_xero(stack: OfflineStack, xero: Xero, practice: str, client_id: str, tenant: str, out: Path):
     export, truth = exported(stack, practice, client_id, out), ground_truth(xero, tenant)
     wrong = {name: sorted(set(export[name]) ^ set(truth[name]))[:3] for name in truth if export[name] != truth[name]}
     assert not wrong, wrong
@@ -95,7 +77,7 @@ def assert_export_is_xero(stack: LocalStack, xero: Xero, practice: str, client_i
 
 
 def test_a_medium_organisation_stays_exactly_as_xero_through_changes_faults_and_a_killed_worker(
-    stack: LocalStack, api: Api, xero: Xero, practice: str, tmp_path: Path
+    stack: OfflineStack, api: Api, xero: Xero, practice: str, tmp_path: Path
 ) -> None:
     # Given a medium organisation linked through the API and Xero's consent
     tenant = xero.create_org(f"Medium {practice}", size="medium")

@@ -6,7 +6,7 @@ import json
 import uuid
 from typing import Any
 
-from local.stack import LocalStack
+from local.stack.offline_stack import OfflineStack
 from tests.e2e.conftest import MAX_RECEIVE_COUNT
 from tests.e2e.helpers import Api, eventually
 
@@ -15,7 +15,7 @@ from tests.e2e.helpers import Api, eventually
 UNSYNCABLE_SEEDED_CLIENT = {"no_token_set"}
 
 
-def _take_all(stack: LocalStack, queue: str, hold_seconds: int = 60) -> list[dict[str, Any]]:
+def _take_all(stack: OfflineStack, queue: str, hold_seconds: int = 60) -> list[dict[str, Any]]:
     """Every visible message of a queue, kept invisible for `hold_seconds` (release them with _release)."""
     taken: list[dict[str, Any]] = []
     while True:
@@ -31,7 +31,7 @@ def _take_all(stack: LocalStack, queue: str, hold_seconds: int = 60) -> list[dic
         taken.extend(received)
 
 
-def _release(stack: LocalStack, queue: str, messages: list[dict[str, Any]]) -> None:
+def _release(stack: OfflineStack, queue: str, messages: list[dict[str, Any]]) -> None:
     for message in messages:
         stack.sqs.change_message_visibility(
             QueueUrl=stack.queue_url(queue), ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0
@@ -50,7 +50,7 @@ def _finished(runs: list[dict[str, Any]]) -> bool:
 
 
 def test_the_nightly_schedule_syncs_every_linked_client_once(
-    stack: LocalStack, api: Api, practice: str, seed_client: Any
+    stack: OfflineStack, api: Api, practice: str, seed_client: Any
 ) -> None:
     # Given two linked clients and an unlinked one
     linked = [seed_client(practice, "Golf Ltd"), seed_client(practice, "Hotel Ltd")]
@@ -88,7 +88,7 @@ def test_the_nightly_schedule_syncs_every_linked_client_once(
 
 
 def test_sync_now_twice_returns_the_same_queued_run(
-    stack: LocalStack, api: Api, practice: str, seed_client: Any
+    stack: OfflineStack, api: Api, practice: str, seed_client: Any
 ) -> None:
     # Given a linked client (and the queue poller busy elsewhere, so the run stays queued)
     client = seed_client(practice, "Juliet Ltd")
@@ -124,7 +124,7 @@ def test_sync_now_on_an_unlinked_client_is_a_conflict(api: Api, practice: str, s
     assert response.json()["error"]["code"] == "client_not_linked"
 
 
-def test_a_message_that_keeps_failing_ends_in_the_dead_letter_queue(stack: LocalStack) -> None:
+def test_a_message_that_keeps_failing_ends_in_the_dead_letter_queue(stack: OfflineStack) -> None:
     # Given a message sync_client cannot read
     body = json.dumps({"not": "a sync message", "marker": str(uuid.uuid4())})
     invocations_before = stack.worker_for("SyncQueue").invocations
@@ -145,7 +145,7 @@ def test_a_message_that_keeps_failing_ends_in_the_dead_letter_queue(stack: Local
     assert attributes == {"ApproximateNumberOfMessages": "0", "ApproximateNumberOfMessagesNotVisible": "0"}
 
 
-def _find(stack: LocalStack, queue: str, message_id: str) -> dict[str, Any] | None:
+def _find(stack: OfflineStack, queue: str, message_id: str) -> dict[str, Any] | None:
     """Looks for one message (receiving releases every message at once, so the queue is left as it was)."""
     messages = _take_all(stack, queue, hold_seconds=30)
     _release(stack, queue, messages)
@@ -153,7 +153,7 @@ def _find(stack: LocalStack, queue: str, message_id: str) -> dict[str, Any] | No
 
 
 def test_a_nightly_run_over_a_thousand_linked_clients_queues_one_message_each_and_counts_the_others(
-    stack: LocalStack, practice: str
+    stack: OfflineStack, practice: str
 ) -> None:
     from datetime import UTC, datetime
 

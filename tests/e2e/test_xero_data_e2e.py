@@ -5,18 +5,20 @@ from typing import Any
 
 import pytest
 
-from local.stack import LocalStack
+from local.stack.offline_stack import OfflineStack
 from tests.e2e.helpers import Api
 from tests.e2e.test_linking_e2e import a_synced_client
 from tests.xero import Xero
+from xero_sync.catalogue import CATALOGUE
+from xero_sync.record_store import record_id
 
 
 @pytest.fixture
-def stack(xero_stack: LocalStack) -> LocalStack:
+def stack(xero_stack: OfflineStack) -> OfflineStack:
     return xero_stack
 
 
-def test_a_synced_clients_invoices_page_to_the_end_equal_to_xeros(api: Api, stack: LocalStack, xero: Xero) -> None:
+def test_a_synced_clients_invoices_page_to_the_end_equal_to_xeros(api: Api, stack: OfflineStack, xero: Xero) -> None:
     # Given an organisation linked and synced by the worker
     practice = "data-practice"
     tenant, client_id, _ = a_synced_client(api, stack, xero, practice, "Data API E2E Ltd")
@@ -44,21 +46,35 @@ def every_record(api: Api, practice: str, client_id: str, resource: str, limit: 
             return items
 
 
+def assert_reads_as_xero(api: Api, xero: Xero, practice: str, client_id: str, tenant: str, when: str) -> None:
+    """Every resource of the client, paged through the data API to its end, is what Xero shows now."""
+    for spec in CATALOGUE:
+        truth = xero.admin("GET", f"/orgs/{tenant}/records/{spec.name}").json()["records"]
+        shown = every_record(api, practice, client_id, spec.name)
+        assert len(shown) == len({record_id(spec, r) for r in shown}), f"{when}: {spec.name} shows a record twice"
+        assert {record_id(spec, r): r for r in shown} == {record_id(spec, r): r for r in truth}, f"{when}: {spec.name}"
+
+
+def changes_in_xero(xero: Xero, tenant: str, seed: str) -> set[str]:
+    """A round of 40 changes users make in Xero (renames, new contacts, groups removed, voids, deletes...): what kinds
+    of change it made, as "{resource}:{action}"."""
+    changed = xero.admin("POST", f"/orgs/{tenant}/changes", json={"count": 40, "seed": seed}).json()
+    return {
+        f"{resource}:{action}" for resource, actions in (changed.get("changes") or {}).items() for action in actions
+    }
+
+
 def test_after_rounds_of_changes_each_followed_by_sync_now_every_resource_reads_as_xero_shows_it(
-    api: Api, stack: LocalStack, xero: Xero
+    api: Api, stack: OfflineStack, xero: Xero
 ) -> None:
     from tests.e2e.test_linking_e2e import finished_runs
-    from xero_sync.catalogue import CATALOGUE
-    from xero_sync.record_store import record_id
 
     practice = "data-rounds-practice"
     tenant, client_id, _ = a_synced_client(api, stack, xero, practice, "Data Rounds Ltd")
     made: set[str] = set()
     for round_number in range(1, 4):
         # When users change the organisation in Xero (renames, new contacts, groups removed, voids, deletes...)
-        changed = xero.admin("POST", f"/orgs/{tenant}/changes", json={"count": 40, "seed": f"round-{round_number}"})
-        for resource, actions in (changed.json().get("changes") or {}).items():
-            made.update(f"{resource}:{action}" for action in actions)
+        made |= changes_in_xero(xero, tenant, f"round-{round_number}")
         # And the practice presses Sync Now
         sync = api.post(f"/clients/{client_id}/sync", practice, json={})
         assert sync.status_code == 202, sync.text
@@ -66,12 +82,7 @@ def test_after_rounds_of_changes_each_followed_by_sync_now_every_resource_reads_
         assert (latest["runId"], latest["status"]) == (sync.json()["runId"], "succeeded"), latest
 
         # Then every resource, paged to its end, is what Xero shows now
-        for spec in CATALOGUE:
-            truth = xero.admin("GET", f"/orgs/{tenant}/records/{spec.name}").json()["records"]
-            shown = every_record(api, practice, client_id, spec.name)
-            assert {record_id(spec, r): r for r in shown} == {record_id(spec, r): r for r in truth}, (
-                f"round {round_number}: {spec.name}"
-            )
+        assert_reads_as_xero(api, xero, practice, client_id, tenant, f"round {round_number}")
     # And the rounds renamed and created contacts, removed groups, and voided or deleted documents
     assert {"Contacts:updated", "Contacts:created", "ContactGroups:removed"} <= made, sorted(made)
     assert any(kind.endswith((":voided", ":deleted")) for kind in made), sorted(made)

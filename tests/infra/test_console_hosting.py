@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from local.console import CONTENT_SECURITY_POLICY
-from local.template import Template
+from local.stack.console_server import CONTENT_SECURITY_POLICY
+from local.stack.template import Template
 from tests.conftest import TEMPLATE
 
 CONSOLE_TYPES = {

@@ -222,7 +222,7 @@ def test_only_the_functions_serving_mutating_routes_may_count_requests():
         for statement in policy_statements(function_id)
         if "RateLimitsTable" in resolved(statement["Resource"])
     }
-    assert counting == mutating == {"LinkFunction", "UnlinkFunction", "SyncDispatchFunction", "ClientsFunction"}
+    assert counting == mutating == {"LinkFunction", "UnlinkFunction", "SyncNowFunction", "ClientsFunction"}
     # The stage's throttling stays: it bounds every route, the limit per practice only the mutating ones.
     stage_throttling = TEMPLATE.source["Resources"]["HttpApi"]["Properties"]["DefaultRouteSettings"]
     assert stage_throttling == {"ThrottlingBurstLimit": 50, "ThrottlingRateLimit": 25}
@@ -238,7 +238,7 @@ def test_every_route_needs_a_jwt():
 
 
 def test_the_access_log_says_who_from_where_what_and_how_it_ended_and_never_the_query_or_body():
-    from local.template import Template
+    from local.stack.template import Template
 
     entry = json.loads(TEMPLATE.access_log_format())
     assert entry == {
@@ -261,7 +261,7 @@ def test_the_access_log_says_who_from_where_what_and_how_it_ended_and_never_the_
 
 
 def test_browsers_may_call_the_api_from_the_front_ends_origin_only_without_credentials():
-    from local.template import Template
+    from local.stack.template import Template
 
     cors = TEMPLATE.cors_configuration()
     assert cors is not None
@@ -321,7 +321,7 @@ def test_the_layer_ships_exactly_the_pinned_runtime_lock():
 
 
 def test_the_published_openapi_has_exactly_the_templates_routes_each_behind_the_jwt_but_the_callback():
-    from local.openapi import merged_openapi
+    from local.stack.openapi_document import merged_openapi
 
     document = merged_openapi(TEMPLATE, TEMPLATE.functions(NAMED))
     served = {(method.upper(), path) for path, ops in document["paths"].items() for method in ops}
@@ -333,7 +333,7 @@ def test_the_published_openapi_has_exactly_the_templates_routes_each_behind_the_
 
 
 def test_every_mutating_route_documents_the_429_of_its_limit_with_retry_after():
-    from local.openapi import merged_openapi
+    from local.stack.openapi_document import merged_openapi
 
     document = merged_openapi(TEMPLATE, TEMPLATE.functions(NAMED))
     for route in TEMPLATE.routes():
@@ -350,16 +350,16 @@ def test_every_mutating_route_documents_the_429_of_its_limit_with_retry_after():
 # `token-sets/*` for the token-set secrets). Derived by reading each function's code path and reviewed by hand:
 # PynamoDB's get/save/update/delete are GetItem/PutItem/UpdateItem/DeleteItem, query is Query, batch_get and
 # batch_write are BatchGetItem/BatchWriteItem (saves and deletes alike), and a TransactWrite needs the action of each
-# of its parts (runs.request_sync, begin_run, finish_run, suspend_run: UpdateItem on Clients, PutItem or UpdateItem
-# on SyncRuns; no ConditionCheck parts). Secrets Manager encrypts every secret with TokenKey: creating or writing one
-# needs kms:GenerateDataKey, reading one kms:Decrypt (kms:Encrypt is never used). Every token-handling path reads the
-# Xero app's credentials (XeroAppSecret). Whatever the functions call during the whole suite is checked against
-# these policies as it happens (tests/aws_calls.py, wired in tests/conftest.py).
+# of its parts (sync_requests.request_sync, runs.begin_run, finish_run, suspend_run: UpdateItem on Clients, PutItem
+# or UpdateItem on SyncRuns; no ConditionCheck parts). Secrets Manager encrypts every secret with TokenKey: creating
+# or writing one needs kms:GenerateDataKey, reading one kms:Decrypt (kms:Encrypt is never used). Every token-handling
+# path reads the Xero app's credentials (XeroAppSecret). Whatever the functions call during the whole suite is
+# checked against these policies as it happens (tests/aws_calls.py, wired in tests/conftest.py).
 SECRETS_KMS = {"kms:Decrypt": {"TokenKey"}, "kms:GenerateDataKey": {"TokenKey"}}
 APP_CREDENTIALS = {"secretsmanager:GetSecretValue": {"XeroAppSecret"}}
 # Refreshing a token set (tokens.TokenStore.fresh): its ref and lease, its secret read and rewritten.
 TOKEN_REFRESH = {"dynamodb:GetItem": {"TokenSetsTable"}, "dynamodb:UpdateItem": {"TokenSetsTable"}}
-# The Xero clean-up of an unlinked or deleted client (linking.clean_up_remote): refresh, drop the tenant from the
+# The Xero clean-up of an unlinked or deleted client (unlinking.clean_up_remote): refresh, drop the tenant from the
 # token set, delete it (secret and ref) once no client uses it, clear the client's connection; the connection itself
 # only once no client of any practice names it (clients-by-connection).
 REMOTE_CLEANUP = {
@@ -418,9 +418,21 @@ LEAST_PRIVILEGE: dict[str, dict[str, set[str]]] = {
         REMOTE_CLEANUP,
         PUBLISH,
     ),
-    # Sync Now (request_sync; a run it cannot queue is closed and read back for its event), the nightly fan-out
-    # (clients-by-link-state), console dispatch by id (client-id), the retried clean-ups (pending-cleanups +
-    # REMOTE_CLEANUP); a failed async invocation goes to its destination (SAM's).
+    # Sync Now: request_sync claims the run on the client and queues it; a run it cannot queue is closed and read
+    # back for its event. No token set, no index.
+    "SyncNowFunction": merged(
+        {
+            "dynamodb:GetItem": {"ClientsTable", "SyncRunsTable"},
+            "dynamodb:PutItem": {"SyncRunsTable"},
+            "dynamodb:UpdateItem": {"ClientsTable", "SyncRunsTable"},
+            "sqs:SendMessage": {"SyncQueue"},
+        },
+        PRACTICE_LIMIT,
+        PUBLISH,
+    ),
+    # The nightly fan-out (clients-by-link-state), an operator's dispatch by id (client-id, then request_sync as
+    # Sync Now does), the retried clean-ups (pending-cleanups + REMOTE_CLEANUP); a failed async invocation goes to
+    # its destination (SAM's).
     "SyncDispatchFunction": merged(
         {
             "dynamodb:Query": {
@@ -433,18 +445,17 @@ LEAST_PRIVILEGE: dict[str, dict[str, set[str]]] = {
             "dynamodb:UpdateItem": {"SyncRunsTable"},
             "sqs:SendMessage": {"SyncQueue", "AsyncFailureQueue"},
         },
-        PRACTICE_LIMIT,
         REMOTE_CLEANUP,
         PUBLISH,
     ),
     # begin_run / finish_run / suspend_run, the engine's checkpoints and records, the token refresh, continuations,
-    # marking a refused token set's clients needs_relink, and console reruns (client-id).
+    # marking a refused token set's clients needs_relink.
     "SyncClientFunction": merged(
         {
             "dynamodb:GetItem": {"ClientsTable", "SyncRunsTable", "CheckpointsTable"},
             "dynamodb:PutItem": {"SyncRunsTable", "CheckpointsTable"},
             "dynamodb:UpdateItem": {"ClientsTable", "SyncRunsTable", "CheckpointsTable"},
-            "dynamodb:Query": {"ClientsTable/index/client-id", "RecordsTable"},
+            "dynamodb:Query": {"RecordsTable"},
             "dynamodb:BatchGetItem": {"RecordsTable"},
             "dynamodb:BatchWriteItem": {"RecordsTable"},
             "sqs:SendMessage": {"SyncQueue"},
@@ -547,7 +558,14 @@ def test_the_event_bus_is_the_stacks_own_named_in_every_function_and_in_the_outp
         assert function["Properties"]["Environment"]["Variables"]["EVENT_BUS_NAME"] == {"Ref": bus_id}, function_id
 
 
-PUBLISHERS = {"LinkFunction", "UnlinkFunction", "SyncDispatchFunction", "SyncClientFunction", "ClientsFunction"}
+PUBLISHERS = {
+    "LinkFunction",
+    "UnlinkFunction",
+    "SyncNowFunction",
+    "SyncDispatchFunction",
+    "SyncClientFunction",
+    "ClientsFunction",
+}
 
 
 def test_only_the_functions_that_end_runs_or_change_links_put_events_and_only_on_the_bus():

@@ -10,9 +10,9 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from local.environment import apply_function_environment
-from local.provision import observe_events, provision
-from local.template import PhysicalResource
+from local.stack.function_environment import apply_function_environment
+from local.stack.provision import observe_events, provision
+from local.stack.template import PhysicalResource
 from tests.conftest import TEMPLATE
 from tests.sync_support import Emulated, fast_settings, forget_fast_settings
 from tests.xero import Xero, running_xero
@@ -22,7 +22,7 @@ from tests.xero import Xero, running_xero
 class Aws:
     physical: dict[str, PhysicalResource]
     session: boto3.Session
-    event_observer_url: str  # every event put on the template's bus (local.provision.observe_events)
+    event_observer_url: str  # every event put on the template's bus (local.stack.provision.observe_events)
 
     def events(self) -> list[tuple[str, dict[str, Any]]]:
         """(detail-type, detail) of each event published since the last call (moto's queue keeps the order they were

@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-from local.api_events import http_api_event
-from local.lambda_context import LocalLambdaContext
+from local.stack.api_events import http_api_event
+from local.stack.lambda_context import LocalLambdaContext
 from tests.api import Api
 from tests.builders import a_client
 from tests.conftest import TEMPLATE

@@ -5,14 +5,15 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from local.handlers import load_handler
-from local.lambda_context import LocalLambdaContext
-from local.worker import sqs_event
+from local.stack.handler_loader import load_handler
+from local.stack.lambda_context import LocalLambdaContext
+from local.stack.sqs_poller import sqs_event
 from tests.api import Api
 from tests.builders import a_client
 from tests.conftest import TEMPLATE
-from xero_sync import purge
+from xero_sync import deletion, purge
 from xero_sync.catalogue import CATALOGUE
+from xero_sync.deletion import PurgeMessage, PurgeQueue
 from xero_sync.ids import new_run_id
 from xero_sync.models import (
     Client,
@@ -24,9 +25,10 @@ from xero_sync.models import (
     TokenSetRef,
     XeroRecord,
 )
-from xero_sync.purge import PurgeMessage, PurgeNotReady, PurgeQueue, process_purge_message
-from xero_sync.runs import begin_run, request_sync
+from xero_sync.purge import PurgeNotReady, process_purge_message
+from xero_sync.runs import begin_run
 from xero_sync.schemas import SyncMessage
+from xero_sync.sync_requests import request_sync
 from xero_sync.sync_worker import process_sync_message
 
 RESOURCES = ("Invoices", "Contacts", "Journals")
@@ -176,7 +178,7 @@ def test_a_large_client_is_purged_in_slices_each_redelivered_twice(aws, monkeypa
     # Given a client whose purge cannot finish in one invocation (10 keys a page, no time left after one page)
     client = with_data(a_client("practice-a"), records=35, runs=12)
     monkeypatch.setattr(purge, "PAGE_SIZE", 10)
-    purge.delete_client("practice-a", client.client_id)
+    deletion.delete_client("practice-a", client.client_id)
     # When every slice runs with no time to spare, and every message is delivered twice
     outcomes = run_purge(aws, remaining=0.0, duplicate=True)
     # Then it went on slice after slice, each duplicate was dropped, and nothing is left
@@ -190,7 +192,7 @@ def test_a_slice_resumes_after_the_last_key_its_message_names(aws, monkeypatch):
     # Given a client with 30 invoices, purged 10 keys a page with no time to spare (one page a slice)
     client = with_data(a_client("practice-a"), records=30)
     monkeypatch.setattr(purge, "PAGE_SIZE", 10)
-    purge.delete_client("practice-a", client.client_id)
+    deletion.delete_client("practice-a", client.client_id)
     (message,) = purge_messages(aws)
     queue = RecordingQueue()
     invoices = XeroRecord.partition_key(client.client_id, "Invoices")
@@ -215,7 +217,7 @@ def test_a_slice_resumes_after_the_last_key_its_message_names(aws, monkeypatch):
 
 def test_a_step_that_arrives_before_its_predecessor_handed_over_goes_back_to_the_queue(aws):
     client = a_client("practice-a")
-    purge.delete_client("practice-a", client.client_id)
+    deletion.delete_client("practice-a", client.client_id)
     early = PurgeMessage(practice_id="practice-a", client_id=client.client_id, step=1)
     with pytest.raises(PurgeNotReady):
         process_purge_message(early, remaining_seconds=lambda: 60.0)
@@ -223,7 +225,7 @@ def test_a_step_that_arrives_before_its_predecessor_handed_over_goes_back_to_the
 
 def test_a_message_for_a_step_another_invocation_holds_is_dropped(aws):
     client = a_client("practice-a")
-    purge.delete_client("practice-a", client.client_id)
+    deletion.delete_client("practice-a", client.client_id)
     (message,) = purge_messages(aws)
     Client.get("practice-a", client.client_id).update(
         actions=[Client.purge_lease_expires_at.set(datetime.now(UTC) + timedelta(seconds=30))]
@@ -243,7 +245,7 @@ def test_a_queued_sync_is_closed_and_its_message_does_nothing(aws):
     client = a_client("practice-a")
     accepted = request_sync("practice-a", client.client_id, RunTrigger.MANUAL)
     (queued,) = [SyncMessage.model_validate_json(m["Body"]) for m in aws.receive_all("SyncQueue")]
-    purge.delete_client("practice-a", client.client_id)
+    deletion.delete_client("practice-a", client.client_id)
     run = SyncRun.get(client.client_id, accepted.run_id)
     assert (run.status, run.error_code) == ("failed", "client_deleted")
     # The sync message arriving during the purge, and a nightly one after it, do nothing
@@ -266,7 +268,7 @@ def test_a_client_deleted_while_a_sync_runs_is_purged_only_once_that_sync_must_h
     (message,) = [SyncMessage.model_validate_json(m["Body"]) for m in aws.receive_all("SyncQueue")]
     assert begin_run(message) is not None  # the worker is running it
     queue = RecordingQueue()
-    purge.delete_client("practice-a", client.client_id, queue=queue)
+    deletion.delete_client("practice-a", client.client_id, queue=queue)
     ((first, delay),) = queue.sent
     assert 890 <= delay <= 900
     # Delivered early anyway (a re-sent DELETE's message), it waits again without touching anything
@@ -304,7 +306,7 @@ def test_deleting_through_the_api_a_client_whose_sync_runs_needs_only_the_read_a
 # --- the SQS handler ------------------------------------------------------------------------------------------------
 def test_the_purge_function_takes_purge_messages_from_its_queue_and_reports_a_message_that_is_early(aws):
     client = with_data(a_client("practice-a"))
-    purge.delete_client("practice-a", client.client_id)
+    deletion.delete_client("practice-a", client.client_id)
     (queued,) = aws.receive_all("PurgeQueue")
     early = {**queued, "MessageId": "early", "Body": queued["Body"].replace('"step":0', '"step":7')}
     assert '"step":7' in early["Body"]
@@ -373,7 +375,7 @@ def test_when_xero_stays_away_the_purge_still_ends_and_the_secret_goes(aws, xero
 def test_a_slice_that_outlived_its_lease_hands_over_to_the_one_that_took_its_step(aws, monkeypatch):
     client = with_data(a_client("practice-a"), records=30)
     monkeypatch.setattr(purge, "PAGE_SIZE", 10)
-    purge.delete_client("practice-a", client.client_id)
+    deletion.delete_client("practice-a", client.client_id)
     (message,) = purge_messages(aws)
     original_run = purge._Slice.run
 
@@ -399,7 +401,7 @@ def test_a_slice_that_outlived_its_lease_hands_over_to_the_one_that_took_its_ste
 
 
 def test_the_xero_clean_up_never_brings_back_a_purged_client(aws, xero, api):
-    from xero_sync.linking import clean_up_remote
+    from xero_sync.unlinking import clean_up_remote
 
     tenant = xero.create_org("Ghost Ltd")
     (client_id,) = linked(api, xero, [tenant])

@@ -8,8 +8,9 @@ from xero_sync import dispatch
 from xero_sync.dispatch import dispatch_nightly
 from xero_sync.models import Client, LinkState, RunStatus, RunTrigger
 from xero_sync.queue import SyncQueue
-from xero_sync.runs import begin_run, request_sync, suspend_run
+from xero_sync.runs import begin_run, suspend_run
 from xero_sync.schemas import SyncMessage
+from xero_sync.sync_requests import request_sync
 
 
 def record_calls(botocore_client) -> Counter:
@@ -102,8 +103,8 @@ def test_nightly_with_no_linked_clients_sends_nothing(aws):
 
 
 def invoke_dispatch(aws, payload: dict) -> dict:
-    from local.handlers import load_handler
-    from local.lambda_context import LocalLambdaContext
+    from local.stack.handler_loader import load_handler
+    from local.stack.lambda_context import LocalLambdaContext
     from tests.conftest import TEMPLATE
 
     function = TEMPLATE.functions(aws.physical)["SyncDispatchFunction"]

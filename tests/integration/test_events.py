@@ -1,5 +1,6 @@
 """The events the rest of the product subscribes to (docs/events.md): one per run that ends, one per change of a
-client's link, read from a queue a rule on the stack's bus sends every event to (local.provision.observe_events)."""
+client's link, read from a queue a rule on the stack's bus sends every event to
+(local.stack.provision.observe_events)."""
 
 import json
 from datetime import UTC, datetime, timedelta
@@ -11,11 +12,12 @@ from tests.builders import a_client, nightly_message
 from tests.sync_support import counts_of, run_to_end
 from xero_sync.config import get_settings
 from xero_sync.errors import run_error_message
-from xero_sync.linking import mark_needs_relink
 from xero_sync.models import Client, RunStatus, RunTrigger, SyncRun
-from xero_sync.runs import begin_run, finish_run, request_sync
+from xero_sync.runs import begin_run, finish_run
 from xero_sync.schemas import SyncMessage
+from xero_sync.sync_requests import request_sync
 from xero_sync.sync_worker import process_sync_message
+from xero_sync.unlinking import mark_needs_relink
 
 SUCCEEDED, FAILED, LINK_CHANGED = "Xero Sync Succeeded", "Xero Sync Failed", "Xero Link Changed"
 

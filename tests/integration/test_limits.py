@@ -1,6 +1,6 @@
 """Limits per practice (xero_sync/limits.py) on the mutating routes, and a full Sync Now once per client per period
-(runs.request_sync): in-process handlers against moto, small limits set through the settings' environment and the
-window's clock moved by the limits module's seam (no sleeping)."""
+(sync_requests.request_sync): in-process handlers against moto, small limits set through the settings' environment
+and the window's clock moved by the limits module's seam (no sleeping)."""
 
 import json
 import os
@@ -13,11 +13,12 @@ import pytest
 from tests.api import Api
 from tests.builders import a_client
 from tests.conftest import AWS_CALLS, TEMPLATE
-from xero_sync import limits, runs
+from xero_sync import limits, sync_requests
 from xero_sync.config import get_settings
 from xero_sync.errors import FullSyncLimited, RateLimited
 from xero_sync.models import Client, RequestWindow, RunStatus, RunTrigger
-from xero_sync.runs import RunKey, finish_run, request_sync
+from xero_sync.runs import RunKey, finish_run
+from xero_sync.sync_requests import request_sync
 
 MUTATING_ROUTES = [r for r in TEMPLATE.routes() if r.authorized and r.method in {"POST", "DELETE"}]
 LIMIT_SETTINGS = ("PRACTICE_REQUEST_LIMIT", "PRACTICE_REQUEST_WINDOW_SECONDS", "FULL_SYNC_PERIOD_SECONDS")
@@ -171,8 +172,8 @@ def test_a_second_full_sync_within_the_period_is_refused_and_after_it_accepted(a
     assert Client.get("practice-a", client.client_id).current_run_id is None  # nothing was queued
 
     # After it: accepted, a full run
-    later = runs.now_utc() + timedelta(seconds=3601)
-    monkeypatch.setattr(runs, "now_utc", lambda: later)
+    later = sync_requests.now_utc() + timedelta(seconds=3601)
+    monkeypatch.setattr(sync_requests, "now_utc", lambda: later)
     third = sync_now(api, client, "full")
     assert (third.status, third.body["status"]) == (202, "queued")
     (newest, *_) = api.call("GET", f"/clients/{client.client_id}/syncs").body["items"]

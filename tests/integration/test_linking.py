@@ -7,11 +7,11 @@ from urllib.parse import parse_qsl, urlparse
 import pytest
 
 from tests.api import Api
-from xero_sync.linking import mark_needs_relink, retry_remote_cleanups
 from xero_sync.models import Client, OAuthState, TokenSetRef
 from xero_sync.runs import begin_run
 from xero_sync.schemas import SyncMessage
 from xero_sync.tokens import TokenSetRevoked, TokenStore
+from xero_sync.unlinking import mark_needs_relink, retry_remote_cleanups
 from xero_sync.xero_identity import XeroIdentity
 
 

@@ -20,7 +20,7 @@ from tests.conftest import AWS_CALLS, TEMPLATE
 from xero_sync.catalogue import BY_NAME
 from xero_sync.models import Client, RunStatus, RunTrigger
 from xero_sync.record_store import RecordStore
-from xero_sync.runs import request_sync
+from xero_sync.sync_requests import request_sync
 
 OWN_ROUTES = [route for route in TEMPLATE.routes() if "{clientId}" in route.path]
 MALFORMED_IDS = ["not-a-uuid", "00000000-0000-4000-8000-00000000000G", "A" * 300, "x' OR 1=1 --"]

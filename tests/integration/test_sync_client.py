@@ -4,12 +4,12 @@ import hashlib
 import json
 import uuid
 
-from local.handlers import load_handler
-from local.lambda_context import LocalLambdaContext
+from local.stack.handler_loader import load_handler
+from local.stack.lambda_context import LocalLambdaContext
 from tests.builders import a_client
 from tests.conftest import TEMPLATE
 from xero_sync.models import Client, RunTrigger, SyncRun
-from xero_sync.runs import request_sync
+from xero_sync.sync_requests import request_sync
 
 
 def sqs_event(aws, bodies: list[str]) -> dict:

@@ -5,17 +5,15 @@ import json
 import os
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 from urllib.parse import parse_qsl, urlparse
 
 import pytest
 
-from local.handlers import load_handler
-from local.lambda_context import LocalLambdaContext
-from local.records import export_client, verify_client
+from local.cli.export_verify_in_process import export_client, verify_client
 from tests.api import Api
-from tests.conftest import TEMPLATE
 from tests.sync_support import (
     Emulated,
     counts_of,
@@ -160,20 +158,22 @@ def test_a_connection_removed_for_one_of_two_organisations_of_a_consent_leaves_t
     assert sync(aws.session, queue_url, beta_client).status == "succeeded"
 
 
-def test_a_console_rerun_finds_the_client_by_id_and_runs_the_mode_asked_for(aws, emu, queue_url):
+def test_an_operators_rerun_queues_the_mode_asked_for_through_the_dispatch_function(aws, emu, queue_url):
+    from tests.integration.test_dispatch import invoke_dispatch
+
     tenant, client, message = linked(aws, emu, "Console Ltd")
     run_to_end(aws.session, queue_url, message)
-    function = TEMPLATE.functions(aws.physical)["SyncClientFunction"]
-    handler = load_handler(function)
-    context = LocalLambdaContext(function.logical_id, function.timeout)
-    answer = handler({"clientId": client.client_id, "mode": "full"}, context)
-    assert answer["status"] == "succeeded", answer
-    run = SyncRun.get(client.client_id, answer["runId"])
+    nobodys = str(uuid.uuid4())
+    summary = invoke_dispatch(aws, {"clientIds": [client.client_id, nobodys], "mode": "full"})
+    assert (summary["queued"], summary["skipped"]) == (1, {"not_found": 1, "not_linked": 0})
+    (rerun,) = drain(aws.session, queue_url)
+    run_to_end(aws.session, queue_url, rerun)
+    run = SyncRun.get(client.client_id, rerun.run_id)
     assert (run.trigger, run.mode, run.status) == ("console", "full", "succeeded")
     assert counts_of(run)["Invoices"]["fetched"] == len(emu.truth(tenant, "Invoices"))
-    assert drain(aws.session, queue_url) == []  # run here, not queued
-    assert handler({"clientId": "0" * 36}, context)["error"] == "client_not_found"
-    assert handler({"clientId": client.client_id, "mode": "sideways"}, context)["error"] == "bad_request"
+    # A mode without clients is refused (the nightly run's mode is the engine's), as is a mode that is not one
+    assert invoke_dispatch(aws, {"mode": "full"})["error"] == "bad_request"
+    assert invoke_dispatch(aws, {"clientIds": [client.client_id], "mode": "sideways"})["error"] == "bad_request"
 
 
 def test_the_periodic_full_reconciliation_catches_a_change_xero_did_not_stamp(aws, emu, queue_url):

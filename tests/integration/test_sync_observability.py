@@ -2,9 +2,9 @@
 
 import json
 
-from local.handlers import load_handler
-from local.lambda_context import LocalLambdaContext
-from local.worker import sqs_event
+from local.stack.handler_loader import load_handler
+from local.stack.lambda_context import LocalLambdaContext
+from local.stack.sqs_poller import sqs_event
 from tests.api import Api
 from tests.conftest import LOG_LINES, TEMPLATE
 from tests.sync_support import link_client

@@ -7,8 +7,10 @@ import pytest
 from tests.builders import a_client, nightly_message
 from xero_sync.errors import ClientNotFound, ClientNotLinked
 from xero_sync.models import Client, LinkState, RunStatus, RunTrigger, SyncRun
-from xero_sync.runs import begin_run, finish_run, list_runs, request_sync
+from xero_sync.run_history import list_runs
+from xero_sync.runs import begin_run, finish_run
 from xero_sync.schemas import SyncMessage
+from xero_sync.sync_requests import request_sync
 
 
 def queued_bodies(aws) -> list[SyncMessage]:

@@ -6,6 +6,7 @@ import pytest
 
 from tests.api import Api
 from tests.sync_support import differences, drain, link_client, linked_client, run_to_end, sync
+from xero_sync.engine import EngineHooks
 from xero_sync.models import Client, PassCheckpoint, SyncRun
 from xero_sync.record_store import RecordStore
 
@@ -128,3 +129,27 @@ def test_the_first_sync_after_linking_is_labelled_initial(aws, api, emu, queue_u
     assert SyncRun.get(client.client_id, message.run_id).mode == "initial"
     # And Sync Now afterwards is incremental
     assert sync(aws.session, queue_url, Client.get("practice-a", client.client_id)).mode == "incremental"
+
+
+def test_a_resource_failing_after_some_of_its_pages_is_not_shown_as_freshly_imported(aws, api, emu, queue_url):
+    # Given a synced client whose journals take several calls (100 a call)
+    tenant, client, message = linked_client(aws.session, api, emu, queue_url, "Paged Half Ltd", size="small")
+    assert run_to_end(aws.session, queue_url, message).status == "succeeded"
+    before = api.call("GET", f"/clients/{client.client_id}").body["lastImportedAt"]
+
+    # When a full sync stores a first page of journals (checkpointed), then Xero fails every later call for them
+    def fail_journals_after_a_page(checkpoint: PassCheckpoint) -> None:
+        if checkpoint.resource == "Journals" and checkpoint.next_page:  # a page stored, the pass going on
+            emu.fault("500", count=100, tenantId=tenant, path="Journals")
+
+    hooks = EngineHooks(after_save=fail_journals_after_a_page)
+    run = sync(aws.session, queue_url, client, mode="full", hooks=hooks)
+
+    # Then the run is partial, and the last import of the journals shown is their last complete one
+    assert (run.status, run.failed_resources) == ("partial", {"Journals"})
+    after = api.call("GET", f"/clients/{client.client_id}").body["lastImportedAt"]
+    assert after["Journals"] == before["Journals"]
+    assert after["Contacts"] > before["Contacts"]
+    view = api.call("GET", f"/clients/{client.client_id}/xero").body["resources"]
+    (journals,) = [r for r in view if r["resource"] == "Journals"]
+    assert journals["lastImportedAt"] == before["Journals"]

@@ -120,7 +120,7 @@ def test_token_values_never_show_in_a_repr_or_a_dump(aws, xero, stored):
 @pytest.mark.parametrize("secret", ["refresh token", "access token", "code", "verifier", "client secret"])
 def test_the_log_check_sees_a_leak_of_every_kind_of_secret(xero, stored, every_log_line, secret):
     """The guard itself: a secret written to a log line is found (then removed, so this test passes)."""
-    from local.provision import LOCAL_XERO_APP
+    from local.stack.provision import LOCAL_XERO_APP
     from tests.conftest import SECRETS
     from xero_sync.observability import logger
 

@@ -4,7 +4,7 @@ from the script's pure parts."""
 import importlib.util
 import json
 
-from local.template import REPO_ROOT
+from local.stack.template import REPO_ROOT
 
 _spec = importlib.util.spec_from_file_location("deploy_web", REPO_ROOT / "scripts" / "deploy_web.py")
 assert _spec is not None and _spec.loader is not None

@@ -1,5 +1,6 @@
 """The accounting client's retry, rate-limit and pacing rules, and the catalogue against the emulator's resources."""
 
+import dataclasses
 import json
 import threading
 import time
@@ -9,20 +10,20 @@ import requests
 import responses
 
 from local.xero_emulator.resources import RESOURCES
-from xero_sync import xero_api
+from xero_sync import xero_pacing
 from xero_sync.catalogue import CATALOGUE, Deletes, Paging
+from xero_sync.config import get_settings
 from xero_sync.xero_api import (
     ApiOptions,
     Forbidden,
     OrganisationOffline,
     RateLimited,
-    Stopped,
     TransientFailure,
     Unauthorized,
     XeroApi,
-    _Pacer,
     parse_ms_date,
 )
+from xero_sync.xero_pacing import Pacer, Stopped
 
 BASE = "https://api.example.test"
 URL = f"{BASE}/api.xro/2.0/Invoices"
@@ -35,7 +36,8 @@ def api(**options) -> tuple[XeroApi, list[str | None]]:
         asked.append(refused)
         return "token"
 
-    opts = ApiOptions(backoff_base=0.0, **options)
+    opts = dataclasses.replace(ApiOptions.from_settings(get_settings()), **options)
+    # Every wait (the retries' back-off, the pacer's) sleeps through `sleep`: here it returns at once.
     return XeroApi(BASE, "tenant", token, opts, session=requests.Session(), sleep=lambda s: None), asked
 
 
@@ -131,14 +133,14 @@ def test_a_401_refreshes_the_token_once_and_a_second_is_raised_and_403_is_raised
 
 def test_the_pacer_starts_no_call_once_xero_says_the_minute_is_spent():
     stop = threading.Event()
-    pacer = _Pacer(ApiOptions(window_seconds=60), stop, sleep=lambda s: stop.set())
+    pacer = Pacer(5, 60, 60, stop, sleep=lambda s: stop.set())
     _, sent_at = pacer.acquire()
     pacer.release()
     pacer.observe(sent_at, "0")
     with pytest.raises(Stopped):  # it waits for the window to end (stopped here instead of sleeping a minute)
         pacer.acquire()
     stop.clear()
-    fresh = _Pacer(ApiOptions(window_seconds=60), stop, sleep=lambda s: stop.set())
+    fresh = Pacer(5, 60, 60, stop, sleep=lambda s: stop.set())
     _, sent_at = fresh.acquire()
     fresh.observe(sent_at, "3")
     fresh.acquire()  # one in flight, three left: goes
@@ -146,13 +148,11 @@ def test_the_pacer_starts_no_call_once_xero_says_the_minute_is_spent():
 
 
 @pytest.fixture
-def clocked(monkeypatch) -> tuple[_Pacer, list[float]]:
+def clocked(monkeypatch) -> tuple[Pacer, list[float]]:
     """A pacer of one-minute windows on a clock of the test's own (at 1000 s), which its waits move on."""
     clock = [1000.0]
-    monkeypatch.setattr(xero_api.time, "monotonic", lambda: clock[0])
-    pacer = _Pacer(
-        ApiOptions(window_seconds=60), threading.Event(), sleep=lambda seconds: clock.__setitem__(0, clock[0] + seconds)
-    )
+    monkeypatch.setattr(xero_pacing.time, "monotonic", lambda: clock[0])
+    pacer = Pacer(5, 60, 60, threading.Event(), sleep=lambda seconds: clock.__setitem__(0, clock[0] + seconds))
     return pacer, clock
 
 
@@ -193,7 +193,7 @@ def test_an_answer_to_a_call_of_the_window_before_does_not_place_the_new_one(clo
 
 def test_the_pacer_never_lets_more_than_the_allowed_calls_be_in_flight():
     stop = threading.Event()
-    pacer = _Pacer(ApiOptions(max_in_flight=2), stop, sleep=lambda s: None)
+    pacer = Pacer(2, 60, 60, stop, sleep=lambda s: None)
     pacer.acquire()
     pacer.acquire()
     assert not pacer.slots.acquire(blocking=False)
@@ -203,7 +203,7 @@ def test_the_pacer_never_lets_more_than_the_allowed_calls_be_in_flight():
 
 def test_calls_waiting_side_by_side_count_once_in_what_the_run_waited():
     """A run's "waited" is wall-clock time: five threads each waiting 0.3 s at once waited 0.3 s, not 1.5 s."""
-    api = XeroApi("http://127.0.0.1:9", "tenant", lambda _: "token")
+    api = XeroApi("http://127.0.0.1:9", "tenant", lambda _: "token", ApiOptions.from_settings(get_settings()))
 
     def wait() -> None:
         with api.pacer.waits.on("rate_limit", 0.3):

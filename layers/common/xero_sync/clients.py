@@ -119,6 +119,6 @@ def _imports(client_id: str) -> dict[str, dict[str, Any]]:
             counts[resource] = state.records
         if state.unavailable_since is not None:
             unavailable[resource] = state.unavailable_since
-        elif state.checkpoint is not None and state.imported:
-            imported[resource] = state.checkpoint.updated_at
+        elif (last_imported_at := state.last_imported_at) is not None:
+            imported[resource] = last_imported_at
     return {"record_counts": counts, "last_imported_at": imported, "unavailable_resources": unavailable}

@@ -80,6 +80,9 @@ class Settings(BaseModel):
     # A 503 that outlasted the retries, or a token set that could not be refreshed for now: the run is tried again
     # this much later. Well under Xero's 30-minute grace for a refresh token already used.
     xero_retry_later_seconds: int = Field(alias="XERO_RETRY_LATER_SECONDS", default=300, ge=1, le=900)
+    # An access token with this little left (or less) is refreshed before a call uses it (tokens.usable): a sync's
+    # next calls must not race its expiry.
+    token_refresh_margin_seconds: int = Field(alias="TOKEN_REFRESH_MARGIN_SECONDS", default=120, gt=0)
     # A run saves and requeues a continuation when its Lambda has less than this left.
     sync_time_margin_seconds: float = Field(alias="SYNC_TIME_MARGIN_SECONDS", default=90.0, ge=0)
 

@@ -11,17 +11,18 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from xero_sync.clients import practice_of
 from xero_sync.errors import ClientNotFound, ClientNotLinked
 from xero_sync.ids import CLIENT_ID_PATTERN, new_run_id
-from xero_sync.linking import retry_remote_cleanups
 from xero_sync.models import Client, LinkState, RunStatus, RunTrigger
 from xero_sync.observability import logger, metrics
 from xero_sync.queue import SyncQueue
-from xero_sync.runs import now_utc, request_sync
-from xero_sync.schemas import SyncMessage
+from xero_sync.runs import now_utc
+from xero_sync.schemas import RequestedMode, SyncMessage
+from xero_sync.sync_requests import request_sync
+from xero_sync.unlinking import retry_remote_cleanups
 
 INDEX_PAGE_SIZE = 500
 # SendMessageBatch calls at once. One after another, 10,000 clients' 1,000 calls at SQS's 10-20 ms each would take
@@ -30,7 +31,8 @@ SEND_IN_FLIGHT = 8
 
 
 class ConsoleDispatch(BaseModel):
-    """A direct invoke from the console: `{}` syncs every linked client, `{"clientIds": [...]}` just those."""
+    """A direct invoke: the schedule's `{"trigger": "nightly"}`; an operator's `{}` (every linked client, as the
+    nightly run would) or `{"clientIds": [...], "mode": "incremental" | "full"}` (just those, in that mode)."""
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
@@ -38,6 +40,14 @@ class ConsoleDispatch(BaseModel):
     client_ids: list[Annotated[str, StringConstraints(pattern=CLIENT_ID_PATTERN)]] | None = Field(
         default=None, alias="clientIds", min_length=1, max_length=1000
     )
+    mode: RequestedMode | None = None
+
+    @model_validator(mode="after")
+    def _mode_names_clients(self) -> "ConsoleDispatch":
+        # The nightly fan-out leaves each run's mode to the engine (a full reconciliation when one is due).
+        if self.mode is not None and self.client_ids is None:
+            raise ValueError("mode applies to the clients named in clientIds")
+        return self
 
 
 def _nightly_skips() -> dict[str, int]:
@@ -55,15 +65,16 @@ class DispatchSummary:
 def dispatch(request: ConsoleDispatch) -> DispatchSummary:
     if request.client_ids is None:
         return dispatch_nightly(trigger=RunTrigger(request.trigger))
-    return dispatch_clients(request.client_ids)
+    return dispatch_clients(request.client_ids, request.mode or "incremental")
 
 
-def dispatch_clients(client_ids: list[str]) -> DispatchSummary:
-    """Queues a sync of each named client (as Sync Now would: a client already syncing keeps its run)."""
+def dispatch_clients(client_ids: list[str], mode: RequestedMode = "incremental") -> DispatchSummary:
+    """Queues a sync of each named client (as Sync Now would: a client already syncing keeps its run; a full sync
+    asked for here is not held to the API's once a day)."""
     summary = DispatchSummary(skipped={"not_found": 0, "not_linked": 0})
     for client_id in dict.fromkeys(client_ids):
         try:
-            request_sync(practice_of(client_id), client_id, RunTrigger.CONSOLE)
+            request_sync(practice_of(client_id), client_id, RunTrigger.CONSOLE, mode)
         except ClientNotFound:
             summary.skipped["not_found"] += 1
             continue

@@ -1,5 +1,5 @@
-"""Linking clients with Xero: start the authorisation, complete it for the user who started it, unlink, and the
-states a client's link can be in. Tokens go through the token store only.
+"""Linking clients with Xero: start the authorisation and complete it for the user who started it (a new client, or
+a relink). A link's end (unlink, needs relink) is `unlinking`. Tokens go through the token store only.
 
 The flow (docs/link-flow.md): the front end starts a link (a state bound to the caller's practice and user), sends
 the user to Xero, and Xero sends the browser back to the front end's callback page; that page hands `{state, code}`
@@ -7,10 +7,8 @@ to `complete_link` with the user's JWT. Only the user who started it can complet
 leaves the state and the code untouched.
 """
 
-import contextlib
 import re
 import secrets
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from http import HTTPStatus
 from typing import Literal
@@ -20,22 +18,21 @@ from pynamodb.exceptions import DeleteError, DoesNotExist, PutError, UpdateError
 from pynamodb.expressions.update import Action
 
 from xero_sync.clients import load_client
-from xero_sync.errors import LinkNotCompleted, run_error_message
+from xero_sync.errors import LinkNotCompleted
 from xero_sync.events import link_changed, publish
 from xero_sync.ids import client_id_for
 from xero_sync.models import (
-    CLEANUP_PARTITION,
     Client,
     LinkState,
     OAuthState,
-    RunStatus,
     RunTrigger,
     TokenSetRef,
 )
 from xero_sync.observability import logger, metrics
-from xero_sync.runs import RunKey, finish_run, request_sync
 from xero_sync.schemas import ApiModel, SyncMode
-from xero_sync.tokens import TokenSetRevoked, TokenStore
+from xero_sync.sync_requests import request_sync
+from xero_sync.tokens import TokenStore
+from xero_sync.unlinking import remove_connection_unless_used
 from xero_sync.xero_identity import (
     Connection,
     TokenSet,
@@ -234,30 +231,9 @@ def _disconnect_strangers(identity: XeroIdentity, token_set: TokenSet, strangers
         if not connection.made_by_this_consent():
             continue
         try:
-            _remove_connection_unless_used(identity, token_set, connection.id)
+            remove_connection_unless_used(identity, token_set, connection.id)
         except (XeroAuthError, XeroUnavailable):
             logger.warning("could not remove a refused connection at Xero")
-
-
-def _clients_using(connection_id: str) -> set[tuple[str, str]]:
-    """Every client, in any practice, that names this Xero connection (the connection index: no scan)."""
-    return {(c.practice_id, c.client_id) for c in Client.by_connection.query(connection_id)}
-
-
-def _remove_connection_unless_used(
-    identity: XeroIdentity, token_set: TokenSet, connection_id: str, leaving: Client | None = None
-) -> bool:
-    """Removes a connection at Xero when no client but `leaving` uses it. A connection is the Xero user's for this
-    app and organisation, shared by every practice that user links it for: removing it under another client would
-    cut that client off. True when it was removed (or already gone)."""
-    users = _clients_using(connection_id)
-    if leaving is not None:
-        users.discard((leaving.practice_id, leaving.client_id))
-    if users:
-        logger.info("Xero connection kept: another client uses it", extra={"clients": len(users)})
-        return False
-    identity.delete_connection(token_set, connection_id)
-    return True
 
 
 def _organisation_name(connection: Connection) -> str:
@@ -325,111 +301,3 @@ def _forget_token_set_if_unused(token_set_id: str | None, tenant_id: str) -> Non
         return
     if not ref.tenant_ids:
         TokenStore().delete(token_set_id)
-
-
-# --- unlinking ------------------------------------------------------------------------------------------------------
-class UnlinkResult(ApiModel):
-    client_id: str
-    link_state: LinkState
-    remote_cleanup: Literal["done", "pending", "not_needed"]
-
-
-def unlink_client(practice_id: str, client_id: str) -> UnlinkResult:
-    """The client stops syncing at once (its data stays); Xero's side is cleaned up now, or later if Xero is away."""
-    client = load_client(practice_id, client_id)
-    if client.link_state == LinkState.UNLINKED.value:
-        return UnlinkResult(client_id=client_id, link_state=LinkState.UNLINKED, remote_cleanup="not_needed")
-    client.update(
-        actions=[
-            *Client.link_state_actions(LinkState.UNLINKED, "Unlinked by the practice"),
-            Client.cleanup_partition.set(CLEANUP_PARTITION),
-            Client.updated_at.set(datetime.now(UTC)),
-        ],
-        condition=Client.link_state != LinkState.UNLINKED.value,
-    )
-    publish(link_changed(client, "unlinked"))  # before the run's closure: a consumer learns why it failed first
-    if client.current_run_id:  # a sync queued or running for it must not go on, nor hold the client
-        finish_run(RunKey(practice_id, client_id, client.current_run_id), RunStatus.FAILED, "client_unlinked")
-    done = clean_up_remote(client)
-    return UnlinkResult(
-        client_id=client_id, link_state=LinkState.UNLINKED, remote_cleanup="done" if done else "pending"
-    )
-
-
-def clean_up_remote(client: Client) -> bool:
-    """Removes an unlinked client's connection at Xero and its token set once no client uses it. True when done;
-    False leaves the client marked for the next attempt (the nightly dispatch retries them)."""
-    store = TokenStore()
-    token_set_id = client.token_set_id
-    try:
-        if token_set_id:
-            token_set = store.fresh(token_set_id)
-            identity = XeroIdentity()
-            if client.connection_id:
-                _remove_connection_unless_used(identity, token_set, client.connection_id, leaving=client)
-            ref = TokenSetRef.get(token_set_id, consistent_read=True)
-            ref.update(
-                actions=[TokenSetRef.tenant_ids.delete({client.tenant_id})], condition=TokenSetRef.token_set_id.exists()
-            )
-            if not ref.tenant_ids:
-                # Revoking would also cut the Xero user's other connections to this app: only when none are left.
-                if not identity.connections(token_set):
-                    identity.revoke(token_set.refresh_token)
-                store.delete(token_set_id)
-    except (TokenSetRevoked, DoesNotExist, UpdateError):
-        if token_set_id:  # Xero already dropped it, or it is gone here: nothing left there to clean
-            store.delete(token_set_id)
-    except (XeroUnavailable, XeroAuthError) as failure:
-        logger.warning("Xero clean-up after unlink postponed", extra={"error": type(failure).__name__})
-        return False
-    with contextlib.suppress(UpdateError):  # the client was purged meanwhile: never re-create it
-        client.update(
-            actions=[Client.cleanup_partition.remove(), Client.token_set_id.remove(), Client.connection_id.remove()],
-            condition=Client.client_id.exists(),
-        )
-    return True
-
-
-def retry_remote_cleanups() -> int:
-    """Retries the Xero clean-up of clients unlinked while Xero was away; returns how many are still pending."""
-    pending = 0
-    for client in Client.pending_cleanups.query(CLEANUP_PARTITION):
-        if client.link_state == LinkState.UNLINKED.value and not clean_up_remote(client):
-            pending += 1
-    return pending
-
-
-# --- needing a relink -----------------------------------------------------------------------------------------------
-@dataclass
-class RelinkNeeded:
-    token_set_id: str
-    reason: str
-    client_ids: list[str] = field(default_factory=list)
-
-
-def mark_needs_relink(token_set_id: str, error_code: str, tenant_id: str | None = None) -> RelinkNeeded:
-    """Xero no longer honours a token set (invalid_grant: all its clients) or one organisation's connection (a 403
-    for that tenant: that client alone, the others of the consent still sync): they stop syncing, data kept. The
-    reason shown is the fixed message of the error's code."""
-    reason = run_error_message(error_code)
-    result = RelinkNeeded(token_set_id, reason)
-    try:
-        ref = TokenSetRef.get(token_set_id, consistent_read=True)
-    except DoesNotExist:
-        return result
-    tenants = ref.tenant_ids if tenant_id is None else ref.tenant_ids & {tenant_id}
-    for tenant in tenants:
-        client = Client(practice_id=ref.practice_id, client_id=client_id_for(ref.practice_id, tenant))
-        try:
-            client.update(
-                actions=[
-                    *Client.link_state_actions(LinkState.NEEDS_RELINK, reason),
-                    Client.updated_at.set(datetime.now(UTC)),
-                ],
-                condition=(Client.link_state == LinkState.LINKED.value) & (Client.token_set_id == token_set_id),
-            )
-        except UpdateError:
-            continue  # unlinked meanwhile, or already on a newer token set
-        result.client_ids.append(client.client_id)
-        publish(link_changed(client, "needs_relink", reason_code=error_code))
-    return result

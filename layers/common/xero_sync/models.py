@@ -1,12 +1,13 @@
 """DynamoDB tables as PynamoDB models. The key design is documented in docs/architecture.md ("Data model").
 
-Table names come from the settings; the tables themselves are defined once, in template.yaml.
+Table names come from the settings, read at a table's first use (not at import); the tables themselves are defined
+once, in template.yaml.
 Nothing here ever holds an OAuth token: a token set is referenced by its secret's name only.
 """
 
 import contextlib
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from enum import StrEnum
 from functools import lru_cache
@@ -28,12 +29,21 @@ from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, KeysOnlyProjec
 from pynamodb.models import Model
 from pynamodb.pagination import ResultIterator
 
-from xero_sync.config import get_settings
-
-_settings = get_settings()
+from xero_sync.config import Settings, get_settings
 
 # Clients unlinked while Xero was unreachable wait under this key of a sparse index for their clean-up.
 CLEANUP_PARTITION = "pending"
+
+
+class _TableName:
+    """A Meta's `table_name`, read from the settings whenever PynamoDB asks (it does at each use, and reconnects the
+    model when the name changed): importing the models reads no settings."""
+
+    def __init__(self, setting: Callable[[Settings], str]) -> None:
+        self.setting = setting
+
+    def __get__(self, instance: object, owner: type | None = None) -> str:
+        return self.setting(get_settings())
 
 
 _CONNECTING = threading.Lock()  # the threads of one sync meet here at a cold start
@@ -142,7 +152,7 @@ class Client(_Table):
     """A practice's client: one Xero organisation (tenant) and its link and sync state."""
 
     class Meta:
-        table_name = _settings.clients_table
+        table_name = _TableName(lambda settings: settings.clients_table)
 
     practice_id = UnicodeAttribute(hash_key=True)
     client_id = UnicodeAttribute(range_key=True)
@@ -202,7 +212,7 @@ class TokenSetRef(_Table):
     """Where a Xero token set lives (a Secrets Manager secret name) and who may refresh it now (a lease)."""
 
     class Meta:
-        table_name = _settings.token_sets_table
+        table_name = _TableName(lambda settings: settings.token_sets_table)
 
     token_set_id = UnicodeAttribute(hash_key=True)
     practice_id = UnicodeAttribute()
@@ -218,7 +228,7 @@ class OAuthState(_Table):
     """A pending Xero authorisation: single use (consumed by a conditional delete), expires by TTL."""
 
     class Meta:
-        table_name = _settings.oauth_states_table
+        table_name = _TableName(lambda settings: settings.oauth_states_table)
 
     state = UnicodeAttribute(hash_key=True)
     practice_id = UnicodeAttribute()
@@ -233,7 +243,7 @@ class RequestWindow(_Table):
     """How many mutating API requests one practice made in one fixed window (limits.py); removed by TTL after it."""
 
     class Meta:
-        table_name = _settings.rate_limits_table
+        table_name = _TableName(lambda settings: settings.rate_limits_table)
 
     window_key = UnicodeAttribute(hash_key=True)  # "{practice_id}#{window_start_epoch}"
     requests = NumberAttribute(null=True)
@@ -244,7 +254,7 @@ class SyncRun(_Table):
     """One sync of one client. Run ids sort by time, so a query newest-first is the history."""
 
     class Meta:
-        table_name = _settings.sync_runs_table
+        table_name = _TableName(lambda settings: settings.sync_runs_table)
 
     client_id = UnicodeAttribute(hash_key=True)
     run_id = UnicodeAttribute(range_key=True)
@@ -281,7 +291,7 @@ class CheckpointItem(_Table):
     (`_dependents`)."""
 
     class Meta:
-        table_name = _settings.checkpoints_table
+        table_name = _TableName(lambda settings: settings.checkpoints_table)
 
     client_id = UnicodeAttribute(hash_key=True)
     resource = UnicodeAttribute(range_key=True)
@@ -307,6 +317,8 @@ class PassCheckpoint(CheckpointItem):
     last_pass_whole = BooleanAttribute(null=True)  # the last completed pass re-read everything (rejects aside)
     last_pass_began = UTCDateTimeAttribute(null=True)  # when (Xero's clock) the last completed pass began
     full_synced_at = UTCDateTimeAttribute(null=True)
+    # When a pass over the resource last completed (updated_at also moves on each page of a pass in progress).
+    imported_at = UTCDateTimeAttribute(null=True)
     # When Xero first answered 404/410 for this resource's collection: skipped until a full sync or reconciliation.
     unavailable_since = UTCDateTimeAttribute(null=True)
 
@@ -363,7 +375,7 @@ class XeroRecord(_Table):
     bills."""
 
     class Meta:
-        table_name = _settings.records_table
+        table_name = _TableName(lambda settings: settings.records_table)
 
     partition = UnicodeAttribute(hash_key=True, attr_name="pk")  # "{client_id}#{resource}"
     xero_id = UnicodeAttribute(range_key=True, attr_name="id")

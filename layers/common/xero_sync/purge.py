@@ -1,12 +1,6 @@
-"""Deleting a client: mark it deleted at once, then purge everything it owns in the background, in slices.
+"""Purging a deleted client (deletion.py marks it and queues the first message): everything it owns, in slices.
 
-`delete_client` (DELETE /clients/{id}) writes the deleted mark with a conditional update: from then on the client
-is a 404 for every route and is invisible to every flow (`clients.load_client`), it leaves the linked and
-pending-cleanup indexes, it is unlinked (so no sync can claim it) and its active run is closed. It then queues
-the first purge message and answers 202. Deleting again is harmless: it queues the purge again (a no-op if one is
-under way, a restart where a lost message had stopped it).
-
-The purge (`process_purge_message`, the clients function's SQS event source) walks the client's items phase by
+The purge (`process_purge_message`, the purge function's SQS event source) walks the client's items phase by
 phase: Xero's side (the unlink's clean-up: its connection, and its token set once no client uses it), every records
 partition of the catalogue, its sync runs, its checkpoints. Each slice deletes pages of keys with BatchWriteItem
 (25 a call, unprocessed items retried with back-off) until its Lambda is near its end, then queues a continuation
@@ -19,69 +13,39 @@ leaves a message that redoes the step; a duplicate of an earlier step, or a copy
 dropped; a step that arrives before its predecessor has moved the client on goes back to the queue for a while.
 """
 
-import math
-import random
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import datetime, timedelta
-from functools import cached_property
+from datetime import timedelta
 from itertools import batched
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal, NoReturn
 
-import boto3
-from botocore.config import Config
-from pydantic import Field
 from pynamodb.exceptions import DeleteError, DoesNotExist, PutError, UpdateError
 from pynamodb.models import Model
+from tenacity import (
+    RetryCallState,
+    retry,
+    retry_if_result,
+    stop_after_attempt,
+    wait_exponential,
+    wait_random_exponential,
+)
 
 from xero_sync.catalogue import CATALOGUE
 from xero_sync.config import get_settings
-from xero_sync.errors import ClientNotFound
-from xero_sync.events import link_changed, publish
-from xero_sync.linking import clean_up_remote
-from xero_sync.models import (
-    CheckpointItem,
-    Client,
-    LinkState,
-    RunStatus,
-    SyncRun,
-    TokenSetRef,
-    XeroRecord,
-    condition_failed,
-)
+from xero_sync.deletion import PurgeMessage, PurgeQueue, seconds_until
+from xero_sync.models import CheckpointItem, Client, SyncRun, TokenSetRef, XeroRecord, condition_failed
 from xero_sync.observability import logger, metrics
-from xero_sync.runs import RunKey, finish_run, now_utc
-from xero_sync.schemas import ApiModel
+from xero_sync.runs import now_utc
 from xero_sync.tokens import TokenStore
+from xero_sync.unlinking import clean_up_remote
 
-if TYPE_CHECKING:
-    from mypy_boto3_sqs import SQSClient
-
-DELETED_REASON = "Deleted by the practice"
 BATCH_WRITE_LIMIT = 25  # DynamoDB's BatchWriteItem maximum
 PAGE_SIZE = 1000  # keys read per Query page (keys only: well under 1 MB)
-SQS_MAX_DELAY_SECONDS = 900
 CONTINUATION_DELAY = 2  # seconds
 _UNPROCESSED_ATTEMPTS = 10
 _LEASE_SLACK_SECONDS = 5
-
-
-# --- messages and answers -------------------------------------------------------------------------------------------
-class PurgeMessage(ApiModel):
-    """One slice of one client's purge: the step it belongs to and where the previous slice got to."""
-
-    practice_id: str = Field(min_length=1, max_length=128)
-    client_id: str = Field(min_length=36, max_length=36)
-    step: int = Field(ge=0)
-    phase: str | None = Field(default=None, max_length=128)  # None: from the beginning
-    after: str | None = Field(default=None, max_length=2048)  # the last key the phase deleted
-
-
-class DeleteAccepted(ApiModel):
-    client_id: str
-    status: Literal["deleting"] = "deleting"
 
 
 PurgeOutcome = Literal["done", "continued", "waiting", "dropped"]
@@ -89,92 +53,6 @@ PurgeOutcome = Literal["done", "continued", "waiting", "dropped"]
 
 class PurgeNotReady(Exception):
     """A step arrived before its predecessor moved the client on to it: back to the queue, tried again later."""
-
-
-class PurgeQueue:
-    """The purge queue (one message at a time: a purge sends one continuation per slice)."""
-
-    def __init__(self, queue_url: str | None = None, sqs: "SQSClient | None" = None) -> None:
-        self._queue_url = queue_url or get_settings().purge_queue_url
-        self._given = sqs
-
-    @cached_property
-    def _sqs(self) -> "SQSClient":
-        return self._given or boto3.client("sqs", config=Config(retries={"mode": "standard", "max_attempts": 5}))
-
-    def send(self, message: PurgeMessage, delay_seconds: int = 0) -> None:
-        self._sqs.send_message(
-            QueueUrl=self._queue_url,
-            MessageBody=message.model_dump_json(),
-            DelaySeconds=max(0, min(SQS_MAX_DELAY_SECONDS, delay_seconds)),
-        )
-
-
-# --- DELETE /clients/{id} -------------------------------------------------------------------------------------------
-def delete_client(practice_id: str, client_id: str, queue: PurgeQueue | None = None) -> DeleteAccepted:
-    """Marks the client deleted (a 404 everywhere from now on) and queues its purge. Another practice's client, or
-    one already purged, is a ClientNotFound; one whose deletion is under way is accepted again."""
-    try:
-        client = Client.get(practice_id, client_id, consistent_read=True)
-    except DoesNotExist:
-        raise ClientNotFound() from None
-    if client.deleting_since is None:
-        client, marked = _mark_deleted(client)
-        if marked:  # a racing DELETE that marked it first said so
-            publish(link_changed(client, "deleted"))
-        if client.current_run_id:  # a queued or running sync must not go on, nor hold the client
-            finish_run(RunKey(practice_id, client_id, client.current_run_id), RunStatus.FAILED, "client_deleted")
-        metrics.add_metric(name="ClientsDeleted", unit="Count", value=1)
-        logger.info("client marked deleted", extra={"client_id": client_id})
-    _queue_purge(client, queue or PurgeQueue())
-    return DeleteAccepted(client_id=client_id)
-
-
-def _mark_deleted(client: Client) -> tuple[Client, bool]:
-    """The client as marked, and whether this call marked it (False: a racing DELETE did)."""
-    now = now_utc()
-    try:
-        client.update(
-            actions=[
-                Client.deleting_since.set(now),
-                Client.purge_step.set(0),
-                # Unlinked, so no claim can be taken any more (runs._claimable), and out of the link-state index.
-                Client.link_state.set(LinkState.UNLINKED.value),
-                Client.link_state_reason.set(DELETED_REASON),
-                Client.link_state_key.remove(),
-                Client.cleanup_partition.remove(),
-                Client.updated_at.set(now),
-            ],
-            condition=Client.practice_id.exists() & Client.deleting_since.does_not_exist(),
-        )
-    except UpdateError as error:
-        if not condition_failed(error):
-            raise
-        try:
-            client.refresh(consistent_read=True)  # a racing DELETE marked it first
-        except DoesNotExist:
-            raise ClientNotFound() from None  # or it was purged meanwhile
-        return client, False
-    # The update returned the item as it is now: a sync that was running then is the last one that can write.
-    if client.current_run_status == RunStatus.RUNNING.value and client.has_active_run(now):
-        grace = get_settings().purge_sync_grace_seconds
-        client.update(
-            actions=[Client.purge_not_before.set(now + timedelta(seconds=grace))], condition=Client.client_id.exists()
-        )
-    return client, True
-
-
-def _queue_purge(client: Client, queue: PurgeQueue) -> None:
-    """Queues the client's current purge step from the beginning: a no-op when a slice of it is under way or its
-    message is waiting (one of the two is dropped), the restart when a message was lost."""
-    message = PurgeMessage(practice_id=client.practice_id, client_id=client.client_id, step=int(client.purge_step or 0))
-    queue.send(message, delay_seconds=_seconds_until(client.purge_not_before))
-
-
-def _seconds_until(moment: datetime | None) -> int:
-    if moment is None:
-        return 0
-    return max(0, math.ceil((moment - now_utc()).total_seconds()))
 
 
 # --- what a client owns ---------------------------------------------------------------------------------------------
@@ -238,7 +116,7 @@ def process_purge_message(
     if message.step > step:
         raise PurgeNotReady(f"step {message.step} arrived while the client is at step {step}")
     queue = queue or PurgeQueue()
-    wait = _seconds_until(client.purge_not_before)
+    wait = seconds_until(client.purge_not_before)
     if wait > 0:  # a sync that was running when the client was deleted may still be writing
         queue.send(message, delay_seconds=wait)
         return "waiting"
@@ -354,17 +232,28 @@ def _has_items(phase: Phase) -> bool:
 
 
 def _delete_keys(phase: Phase, range_values: Sequence[str]) -> None:
-    """One BatchWriteItem of deletes; unprocessed items (throttling) are sent again with jittered back-off."""
-    connection = phase.model._get_connection()
-    pending: list[dict[str, Any]] = [phase.key(value) for value in range_values]
-    for attempt in range(_UNPROCESSED_ATTEMPTS):
-        response = connection.batch_write_item(delete_items=pending)
-        unprocessed = response.get("UnprocessedItems", {}).get(phase.model.Meta.table_name, [])
-        pending = [item["DeleteRequest"]["Key"] for item in unprocessed]
-        if not pending:
-            return
-        time.sleep(min(2.0, 0.05 * 2**attempt) * random.uniform(0.5, 1.0))
-    raise PutError(f"{len(pending)} deletes stayed unprocessed after {_UNPROCESSED_ATTEMPTS} attempts")
+    """One BatchWriteItem of deletes, and its unprocessed items (throttling) sent again until none is left."""
+    _send_deletes(phase, [phase.key(value) for value in range_values])
+
+
+def _unprocessed_left(state: RetryCallState) -> NoReturn:
+    left = state.outcome.result() if state.outcome else []
+    raise PutError(f"{len(left)} deletes stayed unprocessed after {state.attempt_number} attempts")
+
+
+@retry(
+    retry=retry_if_result(bool),
+    stop=stop_after_attempt(_UNPROCESSED_ATTEMPTS),
+    # Equal jitter: half the exponential step (0.05 s doubling, 2 s at most), plus up to as much again at random.
+    wait=wait_exponential(multiplier=0.025, max=1.0) + wait_random_exponential(multiplier=0.025, max=1.0),
+    retry_error_callback=_unprocessed_left,
+)
+def _send_deletes(phase: Phase, pending: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Sends `pending` in one BatchWriteItem and leaves in it (and returns) what DynamoDB did not process."""
+    response = phase.model._get_connection().batch_write_item(delete_items=pending)
+    unprocessed = response.get("UnprocessedItems", {}).get(phase.model.Meta.table_name, [])
+    pending[:] = [item["DeleteRequest"]["Key"] for item in unprocessed]
+    return pending
 
 
 # --- Xero's side and the token set ----------------------------------------------------------------------------------

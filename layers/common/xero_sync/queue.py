@@ -2,7 +2,7 @@
 the nightly fan-out)."""
 
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from functools import lru_cache
 from itertools import batched
@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 import boto3
 from botocore.config import Config
+from tenacity import Retrying, retry_if_result, stop_after_attempt, wait_none
 
 from xero_sync.config import get_settings
 from xero_sync.observability import logger
@@ -52,11 +53,14 @@ class SyncQueue:
         return unsent
 
     def _unsent(self, batch: list[SyncMessage], delay_seconds: int) -> list[SyncMessage]:
-        return list(self._send_batch(batch, delay_seconds))
+        return self._send_batch(batch, delay_seconds)
 
-    def _send_batch(self, batch: list[SyncMessage], delay_seconds: int) -> Iterator[SyncMessage]:
+    def _send_batch(self, batch: list[SyncMessage], delay_seconds: int) -> list[SyncMessage]:
+        """Sends one batch; entries SQS failed through no fault of ours are sent again at once, a few times."""
         pending = dict(enumerate(batch))
-        for _ in range(_RESEND_ATTEMPTS):
+        refused: list[SyncMessage] = []
+
+        def send_pending() -> dict[int, SyncMessage]:
             response = self._sqs.send_message_batch(
                 QueueUrl=self._queue_url,
                 Entries=[
@@ -65,12 +69,19 @@ class SyncQueue:
                 ],
             )
             failed = response.get("Failed", [])
-            retryable = {int(f["Id"]) for f in failed if not f.get("SenderFault")}
             for f in failed:
                 if f.get("SenderFault"):
                     logger.error("sync message refused by SQS", extra={"code": f.get("Code")})
-                    yield pending[int(f["Id"])]
-            pending = {key: pending[key] for key in retryable}
-            if not pending:
-                return
-        yield from pending.values()
+                    refused.append(pending[int(f["Id"])])
+            retryable = {int(f["Id"]) for f in failed if not f.get("SenderFault")}
+            for key in set(pending) - retryable:
+                del pending[key]
+            return pending
+
+        Retrying(
+            retry=retry_if_result(bool),
+            stop=stop_after_attempt(_RESEND_ATTEMPTS),
+            wait=wait_none(),
+            retry_error_callback=lambda state: None,  # what is still pending is returned as unsent
+        )(send_pending)
+        return [*refused, *pending.values()]

@@ -150,6 +150,15 @@ class ResourceState:
         cp = self.checkpoint
         return cp is not None and bool(cp.full_synced_at or cp.modified_since or cp.journal_offset)
 
+    @property
+    def last_imported_at(self) -> datetime | None:
+        """When a pass over the resource last completed. Checkpoints saved before `imported_at` existed: their last
+        save, unless it was a page of a pass still in progress."""
+        cp = self.checkpoint
+        if cp is None or not self.imported:
+            return None
+        return cp.imported_at or (cp.updated_at if cp.pass_kind is None else None)
+
 
 class RecordStore:
     def __init__(self, client_id: str) -> None:

@@ -53,6 +53,11 @@ def _refresh(copy: dict[str, Any], current: Record, id_field: str, own: frozense
             copy[key] = current[key]
 
 
+def named_contacts(records: Iterable[Record]) -> set[str]:
+    """The ContactIDs the records embed (every copy, at any depth): the contacts rendering them reads."""
+    return {copy["ContactID"] for record in records for copy in _contact_copies(record)}
+
+
 # A group inside a contact carries an empty member list of its own (as Xero shows it), never the group's members.
 _GROUP_COPY_OWN = frozenset({"Contacts"})
 

@@ -1,4 +1,5 @@
-"""Sync runs and the one-run-per-client claim.
+"""Sync runs and the one-run-per-client claim: a run's life from its worker's side (begin, suspend, finish, the
+heartbeat that keeps the claim alive). Queuing a run is `sync_requests`; a client's history of runs, `run_history`.
 
 A client holds at most one active run: `current_run_id` on the client item, claimed by a conditional write and
 lapsing at `current_run_expires_at` (so a crashed worker or a dead-lettered message never blocks a client for
@@ -6,13 +7,11 @@ good). Every transition below is conditional, so duplicate or out-of-order messa
 """
 
 import contextlib
-import math
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from pynamodb.attributes import MapAttribute
 from pynamodb.exceptions import DoesNotExist, TransactWriteError, UpdateError
 from pynamodb.expressions.condition import Condition
 from pynamodb.expressions.update import Action
@@ -20,44 +19,28 @@ from pynamodb.transactions import TransactWrite
 
 from xero_sync.clients import load_client
 from xero_sync.config import get_settings
-from xero_sync.errors import ClientNotFound, ClientNotLinked, FullSyncLimited, run_error_message
+from xero_sync.errors import ClientNotFound, run_error_message
 from xero_sync.events import publish, sync_ended
-from xero_sync.ids import RUN_ID_PATTERN, new_run_id
 from xero_sync.models import (
     ACTIVE_RUN_STATUSES,
     Client,
     LinkState,
     RunStatus,
-    RunTrigger,
     SyncRun,
     condition_failed,
     shared_connection,
 )
 from xero_sync.observability import logger, metrics
-from xero_sync.paging import MAX_PAGE_SIZE, decode_cursor, encode_cursor
-from xero_sync.queue import SyncQueue
-from xero_sync.schemas import (
-    RunProgress,
-    SyncAccepted,
-    SyncMessage,
-    SyncMode,
-    SyncRunPage,
-    SyncRunView,
-)
+from xero_sync.schemas import RunProgress, SyncMessage
 from xero_sync.xero_api import WaitReason
-
-_NOT_LINKED_REASONS = {
-    LinkState.UNLINKED: "the client is unlinked from Xero; relink it to sync",
-    LinkState.NEEDS_RELINK: "Xero no longer accepts this client's authorisation; relink it to sync",
-}
-_CLAIM_ATTEMPTS = 3
 
 
 def now_utc() -> datetime:
     return datetime.now(UTC)
 
 
-def _lease_until(now: datetime) -> datetime:
+def lease_until(now: datetime) -> datetime:
+    """When a claim taken or renewed now lapses if nobody renews it (a queued or waiting run's)."""
     return now + timedelta(seconds=get_settings().run_lease_seconds)
 
 
@@ -65,105 +48,11 @@ def _worker_lease_until(now: datetime) -> datetime:
     return now + timedelta(seconds=get_settings().worker_lease_seconds)
 
 
-def _claimable(now: datetime) -> Condition:
+def claimable(now: datetime) -> Condition:
+    """The condition for taking a client's claim: it exists, is linked, and no run holds it (or its claim lapsed)."""
     no_active_run = Client.current_run_id.does_not_exist() | (Client.current_run_expires_at < now)
-    claimable: Condition = Client.practice_id.exists() & (Client.link_state == LinkState.LINKED.value) & no_active_run
-    return claimable
-
-
-def _ensure_linked(client: Client) -> None:
-    state = LinkState(client.link_state)
-    if state is not LinkState.LINKED:
-        raise ClientNotLinked(_NOT_LINKED_REASONS[state])
-
-
-def _full_sync_period() -> timedelta:
-    return timedelta(seconds=get_settings().full_sync_period_seconds)
-
-
-def _ensure_full_sync_allowed(client: Client, now: datetime) -> None:
-    last = client.last_full_sync_requested_at
-    if last is not None and last > now - _full_sync_period():
-        wait = math.ceil((last + _full_sync_period() - now).total_seconds())
-        raise FullSyncLimited(
-            f"a full sync of this client was asked for at {last.isoformat()}; the next may be in {max(1, wait)} s",
-            wait,
-        )
-
-
-def _give_back_full_sync(client: Client, taken_at: datetime) -> None:
-    """A full sync that could not be queued does not use up the client's period."""
-    previous = client.last_full_sync_requested_at
-    with contextlib.suppress(UpdateError):  # another request took the slot since: it stands
-        Client(practice_id=client.practice_id, client_id=client.client_id).update(
-            actions=[
-                Client.last_full_sync_requested_at.set(previous)
-                if previous
-                else Client.last_full_sync_requested_at.remove()
-            ],
-            condition=Client.last_full_sync_requested_at == taken_at,
-        )
-
-
-def request_sync(
-    practice_id: str,
-    client_id: str,
-    trigger: RunTrigger,
-    mode: SyncMode = "incremental",
-    queue: SyncQueue | None = None,
-) -> SyncAccepted:
-    """Queues a sync of one client, or returns the run already queued or running (double clicks collapse).
-
-    A full sync asked for through the API (trigger manual) is taken once per client per FULL_SYNC_PERIOD_SECONDS:
-    the period is stamped by the claim's own conditional write, so only a sync actually queued uses it (a press
-    answered with the run already queued does not); console reruns and the nightly run are exempt."""
-    limit_full = trigger is RunTrigger.MANUAL and mode == "full"
-    for _ in range(_CLAIM_ATTEMPTS):
-        client = load_client(practice_id, client_id)
-        _ensure_linked(client)
-        now = now_utc()
-        if client.has_active_run(now):
-            assert client.current_run_id is not None
-            return SyncAccepted(run_id=client.current_run_id, status=RunStatus(client.current_run_status))
-        run = SyncRun(
-            client_id=client_id,
-            run_id=new_run_id(now),
-            practice_id=practice_id,
-            trigger=trigger.value,
-            mode=mode,
-            status=RunStatus.QUEUED.value,
-            queued_at=now,
-        )
-        claim: list[Action] = [
-            Client.current_run_id.set(run.run_id),
-            Client.current_run_status.set(RunStatus.QUEUED.value),
-            Client.current_run_expires_at.set(_lease_until(now)),
-        ]
-        condition = _claimable(now)
-        if limit_full:
-            _ensure_full_sync_allowed(client, now)
-            claim.append(Client.last_full_sync_requested_at.set(now))
-            condition &= Client.last_full_sync_requested_at.does_not_exist() | (
-                Client.last_full_sync_requested_at <= now - _full_sync_period()
-            )
-        try:
-            with TransactWrite(connection=shared_connection()) as transaction:
-                transaction.update(client, actions=claim, condition=condition)
-                transaction.save(run, condition=SyncRun.run_id.does_not_exist())
-        except TransactWriteError:
-            continue  # someone else claimed or changed the client meanwhile (or took the full sync): look again
-        if client.current_run_id is not None:  # a claim that had lapsed (its worker died): close that run
-            _record_abandoned(client, client.current_run_id)
-        message = SyncMessage(
-            practice_id=practice_id, client_id=client_id, run_id=run.run_id, trigger=trigger, mode=mode
-        )
-        if (queue or SyncQueue()).send([message]):
-            finish_run(message, RunStatus.FAILED, "enqueue_failed")
-            if limit_full:
-                _give_back_full_sync(client, now)
-            raise RuntimeError("the sync queue refused the message")
-        return SyncAccepted(run_id=run.run_id, status=RunStatus.QUEUED)
-    raise ClientNotLinked("the client changed while the sync was being queued; try again")
+    condition: Condition = Client.practice_id.exists() & (Client.link_state == LinkState.LINKED.value) & no_active_run
+    return condition
 
 
 @dataclass(frozen=True)
@@ -207,7 +96,7 @@ def begin_run(message: SyncMessage) -> BegunRun | None:
             mode=message.mode,
             queued_at=now,
         )
-        owns_claim: Condition = _claimable(now)
+        owns_claim: Condition = claimable(now)
         run_condition: Condition = SyncRun.run_id.does_not_exist()
     else:
         # Claimed at request time (Sync Now, link): the client must still name this run, and a run already
@@ -238,12 +127,12 @@ def begin_run(message: SyncMessage) -> BegunRun | None:
         return None
     abandoned_run_id = client.current_run_id
     if abandoned_run_id is not None and abandoned_run_id != message.run_id:
-        _record_abandoned(client, abandoned_run_id)
+        record_abandoned(client, abandoned_run_id)
     client.refresh(consistent_read=True)
     return BegunRun(client=client, run=run, deferred_until=deferred_until)
 
 
-def _record_abandoned(client: Client, run_id: str) -> None:
+def record_abandoned(client: Client, run_id: str) -> None:
     """A run whose claim lapsed and was taken over would otherwise show as running for ever. It ends here, failed,
     and says so on the bus (once: only the update that closes it publishes)."""
     run = SyncRun(client_id=client.client_id, run_id=run_id)
@@ -339,7 +228,7 @@ def suspend_run(
     naming it, but as queued/deferred, so the continuation's begin_run can take it; the claim outlasts the wait.
     The run shows what it waits on until when. Returns False when the client no longer names this run."""
     now = now_utc()
-    expires = _lease_until(max(now, resumes_at or now))
+    expires = lease_until(max(now, resumes_at or now))
     client = Client(practice_id=message.practice_id, client_id=message.client_id)
     run = SyncRun(client_id=message.client_id, run_id=message.run_id)
     try:
@@ -429,40 +318,3 @@ class Heartbeat:
                 condition=SyncRun.status == RunStatus.RUNNING.value,
             )
         return True
-
-
-def _run_view(run: SyncRun) -> SyncRunView:
-    return SyncRunView.model_validate(
-        {
-            "run_id": run.run_id,
-            "trigger": run.trigger,
-            "mode": run.mode,
-            "status": run.status,
-            "queued_at": run.queued_at,
-            "started_at": run.started_at,
-            "finished_at": run.finished_at,
-            "resumes_at": run.resumes_at,
-            "waiting_reason": run.waiting_reason,
-            "counts": run.counts.as_dict() if isinstance(run.counts, MapAttribute) else dict(run.counts or {}),
-            "api_calls": run.api_calls,
-            "rate_limited": run.rate_limited,
-            "waited_seconds": run.waited_seconds,
-            "error_code": run.error_code,
-            "error_message": run.error_message,
-            "unavailable": sorted(run.unavailable or ()),
-            "failed_resources": sorted(run.failed_resources or ()),
-        }
-    )
-
-
-def list_runs(practice_id: str, client_id: str, limit: int = MAX_PAGE_SIZE, cursor: str | None = None) -> SyncRunPage:
-    """A client's sync history, newest first."""
-    load_client(practice_id, client_id)  # scopes the history to the caller's practice (404 otherwise)
-    start_key = None
-    if cursor is not None:
-        last_run_id = decode_cursor(cursor, RUN_ID_PATTERN)
-        start_key = {"client_id": {"S": client_id}, "run_id": {"S": last_run_id}}
-    result = SyncRun.query(client_id, scan_index_forward=False, limit=limit, last_evaluated_key=start_key)
-    items = [_run_view(run) for run in result]
-    last_key = result.last_evaluated_key
-    return SyncRunPage(items=items, next_cursor=encode_cursor(last_key["run_id"]["S"]) if last_key else None)

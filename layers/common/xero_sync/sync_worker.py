@@ -22,13 +22,13 @@ from pynamodb.exceptions import UpdateError
 
 from xero_sync.config import get_settings
 from xero_sync.engine import EngineHooks, Outcome, OutcomeKind, SyncEngine, merged_counts, options_from_settings
-from xero_sync.linking import mark_needs_relink
 from xero_sync.models import RunStatus, SyncRun
 from xero_sync.observability import logger, metrics
 from xero_sync.queue import SyncQueue
 from xero_sync.runs import BegunRun, Heartbeat, begin_run, finish_run, now_utc, suspend_run
 from xero_sync.schemas import SyncMessage
-from xero_sync.tokens import TokenStore
+from xero_sync.tokens import TokenStore, usable
+from xero_sync.unlinking import mark_needs_relink
 from xero_sync.xero_api import ApiOptions, XeroApi
 
 SQS_MAX_DELAY_SECONDS = 900
@@ -47,24 +47,10 @@ class AccessToken:
         """The token to call Xero with; `refused` is one Xero answered 401 to (another thread may have replaced it
         already: then that replacement is used, not refreshed again)."""
         with self.lock:
-            held = self.current.access_token.get_secret_value() if self.current is not None else None
-            if self.current is None or self.current.seconds_left() < 60 or (refused is not None and refused == held):
+            if self.current is None or not usable(self.current, refused):
                 self.current = self.store.fresh(self.token_set_id, refused=refused)
             token: str = self.current.access_token.get_secret_value()
             return token
-
-
-def api_options() -> ApiOptions:
-    settings = get_settings()
-    return ApiOptions(
-        max_in_flight=settings.xero_max_in_flight,
-        calls_per_window=settings.xero_calls_per_minute,
-        window_seconds=settings.xero_minute_seconds,
-        read_timeout=settings.xero_read_timeout_seconds,
-        attempts=settings.xero_attempts,
-        backoff_base=settings.xero_backoff_base_seconds,
-        max_inline_wait=settings.xero_max_inline_wait_seconds,
-    )
 
 
 def import_organisation(
@@ -78,8 +64,12 @@ def import_organisation(
     client = begun.client
     if not client.token_set_id:
         return Outcome(OutcomeKind.FAILED, error_code="no_token_set"), None
+    settings = get_settings()
     api = XeroApi(
-        str(get_settings().xero_api_url), client.tenant_id, AccessToken(client.token_set_id), options=api_options()
+        str(settings.xero_api_url),
+        client.tenant_id,
+        AccessToken(client.token_set_id),
+        ApiOptions.from_settings(settings),
     )
     engine = SyncEngine(
         client.client_id,

@@ -15,12 +15,22 @@ import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 from pynamodb.exceptions import DoesNotExist, UpdateError
+from tenacity import (
+    RetryCallState,
+    Retrying,
+    retry_if_exception_type,
+    retry_if_result,
+    stop_after_attempt,
+    stop_after_delay,
+    wait_fixed,
+    wait_incrementing,
+)
 
 from xero_sync.config import get_settings
 from xero_sync.models import TokenSetRef
@@ -30,8 +40,6 @@ from xero_sync.xero_identity import TokenSet, XeroAuthError, XeroIdentity, XeroU
 if TYPE_CHECKING:
     from mypy_boto3_secretsmanager import SecretsManagerClient
 
-# An access token with less than this left is refreshed first (a sync's next calls must not race its expiry).
-REFRESH_MARGIN_SECONDS = 120
 LEASE_SECONDS = 30
 WAIT_STEP_SECONDS = 0.2
 SAVE_ATTEMPTS = 3
@@ -114,35 +122,47 @@ class TokenStore:
 
     # --- use ----------------------------------------------------------------------------------------------------------
     def fresh(self, token_set_id: str, refused: str | None = None) -> TokenSet:
-        """A token set whose access token has at least REFRESH_MARGIN_SECONDS left, refreshing it if need be.
+        """A token set whose access token has more than TOKEN_REFRESH_MARGIN_SECONDS left, refreshing it if need be.
 
         `refused` is an access token Xero answered 401 to: Xero's clock decides when a token has expired, and ours
         may run behind it, so that token is refreshed however long our clock says it has left (unless someone has
         replaced it meanwhile)."""
         current = self.read(token_set_id)
-        if _usable(current, refused):
+        if usable(current, refused):
             return current
         return self._refresh(token_set_id, current, refused)
 
     def _refresh(self, token_set_id: str, stale: TokenSet, refused: str | None) -> TokenSet:
         owner = str(uuid.uuid4())
-        deadline = time.monotonic() + LEASE_SECONDS + 5
-        while time.monotonic() < deadline:
+
+        def refreshed() -> TokenSet | None:
+            """The refreshed token set, by us under the lease or by its holder meanwhile; None while neither."""
             if self._take_lease(token_set_id, owner):
                 try:
                     return self._refresh_holding_lease(token_set_id, stale, refused)
                 finally:
                     self._release_lease(token_set_id, owner)
-            self._sleep(WAIT_STEP_SECONDS)
             current = self.read(token_set_id)
-            if _usable(current, refused):
-                return current  # the lease holder refreshed it for us
-        raise TokenRefreshBusy(f"token set {token_set_id} stayed leased for {LEASE_SECONDS} s")
+            return current if usable(current, refused) else None
+
+        def busy(_: RetryCallState) -> NoReturn:
+            raise TokenRefreshBusy(f"token set {token_set_id} stayed leased for {LEASE_SECONDS} s")
+
+        waiting = Retrying(
+            retry=retry_if_result(lambda found: found is None),
+            stop=stop_after_delay(LEASE_SECONDS + 5),
+            wait=wait_fixed(WAIT_STEP_SECONDS),
+            sleep=self._sleep,
+            retry_error_callback=busy,
+        )
+        token_set = waiting(refreshed)
+        assert token_set is not None  # a None is tried again until the wait ends (TokenRefreshBusy)
+        return token_set
 
     def _refresh_holding_lease(self, token_set_id: str, stale: TokenSet, refused: str | None) -> TokenSet:
         current = self.read(token_set_id)
         rotated_meanwhile = current.refresh_token.get_secret_value() != stale.refresh_token.get_secret_value()
-        if rotated_meanwhile and _usable(current, refused):
+        if rotated_meanwhile and usable(current, refused):
             return current  # refreshed by someone else between our read and our lease
         rotated = self._refresh_at_xero(token_set_id, current)
         self._save(token_set_id, rotated)
@@ -153,38 +173,42 @@ class TokenStore:
         return rotated
 
     def _refresh_at_xero(self, token_set_id: str, current: TokenSet) -> TokenSet:
-        leased_at = time.monotonic()
         identity = self._identity_factory()
-        attempt = 0
-        while True:
-            attempt += 1
-            try:
-                return identity.refresh(current.refresh_token)
-            except XeroAuthError as error:
-                if error.error == "invalid_grant":
-                    raise TokenSetRevoked(token_set_id, "Xero refused the refresh token (invalid_grant)") from None
-                raise
-            except XeroUnavailable as error:
-                logger.warning("refreshing a token set failed", extra={"attempt": attempt, "error": str(error)})
-                if attempt >= REFRESH_ATTEMPTS or time.monotonic() - leased_at > LEASE_SECONDS / 2:
-                    raise
-                self._sleep(0.5 * attempt)
+        attempts = Retrying(
+            retry=retry_if_exception_type(XeroUnavailable),
+            # Only while the lease has time left: past half of it, another holder may take it over.
+            stop=stop_after_attempt(REFRESH_ATTEMPTS) | stop_after_delay(LEASE_SECONDS / 2),
+            wait=wait_incrementing(start=0.5, increment=0.5),
+            sleep=self._sleep,
+            after=_log_failure("refreshing a token set failed"),
+            reraise=True,
+        )
+        try:
+            rotated: TokenSet = attempts(identity.refresh, current.refresh_token)
+        except XeroAuthError as error:
+            if error.error == "invalid_grant":
+                raise TokenSetRevoked(token_set_id, "Xero refused the refresh token (invalid_grant)") from None
+            raise
+        return rotated
 
     def _save(self, token_set_id: str, token_set: TokenSet) -> None:
         """Persists a rotated token set before anyone uses it. If every attempt fails, the refresh token left in the
         secret stays valid for Xero's grace period, and the next refresh recovers with it."""
         secret_name = self._ref(token_set_id).secret_name
-        for attempt in range(1, SAVE_ATTEMPTS + 1):
-            try:
-                self._secrets.put_secret_value(SecretId=secret_name, SecretString=token_set.to_secret_string())
-                return
-            except (ClientError, BotoCoreError) as error:
-                logger.warning(
-                    "saving a rotated token set failed", extra={"attempt": attempt, "error": type(error).__name__}
-                )
-                if attempt == SAVE_ATTEMPTS:
-                    raise TokenSaveFailed(f"the rotated token set {token_set_id} could not be saved") from error
-                self._sleep(0.2 * attempt)
+
+        def failed(state: RetryCallState) -> NoReturn:
+            error = state.outcome.exception() if state.outcome else None
+            raise TokenSaveFailed(f"the rotated token set {token_set_id} could not be saved") from error
+
+        attempts = Retrying(
+            retry=retry_if_exception_type((ClientError, BotoCoreError)),
+            stop=stop_after_attempt(SAVE_ATTEMPTS),
+            wait=wait_incrementing(start=0.2, increment=0.2),
+            sleep=self._sleep,
+            after=_log_failure("saving a rotated token set failed"),
+            retry_error_callback=failed,
+        )
+        attempts(self._secrets.put_secret_value, SecretId=secret_name, SecretString=token_set.to_secret_string())
 
     # --- the lease ----------------------------------------------------------------------------------------------------
     def _take_lease(self, token_set_id: str, owner: str) -> bool:
@@ -213,8 +237,17 @@ class TokenStore:
         return TokenSetRef.get(token_set_id, consistent_read=True)
 
 
-def _usable(token_set: TokenSet, refused: str | None) -> bool:
-    """Whether a caller can use this token set now: not near its expiry, and not the access token Xero refused."""
+def usable(token_set: TokenSet, refused: str | None) -> bool:
+    """Whether a caller can use this token set now: not near its expiry (a sync's next calls must not race it), and
+    not the access token Xero refused."""
     if refused is not None and token_set.access_token.get_secret_value() == refused:
         return False
-    return token_set.seconds_left() > REFRESH_MARGIN_SECONDS
+    return token_set.seconds_left() > get_settings().token_refresh_margin_seconds
+
+
+def _log_failure(message: str) -> Callable[[RetryCallState], None]:
+    def log(state: RetryCallState) -> None:
+        error = state.outcome.exception() if state.outcome else None
+        logger.warning(message, extra={"attempt": state.attempt_number, "error": type(error).__name__})
+
+    return log

@@ -1,36 +1,45 @@
 """The Accounting API client the sync engine reads Xero through: one organisation, paced to Xero's limits.
 
-- At most `max_in_flight` calls at once (Xero allows 5 per organisation), whatever the number of threads.
-- A per-minute budget (Xero: 60 a minute) kept by a sliding log of our own calls, and `X-MinLimit-Remaining`
-  honoured: when Xero says the minute is spent, no call goes out until the window has passed (no 429 needed).
-- 429: a minute limit with a short Retry-After is waited out here; a long one, or a day limit, is raised to the
-  engine (which checkpoints and requeues, or parks the client).
-- Transient failures (5xx, timeouts, connection resets, bodies that are not JSON) are retried with exponential
-  backoff and full jitter; what still fails is raised with its reason.
+- Calls are paced by `xero_pacing.Pacer`: Xero's in-flight cap and minute budget, honoured before any 429.
+- 429: a minute limit with a short Retry-After is waited out here (every call holds for it); a long one, or a day
+  limit, is raised to the engine (which checkpoints and requeues, or parks the client).
+- Transient failures (5xx, timeouts, connection resets, bodies that are not JSON) are retried (tenacity) with
+  exponential backoff and full jitter; what still fails is raised with its reason.
 - 401/403 are raised as they are: what they mean depends on the resource (Journals) and is the engine's call.
 """
 
 import json
 import math
-import random
 import re
 import threading
 import time
-from collections import deque
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal
+from typing import Any, NoReturn
 
 import requests
 from requests.adapters import HTTPAdapter
+from tenacity import (
+    RetryCallState,
+    Retrying,
+    retry_if_exception_type,
+    stop_after_attempt,
+    stop_never,
+    wait_none,
+    wait_random_exponential,
+)
 
+from xero_sync.config import Settings
 from xero_sync.observability import logger
 
-# What a sync waits on: Xero's minute limit (a Retry-After, or the minute's budget spent), its daily limit, an
-# organisation Xero reports offline (503), or a back-off after a transient failure.
-WaitReason = Literal["rate_limit", "daily_limit", "organisation_offline", "xero_retry"]
+# Re-exported: the engine reads them here, with the errors of a call.
+from xero_sync.xero_pacing import CallStats, Pacer
+from xero_sync.xero_pacing import Stopped as Stopped
+from xero_sync.xero_pacing import WaitReason as WaitReason
+
+CONNECT_TIMEOUT_SECONDS = 3.05
+BACKOFF_CAP_SECONDS = 20.0
 
 
 class XeroApiError(Exception):
@@ -78,21 +87,43 @@ class NotOffered(XeroApiError):
     code = "resource_unavailable"
 
 
-class Stopped(Exception):
-    """The engine asked every worker to stop before its next call (a deadline, a rate limit elsewhere)."""
+class _Transient(Exception):
+    """One attempt's transient failure (tried again until the attempts are spent)."""
+
+    def __init__(self, path: str, reason: str, status: int | None = None) -> None:
+        super().__init__(reason)
+        self.path = path
+        self.status = status
+
+
+class _SendAgain(Exception):
+    """Not a failure: a 429 waited out (the pacer holds every call for its Retry-After), or a token Xero refused
+    replaced once: the call is sent again at once."""
 
 
 @dataclass(frozen=True)
 class ApiOptions:
-    max_in_flight: int = 5
-    calls_per_window: int = 60
-    window_seconds: float = 60.0
-    connect_timeout: float = 3.05
-    read_timeout: float = 30.0
-    attempts: int = 5  # per call, for transient failures
-    backoff_base: float = 0.5
-    backoff_cap: float = 20.0
-    max_inline_wait: float = 20.0  # a minute 429 with a longer Retry-After goes back to the engine
+    """The client's limits and retry policy; their values are the settings' (`from_settings`)."""
+
+    max_in_flight: int
+    calls_per_window: int
+    window_seconds: float
+    read_timeout: float
+    attempts: int  # per call, for transient failures
+    backoff_base: float
+    max_inline_wait: float  # a minute 429 with a longer Retry-After goes back to the engine
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> "ApiOptions":
+        return cls(
+            max_in_flight=settings.xero_max_in_flight,
+            calls_per_window=settings.xero_calls_per_minute,
+            window_seconds=settings.xero_minute_seconds,
+            read_timeout=settings.xero_read_timeout_seconds,
+            attempts=settings.xero_attempts,
+            backoff_base=settings.xero_backoff_base_seconds,
+            max_inline_wait=settings.xero_max_inline_wait_seconds,
+        )
 
 
 @dataclass(frozen=True)
@@ -136,166 +167,27 @@ def _shared_session() -> requests.Session:
         return _session
 
 
-class _Waits:
-    """The waits under way (any thread) and what they wait on: the latest-ending one is the run's to report. Also
-    the wall-clock time during which at least one call waited: threads waiting side by side wait once, so a run's
-    "waited" is never more than its own length."""
-
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.ends: dict[int, tuple[float, WaitReason]] = {}
-        self._waiting = 0
-        self._since = 0.0
-        self._wall = 0.0
-
-    @contextmanager
-    def on(self, reason: WaitReason, seconds: float) -> Iterator[None]:
-        key = threading.get_ident()
-        with self.lock:
-            self.ends[key] = (time.monotonic() + seconds, reason)
-            self._waiting += 1
-            if self._waiting == 1:
-                self._since = time.monotonic()
-        try:
-            yield
-        finally:
-            with self.lock:
-                self.ends.pop(key, None)
-                self._waiting -= 1
-                if self._waiting == 0:
-                    self._wall += time.monotonic() - self._since
-
-    def wall_seconds(self) -> float:
-        with self.lock:
-            ongoing = time.monotonic() - self._since if self._waiting else 0.0
-            return self._wall + ongoing
-
-    def current(self) -> tuple[WaitReason, datetime] | None:
-        with self.lock:
-            if not self.ends:
-                return None
-            end, reason = max(self.ends.values())
-        return reason, datetime.now(UTC) + timedelta(seconds=max(0.0, end - time.monotonic()))
-
-
-@dataclass
-class CallStats:
-    calls: int = 0
-    rate_limited: int = 0
-    waits: _Waits = field(default_factory=_Waits, repr=False)  # the pacer's: what the calls waited, wall-clock
-    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
-
-    def add(self, calls: int = 0, rate_limited: int = 0) -> None:
-        with self.lock:
-            self.calls += calls
-            self.rate_limited += rate_limited
-
-    @property
-    def waited_seconds(self) -> float:
-        return self.waits.wall_seconds()
-
-
-class _Pacer:
-    """In-flight cap plus the per-minute budget.
-
-    Xero counts calls in fixed windows that start when the first call after the previous window ended arrives; so
-    does the pacer, which cannot see that arrival: it places the window's start at the first answer to a call of the
-    window, which came back after that call arrived (the start it could see, the call's sending, is a one-way trip
-    early, and a window resumed that early is refused with a 429). Within a window the budget is the smaller of our
-    own allowance and what Xero last reported (X-MinLimit-Remaining, less the calls already on their way); when it
-    is spent, no call starts before the window ends. A sliding log of our own calls caps any window at
-    calls_per_window.
-    """
-
-    def __init__(self, options: ApiOptions, stop: threading.Event, sleep: Callable[[float], None]) -> None:
-        self.options = options
-        self.stop = stop
-        self.sleep = sleep
-        self.slots = threading.BoundedSemaphore(options.max_in_flight)
-        self.lock = threading.Lock()
-        self.sent: deque[float] = deque()
-        self.blocked_until = 0.0
-        self.in_flight = 0
-        self.window_start = -math.inf
-        self.window_placed = True  # whether an answer to one of this window's calls has placed its start
-        self.budget: int | None = None  # what Xero says is left in this window, less what we sent since
-        self.waits = _Waits()
-
-    def acquire(self) -> tuple[float, float]:
-        """Waits for a slot and the budget; returns the seconds waited and when the call goes (time.monotonic)."""
-        waited = 0.0
-        self.slots.acquire()
-        try:
-            while True:
-                if self.stop.is_set():
-                    raise Stopped
-                with self.lock:
-                    now = time.monotonic()
-                    window = self.options.window_seconds
-                    while self.sent and self.sent[0] <= now - window:
-                        self.sent.popleft()
-                    pause = self.blocked_until - now
-                    if len(self.sent) >= self.options.calls_per_window:
-                        pause = max(pause, self.sent[0] + window - now)
-                    if self.budget is not None and self.budget <= 0:
-                        pause = max(pause, self.window_start + window - now)
-                    if pause <= 0:
-                        if now >= self.window_start + window:
-                            self.window_start, self.budget, self.window_placed = now, None, False
-                        if self.budget is not None:
-                            self.budget -= 1
-                        self.sent.append(now)
-                        self.in_flight += 1
-                        return waited, now
-                step = min(pause, 1.0)
-                with self.waits.on("rate_limit", pause):
-                    self.sleep(step)
-                waited += step
-        except BaseException:
-            self.slots.release()
-            raise
-
-    def release(self) -> None:
-        with self.lock:
-            self.in_flight -= 1
-        self.slots.release()
-
-    def observe(self, sent_at: float, minute_remaining: str | None) -> None:
-        """An answer to the call sent at `sent_at`. Xero's own count wins: calls made elsewhere (another worker, the
-        link flow) spend the same minute."""
-        with self.lock:
-            if not self.window_placed and sent_at >= self.window_start:
-                self.window_start, self.window_placed = time.monotonic(), True
-            if minute_remaining is None or not minute_remaining.isdigit():
-                return
-            left = int(minute_remaining) - self.in_flight
-            self.budget = left if self.budget is None else min(self.budget, left)
-
-    def hold(self, seconds: float) -> None:
-        with self.lock:
-            self.blocked_until = max(self.blocked_until, time.monotonic() + seconds)
-
-
 class XeroApi:
     def __init__(
         self,
         base_url: str,
         tenant_id: str,
         access_token: Callable[[str | None], str],
-        options: ApiOptions | None = None,
+        options: ApiOptions,
         stop: threading.Event | None = None,
         session: requests.Session | None = None,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        """`access_token(refused)` returns a bearer token: given one Xero refused (401), a token other than that one."""
+        """`access_token(refused)` returns a bearer token: given one Xero refused (401), a token other than that one.
+        `sleep` is what every wait sleeps with (the pacer's, the retries' back-off): tests pass one that returns."""
         self.base_url = base_url.rstrip("/")
         self.tenant_id = tenant_id
         self.access_token = access_token
-        self.options = options or ApiOptions()
+        self.options = options
         self.stop = stop or threading.Event()
         self.session = session or _shared_session()
         self.sleep = sleep
-        self.pacer = _Pacer(self.options, self.stop, sleep)
+        self.pacer = Pacer(options.max_in_flight, options.calls_per_window, options.window_seconds, self.stop, sleep)
         self.stats = CallStats(waits=self.pacer.waits)
 
     def waiting(self) -> tuple[WaitReason, datetime] | None:
@@ -324,73 +216,78 @@ class XeroApi:
         self, path: str, params: dict[str, str], headers: dict[str, str] | None
     ) -> tuple[dict[str, Any], timedelta]:
         """`get`, and the answering call's round trip (from sending it to its headers: requests' `elapsed`)."""
-        url = f"{self.base_url}/api.xro/2.0/{path}"
-        refreshed = False
-        failures = 0
-        last_reason = ""
-        while True:
-            _, sent_at = self.pacer.acquire()
-            try:
-                token = self.access_token(None)
-                response = self.session.get(
-                    url,
-                    params=params,
-                    headers={
-                        "Authorization": f"Bearer {token}",
-                        "xero-tenant-id": self.tenant_id,
-                        "Accept": "application/json",
-                        **(headers or {}),
-                    },
-                    timeout=(self.options.connect_timeout, self.options.read_timeout),
-                )
-                body_bytes = response.content
-            except requests.RequestException as error:
-                response = None
-                body_bytes = b""
-                last_reason = f"{type(error).__name__} calling {path}"
-            finally:
-                self.pacer.release()
+        refused: set[str] = set()  # the token Xero refused (401), once replaced: a second 401 is raised
+        # A 429 waited out or a refused token replaced is sent again at once, and spends no attempt.
+        send_again = Retrying(
+            retry=retry_if_exception_type(_SendAgain), stop=stop_never, wait=wait_none(), sleep=self.sleep
+        )
+        transient = Retrying(
+            retry=retry_if_exception_type(_Transient),
+            stop=stop_after_attempt(self.options.attempts),
+            # tenacity's first back-off is multiplier * 2**0: twice the base, as Xero's guidance has it.
+            wait=wait_random_exponential(multiplier=2 * self.options.backoff_base, max=BACKOFF_CAP_SECONDS),
+            sleep=lambda seconds: self._pause(seconds, "xero_retry"),
+            before_sleep=_log_retry,
+            retry_error_callback=_give_up,
+        )
+        answer: tuple[dict[str, Any], timedelta] = transient(send_again, self._send, path, params, headers, refused)
+        return answer
+
+    def _send(
+        self, path: str, params: dict[str, str], headers: dict[str, str] | None, refused: set[str]
+    ) -> tuple[dict[str, Any], timedelta]:
+        """One call: its parsed body, or what to do next raised (_SendAgain, _Transient, or the error to raise)."""
+        _, sent_at = self.pacer.acquire()
+        try:
+            token = self.access_token(None)
+            response = self.session.get(
+                f"{self.base_url}/api.xro/2.0/{path}",
+                params=params,
+                headers={
+                    "Authorization": f"Bearer {token}",
+                    "xero-tenant-id": self.tenant_id,
+                    "Accept": "application/json",
+                    **(headers or {}),
+                },
+                timeout=(CONNECT_TIMEOUT_SECONDS, self.options.read_timeout),
+            )
+            body_bytes = response.content
+        except requests.RequestException as error:
             self.stats.add(calls=1)
-            if response is not None:
-                self.pacer.observe(sent_at, response.headers.get("X-MinLimit-Remaining"))
-                status = response.status_code
-                if status == 200:
-                    try:
-                        parsed = json.loads(body_bytes)
-                    except ValueError:
-                        parsed = None
-                    if isinstance(parsed, dict):
-                        return parsed, response.elapsed
-                    last_reason = f"a malformed body from {path}"
-                elif status == 429:
-                    self._rate_limited(response)
-                    continue  # waited out: not a failure
-                elif status == 401:
-                    if not refreshed:
-                        # An access token can expire between our check and Xero's, or by Xero's clock before ours:
-                        # have that token replaced once and try again.
-                        refreshed = True
-                        self.access_token(token)
-                        continue
-                    raise Unauthorized(f"Xero answered 401 for {path}: {_detail(response)}", 401)
-                elif status == 403:
-                    raise Forbidden(f"Xero answered 403 for {path}: {_detail(response)}", 403)
-                elif status == 503:
-                    last_reason = f"503 from {path} (organisation or Xero offline)"
-                elif status >= 500:
-                    last_reason = f"{status} from {path}"
-                elif status in (404, 410) and "/" not in path:
-                    raise NotOffered(f"Xero answered {status} for the collection {path}", status)
-                else:
-                    raise XeroApiError(f"Xero answered {status} for {path}: {_detail(response)}", status)
-            failures += 1
-            if failures >= self.options.attempts:
-                if response is not None and response.status_code == 503:
-                    raise OrganisationOffline(f"Xero kept answering 503 for {path}", 503)
-                raise TransientFailure(f"gave up after {failures} attempts: {last_reason}")
-            delay = random.uniform(0, min(self.options.backoff_cap, self.options.backoff_base * 2**failures))
-            logger.info("transient Xero failure, retrying", extra={"reason": last_reason, "delay": round(delay, 2)})
-            self._pause(delay, "xero_retry")
+            raise _Transient(path, f"{type(error).__name__} calling {path}") from error
+        finally:
+            self.pacer.release()
+        self.stats.add(calls=1)
+        self.pacer.observe(sent_at, response.headers.get("X-MinLimit-Remaining"))
+        status = response.status_code
+        if status == 200:
+            try:
+                parsed = json.loads(body_bytes)
+            except ValueError:
+                parsed = None
+            if isinstance(parsed, dict):
+                return parsed, response.elapsed
+            raise _Transient(path, f"a malformed body from {path}")
+        if status == 429:
+            self._rate_limited(response)
+            raise _SendAgain
+        if status == 401:
+            if not refused:
+                # An access token can expire between our check and Xero's, or by Xero's clock before ours: have
+                # that token replaced once and try again.
+                refused.add(token)
+                self.access_token(token)
+                raise _SendAgain
+            raise Unauthorized(f"Xero answered 401 for {path}: {_detail(response)}", 401)
+        if status == 403:
+            raise Forbidden(f"Xero answered 403 for {path}: {_detail(response)}", 403)
+        if status == 503:
+            raise _Transient(path, f"503 from {path} (organisation or Xero offline)", 503)
+        if status >= 500:
+            raise _Transient(path, f"{status} from {path}", status)
+        if status in (404, 410) and "/" not in path:
+            raise NotOffered(f"Xero answered {status} for the collection {path}", status)
+        raise XeroApiError(f"Xero answered {status} for {path}: {_detail(response)}", status)
 
     def _rate_limited(self, response: requests.Response) -> None:
         problem = (response.headers.get("X-Rate-Limit-Problem") or "minute").lower()
@@ -410,16 +307,31 @@ class XeroApi:
         self._pause(0, "rate_limit")
 
     def _pause(self, seconds: float, reason: WaitReason) -> None:
-        end = time.monotonic() + seconds
+        """Sleeps `seconds` in steps (through `sleep`, so a test's returns at once), ending early when stopped."""
+        left = seconds
         with self.pacer.waits.on(reason, seconds):
             while True:
                 if self.stop.is_set():
                     raise Stopped
-                left = end - time.monotonic()
                 if left <= 0:
                     return
                 step = min(left, 0.5)
                 self.sleep(step)
+                left -= step
+
+
+def _log_retry(state: RetryCallState) -> None:
+    failure = state.outcome.exception() if state.outcome else None
+    delay = state.next_action.sleep if state.next_action else 0.0
+    logger.info("transient Xero failure, retrying", extra={"reason": str(failure), "delay": round(delay, 2)})
+
+
+def _give_up(state: RetryCallState) -> NoReturn:
+    """The attempts are spent: the last failure, as the engine's error."""
+    failure = state.outcome.exception() if state.outcome else None
+    if isinstance(failure, _Transient) and failure.status == 503:
+        raise OrganisationOffline(f"Xero kept answering 503 for {failure.path}", 503) from failure
+    raise TransientFailure(f"gave up after {state.attempt_number} attempts: {failure}") from failure
 
 
 def _detail(response: requests.Response) -> str:

@@ -70,7 +70,7 @@ def organisation_view(practice_id: str, client_id: str) -> XeroOrganisationView:
             ResourceImport(
                 resource=spec.name,
                 records=state.records or 0,
-                last_imported_at=state.checkpoint.updated_at if state.checkpoint else None,
+                last_imported_at=state.last_imported_at,
                 last_changed_at=None if state.latest_updated_ms is None else from_ms(state.latest_updated_ms),
             )
         )

@@ -16,13 +16,13 @@ from xero_sync.xero_api import Stopped, XeroApi
 
 @dataclass(frozen=True)
 class EngineOptions:
-    full_interval: timedelta = timedelta(days=7)
-    ims_overlap: timedelta = timedelta(seconds=60)
-    time_margin_seconds: float = 90.0
-    workers: int = 5
-    # A 503 that outlasts the retries, or a token set that cannot be refreshed for now: the run is tried again this
-    # much later (well within Xero's 30-minute grace for a refresh token already used).
-    offline_retry_seconds: int = 300
+    """The engine's settings (`options_from_settings`: their values and defaults are config.Settings')."""
+
+    full_interval: timedelta
+    ims_overlap: timedelta
+    time_margin_seconds: float
+    workers: int
+    offline_retry_seconds: int  # a 503 that outlasts the retries, or a token set not refreshable for now
 
 
 def options_from_settings() -> EngineOptions:

@@ -95,6 +95,7 @@ class Passes:
             if plan.kind == "initial" or (plan.kind == "full" and not resumed):
                 cp.full_synced_at = ctx.clock()
         clear_pass(cp)
+        cp.imported_at = ctx.clock()
         # For the contacts' re-read (follow_up, and a continuation of this run): whether this pass read everything,
         # and when it began.
         cp.last_pass_whole, cp.last_pass_began = plan.whole and not unproven, mark
@@ -139,6 +140,7 @@ class Passes:
             if plan.kind == "initial" or (plan.kind == "full" and not resumed):
                 cp.full_synced_at = ctx.clock()
         clear_pass(cp)
+        cp.imported_at = ctx.clock()
         ctx.checkpoints.save(cp)
 
     def _first_import(self, spec: ResourceSpec, plan: Plan) -> bool:

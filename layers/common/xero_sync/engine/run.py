@@ -16,7 +16,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime
 
 from xero_sync.catalogue import CATALOGUE, Paging, ResourceSpec
-from xero_sync.engine.context import CheckpointStore, Context, EngineHooks, EngineOptions
+from xero_sync.engine.context import CheckpointStore, Context, EngineHooks, EngineOptions, options_from_settings
 from xero_sync.engine.outcomes import OnResource, Outcome, OutcomeKind, RunTotals, rule_for, run_outcome
 from xero_sync.engine.passes import Passes, clear_pass
 from xero_sync.models import PassCheckpoint
@@ -42,7 +42,7 @@ class SyncEngine:
         self.client_id = client_id
         self.api = api
         self.mode = mode
-        self.options = options or EngineOptions()
+        self.options = options or options_from_settings()
         self.clock = clock
         self.hooks = hooks or EngineHooks()
         self.ctx = Context(

