@@ -1,6 +1,5 @@
 """Client API: list, overview, sync history, delete (the purge that follows runs in the purge function)."""
 
-from http import HTTPStatus
 from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler.openapi.params import Query
@@ -9,7 +8,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from xero_sync import clients, deletion, run_history
 from xero_sync.api import ClientIdPath, caller_practice_id, create_resolver, documented, resolve
-from xero_sync.limits import practice_limit
+from xero_sync.limits import limited
 from xero_sync.observability import logger, metrics, tracer
 from xero_sync.paging import MAX_PAGE_SIZE
 from xero_sync.schemas import ClientOverview, ClientPage, SyncRunPage
@@ -19,7 +18,7 @@ PageSize = Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE, description="Items per p
 Cursor = Annotated[str | None, Query(min_length=1, max_length=256, description="next_cursor of the previous page")]
 
 
-@app.get("/clients", responses=documented())
+@app.get("/clients", **limited())
 def list_clients(limit: PageSize = MAX_PAGE_SIZE, cursor: Cursor = None) -> ClientPage:
     return clients.list_clients(caller_practice_id(app), limit, cursor)
 
@@ -37,10 +36,8 @@ def list_syncs(client_id: ClientIdPath, limit: PageSize = 20, cursor: Cursor = N
 @app.delete(
     "/clients/<clientId>",
     responses=documented(
-        {202: {"description": "Deleted from now on (a 404 everywhere); its data is purged in the background"}},
-        HTTPStatus.TOO_MANY_REQUESTS,
+        {202: {"description": "Deleted from now on (a 404 everywhere); its data is purged in the background"}}
     ),
-    middlewares=[practice_limit],
 )
 def delete_client(client_id: ClientIdPath) -> tuple[deletion.DeleteAccepted, int]:
     return deletion.delete_client(caller_practice_id(app), client_id), 202

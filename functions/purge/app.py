@@ -1,7 +1,6 @@
 """The purge of deleted clients: one slice of one client's purge per purge-queue message (purge.py). A function of
 its own, so that only it holds the table-wide deletes and the token secrets; the read API holds neither."""
 
-from collections.abc import Callable
 from typing import Any
 
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
@@ -20,14 +19,10 @@ class PurgeRecord(SqsRecordModel):
 processor = BatchProcessor(event_type=EventType.SQS, model=PurgeRecord)
 
 
-def record_handler(record: PurgeRecord, lambda_context: LambdaContext | None = None) -> None:
-    purge.process_purge_message(record.body, remaining_seconds=_remaining(lambda_context))
-
-
-def _remaining(context: LambdaContext | None) -> Callable[[], float]:
-    if context is None:
-        return lambda: 60.0
-    return lambda: context.get_remaining_time_in_millis() / 1000
+def record_handler(record: PurgeRecord, lambda_context: LambdaContext) -> None:
+    purge.process_purge_message(
+        record.body, remaining_seconds=lambda: lambda_context.get_remaining_time_in_millis() / 1000
+    )
 
 
 @logger.inject_lambda_context(clear_state=True)

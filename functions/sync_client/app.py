@@ -1,7 +1,6 @@
 """Sync worker: takes sync messages from the queue; a message that fails goes back for redelivery (partial batch
 failures). An operator reruns a client through the dispatch function: `{"clientIds": [...], "mode": "full"}`."""
 
-from collections.abc import Callable
 from typing import Any
 
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
@@ -21,12 +20,8 @@ class SyncRecord(SqsRecordModel):
 processor = BatchProcessor(event_type=EventType.SQS, model=SyncRecord)
 
 
-def record_handler(record: SyncRecord, lambda_context: LambdaContext | None = None) -> None:
-    process_sync_message(record.body, remaining_seconds=_remaining(lambda_context) if lambda_context else None)
-
-
-def _remaining(context: LambdaContext) -> Callable[[], float]:
-    return lambda: context.get_remaining_time_in_millis() / 1000
+def record_handler(record: SyncRecord, lambda_context: LambdaContext) -> None:
+    process_sync_message(record.body, remaining_seconds=lambda: lambda_context.get_remaining_time_in_millis() / 1000)
 
 
 @logger.inject_lambda_context(clear_state=True)

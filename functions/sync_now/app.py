@@ -8,8 +8,8 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from xero_sync import sync_requests
-from xero_sync.api import ClientIdPath, caller_practice_id, create_resolver, documented, resolve
-from xero_sync.limits import practice_limit
+from xero_sync.api import ClientIdPath, caller_practice_id, create_resolver, resolve
+from xero_sync.limits import limited
 from xero_sync.models import RunTrigger
 from xero_sync.observability import logger, metrics, tracer
 from xero_sync.schemas import SyncAccepted, SyncNowRequest
@@ -19,12 +19,7 @@ app = create_resolver()
 
 @app.post(
     "/clients/<clientId>/sync",
-    responses=documented(
-        {202: {"description": "Queued, or already queued or running"}},
-        HTTPStatus.CONFLICT,
-        HTTPStatus.TOO_MANY_REQUESTS,
-    ),
-    middlewares=[practice_limit],
+    **limited({202: {"description": "Queued, or already queued or running"}}, HTTPStatus.CONFLICT),
 )
 def sync_now(
     client_id: ClientIdPath,

@@ -1,25 +1,20 @@
 """Unlink a client from Xero: it stops syncing, its data stays."""
 
-from http import HTTPStatus
 from typing import Any
 
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from xero_sync import unlinking
-from xero_sync.api import ClientIdPath, caller_practice_id, create_resolver, documented, resolve
-from xero_sync.limits import practice_limit
+from xero_sync.api import ClientIdPath, caller_practice_id, create_resolver, resolve
+from xero_sync.limits import limited
 from xero_sync.observability import logger, metrics, tracer
 from xero_sync.unlinking import UnlinkResult
 
 app = create_resolver()
 
 
-@app.post(
-    "/clients/<clientId>/unlink",
-    responses=documented(None, HTTPStatus.TOO_MANY_REQUESTS),
-    middlewares=[practice_limit],
-)
+@app.post("/clients/<clientId>/unlink", **limited())
 def unlink(client_id: ClientIdPath) -> UnlinkResult:
     return unlinking.unlink_client(caller_practice_id(app), client_id)
 

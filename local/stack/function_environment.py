@@ -15,20 +15,12 @@ def apply_function_environment(environment: Mapping[str, str], aws_endpoints: Ma
 
 
 def forget_cached_clients() -> None:
-    """Forgets what xero_sync cached under an older environment (settings, boto3 clients, PynamoDB connections)
-    and Powertools' parameter providers, whose boto3 clients keep the endpoint they were made with."""
-    import sys
-
+    """Forgets what xero_sync built under an older environment (settings, boto3 clients, PynamoDB connections) and
+    Powertools' parameter providers, whose boto3 clients keep the endpoint they were made with."""
     from aws_lambda_powertools.utilities import parameters
-    from pynamodb.models import Model
+
+    from xero_sync.config import forget_environment
 
     parameters.clear_caches()
     parameters.base.DEFAULT_PROVIDERS.clear()
-    for name, module in list(sys.modules.items()):
-        if not (name == "xero_sync" or name.startswith("xero_sync.")) or module is None:
-            continue
-        for value in list(vars(module).values()):
-            if callable(getattr(value, "cache_clear", None)) and getattr(value, "__module__", None) == name:
-                value.cache_clear()
-            elif isinstance(value, type) and issubclass(value, Model) and value.__module__ == name:
-                value._connection = None
+    forget_environment()

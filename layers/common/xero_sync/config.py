@@ -5,94 +5,102 @@ validated once per cold start into an immutable model.
 """
 
 import os
+from collections.abc import Callable
 from functools import lru_cache
+from typing import TYPE_CHECKING, Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, model_validator
 
+if TYPE_CHECKING:
+    from functools import _lru_cache_wrapper
+
+TableName = Annotated[str, Field(min_length=3)]
+Named = Annotated[str, Field(min_length=1)]
+
 
 class Settings(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="ignore", populate_by_name=True)
+    # Each setting is read from the environment variable of its name in capitals (clients_table: CLIENTS_TABLE).
+    model_config = ConfigDict(frozen=True, extra="ignore", populate_by_name=True, alias_generator=str.upper)
 
-    clients_table: str = Field(alias="CLIENTS_TABLE", min_length=3)
-    token_sets_table: str = Field(alias="TOKEN_SETS_TABLE", min_length=3)
-    oauth_states_table: str = Field(alias="OAUTH_STATES_TABLE", min_length=3)
-    sync_runs_table: str = Field(alias="SYNC_RUNS_TABLE", min_length=3)
-    checkpoints_table: str = Field(alias="CHECKPOINTS_TABLE", min_length=3)
-    records_table: str = Field(alias="RECORDS_TABLE", min_length=3)
-    rate_limits_table: str = Field(alias="RATE_LIMITS_TABLE", min_length=3)
-    sync_queue_url: str = Field(alias="SYNC_QUEUE_URL", min_length=1)
+    clients_table: TableName
+    token_sets_table: TableName
+    oauth_states_table: TableName
+    sync_runs_table: TableName
+    checkpoints_table: TableName
+    records_table: TableName
+    rate_limits_table: TableName
+    sync_queue_url: Named
     # Deleted clients are purged in slices through this queue (see purge.py).
-    purge_queue_url: str = Field(alias="PURGE_QUEUE_URL", min_length=1)
+    purge_queue_url: Named
     # The stack's EventBridge bus: run and link events for the rest of the product (events.py, docs/events.md).
-    event_bus_name: str = Field(alias="EVENT_BUS_NAME", min_length=1)
+    event_bus_name: Named
 
     # Secrets Manager: one secret per Xero token set under this prefix, encrypted with this key.
-    token_secret_prefix: str = Field(alias="TOKEN_SECRET_PREFIX", min_length=1)
-    token_kms_key_id: str = Field(alias="TOKEN_KMS_KEY_ID", min_length=1)
-    xero_app_secret_name: str = Field(alias="XERO_APP_SECRET_NAME", min_length=1)
+    token_secret_prefix: Named
+    token_kms_key_id: Named
+    xero_app_secret_name: Named
 
-    xero_login_url: HttpUrl = Field(alias="XERO_LOGIN_URL")
-    xero_identity_url: HttpUrl = Field(alias="XERO_IDENTITY_URL")
-    xero_api_url: HttpUrl = Field(alias="XERO_API_URL")
+    xero_login_url: HttpUrl
+    xero_identity_url: HttpUrl
+    xero_api_url: HttpUrl
     # The front end's callback page, as registered with the Xero app: it hands the code and state to the API.
-    xero_redirect_uri: HttpUrl = Field(alias="XERO_REDIRECT_URI")
+    xero_redirect_uri: HttpUrl
     # Read-only access to everything the sync imports, plus a refresh token (offline_access); nothing reads the
     # user's identity, so openid, profile and email are not asked for.
     xero_scopes: str = Field(
-        alias="XERO_SCOPES",
         default="offline_access accounting.settings.read accounting.contacts.read accounting.transactions.read "
         "accounting.journals.read",
     )
 
     # The JWT claim (verified by API Gateway's authorizer) that names the caller's practice.
-    practice_claim: str = Field(alias="PRACTICE_CLAIM", default="practice_id", min_length=1)
+    practice_claim: str = Field(default="practice_id", min_length=1)
     # A queued (or deferred) sync run is considered abandoned after this long (its message was lost or dead-lettered).
-    run_lease_seconds: int = Field(alias="RUN_LEASE_SECONDS", default=6 * 3600, gt=0)
+    run_lease_seconds: int = Field(default=6 * 3600, gt=0)
     # A running sync's claim lasts this long unless its worker renews it: the worker renews it (and publishes the
     # run's progress) every RUN_HEARTBEAT_SECONDS, so a crashed worker's claim lapses soon and the next message of
     # the client takes over. Renewals must fit several times into the lease.
-    worker_lease_seconds: float = Field(alias="WORKER_LEASE_SECONDS", default=90.0, gt=0)
-    run_heartbeat_seconds: float = Field(alias="RUN_HEARTBEAT_SECONDS", default=15.0, gt=0)
+    worker_lease_seconds: float = Field(default=90.0, gt=0)
+    run_heartbeat_seconds: float = Field(default=15.0, gt=0)
     # Limits per practice (limits.py): the API's mutating routes take at most PRACTICE_REQUEST_LIMIT requests of a
     # practice per fixed window, so one practice cannot spend the organisation's Xero allowance or the fleet's minute.
-    practice_request_limit: int = Field(alias="PRACTICE_REQUEST_LIMIT", default=60, ge=1)
-    practice_request_window_seconds: int = Field(alias="PRACTICE_REQUEST_WINDOW_SECONDS", default=60, ge=1)
+    practice_request_limit: int = Field(default=60, ge=1)
+    practice_request_window_seconds: int = Field(default=60, ge=1)
     # A full sync asked for through the API (Sync Now, mode full) at most once per client in this long (a full sync
     # re-reads everything: thousands of calls); console reruns and the nightly run are exempt.
-    full_sync_period_seconds: int = Field(alias="FULL_SYNC_PERIOD_SECONDS", default=86_400, ge=1)
-    max_request_body_bytes: int = Field(alias="MAX_REQUEST_BODY_BYTES", default=16 * 1024, gt=0)
-    enable_swagger: bool = Field(alias="ENABLE_SWAGGER", default=False)
+    full_sync_period_seconds: int = Field(default=86_400, ge=1)
+    max_request_body_bytes: int = Field(default=16 * 1024, gt=0)
+    enable_swagger: bool = False
 
     # The sync engine (see engine/). A full reconciliation re-reads everything this often per resource.
-    full_reconciliation_seconds: int = Field(alias="FULL_RECONCILIATION_SECONDS", default=7 * 86_400, gt=0)
+    full_reconciliation_seconds: int = Field(default=7 * 86_400, gt=0)
     # If-Modified-Since is set this far before the previous pass began (clock skew, second-granular stamps).
-    ims_overlap_seconds: int = Field(alias="IMS_OVERLAP_SECONDS", default=60, ge=0)
+    ims_overlap_seconds: int = Field(default=60, ge=0)
     # Xero's per-organisation limits, and the length of its rate-limit "minute" (shorter against a fast emulator).
-    xero_max_in_flight: int = Field(alias="XERO_MAX_IN_FLIGHT", default=5, ge=1, le=5)
-    xero_calls_per_minute: int = Field(alias="XERO_CALLS_PER_MINUTE", default=60, ge=1)
-    xero_minute_seconds: float = Field(alias="XERO_MINUTE_SECONDS", default=60.0, gt=0)
-    xero_read_timeout_seconds: float = Field(alias="XERO_READ_TIMEOUT_SECONDS", default=30.0, gt=0)
+    xero_max_in_flight: int = Field(default=5, ge=1, le=5)
+    xero_calls_per_minute: int = Field(default=60, ge=1)
+    xero_minute_seconds: float = Field(default=60.0, gt=0)
+    xero_read_timeout_seconds: float = Field(default=30.0, gt=0)
     # Transient failures are retried this many times per call, backing off exponentially from this base (jittered).
-    xero_attempts: int = Field(alias="XERO_ATTEMPTS", default=5, ge=1)
-    xero_backoff_base_seconds: float = Field(alias="XERO_BACKOFF_BASE_SECONDS", default=0.5, ge=0)
+    xero_attempts: int = Field(default=5, ge=1)
+    xero_backoff_base_seconds: float = Field(default=0.5, ge=0)
     # A minute 429 whose Retry-After is longer than this is not waited out in the Lambda: the run is requeued.
-    xero_max_inline_wait_seconds: float = Field(alias="XERO_MAX_INLINE_WAIT_SECONDS", default=20.0, ge=0)
+    xero_max_inline_wait_seconds: float = Field(default=20.0, ge=0)
     # A 503 that outlasted the retries, or a token set that could not be refreshed for now: the run is tried again
     # this much later. Well under Xero's 30-minute grace for a refresh token already used.
-    xero_retry_later_seconds: int = Field(alias="XERO_RETRY_LATER_SECONDS", default=300, ge=1, le=900)
+    xero_retry_later_seconds: int = Field(default=300, ge=1, le=900)
     # An access token with this little left (or less) is refreshed before a call uses it (tokens.usable): a sync's
     # next calls must not race its expiry.
-    token_refresh_margin_seconds: int = Field(alias="TOKEN_REFRESH_MARGIN_SECONDS", default=120, gt=0)
+    token_refresh_margin_seconds: int = Field(default=120, gt=0)
     # A run saves and requeues a continuation when its Lambda has less than this left.
-    sync_time_margin_seconds: float = Field(alias="SYNC_TIME_MARGIN_SECONDS", default=90.0, ge=0)
+    sync_time_margin_seconds: float = Field(default=90.0, ge=0)
 
     # Purging a deleted client: a slice queues its continuation when its Lambda has less than this left.
-    purge_time_margin_seconds: float = Field(alias="PURGE_TIME_MARGIN_SECONDS", default=8.0, ge=0)
+    purge_time_margin_seconds: float = Field(default=8.0, ge=0)
     # Deletes in flight at once (BatchWriteItem calls of 25) while purging.
-    purge_write_threads: int = Field(alias="PURGE_WRITE_THREADS", default=4, ge=1, le=32)
+    purge_write_threads: int = Field(default=4, ge=1, le=32)
     # A client deleted while a sync of it was running is purged only once that sync's Lambda must have ended
     # (the sync function's timeout), so nothing it still writes outlives the purge. SQS delays 15 minutes at most.
-    purge_sync_grace_seconds: int = Field(alias="PURGE_SYNC_GRACE_SECONDS", default=900, ge=0, le=900)
+    purge_sync_grace_seconds: int = Field(default=900, ge=0, le=900)
 
     @model_validator(mode="after")
     def _heartbeat_fits_the_lease(self) -> "Settings":
@@ -101,7 +109,30 @@ class Settings(BaseModel):
         return self
 
 
-@lru_cache(maxsize=1)
+_FORGETTERS: list[Callable[[], None]] = []
+
+
+def per_environment[T](build: Callable[[], T]) -> "_lru_cache_wrapper[T]":
+    """Builds once per process what depends on the environment (the settings, an AWS client); forget_environment
+    drops it. In Lambda a process has one environment; the offline stack runs every function in one process."""
+    cached = lru_cache(maxsize=1)(build)
+    _FORGETTERS.append(cached.cache_clear)
+    return cached
+
+
+def on_forget_environment(forget: Callable[[], None]) -> Callable[[], None]:
+    """Registers what else forget_environment must drop (PynamoDB's per-model connections)."""
+    _FORGETTERS.append(forget)
+    return forget
+
+
+def forget_environment() -> None:
+    """Drops everything built from the environment so far: the next use builds it from the environment as it is."""
+    for forget in _FORGETTERS:
+        forget()
+
+
+@per_environment
 def get_settings() -> Settings:
     """The settings of this process, read once (a Lambda cold start, a test session)."""
     return Settings.model_validate(os.environ)

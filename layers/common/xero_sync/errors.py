@@ -7,10 +7,11 @@ from typing import Any
 class ApiError(Exception):
     status: HTTPStatus = HTTPStatus.BAD_REQUEST
     code: str = "bad_request"
+    fixed_message: str = "the request is invalid"  # what the error says when it is raised without a message
 
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
+    def __init__(self, message: str | None = None) -> None:
+        self.message = message or self.fixed_message
+        super().__init__(self.message)
 
     @property
     def headers(self) -> dict[str, str]:
@@ -33,9 +34,7 @@ class ClientNotFound(ApiError):
 
     status = HTTPStatus.NOT_FOUND
     code = "client_not_found"
-
-    def __init__(self) -> None:
-        super().__init__("no such client")
+    fixed_message = "no such client"
 
 
 class ClientNotLinked(ApiError):
@@ -61,9 +60,7 @@ class ResourceNotFound(ApiError):
 class RecordNotFound(ApiError):
     status = HTTPStatus.NOT_FOUND
     code = "record_not_found"
-
-    def __init__(self) -> None:
-        super().__init__("no such record")
+    fixed_message = "no such record"
 
 
 class InvalidParameter(ApiError):
@@ -74,7 +71,7 @@ class InvalidParameter(ApiError):
     code = "validation_error"
 
     def __init__(self, location: str, reason: str) -> None:
-        super().__init__("the request is invalid")
+        super().__init__()
         self.location, self.reason = location, reason
 
     @property
@@ -84,9 +81,7 @@ class InvalidParameter(ApiError):
 
 class InvalidCursor(ApiError):
     code = "invalid_cursor"
-
-    def __init__(self) -> None:
-        super().__init__("the paging cursor is not one this API gave out")
+    fixed_message = "the paging cursor is not one this API gave out"
 
 
 class LinkNotCompleted(ApiError):

@@ -11,7 +11,6 @@ from there. botocore's standard retries cover throttling and EventBridge's own e
 """
 
 from datetime import datetime
-from functools import lru_cache
 from typing import Any, ClassVar, Literal
 
 import boto3
@@ -20,7 +19,7 @@ from pydantic import BaseModel, ConfigDict
 from pydantic.alias_generators import to_camel
 from pynamodb.attributes import MapAttribute
 
-from xero_sync.config import get_settings
+from xero_sync.config import get_settings, per_environment
 from xero_sync.models import Client, LinkState, RunStatus, SyncRun
 from xero_sync.observability import logger, metrics
 
@@ -114,7 +113,7 @@ def link_changed(client: Client, change: LinkChange, reason_code: str | None = N
     )
 
 
-@lru_cache(maxsize=1)
+@per_environment
 def _events() -> Any:  # an EventBridge client (no type stubs for it in this project)
     # Short timeouts: a slow bus must not hold an API answer or a sync's Lambda for long.
     config = Config(retries={"mode": "standard", "max_attempts": 3}, connect_timeout=2, read_timeout=5)

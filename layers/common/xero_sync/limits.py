@@ -13,12 +13,14 @@ import math
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
+from http import HTTPStatus
+from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
 from pynamodb.exceptions import UpdateError
 
-from xero_sync.api import caller_practice_id
+from xero_sync.api import caller_practice_id, documented
 from xero_sync.config import get_settings
 from xero_sync.errors import RateLimited
 from xero_sync.models import RequestWindow, condition_failed
@@ -60,3 +62,12 @@ def practice_limit(app: APIGatewayHttpResolver, next_middleware: NextMiddleware)
     runs; over the limit it is a 429 `rate_limited` with Retry-After."""
     take_request(caller_practice_id(app))
     return next_middleware(app)
+
+
+def limited(success: dict[int, Any] | None = None, *more_errors: HTTPStatus) -> dict[str, Any]:
+    """A mutating route's options: the practice's limit applied (practice_limit), its 429 documented beside its other
+    answers. `@app.post(path, **limited({202: ...}, HTTPStatus.CONFLICT))`."""
+    return {
+        "responses": documented(success, *more_errors, HTTPStatus.TOO_MANY_REQUESTS),
+        "middlewares": [practice_limit],
+    }

@@ -10,7 +10,6 @@ import threading
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from enum import StrEnum
-from functools import lru_cache
 from typing import Any
 
 from pynamodb.attributes import (
@@ -29,7 +28,7 @@ from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, KeysOnlyProjec
 from pynamodb.models import Model
 from pynamodb.pagination import ResultIterator
 
-from xero_sync.config import Settings, get_settings
+from xero_sync.config import Settings, get_settings, on_forget_environment, per_environment
 
 # Clients unlinked while Xero was unreachable wait under this key of a sparse index for their clean-up.
 CLEANUP_PARTITION = "pending"
@@ -49,7 +48,7 @@ class _TableName:
 _CONNECTING = threading.Lock()  # the threads of one sync meet here at a cold start
 
 
-@lru_cache(maxsize=1)
+@per_environment
 def _connection() -> Connection:
     return Connection()
 
@@ -76,6 +75,16 @@ class _Table(Model):
                         shared.add_meta_table(table.get_meta_table())
                     table.connection = shared
         return table
+
+
+@on_forget_environment
+def _forget_table_connections() -> None:
+    """Each model keeps the connection it made (table name and endpoint included): made again at next use."""
+    tables: list[type[Model]] = [_Table]
+    while tables:
+        table = tables.pop()
+        table._connection = None
+        tables.extend(table.__subclasses__())
 
 
 class LinkState(StrEnum):

@@ -4,7 +4,6 @@ the nightly fan-out)."""
 from collections import deque
 from collections.abc import Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
-from functools import lru_cache
 from itertools import batched
 from typing import TYPE_CHECKING
 
@@ -12,7 +11,7 @@ import boto3
 from botocore.config import Config
 from tenacity import Retrying, retry_if_result, stop_after_attempt, wait_none
 
-from xero_sync.config import get_settings
+from xero_sync.config import get_settings, per_environment
 from xero_sync.observability import logger
 from xero_sync.schemas import SyncMessage
 
@@ -24,7 +23,7 @@ SQS_BATCH_LIMIT = 10
 _RESEND_ATTEMPTS = 3
 
 
-@lru_cache(maxsize=1)
+@per_environment
 def _sqs() -> "SQSClient":
     return boto3.client("sqs", config=Config(retries={"mode": "standard", "max_attempts": 5}))
 

@@ -14,7 +14,6 @@ import time
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from functools import lru_cache
 from typing import TYPE_CHECKING, NoReturn
 
 import boto3
@@ -32,7 +31,7 @@ from tenacity import (
     wait_incrementing,
 )
 
-from xero_sync.config import get_settings
+from xero_sync.config import get_settings, per_environment
 from xero_sync.models import TokenSetRef
 from xero_sync.observability import logger
 from xero_sync.xero_identity import TokenSet, XeroAuthError, XeroIdentity, XeroUnavailable
@@ -67,7 +66,7 @@ class TokenSaveFailed(Exception):
     honoured for Xero's 30-minute grace only, so the caller must try again within minutes, not hours."""
 
 
-@lru_cache(maxsize=1)
+@per_environment
 def _secrets_manager() -> "SecretsManagerClient":
     return boto3.client("secretsmanager", config=Config(retries={"mode": "standard", "max_attempts": 5}))
 
