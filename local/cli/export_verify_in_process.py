@@ -70,7 +70,7 @@ def verify_client(
     record, with what is stored as a reader sees it (rendering.py). `api` is an XeroApi to read through (by default
     one on the client's token set); `stored_records` what a reader sees of a resource (by default read from the
     Records table through the renderer; the CLI reads it through the data API)."""
-    from xero_sync.sync_engine import read_pages
+    from xero_sync.engine import read_whole
     from xero_sync.sync_worker import AccessToken
     from xero_sync.xero_api import ApiOptions, XeroApi
 
@@ -92,7 +92,7 @@ def verify_client(
     differences: list[Difference] = []
     for spec in CATALOGUE:
         xero: dict[str, dict[str, Any]] = {}
-        for page in read_pages(api, spec, details=True):
+        for page in read_whole(api, spec, details=True):
             xero.update((record_id(spec, r), r) for r in page)
         stored = {record_id(spec, r): r for r in stored_records(spec)}
         for rid in sorted(xero.keys() - stored.keys()):

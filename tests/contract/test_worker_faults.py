@@ -11,7 +11,7 @@ from botocore.exceptions import ClientError
 from local.chaos.aws_faults import AwsFaults, FaultTally, Redeliveries, WorkerFaults
 from local.stack.function_environment import forget_cached_clients
 from xero_sync.catalogue import BY_NAME
-from xero_sync.models import Checkpoint
+from xero_sync.models import PassCheckpoint
 from xero_sync.record_store import RecordStore
 
 
@@ -46,11 +46,13 @@ def test_throttled_writes_are_retried_by_botocore_and_pynamodb_until_every_item_
     # When a page of 150 records is stored and a checkpoint is saved 20 times
     applied = store.apply(BY_NAME["Contacts"], contacts(150))
     for page in range(20):
-        Checkpoint(client_id=store.client_id, resource="Contacts", next_page=page, updated_at=datetime.now(UTC)).save()
+        PassCheckpoint(
+            client_id=store.client_id, resource="Contacts", next_page=page, updated_at=datetime.now(UTC)
+        ).save()
     # Then the retries stored everything, though writes were throttled both ways
     assert applied.counts.inserted == 150
     assert len(list(store.stored_ids("Contacts"))) == 150
-    assert Checkpoint.get(store.client_id, "Contacts", consistent_read=True).next_page == 19
+    assert PassCheckpoint.get(store.client_id, "Contacts", consistent_read=True).next_page == 19
     assert tally.counts["batch items held back"] > 0
     assert sum(n for what, n in tally.counts.items() if what.startswith("throttled ")) > 0
 

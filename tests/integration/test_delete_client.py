@@ -16,9 +16,9 @@ from xero_sync.catalogue import CATALOGUE
 from xero_sync.deletion import PurgeMessage, PurgeQueue
 from xero_sync.ids import new_run_id
 from xero_sync.models import (
-    Checkpoint,
     Client,
     LinkState,
+    PassCheckpoint,
     RunStatus,
     RunTrigger,
     SyncRun,
@@ -69,7 +69,7 @@ def with_data(client: Client, records: int = 10, runs: int = 3) -> Client:
             queued_at=now,
         ).save()
     for resource in RESOURCES:
-        Checkpoint(client_id=client.client_id, resource=resource, updated_at=now).save()
+        PassCheckpoint(client_id=client.client_id, resource=resource, updated_at=now).save()
     return client
 
 
@@ -80,7 +80,7 @@ def items_of(client_id: str) -> dict[str, int]:
             XeroRecord.count(XeroRecord.partition_key(client_id, spec.name), consistent_read=True) for spec in CATALOGUE
         ),
         "runs": SyncRun.count(client_id, consistent_read=True),
-        "checkpoints": Checkpoint.count(client_id, consistent_read=True),
+        "checkpoints": PassCheckpoint.count(client_id, consistent_read=True),
         "client": len(list(Client.by_client_id.query(client_id))),
     }
     return {kind: count for kind, count in counts.items() if count}

@@ -26,6 +26,7 @@ from tests.sync_support import (
     sync,
 )
 from xero_sync.config import get_settings
+from xero_sync.engine import EngineHooks
 from xero_sync.models import Client, SyncRun
 from xero_sync.xero_api import XeroApi
 
@@ -331,43 +332,36 @@ def test_a_rename_stored_by_a_worker_that_died_right_after_still_reaches_the_doc
     next_sync_stores_xero_as_it_is(aws, emu, queue_url, tenant, client)
 
 
-def test_a_rename_found_while_a_whole_read_resumes_is_followed_up_on_the_pages_read_before_it(
-    aws, emu, queue_url, monkeypatch
-):
-    from xero_sync import sync_engine
-
+def test_a_rename_found_while_a_whole_read_resumes_is_followed_up_on_the_pages_read_before_it(aws, emu, queue_url):
     # Given an initial sync that died after the first page of its quotes (100 a page, whole: no mark yet)
     body = {"name": "Quoting Ltd", "seed": "quoting", "size": "tiny", "userId": "demo-user", "counts": {"Quotes": 150}}
     tenant = str(emu.admin("POST", "/orgs", json=body).json()["tenantId"])
     client = link_client(Api(aws.physical), emu, tenant, "practice-a")
     (message,) = drain(aws.session, queue_url)
-    saved = sync_engine.SyncEngine._save
 
-    def dying_save(self, checkpoint):
-        saved(self, checkpoint)
+    def die_after_first_page_of_quotes(checkpoint):
         if checkpoint.resource == "Quotes" and checkpoint.next_page:
             raise RuntimeError("killed after the first page of quotes")
 
-    monkeypatch.setattr(sync_engine.SyncEngine, "_save", dying_save)
-    assert run_to_end(aws.session, queue_url, message).status == "failed"
-    monkeypatch.undo()
+    dying = EngineHooks(after_save=die_after_first_page_of_quotes)
+    assert run_to_end(aws.session, queue_url, message, hooks=dying).status == "failed"
     # And then, in Xero, the contact of a quote on that first page renamed (the quote shows it, un-stamped)
     quotes = emu.emulator.state.orgs[tenant].table("Quotes").records.values()
     rename_in_xero(emu, tenant, next(q["Contact"]["ContactID"] for q in quotes if q.get("Contact")))
 
     # When the next sync resumes the quotes' read where it stopped, and finds the rename before the quotes go on
     contacts_done = threading.Event()
-    original_pass = sync_engine.SyncEngine._pass
 
-    def quotes_after_contacts(self, spec):
-        if spec.name == "Quotes":
+    def quotes_after_contacts(resource):
+        if resource == "Quotes":
             assert contacts_done.wait(60)
-        original_pass(self, spec)
-        if spec.name == "Contacts":
+
+    def contacts_read(resource):
+        if resource == "Contacts":
             contacts_done.set()
 
-    monkeypatch.setattr(sync_engine.SyncEngine, "_pass", quotes_after_contacts)
-    assert sync(aws.session, queue_url, client).status == "succeeded"
+    ordered = EngineHooks(before_pass=quotes_after_contacts, after_pass=contacts_read)
+    assert sync(aws.session, queue_url, client, hooks=ordered).status == "succeeded"
     # Then the quotes read before the rename show the new name too
     assert differences(emu, tenant, client.client_id) == {}
 

@@ -7,7 +7,7 @@ import pytest
 from tests.api import Api
 from tests.sync_support import Emulated, counts_of, differences, drain, link_client, linked_client, run_to_end, sync
 from xero_sync.catalogue import BY_NAME
-from xero_sync.models import Checkpoint
+from xero_sync.models import PassCheckpoint
 from xero_sync.record_store import RecordStore
 
 
@@ -55,8 +55,8 @@ def test_an_initial_sync_stores_around_hostile_records_and_the_next_run_gets_the
     assert all(line.startswith("missing ") for lines in wrong.values() for line in lines)  # nothing else is wrong
     # And the rejected resources' passes did not complete: their next run reads them again
     for resource in ("Invoices", "BankTransactions", "Contacts"):
-        assert Checkpoint.get(client.client_id, resource).full_synced_at is None, resource
-    assert Checkpoint.get(client.client_id, "Payments").full_synced_at is not None
+        assert PassCheckpoint.get(client.client_id, resource).full_synced_at is None, resource
+    assert PassCheckpoint.get(client.client_id, "Payments").full_synced_at is not None
 
     # When Xero answers cleanly again
     run = sync(aws.session, queue_url, client)
@@ -72,7 +72,7 @@ def test_an_incremental_sync_never_corrupts_a_stored_record_with_a_hostile_versi
     tenant, client, message = linked(aws, emu, "Keeper Ltd")
     assert run_to_end(aws.session, queue_url, message).status == "succeeded"
     before = {name: stored(client.client_id, name) for name in ("Invoices", "Contacts")}
-    mark = Checkpoint.get(client.client_id, "Invoices").modified_since
+    mark = PassCheckpoint.get(client.client_id, "Invoices").modified_since
     emu.change(tenant, 30, seed="hostile")
 
     # When the changed invoices come back without stamps and the contacts with wrong types
@@ -88,7 +88,7 @@ def test_an_incremental_sync_never_corrupts_a_stored_record_with_a_hostile_versi
         truth = emu.truth(tenant, name)
         for rid, record in stored(client.client_id, name).items():
             assert record in (before[name].get(rid), truth.get(rid)), (name, rid)
-    assert Checkpoint.get(client.client_id, "Invoices").modified_since == mark
+    assert PassCheckpoint.get(client.client_id, "Invoices").modified_since == mark
 
     # And the next clean run brings every change in
     run = sync(aws.session, queue_url, client)

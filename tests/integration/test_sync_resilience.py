@@ -19,8 +19,8 @@ from tests.sync_support import (
     run_to_end,
     sync,
 )
-from xero_sync import sync_engine
-from xero_sync.models import Checkpoint, Client, SyncRun, XeroRecord
+from xero_sync.engine import EngineHooks
+from xero_sync.models import Client, PassCheckpoint, SyncRun, XeroRecord
 from xero_sync.record_store import RecordStore
 from xero_sync.sync_worker import process_sync_message
 
@@ -117,7 +117,7 @@ def test_a_persistent_failure_of_one_resource_leaves_the_run_partial_and_keeps_t
     run = run_to_end(aws.session, queue_url, message)
     assert (run.status, run.error_code, run.failed_resources) == ("partial", "xero_transient_failure", {"Invoices"})
     assert run.error_message == "Xero kept failing. The next sync will try again. Not imported this time: Invoices."
-    journals = Checkpoint.get(client.client_id, "Journals")
+    journals = PassCheckpoint.get(client.client_id, "Journals")
     assert journals.journal_offset == len(emu.truth(tenant, "Journals"))
     emu.admin("DELETE", "/faults")
     emu.admin("DELETE", "/stats")
@@ -143,27 +143,21 @@ def test_a_run_that_runs_out_of_time_continues_in_the_next_invocation(aws, emu, 
     assert differences(emu, tenant, client.client_id) == {}
 
 
-def worker_dies_at_first_journals_checkpoint(monkeypatch, after_saving: bool) -> None:
+def dies_at_first_journals_checkpoint(after_saving: bool) -> EngineHooks:
     """The worker dies once, at the first Journals checkpoint between two pages: right after saving it, or before."""
-    saved = sync_engine.SyncEngine._save
     kills = {"left": 1}
 
-    def dying_save(self, checkpoint):
-        if not (checkpoint.resource == "Journals" and checkpoint.next_page and kills["left"]):
-            saved(self, checkpoint)
-            return
-        kills["left"] -= 1
-        if after_saving:
-            saved(self, checkpoint)
-        raise RuntimeError("killed after saving the checkpoint" if after_saving else "killed before saving it")
+    def die(checkpoint: PassCheckpoint) -> None:
+        if checkpoint.resource == "Journals" and checkpoint.next_page and kills["left"]:
+            kills["left"] -= 1
+            raise RuntimeError("killed after saving the checkpoint" if after_saving else "killed before saving it")
 
-    monkeypatch.setattr(sync_engine.SyncEngine, "_save", dying_save)
+    return EngineHooks(after_save=die) if after_saving else EngineHooks(before_save=die)
 
 
-def test_a_run_killed_between_two_pages_resumes_without_losing_or_duplicating(aws, emu, queue_url, monkeypatch):
+def test_a_run_killed_between_two_pages_resumes_without_losing_or_duplicating(aws, emu, queue_url):
     tenant, client, message = linked(aws, emu, "Killed Ltd")
-    worker_dies_at_first_journals_checkpoint(monkeypatch, after_saving=True)
-    run = run_to_end(aws.session, queue_url, message)
+    run = run_to_end(aws.session, queue_url, message, hooks=dies_at_first_journals_checkpoint(after_saving=True))
     assert (run.status, run.error_code) == ("failed", "sync_error")
     run = sync(aws.session, queue_url, client)
     assert run.status == "succeeded"
@@ -194,13 +188,11 @@ def test_a_first_import_reads_no_stored_versions_and_counts_every_record_once(aw
     assert RecordStore(client.client_id).counts() == in_xero
 
 
-def test_a_first_import_begun_again_after_its_writer_died_finds_the_records_it_had_written(
-    aws, emu, queue_url, monkeypatch
-):
+def test_a_first_import_begun_again_after_its_writer_died_finds_the_records_it_had_written(aws, emu, queue_url):
     # Given a first import whose worker died after storing the first page of journals, before checkpointing it
     tenant, client, message = linked(aws, emu, "Begun Again Ltd")
-    worker_dies_at_first_journals_checkpoint(monkeypatch, after_saving=False)
-    assert run_to_end(aws.session, queue_url, message).status == "failed"
+    hooks = dies_at_first_journals_checkpoint(after_saving=False)
+    assert run_to_end(aws.session, queue_url, message, hooks=hooks).status == "failed"
     # When the next sync imports the journals from the start again
     run = sync(aws.session, queue_url, client)
     # Then the journals stored before are found unchanged, not inserted twice

@@ -41,10 +41,23 @@ class ResourceSpec:
     deletes: Deletes = Deletes.STATUS
     params: dict[str, str] = field(default_factory=dict)  # always sent (includeArchived, includeDeleted...)
     status_field: str = "Status"
-    # The list leaves something out that only GET /{name}/{id} shows (ContactGroups' members).
-    detail_by_id: bool = False
-    # Records carry Contact.ContactID (a new or changed one can flip the contact's IsCustomer/IsSupplier).
+    # What the list leaves out that only GET /{name}/{id} shows (ContactGroups' members): read for each record.
+    detail_fields: tuple[str, ...] = ()
+    # Records carry Contact.ContactID (the data API filters on it).
     holds_contacts: bool = False
+    # A new or changed record can flip its contact's IsCustomer/IsSupplier, which Xero does without a new stamp on
+    # the contact: the engine re-reads those contacts after the pass.
+    flips_contact_roles: bool = False
+    # The organisation's contacts: the resource those re-reads read, by IDs (one resource has it).
+    contact_list: bool = False
+    # Offset paging: the record field whose last value read is the next call's offset (Journals' JournalNumber).
+    offset_field: str = ""
+    # Records are never edited or deleted: the periodic reconciliation skips the resource (a full sync re-reads it).
+    append_only: bool = False
+    # Xero gates the resource by plan: a 401 with a token that works everywhere else means "not entitled".
+    entitlement_gated: bool = False
+    # The engine starts the longest reads first (lower first), so the pole of the tent starts at once.
+    read_order: int = 10
     # Xero stamps the resource's records with UpdatedDateUTC (every If-Modified-Since resource but BankTransfers):
     # a record without one is not stored (record_store.split_storable).
     updated_stamp: bool = True
@@ -53,6 +66,10 @@ class ResourceSpec:
     def xero_schema(self) -> str:
         """The name of the record's schema in Xero's OpenAPI description (Invoices -> Invoice)."""
         return _SCHEMA_OF.get(self.name, self.name.removesuffix("s"))
+
+    @property
+    def detail_by_id(self) -> bool:
+        return bool(self.detail_fields)
 
     @property
     def key(self) -> str:
@@ -81,22 +98,49 @@ CATALOGUE: tuple[ResourceSpec, ...] = (
         paging=Paging.PAGE_SIZE,
         params={"includeArchived": "true"},
         status_field="ContactStatus",
+        contact_list=True,
+        read_order=4,
     ),
-    ResourceSpec("ContactGroups", "ContactGroupID", ims=False, deletes=Deletes.VANISH, detail_by_id=True),
-    ResourceSpec("Invoices", "InvoiceID", paging=Paging.PAGE_SIZE, holds_contacts=True),
-    ResourceSpec("CreditNotes", "CreditNoteID", paging=Paging.PAGE_SIZE, holds_contacts=True),
-    ResourceSpec("Payments", "PaymentID", paging=Paging.PAGE_SIZE, holds_contacts=True),
-    ResourceSpec("BankTransactions", "BankTransactionID", paging=Paging.PAGE_SIZE, holds_contacts=True),
+    ResourceSpec("ContactGroups", "ContactGroupID", ims=False, deletes=Deletes.VANISH, detail_fields=("Contacts",)),
+    ResourceSpec(
+        "Invoices", "InvoiceID", paging=Paging.PAGE_SIZE, holds_contacts=True, flips_contact_roles=True, read_order=1
+    ),
+    ResourceSpec("CreditNotes", "CreditNoteID", paging=Paging.PAGE_SIZE, holds_contacts=True, flips_contact_roles=True),
+    ResourceSpec(
+        "Payments", "PaymentID", paging=Paging.PAGE_SIZE, holds_contacts=True, flips_contact_roles=True, read_order=2
+    ),
+    ResourceSpec(
+        "BankTransactions",
+        "BankTransactionID",
+        paging=Paging.PAGE_SIZE,
+        holds_contacts=True,
+        flips_contact_roles=True,
+        read_order=3,
+    ),
     ResourceSpec("BankTransfers", "BankTransferID", params={"includeDeleted": "true"}, updated_stamp=False),
     ResourceSpec("ManualJournals", "ManualJournalID", paging=Paging.PAGE_SIZE),
-    ResourceSpec("Journals", "JournalID", paging=Paging.OFFSET, ims=False, status_field=""),
+    ResourceSpec(
+        "Journals",
+        "JournalID",
+        paging=Paging.OFFSET,
+        ims=False,
+        status_field="",
+        offset_field="JournalNumber",
+        append_only=True,
+        entitlement_gated=True,
+        read_order=0,
+    ),
     ResourceSpec("Items", "ItemID", deletes=Deletes.VANISH, status_field=""),
     ResourceSpec("TaxRates", "TaxType", ims=False),
     ResourceSpec("TrackingCategories", "TrackingCategoryID", ims=False, params={"includeArchived": "true"}),
-    ResourceSpec("Overpayments", "OverpaymentID", paging=Paging.PAGE_SIZE, holds_contacts=True),
-    ResourceSpec("Prepayments", "PrepaymentID", paging=Paging.PAGE_SIZE, holds_contacts=True),
-    ResourceSpec("PurchaseOrders", "PurchaseOrderID", paging=Paging.PAGE_SIZE, holds_contacts=True),
-    ResourceSpec("Quotes", "QuoteID", paging=Paging.PAGE, holds_contacts=True),
+    ResourceSpec(
+        "Overpayments", "OverpaymentID", paging=Paging.PAGE_SIZE, holds_contacts=True, flips_contact_roles=True
+    ),
+    ResourceSpec("Prepayments", "PrepaymentID", paging=Paging.PAGE_SIZE, holds_contacts=True, flips_contact_roles=True),
+    ResourceSpec(
+        "PurchaseOrders", "PurchaseOrderID", paging=Paging.PAGE_SIZE, holds_contacts=True, flips_contact_roles=True
+    ),
+    ResourceSpec("Quotes", "QuoteID", paging=Paging.PAGE, holds_contacts=True, flips_contact_roles=True),
     ResourceSpec("Currencies", "Code", ims=False, status_field=""),
     ResourceSpec("Users", "UserID", status_field=""),
     ResourceSpec("BatchPayments", "BatchPaymentID"),
@@ -106,3 +150,4 @@ CATALOGUE: tuple[ResourceSpec, ...] = (
 )
 
 BY_NAME: dict[str, ResourceSpec] = {spec.name: spec for spec in CATALOGUE}
+(CONTACT_LIST,) = (spec for spec in CATALOGUE if spec.contact_list)

@@ -71,7 +71,7 @@ class Settings(BaseModel):
     max_request_body_bytes: int = Field(default=16 * 1024, gt=0)
     enable_swagger: bool = False
 
-    # The sync engine (see sync_engine.py). A full reconciliation re-reads everything this often per resource.
+    # The sync engine (see engine/). A full reconciliation re-reads everything this often per resource.
     full_reconciliation_seconds: int = Field(default=7 * 86_400, gt=0)
     # If-Modified-Since is set this far before the previous pass began (clock skew, second-granular stamps).
     ims_overlap_seconds: int = Field(default=60, ge=0)

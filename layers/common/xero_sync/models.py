@@ -7,9 +7,10 @@ Nothing here ever holds an OAuth token: a token set is referenced by its secret'
 
 import contextlib
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 from pynamodb.attributes import (
     BinaryAttribute,
@@ -25,6 +26,7 @@ from pynamodb.connection import Connection, TableConnection
 from pynamodb.expressions.update import Action
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, KeysOnlyProjection
 from pynamodb.models import Model
+from pynamodb.pagination import ResultIterator
 
 from xero_sync.config import Settings, get_settings, on_forget_environment, per_environment
 
@@ -291,25 +293,31 @@ class SyncRun(_Table):
     failed_resources = UnicodeSetAttribute(null=True)
 
 
-class Checkpoint(_Table):
-    """How far a client's resource has been imported: If-Modified-Since high-water mark, Journals offset, page.
-
-    A pass in progress is described by `pass_*` (its kind, its frozen If-Modified-Since and the mark that becomes
-    `modified_since` when it completes) and `next_page`; a completed pass clears them. One extra item per client,
-    resource `_dependents`, holds work a pass discovered for later (contacts to re-read, `pending_contacts`); items
-    `_count#{resource}` hold how many records each resource has stored.
-    """
+class CheckpointItem(_Table):
+    """An item of the Checkpoints table, under the client (`client_id`) and what it is about (`resource`). The table
+    holds three kinds of item, a model each (the same keys and attribute names on disk): a resource's
+    PassCheckpoint (resource = its name), its RecordCount (`_count#{resource}`) and the client's PendingContacts
+    (`_dependents`)."""
 
     class Meta:
         table_name = _TableName(lambda settings: settings.checkpoints_table)
 
     client_id = UnicodeAttribute(hash_key=True)
     resource = UnicodeAttribute(range_key=True)
+    updated_at = UTCDateTimeAttribute()
+
+
+class PassCheckpoint(CheckpointItem):
+    """How far a client's resource has been imported: its mark (If-Modified-Since, or for offset paging the last
+    number read), its last reconciliation, and the pass in progress if any.
+
+    A pass in progress is described by `pass_*` (its kind, its frozen If-Modified-Since and the mark that becomes
+    `modified_since` when it completes) and `next_page`; a completed pass clears them."""
+
     modified_since = UTCDateTimeAttribute(null=True)
     journal_offset = NumberAttribute(null=True)
     next_page = NumberAttribute(null=True)
     run_id = UnicodeAttribute(null=True)
-    updated_at = UTCDateTimeAttribute()
     pass_kind = UnicodeAttribute(null=True)  # "initial", "full" (reconciliation) or "incremental"
     pass_since = UTCDateTimeAttribute(null=True)
     pass_mark = UTCDateTimeAttribute(null=True)
@@ -320,14 +328,52 @@ class Checkpoint(_Table):
     full_synced_at = UTCDateTimeAttribute(null=True)
     # When a pass over the resource last completed (updated_at also moves on each page of a pass in progress).
     imported_at = UTCDateTimeAttribute(null=True)
-    pending_contacts = UnicodeSetAttribute(null=True)  # on `_dependents`: "{ContactID}@{stamp ms}", to re-read
     # When Xero first answered 404/410 for this resource's collection: skipped until a full sync or reconciliation.
     unavailable_since = UTCDateTimeAttribute(null=True)
-    record_count = NumberAttribute(null=True)  # on `_count#{resource}` items: records stored (record_store.py)
-    count_writes_in_flight = NumberAttribute(null=True)  # on `_count#{resource}` items: writes not counted yet
-    # On `_count#{resource}` items: the latest Xero UpdatedDateUTC (epoch ms) the import has written, a high-water
-    # mark: when the resource's data last changed in Xero, as far as we hold it (the data API's lastChangedAt).
+
+
+class RecordCount(CheckpointItem):
+    """`_count#{resource}`: how many records a resource has stored (record_store.py)."""
+
+    record_count = NumberAttribute(null=True)
+    count_writes_in_flight = NumberAttribute(null=True)  # writes not counted yet
+    # The latest Xero UpdatedDateUTC (epoch ms) the import has written, a high-water mark: when the resource's data
+    # last changed in Xero, as far as we hold it (the data API's lastChangedAt).
     latest_updated_ms = NumberAttribute(null=True)
+
+
+COUNT_PREFIX = "_count#"
+
+
+class PendingContacts(CheckpointItem):
+    """`_dependents`: work a pass discovered for later, the contacts to re-read by IDs (their IsCustomer/IsSupplier,
+    which Xero flips without a stamp), each "{ContactID}@{document's stamp, ms}"."""
+
+    KEY = "_dependents"
+
+    pending_contacts = UnicodeSetAttribute(null=True)
+
+
+def checkpoint_items(client_id: str) -> Iterator[PassCheckpoint | RecordCount | PendingContacts]:
+    """Every checkpoint item of a client, each as its kind's model, in one Query (the table's items are not tagged
+    with their kind: the sort key tells)."""
+
+    def as_its_kind(raw: dict[str, Any]) -> PassCheckpoint | RecordCount | PendingContacts:
+        resource = str(raw["resource"]["S"])
+        if resource.startswith(COUNT_PREFIX):
+            return RecordCount.from_raw_data(raw)
+        if resource == PendingContacts.KEY:
+            return PendingContacts.from_raw_data(raw)
+        return PassCheckpoint.from_raw_data(raw)
+
+    return iter(
+        ResultIterator(
+            PassCheckpoint._get_connection().query,
+            (client_id,),
+            {"consistent_read": False},
+            map_fn=as_its_kind,
+        )
+    )
 
 
 class XeroRecord(_Table):

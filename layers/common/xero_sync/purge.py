@@ -35,7 +35,7 @@ from tenacity import (
 from xero_sync.catalogue import CATALOGUE
 from xero_sync.config import get_settings
 from xero_sync.deletion import PurgeMessage, PurgeQueue, seconds_until
-from xero_sync.models import Checkpoint, Client, SyncRun, TokenSetRef, XeroRecord, condition_failed
+from xero_sync.models import CheckpointItem, Client, SyncRun, TokenSetRef, XeroRecord, condition_failed
 from xero_sync.observability import logger, metrics
 from xero_sync.runs import now_utc
 from xero_sync.tokens import TokenStore
@@ -91,7 +91,7 @@ def phases(client_id: str) -> list[Phase]:
     return [
         *records,
         Phase("runs", SyncRun, "client_id", client_id, "run_id"),
-        Phase("checkpoints", Checkpoint, "client_id", client_id, "resource"),
+        Phase("checkpoints", CheckpointItem, "client_id", client_id, "resource"),
     ]
 
 

@@ -35,12 +35,18 @@ from typing import Any
 from pynamodb.exceptions import DoesNotExist, UpdateError
 
 from xero_sync.catalogue import ResourceSpec
-from xero_sync.models import Checkpoint, XeroRecord, condition_failed
+from xero_sync.models import (
+    COUNT_PREFIX,
+    PassCheckpoint,
+    RecordCount,
+    XeroRecord,
+    checkpoint_items,
+    condition_failed,
+)
 from xero_sync.record_bodies import Record, decode_body, encode_body
 from xero_sync.xero_api import parse_ms_date
 
 BATCH_GET_LIMIT = 100
-COUNT_PREFIX = "_count#"
 # DynamoDB's item limit is 400 KB with its attribute names and the other attributes: the body gets what is left.
 MAX_BODY_BYTES = 400 * 1024 - 4 * 1024
 MAX_ID_BYTES = 1024  # a sort key's limit
@@ -113,12 +119,13 @@ def record_id(spec: ResourceSpec, record: Record) -> str:
 
 
 # Where a record names its contact when it has no Contact of its own: a payment's is its document's.
-_CONTACT_HOLDERS = ("Invoice", "CreditNote", "Prepayment", "Overpayment")
+CONTACT_HOLDERS = ("Invoice", "CreditNote", "Prepayment", "Overpayment")
 
 
-def contact_of(record: Record) -> str | None:
-    """The ContactID of the contact a record belongs to (its Contact, or its document's), or None."""
-    for holder in (record, *(record.get(key) for key in _CONTACT_HOLDERS)):
+def contact_of(record: Record, holders: tuple[str, ...] = CONTACT_HOLDERS) -> str | None:
+    """The ContactID of the contact a record belongs to (its Contact, or that of its document under one of
+    `holders`), or None."""
+    for holder in (record, *(record.get(key) for key in holders)):
         contact = holder.get("Contact") if isinstance(holder, dict) else None
         if isinstance(contact, dict) and (cid := clean_text(contact.get("ContactID"))):
             return cid
@@ -131,7 +138,7 @@ class ResourceState:
 
     records: int | None = None  # None: nothing counted yet (no `_count#` item)
     latest_updated_ms: int | None = None
-    checkpoint: Checkpoint | None = None
+    checkpoint: PassCheckpoint | None = None
 
     @property
     def unavailable_since(self) -> datetime | None:
@@ -252,8 +259,8 @@ class RecordStore:
         return len(gone)
 
     # --- how many records each resource holds -------------------------------------------------------------------
-    def _count_item(self, resource: str) -> Checkpoint:
-        return Checkpoint(client_id=self.client_id, resource=f"{COUNT_PREFIX}{resource}")
+    def _count_item(self, resource: str) -> RecordCount:
+        return RecordCount(client_id=self.client_id, resource=f"{COUNT_PREFIX}{resource}")
 
     @contextmanager
     def _counted(self, resource: str, delta: int) -> Iterator[None]:
@@ -263,7 +270,7 @@ class RecordStore:
             yield
             return
         self._count_item(resource).update(
-            actions=[Checkpoint.count_writes_in_flight.add(1), Checkpoint.updated_at.set(datetime.now(UTC))]
+            actions=[RecordCount.count_writes_in_flight.add(1), RecordCount.updated_at.set(datetime.now(UTC))]
         )
         yield
         self.adjust_count(resource, delta)
@@ -272,8 +279,8 @@ class RecordStore:
         """Moves the resource's latest-change mark up to `updated_ms` (never down: a conditional write)."""
         try:
             self._count_item(resource).update(
-                actions=[Checkpoint.latest_updated_ms.set(updated_ms), Checkpoint.updated_at.set(datetime.now(UTC))],
-                condition=Checkpoint.latest_updated_ms.does_not_exist() | (Checkpoint.latest_updated_ms < updated_ms),
+                actions=[RecordCount.latest_updated_ms.set(updated_ms), RecordCount.updated_at.set(datetime.now(UTC))],
+                condition=RecordCount.latest_updated_ms.does_not_exist() | (RecordCount.latest_updated_ms < updated_ms),
             )
         except UpdateError as error:
             if not condition_failed(error):
@@ -283,9 +290,9 @@ class RecordStore:
         """A marked write happened: its records are counted and its mark taken off."""
         self._count_item(resource).update(
             actions=[
-                Checkpoint.record_count.add(delta),
-                Checkpoint.count_writes_in_flight.add(-1),
-                Checkpoint.updated_at.set(datetime.now(UTC)),
+                RecordCount.record_count.add(delta),
+                RecordCount.count_writes_in_flight.add(-1),
+                RecordCount.updated_at.set(datetime.now(UTC)),
             ]
         )
 
@@ -293,9 +300,9 @@ class RecordStore:
         """The resource holds exactly `count` records (a whole re-read showed them all, or they were counted)."""
         self._count_item(resource).update(
             actions=[
-                Checkpoint.record_count.set(count),
-                Checkpoint.count_writes_in_flight.remove(),
-                Checkpoint.updated_at.set(datetime.now(UTC)),
+                RecordCount.record_count.set(count),
+                RecordCount.count_writes_in_flight.remove(),
+                RecordCount.updated_at.set(datetime.now(UTC)),
             ]
         )
 
@@ -303,7 +310,7 @@ class RecordStore:
         """After a pass over the resource (its only writer): a write left marked in flight died before it was
         counted, so the count is taken again from the stored records themselves."""
         try:
-            item = Checkpoint.get(self.client_id, f"{COUNT_PREFIX}{resource}", consistent_read=True)
+            item = RecordCount.get(self.client_id, f"{COUNT_PREFIX}{resource}", consistent_read=True)
         except DoesNotExist:
             return
         if item.count_writes_in_flight:
@@ -313,21 +320,18 @@ class RecordStore:
         """Per resource ever imported or tried, from one Query of the client's checkpoints: its pass checkpoint and,
         beside it, its `_count#` item (records stored, the latest UpdatedDateUTC written)."""
         states: dict[str, ResourceState] = {}
-        for item in Checkpoint.query(self.client_id):
-            resource = item.resource.removeprefix(COUNT_PREFIX)
-            if resource.startswith("_"):
-                continue  # the engine's own items (_dependents)
-            state = states.setdefault(resource, ResourceState())
-            if item.resource.startswith(COUNT_PREFIX):
+        for item in checkpoint_items(self.client_id):
+            if isinstance(item, RecordCount):
+                state = states.setdefault(item.resource.removeprefix(COUNT_PREFIX), ResourceState())
                 state.records = int(item.record_count or 0)
                 state.latest_updated_ms = None if item.latest_updated_ms is None else int(item.latest_updated_ms)
-            else:
-                state.checkpoint = item
+            elif isinstance(item, PassCheckpoint):  # not the engine's own items (PendingContacts)
+                states.setdefault(item.resource, ResourceState()).checkpoint = item
         return states
 
     def counts(self) -> dict[str, int]:
         """Records stored per resource (resources never imported are left out)."""
-        found = Checkpoint.query(self.client_id, Checkpoint.resource.startswith(COUNT_PREFIX))
+        found = RecordCount.query(self.client_id, RecordCount.resource.startswith(COUNT_PREFIX))
         return {item.resource.removeprefix(COUNT_PREFIX): int(item.record_count or 0) for item in found}
 
     def bodies(self, spec: ResourceSpec, ids: list[str]) -> dict[str, Record]:

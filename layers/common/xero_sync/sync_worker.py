@@ -1,6 +1,6 @@
 """What the sync_client function does with one message: take the run, import, record the outcome.
 
-Outcomes of the engine (sync_engine.py) and what they do to the run:
+Outcomes of the engine (engine/outcomes.py) and what they do to the run:
 - done: succeeded (the client records its last successful sync);
 - continue: the Lambda ran short of time, or a minute limit / an offline organisation asks for a longer wait than
   is worth holding the Lambda for: the run goes back to `queued` and the same message is requeued (with the delay);
@@ -21,12 +21,12 @@ from pynamodb.attributes import MapAttribute
 from pynamodb.exceptions import UpdateError
 
 from xero_sync.config import get_settings
+from xero_sync.engine import EngineHooks, Outcome, OutcomeKind, SyncEngine, merged_counts, options_from_settings
 from xero_sync.models import RunStatus, SyncRun
 from xero_sync.observability import logger, metrics
 from xero_sync.queue import SyncQueue
 from xero_sync.runs import BegunRun, Heartbeat, begin_run, finish_run, now_utc, suspend_run
 from xero_sync.schemas import SyncMessage
-from xero_sync.sync_engine import Outcome, SyncEngine, merged_counts, options_from_settings
 from xero_sync.tokens import TokenStore, usable
 from xero_sync.unlinking import mark_needs_relink
 from xero_sync.xero_api import ApiOptions, XeroApi
@@ -54,13 +54,16 @@ class AccessToken:
 
 
 def import_organisation(
-    begun: BegunRun, message: SyncMessage, remaining_seconds: Callable[[], float] | None = None
+    begun: BegunRun,
+    message: SyncMessage,
+    remaining_seconds: Callable[[], float] | None = None,
+    hooks: EngineHooks | None = None,
 ) -> tuple[Outcome, SyncEngine | None]:
     """Runs the engine over the client's organisation while a heartbeat keeps the run's claim and publishes its
     progress; a lost claim stops the engine (another worker owns the client now, or it was unlinked)."""
     client = begun.client
     if not client.token_set_id:
-        return Outcome("failed", error_code="no_token_set"), None
+        return Outcome(OutcomeKind.FAILED, error_code="no_token_set"), None
     settings = get_settings()
     api = XeroApi(
         str(settings.xero_api_url),
@@ -75,6 +78,7 @@ def import_organisation(
         run_id=message.run_id,
         options=options_from_settings(),
         remaining_seconds=remaining_seconds,
+        hooks=hooks,
     )
     records_before = sum(int(c.get("fetched", 0)) for c in _run_counts(begun.run).values())
     with Heartbeat(message, progress=lambda: engine.progress(records_before), on_lost=api.stop.set):
@@ -159,9 +163,10 @@ def process_sync_message(
     message: SyncMessage,
     remaining_seconds: Callable[[], float] | None = None,
     queue: SyncQueue | None = None,
+    hooks: EngineHooks | None = None,
 ) -> RunStatus | None:
     """Runs (or continues) the sync a message asks for; returns the run's status after this invocation, or None
-    when the message was dropped."""
+    when the message was dropped. `hooks`: where tests step into the engine's run."""
     logger.append_keys(client_id=message.client_id, run_id=message.run_id)
     begun = begin_run(message)
     if begun is None:
@@ -171,14 +176,16 @@ def process_sync_message(
     if resumes_at is not None and resumes_at > now + timedelta(seconds=1):
         # Woken before the day limit resets (SQS delays 15 minutes at most): back to sleep, Xero untouched.
         wait = math.ceil((resumes_at - now).total_seconds())
-        return _requeue(message, RunStatus.DEFERRED, Outcome("deferred", wait, resumes_at, "daily_limit"), queue)
+        return _requeue(
+            message, RunStatus.DEFERRED, Outcome(OutcomeKind.DEFERRED, wait, resumes_at, "daily_limit"), queue
+        )
     engine: SyncEngine | None = None
     logger.info("sync run taken", extra={"trigger": message.trigger.value, "mode": message.mode})
     try:
-        outcome, engine = import_organisation(begun, message, remaining_seconds)
+        outcome, engine = import_organisation(begun, message, remaining_seconds, hooks)
     except Exception:
         logger.exception("sync failed unexpectedly")
-        outcome = Outcome("failed", error_code="sync_error")
+        outcome = Outcome(OutcomeKind.FAILED, error_code="sync_error")
     _record_progress(begun, engine)
     logger.info("sync outcome", extra={"outcome": outcome.kind, "error_code": outcome.error_code})
     if outcome.kind == "done":

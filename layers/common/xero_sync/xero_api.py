@@ -15,7 +15,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, NoReturn
 
 import requests
@@ -137,6 +137,11 @@ class Page:
 
 
 _MS_DATE = re.compile(r"^/Date\((-?\d+)(?:[+-]\d{4})?\)/$")
+
+
+def from_ms(ms: float) -> datetime:
+    """The moment an epoch-milliseconds stamp (parse_ms_date's) names, in UTC."""
+    return datetime.fromtimestamp(ms / 1000, tz=UTC)
 
 
 def parse_ms_date(value: Any) -> int | None:

@@ -25,6 +25,7 @@ from xero_sync.record_bodies import Record, decode_body
 from xero_sync.record_store import RecordStore, ResourceState
 from xero_sync.rendering import Renderer
 from xero_sync.schemas import ResourceImport, XeroOrganisationView, XeroRecordPage
+from xero_sync.xero_api import from_ms
 
 MAX_PAGE_SIZE = 1000
 DEFAULT_PAGE_SIZE = 100
@@ -53,10 +54,6 @@ def _ms(moment: datetime) -> int:
     return int(aware.timestamp() * 1000)
 
 
-def _from_ms(value: float | None) -> datetime | None:
-    return None if value is None else datetime.fromtimestamp(value / 1000, UTC)
-
-
 def organisation_view(practice_id: str, client_id: str) -> XeroOrganisationView:
     load_client(practice_id, client_id)
     store = RecordStore(client_id)
@@ -74,7 +71,7 @@ def organisation_view(practice_id: str, client_id: str) -> XeroOrganisationView:
                 resource=spec.name,
                 records=state.records or 0,
                 last_imported_at=state.last_imported_at,
-                last_changed_at=_from_ms(state.latest_updated_ms),
+                last_changed_at=None if state.latest_updated_ms is None else from_ms(state.latest_updated_ms),
             )
         )
     return XeroOrganisationView(client_id=client_id, organisation=rendered, resources=resources)

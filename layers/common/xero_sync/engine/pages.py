@@ -1,0 +1,149 @@
+"""Reading a resource page by page: one iterator per paging style of the catalogue (catalogue.Paging).
+
+Each yields the answers in order, each with where the next page begins (the checkpoint's `next_page`: a page number,
+or for offset paging the last number read) and whether the read ends there, with or without proof it saw every
+record. The end is decided when the answer comes, and acted on by the caller after it stored the page: what was read
+is stored either way. Nothing is called before the caller asks for the next page.
+"""
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from xero_sync.catalogue import Paging, ResourceSpec
+from xero_sync.engine.outcomes import PAGINATION_MISMATCH, PAGINATION_MISSING, PAGINATION_STALLED, UnprovenRead
+from xero_sync.record_bodies import Record
+from xero_sync.record_store import record_id
+from xero_sync.xero_api import Page, XeroApi, XeroApiError
+
+Fetch = Callable[[dict[str, str]], Page]  # one list call, given the paging parameters
+
+
+@dataclass(frozen=True)
+class PageRead:
+    answer: Page
+    position: int  # where this page began
+    next_position: int  # where the next one begins
+    last: bool
+    unproven: str | None = None  # the read ends here without proof it saw everything (a PAGINATION_* warning)
+
+
+def start_of(spec: ResourceSpec) -> int:
+    """The position of a read from the beginning."""
+    return 0 if spec.paging is Paging.OFFSET else 1
+
+
+def paging_params(spec: ResourceSpec, position: int) -> dict[str, str]:
+    """The query parameters that ask for the page at `position`."""
+    if spec.paging is Paging.PAGE_SIZE:
+        return {"page": str(position), "pageSize": str(spec.page_size)}
+    if spec.paging is Paging.PAGE:
+        return {"page": str(position)}
+    if spec.paging is Paging.OFFSET:
+        return {"offset": str(position)}
+    return {}
+
+
+def _with_pagination(spec: ResourceSpec, fetch: Fetch, page: int, from_start: bool) -> Iterator[PageRead]:
+    """pageSize endpoints: Xero's `pagination` proves the end (pageCount; itemCount against the records read, when
+    the read began at the first page in this invocation). A missing or disagreeing proof ends the read unproven."""
+    fetched = 0
+    while True:
+        answer = fetch(paging_params(spec, page))
+        fetched += len(answer.records)
+        pagination = answer.pagination or {}
+        page_count = pagination.get("pageCount")
+        if not isinstance(page_count, int):
+            yield PageRead(answer, page, page + 1, last=True, unproven=PAGINATION_MISSING)
+            return
+        if page < page_count:
+            yield PageRead(answer, page, page + 1, last=False)
+            page += 1
+            continue
+        item_count = pagination.get("itemCount")
+        short = from_start and isinstance(item_count, int) and fetched < item_count
+        yield PageRead(answer, page, page + 1, last=True, unproven=PAGINATION_MISMATCH if short else None)
+        return
+
+
+def _numbered(spec: ResourceSpec, fetch: Fetch, page: int, from_start: bool) -> Iterator[PageRead]:
+    """`page` endpoints: 100 a page, and a shorter page is the last."""
+    while True:
+        answer = fetch(paging_params(spec, page))
+        last = len(answer.records) < spec.page_size
+        yield PageRead(answer, page, page + 1, last=last)
+        if last:
+            return
+        page += 1
+
+
+def _by_offset(spec: ResourceSpec, fetch: Fetch, offset: int, from_start: bool) -> Iterator[PageRead]:
+    """Offset endpoints (Journals): each call reads on from the last number read; a shorter page is the last. A
+    full page that names no later number ends the read unproven: reading on would loop."""
+    while True:
+        answer = fetch(paging_params(spec, offset))
+        numbers = [
+            int(r[spec.offset_field])
+            for r in answer.records
+            if isinstance(r, dict) and isinstance(r.get(spec.offset_field), int)
+        ]
+        following = max([offset, *numbers])
+        if len(answer.records) < spec.page_size:
+            yield PageRead(answer, offset, following, last=True)
+            return
+        if following == offset:
+            yield PageRead(answer, offset, following, last=True, unproven=PAGINATION_STALLED)
+            return
+        yield PageRead(answer, offset, following, last=False)
+        offset = following
+
+
+def _unpaged(spec: ResourceSpec, fetch: Fetch, position: int, from_start: bool) -> Iterator[PageRead]:
+    """Endpoints that answer their whole list in one call."""
+    yield PageRead(fetch({}), position, position + 1, last=True)
+
+
+_READERS = {
+    Paging.PAGE_SIZE: _with_pagination,
+    Paging.PAGE: _numbered,
+    Paging.OFFSET: _by_offset,
+    Paging.NONE: _unpaged,
+}
+
+
+def pages(spec: ResourceSpec, fetch: Fetch, position: int, from_start: bool) -> Iterator[PageRead]:
+    """The pages of one read of `spec` from `position`; `from_start`: the read began at the first page in this
+    invocation (so the records it counted are all the read's)."""
+    return _READERS[spec.paging](spec, fetch, position, from_start)
+
+
+def read_whole(
+    api: XeroApi,
+    spec: ResourceSpec,
+    before_call: Callable[[], None] | None = None,
+    details: bool = False,
+) -> Iterator[list[Record]]:
+    """A whole read of one resource, page by page, as Xero shows it (no If-Modified-Since; with `details`, each
+    record the list abbreviates is read on its own). Raises UnprovenRead when Xero's answers cannot prove its end."""
+
+    def fetch(params: dict[str, str]) -> Page:
+        if before_call:
+            before_call()
+        return api.list(spec.name, spec.key, {**spec.params, **params})
+
+    for read in pages(spec, fetch, start_of(spec), from_start=True):
+        records = read.answer.records
+        if details and spec.detail_by_id:
+            records = [first_record(api.get(f"{spec.name}/{record_id(spec, r)}", {}), spec) for r in records]
+        yield records
+        if read.unproven:
+            raise UnprovenRead(read.unproven)
+
+
+def first_record(body: dict[str, Any], spec: ResourceSpec) -> Record:
+    """The one record of a GET /{name}/{id} answer."""
+    records = body.get(spec.key)
+    if not isinstance(records, list) or not records or not isinstance(records[0], dict):
+        raise XeroApiError(f"Xero's answer for one {spec.name} record holds no record")
+    record: Record = records[0]
+    return record
