@@ -416,7 +416,7 @@ class ChaosSeed:
     def _full_syncs(self, checks: Any) -> None:
         """Each client a resource was taken from (404/410) during the storm: compared with Xero as its clean Sync Now
         left it (the resources that run found unavailable aside: they may be behind Xero until a full sync), then a
-        full sync with every fault off (Sync Now full, or a console rerun if the client's full Sync Now was taken),
+        full sync with every fault off (Sync Now full, or an operator's rerun if the client's full Sync Now was taken),
         after which the settled checks compare everything."""
         from local.chaos.checks import wait_until_drained
 
@@ -441,12 +441,14 @@ class ChaosSeed:
             if "full_sync_limited" not in str(error):
                 return {"status": "refused", "errorMessage": str(error)}
             assert self.stack.functions is not None
-            event = {"clientId": client.client_id, "mode": "full"}
-            accepted = self.stack.functions.invoke("SyncClientFunction", event)  # runs here, exempt from the limit
+            # An operator's rerun through the dispatch function: queued for the clean worker, exempt from the limit.
+            before = {run["runId"] for run in self.handle.runs(self.practice, client.client_id)}
+            event = {"clientIds": [client.client_id], "mode": "full"}
+            summary = self.stack.functions.invoke("SyncDispatchFunction", event)
             self.report.observed["console reruns"] += 1
-            if "runId" not in accepted:
-                refused = {"errorCode": accepted.get("error"), "errorMessage": accepted.get("message")}
-                return {"status": "refused", **refused}
+            if summary.get("queued") != 1:
+                return {"status": "refused", "errorCode": summary.get("error"), "errorMessage": str(summary)}
+            accepted = self.handle.first_run_after(self.practice, client.client_id, before)
         try:
             left = max(1.0, deadline - time.monotonic())
             return self.handle.wait_for_run(self.practice, client.client_id, accepted["runId"], timeout=left)

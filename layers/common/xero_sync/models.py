@@ -137,7 +137,7 @@ class PendingCleanupsIndex(GlobalSecondaryIndex["Client"]):
 
 
 class ClientIdIndex(GlobalSecondaryIndex["Client"]):
-    """Keys only: finds a client's practice from its client id alone (console reruns of the sync)."""
+    """Keys only: finds a client's practice from its client id alone (an operator's dispatch naming clients)."""
 
     class Meta:
         index_name = "client-id"
