@@ -79,7 +79,8 @@ def stop_stack() -> None:
 
 # The fixture each kind of stack comes from; a test whose fixtures name none of them needs no stack of this tier's.
 KIND_OF_FIXTURE = {"chaos_stack": "chaos", "limited_stack": "limited", "xero_stack": "xero", "stack": "plain"}
-KIND_ORDER = ["plain", "limited", "xero", "chaos", None]
+# Files that start stacks of their own (the CLI, the demo, the browser tests) first, while no shared stack idles.
+KIND_ORDER = [None, "plain", "limited", "xero", "chaos"]
 
 
 def stack_kind(item: pytest.Item) -> str | None:
