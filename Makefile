@@ -121,8 +121,10 @@ test-unit: $(VENV)/.installed ## Unit tier: no network
 test-integration: $(VENV)/.installed ## Integration tier: moto in-process
 	$(PYTEST) tests/integration -q
 
+# These tiers share nothing between a file's tests (no stack, moto per worker), so tests go one at a time to whichever
+# worker is free, and an idle worker takes from the other's queue: both stay busy to the end.
 test-fast: $(VENV)/.installed ## The edit loop: unit + integration tiers, two workers (no stack, no browser)
-	$(PYTEST) tests/unit tests/integration -q -n 2 --dist loadfile
+	$(PYTEST) tests/unit tests/integration -q -n 2 --dist worksteal
 
 test-contract: install ## Contract tier: the real DynamoDB engine (DynamoDB Local)
 	$(PYTEST) tests/contract -q

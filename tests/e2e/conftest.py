@@ -79,6 +79,34 @@ def stop_stack() -> None:
         held[1].stop()
 
 
+# The fixture each kind of stack comes from; a test whose fixtures name none of them needs no stack of this tier's.
+KIND_OF_FIXTURE = {"chaos_stack": "chaos", "limited_stack": "limited", "xero_stack": "xero", "stack": "plain"}
+# Files that start stacks of their own (the CLI, the demo, the browser tests) first, while no shared stack idles.
+KIND_ORDER = [None, "plain", "limited", "xero", "chaos"]
+
+
+def stack_kind(item: pytest.Item) -> str | None:
+    names = getattr(item, "fixturenames", ())
+    return next((kind for fixture, kind in KIND_OF_FIXTURE.items() if fixture in names), None)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The e2e tests run grouped by the kind of stack they need (files whole, in their order within a kind), so a
+    worker starts each kind once rather than at every change of kind between files (a start is a JVM and a moto
+    server, seconds of CPU each)."""
+    slots = [i for i, item in enumerate(items) if E2E_DIR in Path(item.path).resolve().parents]
+    e2e = [items[i] for i in slots]
+    kind_of_file: dict[Path, str | None] = {}
+    for item in e2e:  # a file's kind is its first test's that needs a stack (any_stack follows whichever runs)
+        path = Path(item.path)
+        if kind_of_file.get(path) is None:
+            kind_of_file[path] = stack_kind(item)
+    files = list(dict.fromkeys(Path(item.path) for item in e2e))
+    rank = {path: (KIND_ORDER.index(kind_of_file[path]), files.index(path)) for path in files}
+    for slot, item in zip(slots, sorted(e2e, key=lambda item: rank[Path(item.path)]), strict=True):
+        items[slot] = item
+
+
 def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> None:
     if nextitem is None or E2E_DIR not in Path(nextitem.path).resolve().parents:
         stop_stack()

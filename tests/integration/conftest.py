@@ -4,6 +4,7 @@ import json
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -50,14 +51,94 @@ class Aws:
         return messages
 
 
-@pytest.fixture
-def aws() -> Iterator[Aws]:
-    with mock_aws():
+class ProvisionedAws:
+    """moto in-process with the template's resources, created once per worker: creating them (a boto3 session, its
+    service models, ~20 resources) cost each test 1-2 s, clearing them costs it a few milliseconds. moto patches this
+    process's botocore, so it is paused while a test of another tier runs (make test mixes tiers on one worker)."""
+
+    def __init__(self) -> None:
+        self.mock = mock_aws()
+        self.mock.start()
         session = boto3.Session(region_name=TEMPLATE.region)
         physical = provision(TEMPLATE, session)
         observer = observe_events(TEMPLATE, session, physical)
-        apply_function_environment(TEMPLATE.functions(physical)["SyncClientFunction"].environment)
-        yield Aws(physical=physical, session=session, event_observer_url=observer)
+        self.aws = Aws(physical=physical, session=session, event_observer_url=observer)
+        self.running = True
+        self.dynamodb = session.client("dynamodb")
+        self.sqs = session.client("sqs")
+        self.secrets = session.client("secretsmanager")
+        self.template_secrets = {
+            physical[logical_id].ref: self.secrets.get_secret_value(SecretId=physical[logical_id].ref)["SecretString"]
+            for logical_id in TEMPLATE.of_type("AWS::SecretsManager::Secret")
+        }
+
+    def resume(self) -> None:
+        if not self.running:
+            self.mock.start(reset=False)
+            self.running = True
+
+    def pause(self) -> None:
+        if self.running:
+            self.mock.stop(remove_data=False)
+            self.running = False
+
+    def stop(self) -> None:
+        if self.running:
+            self.mock.stop()
+            self.running = False
+
+    def clear(self) -> None:
+        """Back to what provisioning left: no item in any table, no message on any queue (in flight and delayed
+        included), no secret but the template's, each with its first value. Nothing else is written by the code
+        (the event bus's rule and the key are never changed)."""
+        for definition in TEMPLATE.table_definitions().values():
+            table, keys = definition["TableName"], [key["AttributeName"] for key in definition["KeySchema"]]
+            for page in self.dynamodb.get_paginator("scan").paginate(
+                TableName=table,
+                ProjectionExpression=", ".join(f"#k{i}" for i in range(len(keys))),
+                ExpressionAttributeNames={f"#k{i}": key for i, key in enumerate(keys)},
+            ):
+                items = page["Items"]
+                for start in range(0, len(items), 25):
+                    deletes = [{"DeleteRequest": {"Key": item}} for item in items[start : start + 25]]
+                    self.dynamodb.batch_write_item(RequestItems={table: deletes})
+        # SQS allows one purge a minute per queue (moto too, unless told not to); the product never purges.
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setenv("MOTO_SQS_ENFORCE_STRICT_QUEUE_PURGE_BEHAVIOUR", "false")
+            for url in self.sqs.list_queues().get("QueueUrls", []):
+                self.sqs.purge_queue(QueueUrl=url)
+        for secret in self.secrets.list_secrets(IncludePlannedDeletion=True)["SecretList"]:
+            first_value = self.template_secrets.get(secret["ARN"])
+            if first_value is None:
+                self.secrets.delete_secret(SecretId=secret["ARN"], ForceDeleteWithoutRecovery=True)
+            elif self.secrets.get_secret_value(SecretId=secret["ARN"])["SecretString"] != first_value:
+                self.secrets.put_secret_value(SecretId=secret["ARN"], SecretString=first_value)
+
+
+_provisioned: dict[str, ProvisionedAws] = {}
+INTEGRATION_DIR = Path(__file__).resolve().parent
+
+
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> None:
+    if "aws" in _provisioned and (nextitem is None or INTEGRATION_DIR not in Path(nextitem.path).resolve().parents):
+        _provisioned["aws"].pause()
+
+
+def pytest_sessionfinish() -> None:
+    if "aws" in _provisioned:
+        _provisioned.pop("aws").stop()
+
+
+@pytest.fixture
+def aws() -> Iterator[Aws]:
+    """The template's resources on moto, empty, as if created for this test alone."""
+    if "aws" not in _provisioned:
+        _provisioned["aws"] = ProvisionedAws()
+    provisioned = _provisioned["aws"]
+    provisioned.resume()
+    provisioned.clear()
+    apply_function_environment(TEMPLATE.functions(provisioned.aws.physical)["SyncClientFunction"].environment)
+    yield provisioned.aws
 
 
 @pytest.fixture
