@@ -200,7 +200,12 @@ class AccountingEndpoints:
                 records = self._journals(request, org)
                 pagination = None
             else:
+                hook = self.state.list_hook
+                if hook:
+                    hook.before(resource.name)
                 result = self._list(request, org, resource)
+                if hook:
+                    hook.after(resource.name)
                 records, pagination = result.records, result.pagination
         except BadRequest as exc:
             return (query_parse_error(str(exc)) if exc.query else validation_error(str(exc))), 0

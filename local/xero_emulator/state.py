@@ -9,7 +9,7 @@ import threading
 import uuid
 from collections import defaultdict, deque
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import jwt
 from cryptography.hazmat.primitives import serialization
@@ -146,9 +146,18 @@ class TenantStats:
         return out
 
 
+class ListHook(Protocol):
+    """A test's seam into Xero answering a list: something that happens in Xero while it reads (a rename, a delete)."""
+
+    def before(self, resource: str) -> None: ...
+
+    def after(self, resource: str) -> None: ...
+
+
 class EmulatorState:
     def __init__(self, config: EmulatorConfig) -> None:
         self.config = config
+        self.list_hook: ListHook | None = None
         self.lock = threading.RLock()
         self.clock = Clock()
         self.limiter = RateLimiter(config.rate_limits, self.clock)

@@ -389,25 +389,24 @@ def test_a_contact_renamed_after_the_initial_sync_read_its_payments_but_before_i
 
 
 def test_a_rename_landing_while_xero_builds_a_page_of_documents_is_followed_up(aws, emu, queue_url, monkeypatch):
-    from local.xero_emulator.accounting import AccountingEndpoints
-
     # Given an organisation just linked, one of whose customers is renamed in Xero after Xero read the invoices for
     # the initial sync and before it stamped that answer (the answer's time is later than what it shows), and
     # before the contacts are read (the contact is new to us, renamed already: no rename to see)
     tenant, client, message = linked(aws, emu, "Renamed While Answering Ltd")
     contact_id = payers_contact(emu, tenant)
     renamed = threading.Event()
-    original_read = AccountingEndpoints._list
 
-    def read_then_rename(self, request, org, resource):
-        result = original_read(self, request, org, resource)
-        if resource.name == "Invoices" and not renamed.is_set():
-            rename_in_xero(emu, tenant, contact_id)
-            time.sleep(0.01)  # Xero's clock moves on before it stamps the answer
-            renamed.set()
-        return result
+    class RenameAfterTheInvoicesRead:
+        def before(self, resource: str) -> None:
+            pass
 
-    monkeypatch.setattr(AccountingEndpoints, "_list", read_then_rename)
+        def after(self, resource: str) -> None:
+            if resource == "Invoices" and not renamed.is_set():
+                rename_in_xero(emu, tenant, contact_id)
+                time.sleep(0.01)  # Xero's clock moves on before it stamps the answer
+                renamed.set()
+
+    monkeypatch.setattr(emu.emulator.state, "list_hook", RenameAfterTheInvoicesRead())
     change_between_reads(
         monkeypatch,
         after="Invoices",
@@ -415,6 +414,7 @@ def test_a_rename_landing_while_xero_builds_a_page_of_documents_is_followed_up(a
         before=lambda resource, params: resource == "Contacts" and "IDs" not in params,
     )
     assert run_to_end(aws.session, queue_url, message).status == "succeeded"
+    assert renamed.is_set()  # the rename landed while Xero answered the invoices
     monkeypatch.undo()
     # When the next incremental sync runs (nothing it could filter on changed)
     # Then the invoices show the contact's new name
@@ -424,7 +424,6 @@ def test_a_rename_landing_while_xero_builds_a_page_of_documents_is_followed_up(a
 def test_a_group_deleted_after_xero_read_the_contacts_but_before_it_read_the_groups_is_taken_off_its_members(
     aws, emu, queue_url, monkeypatch
 ):
-    from local.xero_emulator.accounting import AccountingEndpoints
     from local.xero_emulator.changes import ChangeSimulator
 
     # Given an initial sync whose call for the contact groups went out before its call for the contacts, and a group
@@ -432,25 +431,26 @@ def test_a_group_deleted_after_xero_read_the_contacts_but_before_it_read_the_gro
     tenant, client, message = linked(aws, emu, "Group Gone Mid Read Ltd")
     org = emu.emulator.state.orgs[tenant]
     groups_asked, contacts_read = threading.Event(), threading.Event()
-    original_read, original_list = AccountingEndpoints._list, XeroApi.list
+    original_list = XeroApi.list
 
-    def reads_around_a_deletion(self, request, org_, resource):
-        if resource.name == "ContactGroups" and not groups_asked.is_set():
-            groups_asked.set()
-            assert contacts_read.wait(30)
-            with org.lock:
-                delete_a_contact_group(ChangeSimulator(org, "a group deleted", emu.emulator.state.clock.now_ms()))
-        result = original_read(self, request, org_, resource)
-        if resource.name == "Contacts":
-            contacts_read.set()
-        return result
+    class DeleteAGroupBetweenTheReads:
+        def before(self, resource: str) -> None:
+            if resource == "ContactGroups" and not groups_asked.is_set():
+                groups_asked.set()
+                assert contacts_read.wait(30)
+                with org.lock:
+                    delete_a_contact_group(ChangeSimulator(org, "a group deleted", emu.emulator.state.clock.now_ms()))
+
+        def after(self, resource: str) -> None:
+            if resource == "Contacts":
+                contacts_read.set()
 
     def contacts_asked_after_the_groups(self, resource, key, params, modified_since=None):
         if resource == "Contacts":
             assert groups_asked.wait(30)
         return original_list(self, resource, key, params, modified_since)
 
-    monkeypatch.setattr(AccountingEndpoints, "_list", reads_around_a_deletion)
+    monkeypatch.setattr(emu.emulator.state, "list_hook", DeleteAGroupBetweenTheReads())
     monkeypatch.setattr(XeroApi, "list", contacts_asked_after_the_groups)
     assert run_to_end(aws.session, queue_url, message).status == "succeeded"
     monkeypatch.undo()
