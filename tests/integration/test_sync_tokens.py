@@ -1,14 +1,18 @@
 """A sync's access token: refreshed when Xero says it has expired, even before our clock does; a token set that
 cannot be refreshed for now is retried in minutes, never failed (nor its token set lost)."""
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
+import boto3
 from botocore.exceptions import ClientError
 
 from tests.api import Api
 from tests.integration.test_token_store import make_stale
 from tests.sync_support import linked_client
 from xero_sync import tokens
+from xero_sync.config import forget_environment
 from xero_sync.models import Client, RunStatus, SyncRun
 from xero_sync.sync_worker import process_sync_message
 from xero_sync.tokens import TokenStore
@@ -58,9 +62,7 @@ def test_a_sync_whose_access_token_xero_calls_expired_before_our_clock_does_refr
     assert run.not_entitled is None  # Journals' 401 was the expired token, not a plan without journals
 
 
-def test_a_sync_whose_rotated_token_set_cannot_be_saved_is_retried_in_minutes_within_xeros_grace(
-    aws, emu, queue_url, monkeypatch
-):
+def test_a_sync_whose_rotated_token_set_cannot_be_saved_is_retried_in_minutes_within_xeros_grace(aws, emu, queue_url):
     # Given a linked client whose access token is about to expire, and Secrets Manager refusing every write for a
     # while: Xero rotates the token set, and the new one cannot be saved
     tenant, client, message = linked_client(aws.session, Api(aws.physical), emu, queue_url, "Unsaved Token Ltd")
@@ -71,7 +73,7 @@ def test_a_sync_whose_rotated_token_set_cannot_be_saved_is_retried_in_minutes_wi
         refused["count"] += 1
         raise ClientError({"Error": {"Code": "InternalServiceError", "Message": "injected"}}, "PutSecretValue")
 
-    monkeypatch.setattr(tokens, "_secrets_manager", lambda: secrets_with(aws, refuse))
+    stop_refusing = refuse_secret_writes(refuse)
 
     # When the sync runs
     status = process_sync_message(message)
@@ -83,7 +85,7 @@ def test_a_sync_whose_rotated_token_set_cannot_be_saved_is_retried_in_minutes_wi
     assert (status, run.status, run.error_code, run.waiting_reason) == ("queued", "queued", None, "xero_retry")
     assert datetime.now(UTC) < run.resumes_at <= datetime.now(UTC) + timedelta(minutes=10)
     # And the retry, minutes later by Xero's clock, refreshes with the kept refresh token and goes on
-    monkeypatch.undo()
+    stop_refusing()
     emu.admin("POST", "/clock", json={"advance": 600})
     assert process_sync_message(message) is RunStatus.SUCCEEDED
     assert Client.get("practice-a", client.client_id).link_state == "linked"
@@ -91,7 +93,17 @@ def test_a_sync_whose_rotated_token_set_cannot_be_saved_is_retried_in_minutes_wi
     assert tenant in {c.tenant_id for c in XeroIdentity().connections(fresh)}
 
 
-def secrets_with(aws, refuse_put):
-    secrets = aws.session.client("secretsmanager")
-    secrets.meta.events.register("before-call.secrets-manager.PutSecretValue", refuse_put)
-    return secrets
+def refuse_secret_writes(refuse: Callable[..., Any]) -> Callable[[], None]:
+    """Every PutSecretValue of the product's clients goes to `refuse` first (botocore's before-call event on the
+    default session they come from; they are made again so that they carry it). Returns what stops it."""
+    event = "before-call.secrets-manager.PutSecretValue"
+    session = boto3.DEFAULT_SESSION or boto3.setup_default_session() or boto3.DEFAULT_SESSION
+    assert session is not None
+    session.events.register(event, refuse)
+    forget_environment()
+
+    def stop() -> None:
+        session.events.unregister(event, refuse)
+        forget_environment()
+
+    return stop
