@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 from xero_sync.catalogue import CATALOGUE, ResourceSpec
-from xero_sync.config import get_settings
 from xero_sync.models import Client
 from xero_sync.record_bodies import Record
 from xero_sync.record_store import RecordStore, record_id
@@ -71,20 +70,13 @@ def verify_client(
     one on the client's token set); `stored_records` what a reader sees of a resource (by default read from the
     Records table through the renderer; the CLI reads it through the data API)."""
     from xero_sync.engine import read_whole
-    from xero_sync.sync_worker import AccessToken
-    from xero_sync.xero_api import ApiOptions, XeroApi
+    from xero_sync.sync_worker import client_api
 
     if api is None:
         client = find_client(client_id)
         if not client.token_set_id:
             raise LookupError(f"client {client_id} has no Xero token set (never linked, or unlinked)")
-        settings = get_settings()
-        api = XeroApi(
-            str(settings.xero_api_url),
-            client.tenant_id,
-            AccessToken(client.token_set_id),
-            ApiOptions.from_settings(settings),
-        )
+        api = client_api(client.tenant_id, client.token_set_id)
     if stored_records is None:
         store = RecordStore(client_id)
         renderer = Renderer(client_id, store)

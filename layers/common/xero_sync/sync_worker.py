@@ -53,6 +53,12 @@ class AccessToken:
             return token
 
 
+def client_api(tenant_id: str, token_set_id: str) -> XeroApi:
+    """The Accounting API of one organisation, reached with the client's token set (refreshed as calls need)."""
+    settings = get_settings()
+    return XeroApi(str(settings.xero_api_url), tenant_id, AccessToken(token_set_id), ApiOptions.from_settings(settings))
+
+
 def import_organisation(
     begun: BegunRun,
     message: SyncMessage,
@@ -64,13 +70,7 @@ def import_organisation(
     client = begun.client
     if not client.token_set_id:
         return Outcome(OutcomeKind.FAILED, error_code="no_token_set"), None
-    settings = get_settings()
-    api = XeroApi(
-        str(settings.xero_api_url),
-        client.tenant_id,
-        AccessToken(client.token_set_id),
-        ApiOptions.from_settings(settings),
-    )
+    api = client_api(client.tenant_id, client.token_set_id)
     engine = SyncEngine(
         client.client_id,
         api,
