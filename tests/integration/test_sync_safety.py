@@ -96,6 +96,25 @@ def test_a_resource_xero_does_not_offer_is_listed_unavailable_and_the_run_succee
     assert differences(emu, tenant, client.client_id) == {}
 
 
+def test_contacts_xero_does_not_offer_leave_the_run_succeeded_and_their_re_read_for_later(aws, api, emu, queue_url):
+    # Given an initial sync of an organisation whose contacts Xero stops offering (410): the invoices name contacts
+    # whose roles the sync would read again by IDs after the passes
+    tenant = emu.create_org("Contactless Ltd")
+    client = link_client(api, emu, tenant, "practice-a")
+    (message,) = drain(aws.session, queue_url)
+    emu.fault("gone", count=1000, tenantId=tenant, path="Contacts")
+
+    run = run_to_end(aws.session, queue_url, message)
+
+    # Then the run succeeds with the contacts unavailable (their re-read is not a failure of the run)
+    assert (run.status, run.error_code, run.unavailable) == ("succeeded", None, {"Contacts"}), run.error_message
+    # And once Xero offers them again, a full sync imports everything as Xero has it
+    emu.admin("DELETE", "/faults")
+    full = sync(aws.session, queue_url, Client.get("practice-a", client.client_id), mode="full")
+    assert (full.status, full.unavailable) == ("succeeded", None)
+    assert differences(emu, tenant, client.client_id) == {}
+
+
 def test_a_resource_failing_after_its_retries_leaves_the_run_partial_and_the_others_fresh(aws, api, emu, queue_url):
     tenant = emu.create_org("Half Ltd")
     client = link_client(api, emu, tenant, "practice-a")

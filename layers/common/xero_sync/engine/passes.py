@@ -26,7 +26,7 @@ from xero_sync.models import PassCheckpoint
 from xero_sync.observability import logger
 from xero_sync.record_bodies import Record
 from xero_sync.record_store import Applied, Counts, contact_of, record_id, split_storable
-from xero_sync.xero_api import Page, from_ms, parse_ms_date
+from xero_sync.xero_api import NotOffered, Page, from_ms, parse_ms_date
 
 # A sweep that would remove more than this many records and this share of the stored ones reads the resource again.
 MASS_DELETION_RECORDS, MASS_DELETION_SHARE = 10, 0.2
@@ -243,6 +243,8 @@ class Passes:
         if not entries:
             return
         contacts = ctx.checkpoints.load(CONTACT_LIST.name)
+        if contacts.unavailable_since is not None:
+            return  # Xero does not offer the contacts now: the entries wait for a run that can read them
         read_from = contacts.last_pass_began if contacts.last_pass_whole else None
         due: dict[str, set[str]] = {}
         for entry in entries:
@@ -257,7 +259,12 @@ class Passes:
             ctx.check_time()
             chunk = ids[start : start + IDS_PER_CALL]
             params = {**CONTACT_LIST.params, "IDs": ",".join(chunk), **paging_params(CONTACT_LIST, 1)}
-            self.store(CONTACT_LIST, ctx.api.list(CONTACT_LIST.name, CONTACT_LIST.key, params).records)
+            try:
+                listed = ctx.api.list(CONTACT_LIST.name, CONTACT_LIST.key, params)
+            except NotOffered:  # withdrawn since the contacts' pass: the rest wait for a run that can read them
+                logger.info("contacts not offered: their re-read waits", extra={"pending": len(ids) - start})
+                return
+            self.store(CONTACT_LIST, listed.records)
             ctx.checkpoints.drop_pending_contacts(set().union(*(due[cid] for cid in chunk)))
 
 
