@@ -32,7 +32,7 @@ from xero_sync.models import (
 )
 from xero_sync.observability import logger, metrics
 from xero_sync.schemas import RunProgress, SyncMessage
-from xero_sync.xero_api import WaitReason
+from xero_sync.xero_pacing import WaitReason
 
 
 def now_utc() -> datetime:

@@ -8,7 +8,7 @@ from pydantic.alias_generators import to_camel
 
 from xero_sync.catalogue import CATALOGUE
 from xero_sync.models import LinkState, RunStatus, RunTrigger
-from xero_sync.xero_api import WaitReason
+from xero_sync.xero_pacing import WaitReason
 
 # "initial": a client's first import (the link's sync of a client never synced); only the system sets it.
 SyncMode = Literal["initial", "incremental", "full"]

@@ -34,9 +34,7 @@ from xero_sync.config import Settings
 from xero_sync.observability import logger
 
 # Re-exported: the engine reads them here, with the errors of a call.
-from xero_sync.xero_pacing import CallStats, Pacer
-from xero_sync.xero_pacing import Stopped as Stopped
-from xero_sync.xero_pacing import WaitReason as WaitReason
+from xero_sync.xero_pacing import CallStats, Pacer, Stopped, WaitReason
 
 CONNECT_TIMEOUT_SECONDS = 3.05
 BACKOFF_CAP_SECONDS = 20.0

@@ -11,7 +11,8 @@ from xero_sync.engine.outcomes import OutOfTime, RunTotals
 from xero_sync.models import PassCheckpoint, PendingContacts
 from xero_sync.record_store import RecordStore
 from xero_sync.schemas import SyncMode
-from xero_sync.xero_api import Stopped, XeroApi
+from xero_sync.xero_api import XeroApi
+from xero_sync.xero_pacing import Stopped
 
 
 @dataclass(frozen=True)

@@ -32,12 +32,11 @@ from xero_sync.xero_api import (
     NotOffered,
     OrganisationOffline,
     RateLimited,
-    Stopped,
     Unauthorized,
-    WaitReason,
     XeroApiError,
 )
 from xero_sync.xero_identity import XeroUnavailable
+from xero_sync.xero_pacing import Stopped, WaitReason
 
 
 class OutcomeKind(StrEnum):
