@@ -1,11 +1,12 @@
 """Cold-start import time of each function's handler module, now and before the cold-start work (issue 23).
 
 Each function's app.py is imported in a fresh interpreter, as Lambda's init does, with the environment template.yaml
-gives it (resolved with local names, as the tests do) and tracing off as locally. The same measurement runs on the
-tree before the change (`functions/` and `layers/common/` of PRE_CHANGE_COMMIT, extracted with `git archive`), the
-two trees in turn for each function and run, so both see the same load on a shared machine. A first import of each
-(which writes the bytecode caches) is not counted. Reported per function: the median wall time and CPU time of the
-import, and the handler module's slowest imports by `python -X importtime` (cumulative).
+gives it (resolved with local names, as the tests do) and what Lambda adds: LAMBDA_TASK_ROOT, by which the X-Ray SDK
+samples as in Lambda, and tracing on (`Tracing: Active`), so the Tracer patches what it patches there. The same
+measurement runs on the tree before the change (`functions/` and `layers/common/` of PRE_CHANGE_COMMIT, extracted
+with `git archive`), the two trees in turn for each function and run, so both see the same load on a shared machine.
+A first import of each (which writes the bytecode caches) is not counted. Reported per function: the median wall
+time and CPU time of the import, and the handler module's slowest imports by `python -X importtime` (cumulative).
 
 `python -m bench.import_times [--runs N]` prints the table alone; `make bench` includes it.
 """
@@ -31,16 +32,23 @@ from local.stack.template import REPO_ROOT, Template
 # The tree before the cold-start work: each handler then imported most of the package.
 PRE_CHANGE_COMMIT = "81b4acf"
 TARGET_SECONDS = 0.4
-# The process-level variables a function also gets from Lambda (region, credentials) or the tests (tracing off).
+# The process-level variables a function also gets from Lambda (region, credentials, its task root).
 BASE_ENVIRONMENT = {
     "AWS_DEFAULT_REGION": "eu-west-1",
     "AWS_ACCESS_KEY_ID": "testing",
     "AWS_SECRET_ACCESS_KEY": "testing",
-    "POWERTOOLS_TRACE_DISABLED": "true",
+    "LAMBDA_TASK_ROOT": "/var/task",
+    "POWERTOOLS_TRACE_DISABLED": "false",
     "POWERTOOLS_METRICS_DISABLED": "true",
 }
-# What every function pays whatever its code: the AWS SDK (PynamoDB's and boto3's), measured the same way.
-FLOOR_MODULES = {"boto3": "boto3", "boto3 + Powertools' HTTP resolver": "boto3, aws_lambda_powertools.event_handler"}
+# What a function pays before its own code, measured the same way: PynamoDB (with botocore, the AWS SDK's core) and
+# pydantic, which every function needs; the HTTP functions add Powertools' resolver with its request validation.
+FLOOR_MODULES = {
+    "pynamodb + pydantic": "pynamodb.models, pydantic",
+    "pynamodb + pydantic + Powertools' validating HTTP resolver": (
+        "pynamodb.models, pydantic, aws_lambda_powertools.event_handler.openapi.params"
+    ),
+}
 _IMPORT_LINE = re.compile(r"^import time:\s+(\d+) \|\s+(\d+) \|( *)(\S+)$")
 _TREE_PARTS = ("functions", "layers/common")
 

@@ -197,7 +197,8 @@ def _cold_start_targets(cold: dict[str, Any]) -> list[Target]:
             f"{figures['now']['seconds']} s"
             + (f" (before {figures['before']['seconds']} s)" if "before" in figures else ""),
             figures["now"]["seconds"] <= limit,
-            f"median of {cold['runs']}; import boto3 alone {cold['floor']['boto3']} s in the same run",
+            f"median of {cold['runs']}; in the same run, "
+            + ", ".join(f"import {label} {seconds} s" for label, seconds in cold["floor"].items()),
         )
         for name, figures in cold["functions"].items()
     ]

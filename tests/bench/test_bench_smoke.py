@@ -57,7 +57,7 @@ def test_the_initial_sync_is_measured_for_both_tools_against_the_floor_and_store
         assert figures["floorSeconds"] > 0 and figures["unscaledFloorSeconds"] >= figures["floorSeconds"]
         assert figures["maxInFlight"] <= 5
     assert tap["maxInFlight"] == 1  # tap-xero: one request at a time
-    assert 100 < ours["peakRssMb"] < 1024 and ours["cpuSeconds"] > 0
+    assert 50 < ours["peakRssMb"] < 1024 and ours["cpuSeconds"] > 0  # an interpreter with the sync loaded
     assert org["storedEqualsXero"], org["differences"]
     assert 0 < org["storage"]["billedToRaw"] < 2
 
@@ -108,7 +108,7 @@ def test_each_handler_import_is_measured_now_and_before_the_change(smoke):
         for tree in ("now", "before") if "before" in figures else ("now",):
             assert figures[tree]["cpuSeconds"] > 0 and 0 < figures[tree]["seconds"] < 60
         assert figures["now"]["slowest"]
-    assert 0 < cold["floor"]["boto3"] < 60
+    assert all(0 < seconds < 60 for seconds in cold["floor"].values()) and len(cold["floor"]) == 2
     judged = [t for t in smoke["targets"] if t["target"].startswith("handler import")]
     assert len(judged) == len(cold["functions"])
 

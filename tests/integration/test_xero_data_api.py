@@ -18,8 +18,8 @@ from tests.sync_support import Emulated, drain, link_client, run_to_end, sync
 from xero_sync.catalogue import BY_NAME, CATALOGUE
 from xero_sync.models import Client, LinkState
 from xero_sync.record_store import RecordStore, contact_of
-from xero_sync.xero_api import parse_ms_date
 from xero_sync.xero_data import component_schemas
+from xero_sync.xero_dates import parse_ms_date
 
 INVOICES, CONTACTS = BY_NAME["Invoices"], BY_NAME["Contacts"]
 

@@ -21,8 +21,8 @@ from xero_sync.xero_api import (
     TransientFailure,
     Unauthorized,
     XeroApi,
-    parse_ms_date,
 )
+from xero_sync.xero_dates import parse_ms_date
 from xero_sync.xero_pacing import Pacer, Stopped
 
 BASE = "https://api.example.test"

@@ -7,7 +7,7 @@ Every failure leaves as `{"error": {"code", "message", "details"?}}` with a 4xx 
 import base64
 import binascii
 from http import HTTPStatus
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
@@ -15,7 +15,6 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
     RequestUnsupportedContentType,
     RequestValidationError,
 )
-from aws_lambda_powertools.event_handler.openapi.models import Components, OpenAPI, Schema
 from aws_lambda_powertools.event_handler.openapi.params import Path
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel
@@ -24,6 +23,10 @@ from xero_sync.config import get_settings
 from xero_sync.errors import ApiError, Unauthorized
 from xero_sync.ids import CLIENT_ID_PATTERN
 from xero_sync.observability import logger
+
+if TYPE_CHECKING:
+    # Powertools' OpenAPI models take ~65 ms to import: only the OpenAPI document needs them, never a request.
+    from aws_lambda_powertools.event_handler.openapi.models import OpenAPI
 
 # Path parameters are validated before any lookup. The template names it {clientId}; Python calls it client_id.
 ClientIdPath = Annotated[
@@ -118,13 +121,16 @@ class _Resolver(APIGatewayHttpResolver):
 
     def __init__(self, component_schemas: dict[str, Any]) -> None:
         super().__init__(enable_validation=True)
-        self._component_schemas = {name: Schema.model_validate(s) for name, s in component_schemas.items()}
+        self._component_schemas = component_schemas
 
-    def get_openapi_schema(self, *args: Any, **kwargs: Any) -> OpenAPI:
+    def get_openapi_schema(self, *args: Any, **kwargs: Any) -> "OpenAPI":
+        from aws_lambda_powertools.event_handler.openapi.models import Components, Schema  # imported here: see above
+
         document = super().get_openapi_schema(*args, **kwargs)
         if self._component_schemas:
             components = document.components or Components()
-            components.schemas = {**(components.schemas or {}), **self._component_schemas}
+            schemas = {name: Schema.model_validate(schema) for name, schema in self._component_schemas.items()}
+            components.schemas = {**(components.schemas or {}), **schemas}
             document.components = components
         return document
 

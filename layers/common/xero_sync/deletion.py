@@ -12,11 +12,10 @@ from datetime import datetime, timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING, Literal
 
-import boto3
-from botocore.config import Config
 from pydantic import Field
 from pynamodb.exceptions import DoesNotExist, UpdateError
 
+from xero_sync import aws_clients
 from xero_sync.config import get_settings
 from xero_sync.errors import ClientNotFound
 from xero_sync.events import link_changed, publish
@@ -56,7 +55,7 @@ class PurgeQueue:
 
     @cached_property
     def _sqs(self) -> "SQSClient":
-        return self._given or boto3.client("sqs", config=Config(retries={"mode": "standard", "max_attempts": 5}))
+        return self._given or aws_clients.sqs()
 
     def send(self, message: PurgeMessage, delay_seconds: int = 0) -> None:
         self._sqs.send_message(

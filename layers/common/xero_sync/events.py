@@ -13,13 +13,12 @@ from there. botocore's standard retries cover throttling and EventBridge's own e
 from datetime import datetime
 from typing import Any, ClassVar, Literal
 
-import boto3
-from botocore.config import Config
 from pydantic import BaseModel, ConfigDict
 from pydantic.alias_generators import to_camel
 from pynamodb.attributes import MapAttribute
 
-from xero_sync.config import get_settings, per_environment
+from xero_sync import aws_clients
+from xero_sync.config import get_settings
 from xero_sync.models import Client, LinkState, RunStatus, SyncRun
 from xero_sync.observability import logger, metrics
 
@@ -113,13 +112,6 @@ def link_changed(client: Client, change: LinkChange, reason_code: str | None = N
     )
 
 
-@per_environment
-def _events() -> Any:  # an EventBridge client (no type stubs for it in this project)
-    # Short timeouts: a slow bus must not hold an API answer or a sync's Lambda for long.
-    config = Config(retries={"mode": "standard", "max_attempts": 3}, connect_timeout=2, read_timeout=5)
-    return boto3.client("events", config=config)
-
-
 def publish(detail: EventDetail) -> bool:
     """Puts one event on the bus; True when EventBridge took it. Never raises (see the module's docstring)."""
     entry = {
@@ -129,7 +121,7 @@ def publish(detail: EventDetail) -> bool:
         "EventBusName": get_settings().event_bus_name,
     }
     try:
-        response = _events().put_events(Entries=[entry])
+        response = aws_clients.events().put_events(Entries=[entry])
     except Exception as error:  # whatever went wrong, the change it reports is stored: it must stand
         failure = type(error).__name__
     else:

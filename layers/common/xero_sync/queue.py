@@ -7,11 +7,10 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from itertools import batched
 from typing import TYPE_CHECKING
 
-import boto3
-from botocore.config import Config
 from tenacity import Retrying, retry_if_result, stop_after_attempt, wait_none
 
-from xero_sync.config import get_settings, per_environment
+from xero_sync import aws_clients
+from xero_sync.config import get_settings
 from xero_sync.observability import logger
 from xero_sync.schemas import SyncMessage
 
@@ -23,15 +22,10 @@ SQS_BATCH_LIMIT = 10
 _RESEND_ATTEMPTS = 3
 
 
-@per_environment
-def _sqs() -> "SQSClient":
-    return boto3.client("sqs", config=Config(retries={"mode": "standard", "max_attempts": 5}))
-
-
 class SyncQueue:
     def __init__(self, queue_url: str | None = None, sqs: "SQSClient | None" = None) -> None:
         self._queue_url = queue_url or get_settings().sync_queue_url
-        self._sqs = sqs or _sqs()
+        self._sqs = sqs or aws_clients.sqs()
 
     def send(self, messages: Iterable[SyncMessage], delay_seconds: int = 0, in_flight: int = 1) -> list[SyncMessage]:
         """Sends every message, `in_flight` SendMessageBatch calls at a time; returns those SQS would not take (empty

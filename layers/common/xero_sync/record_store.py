@@ -44,7 +44,7 @@ from xero_sync.models import (
     condition_failed,
 )
 from xero_sync.record_bodies import Record, decode_body, encode_body
-from xero_sync.xero_api import parse_ms_date
+from xero_sync.xero_dates import parse_ms_date
 
 BATCH_GET_LIMIT = 100
 # DynamoDB's item limit is 400 KB with its attribute names and the other attributes: the body gets what is left.

@@ -16,8 +16,6 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, NoReturn
 
-import boto3
-from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 from pynamodb.exceptions import DoesNotExist, UpdateError
 from tenacity import (
@@ -31,7 +29,8 @@ from tenacity import (
     wait_incrementing,
 )
 
-from xero_sync.config import get_settings, per_environment
+from xero_sync import aws_clients
+from xero_sync.config import get_settings
 from xero_sync.models import TokenSetRef
 from xero_sync.observability import logger
 from xero_sync.xero_identity import TokenSet, XeroAuthError, XeroIdentity, XeroUnavailable
@@ -66,11 +65,6 @@ class TokenSaveFailed(Exception):
     honoured for Xero's 30-minute grace only, so the caller must try again within minutes, not hours."""
 
 
-@per_environment
-def _secrets_manager() -> "SecretsManagerClient":
-    return boto3.client("secretsmanager", config=Config(retries={"mode": "standard", "max_attempts": 5}))
-
-
 class TokenStore:
     def __init__(
         self,
@@ -79,7 +73,7 @@ class TokenStore:
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self._identity_factory = identity_factory
-        self._secrets = secrets or _secrets_manager()
+        self._secrets = secrets or aws_clients.secrets_manager()
         self._sleep = sleep
 
     # --- lifecycle ----------------------------------------------------------------------------------------------------

@@ -10,12 +10,11 @@
 
 import json
 import math
-import re
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, NoReturn
 
 import requests
@@ -34,6 +33,7 @@ from xero_sync.config import Settings
 from xero_sync.observability import logger
 
 # Re-exported: the engine reads them here, with the errors of a call.
+from xero_sync.xero_dates import parse_ms_date
 from xero_sync.xero_pacing import CallStats, Pacer, Stopped, WaitReason
 
 CONNECT_TIMEOUT_SECONDS = 3.05
@@ -132,20 +132,6 @@ class Page:
     # What the page shows was read after it; the DateTimeUTC itself can be later than the read (it was in Xero's
     # emulator: a change landed between the two).
     read_after_ms: int | None
-
-
-_MS_DATE = re.compile(r"^/Date\((-?\d+)(?:[+-]\d{4})?\)/$")
-
-
-def from_ms(ms: float) -> datetime:
-    """The moment an epoch-milliseconds stamp (parse_ms_date's) names, in UTC."""
-    return datetime.fromtimestamp(ms / 1000, tz=UTC)
-
-
-def parse_ms_date(value: Any) -> int | None:
-    """Xero's `/Date(1439434356790+0000)/` as milliseconds since the epoch (the offset is informational)."""
-    match = _MS_DATE.match(value) if isinstance(value, str) else None
-    return int(match.group(1)) if match else None
 
 
 _adapter_lock = threading.Lock()

@@ -25,7 +25,7 @@ from xero_sync.record_bodies import Record, decode_body
 from xero_sync.record_store import RecordStore, ResourceState
 from xero_sync.rendering import Renderer
 from xero_sync.schemas import ResourceImport, XeroOrganisationView, XeroRecordPage
-from xero_sync.xero_api import from_ms
+from xero_sync.xero_dates import from_ms
 
 MAX_PAGE_SIZE = 1000
 DEFAULT_PAGE_SIZE = 100

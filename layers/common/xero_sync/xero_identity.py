@@ -2,24 +2,26 @@
 and the connections (which organisations a token set reaches).
 
 Token values are held as SecretStr: they never appear in a repr, a log line or an error message.
+
+authlib, joserfc (with cryptography) and Powertools' parameters (~100 ms to import together) are imported where they
+are called: the functions that only carry token sets (the nightly dispatch, the purge) never pay for them at a cold
+start.
 """
 
 import json
+import secrets
 import time
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import requests
-from authlib.common.security import generate_token
-from authlib.integrations.base_client.errors import OAuthError
-from authlib.integrations.requests_client import OAuth2Session
-from aws_lambda_powertools.utilities import parameters
-from joserfc import jws
-from joserfc.errors import JoseError
 from pydantic import BaseModel, Field, SecretStr
 from requests.adapters import HTTPAdapter
 
 from xero_sync.config import get_settings
+
+if TYPE_CHECKING:
+    from authlib.integrations.requests_client import OAuth2Session
 
 HTTP_TIMEOUT = (3.05, 20)
 
@@ -52,6 +54,9 @@ class TokenSet(BaseModel):
         """Xero stamps each consent's connections with the id its access token carries. A token that is not a JWT,
         or carries no such id, is not what Xero issues: without the id, a consent's connections cannot be told from
         every other connection of the Xero user, so nothing may be linked from it."""
+        from joserfc import jws
+        from joserfc.errors import JoseError
+
         try:
             claims = json.loads(jws.extract_compact(self.access_token.get_secret_value().encode()).payload)
         except (JoseError, ValueError, UnicodeDecodeError):
@@ -108,14 +113,17 @@ class UnexpectedXeroAnswer(XeroUnavailable):
 
 
 def app_credentials() -> XeroAppCredentials:
-    # Cached for five minutes by Powertools: a rotated app secret is picked up without a redeploy.
+    # Cached for five minutes by Powertools: a rotated app secret is picked up without a redeploy. Imported here:
+    # Powertools' parameters import boto3 and every provider's module.
+    from aws_lambda_powertools.utilities import parameters
+
     raw = parameters.get_secret(get_settings().xero_app_secret_name, transform="json", max_age=300)
     return XeroAppCredentials.model_validate(raw)
 
 
 def new_code_verifier() -> str:
-    verifier: str = generate_token(64)  # 43-128 characters of the unreserved set, as PKCE requires
-    return verifier
+    # 64 characters of the unreserved set (RFC 7636 asks for 43-128), from 48 random bytes.
+    return secrets.token_urlsafe(48)
 
 
 @lru_cache(maxsize=1)
@@ -133,7 +141,9 @@ class XeroIdentity:
         self._redirect_uri = str(settings.xero_redirect_uri)
         self._scopes = settings.xero_scopes
 
-    def _session(self, token: TokenSet | None = None) -> OAuth2Session:
+    def _session(self, token: TokenSet | None = None) -> "OAuth2Session":
+        from authlib.integrations.requests_client import OAuth2Session
+
         session = OAuth2Session(
             client_id=self._credentials.client_id,
             client_secret=self._credentials.client_secret.get_secret_value(),
@@ -222,6 +232,8 @@ class XeroIdentity:
             raise XeroAuthError(f"http_{response.status_code}")
 
     def _token_request(self, call: Any) -> TokenSet:
+        from authlib.integrations.base_client.errors import OAuthError
+
         try:
             token = call(self._session())
         except OAuthError as error:

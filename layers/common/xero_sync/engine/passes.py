@@ -26,7 +26,8 @@ from xero_sync.models import PassCheckpoint
 from xero_sync.observability import logger
 from xero_sync.record_bodies import Record
 from xero_sync.record_store import Applied, Counts, contact_of, record_id, split_storable
-from xero_sync.xero_api import NotOffered, Page, from_ms, parse_ms_date
+from xero_sync.xero_api import NotOffered, Page
+from xero_sync.xero_dates import from_ms, parse_ms_date
 
 # A sweep that would remove more than this many records and this share of the stored ones reads the resource again.
 MASS_DELETION_RECORDS, MASS_DELETION_SHARE = 10, 0.2
