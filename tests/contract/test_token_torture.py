@@ -30,6 +30,7 @@ from botocore.exceptions import ClientError
 from tests.integration.test_token_store import link_token_set
 from xero_sync import tokens
 from xero_sync.config import get_settings
+from xero_sync.models import shared_connection
 from xero_sync.tokens import TokenRefreshBusy, TokenSaveFailed, TokenSetRevoked, TokenStore
 from xero_sync.xero_identity import XeroIdentity, XeroUnavailable
 
@@ -107,8 +108,7 @@ def torture(engines, xero, every_token_set_stale, monkeypatch):
     # Leases lapse fast (a dead holder's must).
     monkeypatch.setattr(tokens, "LEASE_SECONDS", 1)
     monkeypatch.setattr(tokens, "WAIT_STEP_SECONDS", 0.01)
-    original_refresh, original_save = XeroIdentity.refresh, TokenStore._save
-    original_release = TokenStore._release_lease
+    original_refresh = XeroIdentity.refresh
 
     def refresh(self, refresh_token):
         step = plan().step
@@ -122,19 +122,16 @@ def torture(engines, xero, every_token_set_stale, monkeypatch):
             die()
         return answer
 
-    def save(self, token_set_id, token_set):
-        original_save(self, token_set_id, token_set)
-        if plan().step == "killed after the save":
-            die()
-
-    def release(self, token_set_id, owner):
-        if not plan().dead:
-            original_release(self, token_set_id, owner)
+    def dead_workers_send_nothing(**_):
+        # A dead worker's process is gone: no call it would still make (releasing its lease) reaches DynamoDB.
+        if plan().dead:
+            raise Killed(plan().step)
 
     monkeypatch.setattr(XeroIdentity, "refresh", refresh)
-    monkeypatch.setattr(TokenStore, "_save", save)
-    monkeypatch.setattr(TokenStore, "_release_lease", release)
-    return token_sets
+    dynamodb_events = shared_connection().client.meta.events
+    dynamodb_events.register("before-call.dynamodb", dead_workers_send_nothing)
+    yield token_sets
+    dynamodb_events.unregister("before-call.dynamodb", dead_workers_send_nothing)
 
 
 def secrets_client_for_this_worker(engines):
@@ -149,6 +146,8 @@ def secrets_client_for_this_worker(engines):
     def after(**_):
         if plan().step == "save answer lost":
             raise refused  # the value was written; its answer never came back
+        if plan().step == "killed after the save":
+            die()  # the value was written; the worker died before it went on
 
     client.meta.events.register("before-call.secrets-manager.PutSecretValue", before)
     client.meta.events.register("after-call.secrets-manager.PutSecretValue", after)
