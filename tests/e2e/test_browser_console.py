@@ -250,13 +250,6 @@ def test_4_sync_with_xero_from_the_client_lists_options_menu(story: Story) -> No
 
 
 def test_5_the_xero_organisation_view_pages_through_invoices(story: Story) -> None:
-    # The data API (GET /clients/{id}/xero) is built in parallel: until it is merged the route does not exist.
-    headers = {"Authorization": f"Bearer {story.stack.token(PRACTICE, USER)}"}
-    probe = story.stack.session.get(f"{story.stack.api}/clients/{story.client_id}/xero", headers=headers, timeout=30)
-    # Before the merge the front door has no such route (its plain 404); after it, the function answers.
-    answer = probe.json() if probe.status_code == 404 else {}
-    if answer.get("error", {}).get("code") == "route_not_found" or answer.get("message") == "Not Found":
-        pytest.skip("GET /clients/{id}/xero answers 404 route_not_found: the data API is not merged yet")
     # When the Xero Organisation view of the client is opened, and Invoices chosen
     story.browser.get(f"{story.console}/#/clients/{story.client_id}")
     story.find("#xero-organisation").click()
