@@ -448,7 +448,7 @@ class ChaosSeed:
             self.report.observed["console reruns"] += 1
             if summary.get("queued") != 1:
                 return {"status": "refused", "errorCode": summary.get("error"), "errorMessage": str(summary)}
-            accepted = self.handle.first_run_after(self.practice, client.client_id, before)
+            accepted = self.handle.first_run_after(self.practice, client.client_id, before, trigger="console")
         try:
             left = max(1.0, deadline - time.monotonic())
             return self.handle.wait_for_run(self.practice, client.client_id, accepted["runId"], timeout=left)

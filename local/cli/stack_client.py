@@ -177,11 +177,15 @@ class StackHandle:
         result: dict[str, Any] = self.call("POST", f"/clients/{client_id}/unlink", practice)
         return result
 
-    def first_run_after(self, practice: str, client_id: str, after: set[str], timeout: float = 30) -> dict[str, Any]:
-        """The run a link queued (the callback names none): the newest run not in `after`."""
+    def first_run_after(
+        self, practice: str, client_id: str, after: set[str], trigger: str | None = None, timeout: float = 30
+    ) -> dict[str, Any]:
+        """The run a link or an operator's dispatch queued (neither answers with its id): the newest run not in
+        `after`, of that trigger when given (a nightly run queued meanwhile must not be taken for it)."""
         deadline = time.monotonic() + timeout
         while True:
-            fresh = [r for r in self.runs(practice, client_id, limit=5) if r["runId"] not in after]
+            runs = self.runs(practice, client_id, limit=5)
+            fresh = [r for r in runs if r["runId"] not in after and trigger in (None, r["trigger"])]
             if fresh:
                 return fresh[0]
             if time.monotonic() > deadline:
