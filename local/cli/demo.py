@@ -8,7 +8,6 @@ the API (with a dev token) and the emulator's admin API, and reads progress besi
 """
 
 import logging
-import os
 import signal
 import threading
 import time
@@ -67,9 +66,6 @@ class Demo:
         from local.stack.offline_stack import OfflineStack
 
         scale = self.options.time_scale or DEFAULT_TIME_SCALE[self.options.size]
-        if scale != 1.0:
-            # The engine paces itself to Xero's minute: tell it how long the emulator's minute is.
-            os.environ["XERO_MINUTE_SECONDS"] = f"{60.0 / scale:g}"
         self.step("1. Start the local stack and the Xero emulator")
         quiet_logs(self.options.state_dir / "logs" / "demo.log")
         self.stack = OfflineStack(
@@ -79,6 +75,7 @@ class Demo:
             run_schedules=False,
             state_dir=self.options.state_dir,
             write_state=True,
+            xero_time_scale=scale,
         )
         try:
             self.stack.start()
@@ -89,8 +86,6 @@ class Demo:
             ) from error
         quiet_logs(self.options.state_dir / "logs" / "demo.log")  # again: the functions' loggers exist now
         handle = StackHandle.attach(self.options.state_dir)
-        if scale != 1.0:
-            handle.emulator_admin("POST", "/config", json={"rateLimits": {"timeScale": scale}})
         self.handle = handle
         info = self.stack.describe()
         self.say(f"API (JWT)        {info['api']}")

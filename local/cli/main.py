@@ -82,6 +82,7 @@ def up(args: argparse.Namespace) -> int:
             "client_secret": os.environ.get("XERO_CLIENT_SECRET", LOCAL_XERO_APP["client_secret"]),
         },
         visibility_timeout=args.visibility_timeout,
+        xero_time_scale=args.time_scale,
         run_schedules=not args.no_schedules,
         state_dir=args.state_dir,
         write_state=True,
@@ -217,6 +218,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     start.add_argument("--no-schedules", action="store_true", help="fire schedules only on demand")
     start.add_argument("--visibility-timeout", type=int, default=None, help="override the sync queue's (seconds)")
+    start.add_argument(
+        "--time-scale",
+        type=float,
+        default=1.0,
+        help="the emulator's rate-limit clock this many times faster, the functions pacing to it (60: 1 s a minute)",
+    )
     start.set_defaults(run=up)
 
     commands.add_parser("down", help="stop the running local stack").set_defaults(run=down)

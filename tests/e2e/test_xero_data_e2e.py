@@ -12,6 +12,10 @@ from tests.xero import Xero
 from xero_sync.catalogue import CATALOGUE
 from xero_sync.record_store import record_id
 
+# The data API is tested here, not pacing: with Xero's real minute a third sync within a minute (the first sync, then
+# one Sync Now per round) waits the rest of the minute out.
+pytestmark = pytest.mark.usefixtures("xero_minute_a_second")
+
 
 @pytest.fixture
 def stack(xero_stack: OfflineStack) -> OfflineStack:

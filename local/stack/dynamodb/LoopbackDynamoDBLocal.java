@@ -1,6 +1,6 @@
 // DynamoDB Local has no bind-address option and Jetty listens on every interface by default.
 // This launcher builds the server exactly as DynamoDBLocal.jar does, then pins its connector to 127.0.0.1.
-// Java runs it as a single source file (no build step): java -cp <jar>:<lib>/* LoopbackDynamoDBLocal.java <args>
+// aws_engines.compiled_launcher compiles it once (java can also run it as a source file, compiling it at each start).
 import java.lang.reflect.Field;
 import org.eclipse.jetty.server.Connector;
 import org.eclipse.jetty.server.Server;
