@@ -170,6 +170,37 @@ def moto_dynamodb_answers_one_request_at_a_time() -> Iterator[None]:
     BotocoreStubber.__call__ = original  # type: ignore[method-assign]
 
 
+@pytest.fixture(autouse=True, scope="session")
+def moto_dynamodb_queries_read_only_their_partition() -> Iterator[None]:
+    """moto (5.2) answers a query of a table by sorting every item of the table, then keeping its partition's: each
+    page a sync reads or checks cost a sort of every record stored so far (most of a sync test's time). Here a table
+    query starts from its partition's items alone, found by the key as DynamoDB finds them; moto still sorts them by
+    range key and applies the conditions, the page limit and the start key. Index queries are moto's own."""
+    from moto.dynamodb.models.dynamo_type import DynamoType
+    from moto.dynamodb.models.table import Table
+
+    original_query, original_all_items = Table.query, Table.all_items
+    partition_of = threading.local()  # the partition the current thread's query reads, if it is a table query
+
+    def query(self: Table, hash_key: DynamoType | None, *args: Any, **kwargs: Any) -> Any:
+        index_name = args[6] if len(args) > 6 else kwargs.get("index_name")
+        if index_name is not None or hash_key is None or not self.range_key_attr:
+            return original_query(self, hash_key, *args, **kwargs)
+        partition_of.items = list(self.items.get(hash_key, {}).values())
+        try:
+            return original_query(self, hash_key, *args, **kwargs)
+        finally:
+            del partition_of.items
+
+    def all_items(self: Table) -> list[Any]:
+        items = getattr(partition_of, "items", None)
+        return original_all_items(self) if items is None else items
+
+    Table.query, Table.all_items = query, all_items  # type: ignore[method-assign]
+    yield
+    Table.query, Table.all_items = original_query, original_all_items  # type: ignore[method-assign]
+
+
 @pytest.fixture
 def emu(aws: Aws, xero: Xero) -> Iterator[Emulated]:
     """The emulator as the sync tests drive it: its rate-limit minute one real second, the engine told so."""
