@@ -198,6 +198,38 @@ def moto_dynamodb_queries_read_only_their_partition() -> Iterator[None]:
 
 
 @pytest.fixture(autouse=True, scope="session")
+def moto_names_each_answer_field_once() -> Iterator[None]:
+    """moto (5.2) builds each answer by asking, for every field of every value (each attribute of each item a query
+    returns), which names it may go by in moto's object: five alias rules a time, a third of a sync test's CPU. For
+    the plain dicts DynamoDB's answers are made of, those names follow from the field and its shape alone (the
+    rules read no more than the shape, its parent's and the object's class), so each is worked out once."""
+    from moto.core.serialize import AttributePickerContext, XFormedAttributePicker
+
+    original = XFormedAttributePicker.get_possible_keys
+    names: dict[tuple[Any, ...], tuple[str, ...]] = {}
+
+    def get_possible_keys(self: XFormedAttributePicker, context: AttributePickerContext) -> Any:
+        if type(context.obj) is not dict:
+            return original(self, context)
+        shape, parent = context.shape, getattr(context.shape, "parent", None)
+        field = (
+            type(self),
+            tuple(self.alias_providers),
+            getattr(context.service_model, "service_name", None),
+            context.key,
+            None if shape is None else (shape.name, shape.type_name, shape.serialization.get("name")),
+            None if parent is None else (parent.name, parent.type_name),
+        )
+        if field not in names:
+            names[field] = tuple(original(self, context))
+        return names[field]
+
+    XFormedAttributePicker.get_possible_keys = get_possible_keys  # type: ignore[method-assign]
+    yield
+    XFormedAttributePicker.get_possible_keys = original  # type: ignore[method-assign]
+
+
+@pytest.fixture(autouse=True, scope="session")
 def pynamodb_sessions_share_one_loader() -> Iterator[None]:
     """Each test applies its function environment, which drops the product's DynamoDB connection; the next one
     PynamoDB makes starts a botocore session of its own, which read DynamoDB's service model and endpoint rules from
