@@ -202,31 +202,39 @@ def moto_names_each_answer_field_once() -> Iterator[None]:
     """moto (5.2) builds each answer by asking, for every field of every value (each attribute of each item a query
     returns), which names it may go by in moto's object: five alias rules a time, a third of a sync test's CPU. For
     the plain dicts DynamoDB's answers are made of, those names follow from the field and its shape alone (the
-    rules read no more than the shape, its parent's and the object's class), so each is worked out once."""
-    from moto.core.serialize import AttributePickerContext, XFormedAttributePicker
+    rules read no more than the shape, its parent's and the object's class), so each is worked out once, and the
+    field's value is the first of them the dict holds, as moto's picker finds it. Answers with a transformer on
+    some key path, and objects other than dicts, go through moto's own picker."""
+    from moto.core.serialize import AttributePickerContext, ResponseSerializer, XFormedAttributePicker
 
-    original = XFormedAttributePicker.get_possible_keys
+    original = ResponseSerializer.get_value
     names: dict[tuple[Any, ...], tuple[str, ...]] = {}
 
-    def get_possible_keys(self: XFormedAttributePicker, context: AttributePickerContext) -> Any:
-        if type(context.obj) is not dict:
-            return original(self, context)
-        shape, parent = context.shape, getattr(context.shape, "parent", None)
+    def get_value(self: ResponseSerializer, value: Any, key: str, shape: Any) -> Any:
+        picker = self._value_picker
+        if type(value) is not dict or type(picker) is not XFormedAttributePicker or picker.response_transformers:
+            return original(self, value, key, shape)
+        parent = getattr(shape, "parent", None)
         field = (
-            type(self),
-            tuple(self.alias_providers),
-            getattr(context.service_model, "service_name", None),
-            context.key,
+            tuple(picker.alias_providers),
+            self.service_model.service_name,
+            key,
             None if shape is None else (shape.name, shape.type_name, shape.serialization.get("name")),
             None if parent is None else (parent.name, parent.type_name),
         )
-        if field not in names:
-            names[field] = tuple(original(self, context))
-        return names[field]
+        possible = names.get(field)
+        if possible is None:
+            context = AttributePickerContext(
+                obj=value, key=key, shape=shape, operation_model=self.operation_model, service_model=self.service_model
+            )
+            possible = names[field] = tuple(picker.get_possible_keys(context))
+        if any("." in name for name in possible):  # a path into nested objects: moto's own walk
+            return original(self, value, key, shape)
+        return next((value[name] for name in possible if name in value), None)
 
-    XFormedAttributePicker.get_possible_keys = get_possible_keys  # type: ignore[method-assign]
+    ResponseSerializer.get_value = get_value  # type: ignore[method-assign]
     yield
-    XFormedAttributePicker.get_possible_keys = original  # type: ignore[method-assign]
+    ResponseSerializer.get_value = original  # type: ignore[method-assign]
 
 
 @pytest.fixture(autouse=True, scope="session")
