@@ -10,6 +10,8 @@ from typing import Any
 import boto3
 import pytest
 from moto import mock_aws
+from moto.core import DEFAULT_ACCOUNT_ID
+from moto.dynamodb.models import dynamodb_backends
 
 from local.stack.function_environment import apply_function_environment
 from local.stack.provision import observe_events, provision
@@ -64,7 +66,6 @@ class ProvisionedAws:
         observer = observe_events(TEMPLATE, session, physical)
         self.aws = Aws(physical=physical, session=session, event_observer_url=observer)
         self.running = True
-        self.dynamodb = session.client("dynamodb")
         self.sqs = session.client("sqs")
         self.secrets = session.client("secretsmanager")
         self.template_secrets = {
@@ -91,17 +92,12 @@ class ProvisionedAws:
         """Back to what provisioning left: no item in any table, no message on any queue (in flight and delayed
         included), no secret but the template's, each with its first value. Nothing else is written by the code
         (the event bus's rule and the key are never changed)."""
+        # The tables are emptied in moto's backend: deleting a small organisation's records through the API (a scan,
+        # then a BatchWriteItem per 25) cost the next test a second or more. moto keeps a table's items (its indexes
+        # are read from them) in one dict per table.
+        dynamodb = dynamodb_backends[DEFAULT_ACCOUNT_ID][TEMPLATE.region]
         for definition in TEMPLATE.table_definitions().values():
-            table, keys = definition["TableName"], [key["AttributeName"] for key in definition["KeySchema"]]
-            for page in self.dynamodb.get_paginator("scan").paginate(
-                TableName=table,
-                ProjectionExpression=", ".join(f"#k{i}" for i in range(len(keys))),
-                ExpressionAttributeNames={f"#k{i}": key for i, key in enumerate(keys)},
-            ):
-                items = page["Items"]
-                for start in range(0, len(items), 25):
-                    deletes = [{"DeleteRequest": {"Key": item}} for item in items[start : start + 25]]
-                    self.dynamodb.batch_write_item(RequestItems={table: deletes})
+            dynamodb.tables[definition["TableName"]].items.clear()
         # SQS allows one purge a minute per queue (moto too, unless told not to); the product never purges.
         with pytest.MonkeyPatch.context() as patch:
             patch.setenv("MOTO_SQS_ENFORCE_STRICT_QUEUE_PURGE_BEHAVIOUR", "false")
@@ -168,6 +164,98 @@ def moto_dynamodb_answers_one_request_at_a_time() -> Iterator[None]:
     BotocoreStubber.__call__ = answer  # type: ignore[method-assign]
     yield
     BotocoreStubber.__call__ = original  # type: ignore[method-assign]
+
+
+@pytest.fixture(autouse=True, scope="session")
+def moto_dynamodb_queries_read_only_their_partition() -> Iterator[None]:
+    """moto (5.2) answers a query of a table by sorting every item of the table, then keeping its partition's: each
+    page a sync reads or checks cost a sort of every record stored so far (most of a sync test's time). Here a table
+    query starts from its partition's items alone, found by the key as DynamoDB finds them; moto still sorts them by
+    range key and applies the conditions, the page limit and the start key. Index queries are moto's own."""
+    from moto.dynamodb.models.dynamo_type import DynamoType
+    from moto.dynamodb.models.table import Table
+
+    original_query, original_all_items = Table.query, Table.all_items
+    partition_of = threading.local()  # the partition the current thread's query reads, if it is a table query
+
+    def query(self: Table, hash_key: DynamoType | None, *args: Any, **kwargs: Any) -> Any:
+        index_name = args[6] if len(args) > 6 else kwargs.get("index_name")
+        if index_name is not None or hash_key is None or not self.range_key_attr:
+            return original_query(self, hash_key, *args, **kwargs)
+        partition_of.items = list(self.items.get(hash_key, {}).values())
+        try:
+            return original_query(self, hash_key, *args, **kwargs)
+        finally:
+            del partition_of.items
+
+    def all_items(self: Table) -> list[Any]:
+        items = getattr(partition_of, "items", None)
+        return original_all_items(self) if items is None else items
+
+    Table.query, Table.all_items = query, all_items  # type: ignore[method-assign]
+    yield
+    Table.query, Table.all_items = original_query, original_all_items  # type: ignore[method-assign]
+
+
+@pytest.fixture(autouse=True, scope="session")
+def moto_names_each_answer_field_once() -> Iterator[None]:
+    """moto (5.2) builds each answer by asking, for every field of every value (each attribute of each item a query
+    returns), which names it may go by in moto's object: five alias rules a time, a third of a sync test's CPU. For
+    the plain dicts DynamoDB's answers are made of, those names follow from the field and its shape alone (the
+    rules read no more than the shape, its parent's and the object's class), so each is worked out once, and the
+    field's value is the first of them the dict holds, as moto's picker finds it. Answers with a transformer on
+    some key path, and objects other than dicts, go through moto's own picker."""
+    from moto.core.serialize import AttributePickerContext, ResponseSerializer, XFormedAttributePicker
+
+    original = ResponseSerializer.get_value
+    names: dict[tuple[Any, ...], tuple[str, ...]] = {}
+
+    def get_value(self: ResponseSerializer, value: Any, key: str, shape: Any) -> Any:
+        picker = self._value_picker
+        if type(value) is not dict or type(picker) is not XFormedAttributePicker or picker.response_transformers:
+            return original(self, value, key, shape)
+        parent = getattr(shape, "parent", None)
+        field = (
+            tuple(picker.alias_providers),
+            self.service_model.service_name,
+            key,
+            None if shape is None else (shape.name, shape.type_name, shape.serialization.get("name")),
+            None if parent is None else (parent.name, parent.type_name),
+        )
+        possible = names.get(field)
+        if possible is None:
+            context = AttributePickerContext(
+                obj=value, key=key, shape=shape, operation_model=self.operation_model, service_model=self.service_model
+            )
+            possible = names[field] = tuple(picker.get_possible_keys(context))
+        if any("." in name for name in possible):  # a path into nested objects: moto's own walk
+            return original(self, value, key, shape)
+        return next((value[name] for name in possible if name in value), None)
+
+    ResponseSerializer.get_value = get_value  # type: ignore[method-assign]
+    yield
+    ResponseSerializer.get_value = original  # type: ignore[method-assign]
+
+
+@pytest.fixture(autouse=True, scope="session")
+def pynamodb_sessions_share_one_loader() -> Iterator[None]:
+    """Each test applies its function environment, which drops the product's DynamoDB connection; the next one
+    PynamoDB makes starts a botocore session of its own, which read DynamoDB's service model and endpoint rules from
+    disk again (~70 ms a test). Here those sessions share one botocore loader, which keeps what it read."""
+    import pynamodb.connection.base
+    from botocore.loaders import create_loader
+
+    original = pynamodb.connection.base.get_session
+    loader = create_loader()
+
+    def get_session() -> Any:
+        session = original()
+        session.register_component("data_loader", loader)
+        return session
+
+    pynamodb.connection.base.get_session = get_session
+    yield
+    pynamodb.connection.base.get_session = original
 
 
 @pytest.fixture
