@@ -31,8 +31,9 @@ class Xero:
         assert response.status_code < 300, response.text
         return response
 
-    def create_org(self, name: str, user_id: str = "demo-user", size: str = "tiny") -> str:
-        body = {"name": name, "seed": name, "size": size, "userId": user_id}
+    def create_org(self, name: str, user_id: str = "demo-user", size: str = "tiny", seed: str | None = None) -> str:
+        """An organisation whose records are built from `seed` (by default its name)."""
+        body = {"name": name, "seed": seed or name, "size": size, "userId": user_id}
         return str(self.admin("POST", "/orgs", json=body).json()["tenantId"])
 
     def consent(self, authorize_url: str, tenant_ids: list[str], user_id: str = "demo-user") -> dict[str, str]:

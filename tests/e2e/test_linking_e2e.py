@@ -28,9 +28,10 @@ def stack(xero_stack: OfflineStack) -> OfflineStack:
 
 
 # --- what the user does ---------------------------------------------------------------------------------------------
-def an_organisation(xero: Xero, name: str, size: str = "tiny") -> str:
-    """A Xero organisation of this test's own (the emulator lives as long as the stack: names must not repeat)."""
-    return xero.create_org(f"{name} {uuid.uuid4().hex[:8]}", size=size)
+def an_organisation(xero: Xero, name: str, size: str = "tiny", seed: str | None = None) -> str:
+    """A Xero organisation of this test's own (the emulator lives as long as the stack: names must not repeat); its
+    records are built from `seed` when given (the same every run), else from its unique name."""
+    return xero.create_org(f"{name} {uuid.uuid4().hex[:8]}", size=size, seed=seed)
 
 
 def start(api: Api, practice: str, client_id: str | None = None) -> str:
@@ -77,10 +78,10 @@ def link(
 
 
 def a_synced_client(
-    api: Api, stack: OfflineStack, xero: Xero, practice: str, name: str, size: str = "tiny"
+    api: Api, stack: OfflineStack, xero: Xero, practice: str, name: str, size: str = "tiny", seed: str | None = None
 ) -> tuple[str, str, dict[str, Any]]:
     """An organisation linked as a client whose first sync the worker ran: its tenant, client id and that run."""
-    tenant = an_organisation(xero, name, size)
+    tenant = an_organisation(xero, name, size, seed)
     (client_id,) = link(api, stack, xero, practice, [tenant])["clientIds"]
     (run,) = finished_runs(api, practice, client_id, 1)
     assert run["status"] == "succeeded", run

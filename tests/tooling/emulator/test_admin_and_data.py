@@ -5,10 +5,21 @@ from __future__ import annotations
 import time
 from collections import Counter
 
+import pytest
 import requests
 
+from local.xero_emulator import XeroEmulator
 from local.xero_emulator.resources import RESOURCES
+from tests.e2e.test_linking_e2e import an_organisation
+from tests.e2e.test_xero_data_e2e import (
+    ROUND_SEEDS,
+    ROUNDS_ORG_SEED,
+    assert_the_rounds_made_every_kind,
+    changes_in_xero,
+)
+from tests.e2e.test_xero_data_killed_worker_e2e import KILLED_ROUND_SEEDS
 from tests.tooling.emulator.helpers import Xero
+from tests.xero import Xero as E2eXero
 
 
 def _ms(value: str) -> int:
@@ -304,3 +315,16 @@ def test_health_and_unknown_admin_paths(xero: Xero) -> None:
     assert xero.admin("GET", "/health").json() == {"status": "ok"}
     assert xero.admin("GET", "/nope").status_code == 404
     assert requests.get(f"{xero.base_url}/nowhere", timeout=10).status_code == 404
+
+
+@pytest.mark.parametrize("round_seeds", [ROUND_SEEDS, KILLED_ROUND_SEEDS], ids=["data", "killed-worker"])
+def test_the_data_api_rounds_e2e_tests_make_every_kind_of_change_they_assert(
+    emulator: XeroEmulator, round_seeds: tuple[str, ...]
+) -> None:
+    # Given the organisation the data API's rounds e2e tests change, named as theirs is (a unique name)
+    xero = E2eXero(emulator, requests.Session())
+    tenant = an_organisation(xero, "Data Rounds Ltd", seed=ROUNDS_ORG_SEED)
+    # When their three rounds of changes are made
+    made = set().union(*(changes_in_xero(xero, tenant, seed) for seed in round_seeds))
+    # Then the rounds renamed and created contacts, removed groups, and voided or deleted documents, every run
+    assert_the_rounds_made_every_kind(made)
