@@ -121,14 +121,11 @@ test-unit: $(VENV)/.installed ## Unit tier: no network
 test-integration: $(VENV)/.installed ## Integration tier: moto in-process
 	$(PYTEST) tests/integration -q
 
-# Three workers on two cores: much of the tests' time is waiting (leases, visibility timeouts, polls), which a third
-# worker fills (figures in docs/testing.md).
-TEST_WORKERS := 3
-
 # These tiers share nothing between a file's tests (no stack, moto per worker), so tests go one at a time to whichever
-# worker is free, and an idle worker takes from the others' queues: all stay busy to the end.
+# worker is free, and an idle worker takes from the others' queues: all stay busy to the end. Three workers on two
+# cores: many of these tests wait (read timeouts, Retry-After, leases), and a third worker fills the waits.
 test-fast: $(VENV)/.installed ## The edit loop: unit + integration tiers, three workers (no stack, no browser)
-	$(PYTEST) tests/unit tests/integration -q -n $(TEST_WORKERS) --dist worksteal
+	$(PYTEST) tests/unit tests/integration -q -n 3 --dist worksteal
 
 test-contract: install ## Contract tier: the real DynamoDB engine (DynamoDB Local)
 	$(PYTEST) tests/contract -q
@@ -153,7 +150,7 @@ chaos: install ## Chaos: 100 seeds of faults on a local stack of its own (SEEDS=
 	$(PY) -m local chaos --seeds $(or $(SEEDS),1-100)
 
 test: install audit lint typecheck validate build ## Everything CI runs: audit, lint, types, template checks, sam build, every test tier
-	$(PYTEST) tests -q -n $(TEST_WORKERS) --dist loadfile
+	$(PYTEST) tests -q -n 2 --dist loadfile
 
 # The practice console (web/) on a stack deployed with ConsoleHosting=on: docs/console.md. Needs AWS credentials.
 deploy-web: $(VENV)/.installed ## Upload web/ + the stack's config.json to the console bucket: make deploy-web [STACK=xero-sync-dev]
