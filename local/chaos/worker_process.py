@@ -1,12 +1,13 @@
 """A queue worker in a process of its own, attached to a running local stack: Lambda's SQS poller for one queue,
 with the functions hosted here, so it can die the way a Lambda does (SIGKILL: no `finally`, no last write).
 
-`python -m local worker [--queue SyncQueue] [--kill-at-io N] [--exit-when-idle S] [--concurrency N]` reads the
-stack's state file (the template's parameters, its physical resources and the environment it applied) and hosts the
-functions exactly as the stack does (local.stack.lambda_runtime). `--kill-at-io N` kills the process with SIGKILL just
-before its Nth network send (any of them: DynamoDB, SQS, Secrets Manager, Xero), so a test or the chaos driver can stop
-a sync between any two I/O steps, reproducibly. Pause the stack's own poller of that queue first
-(`OfflineStack.worker_for(q).pause()`), or the two share its messages.
+`python -m local worker [--queue SyncQueue] [--kill-at-io N] [--exit-when-idle S] [--concurrency N]
+[--visibility-timeout S]` reads the stack's state file (the template's parameters, its physical resources and the
+environment it applied) and hosts the functions exactly as the stack does (local.stack.lambda_runtime). `--kill-at-io
+N` kills the process with SIGKILL just before its Nth network send (any of them: DynamoDB, SQS, Secrets Manager,
+Xero), so a test or the chaos driver can stop a sync between any two I/O steps, reproducibly; `--visibility-timeout S`
+brings the messages it took back S seconds after it took them (the queue's own timeout otherwise). Pause the stack's
+own poller of that queue first (`OfflineStack.worker_for(q).pause()`), or the two share its messages.
 
 The fault options (`--throttle-writes`, `--fail-secret-writes`, `--duplicate-deliveries`, `--max-delivery-delay`,
 `--fault-seed`) make this process's AWS traffic and deliveries misbehave as AWS's do (local/chaos/aws_faults.py).
@@ -72,8 +73,10 @@ def run_worker(
     exit_when_idle: float | None = None,
     concurrency: int = 1,
     faults: WorkerFaults | None = None,
+    visibility_timeout: int | None = None,
 ) -> int:
-    """Polls `queue` and invokes its function until signalled (or idle for `exit_when_idle` seconds)."""
+    """Polls `queue` and invokes its function until signalled (or idle for `exit_when_idle` seconds); the messages
+    it takes stay hidden `visibility_timeout` seconds (the queue's own when None), so a killed worker's come back."""
     faults = faults or WorkerFaults()
     tally = FaultTally()
     if faults.any():
@@ -107,6 +110,7 @@ def run_worker(
         LOCAL_REGION,
         Redeliveries(sqs, queue_url, faults, tally).around(invoke),
         concurrency=concurrency,
+        visibility_timeout=visibility_timeout,
     )
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -16,7 +16,7 @@ from typing import Any
 from local.stack.state_file import SIGNING_KEY_NAME, STATE_DIR, STATE_FILE_NAME, read_state
 
 READY_LINE = "Local stack ready"
-_PROCESS_MARKERS = {"stack": "-m local", "dynamodb": "DynamoDBLocal", "moto": "moto.server"}
+_PROCESS_MARKERS = {"stack": "-m local", "dynamodb": "DynamoDBLocal", "moto": "moto_server"}
 
 
 def _state(state_dir: Path) -> dict[str, Any]:
@@ -162,7 +162,9 @@ def worker(args: argparse.Namespace) -> int:
         logging.getLogger(quiet).setLevel(logging.WARNING)
     faults = WorkerFaults.from_arguments(args)
     state = state_of(args.state_dir)
-    return run_worker(state, args.queue, args.kill_at_io, args.exit_when_idle, args.concurrency, faults)
+    return run_worker(
+        state, args.queue, args.kill_at_io, args.exit_when_idle, args.concurrency, faults, args.visibility_timeout
+    )
 
 
 def _interrupted(*_: object) -> None:
@@ -243,6 +245,9 @@ def main(argv: list[str] | None = None) -> int:
     poller.add_argument("--kill-at-io", type=int, default=None, help="SIGKILL itself before its Nth network send")
     poller.add_argument("--exit-when-idle", type=float, default=None, help="stop after this many idle seconds")
     poller.add_argument("--concurrency", type=int, default=1, help="invocations at once (execution environments)")
+    poller.add_argument(
+        "--visibility-timeout", type=int, default=None, help="seconds a message taken stays hidden (default: queue's)"
+    )
     from local.chaos.aws_faults import WorkerFaults
 
     WorkerFaults.add_arguments(poller)

@@ -53,6 +53,7 @@ class ManagedProcess:
     port: int = 0
     process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
     log_path: Path | None = None
+    working_dir: Path | None = None  # None: this process's
 
     @property
     def endpoint(self) -> str:
@@ -69,7 +70,12 @@ class ManagedProcess:
         self.port = self.port or free_port()
         log = self.log_path.open("ab") if self.log_path else subprocess.DEVNULL
         self.process = subprocess.Popen(  # noqa: S603 - our own fixed command line
-            self.command(), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
+            self.command(),
+            cwd=self.working_dir,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
         )
         try:
             wait_for_port(self.port, self.process, timeout, self.name)
@@ -170,6 +176,7 @@ class DynamoDBLocal(ManagedProcess):
 @dataclass
 class MotoServer(ManagedProcess):
     name: str = "moto server"
+    working_dir: Path | None = REPO_ROOT  # where `-m local.stack.moto_server` is found
 
     def command(self) -> list[str]:
-        return [sys.executable, "-m", "moto.server", "-H", HOST, "-p", str(self.port)]
+        return [sys.executable, "-m", "local.stack.moto_server", "-H", HOST, "-p", str(self.port)]

@@ -103,6 +103,7 @@ class QueueWorker:
         invoke: Callable[[str, dict[str, Any]], Any],
         concurrency: int | None = None,
         wait_seconds: int = 1,
+        visibility_timeout: int | None = None,
     ) -> None:
         self.source = source
         self.sqs = sqs
@@ -113,6 +114,7 @@ class QueueWorker:
         limit = source.maximum_concurrency or LOCAL_CONCURRENCY_CAP
         self.concurrency = max(1, min(concurrency or LOCAL_CONCURRENCY_CAP, limit))
         self.wait_seconds = wait_seconds
+        self.visibility_timeout = visibility_timeout  # None: the queue's own
         self._stop = threading.Event()
         self._running = threading.Event()
         self._running.set()
@@ -180,6 +182,7 @@ class QueueWorker:
             AttributeNames=["All"],
             MessageSystemAttributeNames=["All"],
             MessageAttributeNames=["All"],
+            **({"VisibilityTimeout": self.visibility_timeout} if self.visibility_timeout is not None else {}),
         )
         messages = received.get("Messages", [])
         if not messages:

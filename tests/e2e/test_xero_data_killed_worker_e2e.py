@@ -25,6 +25,10 @@ pytestmark = pytest.mark.usefixtures("xero_minute_a_second")
 # and late in a tiny organisation's Sync Now, each after some resources were imported and before all of them were.
 KILL_AT_SEND = (170, 240, 310)
 KILLED_ROUND_SEEDS = ("killed-round-1", "killed-round-2", "killed-round-3")
+# The killed worker's message is back this long after it was taken (the stack's queue keeps it 20 s). The kill comes
+# about 2 s after the take, and the dead worker's lease (CHILD_LEASE: 6 s, renewed each second) must have lapsed when
+# the message is back, or the stack's worker drops it as a duplicate (in AWS the queue's 5400 s outlast the lease).
+KILLED_MESSAGE_BACK_AFTER = 14
 
 
 @pytest.fixture
@@ -44,7 +48,12 @@ def test_after_rounds_of_changes_each_synced_by_a_worker_killed_mid_run_every_re
         with stack.worker_for("SyncQueue").paused():
             accepted = sync_now(api, practice, client_id)
             # And the worker that takes it (a process of its own) is killed part-way through
-            child = worker_process(stack, "--kill-at-io", str(kill_at), "--exit-when-idle", "10", env=CHILD_LEASE)
+            child = worker_process(
+                stack,
+                *("--kill-at-io", str(kill_at), "--exit-when-idle", "10"),
+                *("--visibility-timeout", str(KILLED_MESSAGE_BACK_AFTER)),
+                env=CHILD_LEASE,
+            )
             assert child.wait(timeout=120) == KILLED_EXIT, child.stderr.read() if child.stderr else ""
             at_kill = overview(api, practice, client_id)
         assert (at_kill["currentRun"]["runId"], at_kill["currentRun"]["status"]) == (accepted["runId"], "running")

@@ -1,0 +1,38 @@
+"""moto's server as the local stack runs it: `python -m local.stack.moto_server [moto.server's options]`.
+
+moto (5.2) reads SQS's clock through datetime arithmetic (now minus the epoch, as a timedelta) and counts a queue's
+messages (each message's visibility and delay: two clock reads) for every message it sends or receives, so with a
+thousand messages queued a nightly dispatch and the receives after it took a test 40 s. Here SQS's clock is
+`time.time()`: the same value, without the datetimes. tests/tooling/test_moto_server.py holds it to moto's own.
+"""
+
+import sys
+import time
+from datetime import datetime
+
+
+def read_sqs_clock_quickly() -> None:
+    """moto's SQS models read the clock through `time.time()` from now on (in this process)."""
+    import moto.sqs.models as sqs_models
+
+    moto_unix_time = sqs_models.unix_time
+
+    def unix_time(dt: datetime | None = None) -> float:
+        return time.time() if dt is None else moto_unix_time(dt)
+
+    def unix_time_millis(dt: datetime | None = None) -> float:
+        return unix_time(dt) * 1000.0
+
+    sqs_models.unix_time = unix_time
+    sqs_models.unix_time_millis = unix_time_millis
+
+
+def main() -> None:
+    read_sqs_clock_quickly()
+    from moto.server import main as moto_main
+
+    moto_main(sys.argv[1:])
+
+
+if __name__ == "__main__":
+    main()
