@@ -1,6 +1,5 @@
 """The accounting client's retry, rate-limit and pacing rules, and the catalogue against the emulator's resources."""
 
-import dataclasses
 import json
 import threading
 import time
@@ -12,9 +11,8 @@ import responses
 from local.xero_emulator.resources import RESOURCES
 from xero_sync import xero_pacing
 from xero_sync.catalogue import CATALOGUE, Deletes, Paging
-from xero_sync.config import get_settings
+from xero_sync.config import Settings, get_settings
 from xero_sync.xero_api import (
-    ApiOptions,
     Forbidden,
     OrganisationOffline,
     RateLimited,
@@ -29,16 +27,18 @@ BASE = "https://api.example.test"
 URL = f"{BASE}/api.xro/2.0/Invoices"
 
 
-def api(**options) -> tuple[XeroApi, list[str | None]]:
+def api(**settings) -> tuple[XeroApi, list[str | None]]:
+    """The client on the test's settings, with `settings` (Settings fields, e.g. xero_attempts=2) changed."""
     asked: list[str | None] = []  # the token Xero refused, at each ask (None: any valid one)
 
     def token(refused: str | None) -> str:
         asked.append(refused)
         return "token"
 
-    opts = dataclasses.replace(ApiOptions.from_settings(get_settings()), **options)
+    assert set(settings) <= set(Settings.model_fields), set(settings) - set(Settings.model_fields)
     # Every wait (the retries' back-off, the pacer's) sleeps through `sleep`: here it returns at once.
-    return XeroApi(BASE, "tenant", token, opts, session=requests.Session(), sleep=lambda s: None), asked
+    changed = get_settings().model_copy(update=settings)
+    return XeroApi(BASE, "tenant", token, changed, session=requests.Session(), sleep=lambda s: None), asked
 
 
 def test_every_resource_the_emulator_serves_is_in_the_catalogue_once_with_its_id():
@@ -94,10 +94,10 @@ def test_a_page_was_read_no_earlier_than_its_envelope_time_less_the_round_trip()
 def test_a_failure_that_persists_is_raised_with_its_reason():
     responses.get(URL, status=500, json={})
     with pytest.raises(TransientFailure, match="500 from Invoices"):
-        api(attempts=3)[0].get("Invoices", {})
+        api(xero_attempts=3)[0].get("Invoices", {})
     responses.replace(responses.GET, URL, status=503, body="offline")
     with pytest.raises(OrganisationOffline):
-        api(attempts=2)[0].get("Invoices", {})
+        api(xero_attempts=2)[0].get("Invoices", {})
 
 
 @responses.activate
@@ -109,7 +109,7 @@ def test_a_short_minute_429_is_waited_out_and_a_long_one_or_a_day_one_goes_back_
     assert client.stats.rate_limited == 1
     responses.get(URL, status=429, headers={"X-Rate-Limit-Problem": "minute", "Retry-After": "50"})
     with pytest.raises(RateLimited) as minute:
-        api(max_inline_wait=20)[0].get("Invoices", {})
+        api(xero_max_inline_wait_seconds=20)[0].get("Invoices", {})
     assert (minute.value.problem, minute.value.retry_after) == ("minute", 50)
     responses.replace(responses.GET, URL, status=429, headers={"X-Rate-Limit-Problem": "day", "Retry-After": "7"})
     with pytest.raises(RateLimited) as day:
@@ -203,7 +203,7 @@ def test_the_pacer_never_lets_more_than_the_allowed_calls_be_in_flight():
 
 def test_calls_waiting_side_by_side_count_once_in_what_the_run_waited():
     """A run's "waited" is wall-clock time: five threads each waiting 0.3 s at once waited 0.3 s, not 1.5 s."""
-    api = XeroApi("http://127.0.0.1:9", "tenant", lambda _: "token", ApiOptions.from_settings(get_settings()))
+    api = XeroApi("http://127.0.0.1:9", "tenant", lambda _: "token", get_settings())
 
     def wait() -> None:
         with api.pacer.waits.on("rate_limit", 0.3):

@@ -29,7 +29,7 @@ from xero_sync.runs import BegunRun, Heartbeat, begin_run, finish_run, now_utc, 
 from xero_sync.schemas import SyncMessage
 from xero_sync.tokens import TokenStore, usable
 from xero_sync.unlinking import mark_needs_relink
-from xero_sync.xero_api import ApiOptions, XeroApi
+from xero_sync.xero_api import XeroApi
 
 SQS_MAX_DELAY_SECONDS = 900
 
@@ -56,7 +56,7 @@ class AccessToken:
 def client_api(tenant_id: str, token_set_id: str) -> XeroApi:
     """The Accounting API of one organisation, reached with the client's token set (refreshed as calls need)."""
     settings = get_settings()
-    return XeroApi(str(settings.xero_api_url), tenant_id, AccessToken(token_set_id), ApiOptions.from_settings(settings))
+    return XeroApi(str(settings.xero_api_url), tenant_id, AccessToken(token_set_id), settings)
 
 
 def import_organisation(

@@ -100,31 +100,6 @@ class _SendAgain(Exception):
 
 
 @dataclass(frozen=True)
-class ApiOptions:
-    """The client's limits and retry policy; their values are the settings' (`from_settings`)."""
-
-    max_in_flight: int
-    calls_per_window: int
-    window_seconds: float
-    read_timeout: float
-    attempts: int  # per call, for transient failures
-    backoff_base: float
-    max_inline_wait: float  # a minute 429 with a longer Retry-After goes back to the engine
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> "ApiOptions":
-        return cls(
-            max_in_flight=settings.xero_max_in_flight,
-            calls_per_window=settings.xero_calls_per_minute,
-            window_seconds=settings.xero_minute_seconds,
-            read_timeout=settings.xero_read_timeout_seconds,
-            attempts=settings.xero_attempts,
-            backoff_base=settings.xero_backoff_base_seconds,
-            max_inline_wait=settings.xero_max_inline_wait_seconds,
-        )
-
-
-@dataclass(frozen=True)
 class Page:
     records: list[dict[str, Any]]
     pagination: dict[str, Any] | None
@@ -157,21 +132,24 @@ class XeroApi:
         base_url: str,
         tenant_id: str,
         access_token: Callable[[str | None], str],
-        options: ApiOptions,
+        settings: Settings,
         stop: threading.Event | None = None,
         session: requests.Session | None = None,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         """`access_token(refused)` returns a bearer token: given one Xero refused (401), a token other than that one.
-        `sleep` is what every wait sleeps with (the pacer's, the retries' back-off): tests pass one that returns."""
+        `settings` gives the limits and the retry policy (its `xero_*` fields). `sleep` is what every wait sleeps
+        with (the pacer's, the retries' back-off): tests pass one that returns."""
         self.base_url = base_url.rstrip("/")
         self.tenant_id = tenant_id
         self.access_token = access_token
-        self.options = options
+        self.settings = settings
         self.stop = stop or threading.Event()
         self.session = session or _shared_session()
         self.sleep = sleep
-        self.pacer = Pacer(options.max_in_flight, options.calls_per_window, options.window_seconds, self.stop, sleep)
+        self.pacer = Pacer(
+            settings.xero_max_in_flight, settings.xero_calls_per_minute, settings.xero_minute_seconds, self.stop, sleep
+        )
         self.stats = CallStats(waits=self.pacer.waits)
 
     def waiting(self) -> tuple[WaitReason, datetime] | None:
@@ -207,9 +185,11 @@ class XeroApi:
         )
         transient = Retrying(
             retry=retry_if_exception_type(_Transient),
-            stop=stop_after_attempt(self.options.attempts),
+            stop=stop_after_attempt(self.settings.xero_attempts),
             # tenacity's first back-off is multiplier * 2**0: twice the base, as Xero's guidance has it.
-            wait=wait_random_exponential(multiplier=2 * self.options.backoff_base, max=BACKOFF_CAP_SECONDS),
+            wait=wait_random_exponential(
+                multiplier=2 * self.settings.xero_backoff_base_seconds, max=BACKOFF_CAP_SECONDS
+            ),
             sleep=lambda seconds: self._pause(seconds, "xero_retry"),
             before_sleep=_log_retry,
             retry_error_callback=_give_up,
@@ -233,7 +213,7 @@ class XeroApi:
                     "Accept": "application/json",
                     **(headers or {}),
                 },
-                timeout=(CONNECT_TIMEOUT_SECONDS, self.options.read_timeout),
+                timeout=(CONNECT_TIMEOUT_SECONDS, self.settings.xero_read_timeout_seconds),
             )
             body_bytes = response.content
         except requests.RequestException as error:
@@ -285,7 +265,7 @@ class XeroApi:
             raise RateLimited(problem, retry_after or 3600.0)
         if problem == "concurrent":
             retry_after = retry_after or 1.0
-        if retry_after > self.options.max_inline_wait:
+        if retry_after > self.settings.xero_max_inline_wait_seconds:
             raise RateLimited(problem, retry_after)
         self.pacer.hold(retry_after)
         self._pause(0, "rate_limit")
