@@ -183,22 +183,17 @@ def finish_run(
         client_actions += [Client.last_successful_sync_at.set(now), Client.last_error.remove()]
     elif error_message:
         client_actions.append(Client.last_error.set(error_message))
-    client = Client(practice_id=message.practice_id, client_id=message.client_id)
+    if _update_run_and_claim(message, run_actions, client_actions):
+        _publish_run_ended(message)
+        return
+    # The client no longer names this run (its claim lapsed and another run took over): record the run alone,
+    # unless it was closed meanwhile (the client was unlinked or deleted under it: that reason stands).
     run = SyncRun(client_id=message.client_id, run_id=message.run_id)
     try:
-        with TransactWrite(connection=shared_connection()) as transaction:
-            transaction.update(run, actions=run_actions, condition=SyncRun.run_id.exists())
-            transaction.update(client, actions=client_actions, condition=Client.current_run_id == message.run_id)
-    except TransactWriteError:
-        # The client no longer names this run (its claim lapsed and another run took over): record the run alone,
-        # unless it was closed meanwhile (the client was unlinked or deleted under it: that reason stands).
-        try:
-            run.update(actions=run_actions, condition=SyncRun.status.is_in(*(s.value for s in ACTIVE_RUN_STATUSES)))
-        except UpdateError:
-            return
-        _publish_run_ended(message, run)  # the update answered the whole run
+        run.update(actions=run_actions, condition=SyncRun.status.is_in(*(s.value for s in ACTIVE_RUN_STATUSES)))
+    except UpdateError:
         return
-    _publish_run_ended(message)
+    _publish_run_ended(message, run)  # the update answered the whole run
 
 
 def _publish_run_ended(message: SyncMessage | RunKey, ended: SyncRun | None = None) -> None:
@@ -229,23 +224,33 @@ def suspend_run(
     The run shows what it waits on until when. Returns False when the client no longer names this run."""
     now = now_utc()
     expires = lease_until(max(now, resumes_at or now))
-    client = Client(practice_id=message.practice_id, client_id=message.client_id)
-    run = SyncRun(client_id=message.client_id, run_id=message.run_id)
+    return _update_run_and_claim(
+        message,
+        run_actions=[
+            SyncRun.status.set(status.value),
+            SyncRun.resumes_at.set(resumes_at) if resumes_at else SyncRun.resumes_at.remove(),
+            SyncRun.waiting_reason.set(waiting_reason) if waiting_reason else SyncRun.waiting_reason.remove(),
+            SyncRun.progress.remove(),
+        ],
+        client_actions=[Client.current_run_status.set(status.value), Client.current_run_expires_at.set(expires)],
+    )
+
+
+def _update_run_and_claim(
+    message: SyncMessage | RunKey, run_actions: list[Action], client_actions: list[Action]
+) -> bool:
+    """Updates the run and its client's claim in one transaction, only while the client still names this run;
+    False (and nothing written) when it no longer does, or the run does not exist."""
     try:
         with TransactWrite(connection=shared_connection()) as transaction:
             transaction.update(
-                run,
-                actions=[
-                    SyncRun.status.set(status.value),
-                    SyncRun.resumes_at.set(resumes_at) if resumes_at else SyncRun.resumes_at.remove(),
-                    SyncRun.waiting_reason.set(waiting_reason) if waiting_reason else SyncRun.waiting_reason.remove(),
-                    SyncRun.progress.remove(),
-                ],
+                SyncRun(client_id=message.client_id, run_id=message.run_id),
+                actions=run_actions,
                 condition=SyncRun.run_id.exists(),
             )
             transaction.update(
-                client,
-                actions=[Client.current_run_status.set(status.value), Client.current_run_expires_at.set(expires)],
+                Client(practice_id=message.practice_id, client_id=message.client_id),
+                actions=client_actions,
                 condition=Client.current_run_id == message.run_id,
             )
     except TransactWriteError:
