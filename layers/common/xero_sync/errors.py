@@ -5,9 +5,28 @@ from typing import Any
 
 
 class ApiError(Exception):
+    """An error the API answers with its status, code and fixed message (what it says when raised without one).
+    Each kind declares what it changes of them as class keywords; the rest it inherits."""
+
     status: HTTPStatus = HTTPStatus.BAD_REQUEST
     code: str = "bad_request"
-    fixed_message: str = "the request is invalid"  # what the error says when it is raised without a message
+    fixed_message: str = "the request is invalid"
+
+    def __init_subclass__(
+        cls,
+        *,
+        status: HTTPStatus | None = None,
+        code: str | None = None,
+        fixed_message: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init_subclass__(**kwargs)
+        if status is not None:
+            cls.status = status
+        if code is not None:
+            cls.code = code
+        if fixed_message is not None:
+            cls.fixed_message = fixed_message
 
     def __init__(self, message: str | None = None) -> None:
         self.message = message or self.fixed_message
@@ -24,29 +43,20 @@ class ApiError(Exception):
         return None
 
 
-class Unauthorized(ApiError):
-    status = HTTPStatus.UNAUTHORIZED
-    code = "unauthorized"
+class Unauthorized(ApiError, status=HTTPStatus.UNAUTHORIZED, code="unauthorized"):
+    pass
 
 
-class ClientNotFound(ApiError):
+class ClientNotFound(ApiError, status=HTTPStatus.NOT_FOUND, code="client_not_found", fixed_message="no such client"):
     """Also what another practice's client looks like: the two must be indistinguishable."""
 
-    status = HTTPStatus.NOT_FOUND
-    code = "client_not_found"
-    fixed_message = "no such client"
+
+class ClientNotLinked(ApiError, status=HTTPStatus.CONFLICT, code="client_not_linked"):
+    pass
 
 
-class ClientNotLinked(ApiError):
-    status = HTTPStatus.CONFLICT
-    code = "client_not_linked"
-
-
-class ResourceNotFound(ApiError):
+class ResourceNotFound(ApiError, status=HTTPStatus.NOT_FOUND, code="resource_not_found"):
     """A data API resource that is not in the catalogue: the message and details name the valid ones."""
-
-    status = HTTPStatus.NOT_FOUND
-    code = "resource_not_found"
 
     def __init__(self, valid: list[str]) -> None:
         super().__init__(f"no such Xero resource; one of: {', '.join(valid)}")
@@ -57,18 +67,13 @@ class ResourceNotFound(ApiError):
         return [{"location": "path.resource", "reason": "not a Xero resource", "valid": self.valid}]
 
 
-class RecordNotFound(ApiError):
-    status = HTTPStatus.NOT_FOUND
-    code = "record_not_found"
-    fixed_message = "no such record"
+class RecordNotFound(ApiError, status=HTTPStatus.NOT_FOUND, code="record_not_found", fixed_message="no such record"):
+    pass
 
 
-class InvalidParameter(ApiError):
+class InvalidParameter(ApiError, status=HTTPStatus.UNPROCESSABLE_ENTITY, code="validation_error"):
     """A parameter valid on its own but not here (contactId on a resource without contacts, too many ids): the same
     422 `validation_error` the request validation gives, with where and why."""
-
-    status = HTTPStatus.UNPROCESSABLE_ENTITY
-    code = "validation_error"
 
     def __init__(self, location: str, reason: str) -> None:
         super().__init__()
@@ -79,9 +84,8 @@ class InvalidParameter(ApiError):
         return [{"location": self.location, "reason": self.reason}]
 
 
-class InvalidCursor(ApiError):
-    code = "invalid_cursor"
-    fixed_message = "the paging cursor is not one this API gave out"
+class InvalidCursor(ApiError, code="invalid_cursor", fixed_message="the paging cursor is not one this API gave out"):
+    pass
 
 
 class LinkNotCompleted(ApiError):
@@ -115,11 +119,8 @@ def run_error_message(code: str) -> str:
     return RUN_ERROR_MESSAGES.get(code, RUN_ERROR_MESSAGES["sync_error"])
 
 
-class TooManyRequests(ApiError):
+class TooManyRequests(ApiError, status=HTTPStatus.TOO_MANY_REQUESTS, code="too_many_requests"):
     """Refused for now: Retry-After says in how many seconds (at least 1) the same request would be taken."""
-
-    status = HTTPStatus.TOO_MANY_REQUESTS
-    code = "too_many_requests"
 
     def __init__(self, message: str, retry_after_seconds: int) -> None:
         super().__init__(message)
@@ -130,9 +131,9 @@ class TooManyRequests(ApiError):
         return {"Retry-After": str(self.retry_after_seconds)}
 
 
-class RateLimited(TooManyRequests):
-    code = "rate_limited"
+class RateLimited(TooManyRequests, code="rate_limited"):
+    pass
 
 
-class FullSyncLimited(TooManyRequests):
-    code = "full_sync_limited"
+class FullSyncLimited(TooManyRequests, code="full_sync_limited"):
+    pass

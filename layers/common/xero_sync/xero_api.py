@@ -41,25 +41,29 @@ BACKOFF_CAP_SECONDS = 20.0
 
 
 class XeroApiError(Exception):
+    """A Xero call that failed. `code` is what a failed run records; each kind of failure declares its own."""
+
     code = "xero_error"
+
+    def __init_subclass__(cls, *, code: str, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.code = code
 
     def __init__(self, message: str, status: int | None = None) -> None:
         super().__init__(message)
         self.status = status
 
 
-class Unauthorized(XeroApiError):
-    code = "xero_unauthorized"
+class Unauthorized(XeroApiError, code="xero_unauthorized"):
+    """401, also with the token that replaced the one Xero refused first."""
 
 
-class Forbidden(XeroApiError):
-    code = "xero_forbidden"
+class Forbidden(XeroApiError, code="xero_forbidden"):
+    """Xero answered 403."""
 
 
-class RateLimited(XeroApiError):
+class RateLimited(XeroApiError, code="rate_limited"):
     """A 429 the client did not wait out: `problem` is Xero's X-Rate-Limit-Problem (minute, day...)."""
-
-    code = "rate_limited"
 
     def __init__(self, problem: str, retry_after: float) -> None:
         super().__init__(f"Xero rate limit reached ({problem}); retry after {retry_after:.0f} s", 429)
@@ -67,22 +71,16 @@ class RateLimited(XeroApiError):
         self.retry_after = retry_after
 
 
-class OrganisationOffline(XeroApiError):
+class OrganisationOffline(XeroApiError, code="xero_unavailable"):
     """503 that outlasted the retries: the organisation (or Xero) is unavailable for now."""
 
-    code = "xero_unavailable"
 
-
-class TransientFailure(XeroApiError):
+class TransientFailure(XeroApiError, code="xero_transient_failure"):
     """5xx, timeouts, resets or malformed bodies that outlasted the retries."""
 
-    code = "xero_transient_failure"
 
-
-class NotOffered(XeroApiError):
+class NotOffered(XeroApiError, code="resource_unavailable"):
     """404 or 410 on a collection: Xero does not offer this resource to the organisation (its plan, its region)."""
-
-    code = "resource_unavailable"
 
 
 class _Transient(Exception):
