@@ -53,7 +53,7 @@ def run(settings: Settings, state_dir: Path, console: Console) -> dict[str, Any]
     from local.cli.demo import quiet_logs
 
     # First, with no local stack running beside the fresh interpreters.
-    cold_starts = measure_imports(settings.import_runs, log)
+    cold_starts = measure_imports(settings.import_runs, log, warm_up=settings.import_warm_up)
     quiet_logs(state_dir / "logs" / "bench.log")
     with BenchStack(state_dir) as bench:
         quiet_logs(state_dir / "logs" / "bench.log")  # again: the functions' loggers exist now

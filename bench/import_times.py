@@ -5,8 +5,9 @@ gives it (resolved with local names, as the tests do) and what Lambda adds: LAMB
 samples as in Lambda, and tracing on (`Tracing: Active`), so the Tracer patches what it patches there. The same
 measurement runs on the tree before the change (`functions/` and `layers/common/` of PRE_CHANGE_COMMIT, extracted
 with `git archive`), the two trees in turn for each function and run, so both see the same load on a shared machine.
-A first import of each (which writes the bytecode caches) is not counted. Reported per function: the median wall
-time and CPU time of the import, and the handler module's slowest imports by `python -X importtime` (cumulative).
+A first import of each (the files read once, their bytecode cached where Python may write it) is not counted; the
+smoke mode skips it. Reported per function: the median wall time and CPU time of the import, and the handler
+module's slowest imports by `python -X importtime` (cumulative).
 
 `python -m bench.import_times [--runs N]` prints the table alone; `make bench` includes it.
 """
@@ -164,8 +165,9 @@ def _summary(imports: list[Import]) -> dict[str, Any]:
     }
 
 
-def measure(runs: int, log: Callable[[str], None] = print) -> dict[str, Any]:
-    """Each handler's import now and before the change, interleaved, `runs` times each; and the AWS SDK's floor."""
+def measure(runs: int, log: Callable[[str], None] = print, warm_up: bool = True) -> dict[str, Any]:
+    """Each handler's import now and before the change, interleaved, `runs` times each, after an uncounted first
+    import of each when `warm_up`; and the AWS SDK's floor."""
     found = handlers()
     with tempfile.TemporaryDirectory(prefix="pre-change-") as workdir:
         before_root = Path(workdir)
@@ -175,7 +177,7 @@ def measure(runs: int, log: Callable[[str], None] = print) -> dict[str, Any]:
         present = {
             tree: {n: h for n, h in found.items() if (root / h.code_dir).is_dir()} for tree, root in trees.items()
         }
-        for tree, root in trees.items():  # compiles each tree's bytecode: not counted
+        for tree, root in trees.items() if warm_up else ():  # the files read once, and cached: not counted
             for handler in present[tree].values():
                 import_once(root, handler)
         for run in range(runs):

@@ -27,6 +27,7 @@ class Settings:
     changes: dict[str, int] = field(default_factory=lambda: dict(CHANGES_PER_DAY))
     sqs_latency_ms: float = SQS_LATENCY_MS
     import_runs: int = 5  # cold imports of each handler, now and before (bench/import_times.py)
+    import_warm_up: bool = True  # a first, uncounted import of each (the smoke's one run needs no steady figure)
 
     @property
     def latency_seconds(self) -> float:
@@ -41,7 +42,15 @@ def settings_for(mode: str, latency_ms: float = 100.0, time_scale: float = DEFAU
     if mode == "smoke":
         # CI's guard against rot: every section runs, on the smallest inputs and a short latency (under a minute).
         return Settings(
-            mode, ("tiny",), min(latency_ms, 20.0), time_scale, ("tiny",), ("tiny",), (100, 500), import_runs=1
+            mode,
+            ("tiny",),
+            min(latency_ms, 20.0),
+            time_scale,
+            ("tiny",),
+            ("tiny",),
+            (100, 500),
+            import_runs=1,
+            import_warm_up=False,
         )
     if mode == "full":
         return Settings(mode, ("small", "medium", "large"), latency_ms, time_scale, ("medium", "large"))

@@ -95,6 +95,7 @@ class OfflineStack:
         max_environments: int = 4,
         queue_workers: bool = True,
         xero_time_scale: float = 1.0,
+        dynamodb_quick_start: bool = True,
     ) -> None:
         self.api_port = api_port
         self.console_port = console_port
@@ -120,7 +121,9 @@ class OfflineStack:
         self.region = LOCAL_REGION
 
         log_dir = state_dir / "logs"
-        self.dynamodb = DynamoDBLocal(port=dynamodb_port, db_path=db_path, log_path=log_dir / "dynamodb.log")
+        self.dynamodb = DynamoDBLocal(
+            port=dynamodb_port, db_path=db_path, log_path=log_dir / "dynamodb.log", quick_start=dynamodb_quick_start
+        )
         self.moto = MotoServer(port=moto_port, log_path=log_dir / "moto.log")
         self.emulator: Any = None
         self.emulator_error: str | None = None
