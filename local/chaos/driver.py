@@ -122,7 +122,8 @@ class Workers:
             self.process = subprocess.Popen(  # noqa: S603 - our own command line
                 [sys.executable, "-m", "local", "--state-dir", str(self.state_dir), "worker", *options],
                 cwd=REPO_ROOT,
-                env={**os.environ, **self.environment, **environment},
+                # Unbuffered: a SIGKILLed worker's log keeps every line it wrote up to the kill.
+                env={**os.environ, **self.environment, **environment, "PYTHONUNBUFFERED": "1"},
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
