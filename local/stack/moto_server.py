@@ -1,8 +1,8 @@
 """moto's server as the local stack runs it: `python -m local.stack.moto_server [moto.server's options]`.
 
 moto (5.2) reads SQS's clock through datetime arithmetic (now minus the epoch, as a timedelta) and counts a queue's
-messages (each message's visibility and delay: two clock reads) for every message it sends or receives, so with a
-thousand messages queued a nightly dispatch and the receives after it took a test 40 s. Here SQS's clock is
+messages (each message's visibility and delay: two clock reads) for every message it sends or receives: a nightly
+dispatch of a thousand clients, and the receives after it, spent most of their time there. Here SQS's clock is
 `time.time()`: the same value, without the datetimes. tests/tooling/test_moto_server.py holds it to moto's own.
 """
 
