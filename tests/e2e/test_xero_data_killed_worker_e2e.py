@@ -25,10 +25,10 @@ pytestmark = pytest.mark.usefixtures("xero_minute_a_second")
 # and late in a tiny organisation's Sync Now, each after some resources were imported and before all of them were.
 KILL_AT_SEND = (170, 240, 310)
 KILLED_ROUND_SEEDS = ("killed-round-1", "killed-round-2", "killed-round-3")
-# The killed worker's message is back this long after it was taken (the stack's queue keeps it 20 s). The kill comes
-# about 2 s after the take, and the dead worker's lease (CHILD_LEASE: 6 s, renewed each second) must have lapsed when
-# the message is back, or the stack's worker drops it as a duplicate (in AWS the queue's 5400 s outlast the lease).
-KILLED_MESSAGE_BACK_AFTER = 14
+# The killed worker's message is back this long after it was taken (the stack's queue keeps it 20 s): the kill comes
+# about 2 s after the take, and the dead worker's lease (CHILD_LEASE) must have lapsed when the message is back, or
+# the stack's worker drops it as a duplicate (in AWS the queue's 5400 s outlast the lease). 8 s: the kill and a margin.
+KILLED_MESSAGE_BACK_AFTER = int(float(CHILD_LEASE["WORKER_LEASE_SECONDS"])) + 8
 
 
 @pytest.fixture
