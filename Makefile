@@ -150,7 +150,7 @@ chaos: install ## Chaos: 100 seeds of faults on a local stack of its own (SEEDS=
 	$(PY) -m local chaos --seeds $(or $(SEEDS),1-100)
 
 test: install audit lint typecheck validate build ## Everything CI runs: audit, lint, types, template checks, sam build, every test tier
-	$(PYTEST) tests -q -n 3 --dist loadfile
+	$(PYTEST) tests -q -n 3 --dist loadfile --no-loadscope-reorder
 
 # The practice console (web/) on a stack deployed with ConsoleHosting=on: docs/console.md. Needs AWS credentials.
 deploy-web: $(VENV)/.installed ## Upload web/ + the stack's config.json to the console bucket: make deploy-web [STACK=xero-sync-dev]

@@ -33,6 +33,8 @@ from xero_sync.catalogue import CATALOGUE
 from xero_sync.config import get_settings
 from xero_sync.models import XeroRecord
 
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture
 def emu(engines) -> Iterator[Emulated]:

@@ -34,6 +34,8 @@ from xero_sync.models import shared_connection
 from xero_sync.tokens import TokenRefreshBusy, TokenSaveFailed, TokenSetRevoked, TokenStore
 from xero_sync.xero_identity import XeroIdentity, XeroUnavailable
 
+pytestmark = pytest.mark.slow
+
 REFRESHES = int(os.environ.get("TORTURE_REFRESHES", "250"))
 SEED = int(os.environ.get("TORTURE_SEED", "20261202"))
 TOKEN_SETS = 4

@@ -13,6 +13,8 @@ from local.chaos.driver import ChaosSeed
 from local.chaos.plan import draw_plan, parse_seeds
 from local.stack.offline_stack import OfflineStack
 
+pytestmark = pytest.mark.slow
+
 SMOKE_SEEDS = parse_seeds(os.environ.get("CHAOS_SMOKE_SEEDS", "5,8"))
 
 

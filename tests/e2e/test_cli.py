@@ -8,12 +8,15 @@ import time
 from pathlib import Path
 from typing import IO
 
+import pytest
 import requests
 
 from local.cli.main import READY_LINE
 from local.stack.provision import LOCAL_XERO_APP
 from local.stack.template import REPO_ROOT
 from tests.e2e.helpers import drain, start_local_up
+
+pytestmark = pytest.mark.slow
 
 STARTUP_BUDGET_SECONDS = 30  # the stack itself aims at < 10 s; CI machines are slower than laptops
 

@@ -14,6 +14,8 @@ from tests.e2e.helpers import Api, eventually
 from tests.e2e.test_linking_e2e import a_synced_client, connected_tenants, secret_of, token_set_secrets
 from tests.xero import Xero
 
+pytestmark = pytest.mark.slow
+
 SEEDED_RECORDS = 200_000
 RESOURCES = ("Invoices", "Contacts", "Journals", "BankTransactions", "Payments")
 

@@ -10,10 +10,13 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 import requests
 
 from local.stack.template import REPO_ROOT
 from tests.e2e.helpers import EPHEMERAL_PORTS
+
+pytestmark = pytest.mark.slow
 
 READY_BUDGET_SECONDS = 600  # the whole demo on a busy 2-core machine; it aims at well under a minute
 

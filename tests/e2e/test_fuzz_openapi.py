@@ -23,6 +23,8 @@ from local.stack.jwt_auth import SigningKey, TokenIssuer
 from local.stack.offline_stack import OfflineStack
 from tests.e2e.helpers import Api
 
+pytestmark = pytest.mark.slow
+
 MAX_EXAMPLES = int(os.environ.get("FUZZ_MAX_EXAMPLES", "15"))
 SEED = int(os.environ.get("FUZZ_SEED", "9"))
 # Stateful checks (resources created by one call and used by the next) need links this document does not declare.

@@ -18,7 +18,7 @@ from tests.xero import Xero
 SYNC_TIMEOUT = 90  # seconds for the worker to take and finish a tiny organisation's sync on a busy machine
 # Linking, not pacing, is tested here: the syncs of one organisation linked twice share its minute budget, and with
 # Xero's real minute the third sync within it waits the rest of the minute out.
-pytestmark = pytest.mark.usefixtures("xero_minute_a_second")
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("xero_minute_a_second")]
 
 
 @pytest.fixture

@@ -17,6 +17,8 @@ from tests.e2e.test_linking_e2e import SYNC_TIMEOUT, a_synced_client, finished_r
 from tests.sync_support import Emulated, differences
 from tests.xero import Xero
 
+pytestmark = pytest.mark.slow
+
 CHILD_LEASE = {"WORKER_LEASE_SECONDS": "6", "RUN_HEARTBEAT_SECONDS": "1"}  # the killed worker's claim lapses fast
 
 

@@ -32,7 +32,7 @@ ROUND_FAULTS: list[list[tuple[str, dict[str, Any]]]] = [
 ]
 
 
-pytestmark = pytest.mark.usefixtures("xero_minute_a_second")
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("xero_minute_a_second")]
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ from tests.e2e.test_one_sync_at_a_time import sync_now
 from tests.e2e.test_xero_data_e2e import assert_reads_as_xero, every_record
 from tests.xero import Xero
 
-pytestmark = pytest.mark.usefixtures("xero_minute_a_second")
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("xero_minute_a_second")]
 
 
 @pytest.fixture

@@ -20,7 +20,7 @@ from tests.e2e.test_xero_data_e2e import (
 )
 from tests.xero import Xero
 
-pytestmark = pytest.mark.usefixtures("xero_minute_a_second")
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("xero_minute_a_second")]
 # The network send (DynamoDB, SQS, Secrets Manager, Xero) before which each round's worker is killed: early, middle
 # and late in a tiny organisation's Sync Now, each after some resources were imported and before all of them were.
 KILL_AT_SEND = (170, 240, 310)

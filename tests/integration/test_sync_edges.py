@@ -30,6 +30,8 @@ from xero_sync.engine import EngineHooks
 from xero_sync.models import Client, SyncRun
 from xero_sync.xero_api import XeroApi
 
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture
 def emu(aws, xero) -> Iterator[Emulated]:

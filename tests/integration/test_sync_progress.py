@@ -25,6 +25,8 @@ from xero_sync.runs import Heartbeat, begin_run
 from xero_sync.sync_requests import request_sync
 from xero_sync.sync_worker import process_sync_message
 
+pytestmark = pytest.mark.slow
+
 # A short lease, renewed often; a beat may take a while on a busy machine (two writes), so the lease holds several.
 LEASE_SECONDS = 2.0
 FAST_HEARTBEAT = {"WORKER_LEASE_SECONDS": str(LEASE_SECONDS), "RUN_HEARTBEAT_SECONDS": "0.2"}

@@ -24,6 +24,8 @@ from xero_sync.models import Client, PassCheckpoint, SyncRun, XeroRecord
 from xero_sync.record_store import RecordStore
 from xero_sync.sync_worker import process_sync_message
 
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture
 def emu(aws, xero) -> Iterator[Emulated]:

@@ -10,6 +10,8 @@ from xero_sync.engine import EngineHooks
 from xero_sync.models import Client, PassCheckpoint, SyncRun
 from xero_sync.record_store import RecordStore
 
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture
 def api(aws) -> Api:

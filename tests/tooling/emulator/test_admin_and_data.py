@@ -21,6 +21,8 @@ from tests.e2e.test_xero_data_killed_worker_e2e import KILLED_ROUND_SEEDS
 from tests.tooling.emulator.helpers import Xero
 from tests.xero import Xero as E2eXero
 
+pytestmark = pytest.mark.slow
+
 
 def _ms(value: str) -> int:
     return int(value[6:-7])
