@@ -286,7 +286,18 @@ def quiet_logs(path: Path) -> None:
         logging.getLogger(name).setLevel(logging.WARNING)
 
 
+def sigterm_stops_like_ctrl_c() -> None:
+    """SIGTERM (`kill`, a CI timeout) unwinds like Ctrl-C, so what the command started is stopped: its engines run
+    in sessions of their own, which a process killed outright would leave running."""
+
+    def interrupted(*_: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupted)
+
+
 def run_demo(options: DemoOptions, console: Console) -> int:
+    sigterm_stops_like_ctrl_c()
     demo = Demo(options, console)
     try:
         return demo.run()

@@ -167,14 +167,10 @@ def worker(args: argparse.Namespace) -> int:
     )
 
 
-def _interrupted(*_: object) -> None:
-    raise KeyboardInterrupt
-
-
 def chaos(args: argparse.Namespace) -> int:
     from local.chaos.driver import chaos_stack, run_seeds, summary
     from local.chaos.plan import parse_seeds
-    from local.cli.demo import quiet_logs
+    from local.cli.demo import quiet_logs, sigterm_stops_like_ctrl_c
 
     try:
         seeds = parse_seeds(args.seeds)
@@ -185,7 +181,7 @@ def chaos(args: argparse.Namespace) -> int:
     quiet_logs(state_dir / "logs" / "chaos.log")
     began = time.monotonic()
     print(f"chaos: seeds {args.seeds} on a local stack of its own (logs in {state_dir / 'logs'})", flush=True)
-    signal.signal(signal.SIGTERM, _interrupted)  # stopped like Ctrl-C: the stack and the workers it started go too
+    sigterm_stops_like_ctrl_c()  # the stack and the workers it started go too
     try:
         with chaos_stack(state_dir) as stack:
             quiet_logs(state_dir / "logs" / "chaos.log")  # again: the functions' loggers exist now

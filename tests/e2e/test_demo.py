@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import IO
 
 import pytest
 import requests
@@ -132,27 +133,22 @@ def _alive(pid: int) -> bool:
     return "State:\tZ" not in Path(f"/proc/{pid}/status").read_text()
 
 
-def test_the_demo_links_syncs_changes_unlinks_and_relinks_then_the_cli_works_on_the_stack_it_keeps(
-    tmp_path: Path,
-) -> None:
-    # Given `python -m local demo --keep` on a tiny organisation (rate-limit minute shortened to a second)
-    log = (tmp_path / "demo.out").open("w+")
-    process = subprocess.Popen(  # noqa: S603 - our own command line
+def _start_demo(state_dir: Path, log: IO[str], *options: str) -> subprocess.Popen[str]:
+    """`python -m local demo` on a tiny organisation (rate-limit minute shortened to a second), its output in `log`."""
+    return subprocess.Popen(  # noqa: S603 - our own command line
         [
             sys.executable,
             "-m",
             "local",
             "--state-dir",
-            str(tmp_path),
+            str(state_dir),
             "demo",
             "--size",
             "tiny",
-            "--changes",
-            "12",
             "--time-scale",
             "60",
             *EPHEMERAL_PORTS,
-            "--keep",
+            *options,
         ],
         cwd=REPO_ROOT,
         env=_environment(),
@@ -161,6 +157,14 @@ def test_the_demo_links_syncs_changes_unlinks_and_relinks_then_the_cli_works_on_
         text=True,
         start_new_session=True,
     )
+
+
+def test_the_demo_links_syncs_changes_unlinks_and_relinks_then_the_cli_works_on_the_stack_it_keeps(
+    tmp_path: Path,
+) -> None:
+    # Given `python -m local demo --keep` on a tiny organisation
+    log = (tmp_path / "demo.out").open("w+")
+    process = _start_demo(tmp_path, log, "--changes", "12", "--keep")
     try:
         deadline = time.monotonic() + READY_BUDGET_SECONDS
         output = ""
@@ -270,5 +274,34 @@ def test_the_demo_links_syncs_changes_unlinks_and_relinks_then_the_cli_works_on_
     finally:
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGTERM)
+            process.wait(timeout=30)
+        log.close()
+
+
+def test_a_demo_stopped_by_sigterm_in_its_initial_sync_stops_everything_it_started(tmp_path: Path) -> None:
+    # Given a demo in its initial sync, its engines (DynamoDB Local, the moto server) in sessions of their own
+    log = (tmp_path / "demo.out").open("w+")
+    process = _start_demo(tmp_path, log)
+    try:
+        deadline = time.monotonic() + READY_BUDGET_SECONDS
+        while "4. Initial sync" not in Path(log.name).read_text():
+            assert process.poll() is None, f"the demo ended early ({process.returncode}):\n{Path(log.name).read_text()}"
+            assert time.monotonic() < deadline, f"the demo did not reach its sync:\n{Path(log.name).read_text()}"
+            time.sleep(0.2)
+        state = json.loads((tmp_path / "stack.json").read_text())
+        pids = [state["pid"], state["dynamodb"]["pid"], state["moto"]["pid"]]
+        assert all(_alive(pid) for pid in pids)
+
+        # When `kill` (SIGTERM) reaches the demo process alone
+        process.send_signal(signal.SIGTERM)
+
+        # Then it stops what it started, as Ctrl-C does, and says it was interrupted
+        assert process.wait(timeout=60) == 130
+        assert not any(_alive(pid) for pid in pids)
+        output = Path(log.name).read_text()
+        assert "interrupted" in output and "stopping the local stack" in output
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
             process.wait(timeout=30)
         log.close()
