@@ -149,8 +149,10 @@ torture: install ## Tokens under torture: 10,000 refreshes, failures at every st
 chaos: install ## Chaos: 100 seeds of faults on a local stack of its own (SEEDS=1-100; SEEDS=17 replays one)
 	$(PY) -m local chaos --seeds $(or $(SEEDS),1-100)
 
+# Four workers on two cores keep both busy through the tests' waits (leases, visibility timeouts, Xero's minute); whole
+# files per worker (an e2e stack belongs to one process), the slow files first (tests/conftest.py).
 test: install audit lint typecheck validate build ## Everything CI runs: audit, lint, types, template checks, sam build, every test tier
-	$(PYTEST) tests -q -n 3 --dist loadfile --no-loadscope-reorder
+	$(PYTEST) tests -q -n 4 --dist loadfile --no-loadscope-reorder
 
 # The practice console (web/) on a stack deployed with ConsoleHosting=on: docs/console.md. Needs AWS credentials.
 deploy-web: $(VENV)/.installed ## Upload web/ + the stack's config.json to the console bucket: make deploy-web [STACK=xero-sync-dev]
