@@ -11,6 +11,7 @@ from urllib.parse import parse_qsl, urlparse
 import boto3
 import requests
 
+from local.xero_emulator import XeroEmulator
 from tests.api import Api
 from xero_sync.catalogue import CATALOGUE, Paging
 from xero_sync.config import get_settings
@@ -50,6 +51,7 @@ def forget_fast_settings() -> None:
 class Emulated:
     base_url: str
     session: requests.Session
+    emulator: XeroEmulator | None = None  # in process: its state, for tests that change Xero between two reads
 
     def admin(self, method: str, path: str, **kwargs: Any) -> requests.Response:
         response = self.session.request(method, f"{self.base_url}/_emulator{path}", timeout=120, **kwargs)

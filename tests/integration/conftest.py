@@ -2,8 +2,9 @@
 
 import json
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -16,9 +17,12 @@ from moto.dynamodb.models import dynamodb_backends
 from local.stack.function_environment import apply_function_environment
 from local.stack.provision import observe_events, provision
 from local.stack.template import PhysicalResource
+from tests.api import Api
 from tests.conftest import TEMPLATE
-from tests.sync_support import Emulated, fast_settings, forget_fast_settings
+from tests.sync_support import Emulated, fast_settings, forget_fast_settings, linked_client
 from tests.xero import Xero, running_xero
+from xero_sync.models import Client
+from xero_sync.schemas import SyncMessage
 
 
 @dataclass
@@ -263,8 +267,15 @@ def emu(aws: Aws, xero: Xero) -> Iterator[Emulated]:
     """The emulator as the sync tests drive it: its rate-limit minute one real second, the engine told so."""
     xero.admin("POST", "/config", json={"rateLimits": {"timeScale": 60}})
     fast_settings()
-    yield Emulated(xero.base_url, xero.session)
+    yield Emulated(xero.base_url, xero.session, xero.emulator)
     forget_fast_settings()
+
+
+@pytest.fixture
+def link(aws: Aws, emu: Emulated) -> Callable[..., tuple[str, Client, SyncMessage]]:
+    """`link(name, size="tiny")`: a new organisation linked as a client of practice-a, as a user links one; returns
+    its tenant, the client and its first sync's message, taken off the queue."""
+    return partial(linked_client, aws.session, Api(aws.physical), emu, aws.queue_url("SyncQueue"))
 
 
 @pytest.fixture

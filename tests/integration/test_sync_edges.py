@@ -2,11 +2,10 @@
 reconciliation catching what Xero does not stamp, and the export/verify tools."""
 
 import json
-import os
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qsl, urlparse
 
@@ -20,7 +19,6 @@ from tests.sync_support import (
     differences,
     drain,
     fast_settings,
-    forget_fast_settings,
     link_client,
     run_to_end,
     sync,
@@ -31,29 +29,6 @@ from xero_sync.models import Client, SyncRun
 from xero_sync.xero_api import XeroApi
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture
-def emu(aws, xero) -> Iterator[Emulated]:
-    xero.admin("POST", "/config", json={"rateLimits": {"timeScale": 60}})
-    fast_settings()
-    emulated = Emulated(xero.base_url, xero.session)
-    emulated.emulator = xero.emulator
-    yield emulated
-    forget_fast_settings()
-    os.environ.pop("XERO_SCOPES", None)
-
-
-@pytest.fixture
-def queue_url(aws) -> str:
-    return aws.queue_url("SyncQueue")
-
-
-def linked(aws, emu: Emulated, name: str):
-    tenant = emu.create_org(name)
-    client = link_client(Api(aws.physical), emu, tenant, "practice-a")
-    (message,) = drain(aws.session, aws.queue_url("SyncQueue"))
-    return tenant, client, message
 
 
 def change_between_reads(
@@ -114,18 +89,20 @@ def next_sync_stores_xero_as_it_is(aws, emu: Emulated, queue_url: str, tenant: s
     assert differences(emu, tenant, client.client_id) == {}
 
 
-def test_journals_refused_by_plan_are_recorded_as_not_entitled_and_the_rest_imports(aws, emu, queue_url):
-    os.environ["XERO_SCOPES"] = get_settings().xero_scopes.replace(" accounting.journals.read", "")
+def test_journals_refused_by_plan_are_recorded_as_not_entitled_and_the_rest_imports(
+    aws, emu, queue_url, link, monkeypatch
+):
+    monkeypatch.setenv("XERO_SCOPES", get_settings().xero_scopes.replace(" accounting.journals.read", ""))
     get_settings.cache_clear()
-    tenant, client, message = linked(aws, emu, "Starter Ltd")
+    tenant, client, message = link("Starter Ltd")
     run = run_to_end(aws.session, queue_url, message)
     assert (run.status, run.not_entitled) == ("succeeded", {"Journals"})
     assert set(differences(emu, tenant, client.client_id)) == {"Journals"}  # nothing of them stored
     assert "Journals" not in counts_of(run)
 
 
-def test_a_connection_removed_at_xero_marks_the_client_for_relinking_and_keeps_its_data(aws, emu, queue_url):
-    tenant, client, message = linked(aws, emu, "Gone Ltd")
+def test_a_connection_removed_at_xero_marks_the_client_for_relinking_and_keeps_its_data(aws, emu, queue_url, link):
+    tenant, client, message = link("Gone Ltd")
     assert run_to_end(aws.session, queue_url, message).status == "succeeded"
     (connection,) = [c for c in emu.admin("GET", "/connections").json()["connections"] if c["tenantId"] == tenant]
     emu.admin("POST", f"/connections/{connection['id']}/disconnect")
@@ -160,10 +137,10 @@ def test_a_connection_removed_for_one_of_two_organisations_of_a_consent_leaves_t
     assert sync(aws.session, queue_url, beta_client).status == "succeeded"
 
 
-def test_an_operators_rerun_queues_the_mode_asked_for_through_the_dispatch_function(aws, emu, queue_url):
+def test_an_operators_rerun_queues_the_mode_asked_for_through_the_dispatch_function(aws, emu, queue_url, link):
     from tests.integration.test_dispatch import invoke_dispatch
 
-    tenant, client, message = linked(aws, emu, "Console Ltd")
+    tenant, client, message = link("Console Ltd")
     run_to_end(aws.session, queue_url, message)
     nobodys = str(uuid.uuid4())
     summary = invoke_dispatch(aws, {"clientIds": [client.client_id, nobodys], "mode": "full"})
@@ -178,8 +155,8 @@ def test_an_operators_rerun_queues_the_mode_asked_for_through_the_dispatch_funct
     assert invoke_dispatch(aws, {"clientIds": [client.client_id], "mode": "sideways"})["error"] == "bad_request"
 
 
-def test_the_periodic_full_reconciliation_catches_a_change_xero_did_not_stamp(aws, emu, queue_url):
-    tenant, client, message = linked(aws, emu, "Quiet Ltd")
+def test_the_periodic_full_reconciliation_catches_a_change_xero_did_not_stamp(aws, emu, queue_url, link):
+    tenant, client, message = link("Quiet Ltd")
     run_to_end(aws.session, queue_url, message)
     # Xero changes an invoice without a new UpdatedDateUTC (as it does for some fields)
     table = emu.emulator.state.orgs[tenant].table("Invoices")
@@ -196,8 +173,8 @@ def test_the_periodic_full_reconciliation_catches_a_change_xero_did_not_stamp(aw
     assert differences(emu, tenant, client.client_id) == {}
 
 
-def test_export_writes_xeros_json_per_resource_and_verify_compares_with_xero(aws, emu, queue_url, tmp_path):
-    tenant, client, message = linked(aws, emu, "Export Ltd")
+def test_export_writes_xeros_json_per_resource_and_verify_compares_with_xero(aws, emu, queue_url, tmp_path, link):
+    tenant, client, message = link("Export Ltd")
     run_to_end(aws.session, queue_url, message)
     written = export_client(client.client_id, tmp_path)
     lines = (tmp_path / "Invoices.jsonl").read_text().splitlines()
@@ -212,11 +189,11 @@ def test_export_writes_xeros_json_per_resource_and_verify_compares_with_xero(aws
 
 
 def test_changes_xero_does_not_stamp_show_after_the_next_incremental_sync_without_re_reading_documents(
-    aws, emu, queue_url
+    aws, emu, queue_url, link
 ):
     from local.xero_emulator.changes import ChangeSimulator
 
-    tenant, client, message = linked(aws, emu, "Renamed Ltd")
+    tenant, client, message = link("Renamed Ltd")
     run_to_end(aws.session, queue_url, message)
     org = emu.emulator.state.orgs[tenant]
     with org.lock:
@@ -260,13 +237,15 @@ def sell_to_a_supplier(simulator) -> str:
     return str(supplier["ContactID"])
 
 
-def test_a_supplier_xero_makes_a_customer_without_a_stamp_is_read_again_by_id_in_the_next_sync(aws, emu, queue_url):
+def test_a_supplier_xero_makes_a_customer_without_a_stamp_is_read_again_by_id_in_the_next_sync(
+    aws, emu, queue_url, link
+):
     from local.xero_emulator.changes import ChangeSimulator
     from xero_sync.catalogue import BY_NAME
     from xero_sync.record_store import RecordStore
 
     # Given a synced client, and a sales invoice raised in Xero for a contact that was only a supplier
-    tenant, client, message = linked(aws, emu, "Supplier Turned Customer Ltd")
+    tenant, client, message = link("Supplier Turned Customer Ltd")
     assert run_to_end(aws.session, queue_url, message).status == "succeeded"
     org = emu.emulator.state.orgs[tenant]
     with org.lock:
@@ -285,13 +264,13 @@ def test_a_supplier_xero_makes_a_customer_without_a_stamp_is_read_again_by_id_in
     ("change", "read_after_it"), [(delete_a_contact_group, "ContactGroups"), (sell_to_a_supplier, "Invoices")]
 )
 def test_a_change_xero_does_not_stamp_made_while_the_initial_sync_runs_is_followed_up(
-    aws, emu, queue_url, monkeypatch, change, read_after_it
+    aws, emu, queue_url, monkeypatch, change, read_after_it, link
 ):
     from local.xero_emulator.changes import ChangeSimulator
 
     # Given an organisation just linked, whose users change it while its initial sync runs: just after the
     # contacts were read, and before the resource that shows the change is
-    tenant, client, message = linked(aws, emu, f"Busy Import {change.__name__} Ltd")
+    tenant, client, message = link(f"Busy Import {change.__name__} Ltd")
     org = emu.emulator.state.orgs[tenant]
 
     def change_it() -> None:
@@ -309,12 +288,12 @@ def test_a_change_xero_does_not_stamp_made_while_the_initial_sync_runs_is_follow
 
 
 def test_a_rename_stored_by_a_worker_that_died_right_after_still_reaches_the_documents_that_show_it(
-    aws, emu, queue_url, monkeypatch
+    aws, emu, queue_url, monkeypatch, link
 ):
     from xero_sync.record_store import RecordStore
 
     # Given a synced client, and the contact of one of its payments renamed in Xero
-    tenant, client, message = linked(aws, emu, "Renamed Payer Ltd")
+    tenant, client, message = link("Renamed Payer Ltd")
     assert run_to_end(aws.session, queue_url, message).status == "succeeded"
     rename_in_xero(emu, tenant, payers_contact(emu, tenant))
     # And a sync whose worker dies right after storing the renamed contact (a killed Lambda)
@@ -369,12 +348,12 @@ def test_a_rename_found_while_a_whole_read_resumes_is_followed_up_on_the_pages_r
 
 
 def test_a_contact_renamed_after_the_initial_sync_read_its_payments_but_before_its_contacts_is_followed_up(
-    aws, emu, queue_url, monkeypatch
+    aws, emu, queue_url, monkeypatch, link
 ):
     # Given an organisation just linked, one of whose customers is renamed in Xero while the initial sync runs: after
     # the payments were read (they show the old name), before the contacts are (the contact is new to us, renamed
     # already: no rename to see)
-    tenant, client, message = linked(aws, emu, "Renamed Mid Import Ltd")
+    tenant, client, message = link("Renamed Mid Import Ltd")
     contact_id = payers_contact(emu, tenant)
     change_between_reads(
         monkeypatch,
@@ -390,11 +369,11 @@ def test_a_contact_renamed_after_the_initial_sync_read_its_payments_but_before_i
     next_sync_stores_xero_as_it_is(aws, emu, queue_url, tenant, client)
 
 
-def test_a_rename_landing_while_xero_builds_a_page_of_documents_is_followed_up(aws, emu, queue_url, monkeypatch):
+def test_a_rename_landing_while_xero_builds_a_page_of_documents_is_followed_up(aws, emu, queue_url, monkeypatch, link):
     # Given an organisation just linked, one of whose customers is renamed in Xero after Xero read the invoices for
     # the initial sync and before it stamped that answer (the answer's time is later than what it shows), and
     # before the contacts are read (the contact is new to us, renamed already: no rename to see)
-    tenant, client, message = linked(aws, emu, "Renamed While Answering Ltd")
+    tenant, client, message = link("Renamed While Answering Ltd")
     contact_id = payers_contact(emu, tenant)
     renamed = threading.Event()
 
@@ -424,13 +403,13 @@ def test_a_rename_landing_while_xero_builds_a_page_of_documents_is_followed_up(a
 
 
 def test_a_group_deleted_after_xero_read_the_contacts_but_before_it_read_the_groups_is_taken_off_its_members(
-    aws, emu, queue_url, monkeypatch
+    aws, emu, queue_url, monkeypatch, link
 ):
     from local.xero_emulator.changes import ChangeSimulator
 
     # Given an initial sync whose call for the contact groups went out before its call for the contacts, and a group
     # with members deleted in Xero after Xero read the contacts (they still name it) and before it read the groups
-    tenant, client, message = linked(aws, emu, "Group Gone Mid Read Ltd")
+    tenant, client, message = link("Group Gone Mid Read Ltd")
     org = emu.emulator.state.orgs[tenant]
     groups_asked, contacts_read = threading.Event(), threading.Event()
     original_list = XeroApi.list
@@ -462,13 +441,13 @@ def test_a_group_deleted_after_xero_read_the_contacts_but_before_it_read_the_gro
 
 
 def test_a_group_deleted_before_the_groups_were_first_imported_is_taken_off_the_contacts_an_earlier_run_stored(
-    aws, emu, queue_url, monkeypatch
+    aws, emu, queue_url, monkeypatch, link
 ):
     from local.xero_emulator.changes import ChangeSimulator
 
     # Given an initial sync that stored the contacts but died before it imported the contact groups (found by chaos,
     # seed 3: a killed worker's run is failed, and the next run reads the contacts incrementally)
-    tenant, client, message = linked(aws, emu, "Contact Groups Last Ltd")
+    tenant, client, message = link("Contact Groups Last Ltd")
     dies_before_reading(monkeypatch, "ContactGroups")
     assert run_to_end(aws.session, queue_url, message).status == "failed"
     monkeypatch.undo()
@@ -482,10 +461,10 @@ def test_a_group_deleted_before_the_groups_were_first_imported_is_taken_off_the_
 
 
 def test_a_contact_renamed_before_it_was_imported_reaches_the_documents_an_earlier_run_stored(
-    aws, emu, queue_url, monkeypatch
+    aws, emu, queue_url, monkeypatch, link
 ):
     # Given an initial sync that stored the payments but died before it imported the contacts
-    tenant, client, message = linked(aws, emu, "Contacts Last Ltd")
+    tenant, client, message = link("Contacts Last Ltd")
     dies_before_reading(monkeypatch, "Contacts")
     assert run_to_end(aws.session, queue_url, message).status == "failed"
     monkeypatch.undo()

@@ -1,45 +1,15 @@
 """The sync engine end to end on moto: link an emulated organisation, import it, change it, import the changes."""
 
-from collections.abc import Iterator
-
-import pytest
-
-from tests.api import Api
 from tests.sync_support import (
-    Emulated,
     counts_of,
     differences,
-    drain,
-    fast_settings,
-    forget_fast_settings,
-    link_client,
     run_to_end,
     sync,
 )
 
 
-@pytest.fixture
-def emu(aws, xero) -> Iterator[Emulated]:
-    xero.admin("POST", "/config", json={"rateLimits": {"timeScale": 60}})
-    fast_settings()
-    yield Emulated(xero.base_url, xero.session)
-    forget_fast_settings()
-
-
-@pytest.fixture
-def queue_url(aws) -> str:
-    return aws.queue_url("SyncQueue")
-
-
-def linked(aws, emu: Emulated, name: str, size: str = "tiny"):
-    tenant = emu.create_org(name, size=size)
-    client = link_client(Api(aws.physical), emu, tenant, "practice-a")
-    (message,) = drain(aws.session, aws.queue_url("SyncQueue"))
-    return tenant, client, message
-
-
-def test_the_first_sync_after_linking_imports_the_whole_organisation(aws, emu, queue_url):
-    tenant, client, message = linked(aws, emu, "Alpha Ltd")
+def test_the_first_sync_after_linking_imports_the_whole_organisation(aws, emu, queue_url, link):
+    tenant, client, message = link("Alpha Ltd")
     run = run_to_end(aws.session, queue_url, message)
     assert (run.status, run.error_code) == ("succeeded", None), run.error_message
     assert differences(emu, tenant, client.client_id) == {}
@@ -48,8 +18,8 @@ def test_the_first_sync_after_linking_imports_the_whole_organisation(aws, emu, q
     assert run.api_calls >= 24
 
 
-def test_incremental_syncs_follow_three_rounds_of_changes_exactly(aws, emu, queue_url):
-    tenant, client, message = linked(aws, emu, "Beta Ltd", size="small")
+def test_incremental_syncs_follow_three_rounds_of_changes_exactly(aws, emu, queue_url, link):
+    tenant, client, message = link("Beta Ltd", size="small")
     assert run_to_end(aws.session, queue_url, message).status == "succeeded"
     for round_ in range(3):
         emu.change(tenant, 25, seed=f"round-{round_}")
@@ -58,10 +28,12 @@ def test_incremental_syncs_follow_three_rounds_of_changes_exactly(aws, emu, queu
         assert differences(emu, tenant, client.client_id) == {}, f"after round {round_}"
 
 
-def test_a_day_of_changes_that_renames_contacts_reads_each_resource_once_and_re_reads_no_documents(aws, emu, queue_url):
+def test_a_day_of_changes_that_renames_contacts_reads_each_resource_once_and_re_reads_no_documents(
+    aws, emu, queue_url, link
+):
     # Given a synced client, and a day of changes in Xero that renamed contacts (their documents show the new name,
     # un-stamped), deleted contact groups and raised invoices
-    tenant, client, message = linked(aws, emu, "Busy Day Ltd", size="small")
+    tenant, client, message = link("Busy Day Ltd", size="small")
     assert run_to_end(aws.session, queue_url, message).status == "succeeded"
     changes = emu.change(tenant, 40, seed="a busy day")["changes"]
     assert changes["Contacts"]["updated"] and changes["Invoices"]["created"]  # renames, new documents
@@ -77,8 +49,10 @@ def test_a_day_of_changes_that_renames_contacts_reads_each_resource_once_and_re_
     assert {name: n for name, n in calls.items() if n != 1} == {"GET /Contacts": 2}, calls
 
 
-def test_an_incremental_sync_with_nothing_changed_makes_one_call_per_resource_and_writes_nothing(aws, emu, queue_url):
-    tenant, client, message = linked(aws, emu, "Gamma Ltd", size="small")
+def test_an_incremental_sync_with_nothing_changed_makes_one_call_per_resource_and_writes_nothing(
+    aws, emu, queue_url, link
+):
+    tenant, client, message = link("Gamma Ltd", size="small")
     run_to_end(aws.session, queue_url, message)
     emu.admin("DELETE", "/stats")
     run = sync(aws.session, queue_url, client)

@@ -5,14 +5,10 @@ and keeps its checkpoints where they were, so the next run reads the rejected re
 import pytest
 
 from tests.api import Api
-from tests.sync_support import Emulated, counts_of, differences, drain, link_client, linked_client, run_to_end, sync
+from tests.sync_support import counts_of, differences, drain, link_client, run_to_end, sync
 from xero_sync.catalogue import BY_NAME
 from xero_sync.models import PassCheckpoint
 from xero_sync.record_store import RecordStore
-
-
-def linked(aws, emu: Emulated, name: str):
-    return linked_client(aws.session, Api(aws.physical), emu, aws.queue_url("SyncQueue"), name)
 
 
 def history(aws, client_id: str) -> list[dict]:
@@ -26,9 +22,9 @@ def stored(client_id: str, resource: str) -> dict[str, dict]:
     return {r[spec.id_field]: r for r in RecordStore(client_id).records(spec)}
 
 
-def test_an_initial_sync_stores_around_hostile_records_and_the_next_run_gets_them(aws, emu, queue_url):
+def test_an_initial_sync_stores_around_hostile_records_and_the_next_run_gets_them(aws, emu, queue_url, link):
     # Given a new client whose first import meets every kind of hostile answer
-    tenant, client, message = linked(aws, emu, "Hostile Ltd")
+    tenant, client, message = link("Hostile Ltd")
     emu.fault("missing-fields", tenantId=tenant, path="Invoices")  # the first invoice without id and stamp
     emu.fault("wrong-types", tenantId=tenant, path="Contacts")  # a numeric id, and entries that are not records
     emu.fault("oversized-record", tenantId=tenant, path="BankTransactions")  # over 400 KB even compressed
@@ -67,9 +63,9 @@ def test_an_initial_sync_stores_around_hostile_records_and_the_next_run_gets_the
     assert differences(emu, tenant, client.client_id) == {}
 
 
-def test_an_incremental_sync_never_corrupts_a_stored_record_with_a_hostile_version(aws, emu, queue_url):
+def test_an_incremental_sync_never_corrupts_a_stored_record_with_a_hostile_version(aws, emu, queue_url, link):
     # Given a client imported cleanly, then changes in Xero
-    tenant, client, message = linked(aws, emu, "Keeper Ltd")
+    tenant, client, message = link("Keeper Ltd")
     assert run_to_end(aws.session, queue_url, message).status == "succeeded"
     before = {name: stored(client.client_id, name) for name in ("Invoices", "Contacts")}
     mark = PassCheckpoint.get(client.client_id, "Invoices").modified_since

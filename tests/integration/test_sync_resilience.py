@@ -1,21 +1,15 @@
 """The sync engine under Xero's limits and failures, and interrupted runs, on moto with the emulator."""
 
 import itertools
-from collections.abc import Iterator
 
 import pytest
 
-from tests.api import Api
 from tests.sync_support import (
     TIMEOUT_FAULT_HOLD,
-    Emulated,
     counts_of,
     differences,
-    drain,
     fast_settings,
     floor_calls,
-    forget_fast_settings,
-    link_client,
     run_to_end,
     sync,
 )
@@ -27,28 +21,8 @@ from xero_sync.sync_worker import process_sync_message
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture
-def emu(aws, xero) -> Iterator[Emulated]:
-    xero.admin("POST", "/config", json={"rateLimits": {"timeScale": 60}})
-    fast_settings()
-    yield Emulated(xero.base_url, xero.session)
-    forget_fast_settings()
-
-
-@pytest.fixture
-def queue_url(aws) -> str:
-    return aws.queue_url("SyncQueue")
-
-
-def linked(aws, emu: Emulated, name: str, size: str = "small"):
-    tenant = emu.create_org(name, size=size)
-    client = link_client(Api(aws.physical), emu, tenant, "practice-a")
-    (message,) = drain(aws.session, aws.queue_url("SyncQueue"))
-    return tenant, client, message
-
-
-def test_an_initial_sync_stays_within_5_percent_of_the_call_floor_and_5_in_flight(aws, emu, queue_url):
-    tenant, _client, message = linked(aws, emu, "Floor Ltd")
+def test_an_initial_sync_stays_within_5_percent_of_the_call_floor_and_5_in_flight(aws, emu, queue_url, link):
+    tenant, _client, message = link("Floor Ltd", size="small")
     emu.admin("POST", "/config", json={"latencyMs": 150})  # calls take long enough to overlap
     fast_settings({"XERO_READ_TIMEOUT_SECONDS": "15"})  # a busy machine's slow answer is not a retry here
     emu.admin("DELETE", "/stats")
@@ -62,8 +36,8 @@ def test_an_initial_sync_stays_within_5_percent_of_the_call_floor_and_5_in_fligh
     assert run.api_calls == stats["totalCalls"]
 
 
-def test_faults_of_every_kind_are_ridden_out_and_the_data_stays_exact(aws, emu, queue_url):
-    tenant, client, message = linked(aws, emu, "Faulty Ltd", size="tiny")
+def test_faults_of_every_kind_are_ridden_out_and_the_data_stays_exact(aws, emu, queue_url, link):
+    tenant, client, message = link("Faulty Ltd", size="tiny")
     for kind, extra in [
         ("500", {"path": "Invoices"}),
         ("503", {"path": "Journals"}),
@@ -91,8 +65,8 @@ def test_faults_of_every_kind_are_ridden_out_and_the_data_stays_exact(aws, emu, 
         assert differences(emu, tenant, client.client_id) == {}
 
 
-def test_a_day_limit_parks_the_client_until_it_resets_then_the_run_resumes(aws, emu, queue_url):
-    tenant, client, message = linked(aws, emu, "Daily Ltd", size="tiny")
+def test_a_day_limit_parks_the_client_until_it_resets_then_the_run_resumes(aws, emu, queue_url, link):
+    tenant, client, message = link("Daily Ltd", size="tiny")
     emu.fault("429-day", tenantId=tenant, path="Invoices", retryAfter=2)
     status = process_sync_message(message)
     assert status == "deferred"
@@ -113,8 +87,10 @@ def drain_one(aws, queue_url: str, wait: int):
     return SyncMessage.model_validate_json(raw["Body"])
 
 
-def test_a_persistent_failure_of_one_resource_leaves_the_run_partial_and_keeps_the_checkpoints(aws, emu, queue_url):
-    tenant, client, message = linked(aws, emu, "Broken Ltd", size="tiny")
+def test_a_persistent_failure_of_one_resource_leaves_the_run_partial_and_keeps_the_checkpoints(
+    aws, emu, queue_url, link
+):
+    tenant, client, message = link("Broken Ltd", size="tiny")
     emu.fault("500", count=50, tenantId=tenant, path="Invoices")
     run = run_to_end(aws.session, queue_url, message)
     assert (run.status, run.error_code, run.failed_resources) == ("partial", "xero_transient_failure", {"Invoices"})
@@ -129,8 +105,8 @@ def test_a_persistent_failure_of_one_resource_leaves_the_run_partial_and_keeps_t
     assert emu.stats(tenant)["calls"].get("GET /Journals") == 1  # Journals were not read again
 
 
-def test_a_run_that_runs_out_of_time_continues_in_the_next_invocation(aws, emu, queue_url):
-    tenant, client, message = linked(aws, emu, "Hasty Ltd", size="tiny")
+def test_a_run_that_runs_out_of_time_continues_in_the_next_invocation(aws, emu, queue_url, link):
+    tenant, client, message = link("Hasty Ltd", size="tiny")
     ticks = itertools.count()
 
     def remaining() -> float:
@@ -157,8 +133,8 @@ def dies_at_first_journals_checkpoint(after_saving: bool) -> EngineHooks:
     return EngineHooks(after_save=die) if after_saving else EngineHooks(before_save=die)
 
 
-def test_a_run_killed_between_two_pages_resumes_without_losing_or_duplicating(aws, emu, queue_url):
-    tenant, client, message = linked(aws, emu, "Killed Ltd")
+def test_a_run_killed_between_two_pages_resumes_without_losing_or_duplicating(aws, emu, queue_url, link):
+    tenant, client, message = link("Killed Ltd", size="small")
     run = run_to_end(aws.session, queue_url, message, hooks=dies_at_first_journals_checkpoint(after_saving=True))
     assert (run.status, run.error_code) == ("failed", "sync_error")
     run = sync(aws.session, queue_url, client)
@@ -168,9 +144,11 @@ def test_a_run_killed_between_two_pages_resumes_without_losing_or_duplicating(aw
     assert journals["fetched"] < len(emu.truth(tenant, "Journals"))  # resumed, not started again
 
 
-def test_a_first_import_reads_no_stored_versions_and_counts_every_record_once(aws, emu, queue_url, every_aws_call):
+def test_a_first_import_reads_no_stored_versions_and_counts_every_record_once(
+    aws, emu, queue_url, every_aws_call, link
+):
     # Given a client linked to an organisation, nothing of it imported
-    tenant, client, message = linked(aws, emu, "First Import Ltd")
+    tenant, client, message = link("First Import Ltd", size="small")
     first_call = len(every_aws_call.calls)
     # When its first sync imports it
     run = run_to_end(aws.session, queue_url, message)
@@ -190,9 +168,9 @@ def test_a_first_import_reads_no_stored_versions_and_counts_every_record_once(aw
     assert RecordStore(client.client_id).counts() == in_xero
 
 
-def test_a_first_import_begun_again_after_its_writer_died_finds_the_records_it_had_written(aws, emu, queue_url):
+def test_a_first_import_begun_again_after_its_writer_died_finds_the_records_it_had_written(aws, emu, queue_url, link):
     # Given a first import whose worker died after storing the first page of journals, before checkpointing it
-    tenant, client, message = linked(aws, emu, "Begun Again Ltd")
+    tenant, client, message = link("Begun Again Ltd", size="small")
     hooks = dies_at_first_journals_checkpoint(after_saving=False)
     assert run_to_end(aws.session, queue_url, message, hooks=hooks).status == "failed"
     # When the next sync imports the journals from the start again
@@ -206,8 +184,8 @@ def test_a_first_import_begun_again_after_its_writer_died_finds_the_records_it_h
     assert RecordStore(client.client_id).counts()["Journals"] == truth
 
 
-def test_the_minute_budget_xero_reports_is_respected_before_any_429(aws, emu, queue_url):
-    tenant, client, message = linked(aws, emu, "Budget Ltd", size="tiny")
+def test_the_minute_budget_xero_reports_is_respected_before_any_429(aws, emu, queue_url, link):
+    tenant, client, message = link("Budget Ltd", size="tiny")
     # Xero allows this app only 12 calls a (scaled) minute here; the engine learns it from X-MinLimit-Remaining.
     # A 3-second minute (not 1): a busy machine's jitter must not blur which window a call falls in.
     emu.admin("POST", "/config", json={"rateLimits": {"tenantPerMinute": 12, "timeScale": 20}, "latencyMs": 30})
