@@ -27,9 +27,11 @@ from xero_sync.sync_worker import process_sync_message
 READ_TIMEOUT_SECONDS = 4
 TIMEOUT_FAULT_HOLD = READ_TIMEOUT_SECONDS + 1.5
 
+# The emulator runs the clock of its rate limits this many times faster, so its minute lasts one real second.
+XERO_TIME_SCALE = 60
+
 FAST_LIMITS = {
-    # The emulator's rate-limit minute lasts one real second; the engine is told so.
-    "XERO_MINUTE_SECONDS": "1",
+    "XERO_MINUTE_SECONDS": f"{60 / XERO_TIME_SCALE:g}",  # the engine is told how long the emulator's minute lasts
     "XERO_READ_TIMEOUT_SECONDS": str(READ_TIMEOUT_SECONDS),
     "XERO_BACKOFF_BASE_SECONDS": "0.05",
     "XERO_MAX_INLINE_WAIT_SECONDS": "3",

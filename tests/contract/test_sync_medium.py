@@ -19,6 +19,7 @@ from tests.conftest import TEMPLATE
 from tests.sync_support import (
     FAST_LIMITS,
     TIMEOUT_FAULT_HOLD,
+    XERO_TIME_SCALE,
     Emulated,
     counts_of,
     differences,
@@ -46,7 +47,7 @@ def emu(engines) -> Iterator[Emulated]:
         environment = TEMPLATE.functions(engines.physical)["SyncClientFunction"].environment
         apply_function_environment({**environment, **urls, **FAST_LIMITS}, engines.endpoints)
         emu = Emulated(emulator.base_url, requests.Session())
-        emu.admin("POST", "/config", json={"rateLimits": {"timeScale": 60}, "latencyMs": 20})
+        emu.admin("POST", "/config", json={"rateLimits": {"timeScale": XERO_TIME_SCALE}, "latencyMs": 20})
         yield emu
     forget_fast_settings()
     engines.point_here()

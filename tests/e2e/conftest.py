@@ -22,7 +22,7 @@ from local.chaos.driver import STACK_OPTIONS as CHAOS_STACK
 from local.stack.function_environment import forget_cached_clients
 from local.stack.offline_stack import OfflineStack
 from tests.e2e.helpers import Api
-from tests.sync_support import FAST_LIMITS
+from tests.sync_support import FAST_LIMITS, XERO_TIME_SCALE
 from tests.xero import Xero
 
 E2E_DIR = Path(__file__).resolve().parent
@@ -167,7 +167,7 @@ def xero_minute_a_second(xero: Xero, monkeypatch: pytest.MonkeyPatch) -> Iterato
     for name, value in FAST_LIMITS.items():
         monkeypatch.setenv(name, value)
     forget_cached_clients()
-    xero.admin("POST", "/config", json={"rateLimits": {"timeScale": 60}, "latencyMs": 10})
+    xero.admin("POST", "/config", json={"rateLimits": {"timeScale": XERO_TIME_SCALE}, "latencyMs": 10})
     yield
     with contextlib.suppress(RuntimeError):  # the stack may be gone already (the last e2e test of the run)
         xero.admin("POST", "/config", json={"rateLimits": {"timeScale": 1}})

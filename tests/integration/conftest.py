@@ -19,7 +19,7 @@ from local.stack.provision import observe_events, provision
 from local.stack.template import PhysicalResource
 from tests.api import Api
 from tests.conftest import TEMPLATE
-from tests.sync_support import Emulated, fast_settings, forget_fast_settings, linked_client
+from tests.sync_support import XERO_TIME_SCALE, Emulated, fast_settings, forget_fast_settings, linked_client
 from tests.xero import Xero, running_xero
 from xero_sync.models import Client
 from xero_sync.schemas import SyncMessage
@@ -265,7 +265,7 @@ def pynamodb_sessions_share_one_loader() -> Iterator[None]:
 @pytest.fixture
 def emu(aws: Aws, xero: Xero) -> Iterator[Emulated]:
     """The emulator as the sync tests drive it: its rate-limit minute one real second, the engine told so."""
-    xero.admin("POST", "/config", json={"rateLimits": {"timeScale": 60}})
+    xero.admin("POST", "/config", json={"rateLimits": {"timeScale": XERO_TIME_SCALE}})
     fast_settings()
     yield Emulated(xero.base_url, xero.session, xero.emulator)
     forget_fast_settings()
