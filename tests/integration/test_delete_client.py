@@ -377,19 +377,17 @@ def test_a_slice_that_outlived_its_lease_hands_over_to_the_one_that_took_its_ste
     monkeypatch.setattr(purge, "PAGE_SIZE", 10)
     deletion.delete_client("practice-a", client.client_id)
     (message,) = purge_messages(aws)
-    original_run = purge._Slice.run
 
-    def slow_run(self, phase, after):
-        # While this slice works past its lease, another invocation takes the step and moves the client on
-        position = original_run(self, phase, after)
-        Client.get("practice-a", client.client_id).update(actions=[Client.purge_step.set(1)])
-        return position
+    class OvertakenQueue(RecordingQueue):
+        def send(self, message: PurgeMessage, delay_seconds: int = 0) -> None:
+            # This slice has done its work past its lease; meanwhile another invocation took the step and moved the
+            # client on, before this one's own move (which comes right after it queues its continuation)
+            super().send(message, delay_seconds)
+            Client.get("practice-a", client.client_id).update(actions=[Client.purge_step.set(1)])
 
-    monkeypatch.setattr(purge._Slice, "run", slow_run)
-    queue = RecordingQueue()
+    queue = OvertakenQueue()
     # Then this slice does not fail (its work stands): it hands over
     assert process_purge_message(message, remaining_seconds=lambda: 0.0, queue=queue) == "dropped"
-    monkeypatch.setattr(purge._Slice, "run", original_run)
     # And once the leases have lapsed, a continuation of step 1 finishes the purge
     Client.get("practice-a", client.client_id).update(
         actions=[Client.purge_lease_expires_at.set(datetime.now(UTC) - timedelta(seconds=1))]
