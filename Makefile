@@ -149,9 +149,12 @@ torture: install ## Tokens under torture: 10,000 refreshes, failures at every st
 chaos: install ## Chaos: 100 seeds of faults on a local stack of its own (SEEDS=1-100; SEEDS=17 replays one)
 	$(PY) -m local chaos --seeds $(or $(SEEDS),1-100)
 
-# Four workers on two cores keep both busy through the tests' waits (leases, visibility timeouts, Xero's minute); whole
-# files per worker (an e2e stack belongs to one process), the slow files first (tests/conftest.py).
-test: install audit lint typecheck validate build ## Everything CI runs: audit, lint, types, template checks, sam build, every test tier
+# The installs and checks before pytest run side by side (each target's output printed whole): from a fresh clone they
+# take ~47 s instead of ~64. Four pytest workers on two cores keep both busy through the tests' waits (leases,
+# visibility timeouts, Xero's minute); whole files per worker (an e2e stack belongs to one process), the slow files
+# first (tests/conftest.py).
+test: ## Everything CI runs: audit, lint, types, template checks, sam build, every test tier
+	$(MAKE) --no-print-directory --jobs=4 --output-sync=target install audit lint typecheck validate build
 	$(PYTEST) tests -q -n 4 --dist loadfile --no-loadscope-reorder
 
 # The practice console (web/) on a stack deployed with ConsoleHosting=on: docs/console.md. Needs AWS credentials.
