@@ -1,5 +1,5 @@
 """Every test tier runs the code with the environment a deployed function gets: template.yaml's, resolved with
-local names. This runs before any test module imports xero_sync (its models read table names at import).
+local names, set here before any test runs (the product reads its settings when first used, then keeps them).
 
 Every AWS call a function makes is checked against that function's IAM policy in template.yaml (tests/aws_calls.py):
 moto and DynamoDB Local enforce no IAM, so the test during which a function made a call its policy does not allow
