@@ -2,8 +2,9 @@
 the items it writes, and the capacity DynamoDB says each call consumed (DynamoDB Local reports it as DynamoDB does);
 and (FunctionCalls) the calls of one function's handler running in this process (the data API's, in the stack).
 
-Installed once per process (the sync and dispatch child processes), by wrapping botocore's one entry point for API
-calls; PynamoDB asks for the consumed capacity of every call already, boto3 callers are asked here."""
+Both listen to botocore's global history recorder, which every client of every session reports each call to (and
+each parsed answer): PynamoDB's connections make a botocore session per thread, out of reach of a session's event
+hooks. PynamoDB asks DynamoDB for the consumed capacity of every call; the product calls DynamoDB through it alone."""
 
 import threading
 import time
@@ -13,28 +14,15 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from botocore.client import BaseClient
 from botocore.history import BaseHistoryHandler, get_global_history_recorder
 
 from local.stack import handler_loader
 
-_CAPACITY = {
-    "GetItem",
-    "PutItem",
-    "UpdateItem",
-    "DeleteItem",
-    "Query",
-    "Scan",
-    "BatchGetItem",
-    "BatchWriteItem",
-    "TransactWriteItems",
-    "TransactGetItems",
-}
 _WRITES = {"PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "TransactWriteItems"}
 
 
 @dataclass
-class AwsCalls:
+class AwsCalls(BaseHistoryHandler):
     calls: Counter[str] = field(default_factory=Counter)  # "sqs.SendMessageBatch" -> count
     seconds: Counter[str] = field(default_factory=Counter)  # "sqs" -> seconds spent inside its calls (all threads)
     items_written: int = 0  # DynamoDB items put, updated or deleted (a transaction's every write)
@@ -42,6 +30,9 @@ class AwsCalls:
     read_units: float = 0.0
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _paused: bool = field(default=False, repr=False)
+    # Each thread's call in progress: its service, operation, and when it began or last heard back (a retried call
+    # is answered more than once).
+    _calling: threading.local = field(default_factory=threading.local, repr=False)
 
     @contextmanager
     def paused(self) -> Iterator[None]:
@@ -52,14 +43,21 @@ class AwsCalls:
         finally:
             self._paused = False
 
-    def count(
-        self, service: str, operation: str, params: dict[str, Any], response: dict[str, Any], seconds: float
-    ) -> None:
-        if self._paused:
-            return
+    def emit(self, event_type: str, payload: Any, source: str) -> None:
+        if event_type == "API_CALL":
+            self._calling.call = None
+            if not self._paused:
+                self._calling.call = (payload["service"], payload["operation"], time.monotonic())
+                self._count_call(payload["service"], payload["operation"], payload["params"])
+        elif event_type == "PARSED_RESPONSE" and getattr(self._calling, "call", None):
+            service, operation, since = self._calling.call
+            now = time.monotonic()
+            self._calling.call = (service, operation, now)
+            self._count_answer(service, operation, payload, now - since)
+
+    def _count_call(self, service: str, operation: str, params: dict[str, Any]) -> None:
         with self.lock:
             self.calls[f"{service}.{operation}"] += 1
-            self.seconds[service] += seconds
             if service != "dynamodb":
                 return
             if operation == "BatchWriteItem":
@@ -68,6 +66,13 @@ class AwsCalls:
                 self.items_written += sum(1 for item in params.get("TransactItems", []) if "ConditionCheck" not in item)
             elif operation in _WRITES:
                 self.items_written += 1
+
+    def _count_answer(self, service: str, operation: str, response: dict[str, Any], seconds: float) -> None:
+        """A refused call (a failed condition, throttling) was still made, and may have consumed capacity."""
+        with self.lock:
+            self.seconds[service] += seconds
+            if service != "dynamodb":
+                return
             capacity = response.get("ConsumedCapacity")
             units = sum(
                 float(c.get("CapacityUnits", 0)) for c in ([capacity] if isinstance(capacity, dict) else capacity or [])
@@ -98,29 +103,15 @@ class AwsCalls:
 def count_aws_calls() -> AwsCalls:
     """From now on every AWS call of this process is counted in the returned tally."""
     tally = AwsCalls()
-    original = BaseClient._make_api_call
-
-    def counted(client: BaseClient, operation: str, params: dict[str, Any]) -> Any:
-        service = client.meta.service_model.service_name
-        if service == "dynamodb" and operation in _CAPACITY and "ReturnConsumedCapacity" not in params:
-            params = {**params, "ReturnConsumedCapacity": "TOTAL"}
-        response: dict[str, Any] = {}
-        started = time.monotonic()
-        try:
-            response = original(client, operation, params)
-        finally:  # a refused call (a failed condition, throttling) was still made
-            tally.count(service, operation, params, response, time.monotonic() - started)
-        return response
-
-    BaseClient._make_api_call = counted  # type: ignore[method-assign]
+    history = get_global_history_recorder()
+    history.add_handler(tally)
+    history.enable()
     return tally
 
 
 class FunctionCalls(BaseHistoryHandler):
     """The AWS calls one function's handler makes in this process (local.stack.handler_loader names the function running
-    in a thread), by service and operation. Counted through botocore's global history recorder, which every client of
-    every session reports each call to: the handler's PynamoDB connections make a session per thread, out of reach
-    of a session's event hooks."""
+    in a thread), by service and operation."""
 
     def __init__(self, function: str) -> None:
         self.function = function
