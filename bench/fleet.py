@@ -18,17 +18,32 @@ import random
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from xero_sync.catalogue import CATALOGUE
+
 SIZES = ("tiny", "small", "medium", "large")
 # A practice's client book: mostly small businesses, a few large ones (the emulator's sizes: docs/xero-emulator.md).
 SIZE_MIX = {"tiny": 0.30, "small": 0.45, "medium": 0.22, "large": 0.03}
-# Calls of a reconciliation (every resource re-read whole but Journals, which are append-only), by size: the
-# emulator's organisations at the benchmark's seed (floor calls less the Journals pages), used where this run did
-# not measure the size.
-RECONCILIATION_CALLS = {"tiny": 25, "small": 26, "medium": 31, "large": 169}
 RECONCILE_SHARE = 1 / 7  # each client's weekly reconciliation falls on one night in seven
 NIGHTS_PER_MONTH = 30
 MINUTE_CALLS = 60  # per organisation
 TICK = 0.5
+
+
+@dataclass(frozen=True)
+class EmulatedOrg:
+    """The emulator's organisation of a size at the benchmark's seed, for a size this run did not measure."""
+
+    records: int
+    reconciliation_calls: int
+
+
+# As the emulator's generator builds them (tests/bench/test_fleet.py regenerates all but the large one).
+EMULATED_ORGS = {
+    "tiny": EmulatedOrg(records=172, reconciliation_calls=25),
+    "small": EmulatedOrg(records=1_343, reconciliation_calls=26),
+    "medium": EmulatedOrg(records=10_633, reconciliation_calls=31),
+    "large": EmulatedOrg(records=234_175, reconciliation_calls=170),
+}
 
 
 @dataclass(frozen=True)
@@ -62,6 +77,12 @@ class Profile:
     source: str  # "measured" or "extrapolated from <size>"
 
 
+def reconciliation_calls(floor_calls: int, journals: int) -> int:
+    """A reconciliation re-reads every resource whole but Journals, which are append-only: the floor's calls less
+    the Journals pages (100 a call)."""
+    return floor_calls - (journals // 100 + 1)
+
+
 def profiles_from(orgs: dict[str, dict[str, Any]], latency_seconds: float) -> dict[str, Profile]:
     """Per size, the incremental sync after a day of changes as measured; other sizes scaled from the nearest
     measured one: the calls and writes a change causes by the ratio of changes a day, storage by records.
@@ -71,28 +92,26 @@ def profiles_from(orgs: dict[str, dict[str, Any]], latency_seconds: float) -> di
     measured: dict[str, Profile] = {}
     for size, org in orgs.items():
         ours = org["incremental"]["ours"]
-        journals_pages = org["counts"].get("Journals", 0) // 100 + 1
-        reconciliation_calls = org["floorCalls"] - journals_pages
+        reconciliation = reconciliation_calls(org["floorCalls"], org["counts"].get("Journals", 0))
         measured[size] = Profile(
             calls=ours["calls"],
             seconds=ours["unscaledSeconds"],
             write_units=ours["aws"]["dynamodb"]["writeUnits"],
             read_units=ours["aws"]["dynamodb"]["readUnits"],
             stored_bytes=org["storage"]["billedBytes"],
-            reconciliation_calls=reconciliation_calls,
+            reconciliation_calls=reconciliation,
             reconciliation_seconds=sync_seconds(
-                ours["calls"] + reconciliation_calls, ours["unscaledSeconds"], latency_seconds
+                ours["calls"] + reconciliation, ours["unscaledSeconds"], latency_seconds
             ),
             source="measured",
         )
-    records = {"tiny": 172, "small": 1353, "medium": 10591, "large": 233829}  # the emulator's sizes
     out = dict(measured)
     for size in SIZES:
         if size in out or not measured:
             continue
         base_size = min(measured, key=lambda s: abs(SIZES.index(s) - SIZES.index(size)))
-        base = measured[base_size]
-        idle_calls = 24.0  # one call per resource
+        base, emulated = measured[base_size], EMULATED_ORGS[size]
+        idle_calls = float(len(CATALOGUE))  # one call per resource
         change_ratio = CHANGES_PER_DAY[size] / CHANGES_PER_DAY[base_size]
         calls = idle_calls + max(0.0, base.calls - idle_calls) * change_ratio
         out[size] = Profile(
@@ -100,10 +119,10 @@ def profiles_from(orgs: dict[str, dict[str, Any]], latency_seconds: float) -> di
             seconds=round(sync_seconds(calls, base.seconds, latency_seconds), 1),
             write_units=round(base.write_units * change_ratio, 1),
             read_units=round(base.read_units * change_ratio, 1),
-            stored_bytes=round(base.stored_bytes * records[size] / records[base_size]),
-            reconciliation_calls=RECONCILIATION_CALLS[size],
+            stored_bytes=round(base.stored_bytes * emulated.records / EMULATED_ORGS[base_size].records),
+            reconciliation_calls=emulated.reconciliation_calls,
             reconciliation_seconds=round(
-                sync_seconds(calls + RECONCILIATION_CALLS[size], base.seconds, latency_seconds), 1
+                sync_seconds(calls + emulated.reconciliation_calls, base.seconds, latency_seconds), 1
             ),
             source=f"extrapolated from {base_size}",
         )

@@ -9,14 +9,14 @@ from rich.table import Table
 
 from bench.import_times import print_table as print_import_table
 from bench.reads import TARGET_PAGE_SIZE, within_target
-from xero_sync.catalogue import BY_NAME, Paging
+from xero_sync.catalogue import BY_NAME, CATALOGUE, Paging
 
 LARGE_RSS_LIMIT_MB = 256
 # Flat: the dispatch's peak RSS may grow by at most 1 KB per extra client between the two fleets (9 MB from 1,000 to
 # 10,000 clients), or 2 MB of the allocator's noise.
 FLAT_KB_PER_CLIENT = 1.0
 FLAT_NOISE_MB = 2.0
-RESOURCES = 24
+RESOURCES = len(CATALOGUE)
 
 
 @dataclass(frozen=True)

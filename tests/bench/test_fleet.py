@@ -4,7 +4,11 @@ from typing import Any
 
 import pytest
 
-from bench.fleet import profiles_from
+from bench.fleet import EMULATED_ORGS, EmulatedOrg, profiles_from, reconciliation_calls
+from bench.orgs import call_floor
+from local.xero_emulator.generator import DEFAULT_AS_OF_MS, generate, resolve_counts
+from local.xero_emulator.store import Organisation
+from xero_sync.catalogue import CATALOGUE
 
 
 def measured_org(calls: int, seconds: float, floor_calls: int, journals: int) -> dict[str, Any]:
@@ -45,3 +49,17 @@ def test_a_size_not_measured_is_scaled_from_the_nearest_one_with_the_same_latenc
     spent = -(-large.calls // 60) - 1
     assert spent >= 1
     assert large.seconds == pytest.approx(spent * 61.0 + 4.0, abs=0.1)
+
+
+@pytest.mark.parametrize("size", ["tiny", "small", "medium"])  # the large one takes a quarter of a minute to build
+def test_the_sizes_the_model_scales_by_are_the_organisations_the_emulator_builds(size: str) -> None:
+    # Given the emulator's organisation of this size, built as the benchmark asks for it
+    org = Organisation("bench", f"Bench {size} bench", ["bench-user"], "bench", size)
+    generate(org, seed="bench", counts=resolve_counts(size, None), as_of_ms=DEFAULT_AS_OF_MS, name=org.name)
+    counts = org.counts()
+
+    # Then the model's figures for the size are its records and the calls that re-read it
+    assert EMULATED_ORGS[size] == EmulatedOrg(
+        records=sum(counts[spec.name] for spec in CATALOGUE),
+        reconciliation_calls=reconciliation_calls(call_floor(counts), counts["Journals"]),
+    )
