@@ -26,8 +26,8 @@ help: ## List the targets
 
 # --- installation -------------------------------------------------------------------------------------------------
 # Dependencies are compiled to bytecode once, at install: where PYTHONDONTWRITEBYTECODE is set (these machines set it)
-# every process would otherwise compile them again (a worker or handler import ~0.9 s instead of ~0.2 s; sam
-# validate 6 s instead of 2 s), and the tests start many.
+# every process (each worker, handler import and sam command) would otherwise compile them again, and the tests
+# start many.
 UV_SYNC := $(UV) pip sync --quiet --compile-bytecode --require-hashes
 
 # The shared package goes in editable, after the sync (which removes whatever the lock does not name), so that every
@@ -149,10 +149,10 @@ torture: install ## Tokens under torture: 10,000 refreshes, failures at every st
 chaos: install ## Chaos: 100 seeds of faults on a local stack of its own (SEEDS=1-100; SEEDS=17 replays one)
 	$(PY) -m local chaos --seeds $(or $(SEEDS),1-100)
 
-# The installs and checks before pytest run side by side (each target's output printed whole): from a fresh clone they
-# take ~47 s instead of ~64. Four pytest workers on two cores keep both busy through the tests' waits (leases,
-# visibility timeouts, Xero's minute); whole files per worker (an e2e stack belongs to one process), the slow files
-# first (tests/conftest.py).
+# The installs and checks before pytest run side by side, as few of them need another (each target's output printed
+# whole). Four pytest workers on two cores keep both busy through the tests' waits (leases, visibility timeouts,
+# Xero's minute); whole files per worker (an e2e stack belongs to one process), the slow files first
+# (tests/conftest.py).
 test: ## Everything CI runs: audit, lint, types, template checks, sam build, every test tier
 	$(MAKE) --no-print-directory --jobs=4 --output-sync=target install audit lint typecheck validate build
 	$(PYTEST) tests -q -n 4 --dist loadfile --no-loadscope-reorder

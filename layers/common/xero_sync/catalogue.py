@@ -1,6 +1,7 @@
 """What the sync imports from Xero's Accounting API, declared once per resource; the engine walks this table.
 
-Facts behind each entry: shared/reference/xero-api-facts.md (paging, If-Modified-Since, archived/deleted records):
+Facts behind each entry: docs/reference/xero-api-facts.md, "Accounting API endpoints for an import" (paging,
+If-Modified-Since, archived/deleted records):
 - `pageSize` up to 1000 on nine endpoints, which also answer with a `pagination` object (page count known at once);
 - `page` (100 a page, no page count) on Quotes and LinkedTransactions;
 - Journals by `offset` (the last JournalNumber read), 100 a call;

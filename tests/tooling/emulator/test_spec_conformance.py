@@ -108,7 +108,7 @@ def test_identity_responses_validate_against_the_identity_spec(small_org_session
     assert spec.errors("xero-identity.yaml", {"$ref": "#/components/schemas/AccessToken"}, tokens) == []
 
 
-# Xero's bodies for the errors the spec leaves out, as observed (../shared/reference/xero-api-facts.md, "errors").
+# Xero's bodies for the errors the spec leaves out, as observed (docs/reference/xero-api-facts.md, "Error responses").
 PROBLEM_KEYS = {"Type", "Title", "Status", "Detail", "Instance", "Extensions"}
 
 
