@@ -2,7 +2,7 @@
 
 Every run that ends puts one `Xero Sync Succeeded` or `Xero Sync Failed`; every change of a client's link puts one
 `Xero Link Changed`. They are put by the logic that records the change (runs.py, linking.py, unlinking.py,
-purge.py), after it is recorded, never by handlers.
+deletion.py), after it is recorded, never by handlers.
 
 At most once: an event is put after its change is stored, and a failure to put it is logged (and counted as the
 `EventsNotPublished` metric), never raised, so it can neither fail nor redo the run or link it reports. The stored
