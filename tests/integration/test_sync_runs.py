@@ -1,12 +1,13 @@
 """One run per client at a time: Sync Now, nightly messages, duplicates and lapsed claims."""
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from tests.builders import a_client, nightly_message
 from xero_sync.errors import ClientNotFound, ClientNotLinked
-from xero_sync.models import Client, LinkState, RunStatus, RunTrigger, SyncRun
+from xero_sync.models import Client, LinkState, RunStatus, RunTrigger, SyncRun, shared_connection
 from xero_sync.run_history import list_runs
 from xero_sync.runs import begin_run, finish_run
 from xero_sync.schemas import SyncMessage
@@ -103,6 +104,85 @@ def test_a_lapsed_claim_is_taken_over_by_the_next_message(aws):
     # And history shows the crashed run as lost, not running for ever
     history = {r.run_id: r for r in list_runs("practice-a", client.client_id).items}
     assert (history[crashed.run_id].status, history[crashed.run_id].error_code) == ("failed", "worker_lost")
+    assert history[fresh.run_id].status == "running"
+
+
+class Killed(BaseException):
+    """The claimer's process ends here (a Lambda timeout, a crash): nothing more of its code runs."""
+
+
+def lapse_the_claim(client: Client) -> None:
+    client.update(actions=[Client.current_run_expires_at.set(datetime.now(UTC) - timedelta(seconds=1))])
+
+
+def nightly_claim(client: Client) -> object:
+    return begin_run(nightly_message(client))
+
+
+def sync_now_claim(client: Client) -> object:
+    return request_sync(client.practice_id, client.client_id, RunTrigger.MANUAL)
+
+
+def killed_after(calls: int, action: Callable[[], object]) -> bool:
+    """Runs `action` in a process killed right after its `calls`-th DynamoDB call; whether it was killed (False: it
+    made fewer calls and ended)."""
+    made = [0]
+
+    def count(**_: object) -> None:
+        made[0] += 1
+        if made[0] == calls:
+            raise Killed()
+
+    events = shared_connection().client.meta.events
+    events.register("after-call.dynamodb", count)
+    try:
+        action()
+    except Killed:
+        return True
+    finally:
+        events.unregister("after-call.dynamodb", count)
+    return False
+
+
+@pytest.mark.parametrize("claim", [nightly_claim, sync_now_claim])
+def test_a_claimer_killed_as_it_takes_over_a_lapsed_run_leaves_no_run_running_for_ever(aws, claim):
+    for calls in range(1, 10):
+        # Given a run whose worker died (its claim lapsed)
+        client = a_client("practice-a")
+        crashed = nightly_message(client)
+        assert begin_run(crashed) is not None
+        lapse_the_claim(client)
+        # And a claimer (a nightly message's worker, or Sync Now) killed after each of its DynamoDB calls in turn
+        killed = killed_after(calls, lambda client=client: claim(client))
+        # When its claim lapses too, and the next nightly run takes the client over and ends
+        lapse_the_claim(client)
+        last = nightly_message(client)
+        assert begin_run(last) is not None
+        finish_run(last, RunStatus.SUCCEEDED)
+        # Then no run is left queued or running in the history: each one taken over ended as lost
+        history = {run.run_id: run for run in list_runs("practice-a", client.client_id).items}
+        assert {run.status for run in history.values()} <= {"succeeded", "failed"}, (calls, history)
+        assert history[crashed.run_id].error_code == "worker_lost"
+        if not killed:
+            break
+    else:
+        pytest.fail("the claim was still killed after 9 calls")
+
+
+def test_a_taken_over_run_that_had_ended_keeps_how_it_ended(aws):
+    # Given a client still naming a run, its claim lapsed, whose run item says it ended (no path of ours leaves this;
+    # a takeover must not rewrite how a run ended)
+    client = a_client("practice-a")
+    ended = nightly_message(client)
+    assert begin_run(ended) is not None
+    SyncRun(client_id=client.client_id, run_id=ended.run_id).update(actions=[SyncRun.status.set("succeeded")])
+    lapse_the_claim(client)
+    # When the next nightly message arrives
+    fresh = nightly_message(client)
+    # Then it takes the client over, and the ended run stays as it ended
+    assert begin_run(fresh) is not None
+    history = {run.run_id: run for run in list_runs("practice-a", client.client_id).items}
+    assert (history[ended.run_id].status, history[ended.run_id].error_code) == ("succeeded", None)
     assert history[fresh.run_id].status == "running"
 
 

@@ -8,7 +8,7 @@ good). Every transition below is conditional, so duplicate or out-of-order messa
 
 import contextlib
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -110,45 +110,76 @@ def begin_run(message: SyncMessage) -> BegunRun | None:
     run.status = RunStatus.RUNNING.value
     run.started_at = run.started_at or now
     run.waiting_reason = run.resumes_at = run.progress = None
+    claim = [
+        Client.current_run_id.set(message.run_id),
+        Client.current_run_status.set(RunStatus.RUNNING.value),
+        Client.current_run_expires_at.set(_worker_lease_until(now)),
+    ]
     try:
-        with TransactWrite(connection=shared_connection()) as transaction:
-            transaction.update(
-                client,
-                actions=[
-                    Client.current_run_id.set(message.run_id),
-                    Client.current_run_status.set(RunStatus.RUNNING.value),
-                    Client.current_run_expires_at.set(_worker_lease_until(now)),
-                ],
-                condition=owns_claim,
-            )
-            transaction.save(run, condition=run_condition)
+        take_claim(client, claim, owns_claim, run, run_condition)
     except TransactWriteError:
         logger.info("sync message lost the claim (another run is active or the client is not linked): dropped")
         return None
-    abandoned_run_id = client.current_run_id
-    if abandoned_run_id is not None and abandoned_run_id != message.run_id:
-        record_abandoned(client, abandoned_run_id)
     client.refresh(consistent_read=True)
     return BegunRun(client=client, run=run, deferred_until=deferred_until)
 
 
-def record_abandoned(client: Client, run_id: str) -> None:
-    """A run whose claim lapsed and was taken over would otherwise show as running for ever. It ends here, failed,
-    and says so on the bus (once: only the update that closes it publishes)."""
-    run = SyncRun(client_id=client.client_id, run_id=run_id)
+def take_claim(
+    client: Client, claim: Sequence[Action], condition: Condition, run: SyncRun, run_condition: Condition
+) -> None:
+    """Writes a client's claim and the run it is for in one transaction (TransactWriteError: refused), as `client`
+    was read: the run it named, if another, had its claim lapse (its worker died) and ends in the same
+    transaction, failed as lost. Closed after the claim instead, a claimer killed in between would leave it running
+    for ever: nobody names it any more."""
+    named = client.current_run_id
+    as_read = Client.current_run_id == named if named else Client.current_run_id.does_not_exist()
+    lapsed = named if named != run.run_id else None
     try:
-        run.update(  # answers the whole run (ALL_NEW): its event needs no read
-            actions=[
-                SyncRun.status.set(RunStatus.FAILED.value),
-                SyncRun.finished_at.set(now_utc()),
-                SyncRun.error_code.set("worker_lost"),
-                SyncRun.error_message.set(run_error_message("worker_lost")),
-            ],
-            condition=SyncRun.status.is_in(*(s.value for s in ACTIVE_RUN_STATUSES)),
-        )
-    except UpdateError:  # it finished after all, or was never written
+        _write_claim(client, claim, condition & as_read, run, run_condition, lapsed)
+    except TransactWriteError as error:
+        if lapsed is None or not _refused_by_the_lapsed_run_alone(error):
+            raise
+        logger.warning("the lapsed run the client named had ended", extra={"lapsed_run_id": lapsed})
+        _write_claim(client, claim, condition & as_read, run, run_condition, None)
         return
-    publish(sync_ended(run, client.last_successful_sync_at))
+    if lapsed:
+        _publish_run_ended(RunKey(client.practice_id, client.client_id, lapsed))
+
+
+def _write_claim(
+    client: Client,
+    claim: Sequence[Action],
+    condition: Condition,
+    run: SyncRun,
+    run_condition: Condition,
+    lost: str | None,
+) -> None:
+    with TransactWrite(connection=shared_connection()) as transaction:
+        transaction.update(client, actions=list(claim), condition=condition)
+        transaction.save(run, condition=run_condition)
+        if lost:
+            transaction.update(
+                SyncRun(client_id=client.client_id, run_id=lost),
+                actions=[
+                    SyncRun.status.set(RunStatus.FAILED.value),
+                    SyncRun.finished_at.set(now_utc()),
+                    SyncRun.error_code.set("worker_lost"),
+                    SyncRun.error_message.set(run_error_message("worker_lost")),
+                ],
+                condition=SyncRun.status.is_in(*(s.value for s in ACTIVE_RUN_STATUSES)),
+            )
+
+
+def _refused_by_the_lapsed_run_alone(error: TransactWriteError) -> bool:
+    """Whether only the lapsed run's condition failed (it had ended), the claim itself being free to take."""
+    reasons = list(getattr(error.cause, "cancellation_reasons", None) or [])
+    return (
+        len(reasons) == 3
+        and reasons[0] is None
+        and reasons[1] is None
+        and reasons[2] is not None
+        and reasons[2].code == "ConditionalCheckFailed"
+    )
 
 
 def finish_run(

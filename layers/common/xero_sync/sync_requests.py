@@ -8,15 +8,14 @@ from datetime import datetime, timedelta
 
 from pynamodb.exceptions import TransactWriteError, UpdateError
 from pynamodb.expressions.update import Action
-from pynamodb.transactions import TransactWrite
 
 from xero_sync.clients import load_client
 from xero_sync.config import get_settings
 from xero_sync.errors import ClientNotLinked, FullSyncLimited
 from xero_sync.ids import new_run_id
-from xero_sync.models import Client, LinkState, RunStatus, RunTrigger, SyncRun, shared_connection
+from xero_sync.models import Client, LinkState, RunStatus, RunTrigger, SyncRun
 from xero_sync.queue import SyncQueue
-from xero_sync.runs import claimable, finish_run, lease_until, now_utc, record_abandoned
+from xero_sync.runs import claimable, finish_run, lease_until, now_utc, take_claim
 from xero_sync.schemas import SyncAccepted, SyncMessage, SyncMode
 
 _NOT_LINKED_REASONS = {
@@ -102,13 +101,9 @@ def request_sync(
                 Client.last_full_sync_requested_at <= now - _full_sync_period()
             )
         try:
-            with TransactWrite(connection=shared_connection()) as transaction:
-                transaction.update(client, actions=claim, condition=condition)
-                transaction.save(run, condition=SyncRun.run_id.does_not_exist())
+            take_claim(client, claim, condition, run, SyncRun.run_id.does_not_exist())
         except TransactWriteError:
             continue  # someone else claimed or changed the client meanwhile (or took the full sync): look again
-        if client.current_run_id is not None:  # a claim that had lapsed (its worker died): close that run
-            record_abandoned(client, client.current_run_id)
         message = SyncMessage(
             practice_id=practice_id, client_id=client_id, run_id=run.run_id, trigger=trigger, mode=mode
         )
