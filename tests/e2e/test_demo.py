@@ -16,6 +16,7 @@ import requests
 
 from local.stack.template import REPO_ROOT
 from tests.e2e.helpers import EPHEMERAL_PORTS
+from tests.sync_support import XERO_TIME_SCALE
 
 pytestmark = pytest.mark.slow
 
@@ -146,7 +147,7 @@ def _start_demo(state_dir: Path, log: IO[str], *options: str) -> subprocess.Pope
             "--size",
             "tiny",
             "--time-scale",
-            "60",
+            str(XERO_TIME_SCALE),
             *EPHEMERAL_PORTS,
             *options,
         ],

@@ -14,6 +14,10 @@ from xero_sync.schemas import SyncMessage
 from xero_sync.sync_requests import request_sync
 
 
+def lapse_the_claim(client: Client) -> None:
+    client.update(actions=[Client.current_run_expires_at.set(datetime.now(UTC) - timedelta(seconds=1))])
+
+
 def queued_bodies(aws) -> list[SyncMessage]:
     return [SyncMessage.model_validate_json(m["Body"]) for m in aws.receive_all("SyncQueue")]
 
@@ -90,11 +94,11 @@ def test_a_nightly_message_during_a_manual_sync_adds_nothing(aws):
 
 
 def test_a_lapsed_claim_is_taken_over_by_the_next_message(aws):
-    # Given a run whose worker died: its claim lapsed an hour ago
+    # Given a run whose worker died: its claim lapsed
     client = a_client("practice-a")
     crashed = nightly_message(client)
     assert begin_run(crashed) is not None
-    client.update(actions=[Client.current_run_expires_at.set(datetime.now(UTC) - timedelta(hours=1))])
+    lapse_the_claim(client)
     # When the next nightly message arrives
     fresh = nightly_message(client)
     # Then it takes the client over, and the old run's late finish does not release the new claim
@@ -109,10 +113,6 @@ def test_a_lapsed_claim_is_taken_over_by_the_next_message(aws):
 
 class Killed(BaseException):
     """The claimer's process ends here (a Lambda timeout, a crash): nothing more of its code runs."""
-
-
-def lapse_the_claim(client: Client) -> None:
-    client.update(actions=[Client.current_run_expires_at.set(datetime.now(UTC) - timedelta(seconds=1))])
 
 
 def nightly_claim(client: Client) -> object:
@@ -193,7 +193,7 @@ def test_a_duplicate_delivery_of_a_running_sync_now_run_is_dropped_until_its_cla
     assert begin_run(message) is not None
     assert begin_run(message) is None  # the first worker is alive
     client.refresh()
-    client.update(actions=[Client.current_run_expires_at.set(datetime.now(UTC) - timedelta(seconds=1))])
+    lapse_the_claim(client)
     assert begin_run(message) is not None  # the first worker died: the redelivery resumes the run
 
 
