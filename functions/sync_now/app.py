@@ -19,7 +19,11 @@ app = create_resolver()
 
 @app.post(
     "/clients/<clientId>/sync",
-    **limited({202: {"description": "Queued, or already queued or running"}}, HTTPStatus.CONFLICT),
+    **limited(
+        {202: {"description": "Queued, or already queued or running"}},
+        HTTPStatus.CONFLICT,
+        HTTPStatus.SERVICE_UNAVAILABLE,
+    ),
 )
 def sync_now(
     client_id: ClientIdPath,

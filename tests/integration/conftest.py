@@ -3,6 +3,7 @@
 import json
 import threading
 from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -10,6 +11,7 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.stub import Stubber
 from moto import mock_aws
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.dynamodb.models import dynamodb_backends
@@ -21,6 +23,7 @@ from tests.api import Api
 from tests.conftest import TEMPLATE
 from tests.sync_support import XERO_TIME_SCALE, Emulated, fast_settings, forget_fast_settings, linked_client
 from tests.xero import Xero, running_xero
+from xero_sync import aws_clients
 from xero_sync.models import Client
 from xero_sync.schemas import SyncMessage
 
@@ -281,3 +284,23 @@ def link(aws: Aws, emu: Emulated) -> Callable[..., tuple[str, Client, SyncMessag
 @pytest.fixture
 def queue_url(aws: Aws) -> str:
     return aws.queue_url("SyncQueue")
+
+
+@pytest.fixture(params=["sqs_unreachable", "sqs_refuses_the_message"])
+def sqs_not_taking(request: pytest.FixtureRequest) -> Callable[[], AbstractContextManager[None]]:
+    """`with sqs_not_taking():` the one SendMessageBatch made inside fails, in each of the two ways it can: SQS
+    answers an error (what botocore raises once its retries are spent), or SQS fails the entry as the sender's
+    fault (botocore's Stubber answers in its place)."""
+
+    @contextmanager
+    def failing() -> Iterator[None]:
+        with Stubber(aws_clients.sqs()) as sqs:
+            if request.param == "sqs_unreachable":
+                sqs.add_client_error("send_message_batch", "ServiceUnavailable", http_status_code=503)
+            else:
+                failed = {"Id": "0", "SenderFault": True, "Code": "InvalidParameterValue"}
+                sqs.add_response("send_message_batch", {"Successful": [], "Failed": [failed]})
+            yield
+            sqs.assert_no_pending_responses()
+
+    return failing

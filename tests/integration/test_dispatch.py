@@ -138,6 +138,15 @@ def test_a_console_invoke_naming_clients_queues_just_those_and_says_why_it_skipp
     )
 
 
+def test_a_console_rerun_sqs_does_not_take_is_counted_as_not_queued(aws, sqs_not_taking):
+    client = a_client("practice-a")
+    with sqs_not_taking():
+        summary = dispatch.dispatch_clients([client.client_id])
+    assert (summary.queued, summary.not_queued) == (0, 1)
+    assert Client.get("practice-a", client.client_id).current_run_id is None
+    assert aws.receive_all("SyncQueue") == []
+
+
 def test_a_malformed_console_invoke_is_refused_with_the_reason(aws):
     answer = invoke_dispatch(aws, {"clientIds": ["not-an-id"], "extra": 1})
     assert answer["error"] == "bad_request"

@@ -15,7 +15,7 @@ from tests.builders import a_client
 from tests.conftest import AWS_CALLS, TEMPLATE
 from xero_sync import limits, sync_requests
 from xero_sync.config import get_settings
-from xero_sync.errors import FullSyncLimited, RateLimited
+from xero_sync.errors import FullSyncLimited, RateLimited, SyncNotQueued
 from xero_sync.models import Client, RequestWindow, RunStatus, RunTrigger
 from xero_sync.runs import RunKey, finish_run
 from xero_sync.sync_requests import request_sync
@@ -209,16 +209,12 @@ def test_a_full_press_answered_with_the_run_already_queued_does_not_use_the_peri
     assert sync_now(api, client, "full").status == 429  # that one used it
 
 
-def test_a_full_sync_the_queue_refused_gives_the_period_back(aws, limited):
+def test_a_full_sync_the_queue_did_not_take_gives_the_period_back(aws, limited, sqs_not_taking):
     limited(full_sync_period_seconds=3600)
     client = a_client("practice-a")
 
-    class Refusing:
-        def send(self, messages, delay_seconds=0):
-            return list(messages)
-
-    with pytest.raises(RuntimeError):
-        request_sync("practice-a", client.client_id, RunTrigger.MANUAL, "full", queue=Refusing())  # type: ignore[arg-type]
+    with sqs_not_taking(), pytest.raises(SyncNotQueued):
+        request_sync("practice-a", client.client_id, RunTrigger.MANUAL, "full")
 
     after = Client.get("practice-a", client.client_id)
     assert (after.current_run_id, after.last_full_sync_requested_at) == (None, None)

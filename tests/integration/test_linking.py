@@ -67,6 +67,23 @@ def test_linking_one_organisation_creates_a_linked_client_and_queues_its_first_s
     assert [(m.client_id, m.trigger) for m in queued(aws)] == [(listed["clientId"], "link")]
 
 
+def test_a_link_whose_first_sync_sqs_does_not_take_stands_and_its_history_says_so(aws, xero, api, sqs_not_taking):
+    # Given SQS not taking the first sync's message as an organisation is linked
+    tenant = xero.create_org("Alpha Ltd")
+    with sqs_not_taking():
+        outcome = link(api, xero, [tenant])
+    # Then the link stands: the client is listed, linked, with no sync queued or running
+    assert outcome["outcome"] == "linked"
+    (listed,) = api.call("GET", "/clients").body["items"]
+    assert (listed["clientId"], listed["linkState"], listed["currentRun"]) == (outcome["clientIds"][0], "linked", None)
+    # And its history shows the first sync failed to queue, with the fixed message; Sync Now queues it again
+    (run,) = api.call("GET", f"/clients/{listed['clientId']}/syncs").body["items"]
+    assert (run["trigger"], run["status"], run["errorCode"]) == ("link", "failed", "enqueue_failed")
+    assert run["errorMessage"] == "The sync could not be queued. Try again."
+    assert api.call("POST", f"/clients/{listed['clientId']}/sync").status == 202
+    assert [m.client_id for m in queued(aws)] == [listed["clientId"]]
+
+
 def test_two_organisations_in_one_consent_become_two_clients_sharing_one_secret(aws, xero, api):
     tenants = [xero.create_org("Alpha Ltd"), xero.create_org("Beta Ltd")]
     outcome = link(api, xero, tenants)

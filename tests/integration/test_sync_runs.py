@@ -2,10 +2,14 @@
 
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from functools import partial
 
 import pytest
 
+from tests.api import Api
 from tests.builders import a_client, nightly_message
+from xero_sync import aws_clients
+from xero_sync.config import get_settings
 from xero_sync.errors import ClientNotFound, ClientNotLinked
 from xero_sync.models import Client, LinkState, RunStatus, RunTrigger, SyncRun, shared_connection
 from xero_sync.run_history import list_runs
@@ -50,6 +54,79 @@ def test_sync_now_on_another_practices_client_is_not_found(aws):
     with pytest.raises(ClientNotFound):
         request_sync("practice-b", client.client_id, RunTrigger.MANUAL)
     assert queued_bodies(aws) == []
+
+
+def test_a_sync_now_sqs_does_not_take_answers_503_and_leaves_the_client_free(aws, sqs_not_taking):
+    # Given a linked client, and SQS not taking the message of its Sync Now
+    client = a_client("practice-a")
+    api = Api(aws.physical)
+    press = partial(api.call, "POST", f"/clients/{client.client_id}/sync", body='{"mode": "incremental"}')
+    with sqs_not_taking():
+        refused = press()
+    # Then the press is answered that the sync was not queued, and its run shows why
+    assert (refused.status, refused.body["error"]["code"]) == (503, "enqueue_failed")
+    (failed,) = list_runs("practice-a", client.client_id).items
+    assert (failed.status, failed.error_code) == ("failed", "enqueue_failed")
+    # And the client is free: the next press queues a new sync
+    accepted = press()
+    assert (accepted.status, accepted.body["status"]) == (202, "queued")
+    assert [m.run_id for m in queued_bodies(aws)] == [accepted.body["runId"]] != [failed.run_id]
+
+
+def claim_lasts(client: Client) -> timedelta:
+    client.refresh(consistent_read=True)
+    assert client.current_run_expires_at is not None
+    return client.current_run_expires_at - datetime.now(UTC)
+
+
+def test_a_sync_now_killed_before_its_message_went_out_frees_the_client_within_a_workers_lease(aws):
+    # Given a Sync Now whose process is killed as it sends the message (a Lambda timeout, a crash)
+    client = a_client("practice-a")
+    events = aws_clients.sqs().meta.events
+
+    def kill(**_: object) -> None:
+        raise Killed()
+
+    events.register("before-call.sqs.SendMessageBatch", kill)
+    try:
+        with pytest.raises(Killed):
+            request_sync("practice-a", client.client_id, RunTrigger.MANUAL)
+    finally:
+        events.unregister("before-call.sqs.SendMessageBatch", kill)
+    # Then the client is held only as long as a worker's lease, not as long as a queued message may wait
+    assert claim_lasts(client) <= timedelta(seconds=get_settings().worker_lease_seconds)
+    (stuck,) = list_runs("practice-a", client.client_id).items
+    # And once that has passed, the next press queues a sync, and the run that never went out ends as lost
+    lapse_the_claim(client)
+    accepted = request_sync("practice-a", client.client_id, RunTrigger.MANUAL)
+    history = {run.run_id: run for run in list_runs("practice-a", client.client_id).items}
+    assert (history[stuck.run_id].status, history[stuck.run_id].error_code) == ("failed", "worker_lost")
+    assert history[accepted.run_id].status == "queued"
+
+
+def test_a_queued_sync_now_run_holds_its_client_as_long_as_its_message_may_wait(aws):
+    client = a_client("practice-a")
+    request_sync("practice-a", client.client_id, RunTrigger.MANUAL)
+    assert claim_lasts(client) > timedelta(seconds=get_settings().run_lease_seconds - 60)
+
+
+def test_a_worker_that_takes_the_run_as_soon_as_it_is_sent_keeps_its_own_lease(aws):
+    # Given a worker that takes the Sync Now run the moment its message is on the queue, before the request ends
+    client = a_client("practice-a")
+    events = aws_clients.sqs().meta.events
+
+    def worker_takes_it(**_: object) -> None:
+        (message,) = queued_bodies(aws)
+        assert begin_run(message) is not None
+
+    events.register("after-call.sqs.SendMessageBatch", worker_takes_it)
+    try:
+        request_sync("practice-a", client.client_id, RunTrigger.MANUAL)
+    finally:
+        events.unregister("after-call.sqs.SendMessageBatch", worker_takes_it)
+    # Then the client stays running, on the worker's lease (which lapses soon if the worker dies)
+    assert claim_lasts(client) <= timedelta(seconds=get_settings().worker_lease_seconds)
+    assert client.current_run_status == "running"
 
 
 def test_a_queued_run_is_taken_by_its_message_and_finished(aws):

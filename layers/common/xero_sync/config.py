@@ -58,7 +58,8 @@ class Settings(BaseModel):
     run_lease_seconds: int = Field(default=6 * 3600, gt=0)
     # A running sync's claim lasts this long unless its worker renews it: the worker renews it (and publishes the
     # run's progress) every RUN_HEARTBEAT_SECONDS, so a crashed worker's claim lapses soon and the next message of
-    # the client takes over. Renewals must fit several times into the lease.
+    # the client takes over. Renewals must fit several times into the lease. A sync request's claim lasts this long
+    # too until its message is sent (a request that died before sending frees the client as soon).
     worker_lease_seconds: float = Field(default=90.0, gt=0)
     run_heartbeat_seconds: float = Field(default=15.0, gt=0)
     # Limits per practice (limits.py): the API's mutating routes take at most PRACTICE_REQUEST_LIMIT requests of a

@@ -14,7 +14,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from xero_sync.clients import practice_of
-from xero_sync.errors import ClientNotFound, ClientNotLinked
+from xero_sync.errors import ClientNotFound, ClientNotLinked, SyncNotQueued
 from xero_sync.ids import CLIENT_ID_PATTERN, new_run_id
 from xero_sync.models import Client, LinkState, RunStatus, RunTrigger
 from xero_sync.observability import logger, metrics
@@ -81,8 +81,14 @@ def dispatch_clients(client_ids: list[str], mode: RequestedMode = "incremental")
         except ClientNotLinked:
             summary.skipped["not_linked"] += 1
             continue
+        except SyncNotQueued:
+            summary.not_queued += 1
+            continue
         summary.queued += 1
-    logger.info("console dispatch done", extra={"queued": summary.queued, "skipped": summary.skipped})
+    logger.info(
+        "console dispatch done",
+        extra={"queued": summary.queued, "skipped": summary.skipped, "not_queued": summary.not_queued},
+    )
     return summary
 
 

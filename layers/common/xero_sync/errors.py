@@ -55,6 +55,15 @@ class ClientNotLinked(ApiError, status=HTTPStatus.CONFLICT, code="client_not_lin
     pass
 
 
+class SyncNotQueued(
+    ApiError,
+    status=HTTPStatus.SERVICE_UNAVAILABLE,
+    code="enqueue_failed",
+    fixed_message="the sync could not be queued; try again",
+):
+    """The sync queue did not take the run's message: the run is recorded failed, and the client is free again."""
+
+
 class ResourceNotFound(ApiError, status=HTTPStatus.NOT_FOUND, code="resource_not_found"):
     """A data API resource that is not in the catalogue: the message and details name the valid ones."""
 

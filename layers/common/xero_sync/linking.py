@@ -7,6 +7,7 @@ to `complete_link` with the user's JWT. Only the user who started it can complet
 leaves the state and the code untouched.
 """
 
+import contextlib
 import re
 import secrets
 from datetime import UTC, datetime, timedelta
@@ -18,7 +19,7 @@ from pynamodb.exceptions import DeleteError, DoesNotExist, PutError, UpdateError
 from pynamodb.expressions.update import Action
 
 from xero_sync.clients import load_client
-from xero_sync.errors import LinkNotCompleted
+from xero_sync.errors import LinkNotCompleted, SyncNotQueued
 from xero_sync.events import link_changed, publish
 from xero_sync.ids import client_id_for
 from xero_sync.models import (
@@ -172,9 +173,13 @@ def complete_link(practice_id: str, user_id: str, completion: LinkCompletion) ->
     return _add(pending, token_set, connections)
 
 
-def _first_mode(client: Client) -> SyncMode:
-    """A client never synced gets its initial import; one relinked after syncing, the changes since."""
-    return "initial" if client.last_successful_sync_at is None else "incremental"
+def _queue_first_sync(practice_id: str, client: Client, trigger: RunTrigger) -> None:
+    """A client never synced gets its initial import; one relinked after syncing, the changes since. The link stands
+    even when the queue does not take the sync: the run shows that it failed, and Sync Now or the nightly run syncs
+    the client."""
+    mode: SyncMode = "initial" if client.last_successful_sync_at is None else "incremental"
+    with contextlib.suppress(SyncNotQueued):
+        request_sync(practice_id, client.client_id, trigger, mode)
 
 
 def _being_deleted(practice_id: str, tenant_id: str) -> bool:
@@ -194,7 +199,7 @@ def _add(pending: OAuthState, token_set: TokenSet, connections: list[Connection]
     for connection in connections:
         client, previous_token_set = _link_client(pending.practice_id, connection, token_set_id)
         _forget_token_set_if_unused(previous_token_set, connection.tenant_id)
-        request_sync(pending.practice_id, client.client_id, RunTrigger.LINK, _first_mode(client))
+        _queue_first_sync(pending.practice_id, client, RunTrigger.LINK)
         client_ids.append(client.client_id)
     metrics.add_metric(name="ClientsLinked", unit="Count", value=len(client_ids))
     return LinkOutcome(
@@ -219,7 +224,7 @@ def _relink(
     token_set_id = TokenStore().create(pending.practice_id, token_set, {chosen.tenant_id})
     client, previous_token_set = _link_client(pending.practice_id, chosen, token_set_id)
     _forget_token_set_if_unused(previous_token_set, chosen.tenant_id)
-    request_sync(pending.practice_id, client.client_id, RunTrigger.RELINK, _first_mode(client))
+    _queue_first_sync(pending.practice_id, client, RunTrigger.RELINK)
     return LinkOutcome(outcome="relinked", code="relinked", message="Relinked.", client_ids=[client.client_id])
 
 

@@ -44,7 +44,9 @@ def lease_until(now: datetime) -> datetime:
     return now + timedelta(seconds=get_settings().run_lease_seconds)
 
 
-def _worker_lease_until(now: datetime) -> datetime:
+def worker_lease_until(now: datetime) -> datetime:
+    """When a claim its holder must keep renewing lapses (a running run's; a sync request's until its message is
+    sent)."""
     return now + timedelta(seconds=get_settings().worker_lease_seconds)
 
 
@@ -113,7 +115,7 @@ def begin_run(message: SyncMessage) -> BegunRun | None:
     claim = [
         Client.current_run_id.set(message.run_id),
         Client.current_run_status.set(RunStatus.RUNNING.value),
-        Client.current_run_expires_at.set(_worker_lease_until(now)),
+        Client.current_run_expires_at.set(worker_lease_until(now)),
     ]
     try:
         take_claim(client, claim, owns_claim, run, run_condition)
@@ -338,7 +340,7 @@ class Heartbeat:
         client = Client(practice_id=self.message.practice_id, client_id=self.message.client_id)
         try:
             client.update(
-                actions=[Client.current_run_expires_at.set(_worker_lease_until(now))],
+                actions=[Client.current_run_expires_at.set(worker_lease_until(now))],
                 condition=(Client.current_run_id == self.message.run_id)
                 & (Client.current_run_status == RunStatus.RUNNING.value)
                 & Client.deleting_since.does_not_exist(),

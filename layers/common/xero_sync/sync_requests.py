@@ -1,21 +1,27 @@
-"""Queuing a sync of one client (Sync Now, a link, a console rerun, the nightly dispatch): the claim of its run, taken
-at request time, and the limit on full syncs asked for through the API. The run's life from there is `runs`.
+"""Queuing a sync of one client (Sync Now, a link, a console rerun): the claim of its run, taken at request time, and
+the limit on full syncs asked for through the API. The run's life from there is `runs`.
+
+The claim is held only as long as a worker's (WORKER_LEASE_SECONDS) until the message is out, then as long as a
+message may wait in the queue (RUN_LEASE_SECONDS): a request that dies before sending frees the client in minutes,
+not hours.
 """
 
 import contextlib
 import math
 from datetime import datetime, timedelta
 
+from botocore.exceptions import BotoCoreError, ClientError
 from pynamodb.exceptions import TransactWriteError, UpdateError
 from pynamodb.expressions.update import Action
 
 from xero_sync.clients import load_client
 from xero_sync.config import get_settings
-from xero_sync.errors import ClientNotLinked, FullSyncLimited
+from xero_sync.errors import ClientNotLinked, FullSyncLimited, SyncNotQueued
 from xero_sync.ids import new_run_id
-from xero_sync.models import Client, LinkState, RunStatus, RunTrigger, SyncRun
+from xero_sync.models import Client, LinkState, RunStatus, RunTrigger, SyncRun, condition_failed
+from xero_sync.observability import logger
 from xero_sync.queue import SyncQueue
-from xero_sync.runs import claimable, finish_run, lease_until, now_utc, take_claim
+from xero_sync.runs import claimable, finish_run, lease_until, now_utc, take_claim, worker_lease_until
 from xero_sync.schemas import SyncAccepted, SyncMessage, SyncMode
 
 _NOT_LINKED_REASONS = {
@@ -59,6 +65,27 @@ def _give_back_full_sync(client: Client, taken_at: datetime) -> None:
         )
 
 
+def _sent(message: SyncMessage, queue: SyncQueue | None) -> bool:
+    try:
+        return not (queue or SyncQueue()).send([message])
+    except (BotoCoreError, ClientError) as error:  # SQS unreachable or failing after botocore's own retries
+        logger.error("sync message not sent", extra={"error": type(error).__name__})
+        return False
+
+
+def _hold_while_queued(client: Client, run_id: str) -> None:
+    """The message is out: the claim now lasts as long as the message may wait in the queue, unless a worker has
+    taken the run already (its own lease stands)."""
+    try:
+        Client(practice_id=client.practice_id, client_id=client.client_id).update(
+            actions=[Client.current_run_expires_at.set(lease_until(now_utc()))],
+            condition=(Client.current_run_id == run_id) & (Client.current_run_status == RunStatus.QUEUED.value),
+        )
+    except UpdateError as error:
+        if not condition_failed(error):  # the run is queued all the same; its claim only lapses sooner
+            logger.warning("queued claim not extended", extra={"error": type(error).__name__})
+
+
 def request_sync(
     practice_id: str,
     client_id: str,
@@ -91,7 +118,7 @@ def request_sync(
         claim: list[Action] = [
             Client.current_run_id.set(run.run_id),
             Client.current_run_status.set(RunStatus.QUEUED.value),
-            Client.current_run_expires_at.set(lease_until(now)),
+            Client.current_run_expires_at.set(worker_lease_until(now)),  # until the message is out
         ]
         condition = claimable(now)
         if limit_full:
@@ -107,10 +134,11 @@ def request_sync(
         message = SyncMessage(
             practice_id=practice_id, client_id=client_id, run_id=run.run_id, trigger=trigger, mode=mode
         )
-        if (queue or SyncQueue()).send([message]):
+        if not _sent(message, queue):
             finish_run(message, RunStatus.FAILED, "enqueue_failed")
             if limit_full:
                 _give_back_full_sync(client, now)
-            raise RuntimeError("the sync queue refused the message")
+            raise SyncNotQueued()
+        _hold_while_queued(client, run.run_id)
         return SyncAccepted(run_id=run.run_id, status=RunStatus.QUEUED)
     raise ClientNotLinked("the client changed while the sync was being queued; try again")
