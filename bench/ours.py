@@ -8,12 +8,13 @@ from bench.child import parse_result
 from bench.limits import call_figures
 from bench.settings import Settings
 from bench.stack import BenchStack, Org
+from local.stack.function_environment import paced_to_emulator
 
 
 def engine_environment(scale: float, limits: bool = True) -> dict[str, str]:
     if not limits:  # the engine's own cost: nothing to pace against
         return {"XERO_CALLS_PER_MINUTE": str(10**9), "XERO_MINUTE_SECONDS": "60"}
-    return {"XERO_MINUTE_SECONDS": f"{60.0 / scale:g}"}
+    return paced_to_emulator(scale)
 
 
 def run_ours(

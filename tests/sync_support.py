@@ -11,6 +11,7 @@ from urllib.parse import parse_qsl, urlparse
 import boto3
 import requests
 
+from local.stack.function_environment import paced_to_emulator
 from local.xero_emulator import XeroEmulator
 from tests.api import Api
 from xero_sync.catalogue import CATALOGUE, Paging
@@ -31,7 +32,7 @@ TIMEOUT_FAULT_HOLD = READ_TIMEOUT_SECONDS + 1.5
 XERO_TIME_SCALE = 60
 
 FAST_LIMITS = {
-    "XERO_MINUTE_SECONDS": f"{60 / XERO_TIME_SCALE:g}",  # the engine is told how long the emulator's minute lasts
+    **paced_to_emulator(XERO_TIME_SCALE),
     "XERO_READ_TIMEOUT_SECONDS": str(READ_TIMEOUT_SECONDS),
     "XERO_BACKOFF_BASE_SECONDS": "0.05",
     "XERO_MAX_INLINE_WAIT_SECONDS": "3",

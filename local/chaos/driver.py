@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING, Any
 from local.chaos.aws_faults import WorkerFaults, injected_in
 from local.chaos.plan import Event, FailedLink, SeedPlan, draw_plan
 from local.cli.stack_client import CliError, StackHandle
+from local.stack.function_environment import paced_to_emulator
 from local.stack.template import REPO_ROOT
 
 if TYPE_CHECKING:
@@ -46,9 +47,9 @@ if TYPE_CHECKING:
 # short; the invocations of a chaos seed are shorter still (seconds), so a live one is seldom delivered twice.
 STACK_OPTIONS: dict[str, Any] = {"emulator": True, "visibility_timeout": 20}
 EMULATOR_TIME_SCALE = 60  # Xero's minute lasts a second, its day 24 minutes
-# What the worker processes are told: Xero's minute is a second; a worker's claim lapses 8 s after it dies.
+# What the worker processes are told: Xero's minute is the emulator's; a worker's claim lapses 8 s after it dies.
 WORKER_ENVIRONMENT = {
-    "XERO_MINUTE_SECONDS": "1",
+    **paced_to_emulator(EMULATOR_TIME_SCALE),
     "XERO_READ_TIMEOUT_SECONDS": "4",
     "XERO_BACKOFF_BASE_SECONDS": "0.05",
     "XERO_MAX_INLINE_WAIT_SECONDS": "3",

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from local.cli.stack_client import RECORD_BODY, RECORD_ID, StackHandle
+from local.stack.function_environment import paced_to_emulator
 from xero_sync.catalogue import CATALOGUE, ResourceSpec
 from xero_sync.record_bodies import decode_body
 
@@ -93,7 +94,7 @@ def stack_environment(handle: StackHandle) -> tuple[dict[str, str], dict[str, st
         return environment, endpoints  # another Xero (or none): its minute is Xero's own
     scale = float((handle.emulator_admin("GET", "/config").get("rateLimits") or {}).get("timeScale") or 1.0)
     if scale != 1.0:  # the emulator's rate-limit minute is shorter (make demo SIZE=large): pace reads to it
-        environment["XERO_MINUTE_SECONDS"] = f"{60.0 / scale:g}"
+        environment.update(paced_to_emulator(scale))
     return environment, endpoints
 
 

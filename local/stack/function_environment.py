@@ -14,6 +14,12 @@ def apply_function_environment(environment: Mapping[str, str], aws_endpoints: Ma
     forget_cached_clients()
 
 
+def paced_to_emulator(time_scale: float) -> dict[str, str]:
+    """What the engine must be told when the Xero emulator runs its rate-limit clock `time_scale` times faster than
+    Xero's: how long its minute lasts (the emulator's `rateLimits.timeScale` and this go together)."""
+    return {"XERO_MINUTE_SECONDS": f"{60.0 / time_scale:g}"}
+
+
 def forget_cached_clients() -> None:
     """Forgets what xero_sync built under an older environment (settings, boto3 clients, PynamoDB connections) and
     Powertools' parameter providers, whose boto3 clients keep the endpoint they were made with."""

@@ -28,7 +28,7 @@ from werkzeug.wrappers import Request, Response
 
 from local.stack.aws_engines import HOST, DynamoDBLocal, ManagedProcess, MotoServer
 from local.stack.console_server import ConsoleServer
-from local.stack.function_environment import forget_cached_clients
+from local.stack.function_environment import forget_cached_clients, paced_to_emulator
 from local.stack.gateway import Cors, Gateway, GatewayServer
 from local.stack.jwt_auth import JwtAuthorizer, SigningKey, TokenIssuer
 from local.stack.lambda_runtime import Functions
@@ -198,7 +198,7 @@ class OfflineStack:
         functions = self.function_definitions = self.template.functions(self.physical)
         self.environment = self._function_environment(functions)
         if self.emulator is not None and self.xero_time_scale != 1.0:
-            self.environment["XERO_MINUTE_SECONDS"] = f"{60.0 / self.xero_time_scale:g}"
+            self.environment.update(paced_to_emulator(self.xero_time_scale))
         self._apply_environment(
             {"POWERTOOLS_TRACE_DISABLED": "true", **self.environment},
             defaults={"POWERTOOLS_METRICS_DISABLED": "true", "POWERTOOLS_DEV": "false"},
