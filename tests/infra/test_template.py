@@ -431,8 +431,8 @@ LEAST_PRIVILEGE: dict[str, dict[str, set[str]]] = {
         PUBLISH,
     ),
     # The nightly fan-out (clients-by-link-state), an operator's dispatch by id (client-id, then request_sync as
-    # Sync Now does), the retried clean-ups (pending-cleanups + REMOTE_CLEANUP); a failed async invocation goes to
-    # its destination (SAM's).
+    # Sync Now does), the retried clean-ups (pending-cleanups + REMOTE_CLEANUP) and stalled purges (queued again); a
+    # failed async invocation goes to its destination (SAM's).
     "SyncDispatchFunction": merged(
         {
             "dynamodb:Query": {
@@ -443,7 +443,7 @@ LEAST_PRIVILEGE: dict[str, dict[str, set[str]]] = {
             "dynamodb:GetItem": {"SyncRunsTable"},
             "dynamodb:PutItem": {"SyncRunsTable"},
             "dynamodb:UpdateItem": {"SyncRunsTable"},
-            "sqs:SendMessage": {"SyncQueue", "AsyncFailureQueue"},
+            "sqs:SendMessage": {"SyncQueue", "PurgeQueue", "AsyncFailureQueue"},
         },
         REMOTE_CLEANUP,
         PUBLISH,

@@ -4,6 +4,7 @@ item it owns, slice by slice through the purge queue, whatever is redelivered or
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from botocore.stub import Stubber
 
 from local.stack.handler_loader import load_handler
 from local.stack.lambda_context import LocalLambdaContext
@@ -11,9 +12,10 @@ from local.stack.sqs_poller import sqs_event
 from tests.api import Api
 from tests.builders import a_client
 from tests.conftest import TEMPLATE
-from xero_sync import deletion, purge
+from xero_sync import aws_clients, deletion, purge
 from xero_sync.catalogue import CATALOGUE
-from xero_sync.deletion import PurgeMessage, PurgeQueue
+from xero_sync.deletion import PurgeMessage, PurgeQueue, requeue_stalled_purges
+from xero_sync.dispatch import dispatch_nightly
 from xero_sync.ids import new_run_id
 from xero_sync.models import (
     Client,
@@ -133,6 +135,35 @@ def test_delete_answers_202_and_the_client_is_a_404_everywhere_at_once(aws, api)
     # And it left the nightly fan-out's index; one purge message is queued
     assert client_id not in {c.client_id for state in LinkState for c in Client.by_link_state.query(state.value)}
     assert [(m.client_id, m.step, m.phase) for m in purge_messages(aws)] == [(client_id, 0, None)]
+
+
+def test_a_delete_whose_purge_sqs_did_not_take_is_purged_by_the_next_nightly_dispatch(aws, api):
+    # Given a client with data, deleted while SQS fails the purge message
+    client = with_data(a_client("practice-a"))
+    with Stubber(aws_clients.sqs()) as sqs:
+        sqs.add_client_error("send_message", "ServiceUnavailable", http_status_code=503)
+        response = api.call("DELETE", f"/clients/{client.client_id}")
+        sqs.assert_no_pending_responses()
+    # Then the deletion stands (the client is gone for the practice), though no purge is queued yet
+    assert response.status == 202
+    assert api.call("GET", f"/clients/{client.client_id}").status == 404
+    assert purge_messages(aws) == []
+    # When the nightly dispatch runs, it queues the purge again, and the purge removes everything
+    assert dispatch_nightly().purges_requeued == 1
+    assert run_purge(aws) == ["done"]
+    assert items_of(client.client_id) == {}
+
+
+def test_the_nightly_dispatch_leaves_a_purge_a_slice_is_working_on(aws, api):
+    client = with_data(a_client("practice-a"))
+    assert api.call("DELETE", f"/clients/{client.client_id}").status == 202
+    purge_messages(aws)  # the DELETE's message, lost
+    working = Client(practice_id=client.practice_id, client_id=client.client_id)
+    working.update(actions=[Client.purge_lease_expires_at.set(datetime.now(UTC) + timedelta(minutes=1))])
+    assert requeue_stalled_purges() == 0
+    working.update(actions=[Client.purge_lease_expires_at.set(datetime.now(UTC) - timedelta(seconds=1))])
+    assert requeue_stalled_purges() == 1
+    assert [(m.client_id, m.step) for m in purge_messages(aws)] == [(client.client_id, 0)]
 
 
 def test_the_purge_removes_every_item_of_the_client_and_nothing_else(aws, api):

@@ -4,7 +4,9 @@
 and is invisible to every flow (`clients.load_client`), it leaves the linked and pending-cleanup indexes, it is
 unlinked (so no sync can claim it) and its active run is closed. It then queues the first purge message and answers
 202. Deleting again is harmless: it queues the purge again (a no-op if one is under way, a restart where a lost
-message had stopped it).
+message had stopped it). The client waits under PURGE_PARTITION of the pending-cleanups index until its purge ends,
+so a purge whose first message never went out (SQS failing, the request killed) is queued again by the nightly
+dispatch (`requeue_stalled_purges`): nothing a practice deleted stays stored.
 """
 
 import math
@@ -12,6 +14,7 @@ from datetime import datetime, timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING, Literal
 
+from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import Field
 from pynamodb.exceptions import DoesNotExist, UpdateError
 
@@ -19,7 +22,7 @@ from xero_sync import aws_clients
 from xero_sync.config import get_settings
 from xero_sync.errors import ClientNotFound
 from xero_sync.events import link_changed, publish
-from xero_sync.models import Client, LinkState, RunStatus, condition_failed
+from xero_sync.models import PURGE_PARTITION, Client, LinkState, RunStatus, condition_failed
 from xero_sync.observability import logger, metrics
 from xero_sync.runs import RunKey, finish_run, now_utc
 from xero_sync.schemas import ApiModel
@@ -81,7 +84,11 @@ def delete_client(practice_id: str, client_id: str, queue: PurgeQueue | None = N
             finish_run(RunKey(practice_id, client_id, client.current_run_id), RunStatus.FAILED, "client_deleted")
         metrics.add_metric(name="ClientsDeleted", unit="Count", value=1)
         logger.info("client marked deleted", extra={"client_id": client_id})
-    _queue_purge(client, queue or PurgeQueue())
+    try:
+        _queue_purge(client, queue or PurgeQueue())
+    except (BotoCoreError, ClientError) as error:  # the deletion stands; the nightly dispatch queues its purge
+        logger.error("purge not queued", extra={"error": type(error).__name__})
+        metrics.add_metric(name="PurgesNotQueued", unit="Count", value=1)
     return DeleteAccepted(client_id=client_id)
 
 
@@ -97,7 +104,7 @@ def _mark_deleted(client: Client) -> tuple[Client, bool]:
                 Client.link_state.set(LinkState.UNLINKED.value),
                 Client.link_state_reason.set(DELETED_REASON),
                 Client.link_state_key.remove(),
-                Client.cleanup_partition.remove(),
+                Client.cleanup_partition.set(PURGE_PARTITION),  # until the purge ends: requeue_stalled_purges
                 Client.updated_at.set(now),
             ],
             condition=Client.practice_id.exists() & Client.deleting_since.does_not_exist(),
@@ -124,6 +131,26 @@ def _queue_purge(client: Client, queue: PurgeQueue) -> None:
     message is waiting (one of the two is dropped), the restart when a message was lost."""
     message = PurgeMessage(practice_id=client.practice_id, client_id=client.client_id, step=int(client.purge_step or 0))
     queue.send(message, delay_seconds=seconds_until(client.purge_not_before))
+
+
+def requeue_stalled_purges(queue: PurgeQueue | None = None) -> int:
+    """Queues again the purge of every deleted client no slice is working on (its lease lapsed or never taken): the
+    nightly dispatch's. A purge that is only between slices or waiting gets a duplicate, which its step drops.
+    Returns how many were queued."""
+    queue = queue or PurgeQueue()
+    now = now_utc()
+    queued = 0
+    for client in Client.pending_cleanups.query(PURGE_PARTITION):
+        lease = client.purge_lease_expires_at
+        if client.deleting_since is None or (lease is not None and lease > now):
+            continue
+        try:
+            _queue_purge(client, queue)
+        except (BotoCoreError, ClientError) as error:  # tried again the next night
+            logger.error("purge not queued", extra={"error": type(error).__name__, "client_id": client.client_id})
+            continue
+        queued += 1
+    return queued
 
 
 def seconds_until(moment: datetime | None) -> int:

@@ -14,6 +14,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from xero_sync.clients import practice_of
+from xero_sync.deletion import requeue_stalled_purges
 from xero_sync.errors import ClientNotFound, ClientNotLinked, SyncNotQueued
 from xero_sync.ids import CLIENT_ID_PATTERN, new_run_id
 from xero_sync.models import Client, LinkState, RunStatus, RunTrigger
@@ -60,6 +61,7 @@ class DispatchSummary:
     skipped: dict[str, int] = field(default_factory=_nightly_skips)  # by reason
     not_queued: int = 0
     cleanups_pending: int = 0  # unlinked clients whose Xero connection could not be removed yet
+    purges_requeued: int = 0  # deleted clients whose purge had stalled, queued again
 
 
 def dispatch(request: ConsoleDispatch) -> DispatchSummary:
@@ -123,6 +125,8 @@ def dispatch_nightly(queue: SyncQueue | None = None, trigger: RunTrigger = RunTr
         metrics.add_metric(name=f"ClientsSkipped_{reason}", unit="Count", value=count)
     metrics.add_metric(name="ClientsNotQueued", unit="Count", value=summary.not_queued)
     summary.cleanups_pending = retry_remote_cleanups()
+    summary.purges_requeued = requeue_stalled_purges()
+    metrics.add_metric(name="PurgesRequeued", unit="Count", value=summary.purges_requeued)
     return summary
 
 

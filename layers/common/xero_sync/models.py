@@ -30,8 +30,10 @@ from pynamodb.pagination import ResultIterator
 
 from xero_sync.config import Settings, get_settings, on_forget_environment, per_environment
 
-# Clients unlinked while Xero was unreachable wait under this key of a sparse index for their clean-up.
+# Clients unlinked while Xero was unreachable wait under this key of a sparse index for their clean-up; deleted
+# clients stay under the other until their purge ends (the nightly dispatch queues again a purge that stalled).
 CLEANUP_PARTITION = "pending"
+PURGE_PARTITION = "deleting"
 
 
 class _TableName:
@@ -126,7 +128,8 @@ class ClientsByLinkStateIndex(GlobalSecondaryIndex["Client"]):
 
 
 class PendingCleanupsIndex(GlobalSecondaryIndex["Client"]):
-    """Sparse: unlinked clients whose connection or token set at Xero is still to be removed."""
+    """Sparse: clients with clean-up still to do: unlinked ones whose connection or token set at Xero is still to be
+    removed (CLEANUP_PARTITION), deleted ones whose purge has not ended (PURGE_PARTITION)."""
 
     class Meta:
         index_name = "pending-cleanups"

@@ -100,10 +100,10 @@ def clean_up_remote(client: Client) -> bool:
     except (XeroUnavailable, XeroAuthError) as failure:
         logger.warning("Xero clean-up after unlink postponed", extra={"error": type(failure).__name__})
         return False
-    with contextlib.suppress(UpdateError):  # the client was purged meanwhile: never re-create it
+    with contextlib.suppress(UpdateError):  # purged meanwhile (never re-create it), or being deleted (its purge's)
         client.update(
             actions=[Client.cleanup_partition.remove(), Client.token_set_id.remove(), Client.connection_id.remove()],
-            condition=Client.client_id.exists(),
+            condition=Client.client_id.exists() & Client.deleting_since.does_not_exist(),
         )
     return True
 
