@@ -1,12 +1,12 @@
 """Deleting a client (DELETE /clients/{id}): mark it deleted at once, then queue its purge (purge.py).
 
 `delete_client` writes the deleted mark with a conditional update: from then on the client is a 404 for every route
-and is invisible to every flow (`clients.load_client`), it leaves the linked and pending-cleanup indexes, it is
-unlinked (so no sync can claim it) and its active run is closed. It then queues the first purge message and answers
-202. Deleting again is harmless: it queues the purge again (a no-op if one is under way, a restart where a lost
-message had stopped it). The client waits under PURGE_PARTITION of the pending-cleanups index until its purge ends,
-so a purge whose first message never went out (SQS failing, the request killed) is queued again by the nightly
-dispatch (`requeue_stalled_purges`): nothing a practice deleted stays stored.
+and is invisible to every flow (`clients.load_client`), it leaves the link-state index, it is unlinked (so no sync
+can claim it) and its active run is closed. It then queues the first purge message and answers 202. Deleting again
+is harmless: it queues the purge again (a no-op if one is under way, a restart where a lost message had stopped it).
+Until its purge ends the client waits under PURGE_PARTITION of the pending-cleanups index, so a purge whose first
+message never went out (SQS failing, the request killed) is queued again by the nightly dispatch
+(`requeue_stalled_purges`): nothing a practice deleted stays stored.
 """
 
 import math
