@@ -30,10 +30,8 @@ from pynamodb.pagination import ResultIterator
 
 from xero_sync.config import Settings, get_settings, on_forget_environment, per_environment
 
-# Clients unlinked while Xero was unreachable wait under this key of a sparse index for their clean-up; deleted
-# clients stay under the other until their purge ends (the nightly dispatch queues again a purge that stalled).
-CLEANUP_PARTITION = "pending"
-PURGE_PARTITION = "deleting"
+CLEANUP_PARTITION = "pending"  # of PendingCleanupsIndex: unlinked while Xero was away, its clean-up still to do
+PURGE_PARTITION = "deleting"  # of PendingCleanupsIndex: deleted, its purge not ended (requeued if it stalls)
 
 
 class _TableName:
