@@ -84,10 +84,7 @@ def delete_client(practice_id: str, client_id: str, queue: PurgeQueue | None = N
             finish_run(RunKey(practice_id, client_id, client.current_run_id), RunStatus.FAILED, "client_deleted")
         metrics.add_metric(name="ClientsDeleted", unit="Count", value=1)
         logger.info("client marked deleted", extra={"client_id": client_id})
-    try:
-        _queue_purge(client, queue or PurgeQueue())
-    except (BotoCoreError, ClientError) as error:  # the deletion stands; the nightly dispatch queues its purge
-        logger.error("purge not queued", extra={"error": type(error).__name__})
+    if not _queue_purge(client, queue or PurgeQueue()):  # the deletion stands; the nightly dispatch queues its purge
         metrics.add_metric(name="PurgesNotQueued", unit="Count", value=1)
     return DeleteAccepted(client_id=client_id)
 
@@ -126,11 +123,17 @@ def _mark_deleted(client: Client) -> tuple[Client, bool]:
     return client, True
 
 
-def _queue_purge(client: Client, queue: PurgeQueue) -> None:
+def _queue_purge(client: Client, queue: PurgeQueue) -> bool:
     """Queues the client's current purge step from the beginning: a no-op when a slice of it is under way or its
-    message is waiting (one of the two is dropped), the restart when a message was lost."""
+    message is waiting (one of the two is dropped), the restart when a message was lost. False when SQS did not
+    take it (logged): the nightly dispatch queues it again."""
     message = PurgeMessage(practice_id=client.practice_id, client_id=client.client_id, step=int(client.purge_step or 0))
-    queue.send(message, delay_seconds=seconds_until(client.purge_not_before))
+    try:
+        queue.send(message, delay_seconds=seconds_until(client.purge_not_before))
+    except (BotoCoreError, ClientError) as error:  # SQS unreachable or failing after botocore's own retries
+        logger.error("purge not queued", extra={"error": type(error).__name__, "client_id": client.client_id})
+        return False
+    return True
 
 
 def requeue_stalled_purges(queue: PurgeQueue | None = None) -> int:
@@ -140,16 +143,10 @@ def requeue_stalled_purges(queue: PurgeQueue | None = None) -> int:
     queue = queue or PurgeQueue()
     now = now_utc()
     queued = 0
-    for client in Client.pending_cleanups.query(PURGE_PARTITION):
+    for client in Client.pending_cleanups.query(PURGE_PARTITION):  # every one has deleting_since: set together
         lease = client.purge_lease_expires_at
-        if client.deleting_since is None or (lease is not None and lease > now):
-            continue
-        try:
-            _queue_purge(client, queue)
-        except (BotoCoreError, ClientError) as error:  # tried again the next night
-            logger.error("purge not queued", extra={"error": type(error).__name__, "client_id": client.client_id})
-            continue
-        queued += 1
+        if (lease is None or lease <= now) and _queue_purge(client, queue):
+            queued += 1
     return queued
 
 
