@@ -6,7 +6,9 @@ from urllib.parse import parse_qsl, urlparse
 
 import pytest
 
+from local.stack import handler_loader
 from tests.api import Api
+from xero_sync.deletion import delete_client
 from xero_sync.models import Client, OAuthState, TokenSetRef
 from xero_sync.runs import begin_run
 from xero_sync.schemas import SyncMessage
@@ -248,3 +250,101 @@ def test_a_token_set_xero_refuses_puts_its_clients_in_needs_relink_with_data_kep
             "Xero no longer accepts this client's authorisation. Relink it to sync.",
         )
         assert api.call("POST", f"/clients/{client_id}/sync").status == 409
+
+
+# --- a deletion that begins while a link completes ------------------------------------------------------------------
+def token_sets_no_client_names() -> set[str]:
+    """Token sets (refs or secrets) that no client names: nothing would ever delete them."""
+    named = {c.token_set_id for c in Client.scan() if c.token_set_id}
+    return {t.token_set_id for t in TokenSetRef.scan()} - named
+
+
+def secrets_of(aws) -> set[str]:
+    secrets = aws.session.client("secretsmanager").list_secrets()["SecretList"]
+    return {s["Name"].rsplit("/", 1)[1] for s in secrets if "/token-sets/" in s["Name"]}
+
+
+@pytest.fixture
+def deleted_once_the_token_set_is_written(monkeypatch):
+    """`arrange(client_id)`: a colleague deletes that client just after the completion wrote its token set, so the
+    completion's check that the client is not being deleted came too early."""
+
+    def arrange(client_id: str) -> None:
+        create = TokenStore.create
+
+        def create_then_delete(self: TokenStore, *args, **kwargs) -> str:
+            token_set_id = create(self, *args, **kwargs)
+            as_clients_function = handler_loader.CURRENT_FUNCTION.set("ClientsFunction")  # the DELETE's own calls
+            try:
+                delete_client("practice-a", client_id)
+            finally:
+                handler_loader.CURRENT_FUNCTION.reset(as_clients_function)
+            return token_set_id
+
+        monkeypatch.setattr(TokenStore, "create", create_then_delete)
+
+    return arrange
+
+
+def test_a_relink_whose_client_is_deleted_after_its_token_set_is_written_leaves_no_token_set(
+    aws, xero, api, deleted_once_the_token_set_is_written
+):
+    tenant = xero.create_org("Alpha Ltd")
+    (client_id,) = link(api, xero, [tenant])["clientIds"]
+    api.call("POST", f"/clients/{client_id}/unlink")
+    params = xero.consent(start(api, client_id), [tenant])
+    deleted_once_the_token_set_is_written(client_id)
+
+    response = complete(api, params)
+
+    assert refusal(response) == (409, "client_being_deleted")
+    assert Client.get("practice-a", client_id).deleting_since is not None
+    assert TokenSetRef.count() == 0 and secrets_of(aws) == set()
+
+
+@pytest.mark.parametrize("deletion_began", ["before_the_completion", "after_the_token_set_was_written"])
+def test_a_consent_naming_a_client_being_deleted_links_the_others_and_says_so(
+    aws, xero, api, deleted_once_the_token_set_is_written, deletion_began
+):
+    # Given Beta's client, linked earlier, whose deletion begins before or during a consent for Alpha and Beta
+    alpha, beta = xero.create_org("Alpha Ltd"), xero.create_org("Beta Ltd")
+    (beta_id,) = link(api, xero, [beta])["clientIds"]
+    beta_token_set = Client.get("practice-a", beta_id).token_set_id
+    params = xero.consent(start(api), [alpha, beta])
+    if deletion_began == "before_the_completion":
+        delete_client("practice-a", beta_id)
+    else:
+        deleted_once_the_token_set_is_written(beta_id)
+
+    response = complete(api, params)
+
+    # Then Alpha is linked, the answer says Beta was not and why, and Beta's client is left to its deletion
+    assert response.status == 200, response.body
+    (alpha_id,) = response.body["clientIds"]
+    assert Client.get("practice-a", alpha_id).tenant_id == alpha
+    assert response.body["message"] == (
+        "1 organisation(s) linked. 1 not linked: its client is being deleted. "
+        "Link it again once the deletion has finished."
+    )
+    beta_client = Client.get("practice-a", beta_id)
+    assert beta_client.deleting_since is not None and beta_client.token_set_id == beta_token_set
+    # And the new token set holds Alpha alone; every token set is named by a client (Beta's by its purge's)
+    new_token_set = Client.get("practice-a", alpha_id).token_set_id
+    assert TokenSetRef.get(new_token_set).tenant_ids == {alpha}
+    assert token_sets_no_client_names() == set()
+    assert secrets_of(aws) == {new_token_set, beta_token_set}
+
+
+def test_a_consent_whose_every_client_is_being_deleted_is_refused_and_leaves_no_token_set(
+    aws, xero, api, deleted_once_the_token_set_is_written
+):
+    tenant = xero.create_org("Alpha Ltd")
+    (client_id,) = link(api, xero, [tenant])["clientIds"]
+    own_token_set = Client.get("practice-a", client_id).token_set_id
+    params = xero.consent(start(api), [tenant])
+    deleted_once_the_token_set_is_written(client_id)
+
+    response = complete(api, params)
+
+    assert refusal(response) == (409, "client_being_deleted")
+    assert token_sets_no_client_names() == set() and secrets_of(aws) == {own_token_set}

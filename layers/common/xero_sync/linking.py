@@ -27,7 +27,7 @@ from xero_sync.models import (
     LinkState,
     OAuthState,
     RunTrigger,
-    TokenSetRef,
+    condition_failed,
 )
 from xero_sync.observability import logger, metrics
 from xero_sync.schemas import ApiModel, SyncMode
@@ -182,6 +182,10 @@ def _queue_first_sync(practice_id: str, client: Client, trigger: RunTrigger) -> 
         request_sync(practice_id, client.client_id, trigger, mode)
 
 
+class _ClientBeingDeleted(Exception):
+    """The client's deletion began after the completion checked it, before its link was written."""
+
+
 def _being_deleted(practice_id: str, tenant_id: str) -> bool:
     try:
         client = Client.get(practice_id, client_id_for(practice_id, tenant_id), consistent_read=True)
@@ -191,20 +195,30 @@ def _being_deleted(practice_id: str, tenant_id: str) -> bool:
 
 
 def _add(pending: OAuthState, token_set: TokenSet, connections: list[Connection]) -> LinkOutcome:
-    # Checked for every organisation before anything is written: a refused link changes nothing.
-    if any(_being_deleted(pending.practice_id, c.tenant_id) for c in connections):
-        raise refused("client_being_deleted")
-    token_set_id = TokenStore().create(pending.practice_id, token_set, {c.tenant_id for c in connections})
+    """Links every organisation of the consent but those whose client is being deleted (never brought back); when
+    every one is, nothing is linked."""
+    store = TokenStore()
+    linkable = [c for c in connections if not _being_deleted(pending.practice_id, c.tenant_id)]
+    if not linkable:
+        raise refused("client_being_deleted")  # before anything is written
+    token_set_id = store.create(pending.practice_id, token_set, {c.tenant_id for c in linkable})
     client_ids = []
-    for connection in connections:
-        client, previous_token_set = _link_client(pending.practice_id, connection, token_set_id)
-        _forget_token_set_if_unused(previous_token_set, connection.tenant_id)
+    for connection in linkable:
+        try:
+            client, previous_token_set = _link_client(pending.practice_id, connection, token_set_id)
+        except _ClientBeingDeleted:
+            store.forget_tenant(token_set_id, connection.tenant_id)  # no client will name it for this organisation
+            continue
+        store.forget_tenant(previous_token_set, connection.tenant_id)
         _queue_first_sync(pending.practice_id, client, RunTrigger.LINK)
         client_ids.append(client.client_id)
+    if not client_ids:
+        raise refused("client_being_deleted")  # its token set went with the last organisation
     metrics.add_metric(name="ClientsLinked", unit="Count", value=len(client_ids))
-    return LinkOutcome(
-        outcome="linked", code="linked", message=f"{len(client_ids)} organisation(s) linked.", client_ids=client_ids
-    )
+    message = f"{len(client_ids)} organisation(s) linked."
+    if skipped := len(connections) - len(client_ids):
+        message += f" {skipped} not linked: its client is being deleted. Link it again once the deletion has finished."
+    return LinkOutcome(outcome="linked", code="linked", message=message, client_ids=client_ids)
 
 
 def _relink(
@@ -221,9 +235,14 @@ def _relink(
         raise refused("client_being_deleted")
     if target is None or chosen is None:
         raise refused("wrong_organisation")
-    token_set_id = TokenStore().create(pending.practice_id, token_set, {chosen.tenant_id})
-    client, previous_token_set = _link_client(pending.practice_id, chosen, token_set_id)
-    _forget_token_set_if_unused(previous_token_set, chosen.tenant_id)
+    store = TokenStore()
+    token_set_id = store.create(pending.practice_id, token_set, {chosen.tenant_id})
+    try:
+        client, previous_token_set = _link_client(pending.practice_id, chosen, token_set_id)
+    except _ClientBeingDeleted:
+        store.forget_tenant(token_set_id, chosen.tenant_id)  # its only organisation: the token set goes
+        raise refused("client_being_deleted") from None
+    store.forget_tenant(previous_token_set, chosen.tenant_id)
     _queue_first_sync(pending.practice_id, client, RunTrigger.RELINK)
     return LinkOutcome(outcome="relinked", code="relinked", message="Relinked.", client_ids=[client.client_id])
 
@@ -278,7 +297,9 @@ def _link_client(practice_id: str, connection: Connection, token_set_id: str) ->
         )
         try:
             client.save(condition=Client.client_id.does_not_exist())
-        except PutError:
+        except PutError as error:
+            if not condition_failed(error):
+                raise
             existing = Client.get(practice_id, client_id, consistent_read=True)  # a racing callback created it
         else:
             publish(link_changed(client, "linked"))
@@ -288,21 +309,9 @@ def _link_client(practice_id: str, connection: Connection, token_set_id: str) ->
         existing.update(
             actions=linked_fields, condition=Client.client_id.exists() & Client.deleting_since.does_not_exist()
         )
-    except UpdateError:
-        raise refused("client_being_deleted") from None  # its deletion began after the check before the token set
+    except UpdateError as error:
+        if not condition_failed(error):
+            raise  # the write may have been applied (an answer lost): the token set is left as it is
+        raise _ClientBeingDeleted() from None  # its deletion began after the check before the token set
     publish(link_changed(existing, "relinked"))
     return existing, previous
-
-
-def _forget_token_set_if_unused(token_set_id: str | None, tenant_id: str) -> None:
-    """A client moved to a newer consent: the old token set loses that organisation, and goes when it has none.
-    It is not revoked: Xero ties connections to the user, and the newer consent relies on them."""
-    if token_set_id is None:
-        return
-    try:
-        ref = TokenSetRef.get(token_set_id, consistent_read=True)
-        ref.update(actions=[TokenSetRef.tenant_ids.delete({tenant_id})], condition=TokenSetRef.token_set_id.exists())
-    except (DoesNotExist, UpdateError):
-        return
-    if not ref.tenant_ids:
-        TokenStore().delete(token_set_id)

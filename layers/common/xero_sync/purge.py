@@ -35,7 +35,7 @@ from tenacity import (
 from xero_sync.catalogue import CATALOGUE
 from xero_sync.config import get_settings
 from xero_sync.deletion import PurgeMessage, PurgeQueue, seconds_until
-from xero_sync.models import CheckpointItem, Client, SyncRun, TokenSetRef, XeroRecord, condition_failed
+from xero_sync.models import CheckpointItem, Client, SyncRun, XeroRecord, condition_failed
 from xero_sync.observability import logger, metrics
 from xero_sync.runs import now_utc
 from xero_sync.tokens import TokenStore
@@ -271,17 +271,7 @@ def _clean_up_xero(client: Client) -> bool:
 def _forget_token_set(client: Client) -> None:
     """Xero stayed away to the end: the client's tenant leaves its token set, and the set (its secret) goes once no
     client uses it. The connection at Xero is left to its user (we can no longer reach it)."""
-    token_set_id = client.token_set_id
-    if token_set_id:
-        try:
-            ref = TokenSetRef.get(token_set_id, consistent_read=True)
-            ref.update(
-                actions=[TokenSetRef.tenant_ids.delete({client.tenant_id})], condition=TokenSetRef.token_set_id.exists()
-            )
-            if not ref.tenant_ids:
-                TokenStore().delete(token_set_id)
-        except (DoesNotExist, UpdateError):
-            pass
+    TokenStore().forget_tenant(client.token_set_id, client.tenant_id)
     metrics.add_metric(name="DeletedClientXeroCleanupAbandoned", unit="Count", value=1)
     logger.warning("a deleted client's connection at Xero could not be removed; its token set was forgotten")
 

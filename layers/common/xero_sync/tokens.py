@@ -95,6 +95,22 @@ class TokenStore:
         ).save(condition=TokenSetRef.token_set_id.does_not_exist())
         return token_set_id
 
+    def forget_tenant(self, token_set_id: str | None, tenant_id: str) -> None:
+        """The organisation leaves the token set (its client moved to another consent, was refused, or is gone), and
+        the set goes once it reaches none. Not revoked: Xero ties connections to the user, and a newer consent of
+        that user relies on them (docs/link-flow.md)."""
+        if token_set_id is None:
+            return
+        try:
+            ref = self._ref(token_set_id)
+            ref.update(
+                actions=[TokenSetRef.tenant_ids.delete({tenant_id})], condition=TokenSetRef.token_set_id.exists()
+            )
+        except (DoesNotExist, UpdateError):
+            return  # forgotten meanwhile
+        if not ref.tenant_ids:
+            self.delete(token_set_id)
+
     def read(self, token_set_id: str) -> TokenSet:
         ref = self._ref(token_set_id)
         value = self._secrets.get_secret_value(SecretId=ref.secret_name)["SecretString"]
