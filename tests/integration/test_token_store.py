@@ -6,8 +6,10 @@ import time
 
 import pytest
 from botocore.exceptions import ClientError
+from pynamodb.exceptions import PutError
 
 from xero_sync import xero_identity
+from xero_sync.models import TokenSetRef
 from xero_sync.tokens import TokenSaveFailed, TokenSetRevoked, TokenStore
 from xero_sync.xero_identity import TokenSet, XeroIdentity
 
@@ -136,3 +138,36 @@ def test_the_log_check_sees_a_leak_of_every_kind_of_secret(xero, stored, every_l
     logger.debug("oops", extra={"detail": f"prefix-{values[secret]}-suffix"})
     assert len(SECRETS.leaks(every_log_line.lines[-1:])) == 1
     every_log_line.lines.pop()
+
+
+def token_secrets(aws) -> list[str]:
+    secrets = aws.session.client("secretsmanager").list_secrets()["SecretList"]
+    return [s["Name"] for s in secrets if "/token-sets/" in s["Name"]]
+
+
+def test_a_token_set_whose_ref_could_not_be_written_leaves_no_secret(aws, xero, monkeypatch):
+    # Given DynamoDB failing the ref's write once the secret is made
+    tenant = xero.create_org("Token Co")
+    token_set = link_token_set(xero, [tenant])
+
+    def failing(self: TokenSetRef, *args, **kwargs):
+        raise PutError("DynamoDB did not take the ref")
+
+    monkeypatch.setattr(TokenSetRef, "save", failing)
+    # When the token set is created, the failure is raised, and no secret is left that no ref names
+    with pytest.raises(PutError):
+        TokenStore().create("practice-a", token_set, {tenant})
+    assert token_secrets(aws) == []
+
+
+def test_a_token_set_loses_its_organisations_one_by_one_and_goes_with_the_last(aws, xero):
+    alpha, beta = xero.create_org("Alpha Ltd"), xero.create_org("Beta Ltd")
+    store = TokenStore()
+    token_set_id = store.create("practice-a", link_token_set(xero, [alpha, beta]), {alpha, beta})
+
+    store.forget_tenant(token_set_id, alpha)
+    assert TokenSetRef.get(token_set_id).tenant_ids == {beta} and len(token_secrets(aws)) == 1
+
+    store.forget_tenant(token_set_id, beta)
+    assert TokenSetRef.count() == 0 and token_secrets(aws) == []
+    store.forget_tenant(token_set_id, beta)  # forgotten already: nothing to do

@@ -86,13 +86,19 @@ class TokenStore:
             SecretString=token_set.to_secret_string(),
             Description="A Xero OAuth token set (one consent)",
         )
-        TokenSetRef(
-            token_set_id=token_set_id,
-            practice_id=practice_id,
-            secret_name=secret_name,
-            tenant_ids=tenant_ids,
-            created_at=datetime.now(UTC),
-        ).save(condition=TokenSetRef.token_set_id.does_not_exist())
+        try:
+            TokenSetRef(
+                token_set_id=token_set_id,
+                practice_id=practice_id,
+                secret_name=secret_name,
+                tenant_ids=tenant_ids,
+                created_at=datetime.now(UTC),
+            ).save(condition=TokenSetRef.token_set_id.does_not_exist())
+        except Exception:
+            # A secret no ref names could never be found again. Its name is ours alone, so deleting it is safe; a
+            # ref written after all (its answer lost) is left naming nothing.
+            self._secrets.delete_secret(SecretId=secret_name, ForceDeleteWithoutRecovery=True)
+            raise
         return token_set_id
 
     def forget_tenant(self, token_set_id: str | None, tenant_id: str) -> None:
