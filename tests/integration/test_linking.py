@@ -9,11 +9,11 @@ import pytest
 from local.stack import handler_loader
 from tests.api import Api
 from xero_sync.deletion import delete_client
-from xero_sync.models import Client, OAuthState, TokenSetRef
+from xero_sync.models import CLEANUP_PARTITION, Client, OAuthState, TokenSetRef
 from xero_sync.runs import begin_run
 from xero_sync.schemas import SyncMessage
 from xero_sync.tokens import TokenSetRevoked, TokenStore
-from xero_sync.unlinking import mark_needs_relink, retry_remote_cleanups
+from xero_sync.unlinking import clean_up_remote, mark_needs_relink, retry_remote_cleanups
 from xero_sync.xero_identity import XeroIdentity
 
 
@@ -348,3 +348,25 @@ def test_a_consent_whose_every_client_is_being_deleted_is_refused_and_leaves_no_
 
     assert refusal(response) == (409, "client_being_deleted")
     assert token_sets_no_client_names() == set() and secrets_of(aws) == {own_token_set}
+
+
+def test_a_clean_up_of_a_client_relinked_meanwhile_leaves_its_new_token_set_and_connection(aws, xero, api):
+    # Given a client unlinked while Xero was away, which the nightly retry reads (the index can lag behind)...
+    tenant = xero.create_org("Alpha Ltd")
+    (client_id,) = link(api, xero, [tenant])["clientIds"]
+    xero.admin("POST", "/faults", json={"path": "/connections", "kind": "503", "count": 3})
+    assert api.call("POST", f"/clients/{client_id}/unlink").body["remoteCleanup"] == "pending"
+    xero.admin("DELETE", "/faults")
+    (read_by_the_retry,) = Client.pending_cleanups.query(CLEANUP_PARTITION)
+    # ...just before the practice relinks it
+    assert complete(api, xero.consent(start(api, client_id), [tenant])).body["outcome"] == "relinked"
+
+    # When the retry cleans up what it read
+    assert clean_up_remote(read_by_the_retry)
+
+    # Then the relinked client keeps its new token set and its connection at Xero, and syncs
+    relinked = Client.get("practice-a", client_id)
+    assert relinked.link_state == "linked" and relinked.connection_id is not None
+    assert secrets_of(aws) == {relinked.token_set_id} and token_sets_no_client_names() == set()
+    assert tenant in connections_at_xero(xero)
+    assert api.call("POST", f"/clients/{client_id}/sync").status == 202

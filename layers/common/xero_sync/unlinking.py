@@ -76,7 +76,16 @@ def unlink_client(practice_id: str, client_id: str) -> UnlinkResult:
 
 def clean_up_remote(client: Client) -> bool:
     """Removes an unlinked client's connection at Xero and its token set once no client uses it. True when done;
-    False leaves the client marked for the next attempt (the nightly dispatch retries them)."""
+    False leaves the client marked for the next attempt (the nightly dispatch retries them).
+
+    `client` may be stale (read from an index, or before a relink): it is read again, and a client linked meanwhile
+    is left alone, its connection and its new token set in use."""
+    try:
+        client.refresh(consistent_read=True)
+    except DoesNotExist:
+        return True  # purged meanwhile: its purge cleaned up
+    if client.link_state != LinkState.UNLINKED.value:
+        return True
     store = TokenStore()
     token_set_id = client.token_set_id
     try:
@@ -100,10 +109,14 @@ def clean_up_remote(client: Client) -> bool:
     except (XeroUnavailable, XeroAuthError) as failure:
         logger.warning("Xero clean-up after unlink postponed", extra={"error": type(failure).__name__})
         return False
-    with contextlib.suppress(UpdateError):  # purged meanwhile (never re-create it), or being deleted (its purge's)
+    # Purged meanwhile (never re-create it), being deleted (its purge's), or relinked meanwhile (a new token set).
+    with contextlib.suppress(UpdateError):
         client.update(
             actions=[Client.cleanup_partition.remove(), Client.token_set_id.remove(), Client.connection_id.remove()],
-            condition=Client.client_id.exists() & Client.deleting_since.does_not_exist(),
+            condition=Client.client_id.exists()
+            & Client.deleting_since.does_not_exist()
+            & (Client.link_state == LinkState.UNLINKED.value)
+            & (Client.token_set_id == token_set_id if token_set_id else Client.token_set_id.does_not_exist()),
         )
     return True
 
