@@ -9,6 +9,7 @@ import pytest
 from local.stack import handler_loader
 from tests.api import Api
 from xero_sync.deletion import delete_client
+from xero_sync.linking import LinkCompletion, complete_link, start_link
 from xero_sync.models import CLEANUP_PARTITION, Client, OAuthState, TokenSetRef
 from xero_sync.runs import begin_run
 from xero_sync.schemas import SyncMessage
@@ -370,3 +371,36 @@ def test_a_clean_up_of_a_client_relinked_meanwhile_leaves_its_new_token_set_and_
     assert secrets_of(aws) == {relinked.token_set_id} and token_sets_no_client_names() == set()
     assert tenant in connections_at_xero(xero)
     assert api.call("POST", f"/clients/{client_id}/sync").status == 202
+
+
+def test_two_relinks_of_one_client_racing_leave_it_one_token_set(aws, xero, api, monkeypatch):
+    # Given two completions relinking one client (two colleagues), the second completing between the first's read of
+    # the client and its write
+    tenant = xero.create_org("Alpha Ltd")
+    (client_id,) = link(api, xero, [tenant])["clientIds"]
+    first = xero.consent(start(api, client_id), [tenant])
+    create, read = TokenStore.create, Client.get
+    armed: list[bool] = []
+
+    def create_and_arm(self: TokenStore, *args, **kwargs) -> str:
+        armed.append(len(armed) == 0)  # the first completion's token set only
+        return create(self, *args, **kwargs)
+
+    def read_then_race(*args, **kwargs) -> Client:
+        found = read(*args, **kwargs)
+        if armed and armed[0] and len(armed) == 1:
+            armed.append(False)
+            second = xero.consent(start_link("practice-a", "user-1", client_id).authorize_url, [tenant])
+            assert complete_link("practice-a", "user-1", LinkCompletion(**second)).outcome == "relinked"
+        return found
+
+    monkeypatch.setattr(TokenStore, "create", create_and_arm)
+    monkeypatch.setattr(Client, "get", read_then_race)
+
+    answer = complete(api, first)
+    assert answer.body.get("outcome") == "relinked", answer.body
+
+    # Then the client names the last token set written, and no other is left
+    relinked = read("practice-a", client_id)
+    assert len(armed) == 3 and relinked.link_state == "linked"
+    assert secrets_of(aws) == {relinked.token_set_id} and token_sets_no_client_names() == set()

@@ -269,7 +269,7 @@ def _organisation_name(connection: Connection) -> str:
 def _link_client(practice_id: str, connection: Connection, token_set_id: str) -> tuple[Client, str | None]:
     """Creates the client, or relinks the one that already has this organisation (a new consent for a client
     there was already, through either flow, is a relink), and says which on the bus. Returns the client and the
-    token set it used before (if another one)."""
+    token set it used before (None for a new client)."""
     now = datetime.now(UTC)
     client_id = client_id_for(practice_id, connection.tenant_id)
     linked_fields: list[Action] = [
@@ -304,14 +304,23 @@ def _link_client(practice_id: str, connection: Connection, token_set_id: str) ->
         else:
             publish(link_changed(client, "linked"))
             return client, None
-    previous = existing.token_set_id if existing.token_set_id != token_set_id else None
-    try:
-        existing.update(
-            actions=linked_fields, condition=Client.client_id.exists() & Client.deleting_since.does_not_exist()
-        )
-    except UpdateError as error:
-        if not condition_failed(error):
-            raise  # the write may have been applied (an answer lost): the token set is left as it is
-        raise _ClientBeingDeleted() from None  # its deletion began after the check before the token set
+    # Conditional on the token set read, so the one it replaces is known for sure: a racing relink's is never left
+    # behind, named by no client. Each lost race is another completion's write, and those are few: the loop ends.
+    while True:
+        previous = existing.token_set_id
+        names_previous = Client.token_set_id == previous if previous else Client.token_set_id.does_not_exist()
+        try:
+            existing.update(
+                actions=linked_fields,
+                condition=Client.client_id.exists() & Client.deleting_since.does_not_exist() & names_previous,
+            )
+        except UpdateError as error:
+            if not condition_failed(error):
+                raise  # the write may have been applied (an answer lost): the token set is left as it is
+            existing.refresh(consistent_read=True)
+            if existing.deleting_since is not None:
+                raise _ClientBeingDeleted() from None  # its deletion began after the check before the token set
+            continue
+        break
     publish(link_changed(existing, "relinked"))
     return existing, previous
