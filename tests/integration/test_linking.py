@@ -8,11 +8,13 @@ import pytest
 
 from local.stack import handler_loader
 from tests.api import Api
+from tests.integration.test_token_store import make_stale
 from xero_sync.deletion import delete_client
 from xero_sync.linking import LinkCompletion, complete_link, start_link
 from xero_sync.models import CLEANUP_PARTITION, Client, OAuthState, TokenSetRef
 from xero_sync.runs import begin_run
 from xero_sync.schemas import SyncMessage
+from xero_sync.sync_worker import process_sync_message
 from xero_sync.tokens import TokenSetRevoked, TokenStore
 from xero_sync.unlinking import clean_up_remote, mark_needs_relink, retry_remote_cleanups
 from xero_sync.xero_identity import XeroIdentity
@@ -177,6 +179,29 @@ def test_unlinking_one_of_two_clients_sharing_a_token_set_leaves_the_other_worki
     assert api.call("POST", f"/clients/{by_tenant[beta]}/sync").status == 202
 
 
+def test_unlinking_one_client_of_a_token_set_xero_revoked_leaves_the_others_to_need_a_relink(aws, xero, api):
+    # Given two clients linked by one consent, whose refresh token Xero no longer accepts (revoked in Xero), its
+    # access token about to expire
+    alpha, beta = xero.create_org("Alpha Ltd"), xero.create_org("Beta Ltd")
+    outcome = link(api, xero, [alpha, beta])
+    by_tenant = {Client.get("practice-a", c).tenant_id: c for c in outcome["clientIds"]}
+    first_syncs = {m.client_id: m for m in queued(aws)}
+    token_set_id = Client.get("practice-a", by_tenant[beta]).token_set_id
+    store = TokenStore()
+    XeroIdentity().revoke(store.read(token_set_id).refresh_token)
+    make_stale(aws, store, token_set_id)
+
+    # When the practice unlinks one of them (its clean-up meets the revoked token set)
+    assert api.call("POST", f"/clients/{by_tenant[alpha]}/unlink").status == 200
+
+    # Then the other's next sync finds out what happened to it: it needs a relink, its data kept
+    assert process_sync_message(first_syncs[by_tenant[beta]]) == "failed"
+    overview = api.call("GET", f"/clients/{by_tenant[beta]}").body
+    assert overview["linkState"] == "needs_relink", overview
+    # And the unlinked client no longer counts in the token set
+    assert TokenSetRef.get(token_set_id).tenant_ids == {beta}
+
+
 def test_relink_after_unlink_brings_back_the_same_client_and_queues_a_sync(aws, xero, api):
     tenant = xero.create_org("Alpha Ltd")
     (client_id,) = link(api, xero, [tenant])["clientIds"]
@@ -324,8 +349,8 @@ def test_a_consent_naming_a_client_being_deleted_links_the_others_and_says_so(
     (alpha_id,) = response.body["clientIds"]
     assert Client.get("practice-a", alpha_id).tenant_id == alpha
     assert response.body["message"] == (
-        "1 organisation(s) linked. 1 not linked: its client is being deleted. "
-        "Link it again once the deletion has finished."
+        "1 organisation(s) linked. 1 not linked: a client being deleted can be linked again once its deletion has "
+        "finished."
     )
     beta_client = Client.get("practice-a", beta_id)
     assert beta_client.deleting_since is not None and beta_client.token_set_id == beta_token_set

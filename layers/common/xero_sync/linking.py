@@ -217,7 +217,7 @@ def _add(pending: OAuthState, token_set: TokenSet, connections: list[Connection]
     metrics.add_metric(name="ClientsLinked", unit="Count", value=len(client_ids))
     message = f"{len(client_ids)} organisation(s) linked."
     if skipped := len(connections) - len(client_ids):
-        message += f" {skipped} not linked: its client is being deleted. Link it again once the deletion has finished."
+        message += f" {skipped} not linked: a client being deleted can be linked again once its deletion has finished."
     return LinkOutcome(outcome="linked", code="linked", message=message, client_ids=client_ids)
 
 

@@ -103,9 +103,12 @@ def clean_up_remote(client: Client) -> bool:
                 if not identity.connections(token_set):
                     identity.revoke(token_set.refresh_token)
                 store.delete(token_set_id)
-    except (TokenSetRevoked, DoesNotExist, UpdateError):
-        if token_set_id:  # Xero already dropped it, or it is gone here: nothing left there to clean
-            store.delete(token_set_id)
+    except TokenSetRevoked:
+        # Xero dropped it: nothing left there to clean. Only this organisation leaves it: the other clients that
+        # name it learn at their next sync that they need a relink.
+        store.forget_tenant(token_set_id, client.tenant_id)
+    except (DoesNotExist, UpdateError):
+        pass  # the token set is gone here already
     except (XeroUnavailable, XeroAuthError) as failure:
         logger.warning("Xero clean-up after unlink postponed", extra={"error": type(failure).__name__})
         return False
