@@ -4,15 +4,19 @@ costs no write, whatever its stored body was written with."""
 import json
 import zlib
 from pathlib import Path
+from urllib.parse import quote
 
 import boto3
 
 from local.cli.stack_client import RECORD_BODY, RECORD_ID, RECORD_PARTITION
+from tests.api import Api
+from tests.builders import a_client
 from tests.contract.conftest import Engines
 from xero_sync import record_bodies
 from xero_sync.catalogue import BY_NAME
 from xero_sync.models import XeroRecord
 from xero_sync.record_store import RecordStore
+from xero_sync.xero_data import MAX_XERO_ID_LENGTH
 
 INVOICES = BY_NAME["Invoices"]
 INVOICE = {
@@ -95,3 +99,12 @@ def test_a_first_import_compares_only_what_it_wrote_itself_so_a_record_on_two_pa
 def test_the_local_tools_read_records_under_the_models_names():
     attributes = XeroRecord.partition, XeroRecord.xero_id, XeroRecord.body
     assert tuple(a.attr_name for a in attributes) == (RECORD_PARTITION, RECORD_ID, RECORD_BODY)
+
+
+def test_the_longest_id_the_data_api_takes_is_a_key_the_engine_takes(engines, practice):
+    # The data API holds each of `ids` to MAX_XERO_ID_LENGTH characters (xero_data.py): the longest, in 4-byte
+    # characters, is still a sort key the engine reads (an empty page, never its ValidationException: a 500)
+    api, client = Api(engines.physical), a_client(practice)
+    longest = quote("\U0001f600" * MAX_XERO_ID_LENGTH)
+    page = api.call("GET", f"/clients/{client.client_id}/xero/Invoices", practice=practice, query=f"ids={longest}")
+    assert (page.status, page.body["items"]) == (200, [])

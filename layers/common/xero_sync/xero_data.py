@@ -30,6 +30,9 @@ from xero_sync.xero_dates import from_ms
 MAX_PAGE_SIZE = 1000
 DEFAULT_PAGE_SIZE = 100
 MAX_IDS = 100  # one BatchGetItem
+# Characters in a Xero id we are asked for (a path's xeroId, each of `ids`): at most 1,020 bytes of UTF-8, so never
+# over DynamoDB's 1,024-byte sort key (a longer key is a ValidationException). Xero's ids are GUIDs and short codes.
+MAX_XERO_ID_LENGTH = 255
 ORGANISATION = BY_NAME["Organisation"]
 # A cursor is "{filter fingerprint}|{last Xero id}": one from another client, resource or filter is refused.
 _CURSOR_PATTERN = r"[0-9a-f]{16}\|.{1,1024}"
@@ -86,6 +89,8 @@ def _parse_ids(ids: str) -> list[str]:
     wanted = list(dict.fromkeys(part.strip() for part in ids.split(",")))
     if any(not rid for rid in wanted):
         raise InvalidParameter("query.ids", "an empty id")
+    if any(len(rid) > MAX_XERO_ID_LENGTH for rid in wanted):
+        raise InvalidParameter("query.ids", f"an id over {MAX_XERO_ID_LENGTH} characters")
     if len(wanted) > MAX_IDS:
         raise InvalidParameter("query.ids", f"at most {MAX_IDS} ids")
     return wanted
