@@ -20,7 +20,9 @@ ResourcePath = Annotated[
 XeroIdPath = Annotated[
     str, Path(alias="xeroId", min_length=1, max_length=xero_data.MAX_XERO_ID_LENGTH, description="The record's Xero id")
 ]
-PageSize = Annotated[int, Query(ge=1, le=xero_data.MAX_PAGE_SIZE, description="Records per page")]
+PageSize = Annotated[
+    int, Query(ge=1, le=xero_data.MAX_PAGE_SIZE, description="Records a page at most (a filtered page may hold fewer)")
+]
 Cursor = Annotated[str | None, Query(min_length=1, max_length=2048, description="nextCursor of the previous page")]
 UpdatedSince = Annotated[
     datetime | None,

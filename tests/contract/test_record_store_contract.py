@@ -12,7 +12,7 @@ from local.cli.stack_client import RECORD_BODY, RECORD_ID, RECORD_PARTITION
 from tests.api import Api
 from tests.builders import a_client
 from tests.contract.conftest import Engines
-from xero_sync import record_bodies
+from xero_sync import record_bodies, xero_data
 from xero_sync.catalogue import BY_NAME
 from xero_sync.models import XeroRecord
 from xero_sync.record_store import RecordStore
@@ -108,3 +108,29 @@ def test_the_longest_id_the_data_api_takes_is_a_key_the_engine_takes(engines, pr
     longest = quote("\U0001f600" * MAX_XERO_ID_LENGTH)
     page = api.call("GET", f"/clients/{client.client_id}/xero/Invoices", practice=practice, query=f"ids={longest}")
     assert (page.status, page.body["items"]) == (200, [])
+
+
+def test_a_filtered_page_stops_where_its_queries_stopped_and_paging_on_finds_every_match_once(
+    engines, practice, monkeypatch
+):
+    # Given 65 invoices, read ten a Query and at most three Queries a page here, PAID among the first ten and the last
+    monkeypatch.setattr(xero_data, "FILTERED_QUERY_SIZE", 10)
+    monkeypatch.setattr(xero_data, "MAX_FILTERED_QUERIES", 3)
+    api, client = Api(engines.physical), a_client(practice)
+    ids = [f"i{n:07d}-0000-4000-8000-000000000000" for n in range(65)]
+    paid = [ids[3], ids[4], ids[55]]
+    stamp = "/Date(1778412345678+0000)/"
+    RecordStore(client.client_id).apply(
+        INVOICES, [{"InvoiceID": i, "Status": "PAID" if i in paid else "DRAFT", "UpdatedDateUTC": stamp} for i in ids]
+    )
+    # When they are paged two a page, on the real engine (its Limit counts records read, not records matched)
+    pages, cursor = [], None
+    while True:
+        query = "limit=2&status=PAID" + (f"&cursor={cursor}" if cursor else "")
+        response = api.call("GET", f"/clients/{client.client_id}/xero/Invoices", practice=practice, query=query)
+        assert response.status == 200, response.body
+        pages.append([i["InvoiceID"] for i in response.body["items"]])
+        if (cursor := response.body["nextCursor"]) is None:
+            break
+    # Then the page that read three Queries without a match is empty with a cursor, and each match comes once
+    assert pages == [paid[:2], [], paid[2:]]

@@ -15,6 +15,7 @@ from tests.api import Api
 from tests.builders import a_client
 from tests.conftest import AWS_CALLS
 from tests.sync_support import Emulated, drain, link_client, run_to_end, sync
+from xero_sync import xero_data
 from xero_sync.catalogue import BY_NAME, CATALOGUE
 from xero_sync.models import Client, LinkState
 from xero_sync.record_store import RecordStore, contact_of
@@ -278,3 +279,54 @@ def test_a_page_of_100_invoices_costs_one_query_and_one_batch_get_per_100_distin
     clients, records = ["xero-sync-local-ClientsTable"], ["xero-sync-local-RecordsTable"]
     for calls in pages:
         assert calls == [("GetItem", clients), ("Query", records), ("BatchGetItem", records)], calls
+
+
+def _invoices(count: int, paid: set[int]) -> tuple[str, list[str]]:
+    """A client with `count` invoices in id order, those at the positions `paid` PAID: its id and theirs."""
+    client = a_client("practice-a")
+    ids = [f"i{n:07d}-0000-4000-8000-000000000000" for n in range(count)]
+    stamp = "/Date(1778412345678+0000)/"
+    RecordStore(client.client_id).apply(
+        INVOICES,
+        [
+            {"InvoiceID": rid, "Status": "PAID" if n in paid else "DRAFT", "UpdatedDateUTC": stamp}
+            for n, rid in enumerate(ids)
+        ],
+    )
+    return client.client_id, [ids[n] for n in sorted(paid)]
+
+
+def test_a_filtered_page_reads_the_partition_in_queries_of_a_thousand_whatever_its_limit(aws, api):
+    # Given 30 invoices, one of them PAID, the last
+    client_id, (paid,) = _invoices(30, {29})
+    # When a page of one PAID invoice is asked for
+    first = len(AWS_CALLS.calls)
+    response = api.call("GET", f"/clients/{client_id}/xero/Invoices", query="limit=1&status=PAID")
+    # Then it is found by one Query (a Query of `limit` items a time read the partition one invoice a request)
+    assert [i["InvoiceID"] for i in response.body["items"]] == [paid]
+    assert [c.operation for c in AWS_CALLS.since(first)] == ["GetItem", "Query"]
+
+
+def test_a_filtered_page_stops_after_its_queries_and_paging_on_finds_every_match_once(aws, api, monkeypatch):
+    # Given 65 records, read ten a Query and at most three Queries a page here: two matches among the first ten
+    # records, one among the last ten
+    monkeypatch.setattr(xero_data, "FILTERED_QUERY_SIZE", 10)
+    monkeypatch.setattr(xero_data, "MAX_FILTERED_QUERIES", 3)
+    client_id, paid = _invoices(65, {3, 4, 55})
+    # When the PAID invoices are paged, two a page
+    pages, calls, cursor = [], [], None
+    while True:
+        first = len(AWS_CALLS.calls)
+        query = "limit=2&status=PAID" + (f"&cursor={cursor}" if cursor else "")
+        response = api.call("GET", f"/clients/{client_id}/xero/Invoices", query=query)
+        assert response.status == 200, response.body
+        pages.append([i["InvoiceID"] for i in response.body["items"]])
+        calls.append([c.operation for c in AWS_CALLS.since(first)].count("Query"))
+        cursor = response.body["nextCursor"]
+        if cursor is None:
+            break
+    # Then the first page is its first Query's two matches; the second stops after its three Queries, empty but with a
+    # cursor (a page's reads are bounded); the third reads the rest and finds the last match; none is skipped or
+    # repeated
+    assert pages == [paid[:2], [], paid[2:]]
+    assert calls == [1, 3, 3]

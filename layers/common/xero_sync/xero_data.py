@@ -3,8 +3,8 @@
 Every read is scoped to the caller's practice (clients.load_client) and to one client's partition of one resource;
 records come back in Xero id order. Costs: the organisation view is one GetItem (the client), one Query of the
 Records partition of Organisation and one Query of the client's checkpoints (counts and marks live there too); a page
-of records one Query (reading on past filtered-out items until `limit` match) or, for `ids`, one BatchGetItem, plus
-what rendering resolves (one BatchGetItem per 100 distinct contacts the page names).
+of records one Query (a filtered one at most MAX_FILTERED_QUERIES) or, for `ids`, one BatchGetItem, plus what
+rendering resolves (one BatchGetItem per 100 distinct contacts the page names).
 """
 
 import hashlib
@@ -33,6 +33,12 @@ MAX_IDS = 100  # one BatchGetItem
 # Characters in a Xero id we are asked for (a path's xeroId, each of `ids`): at most 1,020 bytes of UTF-8, so never
 # over DynamoDB's 1,024-byte sort key (a longer key is a ValidationException). Xero's ids are GUIDs and short codes.
 MAX_XERO_ID_LENGTH = 255
+# A filtered page reads the partition in Queries of this many records whatever its `limit` (Queries of `limit` read a
+# sparse filter's partition one record a request), and at most MAX_FILTERED_QUERIES of them, so that a filter few
+# records match never reads a large partition to its end in one request (the function's 29 s): the page then ends
+# short, even empty, with a cursor where the reads stopped.
+FILTERED_QUERY_SIZE = MAX_PAGE_SIZE
+MAX_FILTERED_QUERIES = 10
 ORGANISATION = BY_NAME["Organisation"]
 # A cursor is "{filter fingerprint}|{last Xero id}": one from another client, resource or filter is refused.
 _CURSOR_PATTERN = r"[0-9a-f]{16}\|.{1,1024}"
@@ -118,6 +124,29 @@ def _matches(item: XeroRecord, since_ms: int | None, status: str | None, contact
     )
 
 
+def _page(
+    partition: str, condition: Condition | None, limit: int, after: str | None
+) -> tuple[list[XeroRecord], str | None]:
+    """Up to `limit` records of the partition after the id `after`, and the id the next page starts after (None once
+    the partition is read to its end). Unfiltered, that is one Query of `limit` (more only past DynamoDB's 1 MB)."""
+    start = {"pk": {"S": partition}, "id": {"S": after}} if after is not None else None
+    size = limit if condition is None else FILTERED_QUERY_SIZE
+    query = XeroRecord.query(partition, filter_condition=condition, page_size=size, last_evaluated_key=start)
+    items: list[XeroRecord] = []
+    for queries, answer in enumerate(query.page_iter, start=1):  # one DynamoDB Query answer at a time
+        matched = answer.get("Items", [])
+        room = limit - len(items)
+        items += [XeroRecord.from_raw_data(raw) for raw in matched[:room]]
+        if len(matched) > room:  # the page is full inside this answer: the next starts after its last record
+            return items, items[-1].xero_id
+        last_key = answer.get("LastEvaluatedKey")
+        if not last_key:
+            return items, None
+        if len(items) == limit or (condition is not None and queries == MAX_FILTERED_QUERIES):
+            return items, str(last_key["id"]["S"])
+    return items, None
+
+
 def list_records(
     practice_id: str,
     client_id: str,
@@ -151,18 +180,9 @@ def list_records(
         found = XeroRecord.batch_get([(partition, rid) for rid in wanted])
         items = sorted((i for i in found if _matches(i, since_ms, status, contact_id)), key=lambda i: i.xero_id)
     else:
-        start = {"pk": {"S": partition}, "id": {"S": after}} if after is not None else None
-        # With a filter, PynamoDB reads on (more Query requests) until `limit` items match or the partition ends.
-        result = XeroRecord.query(
-            partition,
-            filter_condition=_filter(since_ms, status, contact_id),
-            limit=limit,
-            last_evaluated_key=start,
-        )
-        items = list(result)
-        last_key = result.last_evaluated_key
-        if last_key:
-            next_cursor = encode_cursor(f"{fingerprint}|{last_key['id']['S']}")
+        items, last_id = _page(partition, _filter(since_ms, status, contact_id), limit, after)
+        if last_id is not None:
+            next_cursor = encode_cursor(f"{fingerprint}|{last_id}")
     records = [decode_body(item.body, spec.id_field, item.xero_id) for item in items]
     return XeroRecordPage(
         resource=spec.name, items=Renderer(client_id, store).render(spec, records), next_cursor=next_cursor
