@@ -39,6 +39,9 @@ MAX_XERO_ID_LENGTH = 255
 # short, even empty, with a cursor where the reads stopped.
 FILTERED_QUERY_SIZE = MAX_PAGE_SIZE
 MAX_FILTERED_QUERIES = 10
+# Lambda answers at most 6 MB, the body a JSON string inside it (quotes escaped): a page holds records while they take
+# at most this much there, leaving the rest for the envelope and headers, and the next page starts after its last.
+MAX_PAGE_BYTES = 5 * 1024 * 1024
 ORGANISATION = BY_NAME["Organisation"]
 # A cursor is "{filter fingerprint}|{last Xero id}": one from another client, resource or filter is refused.
 _CURSOR_PATTERN = r"[0-9a-f]{16}\|.{1,1024}"
@@ -124,6 +127,16 @@ def _matches(item: XeroRecord, since_ms: int | None, status: str | None, contact
     )
 
 
+def _fitting(records: list[Record]) -> int:
+    """How many of the records, from the first, fit in a page's MAX_PAGE_BYTES (always one: a page moves on)."""
+    used = 0
+    for count, record in enumerate(records):
+        used += len(json.dumps(json.dumps(record)))  # as it sits in the Lambda response: encoded, then escaped
+        if used > MAX_PAGE_BYTES and count > 0:
+            return count
+    return len(records)
+
+
 def _page(
     partition: str, condition: Condition | None, limit: int, after: str | None
 ) -> tuple[list[XeroRecord], str | None]:
@@ -183,10 +196,12 @@ def list_records(
         items, last_id = _page(partition, _filter(since_ms, status, contact_id), limit, after)
         if last_id is not None:
             next_cursor = encode_cursor(f"{fingerprint}|{last_id}")
-    records = [decode_body(item.body, spec.id_field, item.xero_id) for item in items]
-    return XeroRecordPage(
-        resource=spec.name, items=Renderer(client_id, store).render(spec, records), next_cursor=next_cursor
+    records = Renderer(client_id, store).render(
+        spec, [decode_body(item.body, spec.id_field, item.xero_id) for item in items]
     )
+    if wanted is None and (fitting := _fitting(records)) < len(records):
+        records, next_cursor = records[:fitting], encode_cursor(f"{fingerprint}|{items[fitting - 1].xero_id}")
+    return XeroRecordPage(resource=spec.name, items=records, next_cursor=next_cursor)
 
 
 def get_record(practice_id: str, client_id: str, resource: str, xero_id: str) -> Record:
