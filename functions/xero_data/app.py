@@ -17,9 +17,7 @@ app = create_resolver(xero_data.component_schemas())
 ResourcePath = Annotated[
     str, Path(alias="resource", min_length=1, max_length=64, description="A Xero resource: Invoices, Contacts...")
 ]
-XeroIdPath = Annotated[
-    str, Path(alias="xeroId", min_length=1, max_length=xero_data.MAX_XERO_ID_LENGTH, description="The record's Xero id")
-]
+XeroIdPath = Annotated[str, Path(alias="xeroId", min_length=1, max_length=255, description="The record's Xero id")]
 PageSize = Annotated[
     int, Query(ge=1, le=xero_data.MAX_PAGE_SIZE, description="Records a page at most (a filtered page may hold fewer)")
 ]

@@ -15,8 +15,7 @@ from tests.contract.conftest import Engines
 from xero_sync import record_bodies, xero_data
 from xero_sync.catalogue import BY_NAME
 from xero_sync.models import XeroRecord
-from xero_sync.record_store import RecordStore
-from xero_sync.xero_data import MAX_XERO_ID_LENGTH
+from xero_sync.record_store import MAX_ID_BYTES, RecordStore
 
 INVOICES = BY_NAME["Invoices"]
 INVOICE = {
@@ -102,12 +101,15 @@ def test_the_local_tools_read_records_under_the_models_names():
 
 
 def test_the_longest_id_the_data_api_takes_is_a_key_the_engine_takes(engines, practice):
-    # The data API holds each of `ids` to MAX_XERO_ID_LENGTH characters (xero_data.py): the longest, in 4-byte
-    # characters, is still a sort key the engine reads (an empty page, never its ValidationException: a 500)
+    # The data API holds each of `ids` to MAX_ID_BYTES (xero_data.py): the longest is still a sort key the engine
+    # reads (an empty page, never its ValidationException: a 500), and the store keeps a record under it
     api, client = Api(engines.physical), a_client(practice)
-    longest = quote("\U0001f600" * MAX_XERO_ID_LENGTH)
-    page = api.call("GET", f"/clients/{client.client_id}/xero/Invoices", practice=practice, query=f"ids={longest}")
-    assert (page.status, page.body["items"]) == (200, [])
+    longest = "\U0001f600" * (MAX_ID_BYTES // 4)
+    path = f"/clients/{client.client_id}/xero/Invoices"
+    assert api.call("GET", path, practice=practice, query=f"ids={quote(longest)}").body["items"] == []
+    RecordStore(client.client_id).apply(INVOICES, [{**INVOICE, "InvoiceID": longest}])
+    page = api.call("GET", path, practice=practice, query=f"ids={quote(longest)}")
+    assert [i["InvoiceID"] for i in page.body["items"]] == [longest]
 
 
 def test_a_filtered_page_stops_where_its_queries_stopped_and_paging_on_finds_every_match_once(

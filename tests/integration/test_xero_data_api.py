@@ -174,16 +174,16 @@ def test_a_filter_that_does_not_apply_or_asks_too_much_is_a_422(api, synced):
     assert response.body["error"]["details"][0]["location"] == "query.contactId"
 
 
-def test_an_id_longer_than_any_xero_id_is_a_422_before_any_read(aws, api):
-    # DynamoDB refuses a sort key over 1,024 bytes with a ValidationException (a 500, were it sent): an id in `ids`
-    # is held to the length a record's path takes, 255 characters (at most 1,020 bytes of UTF-8)
+def test_an_id_longer_than_any_stored_key_is_a_422_before_any_read(aws, api):
+    # DynamoDB refuses a sort key over 1,024 bytes with a ValidationException (a 500, were it sent), and no record is
+    # stored under one (split_storable)
     client = a_client("practice-a")
-    for too_long in ("a" * 256, quote("\u00e9" * 600), f"short-id,{'b' * 300}"):
+    for too_long in ("a" * 1025, quote("\u00e9" * 513), f"short-id,{'b' * 2000}"):
         first = len(AWS_CALLS.calls)
         response = api.call("GET", f"/clients/{client.client_id}/xero/Invoices", query=f"ids={too_long}")
         assert response.status == 422, response.body
         assert response.body["error"]["code"] == "validation_error"
-        assert response.body["error"]["details"] == [{"location": "query.ids", "reason": "an id over 255 characters"}]
+        assert response.body["error"]["details"] == [{"location": "query.ids", "reason": "an id over 1024 bytes"}]
         assert AWS_CALLS.since(first) == []
 
 

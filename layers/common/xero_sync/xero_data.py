@@ -22,7 +22,7 @@ from xero_sync.errors import InvalidCursor, InvalidParameter, RecordNotFound, Re
 from xero_sync.models import XeroRecord
 from xero_sync.paging import decode_cursor, encode_cursor
 from xero_sync.record_bodies import Record, decode_body
-from xero_sync.record_store import RecordStore, ResourceState
+from xero_sync.record_store import MAX_ID_BYTES, RecordStore, ResourceState
 from xero_sync.rendering import Renderer
 from xero_sync.schemas import ResourceImport, XeroOrganisationView, XeroRecordPage
 from xero_sync.xero_dates import from_ms
@@ -30,9 +30,6 @@ from xero_sync.xero_dates import from_ms
 MAX_PAGE_SIZE = 1000
 DEFAULT_PAGE_SIZE = 100
 MAX_IDS = 100  # one BatchGetItem
-# Characters in a Xero id we are asked for (a path's xeroId, each of `ids`): at most 1,020 bytes of UTF-8, so never
-# over DynamoDB's 1,024-byte sort key (a longer key is a ValidationException). Xero's ids are GUIDs and short codes.
-MAX_XERO_ID_LENGTH = 255
 # A filtered page reads the partition in Queries of this many records whatever its `limit` (Queries of `limit` read a
 # sparse filter's partition one record a request), and at most MAX_FILTERED_QUERIES of them, so that a filter few
 # records match never reads a large partition to its end in one request (the function's 29 s): the page then ends
@@ -98,8 +95,9 @@ def _parse_ids(ids: str) -> list[str]:
     wanted = list(dict.fromkeys(part.strip() for part in ids.split(",")))
     if any(not rid for rid in wanted):
         raise InvalidParameter("query.ids", "an empty id")
-    if any(len(rid) > MAX_XERO_ID_LENGTH for rid in wanted):
-        raise InvalidParameter("query.ids", f"an id over {MAX_XERO_ID_LENGTH} characters")
+    # A key over DynamoDB's limit is its ValidationException, not a miss: no record has one (split_storable)
+    if any(len(rid.encode()) > MAX_ID_BYTES for rid in wanted):
+        raise InvalidParameter("query.ids", f"an id over {MAX_ID_BYTES} bytes")
     if len(wanted) > MAX_IDS:
         raise InvalidParameter("query.ids", f"at most {MAX_IDS} ids")
     return wanted
