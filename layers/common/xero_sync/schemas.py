@@ -37,7 +37,7 @@ class ClientSummary(ApiModel):
 
 class ClientPage(ApiModel):
     items: list[ClientSummary]
-    next_cursor: str | None = Field(description="Pass as ?cursor= for the next page; absent on the last page")
+    next_cursor: str | None = Field(description="Pass as ?cursor= for the next page; null on the last page")
 
 
 class RunWait(ApiModel):
@@ -164,7 +164,9 @@ XeroOrganisationJson = Annotated[
 class ResourceImport(ApiModel):
     resource: str = Field(description="The Xero resource (a catalogue name: Invoices, Contacts...)")
     records: int = Field(description="Records stored")
-    last_imported_at: datetime | None = Field(description="When a sync last read the resource from Xero")
+    last_imported_at: datetime | None = Field(
+        description="When a sync last finished reading the resource from Xero (null until one has)"
+    )
     last_changed_at: datetime | None = Field(
         description="The latest UpdatedDateUTC among the records imported: when the data last changed in Xero "
         "(null before the first import, and for resources Xero does not stamp)"
