@@ -45,12 +45,14 @@ def paging_params(spec: ResourceSpec, position: int) -> dict[str, str]:
 
 
 def _with_pagination(spec: ResourceSpec, fetch: Fetch, page: int, from_start: bool) -> Iterator[PageRead]:
-    """pageSize endpoints: Xero's `pagination` proves the end (pageCount; itemCount against the records read, when
-    the read began at the first page in this invocation). A missing or disagreeing proof ends the read unproven."""
-    fetched = 0
+    """pageSize endpoints: Xero's `pagination` proves the end (pageCount; itemCount against the distinct records
+    read, when the read began at the first page in this invocation: a record shown twice, as a list that shifted
+    between two pages shows one, does not stand for the one it pushed out). A missing or disagreeing proof ends the
+    read unproven."""
+    fetched: set[object] = set()  # each record's id (a record without one counts on its own)
     while True:
         answer = fetch(paging_params(spec, page))
-        fetched += len(answer.records)
+        fetched.update(_identity(spec, r) for r in answer.records)
         pagination = answer.pagination or {}
         page_count = pagination.get("pageCount")
         if not isinstance(page_count, int):
@@ -61,9 +63,14 @@ def _with_pagination(spec: ResourceSpec, fetch: Fetch, page: int, from_start: bo
             page += 1
             continue
         item_count = pagination.get("itemCount")
-        short = from_start and isinstance(item_count, int) and fetched < item_count
+        short = from_start and isinstance(item_count, int) and len(fetched) < item_count
         yield PageRead(answer, page, page + 1, last=True, unproven=PAGINATION_MISMATCH if short else None)
         return
+
+
+def _identity(spec: ResourceSpec, record: Any) -> object:
+    rid = record.get(spec.id_field) if isinstance(record, dict) else None
+    return rid if isinstance(rid, str) else object()
 
 
 def _numbered(spec: ResourceSpec, fetch: Fetch, page: int, from_start: bool) -> Iterator[PageRead]:

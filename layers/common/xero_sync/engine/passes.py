@@ -4,9 +4,10 @@ then, after a whole read, sweep what Xero no longer shows.
 - Every page is stored and then checkpointed, so a run stopped anywhere resumes from its next page; a pass's mark
   (Xero's clock when it began, less an overlap; for offset paging, the last number read) becomes the resource's
   mark only when the pass completes.
-- A whole re-read removes from storage what Xero no longer shows (the sweep); a mass removal is confirmed by a
-  second whole read first. A whole re-read resumed mid-way cannot know every id, so it skips the sweep and does not
-  count as a reconciliation (the next run repeats it).
+- A whole re-read removes from storage what Xero no longer shows (the sweep); a second whole read confirms the
+  removal first, unless the records vanish when deleted in Xero and the removal is neither a mass one nor all. A
+  whole re-read resumed mid-way cannot know every id, so it skips the sweep and does not count as a
+  reconciliation (the next run repeats it).
 - Hostile answers (record_store.split_storable): the rest of the page is stored, each rejected record is counted
   with its reason, and the pass moves no mark and sweeps nothing: the next run reads those records again.
 - The contacts of changed documents (catalogue `flips_contact_roles`: Xero flips the contact's IsCustomer/IsSupplier
@@ -17,7 +18,7 @@ then, after a whole read, sweep what Xero no longer shows.
 from datetime import UTC, datetime
 from typing import Any
 
-from xero_sync.catalogue import CONTACT_LIST, ResourceSpec
+from xero_sync.catalogue import CONTACT_LIST, Deletes, ResourceSpec
 from xero_sync.engine.context import Context
 from xero_sync.engine.outcomes import SWEEP_CONFIRMED, SWEEP_UNCONFIRMED, UnprovenRead
 from xero_sync.engine.pages import first_record, pages, paging_params, read_whole
@@ -31,6 +32,8 @@ from xero_sync.xero_dates import from_ms, parse_ms_date
 
 # A sweep that would remove more than this many records and this share of the stored ones reads the resource again.
 MASS_DELETION_RECORDS, MASS_DELETION_SHARE = 10, 0.2
+# How far Xero's clock (an answer's DateTimeUTC) may be from ours and still place a pass's mark.
+XERO_CLOCK_TRUSTED_MS = 24 * 3600 * 1000
 IDS_PER_CALL = 40  # contact ids per GET /Contacts?IDs= (keeps the URL well under 2,000 characters)
 # Where a changed document names the contact to re-read: its own Contact, or a payment's invoice's. (Narrower than
 # record_store's holders, as the engine always looked: widening it would change which contacts are re-read.)
@@ -68,9 +71,10 @@ class Passes:
         for read in pages(spec, fetch, plan.start, from_start=not plan.resumed):
             if mark is None:
                 # When the read began, by Xero's clock when it tells (changes are stamped by that clock): a change
-                # stamped before it shows on these pages.
-                began = read.answer.read_after_ms
-                mark = from_ms(began) if began is not None else asked[-1]
+                # stamped before it shows on these pages. A time a day or more from ours is not Xero's clock.
+                began, ours = read.answer.read_after_ms, asked[-1]
+                trusted = began is not None and abs(began - ours.timestamp() * 1000) < XERO_CLOCK_TRUSTED_MS
+                mark = from_ms(began) if trusted and began is not None else ours
                 if spec.contact_list and plan.whole:
                     ctx.contacts_read_from = mark
             records, problems = split_storable(spec, read.answer.records)
@@ -166,23 +170,26 @@ class Passes:
         return applied
 
     def _count(self, spec: ResourceSpec, seen: set[str], read_whole_: bool) -> None:
-        """At the end of a pass: a whole re-read sweeps what Xero no longer shows and sets the count to what it
-        showed; any other pass makes sure no earlier write was left uncounted."""
+        """At the end of a pass: a whole re-read sweeps what Xero no longer shows and sets the count to what is
+        stored after it; any other pass makes sure no earlier write was left uncounted."""
         if read_whole_:
-            self._sweep(spec, seen)
-            self.ctx.store.set_count(spec.name, len(seen))
+            self.ctx.store.set_count(spec.name, self._sweep(spec, seen))
         else:
             self.ctx.store.settle_count(spec.name)
 
-    def _sweep(self, spec: ResourceSpec, seen: set[str]) -> None:
-        """Removes what a whole, proven read did not show. A mass removal (over max(10 records, 20 %) of what is
-        stored) must be confirmed by a second whole read first: only records absent from both go."""
+    def _sweep(self, spec: ResourceSpec, seen: set[str]) -> int:
+        """Removes what a whole, proven read did not show; returns how many records are stored after it. A second
+        whole read must confirm a removal first, and only records absent from both go, unless the resource's records
+        vanish when deleted (catalogue `deletes`) and the removal is neither a mass one (over max(10 records, 20 %)
+        of what is stored) nor all of them: Xero shows other deletions as a status, so a record it leaves out of a
+        list once is not known to be gone."""
         ctx = self.ctx
         stored = list(ctx.store.stored_ids(spec.name))
         gone = [rid for rid in stored if rid not in seen]
         if not gone:
-            return
-        if len(gone) > max(MASS_DELETION_RECORDS, MASS_DELETION_SHARE * len(stored)):
+            return len(stored)
+        mass = len(gone) > max(MASS_DELETION_RECORDS, MASS_DELETION_SHARE * len(stored))
+        if mass or spec.deletes is not Deletes.VANISH or len(gone) == len(stored):
             try:
                 again = {
                     record_id(spec, r)
@@ -191,14 +198,16 @@ class Passes:
                 }
             except UnprovenRead as proof:
                 ctx.totals.warn(spec.name, SWEEP_UNCONFIRMED)
-                logger.warning("mass deletion not confirmed", extra={"resource": spec.name, "why": proof.code})
-                return
+                logger.warning("deletion not confirmed", extra={"resource": spec.name, "why": proof.code})
+                return len(stored)
             gone = [rid for rid in gone if rid not in again]
-            ctx.totals.warn(spec.name, SWEEP_CONFIRMED)
+            if mass:
+                ctx.totals.warn(spec.name, SWEEP_CONFIRMED)
             if not gone:
-                return
+                return len(stored)
         deleted = ctx.store.delete(spec.name, gone)
         ctx.totals.add(spec.name, Counts(deleted=deleted))
+        return len(stored) - deleted
 
     def _with_details(self, spec: ResourceSpec, listed: list[Record], reconcile: bool) -> list[Record]:
         """The list leaves out what only GET /{name}/{id} shows: read that for new and changed records (all of them

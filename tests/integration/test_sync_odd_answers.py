@@ -1,0 +1,195 @@
+"""Odd answers from Xero, scripted answer by answer, against one resource's pass on moto: nothing is deleted on a
+guess (a record missing from a read is gone only when a whole read proves it and, where Xero never removes records,
+a second read agrees), a date out of any calendar's range fails nothing, and the counts stay what is stored."""
+
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from xero_sync.catalogue import BY_NAME, Paging, ResourceSpec
+from xero_sync.config import get_settings
+from xero_sync.engine import EngineHooks
+from xero_sync.engine.context import CheckpointStore, Context, options_from_settings
+from xero_sync.engine.passes import Passes
+from xero_sync.models import PassCheckpoint
+from xero_sync.record_store import RecordStore
+from xero_sync.schemas import SyncMode
+from xero_sync.xero_api import XeroApi
+
+CLIENT = "client-odd"
+NOW = datetime(2026, 7, 1, tzinfo=UTC)
+STAMP = "/Date(1780000000000+0000)/"
+Answer = Callable[[dict[str, str]], dict[str, Any]]  # the body Xero answers, given the call's query
+
+
+class ScriptedXero(XeroApi):
+    """The real client's parsing of each answer, with the answers scripted: `answers` are used in turn, the last
+    for every call after."""
+
+    def __init__(self, answers: list[Answer]) -> None:
+        super().__init__("http://xero.invalid", "tenant", lambda _: "token", get_settings(), sleep=lambda _: None)
+        self.answers = answers
+        self.asked: list[dict[str, str]] = []
+
+    def _get(self, path: str, params: dict[str, str], headers: dict[str, str] | None) -> Any:
+        self.asked.append(params)
+        answer = self.answers[min(len(self.asked), len(self.answers)) - 1]
+        return answer(params), timedelta(milliseconds=5)
+
+
+def records(spec: ResourceSpec, ids: list[str]) -> list[dict[str, Any]]:
+    return [{spec.id_field: rid, "UpdatedDateUTC": STAMP, spec.status_field or "Name": "AUTHORISED"} for rid in ids]
+
+
+def listing(spec: ResourceSpec, pages: list[list[str]], item_count: int | None = None) -> Answer:
+    """A list answer of `pages` (by the `page` asked for), with Xero's `pagination` where the resource has one."""
+
+    def answer(params: dict[str, str]) -> dict[str, Any]:
+        page = int(params.get("page", "1"))
+        body: dict[str, Any] = {spec.key: records(spec, pages[page - 1] if page <= len(pages) else [])}
+        body["DateTimeUTC"] = f"/Date({int(NOW.timestamp() * 1000)})/"
+        if spec.paging is Paging.PAGE_SIZE:
+            count = sum(len(p) for p in pages) if item_count is None else item_count
+            body["pagination"] = {"page": page, "pageSize": 1000, "pageCount": len(pages), "itemCount": count}
+        return body
+
+    return answer
+
+
+def run_pass(spec: ResourceSpec, answers: list[Answer], mode: SyncMode = "incremental") -> Context:
+    api = ScriptedXero(answers)
+    ctx = Context(
+        client_id=CLIENT,
+        api=api,
+        store=RecordStore(CLIENT),
+        checkpoints=CheckpointStore(CLIENT, f"run-{mode}", lambda: NOW, EngineHooks()),
+        mode=mode,
+        options=options_from_settings(),
+        clock=lambda: NOW,
+        remaining_seconds=None,
+        hooks=EngineHooks(),
+    )
+    Passes(ctx).by_date(spec)
+    return ctx
+
+
+def stored(spec: ResourceSpec) -> set[str]:
+    return set(RecordStore(CLIENT).stored_ids(spec.name))
+
+
+def imported(spec: ResourceSpec, ids: list[str], page_size: int = 0) -> None:
+    """The resource imported cleanly, holding `ids` (on pages of `page_size`, where it pages)."""
+    pages = [ids[i : i + page_size] for i in range(0, len(ids), page_size)] if page_size else [ids]
+    run_pass(spec, [listing(spec, pages)], mode="initial")
+    assert stored(spec) == set(ids)
+
+
+# --- nothing deleted on a guess ---------------------------------------------------------------------------------------
+def test_a_page_repeating_a_record_of_the_page_before_is_no_proof_of_the_one_it_left_out(aws):
+    # Given four invoices stored
+    spec = BY_NAME["Invoices"]
+    imported(spec, ["a", "b", "c", "d"], page_size=2)
+    # When every full read pages them as a, b / b, c (the list shifted between two pages: d left out), while Xero's
+    # pagination still counts four records in two pages
+    ctx = run_pass(spec, [listing(spec, [["a", "b"], ["b", "c"]], item_count=4)], mode="full")
+    # Then d is kept, and the run says the read was not proven
+    assert stored(spec) == {"a", "b", "c", "d"}
+    assert ctx.totals.warnings[spec.name] == ["pagination_mismatch"]
+    assert ctx.totals.counts[spec.name].deleted == 0
+
+
+@pytest.mark.parametrize("resource", ["Users", "Items"])
+def test_an_empty_answer_once_deletes_no_few_records_a_second_read_still_shows(aws, resource):
+    # Given a few records of a resource stored (under the mass-deletion threshold): users, whose deletions Xero
+    # shows as a status, and items, which vanish when deleted
+    spec = BY_NAME[resource]
+    imported(spec, ["u1", "u2", "u3"])
+    # When a full read answers an empty list once, and then the list as it is
+    ctx = run_pass(spec, [listing(spec, [[]]), listing(spec, [["u1", "u2", "u3"]])], mode="full")
+    # Then nothing is deleted: the second read showed them all
+    assert stored(spec) == {"u1", "u2", "u3"}
+    assert ctx.totals.counts[spec.name].deleted == 0
+    assert RecordStore(CLIENT).counts()[spec.name] == 3
+
+
+def test_an_item_a_whole_read_no_longer_shows_is_deleted_without_a_second_read(aws):
+    # Given three items stored, one of which a user deletes in Xero (items vanish when deleted)
+    spec = BY_NAME["Items"]
+    imported(spec, ["i1", "i2", "i3"])
+    # When a full read lacks it
+    ctx = run_pass(spec, [listing(spec, [["i1", "i2"]])], mode="full")
+    # Then it is deleted on that read alone, and the count is what is stored
+    assert stored(spec) == {"i1", "i2"}
+    assert ctx.totals.counts[spec.name].deleted == 1 and len(ctx.api.asked) == 1  # type: ignore[attr-defined]
+    assert RecordStore(CLIENT).counts()[spec.name] == 2
+
+
+def test_an_invoice_gone_from_one_read_is_deleted_only_when_a_second_read_agrees(aws):
+    # Given three invoices stored (Xero shows a deleted invoice with its status: one left out of a list is odd)
+    spec = BY_NAME["Invoices"]
+    imported(spec, ["a", "b", "c"])
+    # When a full read lacks one, and so does the read that confirms it
+    ctx = run_pass(spec, [listing(spec, [["a", "b"]])], mode="full")
+    # Then it is deleted after the second read
+    assert stored(spec) == {"a", "b"}
+    assert ctx.totals.counts[spec.name].deleted == 1 and len(ctx.api.asked) == 2  # type: ignore[attr-defined]
+    assert RecordStore(CLIENT).counts()[spec.name] == 2
+
+
+def test_a_mass_deletion_the_second_read_cannot_prove_leaves_the_count_at_what_is_stored(aws):
+    # Given 30 invoices stored
+    spec = BY_NAME["Invoices"]
+    ids = [f"inv-{n:02}" for n in range(30)]
+    imported(spec, ids)
+    # When a full read proves only five, and the confirming read comes without Xero's pagination
+    short = listing(spec, [ids[:5]])
+    unproven: Answer = lambda params: {k: v for k, v in short(params).items() if k != "pagination"}  # noqa: E731
+    ctx = run_pass(spec, [short, unproven], mode="full")
+    # Then nothing is deleted, and the resource's count is still the 30 stored
+    assert stored(spec) == set(ids)
+    assert ctx.totals.warnings[spec.name] == ["sweep_unconfirmed"]
+    assert RecordStore(CLIENT).counts()[spec.name] == 30
+
+
+# --- dates out of range ----------------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "answered",
+    ["/Date(99999999999999999999)/", "/Date(4102444800000+0000)/", "/Date(-62135596800000)/", "2026-07-01T00:00:00"],
+    ids=["beyond-any-calendar", "in-2100", "in-year-1", "iso"],
+)
+def test_an_answer_time_unlike_xeros_clock_fails_nothing_and_moves_no_mark_past_the_read(aws, answered):
+    # Given invoices imported
+    spec = BY_NAME["Invoices"]
+    imported(spec, ["a"])
+    # When Xero's envelope time is not a time, or is a day or more from ours
+    plain = listing(spec, [["a", "b"]])
+    odd: Answer = lambda params: {**plain(params), "DateTimeUTC": answered}  # noqa: E731
+    run_pass(spec, [odd])
+    # Then the page is stored, and the mark is when the read was asked, by our clock
+    assert stored(spec) == {"a", "b"}
+    assert PassCheckpoint.get(CLIENT, spec.name).modified_since == NOW
+    # And the next pass runs from it
+    run_pass(spec, [plain])
+    assert PassCheckpoint.get(CLIENT, spec.name).modified_since == NOW - timedelta(milliseconds=5)
+
+
+def test_a_record_stamped_beyond_any_calendar_is_rejected_with_its_reason_and_the_rest_stored(aws):
+    spec = BY_NAME["Invoices"]
+    imported(spec, ["a"])
+    mark = PassCheckpoint.get(CLIENT, spec.name).modified_since
+    # When one invoice of a page is stamped out of any calendar's range
+    plain = listing(spec, [["a", "b", "c"]])
+
+    def odd(params: dict[str, str]) -> dict[str, Any]:
+        body = plain(params)
+        body[spec.key][2]["UpdatedDateUTC"] = "/Date(-99999999999999999)/"
+        return body
+
+    ctx = run_pass(spec, [odd])
+    # Then the others are stored, the odd one is rejected with its reason, and the mark stays for the next run
+    assert stored(spec) == {"a", "b"}
+    assert ctx.totals.counts[spec.name].rejected == 1
+    assert "c: no Xero UpdatedDateUTC" in ctx.totals.errors[spec.name][0]
+    assert PassCheckpoint.get(CLIENT, spec.name).modified_since == mark
