@@ -218,3 +218,43 @@ def test_calls_waiting_side_by_side_count_once_in_what_the_run_waited():
         time.sleep(0.1)
 
     assert 0.4 <= api.stats.waited_seconds < 0.8
+
+
+@responses.activate
+def test_a_minute_429_without_a_usable_retry_after_waits_the_minute_out_before_sending_again():
+    # Given Xero refusing a call for its minute limit without saying when to come back, then answering
+    responses.get(URL, status=429, headers={"X-Rate-Limit-Problem": "minute"})
+    responses.get(URL, status=429, headers={"X-Rate-Limit-Problem": "minute", "Retry-After": "soon"})
+    responses.get(URL, json={"Invoices": []})
+    slept: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        time.sleep(seconds)
+
+    changed = get_settings().model_copy(update={"xero_minute_seconds": 0.2, "xero_max_inline_wait_seconds": 5})
+    client = XeroApi(BASE, "tenant", lambda _: "token", changed, session=requests.Session(), sleep=sleep)
+    # When the call is made
+    assert client.get("Invoices", {}) == {"Invoices": []}
+    # Then each refusal was waited out for a minute's window (not sent again at once, 429 after 429)
+    assert client.stats.rate_limited == 2 and sum(slept) >= 0.35  # two windows, less the time the calls took
+
+
+@pytest.mark.parametrize("header", ["inf", "nan", "1e12", "-5", "", "tomorrow"])
+@pytest.mark.parametrize("problem", ["day", "minute"])
+@responses.activate
+def test_a_429_whose_retry_after_is_no_usable_wait_defers_the_run_at_most_a_day(problem, header):
+    from datetime import UTC, datetime, timedelta
+
+    from xero_sync.engine.outcomes import run_outcome
+
+    responses.get(URL, status=429, headers={"X-Rate-Limit-Problem": problem, "Retry-After": header})
+    responses.get(URL, json={"Invoices": []})  # what a call sent again at once would get
+    with pytest.raises(RateLimited) as refused:
+        api(xero_minute_seconds=60, xero_max_inline_wait_seconds=20)[0].get("Invoices", {})
+    # Then the wait is a real one, no longer than Xero's longest window (a day)
+    assert 0 < refused.value.retry_after <= 86_400
+    now = datetime(2026, 7, 1, tzinfo=UTC)
+    outcome = run_outcome([refused.value], now, 300)
+    assert outcome is not None and outcome.resumes_at is not None
+    assert now < outcome.resumes_at <= now + timedelta(days=1)

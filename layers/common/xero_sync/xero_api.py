@@ -2,7 +2,8 @@
 
 - Calls are paced by `xero_pacing.Pacer`: Xero's in-flight cap and minute budget, honoured before any 429.
 - 429: a minute limit with a short Retry-After is waited out here (every call holds for it); a long one, or a day
-  limit, is raised to the engine (which checkpoints and requeues, or parks the client).
+  limit, is raised to the engine (which checkpoints and requeues, or parks the client). A Retry-After that is no
+  wait (missing, not a number, zero or less, infinite) is the limit's window; one over a day is a day.
 - Transient failures (5xx, timeouts, connection resets, bodies that are not JSON) are retried (tenacity) with
   exponential backoff and full jitter; what still fails is raised with its reason.
 - 401/403 are raised as they are: what they mean depends on the resource (Journals) and is the engine's call.
@@ -38,6 +39,7 @@ from xero_sync.xero_pacing import CallStats, Pacer, Stopped, WaitReason
 
 CONNECT_TIMEOUT_SECONDS = 3.05
 BACKOFF_CAP_SECONDS = 20.0
+MAX_RETRY_AFTER_SECONDS = 24 * 3600.0
 
 
 class XeroApiError(Exception):
@@ -253,20 +255,27 @@ class XeroApi:
 
     def _rate_limited(self, response: requests.Response) -> None:
         problem = (response.headers.get("X-Rate-Limit-Problem") or "minute").lower()
-        try:
-            retry_after = float(response.headers.get("Retry-After") or 0)
-        except ValueError:
-            retry_after = 0.0
+        retry_after = self._retry_after(problem, response.headers.get("Retry-After"))
         self.stats.add(rate_limited=1)
         logger.info("Xero rate limit", extra={"problem": problem, "retry_after": retry_after})
-        if problem == "day":
-            raise RateLimited(problem, retry_after or 3600.0)
-        if problem == "concurrent":
-            retry_after = retry_after or 1.0
-        if retry_after > self.settings.xero_max_inline_wait_seconds:
+        if problem == "day" or retry_after > self.settings.xero_max_inline_wait_seconds:
             raise RateLimited(problem, retry_after)
         self.pacer.hold(retry_after)
         self._pause(0, "rate_limit")
+
+    def _retry_after(self, problem: str, header: str | None) -> float:
+        """The seconds a 429 asks us to wait: its Retry-After when that is a wait (a finite number above zero, at
+        most a day, Xero's longest window); otherwise the window of its problem (a call sent again at once is
+        refused again)."""
+        try:
+            seconds = float(header or 0)
+        except ValueError:
+            seconds = 0.0
+        if math.isfinite(seconds) and seconds > 0:
+            return min(seconds, MAX_RETRY_AFTER_SECONDS)
+        if problem == "day":
+            return 3600.0
+        return 1.0 if problem == "concurrent" else self.settings.xero_minute_seconds
 
     def _pause(self, seconds: float, reason: WaitReason) -> None:
         """Sleeps `seconds` in steps (through `sleep`, so a test's returns at once), ending early when stopped."""
