@@ -12,11 +12,12 @@ from xero_sync.catalogue import BY_NAME, Paging, ResourceSpec
 from xero_sync.config import get_settings
 from xero_sync.engine import EngineHooks
 from xero_sync.engine.context import CheckpointStore, Context, options_from_settings
+from xero_sync.engine.outcomes import OnResource, rule_for
 from xero_sync.engine.passes import Passes
 from xero_sync.models import PassCheckpoint
 from xero_sync.record_store import RecordStore
 from xero_sync.schemas import SyncMode
-from xero_sync.xero_api import XeroApi
+from xero_sync.xero_api import XeroApi, XeroApiError
 
 CLIENT = "client-odd"
 NOW = datetime(2026, 7, 1, tzinfo=UTC)
@@ -193,3 +194,24 @@ def test_a_record_stamped_beyond_any_calendar_is_rejected_with_its_reason_and_th
     assert ctx.totals.counts[spec.name].rejected == 1
     assert "c: no Xero UpdatedDateUTC" in ctx.totals.errors[spec.name][0]
     assert PassCheckpoint.get(CLIENT, spec.name).modified_since == mark
+
+
+# --- answers without a list -------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("listed", ["missing", None, {"InvoiceID": "a"}], ids=["no-key", "null", "object"])
+def test_an_answer_without_its_list_fails_the_resource_and_keeps_its_records_and_checkpoint(aws, listed):
+    spec = BY_NAME["Invoices"]
+    imported(spec, ["a", "b"])
+    before = PassCheckpoint.get(CLIENT, spec.name)
+
+    def odd(params: dict[str, str]) -> dict[str, Any]:
+        body = listing(spec, [["a"]])(params)
+        return {k: v for k, v in body.items() if k != spec.key} if listed == "missing" else {**body, spec.key: listed}
+
+    # When a full read's answer has no list of invoices
+    with pytest.raises(XeroApiError) as failed:
+        run_pass(spec, [odd], mode="full")
+    # Then the resource fails with a code (the run ends partial: outcomes.RULES), nothing is deleted, no mark moves
+    assert rule_for(failed.value).on_resource is OnResource.FAILED and failed.value.code == "xero_transient_failure"
+    assert stored(spec) == {"a", "b"}
+    after = PassCheckpoint.get(CLIENT, spec.name)
+    assert (after.modified_since, after.full_synced_at) == (before.modified_since, before.full_synced_at)

@@ -258,3 +258,16 @@ def test_a_429_whose_retry_after_is_no_usable_wait_defers_the_run_at_most_a_day(
     outcome = run_outcome([refused.value], now, 300)
     assert outcome is not None and outcome.resumes_at is not None
     assert now < outcome.resumes_at <= now + timedelta(days=1)
+
+
+@responses.activate
+def test_a_304_fails_the_one_call_with_its_status_and_is_never_read_as_an_empty_list():
+    from xero_sync.engine.outcomes import OnResource, rule_for
+    from xero_sync.xero_api import XeroApiError
+
+    # Given Xero answering 304 Not Modified (an endpoint that does not honour If-Modified-Since: no body to read)
+    responses.get(URL, status=304)
+    with pytest.raises(XeroApiError) as answered:
+        api()[0].list("Invoices", "Invoices", {"page": "1"}, modified_since="2026-01-01T00:00:00")
+    # Then the resource fails this run (the run ends partial, its records and checkpoint kept), never "nothing"
+    assert answered.value.status == 304 and rule_for(answered.value).on_resource is OnResource.FAILED
