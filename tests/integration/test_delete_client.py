@@ -32,6 +32,7 @@ from xero_sync.runs import begin_run
 from xero_sync.schemas import SyncMessage
 from xero_sync.sync_requests import request_sync
 from xero_sync.sync_worker import process_sync_message
+from xero_sync.unlinking import unlink_client
 
 RESOURCES = ("Invoices", "Contacts", "Journals")
 
@@ -312,6 +313,39 @@ def test_a_client_deleted_while_a_sync_runs_is_purged_only_once_that_sync_must_h
     )
     assert process_purge_message(first, remaining_seconds=lambda: 60.0, queue=queue) == "done"
     assert items_of(client.client_id) == {}
+
+
+def test_a_client_deleted_just_after_an_unlink_closed_its_running_sync_is_purged_only_once_that_sync_must_have_ended(
+    aws,
+):
+    # Given a sync running, and the client unlinked: its run is closed, but its worker learns so only at its next
+    # heartbeat, and may write a page or two before it stops
+    client = a_client("practice-a")
+    request_sync("practice-a", client.client_id, RunTrigger.MANUAL)
+    (message,) = [SyncMessage.model_validate_json(m["Body"]) for m in aws.receive_all("SyncQueue")]
+    assert begin_run(message) is not None
+    unlink_client("practice-a", client.client_id)
+    assert SyncRun.get(client.client_id, message.run_id).error_code == "client_unlinked"
+    # When the client is deleted at once
+    queue = RecordingQueue()
+    deletion.delete_client("practice-a", client.client_id, queue=queue)
+    # Then its purge waits as long as for a sync still running: what that worker writes is purged too
+    ((first, delay),) = queue.sent
+    assert 890 <= delay <= 900
+    assert process_purge_message(first, remaining_seconds=lambda: 60.0, queue=queue) == "waiting"
+
+
+def test_a_client_whose_last_sync_ended_long_ago_is_purged_at_once(aws):
+    client = a_client("practice-a")
+    request_sync("practice-a", client.client_id, RunTrigger.MANUAL)
+    (message,) = [SyncMessage.model_validate_json(m["Body"]) for m in aws.receive_all("SyncQueue")]
+    assert process_sync_message(message) is not None  # ended (it has no token set): its worker is done
+    SyncRun(client_id=client.client_id, run_id=message.run_id).update(
+        actions=[SyncRun.finished_at.set(datetime.now(UTC) - timedelta(hours=1))]
+    )
+    queue = RecordingQueue()
+    deletion.delete_client("practice-a", client.client_id, queue=queue)
+    assert [delay for _message, delay in queue.sent] == [0]
 
 
 def test_deleting_through_the_api_a_client_whose_sync_runs_needs_only_the_read_apis_grants(aws, api):

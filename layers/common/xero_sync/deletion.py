@@ -22,7 +22,7 @@ from xero_sync import aws_clients
 from xero_sync.config import get_settings
 from xero_sync.errors import ClientNotFound
 from xero_sync.events import link_changed, publish
-from xero_sync.models import PURGE_PARTITION, Client, LinkState, RunStatus, condition_failed
+from xero_sync.models import PURGE_PARTITION, Client, LinkState, RunStatus, SyncRun, condition_failed
 from xero_sync.observability import logger, metrics
 from xero_sync.runs import RunKey, finish_run, now_utc
 from xero_sync.schemas import ApiModel
@@ -114,13 +114,24 @@ def _mark_deleted(client: Client) -> tuple[Client, bool]:
         except DoesNotExist:
             raise ClientNotFound() from None  # or it was purged meanwhile
         return client, False
-    # The update returned the item as it is now: a sync that was running then is the last one that can write.
-    if client.current_run_status == RunStatus.RUNNING.value and client.has_active_run(now):
-        grace = get_settings().purge_sync_grace_seconds
-        client.update(
-            actions=[Client.purge_not_before.set(now + timedelta(seconds=grace))], condition=Client.client_id.exists()
-        )
+    # No run can be taken from now on (unlinked): the last one a worker took is the last that can write.
+    not_before = _last_sync_writes_end(client.client_id, now)
+    if not_before is not None:
+        client.update(actions=[Client.purge_not_before.set(not_before)], condition=Client.client_id.exists())
     return client, True
+
+
+def _last_sync_writes_end(client_id: str, now: datetime) -> datetime | None:
+    """When a worker of the client's last sync can write no more (its invocation has surely ended), if that is still
+    to come: a run still on, or one closed under its worker by an unlink just before (the worker learns it only at
+    its next heartbeat, and may write a page or two meanwhile). None: no worker can be writing."""
+    grace = timedelta(seconds=get_settings().purge_sync_grace_seconds)
+    for run in SyncRun.query(client_id, scan_index_forward=False, consistent_read=True, page_size=10):
+        if run.started_at is None:  # never taken by a worker (queued, or failed to queue)
+            continue
+        end = now + grace if run.finished_at is None else run.finished_at + grace
+        return end if end > now else None
+    return None
 
 
 def _queue_purge(client: Client, queue: PurgeQueue) -> bool:
