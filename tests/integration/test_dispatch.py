@@ -1,12 +1,15 @@
 """The nightly fan-out: one message per linked client, read from the index, sent ten at a time."""
 
+import json
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 
+from botocore.exceptions import ClientError
+
 from tests.builders import a_client
-from xero_sync import dispatch
+from xero_sync import deletion, dispatch
 from xero_sync.dispatch import dispatch_nightly
-from xero_sync.models import Client, LinkState, RunStatus, RunTrigger
+from xero_sync.models import CLEANUP_PARTITION, Client, LinkState, RunStatus, RunTrigger, TokenSetRef
 from xero_sync.queue import SyncQueue
 from xero_sync.runs import begin_run, suspend_run
 from xero_sync.schemas import SyncMessage
@@ -152,3 +155,34 @@ def test_a_malformed_console_invoke_is_refused_with_the_reason(aws):
     assert answer["error"] == "bad_request"
     assert {tuple(e["loc"]) for e in answer["message"]} == {("clientIds", 0), ("extra",)}
     assert aws.receive_all("SyncQueue") == []
+
+
+def test_a_clean_up_that_fails_unexpectedly_is_logged_and_counted_and_the_nightly_goes_on(aws, every_log_line):
+    # Given an unlinked client whose token set's ref names a secret that is gone (a deletion that removed the secret
+    # and was stopped before the ref), another waiting for Xero, and a deleted client whose purge message was lost
+    now = datetime.now(UTC)
+    broken, later = a_client("practice-a", state=LinkState.UNLINKED), a_client("practice-b", state=LinkState.UNLINKED)
+    TokenSetRef(
+        token_set_id="ts-secret-gone", practice_id="practice-a", secret_name="xero-sync/gone", created_at=now
+    ).save()
+    broken.update(actions=[Client.cleanup_partition.set(CLEANUP_PARTITION), Client.token_set_id.set("ts-secret-gone")])
+    later.update(actions=[Client.cleanup_partition.set(CLEANUP_PARTITION)])
+    deleted = a_client("practice-a")
+    deletion.delete_client("practice-a", deleted.client_id, queue=LostPurges())
+    first_line = len(every_log_line.lines)
+    # When the nightly dispatch runs, every night
+    summary = dispatch_nightly()
+    # Then the broken clean-up is logged (its error's type) and counted pending; the other clean-up is done, and
+    # the lost purge is queued again
+    assert (summary.cleanups_pending, summary.purges_requeued) == (1, 1)
+    assert Client.get("practice-b", later.client_id).cleanup_partition is None
+    lines = [json.loads(line) for line in every_log_line.lines[first_line:] if "clean-up after unlink failed" in line]
+    assert [(line["client_id"], line["error"]) for line in lines] == [(broken.client_id, "ResourceNotFoundException")]
+
+
+class LostPurges(deletion.PurgeQueue):
+    def __init__(self) -> None:
+        pass
+
+    def send(self, message: deletion.PurgeMessage, delay_seconds: int = 0) -> None:
+        raise ClientError({"Error": {"Code": "ServiceUnavailable"}}, "SendMessage")
