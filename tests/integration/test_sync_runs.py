@@ -1,10 +1,13 @@
 """One run per client at a time: Sync Now, nightly messages, duplicates and lapsed claims."""
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from functools import partial
+from types import SimpleNamespace
 
 import pytest
+from pynamodb.exceptions import TransactWriteError
 
 from tests.api import Api
 from tests.builders import a_client, nightly_message
@@ -13,7 +16,7 @@ from xero_sync.config import get_settings
 from xero_sync.errors import ClientNotFound, ClientNotLinked
 from xero_sync.models import Client, LinkState, RunStatus, RunTrigger, SyncRun, shared_connection
 from xero_sync.run_history import list_runs
-from xero_sync.runs import begin_run, finish_run
+from xero_sync.runs import begin_run, finish_run, suspend_run
 from xero_sync.schemas import SyncMessage
 from xero_sync.sync_requests import request_sync
 
@@ -292,3 +295,80 @@ def test_history_pages_newest_first(aws):
     second = list_runs("practice-a", client.client_id, limit=3, cursor=first.next_cursor)
     assert [r.run_id for r in first.items + second.items] == run_ids[::-1]
     assert second.next_cursor is None
+
+
+@contextmanager
+def transactions_cancelled(times: int, reason: str = "TransactionConflict") -> Iterator[None]:
+    """DynamoDB cancels the next `times` TransactWriteItems for a passing reason (another transaction on one of its
+    items at that moment, throttling), as it answers them: nothing written, the client item's reason given."""
+    left = [times]
+
+    def cancel(**_: object) -> tuple[SimpleNamespace, dict] | None:
+        if not left[0]:
+            return None
+        left[0] -= 1
+        error = {"Code": "TransactionCanceledException", "Message": f"Transaction cancelled [{reason}]"}
+        return SimpleNamespace(status_code=400, headers={}), {
+            "Error": error,
+            "CancellationReasons": [{"Code": "None"}, {"Code": reason}],
+        }
+
+    events = shared_connection().client.meta.events
+    events.register("before-call.dynamodb.TransactWriteItems", cancel)
+    try:
+        yield
+    finally:
+        events.unregister("before-call.dynamodb.TransactWriteItems", cancel)
+    assert not left[0], "fewer transactions than expected"
+
+
+@pytest.mark.parametrize("reason", ["TransactionConflict", "ThrottlingError"])
+def test_a_runs_end_dynamodb_cancels_for_a_passing_reason_is_written_again_and_frees_its_client(aws, reason):
+    # Given a running sync
+    client = a_client("practice-a")
+    message = nightly_message(client)
+    assert begin_run(message) is not None
+    # When its end's transaction is cancelled once for a passing reason
+    with transactions_cancelled(1, reason):
+        finish_run(message, RunStatus.SUCCEEDED)
+    # Then the end is written all the same: the client records the sync and is free, and one event is put
+    client.refresh()
+    assert (client.current_run_id, client.last_successful_sync_at is not None) == (None, True)
+    assert SyncRun.get(client.client_id, message.run_id).status == "succeeded"
+    ((kind, detail),) = aws.events()
+    assert (kind, detail["lastSuccessfulSyncAt"] is not None) == ("Xero Sync Succeeded", True)
+
+
+def test_a_continuation_dynamodb_cancels_for_a_passing_reason_is_still_handed_back_to_the_queue(aws):
+    client = a_client("practice-a")
+    message = nightly_message(client)
+    assert begin_run(message) is not None
+    with transactions_cancelled(1):
+        assert suspend_run(message, RunStatus.QUEUED)
+    client.refresh()
+    assert (client.current_run_id, client.current_run_status) == (message.run_id, "queued")
+    assert begin_run(message) is not None  # the continuation's message takes it
+
+
+def test_a_runs_end_dynamodb_keeps_cancelling_is_raised_with_nothing_written(aws):
+    """The message goes back to the queue (its redelivery takes the run over once the claim lapses); recorded as
+    if the client had moved on, the client would keep its claim and the run's worker a success it never recorded."""
+    client = a_client("practice-a")
+    message = nightly_message(client)
+    assert begin_run(message) is not None
+    with transactions_cancelled(3), pytest.raises(TransactWriteError):
+        finish_run(message, RunStatus.SUCCEEDED)
+    assert SyncRun.get(client.client_id, message.run_id).status == "running"
+    assert aws.events() == []
+
+
+def test_a_queued_runs_take_dynamodb_cancels_for_a_passing_reason_is_tried_again(aws):
+    """Dropped as if another run held the client, the message was gone and the run stayed queued, holding its
+    client for the hours a queued claim lasts."""
+    client = a_client("practice-a")
+    accepted = request_sync("practice-a", client.client_id, RunTrigger.MANUAL)
+    (message,) = queued_bodies(aws)
+    with transactions_cancelled(1):
+        assert begin_run(message) is not None
+    client.refresh()
+    assert (client.current_run_id, client.current_run_status) == (accepted.run_id, "running")

@@ -16,6 +16,7 @@ from pynamodb.exceptions import DoesNotExist, TransactWriteError, UpdateError
 from pynamodb.expressions.condition import Condition
 from pynamodb.expressions.update import Action
 from pynamodb.transactions import TransactWrite
+from tenacity import retry, retry_if_exception, stop_after_attempt, wait_random_exponential
 
 from xero_sync.clients import load_client
 from xero_sync.config import get_settings
@@ -55,6 +56,26 @@ def claimable(now: datetime) -> Condition:
     no_active_run = Client.current_run_id.does_not_exist() | (Client.current_run_expires_at < now)
     condition: Condition = Client.practice_id.exists() & (Client.link_state == LinkState.LINKED.value) & no_active_run
     return condition
+
+
+def refused_on_a_condition(error: TransactWriteError) -> bool:
+    """Whether DynamoDB refused the transaction because a condition failed (someone else changed an item first),
+    not for a reason that passes (a conflicting transaction at that moment, throttling) or an error."""
+    return any(reason is not None and reason.code == "ConditionalCheckFailed" for reason in error.cancellation_reasons)
+
+
+def _cancelled_in_passing(error: BaseException) -> bool:
+    return isinstance(error, TransactWriteError) and not refused_on_a_condition(error)
+
+
+# A run's transactions are tried again when DynamoDB cancels them in passing: taken as refused, they dropped the
+# message of a run its client still named, or left the claim held with the run recorded as ended.
+_retry_cancelled_in_passing = retry(
+    retry=retry_if_exception(_cancelled_in_passing),
+    stop=stop_after_attempt(3),
+    wait=wait_random_exponential(multiplier=0.05, max=1.0),
+    reraise=True,
+)
 
 
 @dataclass(frozen=True)
@@ -119,7 +140,9 @@ def begin_run(message: SyncMessage) -> BegunRun | None:
     ]
     try:
         take_claim(client, claim, owns_claim, run, run_condition)
-    except TransactWriteError:
+    except TransactWriteError as error:
+        if not refused_on_a_condition(error):
+            raise  # the message goes back to the queue
         logger.info("sync message lost the claim (another run is active or the client is not linked): dropped")
         return None
     client.refresh(consistent_read=True)
@@ -148,6 +171,7 @@ def take_claim(
         _publish_run_ended(RunKey(client.practice_id, client.client_id, lapsed))
 
 
+@_retry_cancelled_in_passing
 def _write_claim(
     client: Client,
     claim: Sequence[Action],
@@ -272,23 +296,33 @@ def suspend_run(
 def _update_run_and_claim(
     message: SyncMessage | RunKey, run_actions: list[Action], client_actions: list[Action]
 ) -> bool:
-    """Updates the run and its client's claim in one transaction, only while the client still names this run;
-    False (and nothing written) when it no longer does, or the run does not exist."""
+    """Updates the run and its client's claim in one transaction, only while the client still names this run and the
+    run has not ended; False (and nothing written) when it no longer does, or the run ended or does not exist.
+    Raises TransactWriteError when DynamoDB kept failing it for another reason."""
     try:
-        with TransactWrite(connection=shared_connection()) as transaction:
-            transaction.update(
-                SyncRun(client_id=message.client_id, run_id=message.run_id),
-                actions=run_actions,
-                condition=SyncRun.run_id.exists(),
-            )
-            transaction.update(
-                Client(practice_id=message.practice_id, client_id=message.client_id),
-                actions=client_actions,
-                condition=Client.current_run_id == message.run_id,
-            )
-    except TransactWriteError:
-        return False
+        _transact_run_and_claim(message, run_actions, client_actions)
+    except TransactWriteError as error:
+        if refused_on_a_condition(error):
+            return False
+        raise
     return True
+
+
+@_retry_cancelled_in_passing
+def _transact_run_and_claim(
+    message: SyncMessage | RunKey, run_actions: list[Action], client_actions: list[Action]
+) -> None:
+    with TransactWrite(connection=shared_connection()) as transaction:
+        transaction.update(
+            SyncRun(client_id=message.client_id, run_id=message.run_id),
+            actions=run_actions,
+            condition=SyncRun.status.is_in(*(s.value for s in ACTIVE_RUN_STATUSES)),
+        )
+        transaction.update(
+            Client(practice_id=message.practice_id, client_id=message.client_id),
+            actions=client_actions,
+            condition=Client.current_run_id == message.run_id,
+        )
 
 
 class Heartbeat:
