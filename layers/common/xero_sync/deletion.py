@@ -123,15 +123,21 @@ def _mark_deleted(client: Client) -> tuple[Client, bool]:
 
 def _last_sync_writes_end(client_id: str, now: datetime) -> datetime | None:
     """When a worker of the client's last sync can write no more (its invocation has surely ended), if that is still
-    to come: a run still on, or one closed under its worker by an unlink just before (the worker learns it only at
-    its next heartbeat, and may write a page or two meanwhile). None: no worker can be writing."""
+    to come: a run still on, or one closed under its worker (an unlink just before: the worker learns it only at its
+    next heartbeat, and may write a page or two meanwhile). None: no worker can be writing."""
     grace = timedelta(seconds=get_settings().purge_sync_grace_seconds)
     for run in SyncRun.query(client_id, scan_index_forward=False, consistent_read=True, page_size=10):
         if run.started_at is None:  # never taken by a worker (queued, or failed to queue)
             continue
-        end = now + grace if run.finished_at is None else run.finished_at + grace
-        return end if end > now else None
+        if run.finished_at is None:
+            return now + grace
+        if run.error_code in _CLOSED_UNDER_ITS_WORKER and run.finished_at + grace > now:
+            return run.finished_at + grace
+        return None  # its worker ended it: that was its last write
     return None
+
+
+_CLOSED_UNDER_ITS_WORKER = frozenset({"client_unlinked", "worker_lost"})
 
 
 def _queue_purge(client: Client, queue: PurgeQueue) -> bool:
