@@ -64,14 +64,9 @@ def refused_on_a_condition(error: TransactWriteError) -> bool:
     return any(reason is not None and reason.code == "ConditionalCheckFailed" for reason in error.cancellation_reasons)
 
 
-def _cancelled_in_passing(error: BaseException) -> bool:
-    return isinstance(error, TransactWriteError) and not refused_on_a_condition(error)
-
-
-# A run's transactions are tried again when DynamoDB cancels them in passing: taken as refused, they dropped the
-# message of a run its client still named, or left the claim held with the run recorded as ended.
+# A run's transactions DynamoDB cancels in passing are tried again (a refusal drops the message or the claim's end).
 _retry_cancelled_in_passing = retry(
-    retry=retry_if_exception(_cancelled_in_passing),
+    retry=retry_if_exception(lambda e: isinstance(e, TransactWriteError) and not refused_on_a_condition(e)),
     stop=stop_after_attempt(3),
     wait=wait_random_exponential(multiplier=0.05, max=1.0),
     reraise=True,
@@ -168,7 +163,7 @@ def take_claim(
         _write_claim(client, claim, condition & as_read, run, run_condition, None)
         return
     if lapsed:
-        _publish_run_ended(RunKey(client.practice_id, client.client_id, lapsed))
+        _run_ended(RunKey(client.practice_id, client.client_id, lapsed), RunStatus.FAILED, "worker_lost")
 
 
 @_retry_cancelled_in_passing
@@ -213,10 +208,11 @@ def finish_run(
     status: RunStatus,
     error_code: str | None = None,
     failed_resources: Iterable[str] = (),
-) -> None:
+) -> bool:
     """Records the run's outcome and releases the client's claim (only if the client still names this run). A
     failure is recorded as its code and that code's fixed message (errors.RUN_ERROR_MESSAGES). The call that ends
-    the run puts its one event (Xero Sync Succeeded / Failed); one that finds it ended already puts none."""
+    the run counts it and puts its one event (Xero Sync Succeeded / Failed), and returns True; one that finds it
+    ended already does neither."""
     now = now_utc()
     error_message = run_error_message(error_code) if error_code else None
     failed = sorted(failed_resources)
@@ -241,21 +237,33 @@ def finish_run(
     elif error_message:
         client_actions.append(Client.last_error.set(error_message))
     if _update_run_and_claim(message, run_actions, client_actions):
-        _publish_run_ended(message)
-        return
+        _run_ended(message, status, error_code)
+        return True
     # The client no longer names this run (its claim lapsed and another run took over): record the run alone,
     # unless it was closed meanwhile (the client was unlinked or deleted under it: that reason stands).
     run = SyncRun(client_id=message.client_id, run_id=message.run_id)
     try:
         run.update(actions=run_actions, condition=SyncRun.status.is_in(*(s.value for s in ACTIVE_RUN_STATUSES)))
     except UpdateError:
-        return
-    _publish_run_ended(message, run)  # the update answered the whole run
+        return False
+    _run_ended(message, status, error_code, run)  # the update answered the whole run
+    return True
 
 
-def _publish_run_ended(message: SyncMessage | RunKey, ended: SyncRun | None = None) -> None:
-    """The ended run's event, read back as stored, with the client's last successful sync as it now stands. The run
-    is recorded already: a read that fails here loses the event (logged), never the run."""
+# Runs the practice closed (it unlinked or deleted their client) are not syncs that failed: counted as neither.
+_CLOSED_BY_THE_PRACTICE = frozenset({"client_unlinked", "client_deleted"})
+
+
+def _run_ended(
+    message: SyncMessage | RunKey, status: RunStatus, error_code: str | None, ended: SyncRun | None = None
+) -> None:
+    """The one call that ended a run (its worker, a takeover, a failed send...) counts its outcome and puts its
+    event: the run read back as stored, with the client's last successful sync as it now stands. The run is
+    recorded already: a read that fails here loses the event (logged), never the run."""
+    if status is RunStatus.SUCCEEDED:
+        metrics.add_metric(name="SyncSucceeded", unit="Count", value=1)
+    elif error_code not in _CLOSED_BY_THE_PRACTICE:
+        metrics.add_metric(name="SyncFailed", unit="Count", value=1)
     try:
         run = ended or SyncRun.get(message.client_id, message.run_id, consistent_read=True)
         try:
