@@ -99,8 +99,8 @@ class Settings(BaseModel):
     purge_time_margin_seconds: float = Field(default=8.0, ge=0)
     # Deletes in flight at once (BatchWriteItem calls of 25) while purging.
     purge_write_threads: int = Field(default=4, ge=1, le=32)
-    # A client deleted while a sync of it was running is purged only once that sync's Lambda must have ended
-    # (the sync function's timeout), so nothing it still writes outlives the purge. SQS delays 15 minutes at most.
+    # A client deleted while a sync's worker may still write (its run on, or closed under it by an unlink) is purged
+    # only once that Lambda must have ended (the sync function's timeout). SQS delays 15 minutes at most.
     purge_sync_grace_seconds: int = Field(default=900, ge=0, le=900)
 
     @model_validator(mode="after")
