@@ -283,6 +283,25 @@ def test_an_unlinked_clients_nightly_message_is_dropped(aws):
     assert list_runs("practice-a", client.client_id).items == []
 
 
+def test_unlinking_again_closes_a_sync_an_earlier_unlink_could_not_close(aws):
+    # Given a client unlinked by a request that ended before it could close the client's queued sync (DynamoDB
+    # kept cancelling the close: the request answered 500), the sync still holding the client
+    client = a_client("practice-a")
+    run = request_sync("practice-a", client.client_id, RunTrigger.MANUAL)
+    client.refresh()
+    client.update(actions=Client.link_state_actions(LinkState.UNLINKED, "Unlinked by the practice"))
+
+    # When the practice presses Unlink again
+    response = Api(aws.physical).call("POST", f"/clients/{client.client_id}/unlink")
+
+    # Then the sync is closed as unlinked, and nothing holds the client any more
+    assert (response.status, response.body["linkState"]) == (200, "unlinked")
+    closed = SyncRun.get(client.client_id, run.run_id)
+    assert (closed.status, closed.error_code) == ("failed", "client_unlinked")
+    client.refresh()
+    assert client.current_run_id is None
+
+
 def test_history_pages_newest_first(aws):
     client = a_client("practice-a")
     run_ids = []

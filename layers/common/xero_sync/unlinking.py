@@ -56,6 +56,7 @@ def unlink_client(practice_id: str, client_id: str) -> UnlinkResult:
     """The client stops syncing at once (its data stays); Xero's side is cleaned up now, or later if Xero is away."""
     client = load_client(practice_id, client_id)
     if client.link_state == LinkState.UNLINKED.value:
+        _close_run(client)  # one an earlier unlink could not close (it answered 500): unlinking again closes it
         return UnlinkResult(client_id=client_id, link_state=LinkState.UNLINKED, remote_cleanup="not_needed")
     client.update(
         actions=[
@@ -66,12 +67,18 @@ def unlink_client(practice_id: str, client_id: str) -> UnlinkResult:
         condition=Client.link_state != LinkState.UNLINKED.value,
     )
     publish(link_changed(client, "unlinked"))  # before the run's closure: a consumer learns why it failed first
-    if client.current_run_id:  # a sync queued or running for it must not go on, nor hold the client
-        finish_run(RunKey(practice_id, client_id, client.current_run_id), RunStatus.FAILED, "client_unlinked")
+    _close_run(client)
     done = clean_up_remote(client)
     return UnlinkResult(
         client_id=client_id, link_state=LinkState.UNLINKED, remote_cleanup="done" if done else "pending"
     )
+
+
+def _close_run(client: Client) -> None:
+    """A sync queued or running for an unlinked client must not go on, nor hold the client (a no-op once closed)."""
+    if client.current_run_id:
+        key = RunKey(client.practice_id, client.client_id, client.current_run_id)
+        finish_run(key, RunStatus.FAILED, "client_unlinked")
 
 
 def clean_up_remote(client: Client) -> bool:
