@@ -431,8 +431,9 @@ LEAST_PRIVILEGE: dict[str, dict[str, set[str]]] = {
         PUBLISH,
     ),
     # The nightly fan-out (clients-by-link-state), an operator's dispatch by id (client-id, then request_sync as
-    # Sync Now does), the retried clean-ups (pending-cleanups + REMOTE_CLEANUP) and stalled purges (queued again); a
-    # failed async invocation goes to its destination (SAM's).
+    # Sync Now does), the retried clean-ups (pending-cleanups + REMOTE_CLEANUP), stalled purges (queued again) and
+    # token sets no client names (a scan of TokenSets, their clients read in batches, then deleted as the clean-up
+    # does); a failed async invocation goes to its destination (SAM's).
     "SyncDispatchFunction": merged(
         {
             "dynamodb:Query": {
@@ -440,6 +441,8 @@ LEAST_PRIVILEGE: dict[str, dict[str, set[str]]] = {
                 "ClientsTable/index/pending-cleanups",
                 "ClientsTable/index/client-id",
             },
+            "dynamodb:Scan": {"TokenSetsTable"},
+            "dynamodb:BatchGetItem": {"ClientsTable"},
             "dynamodb:GetItem": {"SyncRunsTable"},
             "dynamodb:PutItem": {"SyncRunsTable"},
             "dynamodb:UpdateItem": {"SyncRunsTable"},

@@ -5,6 +5,8 @@ conditional write (runs.begin_run), so a message for a client that is already sy
 Clients the index shows as busy (a run queued or running, or parked on Xero's daily limit) are skipped up front to
 save the message; unlinked and needs-relink clients are counted from their partitions of the index (a count query
 each), never read. Memory stays flat: messages stream from the index pages into batches of ten.
+After the fan-out the nightly run retries pending Xero clean-ups, queues stalled purges again and forgets token sets
+no client names (token_sweep).
 """
 
 from collections.abc import Iterator
@@ -23,6 +25,7 @@ from xero_sync.queue import SyncQueue
 from xero_sync.runs import now_utc
 from xero_sync.schemas import RequestedMode, SyncMessage
 from xero_sync.sync_requests import request_sync
+from xero_sync.token_sweep import forget_orphaned_token_sets
 from xero_sync.unlinking import retry_remote_cleanups
 
 INDEX_PAGE_SIZE = 500
@@ -62,6 +65,7 @@ class DispatchSummary:
     not_queued: int = 0
     cleanups_pending: int = 0  # unlinked clients whose Xero connection could not be removed yet
     purges_requeued: int = 0  # deleted clients whose purge had stalled, queued again
+    token_sets_forgotten: int = 0  # token sets (secret and ref) no client named, deleted
 
 
 def dispatch(request: ConsoleDispatch) -> DispatchSummary:
@@ -127,6 +131,8 @@ def dispatch_nightly(queue: SyncQueue | None = None, trigger: RunTrigger = RunTr
     summary.cleanups_pending = retry_remote_cleanups()
     summary.purges_requeued = requeue_stalled_purges()
     metrics.add_metric(name="PurgesRequeued", unit="Count", value=summary.purges_requeued)
+    summary.token_sets_forgotten = forget_orphaned_token_sets()
+    metrics.add_metric(name="TokenSetsForgotten", unit="Count", value=summary.token_sets_forgotten)
     return summary
 
 

@@ -122,18 +122,23 @@ class TokenStore:
         value = self._secrets.get_secret_value(SecretId=ref.secret_name)["SecretString"]
         return TokenSet.from_secret_string(value)
 
-    def delete(self, token_set_id: str) -> None:
-        """Removes the secret at once (no recovery window: a revoked token set must not linger) and its ref."""
+    def delete(self, token_set_id: str, only_within: set[str] | None = None) -> bool:
+        """Removes the secret at once (no recovery window: a revoked token set must not linger) and its ref; True
+        when this call did. With `only_within`, a set holding an organisation outside it is kept: the caller's proof
+        that no client names the set covered those organisations only."""
         try:
             ref = self._ref(token_set_id)
         except DoesNotExist:
-            return
+            return False
+        if only_within is not None and not ref.tenant_ids <= only_within:
+            return False
         try:
             self._secrets.delete_secret(SecretId=ref.secret_name, ForceDeleteWithoutRecovery=True)
         except ClientError as error:
             if error.response["Error"]["Code"] != "ResourceNotFoundException":
                 raise
         ref.delete()
+        return True
 
     # --- use ----------------------------------------------------------------------------------------------------------
     def fresh(self, token_set_id: str, refused: str | None = None) -> TokenSet:

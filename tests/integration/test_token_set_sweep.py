@@ -1,0 +1,186 @@
+"""The nightly dispatch forgets token sets no client names (token_sweep): those the two killed calls leave behind,
+a link completion stopped before its clients' writes and an organisation's removal stopped before the set's
+deletion. Sets a client names, and sets younger than an hour, are kept."""
+
+import json
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from tests.api import Api
+from tests.integration.test_dispatch import invoke_dispatch
+from tests.integration.test_linking import link, secrets_of, token_sets_no_client_names
+from xero_sync import linking
+from xero_sync.dispatch import dispatch_nightly
+from xero_sync.linking import LinkCompletion, complete_link, start_link
+from xero_sync.models import CLEANUP_PARTITION, Client, LinkState, TokenSetRef
+from xero_sync.observability import metrics
+from xero_sync.tokens import TokenStore
+from xero_sync.unlinking import mark_needs_relink, retry_remote_cleanups, unlink_client
+
+
+@pytest.fixture
+def api(aws, xero) -> Api:
+    return Api(aws.physical)
+
+
+class Killed(BaseException):
+    """The Lambda's timeout: the invocation stops where it is, and no handler of ours sees it."""
+
+
+def kill_at(monkeypatch, owner: object, name: str) -> None:
+    def killed(*args, **kwargs):
+        raise Killed(name)
+
+    monkeypatch.setattr(owner, name, killed)
+
+
+def complete_as_user(xero, tenants: list[str], client_id: str | None = None) -> None:
+    """A link completion (a relink when `client_id` is given) of the practice's user, in-process."""
+    started = start_link("practice-a", "user-1", client_id)
+    complete_link("practice-a", "user-1", LinkCompletion(**xero.consent(started.authorize_url, tenants)))
+
+
+def created_ago(token_set_id: str, age: timedelta) -> None:
+    TokenSetRef(token_set_id=token_set_id).update(actions=[TokenSetRef.created_at.set(datetime.now(UTC) - age)])
+
+
+def age_every_token_set(age: timedelta = timedelta(hours=2)) -> None:
+    for ref in TokenSetRef.scan():
+        created_ago(ref.token_set_id, age)
+
+
+def forgotten(aws, token_set_id: str) -> bool:
+    """Its ref and its secret are both gone."""
+    return TokenSetRef.count(token_set_id) == 0 and token_set_id not in secrets_of(aws)
+
+
+def forgotten_count(answer: dict) -> int:
+    assert "token_sets_forgotten" in answer, answer
+    return int(answer["token_sets_forgotten"])
+
+
+@pytest.mark.parametrize("completion", ["new_clients", "relink"])
+def test_a_completion_killed_before_its_client_writes_leaves_a_token_set_the_nightly_forgets(
+    aws, xero, api, monkeypatch, completion
+):
+    # Given a completion killed (its Lambda's timeout) after writing its token set, before any client names it: a
+    # consent of two new organisations, or the relink of a client linked an hour ago
+    alpha, beta = xero.create_org("Alpha Ltd"), xero.create_org("Beta Ltd")
+    kept: set[str] = set()
+    if completion == "relink":
+        (client_id,) = link(api, xero, [alpha])["clientIds"]
+        kept = {Client.get("practice-a", client_id).token_set_id}
+    kill_at(monkeypatch, linking, "_link_client")
+    with pytest.raises(Killed):
+        if completion == "relink":
+            complete_as_user(xero, [alpha], client_id)
+        else:
+            complete_as_user(xero, [alpha, beta])
+    monkeypatch.undo()
+    (orphan,) = token_sets_no_client_names()
+    assert orphan in secrets_of(aws)
+    age_every_token_set()
+
+    # When the nightly dispatch runs
+    answer = invoke_dispatch(aws, {"trigger": "nightly"})
+
+    # Then the orphan's secret and ref are gone, and the relinked client keeps its own token set, which works
+    assert forgotten_count(answer) == 1 and forgotten(aws, orphan)
+    assert secrets_of(aws) == kept
+    for token_set_id in kept:
+        assert TokenStore().fresh(token_set_id).seconds_left() > 0
+
+
+def test_an_organisations_removal_killed_before_the_sets_deletion_leaves_a_set_the_nightly_forgets(
+    aws, xero, api, monkeypatch, every_log_line
+):
+    # Given a client relinked, whose completion took its organisation out of the old token set (its last) and was
+    # killed before deleting that set: a ref with no organisations, its secret still there
+    tenant = xero.create_org("Alpha Ltd")
+    (client_id,) = link(api, xero, [tenant])["clientIds"]
+    old = Client.get("practice-a", client_id).token_set_id
+    kill_at(monkeypatch, TokenStore, "delete")
+    with pytest.raises(Killed):
+        complete_as_user(xero, [tenant], client_id)
+    monkeypatch.undo()
+    new = Client.get("practice-a", client_id).token_set_id
+    assert new != old and TokenSetRef.get(old).tenant_ids == set() and old in secrets_of(aws)
+    age_every_token_set()
+    metrics.clear_metrics()
+    first_line = len(every_log_line.lines)
+
+    # When the nightly dispatch runs
+    summary = dispatch_nightly()
+
+    # Then the old set is forgotten (counted, its metric, a log line naming its id), the client's own is kept
+    assert summary.token_sets_forgotten == 1 and forgotten(aws, old)
+    assert sum(metrics.metric_set["TokenSetsForgotten"]["Value"]) == 1
+    assert secrets_of(aws) == {new}
+    lines = [json.loads(line) for line in every_log_line.lines[first_line:] if "token set forgotten" in line]
+    assert [line["token_set_id"] for line in lines] == [old]
+
+
+def test_token_sets_an_hour_old_that_clients_name_are_kept(aws, xero, api):
+    # Given token sets an hour old named by a linked client, by one needing a relink, and by one unlinked whose Xero
+    # clean-up is still to do (Xero away through the night)
+    linked, refused, unlinked = xero.create_org("Alpha Ltd"), xero.create_org("Beta Ltd"), xero.create_org("Gamma")
+    (refused_id,) = link(api, xero, [refused])["clientIds"]
+    assert mark_needs_relink(Client.get("practice-a", refused_id).token_set_id, "token_revoked").client_ids
+    (unlinked_id,) = link(api, xero, [unlinked])["clientIds"]
+    link(api, xero, [linked])
+    xero.admin("POST", "/faults", json={"path": "/connections", "kind": "503", "count": 100})
+    assert unlink_client("practice-a", unlinked_id).remote_cleanup == "pending"
+    named = {c.token_set_id for c in Client.scan()}
+    assert len(named) == 3 and named == secrets_of(aws)
+    age_every_token_set(timedelta(hours=1, minutes=1))
+
+    # When the nightly dispatch runs
+    answer = invoke_dispatch(aws, {"trigger": "nightly"})
+
+    # Then every one is kept
+    assert forgotten_count(answer) == 0 and answer["cleanups_pending"] == 1
+    assert {ref.token_set_id for ref in TokenSetRef.scan()} == named == secrets_of(aws)
+    assert Client.get("practice-a", unlinked_id).cleanup_partition == CLEANUP_PARTITION
+
+
+def test_a_token_set_no_client_names_is_kept_while_younger_than_an_hour(aws, xero, api, monkeypatch):
+    # Given a completion killed before its client write 50 minutes ago
+    kill_at(monkeypatch, linking, "_link_client")
+    with pytest.raises(Killed):
+        complete_as_user(xero, [xero.create_org("Alpha Ltd")])
+    monkeypatch.undo()
+    (orphan,) = token_sets_no_client_names()
+    created_ago(orphan, timedelta(minutes=50))
+    # When the nightly dispatch runs, it is kept (a completion may be writing its clients)
+    assert forgotten_count(invoke_dispatch(aws, {"trigger": "nightly"})) == 0
+    assert orphan in secrets_of(aws) and TokenSetRef.count(orphan) == 1
+
+
+def test_a_set_with_no_organisations_is_forgotten_though_an_unlinked_client_still_names_it(aws, xero, api, monkeypatch):
+    # Given a client whose unlink's clean-up took its organisation out of its token set (the set's last) and was
+    # killed before deleting the set: the set holds no organisation, and the client still names it, its clean-up
+    # pending
+    tenant = xero.create_org("Alpha Ltd")
+    (client_id,) = link(api, xero, [tenant])["clientIds"]
+    token_set_id = Client.get("practice-a", client_id).token_set_id
+    kill_at(monkeypatch, TokenStore, "delete")
+    with pytest.raises(Killed):
+        unlink_client("practice-a", client_id)
+    monkeypatch.undo()
+    client = Client.get("practice-a", client_id)
+    assert (client.link_state, client.token_set_id) == (LinkState.UNLINKED.value, token_set_id)
+    assert TokenSetRef.get(token_set_id).tenant_ids == set() and token_set_id in secrets_of(aws)
+    created_ago(token_set_id, timedelta(hours=2))
+
+    # When the nightly dispatch runs while Xero is away (the clean-up's retry stays pending)
+    xero.admin("POST", "/faults", json={"path": "/connections", "kind": "503", "count": 100})
+    answer = invoke_dispatch(aws, {"trigger": "nightly"})
+
+    # Then the set is forgotten: a set with no organisation is named by no client it could serve
+    assert (forgotten_count(answer), answer["cleanups_pending"]) == (1, 1) and forgotten(aws, token_set_id)
+    # And the client's clean-up ends at its next retry, the set gone being nothing left to clean
+    xero.admin("DELETE", "/faults")
+    assert retry_remote_cleanups() == 0
+    cleaned = Client.get("practice-a", client_id)
+    assert (cleaned.token_set_id, cleaned.cleanup_partition, cleaned.link_state) == (None, None, "unlinked")
