@@ -6,11 +6,12 @@ import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from botocore.stub import Stubber
 
 from tests.api import Api
 from tests.integration.test_dispatch import invoke_dispatch
 from tests.integration.test_linking import link, secrets_of, token_sets_no_client_names
-from xero_sync import linking
+from xero_sync import aws_clients, linking
 from xero_sync.dispatch import dispatch_nightly
 from xero_sync.linking import LinkCompletion, complete_link, start_link
 from xero_sync.models import CLEANUP_PARTITION, Client, LinkState, TokenSetRef
@@ -184,3 +185,30 @@ def test_a_set_with_no_organisations_is_forgotten_though_an_unlinked_client_stil
     assert retry_remote_cleanups() == 0
     cleaned = Client.get("practice-a", client_id)
     assert (cleaned.token_set_id, cleaned.cleanup_partition, cleaned.link_state) == (None, None, "unlinked")
+
+
+def test_a_set_secrets_manager_fails_to_delete_is_counted_kept_whole_and_forgotten_the_next_night(
+    aws, xero, monkeypatch, every_log_line
+):
+    # Given an orphan two hours old (a completion killed before its client write)
+    kill_at(monkeypatch, linking, "_link_client")
+    with pytest.raises(Killed):
+        complete_as_user(xero, [xero.create_org("Alpha Ltd")])
+    monkeypatch.undo()
+    (orphan,) = token_sets_no_client_names()
+    created_ago(orphan, timedelta(hours=2))
+    metrics.clear_metrics()
+    first_line = len(every_log_line.lines)
+
+    # When Secrets Manager fails its deletion through the night
+    with Stubber(aws_clients.secrets_manager()) as secrets:
+        secrets.add_client_error("delete_secret", "InternalServiceError", http_status_code=500)
+        summary = dispatch_nightly()
+
+    # Then it is logged by its id and counted, not forgotten, and its ref still names its secret; the next night
+    # forgets it
+    assert summary.token_sets_forgotten == 0 and sum(metrics.metric_set["TokenSetsNotForgotten"]["Value"]) == 1
+    lines = [json.loads(line) for line in every_log_line.lines[first_line:] if "could not be forgotten" in line]
+    assert [(line["token_set_id"], line["error"]) for line in lines] == [(orphan, "InternalServiceError")]
+    assert TokenSetRef.count(orphan) == 1 and orphan in secrets_of(aws)
+    assert dispatch_nightly().token_sets_forgotten == 1 and forgotten(aws, orphan)
