@@ -11,7 +11,7 @@ from botocore.stub import Stubber
 from tests.api import Api
 from tests.integration.test_dispatch import invoke_dispatch
 from tests.integration.test_linking import link, secrets_of, token_sets_no_client_names
-from xero_sync import aws_clients, linking
+from xero_sync import aws_clients
 from xero_sync.dispatch import dispatch_nightly
 from xero_sync.linking import LinkCompletion, complete_link, start_link
 from xero_sync.models import CLEANUP_PARTITION, Client, LinkState, TokenSetRef
@@ -29,11 +29,24 @@ class Killed(BaseException):
     """The Lambda's timeout: the invocation stops where it is, and no handler of ours sees it."""
 
 
-def kill_at(monkeypatch, owner: object, name: str) -> None:
+def kill_at(monkeypatch, name: str) -> None:
+    """The invocation is killed as it calls the token store's `name`."""
+
     def killed(*args, **kwargs):
         raise Killed(name)
 
-    monkeypatch.setattr(owner, name, killed)
+    monkeypatch.setattr(TokenStore, name, killed)
+
+
+def kill_once_the_token_set_is_written(monkeypatch) -> None:
+    """A link completion is killed just after it wrote its token set, before any client names it."""
+    create = TokenStore.create
+
+    def create_then_killed(self: TokenStore, *args, **kwargs) -> str:
+        create(self, *args, **kwargs)
+        raise Killed("create")
+
+    monkeypatch.setattr(TokenStore, "create", create_then_killed)
 
 
 def complete_as_user(xero, tenants: list[str], client_id: str | None = None) -> None:
@@ -72,7 +85,7 @@ def test_a_completion_killed_before_its_client_writes_leaves_a_token_set_the_nig
     if completion == "relink":
         (client_id,) = link(api, xero, [alpha])["clientIds"]
         kept = {Client.get("practice-a", client_id).token_set_id}
-    kill_at(monkeypatch, linking, "_link_client")
+    kill_once_the_token_set_is_written(monkeypatch)
     with pytest.raises(Killed):
         if completion == "relink":
             complete_as_user(xero, [alpha], client_id)
@@ -101,7 +114,7 @@ def test_an_organisations_removal_killed_before_the_sets_deletion_leaves_a_set_t
     tenant = xero.create_org("Alpha Ltd")
     (client_id,) = link(api, xero, [tenant])["clientIds"]
     old = Client.get("practice-a", client_id).token_set_id
-    kill_at(monkeypatch, TokenStore, "delete")
+    kill_at(monkeypatch, "delete")
     with pytest.raises(Killed):
         complete_as_user(xero, [tenant], client_id)
     monkeypatch.undo()
@@ -147,7 +160,7 @@ def test_token_sets_an_hour_old_that_clients_name_are_kept(aws, xero, api):
 
 def test_a_token_set_no_client_names_is_kept_while_younger_than_an_hour(aws, xero, api, monkeypatch):
     # Given a completion killed before its client write 50 minutes ago
-    kill_at(monkeypatch, linking, "_link_client")
+    kill_once_the_token_set_is_written(monkeypatch)
     with pytest.raises(Killed):
         complete_as_user(xero, [xero.create_org("Alpha Ltd")])
     monkeypatch.undo()
@@ -165,7 +178,7 @@ def test_a_set_with_no_organisations_is_forgotten_though_an_unlinked_client_stil
     tenant = xero.create_org("Alpha Ltd")
     (client_id,) = link(api, xero, [tenant])["clientIds"]
     token_set_id = Client.get("practice-a", client_id).token_set_id
-    kill_at(monkeypatch, TokenStore, "delete")
+    kill_at(monkeypatch, "delete")
     with pytest.raises(Killed):
         unlink_client("practice-a", client_id)
     monkeypatch.undo()
@@ -191,7 +204,7 @@ def test_a_set_secrets_manager_fails_to_delete_is_counted_kept_whole_and_forgott
     aws, xero, monkeypatch, every_log_line
 ):
     # Given an orphan two hours old (a completion killed before its client write)
-    kill_at(monkeypatch, linking, "_link_client")
+    kill_once_the_token_set_is_written(monkeypatch)
     with pytest.raises(Killed):
         complete_as_user(xero, [xero.create_org("Alpha Ltd")])
     monkeypatch.undo()
