@@ -38,15 +38,20 @@ def kill_at(monkeypatch, name: str) -> None:
     monkeypatch.setattr(TokenStore, name, killed)
 
 
-def kill_once_the_token_set_is_written(monkeypatch) -> None:
-    """A link completion is killed just after it wrote its token set, before any client names it."""
+def completion_killed_once_its_token_set_is_written(xero, tenants: list[str], client_id: str | None = None) -> str:
+    """A link completion (a relink when `client_id` is given) killed just after it wrote its token set, before any
+    client names it; returns that set's id."""
     create = TokenStore.create
 
     def create_then_killed(self: TokenStore, *args, **kwargs) -> str:
         create(self, *args, **kwargs)
         raise Killed("create")
 
-    monkeypatch.setattr(TokenStore, "create", create_then_killed)
+    with pytest.MonkeyPatch.context() as patched, pytest.raises(Killed):
+        patched.setattr(TokenStore, "create", create_then_killed)
+        complete_as_user(xero, tenants, client_id)
+    (orphan,) = token_sets_no_client_names()
+    return orphan
 
 
 def complete_as_user(xero, tenants: list[str], client_id: str | None = None) -> None:
@@ -76,7 +81,7 @@ def forgotten_count(answer: dict) -> int:
 
 @pytest.mark.parametrize("completion", ["new_clients", "relink"])
 def test_a_completion_killed_before_its_client_writes_leaves_a_token_set_the_nightly_forgets(
-    aws, xero, api, monkeypatch, completion
+    aws, xero, api, completion
 ):
     # Given a completion killed (its Lambda's timeout) after writing its token set, before any client names it: a
     # consent of two new organisations, or the relink of a client linked an hour ago
@@ -85,14 +90,10 @@ def test_a_completion_killed_before_its_client_writes_leaves_a_token_set_the_nig
     if completion == "relink":
         (client_id,) = link(api, xero, [alpha])["clientIds"]
         kept = {Client.get("practice-a", client_id).token_set_id}
-    kill_once_the_token_set_is_written(monkeypatch)
-    with pytest.raises(Killed):
-        if completion == "relink":
-            complete_as_user(xero, [alpha], client_id)
-        else:
-            complete_as_user(xero, [alpha, beta])
-    monkeypatch.undo()
-    (orphan,) = token_sets_no_client_names()
+    if completion == "relink":
+        orphan = completion_killed_once_its_token_set_is_written(xero, [alpha], client_id)
+    else:
+        orphan = completion_killed_once_its_token_set_is_written(xero, [alpha, beta])
     assert orphan in secrets_of(aws)
     age_every_token_set()
 
@@ -158,13 +159,9 @@ def test_token_sets_an_hour_old_that_clients_name_are_kept(aws, xero, api):
     assert Client.get("practice-a", unlinked_id).cleanup_partition == CLEANUP_PARTITION
 
 
-def test_a_token_set_no_client_names_is_kept_while_younger_than_an_hour(aws, xero, api, monkeypatch):
+def test_a_token_set_no_client_names_is_kept_while_younger_than_an_hour(aws, xero, api):
     # Given a completion killed before its client write 50 minutes ago
-    kill_once_the_token_set_is_written(monkeypatch)
-    with pytest.raises(Killed):
-        complete_as_user(xero, [xero.create_org("Alpha Ltd")])
-    monkeypatch.undo()
-    (orphan,) = token_sets_no_client_names()
+    orphan = completion_killed_once_its_token_set_is_written(xero, [xero.create_org("Alpha Ltd")])
     created_ago(orphan, timedelta(minutes=50))
     # When the nightly dispatch runs, it is kept (a completion may be writing its clients)
     assert forgotten_count(invoke_dispatch(aws, {"trigger": "nightly"})) == 0
@@ -201,14 +198,10 @@ def test_a_set_with_no_organisations_is_forgotten_though_an_unlinked_client_stil
 
 
 def test_a_set_secrets_manager_fails_to_delete_is_counted_kept_whole_and_forgotten_the_next_night(
-    aws, xero, monkeypatch, every_log_line
+    aws, xero, every_log_line
 ):
     # Given an orphan two hours old (a completion killed before its client write)
-    kill_once_the_token_set_is_written(monkeypatch)
-    with pytest.raises(Killed):
-        complete_as_user(xero, [xero.create_org("Alpha Ltd")])
-    monkeypatch.undo()
-    (orphan,) = token_sets_no_client_names()
+    orphan = completion_killed_once_its_token_set_is_written(xero, [xero.create_org("Alpha Ltd")])
     created_ago(orphan, timedelta(hours=2))
     metrics.clear_metrics()
     first_line = len(every_log_line.lines)
