@@ -208,11 +208,11 @@ def finish_run(
     status: RunStatus,
     error_code: str | None = None,
     failed_resources: Iterable[str] = (),
-) -> bool:
+) -> datetime | None:
     """Records the run's outcome and releases the client's claim (only if the client still names this run). A
     failure is recorded as its code and that code's fixed message (errors.RUN_ERROR_MESSAGES). The call that ends
-    the run counts it and puts its one event (Xero Sync Succeeded / Failed), and returns True; one that finds it
-    ended already does neither."""
+    the run counts it and puts its one event (Xero Sync Succeeded / Failed), and returns the run's `finished_at`; one
+    that finds it ended already does neither, and returns None."""
     now = now_utc()
     error_message = run_error_message(error_code) if error_code else None
     failed = sorted(failed_resources)
@@ -238,16 +238,16 @@ def finish_run(
         client_actions.append(Client.last_error.set(error_message))
     if _update_run_and_claim(message, run_actions, client_actions):
         _run_ended(message, status, error_code)
-        return True
+        return now
     # The client no longer names this run (its claim lapsed and another run took over): record the run alone,
     # unless it was closed meanwhile (the client was unlinked or deleted under it: that reason stands).
     run = SyncRun(client_id=message.client_id, run_id=message.run_id)
     try:
         run.update(actions=run_actions, condition=SyncRun.status.is_in(*(s.value for s in ACTIVE_RUN_STATUSES)))
     except UpdateError:
-        return False
+        return None
     _run_ended(message, status, error_code, run)  # the update answered the whole run
-    return True
+    return now
 
 
 # Runs the practice closed (it unlinked or deleted their client) are not syncs that failed: counted as neither.

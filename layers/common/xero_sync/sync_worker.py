@@ -138,14 +138,15 @@ def _add_invocation_metrics(engine: SyncEngine) -> None:
     metrics.add_metric(name="RateLimitWaitSeconds", unit="Seconds", value=round(stats.waited_seconds, 3))
 
 
-def _finish(message: SyncMessage, status: RunStatus, error_code: str | None = None, failed: Sequence[str] = ()) -> None:
+def _finish(
+    begun: BegunRun, message: SyncMessage, status: RunStatus, error_code: str | None = None, failed: Sequence[str] = ()
+) -> None:
     """Ends the run (finish_run counts its outcome) and, when this call ended it, adds how long it took from its
-    first start; a run ended already under its worker (unlinked, deleted) is neither counted again nor timed."""
-    if not finish_run(message, status, error_code, failed):
-        return
-    run = SyncRun.get(message.client_id, message.run_id, consistent_read=True)
-    if run.started_at is not None and run.finished_at is not None:
-        seconds = (run.finished_at - run.started_at).total_seconds()
+    first start (as the claim stored it); a run ended already under its worker (unlinked, deleted) is neither
+    counted again nor timed."""
+    finished_at = finish_run(message, status, error_code, failed)
+    if finished_at is not None and begun.run.started_at is not None:
+        seconds = (finished_at - begun.run.started_at).total_seconds()
         metrics.add_metric(name="SyncDurationSeconds", unit="Seconds", value=round(seconds, 3))
 
 
@@ -191,11 +192,11 @@ def process_sync_message(
     _record_progress(begun, engine)
     logger.info("sync outcome", extra={"outcome": outcome.kind, "error_code": outcome.error_code})
     if outcome.kind == "done":
-        _finish(message, RunStatus.SUCCEEDED)
+        _finish(begun, message, RunStatus.SUCCEEDED)
         return RunStatus.SUCCEEDED
     if outcome.kind == "partial":
         # The other resources are imported and checkpointed; the client's last successful sync does not move.
-        _finish(message, RunStatus.PARTIAL, outcome.error_code or "sync_error", outcome.failed_resources)
+        _finish(begun, message, RunStatus.PARTIAL, outcome.error_code or "sync_error", outcome.failed_resources)
         return RunStatus.PARTIAL
     if outcome.kind == "continue":
         return _requeue(message, RunStatus.QUEUED, outcome, queue)
@@ -205,5 +206,5 @@ def process_sync_message(
         # A 403 is this organisation's connection (removed in Xero); invalid_grant is the whole token set.
         only = begun.client.tenant_id if outcome.error_code == "xero_forbidden" else None
         mark_needs_relink(begun.client.token_set_id, outcome.error_code or "token_revoked", tenant_id=only)
-    _finish(message, RunStatus.FAILED, outcome.error_code or "sync_error")
+    _finish(begun, message, RunStatus.FAILED, outcome.error_code or "sync_error")
     return RunStatus.FAILED
