@@ -101,10 +101,12 @@ class TokenStore:
             raise
         return token_set_id
 
-    def forget_tenant(self, token_set_id: str | None, tenant_id: str) -> None:
+    def forget_tenant(
+        self, token_set_id: str | None, tenant_id: str, before_delete: Callable[[], None] | None = None
+    ) -> None:
         """The organisation leaves the token set (its client moved to another consent, was refused, or is gone), and
-        the set goes once it reaches none. Not revoked: Xero ties connections to the user, and a newer consent of
-        that user relies on them (docs/link-flow.md)."""
+        the set goes once it reaches none, `before_delete` called first. Not revoked here: Xero ties connections to
+        the user, and a newer consent of that user relies on them (docs/link-flow.md)."""
         if token_set_id is None:
             return
         try:
@@ -115,6 +117,8 @@ class TokenStore:
         except (DoesNotExist, UpdateError):
             return  # forgotten meanwhile
         if not ref.tenant_ids:
+            if before_delete is not None:
+                before_delete()
             self.delete(token_set_id)
 
     def read(self, token_set_id: str) -> TokenSet:

@@ -101,15 +101,13 @@ def clean_up_remote(client: Client) -> bool:
             identity = XeroIdentity()
             if client.connection_id:
                 remove_connection_unless_used(identity, token_set, client.connection_id, leaving=client)
-            ref = TokenSetRef.get(token_set_id, consistent_read=True)
-            ref.update(
-                actions=[TokenSetRef.tenant_ids.delete({client.tenant_id})], condition=TokenSetRef.token_set_id.exists()
-            )
-            if not ref.tenant_ids:
+
+            def revoke_unless_connected() -> None:
                 # Revoking would also cut the Xero user's other connections to this app: only when none are left.
                 if not identity.connections(token_set):
                     identity.revoke(token_set.refresh_token)
-                store.delete(token_set_id)
+
+            store.forget_tenant(token_set_id, client.tenant_id, before_delete=revoke_unless_connected)
     except TokenSetRevoked:
         # Xero dropped it: nothing left there to clean. Only this organisation leaves it: the other clients that
         # name it learn at their next sync that they need a relink.
