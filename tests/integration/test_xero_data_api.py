@@ -332,32 +332,68 @@ def test_a_filtered_page_stops_after_its_queries_and_paging_on_finds_every_match
     assert calls == [1, 3, 3]
 
 
-def test_a_page_of_large_records_stays_under_lambdas_response_limit_and_paging_on_finds_every_record_once(aws, api):
-    # Given 850 invoices of 30 line items each (about 8 KB of JSON apiece, 7 MB for all of them)
+def _large_invoices(count: int, lines: int) -> tuple[str, list[dict[str, Any]]]:
+    """A client with `count` invoices of `lines` line items each (about 270 bytes of JSON a line): its id and them."""
     client = a_client("practice-a")
     line = {"Description": "Consulting, per the engagement letter of March " * 3, "Quantity": 1.0, "UnitAmount": 95.5}
     invoices = [
         {
             "InvoiceID": f"i{n:07d}-0000-4000-8000-000000000000",
             "Status": "AUTHORISED",
-            "LineItems": [{**line, "LineItemID": f"l{n:07d}-{k:04d}-4000-8000-000000000000"} for k in range(30)],
+            "LineItems": [{**line, "LineItemID": f"l{n:07d}-{k:04d}-4000-8000-000000000000"} for k in range(lines)],
             "UpdatedDateUTC": "/Date(1778412345678+0000)/",
         }
-        for n in range(850)
+        for n in range(count)
     ]
     RecordStore(client.client_id).apply(INVOICES, invoices)
+    return client.client_id, invoices
+
+
+def _under_lambdas_limit(page: list[dict[str, Any]]) -> bool:
+    """Whether a page's Lambda response (its body a JSON string inside it) is under Lambda's 6 MB, which API Gateway
+    would otherwise answer with a 5xx."""
+    return len(json.dumps({"body": json.dumps({"items": page})})) < 6 * 1024 * 1024
+
+
+def test_a_page_of_large_records_stays_under_lambdas_response_limit_and_paging_on_finds_every_record_once(aws, api):
+    # Given 850 invoices of 30 line items each (about 8 KB of JSON apiece, 7 MB for all of them)
+    client_id, invoices = _large_invoices(850, 30)
     # When they are paged with the largest page the API gives
     pages, cursor = [], None
     while True:
         query = "limit=1000" + (f"&cursor={cursor}" if cursor else "")
-        response = api.call("GET", f"/clients/{client.client_id}/xero/Invoices", query=query)
+        response = api.call("GET", f"/clients/{client_id}/xero/Invoices", query=query)
         assert response.status == 200, str(response.body)[:300]
         pages.append(response.body["items"])
         if (cursor := response.body["nextCursor"]) is None:
             break
-    # Then each page's Lambda response (its body a JSON string inside it) is under Lambda's 6 MB, which API Gateway
-    # would otherwise answer with a 5xx; the pages hold every invoice once, in id order
+    # Then each page's Lambda response is under Lambda's 6 MB; the pages hold every invoice once, in id order
     assert len(pages) > 1
-    for page in pages:
-        assert len(json.dumps({"body": json.dumps({"items": page})})) < 6 * 1024 * 1024
+    assert all(_under_lambdas_limit(page) for page in pages)
     assert [i["InvoiceID"] for page in pages for i in page] == [i["InvoiceID"] for i in invoices]
+
+
+def test_large_records_asked_for_by_ids_page_on_under_lambdas_limit_and_each_comes_once(aws, api):
+    # Given 100 invoices of 250 line items each (about 66 KB of JSON apiece, 6.6 MB for all of them)
+    client_id, invoices = _large_invoices(100, 250)
+    wanted = ",".join(i["InvoiceID"] for i in reversed(invoices))
+    # When all of them are asked for by id, following nextCursor with the same ids
+    pages, cursor = [], None
+    while True:
+        query = f"ids={wanted}" + (f"&cursor={cursor}" if cursor else "")
+        response = api.call("GET", f"/clients/{client_id}/xero/Invoices", query=query)
+        assert response.status == 200, str(response.body)[:300]
+        pages.append(response.body["items"])
+        if (cursor := response.body["nextCursor"]) is None:
+            break
+    # Then each page is under Lambda's 6 MB, and the pages hold every invoice once, in id order
+    assert len(pages) == 2
+    assert all(_under_lambdas_limit(page) for page in pages)
+    assert [i["InvoiceID"] for page in pages for i in page] == [i["InvoiceID"] for i in invoices]
+    # And that cursor is good for those ids only
+    fewer = ",".join(i["InvoiceID"] for i in invoices[1:])
+    first = api.call("GET", f"/clients/{client_id}/xero/Invoices", query=f"ids={wanted}")
+    refused = api.call(
+        "GET", f"/clients/{client_id}/xero/Invoices", query=f"ids={fewer}&cursor={first.body['nextCursor']}"
+    )
+    assert (refused.status, refused.body["error"]["code"]) == (400, "invalid_cursor")

@@ -86,9 +86,16 @@ def organisation_view(practice_id: str, client_id: str) -> XeroOrganisationView:
     return XeroOrganisationView(client_id=client_id, organisation=rendered, resources=resources)
 
 
-def _fingerprint(client_id: str, resource: str, since_ms: int | None, status: str | None, contact: str | None) -> str:
-    text = json.dumps([client_id, resource, since_ms, status, contact])
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
+def _fingerprint(
+    client_id: str,
+    resource: str,
+    since_ms: int | None,
+    status: str | None,
+    contact: str | None,
+    ids: list[str] | None,
+) -> str:
+    bound_to = [client_id, resource, since_ms, status, contact] + ([sorted(ids)] if ids is not None else [])
+    return hashlib.sha256(json.dumps(bound_to).encode()).hexdigest()[:16]
 
 
 def _parse_ids(ids: str) -> list[str]:
@@ -176,19 +183,20 @@ def list_records(
         raise InvalidParameter("query.contactId", f"{spec.name} records hold no contact (only {holders} do)")
     wanted = _parse_ids(ids) if ids is not None else None
     since_ms = _ms(updated_since) if updated_since is not None else None
-    fingerprint = _fingerprint(client_id, spec.name, since_ms, status, contact_id)
+    fingerprint = _fingerprint(client_id, spec.name, since_ms, status, contact_id, wanted)
     after = None
     if cursor is not None:
         token = decode_cursor(cursor, _CURSOR_PATTERN)
         cursor_fingerprint, after = token.split("|", 1)
-        if wanted is not None or cursor_fingerprint != fingerprint:
+        if cursor_fingerprint != fingerprint:
             raise InvalidCursor()
     load_client(practice_id, client_id)
     store = RecordStore(client_id)
     partition = store.partition(spec.name)
     next_cursor = None
-    if wanted is not None:
-        found = XeroRecord.batch_get([(partition, rid) for rid in wanted])
+    if wanted is not None:  # in id order, as a Query reads them (UTF-8 bytes sort as code points)
+        asked = [rid for rid in wanted if after is None or rid > after]
+        found = XeroRecord.batch_get([(partition, rid) for rid in asked]) if asked else []
         items = sorted((i for i in found if _matches(i, since_ms, status, contact_id)), key=lambda i: i.xero_id)
     else:
         items, last_id = _page(partition, _filter(since_ms, status, contact_id), limit, after)
@@ -197,7 +205,7 @@ def list_records(
     records = Renderer(client_id, store).render(
         spec, [decode_body(item.body, spec.id_field, item.xero_id) for item in items]
     )
-    if wanted is None and (fitting := _fitting(records)) < len(records):
+    if (fitting := _fitting(records)) < len(records):
         records, next_cursor = records[:fitting], encode_cursor(f"{fingerprint}|{items[fitting - 1].xero_id}")
     return XeroRecordPage(resource=spec.name, items=records, next_cursor=next_cursor)
 
