@@ -145,6 +145,12 @@ def aws() -> Iterator[Aws]:
 
 
 @pytest.fixture
+def api(aws: Aws) -> Api:
+    """The API's functions, called in-process as API Gateway would (tests/api.py)."""
+    return Api(aws.physical)
+
+
+@pytest.fixture
 def xero(aws: Aws) -> Iterator[Xero]:
     with running_xero(TEMPLATE.functions(aws.physical)["SyncClientFunction"].environment, {}) as xero:
         yield xero

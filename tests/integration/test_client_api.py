@@ -6,18 +6,12 @@ import pytest
 
 from local.stack.api_events import http_api_event
 from local.stack.lambda_context import LocalLambdaContext
-from tests.api import Api
 from tests.builders import a_client
 from tests.conftest import TEMPLATE
 from xero_sync.api import create_resolver, resolve
 from xero_sync.models import Client, LinkState
 
 UNKNOWN_ID = "abcdef00-0000-4000-8000-000000000000"
-
-
-@pytest.fixture
-def api(aws) -> Api:
-    return Api(aws.physical)
 
 
 def test_a_practice_lists_its_own_clients_page_by_page(api):

@@ -37,11 +37,6 @@ from xero_sync.unlinking import unlink_client
 RESOURCES = ("Invoices", "Contacts", "Journals")
 
 
-@pytest.fixture
-def api(aws) -> Api:
-    return Api(aws.physical)
-
-
 @pytest.fixture(autouse=True)
 def continuations_at_once(monkeypatch):
     """Continuations are queued with a short delay (purge.py); these tests read the queue at once."""

@@ -5,8 +5,6 @@ client's link, read from a queue a rule on the stack's bus sends every event to
 import json
 from datetime import UTC, datetime, timedelta
 
-import pytest
-
 from tests.api import Api
 from tests.builders import a_client, nightly_message
 from tests.sync_support import counts_of, run_to_end
@@ -20,11 +18,6 @@ from xero_sync.sync_worker import process_sync_message
 from xero_sync.unlinking import mark_needs_relink
 
 SUCCEEDED, FAILED, LINK_CHANGED = "Xero Sync Succeeded", "Xero Sync Failed", "Xero Link Changed"
-
-
-@pytest.fixture
-def api(aws) -> Api:
-    return Api(aws.physical)
 
 
 def link(api: Api, xero, tenant_ids: list[str], client_id: str | None = None) -> list[str]:

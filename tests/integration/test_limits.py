@@ -25,11 +25,6 @@ LIMIT_SETTINGS = ("PRACTICE_REQUEST_LIMIT", "PRACTICE_REQUEST_WINDOW_SECONDS", "
 
 
 @pytest.fixture
-def api(aws) -> Api:
-    return Api(aws.physical)
-
-
-@pytest.fixture
 def limited() -> Iterator[Callable[..., None]]:
     """Sets the limits as the template's parameters would (the functions' environment); restored afterwards."""
     saved = {name: os.environ.get(name) for name in LIMIT_SETTINGS}

@@ -20,11 +20,6 @@ from xero_sync.unlinking import clean_up_remote, mark_needs_relink, retry_remote
 from xero_sync.xero_identity import XeroIdentity
 
 
-@pytest.fixture
-def api(aws, xero) -> Api:
-    return Api(aws.physical)
-
-
 def start(api: Api, client_id: str | None = None, practice: str = "practice-a") -> str:
     path = f"/clients/{client_id}/link" if client_id else "/clients/link"
     response = api.call("POST", path, practice=practice)

@@ -18,11 +18,6 @@ from xero_sync.xero_identity import XeroIdentity
 OTHER_REDIRECT_URI = "http://127.0.0.1:3000/another/callback"
 
 
-@pytest.fixture
-def api(aws, xero) -> Api:
-    return Api(aws.physical)
-
-
 def nothing_changed(aws, api: Api, practices=("practice-a", "practice-b")) -> None:
     for practice in practices:
         assert api.call("GET", "/clients", practice=practice).body["items"] == [], practice

@@ -30,11 +30,6 @@ OTHER_PARAMETERS = {"{resource}": "Invoices", "{xeroId}": INVOICE_ID}
 
 
 @pytest.fixture
-def api(aws) -> Api:
-    return Api(aws.physical)
-
-
-@pytest.fixture
 def others_client(aws) -> Client:
     """Practice B's linked client with a sync queued: as much as there is to find, were it reachable."""
     client = a_client("practice-b", "Bravo Ltd")

@@ -9,17 +9,11 @@ from urllib.parse import parse_qsl, urlparse
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.api import Api
 from tests.integration.test_delete_client import run_purge
 from tests.integration.test_linking import complete, refusal, start
 from tests.sync_support import drain, link_client, run_to_end, sync
 from xero_sync.models import Client, TokenSetRef
 from xero_sync.tokens import TokenStore
-
-
-@pytest.fixture
-def api(aws) -> Api:
-    return Api(aws.physical)
 
 
 def connections_of(emu) -> list[dict]:

@@ -41,11 +41,6 @@ def fast_heartbeat(emu: Emulated) -> Iterator[None]:
         os.environ.pop(name, None)
 
 
-@pytest.fixture
-def api(aws) -> Api:
-    return Api(aws.physical)
-
-
 def linked(aws, emu: Emulated, api: Api, name: str, size: str = "tiny"):
     tenant = emu.create_org(name, size=size)
     client = link_client(api, emu, tenant, "practice-a")

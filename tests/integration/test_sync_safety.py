@@ -4,18 +4,12 @@ offer is recorded as unavailable, and any other failure of one resource leaves t
 
 import pytest
 
-from tests.api import Api
 from tests.sync_support import differences, drain, link_client, linked_client, run_to_end, sync
 from xero_sync.engine import EngineHooks
 from xero_sync.models import Client, PassCheckpoint, SyncRun
 from xero_sync.record_store import RecordStore
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture
-def api(aws) -> Api:
-    return Api(aws.physical)
 
 
 def stored(client: Client, resource: str) -> int:

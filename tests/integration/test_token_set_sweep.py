@@ -8,7 +8,6 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from botocore.stub import Stubber
 
-from tests.api import Api
 from tests.integration.test_dispatch import invoke_dispatch
 from tests.integration.test_linking import link, secrets_of, token_sets_no_client_names
 from xero_sync import aws_clients
@@ -18,11 +17,6 @@ from xero_sync.models import CLEANUP_PARTITION, Client, LinkState, TokenSetRef
 from xero_sync.observability import metrics
 from xero_sync.tokens import TokenStore
 from xero_sync.unlinking import mark_needs_relink, retry_remote_cleanups, unlink_client
-
-
-@pytest.fixture
-def api(aws, xero) -> Api:
-    return Api(aws.physical)
 
 
 class Killed(BaseException):

@@ -26,11 +26,6 @@ INVOICES, CONTACTS = BY_NAME["Invoices"], BY_NAME["Contacts"]
 
 
 @pytest.fixture
-def api(aws) -> Api:
-    return Api(aws.physical)
-
-
-@pytest.fixture
 def synced(aws, api, emu: Emulated, queue_url) -> tuple[str, Client]:
     """A tiny organisation linked as practice A's client and synced to the end."""
     tenant = emu.create_org("Data Ltd")
