@@ -381,6 +381,18 @@ def test_a_runs_end_dynamodb_keeps_cancelling_is_raised_with_nothing_written(aws
     assert aws.events() == []
 
 
+def test_sync_now_dynamodb_keeps_cancelling_is_a_503_with_nothing_queued_and_the_next_press_queues(aws, api):
+    """It was a 409 `client_not_linked`, of a client linked all along."""
+    client = a_client("practice-a")
+    with transactions_cancelled(9):  # its three claims, each tried three times
+        refused = api.call("POST", f"/clients/{client.client_id}/sync")
+    assert (refused.status, refused.body["error"]["code"]) == (503, "sync_contended")
+    client.refresh()
+    assert (client.current_run_id, queued_bodies(aws)) == (None, [])
+    assert api.call("GET", f"/clients/{client.client_id}/syncs").body["items"] == []
+    assert api.call("POST", f"/clients/{client.client_id}/sync").status == 202
+
+
 def test_a_queued_runs_take_dynamodb_cancels_for_a_passing_reason_is_tried_again(aws):
     """Dropped as if another run held the client, the message was gone and the run stayed queued, holding its
     client for the hours a queued claim lasts."""

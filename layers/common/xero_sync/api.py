@@ -53,7 +53,8 @@ _ERROR_DESCRIPTIONS = {
     "resource_not_found (details name the valid resources) and record_not_found",
     HTTPStatus.CONFLICT: "client_not_linked; a link completion's wrong_organisation, client_being_deleted",
     HTTPStatus.SERVICE_UNAVAILABLE: "a link completion's xero_unavailable: Xero could not be reached, try again in a "
-    "few minutes; Sync Now's enqueue_failed: the sync could not be queued, try again",
+    "few minutes; Sync Now's enqueue_failed: the sync could not be queued, try again; Sync Now's sync_contended: the "
+    "client kept changing while its sync was being queued, try again",
     HTTPStatus.REQUEST_ENTITY_TOO_LARGE: "payload_too_large",
     HTTPStatus.UNSUPPORTED_MEDIA_TYPE: "unsupported_media_type",
     HTTPStatus.UNPROCESSABLE_ENTITY: "validation_error, with where and why",

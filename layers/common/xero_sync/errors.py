@@ -64,6 +64,15 @@ class SyncNotQueued(
     """The sync queue did not take the run's message: the run is recorded failed, and the client is free again."""
 
 
+class SyncContended(
+    SyncNotQueued,
+    code="sync_contended",
+    fixed_message="the client kept changing while its sync was being queued; try again",
+):
+    """The claim of the client's run was refused at every attempt (DynamoDB cancelling the transaction, or the
+    client changing each time): no run was written, and the client is as it was."""
+
+
 class ResourceNotFound(ApiError, status=HTTPStatus.NOT_FOUND, code="resource_not_found"):
     """A data API resource that is not in the catalogue: the message and details name the valid ones."""
 

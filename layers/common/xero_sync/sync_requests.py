@@ -16,7 +16,7 @@ from pynamodb.expressions.update import Action
 
 from xero_sync.clients import load_client
 from xero_sync.config import get_settings
-from xero_sync.errors import ClientNotLinked, FullSyncLimited, SyncNotQueued
+from xero_sync.errors import ClientNotLinked, FullSyncLimited, SyncContended, SyncNotQueued
 from xero_sync.ids import new_run_id
 from xero_sync.models import Client, LinkState, RunStatus, RunTrigger, SyncRun, condition_failed
 from xero_sync.observability import logger
@@ -129,8 +129,8 @@ def request_sync(
             )
         try:
             take_claim(client, claim, condition, run, SyncRun.run_id.does_not_exist())
-        except TransactWriteError:
-            continue  # someone else claimed or changed the client meanwhile (or took the full sync): look again
+        except TransactWriteError:  # refused (someone else claimed or changed the client), or cancelled in passing
+            continue  # look again
         message = SyncMessage(
             practice_id=practice_id, client_id=client_id, run_id=run.run_id, trigger=trigger, mode=mode
         )
@@ -141,4 +141,4 @@ def request_sync(
             raise SyncNotQueued()
         _hold_while_queued(client, run.run_id)
         return SyncAccepted(run_id=run.run_id, status=RunStatus.QUEUED)
-    raise ClientNotLinked("the client changed while the sync was being queued; try again")
+    raise SyncContended()
