@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 import pytest
 from botocore.exceptions import ClientError
 
+from tests.faults import Killed
 from tests.integration.test_token_store import link_token_set
 from xero_sync import tokens
 from xero_sync.config import get_settings
@@ -52,10 +53,6 @@ STEPS = {
     "save answer lost": 8,
     "killed after the save": 8,
 }
-
-
-class Killed(BaseException):
-    """The worker's process died here (nothing catches it; its lease is left to lapse)."""
 
 
 @dataclass

@@ -491,15 +491,19 @@ LEAST_PRIVILEGE: dict[str, dict[str, set[str]]] = {
         "dynamodb:BatchGetItem": {"RecordsTable"},
     },
     # The purge: its step and lease on the client item, every item the client owns (keys paged, deleted in batches),
-    # then the client item; continuations through its queue; the remote clean-up as unlink does.
+    # then the client item; continuations through its queue; the remote clean-up as unlink does; the close of a sync
+    # a DELETE stopped midway left open (finish_run: UpdateItem on SyncRuns and Clients, the run read for its event).
     "PurgeFunction": merged(
         {
+            "dynamodb:GetItem": {"SyncRunsTable"},
+            "dynamodb:UpdateItem": {"SyncRunsTable"},
             "dynamodb:Query": {"SyncRunsTable", "CheckpointsTable", "RecordsTable"},
             "dynamodb:BatchWriteItem": {"SyncRunsTable", "CheckpointsTable", "RecordsTable"},
             "dynamodb:DeleteItem": {"ClientsTable"},
             "sqs:SendMessage": {"PurgeQueue"},
         },
         REMOTE_CLEANUP,
+        PUBLISH,
     ),
 }
 
@@ -568,6 +572,7 @@ PUBLISHERS = {
     "SyncDispatchFunction",
     "SyncClientFunction",
     "ClientsFunction",
+    "PurgeFunction",
 }
 
 
@@ -580,6 +585,6 @@ def test_only_the_functions_that_end_runs_or_change_links_put_events_and_only_on
                 assert actions == ["events:PutEvents"], f"{function_id}: {actions}"
                 assert "Condition" not in statement, function_id
                 granted.setdefault(function_id, []).extend(as_list(statement["Resource"]))
-    assert set(granted) == PUBLISHERS  # the purge publishes nothing: the deleted mark is the clients function's
+    assert set(granted) == PUBLISHERS
     for function_id, resources in granted.items():
         assert resources == [{"Fn::GetAtt": ["EventBus", "Arn"]}], function_id

@@ -12,6 +12,7 @@ from local.stack.sqs_poller import sqs_event
 from tests.api import Api
 from tests.builders import a_client
 from tests.conftest import TEMPLATE
+from tests.faults import Killed, killed
 from xero_sync import aws_clients, deletion, purge
 from xero_sync.catalogue import CATALOGUE
 from xero_sync.deletion import PurgeMessage, PurgeQueue, requeue_stalled_purges
@@ -328,6 +329,41 @@ def test_a_client_deleted_just_after_an_unlink_closed_its_running_sync_is_purged
     ((first, delay),) = queue.sent
     assert 890 <= delay <= 900
     assert process_purge_message(first, remaining_seconds=lambda: 60.0, queue=queue) == "waiting"
+
+
+def test_a_delete_stopped_before_it_closed_the_running_sync_has_the_purge_close_it_and_put_its_event(aws):
+    """The purge used to delete that run, still running, with the client: its Sync Failed event was never put."""
+    # Given a sync running, and a DELETE stopped (its Lambda's timeout) just after it marked the client
+    client = a_client("practice-a")
+    request_sync("practice-a", client.client_id, RunTrigger.MANUAL)
+    (message,) = [SyncMessage.model_validate_json(m["Body"]) for m in aws.receive_all("SyncQueue")]
+    assert begin_run(message) is not None
+    aws.events()
+    queue = RecordingQueue()
+    with pytest.MonkeyPatch.context() as patched, pytest.raises(Killed):
+        patched.setattr(deletion, "close_current_run", killed)
+        deletion.delete_client("practice-a", client.client_id, queue=queue)
+    assert SyncRun.get(client.client_id, message.run_id).status == "running"
+    assert [kind for kind, _detail in aws.events()] == ["Xero Link Changed"]
+    # When the nightly dispatch queues its stalled purge, which runs once the sync's grace is over
+    assert requeue_stalled_purges(queue) == 1
+    Client.get("practice-a", client.client_id).update(
+        actions=[Client.purge_not_before.set(datetime.now(UTC) - timedelta(seconds=1))]
+    )
+    first, _delay = queue.sent[-1]
+    # Then the purge closes the run first, its event put, and gives the sync's worker its grace again
+    assert process_purge_message(first, remaining_seconds=lambda: 60.0, queue=queue) == "waiting"
+    run = SyncRun.get(client.client_id, message.run_id)
+    assert (run.status, run.error_code) == ("failed", "client_deleted")
+    ((kind, detail),) = aws.events()
+    assert (kind, detail["runId"], detail["errorCode"]) == ("Xero Sync Failed", message.run_id, "client_deleted")
+    assert 890 <= queue.sent[-1][1] <= 900
+    # And once that is over, it purges the client
+    Client.get("practice-a", client.client_id).update(
+        actions=[Client.purge_not_before.set(datetime.now(UTC) - timedelta(seconds=1))]
+    )
+    assert process_purge_message(first, remaining_seconds=lambda: 60.0, queue=queue) == "done"
+    assert items_of(client.client_id) == {}
 
 
 def test_a_client_whose_last_sync_its_worker_ended_is_purged_at_once(aws):

@@ -11,6 +11,7 @@ from pynamodb.exceptions import TransactWriteError
 
 from tests.api import Api
 from tests.builders import a_client, nightly_message
+from tests.faults import Killed
 from xero_sync import aws_clients
 from xero_sync.config import get_settings
 from xero_sync.errors import ClientNotFound, ClientNotLinked
@@ -189,10 +190,6 @@ def test_a_lapsed_claim_is_taken_over_by_the_next_message(aws):
     history = {r.run_id: r for r in list_runs("practice-a", client.client_id).items}
     assert (history[crashed.run_id].status, history[crashed.run_id].error_code) == ("failed", "worker_lost")
     assert history[fresh.run_id].status == "running"
-
-
-class Killed(BaseException):
-    """The claimer's process ends here (a Lambda timeout, a crash): nothing more of its code runs."""
 
 
 def nightly_claim(client: Client) -> object:

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from botocore.stub import Stubber
 
+from tests.faults import Killed
 from tests.integration.test_dispatch import invoke_dispatch
 from tests.integration.test_linking import link, secrets_of, token_sets_no_client_names
 from xero_sync import aws_clients
@@ -17,10 +18,6 @@ from xero_sync.models import CLEANUP_PARTITION, Client, LinkState, TokenSetRef
 from xero_sync.observability import metrics
 from xero_sync.tokens import TokenStore
 from xero_sync.unlinking import mark_needs_relink, retry_remote_cleanups, unlink_client
-
-
-class Killed(BaseException):
-    """The Lambda's timeout: the invocation stops where it is, and no handler of ours sees it."""
 
 
 def kill_at(monkeypatch, name: str) -> None:

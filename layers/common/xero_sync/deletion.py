@@ -22,9 +22,9 @@ from xero_sync import aws_clients
 from xero_sync.config import get_settings
 from xero_sync.errors import ClientNotFound
 from xero_sync.events import link_changed, publish
-from xero_sync.models import PURGE_PARTITION, Client, LinkState, RunStatus, SyncRun, condition_failed
+from xero_sync.models import PURGE_PARTITION, Client, LinkState, SyncRun, condition_failed
 from xero_sync.observability import logger, metrics
-from xero_sync.runs import RunKey, finish_run, now_utc
+from xero_sync.runs import close_current_run, now_utc
 from xero_sync.schemas import ApiModel
 
 if TYPE_CHECKING:
@@ -80,10 +80,9 @@ def delete_client(practice_id: str, client_id: str, queue: PurgeQueue | None = N
         client, marked = _mark_deleted(client)
         if marked:  # a racing DELETE that marked it first said so
             publish(link_changed(client, "deleted"))
-        if client.current_run_id:  # a queued or running sync must not go on, nor hold the client
-            finish_run(RunKey(practice_id, client_id, client.current_run_id), RunStatus.FAILED, "client_deleted")
         metrics.add_metric(name="ClientsDeleted", unit="Count", value=1)
         logger.info("client marked deleted", extra={"client_id": client_id})
+    close_current_run(client, "client_deleted")  # also one an earlier DELETE, stopped midway, left open
     if not _queue_purge(client, queue or PurgeQueue()):  # the deletion stands; the nightly dispatch queues its purge
         metrics.add_metric(name="PurgesNotQueued", unit="Count", value=1)
     return DeleteAccepted(client_id=client_id)

@@ -37,7 +37,7 @@ from xero_sync.config import get_settings
 from xero_sync.deletion import PurgeMessage, PurgeQueue, seconds_until
 from xero_sync.models import CheckpointItem, Client, SyncRun, XeroRecord, condition_failed
 from xero_sync.observability import logger, metrics
-from xero_sync.runs import now_utc
+from xero_sync.runs import close_current_run, now_utc
 from xero_sync.tokens import TokenStore
 from xero_sync.unlinking import clean_up_remote
 
@@ -119,6 +119,12 @@ def process_purge_message(
     wait = seconds_until(client.purge_not_before)
     if wait > 0:  # a sync that was running when the client was deleted may still be writing
         queue.send(message, delay_seconds=wait)
+        return "waiting"
+    if client.current_run_id:  # a DELETE stopped before closing the client's sync: closed here, its worker waited for
+        close_current_run(client, "client_deleted")
+        not_before = now_utc() + timedelta(seconds=get_settings().purge_sync_grace_seconds)
+        client.update(actions=[Client.purge_not_before.set(not_before)], condition=Client.client_id.exists())
+        queue.send(message, delay_seconds=seconds_until(not_before))
         return "waiting"
     if not _take_lease(client, step, remaining_seconds()):
         logger.info("another invocation holds this purge step: dropped")

@@ -254,6 +254,13 @@ def finish_run(
 _CLOSED_BY_THE_PRACTICE = frozenset({"client_unlinked", "client_deleted"})
 
 
+def close_current_run(client: Client, error_code: str) -> None:
+    """Closes the run the client names, if any, as the practice's doing (`client_unlinked`, `client_deleted`): it
+    must not go on, nor hold the client. A no-op once closed."""
+    if client.current_run_id:
+        finish_run(RunKey(client.practice_id, client.client_id, client.current_run_id), RunStatus.FAILED, error_code)
+
+
 def _run_ended(
     message: SyncMessage | RunKey, status: RunStatus, error_code: str | None, ended: SyncRun | None = None
 ) -> None:

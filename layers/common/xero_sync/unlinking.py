@@ -14,9 +14,9 @@ from xero_sync.clients import load_client
 from xero_sync.errors import run_error_message
 from xero_sync.events import link_changed, publish
 from xero_sync.ids import client_id_for
-from xero_sync.models import CLEANUP_PARTITION, Client, LinkState, RunStatus, TokenSetRef
+from xero_sync.models import CLEANUP_PARTITION, Client, LinkState, TokenSetRef
 from xero_sync.observability import logger, metrics
-from xero_sync.runs import RunKey, finish_run
+from xero_sync.runs import close_current_run
 from xero_sync.schemas import ApiModel
 from xero_sync.tokens import TokenSetRevoked, TokenStore
 from xero_sync.xero_identity import TokenSet, XeroAuthError, XeroIdentity, XeroUnavailable
@@ -56,7 +56,8 @@ def unlink_client(practice_id: str, client_id: str) -> UnlinkResult:
     """The client stops syncing at once (its data stays); Xero's side is cleaned up now, or later if Xero is away."""
     client = load_client(practice_id, client_id)
     if client.link_state == LinkState.UNLINKED.value:
-        _close_run(client)  # one an earlier unlink could not close (it answered 500): unlinking again closes it
+        # One an earlier unlink could not close (it answered 500): unlinking again closes it.
+        close_current_run(client, "client_unlinked")
         return UnlinkResult(client_id=client_id, link_state=LinkState.UNLINKED, remote_cleanup="not_needed")
     client.update(
         actions=[
@@ -67,18 +68,11 @@ def unlink_client(practice_id: str, client_id: str) -> UnlinkResult:
         condition=Client.link_state != LinkState.UNLINKED.value,
     )
     publish(link_changed(client, "unlinked"))  # before the run's closure: a consumer learns why it failed first
-    _close_run(client)
+    close_current_run(client, "client_unlinked")
     done = clean_up_remote(client)
     return UnlinkResult(
         client_id=client_id, link_state=LinkState.UNLINKED, remote_cleanup="done" if done else "pending"
     )
-
-
-def _close_run(client: Client) -> None:
-    """A sync queued or running for an unlinked client must not go on, nor hold the client (a no-op once closed)."""
-    if client.current_run_id:
-        key = RunKey(client.practice_id, client.client_id, client.current_run_id)
-        finish_run(key, RunStatus.FAILED, "client_unlinked")
 
 
 def clean_up_remote(client: Client) -> bool:
