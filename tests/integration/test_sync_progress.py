@@ -21,7 +21,8 @@ from tests.sync_support import (
 from xero_sync.catalogue import CATALOGUE
 from xero_sync.models import Client, RunStatus, RunTrigger, SyncRun
 from xero_sync.record_store import RecordStore
-from xero_sync.runs import Heartbeat, begin_run
+from xero_sync.run_heartbeat import Heartbeat
+from xero_sync.runs import begin_run
 from xero_sync.sync_requests import request_sync
 from xero_sync.sync_worker import process_sync_message
 

@@ -25,7 +25,8 @@ from xero_sync.engine import EngineHooks, Outcome, OutcomeKind, SyncEngine, merg
 from xero_sync.models import RunStatus, SyncRun
 from xero_sync.observability import logger, metrics
 from xero_sync.queue import SyncQueue
-from xero_sync.runs import BegunRun, Heartbeat, begin_run, finish_run, now_utc, suspend_run
+from xero_sync.run_heartbeat import Heartbeat
+from xero_sync.runs import BegunRun, begin_run, finish_run, now_utc, suspend_run
 from xero_sync.schemas import SyncMessage
 from xero_sync.tokens import TokenStore, usable
 from xero_sync.unlinking import mark_needs_relink
