@@ -277,8 +277,8 @@ class SyncRun(_Table):
     finished_at = UTCDateTimeAttribute(null=True)
     resumes_at = UTCDateTimeAttribute(null=True)
     waiting_reason = UnicodeAttribute(null=True)  # a xero_pacing.WaitReason, while the run waits until resumes_at
-    # While running, what its worker last published (run_heartbeat.Heartbeat): resources done of total, records read so far
-    # in this run, and what it waits on until when, if it waits.
+    # While running, what its worker last published (run_heartbeat.Heartbeat): resources done of total, records read
+    # so far in this run, and what it waits on until when, if it waits.
     progress = MapAttribute[str, object](null=True)  # type: ignore[no-untyped-call]
     # resource -> {fetched, inserted, updated, deleted, unchanged, rejected, errors?: [why, ...]}
     counts = MapAttribute[str, object](default=dict)  # type: ignore[no-untyped-call]
