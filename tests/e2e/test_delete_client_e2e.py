@@ -21,8 +21,8 @@ RESOURCES = ("Invoices", "Contacts", "Journals", "BankTransactions", "Payments")
 
 
 @pytest.fixture
-def stack(xero_stack: OfflineStack) -> OfflineStack:
-    return xero_stack
+def stack(bulk_stack: OfflineStack) -> OfflineStack:
+    return bulk_stack
 
 
 def seed_records(stack: OfflineStack, client_id: str, count: int) -> None:
