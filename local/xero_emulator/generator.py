@@ -734,6 +734,9 @@ class _Generator:
             ]
 
     def linked_transactions(self) -> None:
+        sales_of: dict[str, list[Record]] = {}  # by contact, in order: a scan of every sale per link was quadratic
+        for sale in self.sales:
+            sales_of.setdefault(sale["Contact"]["ContactID"], []).append(sale)
         for index in range(min(self.counts["LinkedTransactions"], len(self.bills))):
             bill = self.bills[(index * 7919) % len(self.bills)]
             if not bill["LineItems"]:
@@ -751,9 +754,7 @@ class _Generator:
                 "SourceTransactionTypeCode": "ACCPAY",
             }
             updated = bill_created
-            targets = [
-                s for s in self.sales if s["Contact"]["ContactID"] == customer["ContactID"] and s["Date"] > bill["Date"]
-            ]
+            targets = [s for s in sales_of.get(customer["ContactID"], []) if s["Date"] > bill["Date"]]
             if targets and index % 2 == 0:
                 target = targets[0]
                 record["TargetTransactionID"] = target["InvoiceID"]
