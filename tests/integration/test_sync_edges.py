@@ -12,7 +12,6 @@ from urllib.parse import parse_qsl, urlparse
 import pytest
 
 from local.cli.export_verify_in_process import export_client, verify_client
-from tests.api import Api
 from tests.sync_support import (
     Emulated,
     counts_of,
@@ -114,9 +113,10 @@ def test_a_connection_removed_at_xero_marks_the_client_for_relinking_and_keeps_i
     assert differences(emu, tenant, client.client_id) == {}  # what was imported stays
 
 
-def test_a_connection_removed_for_one_of_two_organisations_of_a_consent_leaves_the_other_syncing(aws, emu, queue_url):
+def test_a_connection_removed_for_one_of_two_organisations_of_a_consent_leaves_the_other_syncing(
+    aws, api, emu, queue_url
+):
     # Given two organisations linked in one consent (one token set)
-    api = Api(aws.physical)
     alpha, beta = emu.create_org("Alpha Two Ltd"), emu.create_org("Beta Two Ltd")
     started = api.call("POST", "/clients/link", practice="practice-a")
     emu.admin("POST", "/consent", json={"tenantIds": [alpha, beta], "deny": False, "userId": "demo-user"})
@@ -313,11 +313,11 @@ def test_a_rename_stored_by_a_worker_that_died_right_after_still_reaches_the_doc
     next_sync_stores_xero_as_it_is(aws, emu, queue_url, tenant, client)
 
 
-def test_a_rename_found_while_a_whole_read_resumes_is_followed_up_on_the_pages_read_before_it(aws, emu, queue_url):
+def test_a_rename_found_while_a_whole_read_resumes_is_followed_up_on_the_pages_read_before_it(aws, api, emu, queue_url):
     # Given an initial sync that died after the first page of its quotes (100 a page, whole: no mark yet)
     body = {"name": "Quoting Ltd", "seed": "quoting", "size": "tiny", "userId": "demo-user", "counts": {"Quotes": 150}}
     tenant = str(emu.admin("POST", "/orgs", json=body).json()["tenantId"])
-    client = link_client(Api(aws.physical), emu, tenant, "practice-a")
+    client = link_client(api, emu, tenant, "practice-a")
     (message,) = drain(aws.session, queue_url)
 
     def die_after_first_page_of_quotes(checkpoint):

@@ -11,8 +11,8 @@ from xero_sync.models import PassCheckpoint
 from xero_sync.record_store import RecordStore
 
 
-def history(aws, client_id: str) -> list[dict]:
-    response = Api(aws.physical).call("GET", f"/clients/{client_id}/syncs")
+def history(api: Api, client_id: str) -> list[dict]:
+    response = api.call("GET", f"/clients/{client_id}/syncs")
     assert response.status == 200, response.body
     return response.body["items"]
 
@@ -22,7 +22,7 @@ def stored(client_id: str, resource: str) -> dict[str, dict]:
     return {r[spec.id_field]: r for r in RecordStore(client_id).records(spec)}
 
 
-def test_an_initial_sync_stores_around_hostile_records_and_the_next_run_gets_them(aws, emu, queue_url, link):
+def test_an_initial_sync_stores_around_hostile_records_and_the_next_run_gets_them(aws, api, emu, queue_url, link):
     # Given a new client whose first import meets every kind of hostile answer
     tenant, client, message = link("Hostile Ltd")
     emu.fault("missing-fields", tenantId=tenant, path="Invoices")  # the first invoice without id and stamp
@@ -40,7 +40,7 @@ def test_an_initial_sync_stores_around_hostile_records_and_the_next_run_gets_the
     assert (counts["Invoices"]["rejected"], counts["BankTransactions"]["rejected"]) == (1, 1)
     assert counts["Contacts"]["rejected"] == 4 and counts["Journals"]["rejected"] == 1
     assert counts["Payments"]["rejected"] == 0 and counts["Payments"]["fetched"] >= 3000
-    (shown,) = history(aws, client.client_id)
+    (shown,) = history(api, client.client_id)
     errors = {name: view["errors"] for name, view in shown["counts"].items() if view["rejected"]}
     assert set(errors) == {"Invoices", "Contacts", "BankTransactions", "Journals"}
     assert any("no InvoiceID" in e for e in errors["Invoices"])
@@ -102,16 +102,16 @@ def test_an_incremental_sync_never_corrupts_a_stored_record_with_a_hostile_versi
     ],
     ids=["emoji", "rtl", "nul", "lone-surrogate"],
 )
-def test_an_organisation_with_an_awkward_name_links_lists_and_syncs_exactly(aws, emu, queue_url, name):
+def test_an_organisation_with_an_awkward_name_links_lists_and_syncs_exactly(aws, api, emu, queue_url, name):
     # Given an organisation so named in Xero (its connection's tenantName, its Organisation record's Name)
     body = {"name": name, "seed": f"awkward {name.encode('utf-8', 'replace')!r}", "size": "tiny"}
     tenant = emu.admin("POST", "/orgs", json=body).json()["tenantId"]
-    client = link_client(Api(aws.physical), emu, tenant, "practice-a")
+    client = link_client(api, emu, tenant, "practice-a")
     (message,) = drain(aws.session, queue_url)
 
     # When the practice lists its clients and the client syncs
-    listed = Api(aws.physical).call("GET", "/clients")
-    overview = Api(aws.physical).call("GET", f"/clients/{client.client_id}")
+    listed = api.call("GET", "/clients")
+    overview = api.call("GET", f"/clients/{client.client_id}")
     run = run_to_end(aws.session, queue_url, message)
 
     # Then the API answers valid JSON with the name (a lone surrogate, which JSON text cannot carry, as U+FFFD)

@@ -8,7 +8,6 @@ import pytest
 from local.stack.handler_loader import load_handler
 from local.stack.lambda_context import LocalLambdaContext
 from local.stack.sqs_poller import sqs_event
-from tests.api import Api
 from tests.builders import a_client, nightly_message
 from tests.conftest import LOG_LINES, TEMPLATE
 from tests.sync_support import link_client
@@ -32,10 +31,10 @@ def emf_documents(output: str) -> list[dict]:
     return documents
 
 
-def test_a_syncs_log_lines_name_its_client_and_run_and_its_metrics_are_published(aws, emu, capsys, monkeypatch):
+def test_a_syncs_log_lines_name_its_client_and_run_and_its_metrics_are_published(aws, api, emu, capsys, monkeypatch):
     # Given a linked client whose first sync is queued, with some Xero trouble on the way (a retry, a 429)
     tenant = emu.create_org("Observed Ltd")
-    client = link_client(Api(aws.physical), emu, tenant, "practice-a")
+    client = link_client(api, emu, tenant, "practice-a")
     (queued,) = aws.receive_all("SyncQueue")
     emu.fault("500", tenantId=tenant, path="Invoices")
     emu.fault("429-minute", tenantId=tenant, path="Accounts", retryAfter=1)

@@ -9,7 +9,6 @@ from types import SimpleNamespace
 import pytest
 from pynamodb.exceptions import TransactWriteError
 
-from tests.api import Api
 from tests.builders import a_client, nightly_message
 from tests.faults import Killed
 from xero_sync import aws_clients
@@ -60,10 +59,9 @@ def test_sync_now_on_another_practices_client_is_not_found(aws):
     assert queued_bodies(aws) == []
 
 
-def test_a_sync_now_sqs_does_not_take_answers_503_and_leaves_the_client_free(aws, sqs_not_taking):
+def test_a_sync_now_sqs_does_not_take_answers_503_and_leaves_the_client_free(aws, api, sqs_not_taking):
     # Given a linked client, and SQS not taking the message of its Sync Now
     client = a_client("practice-a")
-    api = Api(aws.physical)
     press = partial(api.call, "POST", f"/clients/{client.client_id}/sync", body='{"mode": "incremental"}')
     with sqs_not_taking():
         refused = press()
@@ -280,7 +278,7 @@ def test_an_unlinked_clients_nightly_message_is_dropped(aws):
     assert list_runs("practice-a", client.client_id).items == []
 
 
-def test_unlinking_again_closes_a_sync_an_earlier_unlink_could_not_close(aws):
+def test_unlinking_again_closes_a_sync_an_earlier_unlink_could_not_close(aws, api):
     # Given a client unlinked by a request that ended before it could close the client's queued sync (DynamoDB
     # kept cancelling the close: the request answered 500), the sync still holding the client
     client = a_client("practice-a")
@@ -289,7 +287,7 @@ def test_unlinking_again_closes_a_sync_an_earlier_unlink_could_not_close(aws):
     client.update(actions=Client.link_state_actions(LinkState.UNLINKED, "Unlinked by the practice"))
 
     # When the practice presses Unlink again
-    response = Api(aws.physical).call("POST", f"/clients/{client.client_id}/unlink")
+    response = api.call("POST", f"/clients/{client.client_id}/unlink")
 
     # Then the sync is closed as unlinked, and nothing holds the client any more
     assert (response.status, response.body["linkState"]) == (200, "unlinked")

@@ -8,9 +8,7 @@ from typing import Any
 import boto3
 from botocore.exceptions import ClientError
 
-from tests.api import Api
 from tests.integration.test_token_store import make_stale
-from tests.sync_support import linked_client
 from xero_sync import tokens
 from xero_sync.config import forget_environment
 from xero_sync.models import Client, RunStatus, SyncRun
@@ -19,10 +17,10 @@ from xero_sync.tokens import TokenStore
 from xero_sync.xero_identity import XeroIdentity
 
 
-def test_a_sync_meeting_xero_token_endpoint_away_is_retried_in_minutes_not_failed(aws, emu, queue_url):
+def test_a_sync_meeting_xero_token_endpoint_away_is_retried_in_minutes_not_failed(aws, emu, link, queue_url):
     # Given a linked client whose access token is about to expire, and Xero's token endpoint answering 503 for a
     # while (Xero may have rotated the refresh token on a call whose answer never came back)
-    tenant, client, message = linked_client(aws.session, Api(aws.physical), emu, queue_url, "Offline Token Ltd")
+    tenant, client, message = link("Offline Token Ltd")
     make_stale(aws, TokenStore(), client.token_set_id)
     emu.fault("503", count=6, path="/connect/token")
 
@@ -43,11 +41,11 @@ def test_a_sync_meeting_xero_token_endpoint_away_is_retried_in_minutes_not_faile
 
 
 def test_a_sync_whose_access_token_xero_calls_expired_before_our_clock_does_refreshes_it_and_succeeds(
-    aws, emu, queue_url
+    aws, emu, link, queue_url
 ):
     # Given a linked client, and Xero's clock half an hour ahead of ours: every access token we hold has expired
     # for Xero, while ours says each has nearly 30 minutes left
-    _tenant, client, message = linked_client(aws.session, Api(aws.physical), emu, queue_url, "Clock Skew Ltd")
+    _tenant, client, message = link("Clock Skew Ltd")
     before = TokenStore().read(client.token_set_id)
     emu.admin("POST", "/clock", json={"advance": 1800})
 
@@ -62,10 +60,12 @@ def test_a_sync_whose_access_token_xero_calls_expired_before_our_clock_does_refr
     assert run.not_entitled is None  # Journals' 401 was the expired token, not a plan without journals
 
 
-def test_a_sync_whose_rotated_token_set_cannot_be_saved_is_retried_in_minutes_within_xeros_grace(aws, emu, queue_url):
+def test_a_sync_whose_rotated_token_set_cannot_be_saved_is_retried_in_minutes_within_xeros_grace(
+    aws, emu, link, queue_url
+):
     # Given a linked client whose access token is about to expire, and Secrets Manager refusing every write for a
     # while: Xero rotates the token set, and the new one cannot be saved
-    tenant, client, message = linked_client(aws.session, Api(aws.physical), emu, queue_url, "Unsaved Token Ltd")
+    tenant, client, message = link("Unsaved Token Ltd")
     make_stale(aws, TokenStore(), client.token_set_id)
     refused = {"count": 0}
 
