@@ -120,7 +120,9 @@ def process_purge_message(
     if wait > 0:  # a sync that was running when the client was deleted may still be writing
         queue.send(message, delay_seconds=wait)
         return "waiting"
-    if client.current_run_id:  # a DELETE stopped before closing the client's sync: closed here, its worker waited for
+    # A DELETE stopped before it closed the client's sync: the purge closes it, then waits until that sync's worker
+    # (it learns so at its next heartbeat) can write no more.
+    if client.current_run_id:
         close_current_run(client, "client_deleted")
         not_before = now_utc() + timedelta(seconds=get_settings().purge_sync_grace_seconds)
         client.update(actions=[Client.purge_not_before.set(not_before)], condition=Client.client_id.exists())
