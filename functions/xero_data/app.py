@@ -9,6 +9,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from xero_sync import xero_data
 from xero_sync.api import ClientIdPath, caller_practice_id, create_resolver, documented, resolve
+from xero_sync.ids import UUID_PATTERN
 from xero_sync.observability import logger, metrics, tracer
 from xero_sync.schemas import XeroOrganisationView, XeroRecordJson, XeroRecordPage
 
@@ -35,9 +36,9 @@ ContactId = Annotated[
     str | None,
     Query(
         alias="contactId",
-        min_length=1,
-        max_length=64,
-        description="Only the records of this contact (resources that hold one: Invoices, CreditNotes, Payments...)",
+        pattern=UUID_PATTERN,
+        description="Only the records of this contact, by its ContactID (resources that hold one: Invoices, "
+        "CreditNotes, Payments...)",
     ),
 ]
 

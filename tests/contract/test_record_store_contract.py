@@ -2,6 +2,7 @@
 costs no write, whatever its stored body was written with."""
 
 import json
+import uuid
 import zlib
 from pathlib import Path
 from urllib.parse import quote
@@ -45,7 +46,7 @@ def test_an_item_holds_the_key_the_compressed_body_the_stamp_and_the_status_unde
     item = raw_item(engines, store.client_id, INVOICE["InvoiceID"])
     assert set(item) == {"pk", "id", "b", "u", "s", "c"}
     assert (item["u"], item["s"]) == ({"N": "1778412345678"}, {"S": "AUTHORISED"})
-    assert item["c"] == {"S": INVOICE["Contact"]["ContactID"]}
+    assert item["c"] == {"B": uuid.UUID(INVOICE["Contact"]["ContactID"]).bytes}  # 16 bytes, not 36 characters
     assert INVOICE["InvoiceID"].encode() not in zlib.decompressobj(
         zdict=record_bodies._DICTIONARIES.current["Invoices"]
     ).decompress(item["b"]["B"])

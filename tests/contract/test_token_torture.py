@@ -31,7 +31,7 @@ from tests.faults import Killed
 from tests.integration.test_token_store import link_token_set
 from xero_sync import tokens
 from xero_sync.config import get_settings
-from xero_sync.models import shared_connection
+from xero_sync.tables import shared_connection
 from xero_sync.tokens import TokenRefreshBusy, TokenSaveFailed, TokenSetRevoked, TokenStore
 from xero_sync.xero_identity import XeroIdentity, XeroUnavailable
 

@@ -14,11 +14,12 @@ from tests.faults import Killed
 from xero_sync import aws_clients
 from xero_sync.config import get_settings
 from xero_sync.errors import ClientNotFound, ClientNotLinked
-from xero_sync.models import Client, LinkState, RunStatus, RunTrigger, SyncRun, shared_connection
+from xero_sync.models import Client, LinkState, RunStatus, RunTrigger, SyncRun
 from xero_sync.run_history import list_runs
 from xero_sync.runs import begin_run, finish_run, suspend_run
 from xero_sync.schemas import SyncMessage
 from xero_sync.sync_requests import request_sync
+from xero_sync.tables import shared_connection
 
 
 def lapse_the_claim(client: Client) -> None:

@@ -169,6 +169,26 @@ def test_a_filter_that_does_not_apply_or_asks_too_much_is_a_422(api, synced):
     assert response.body["error"]["details"][0]["location"] == "query.contactId"
 
 
+def test_a_record_whose_contact_id_is_no_uuid_is_kept_whole_and_a_contact_id_filter_that_is_no_uuid_is_a_422(aws, api):
+    # Given an invoice of a contact, and one whose ContactID is no UUID (Xero's are; `c` holds a UUID's 16 bytes)
+    client = a_client("practice-a")
+    contact = "c0000001-0000-4000-8000-000000000000"
+    stamp = "/Date(1778412345678+0000)/"
+    invoices = [
+        {"InvoiceID": f"i000000{n}-0000-4000-8000-000000000000", "Contact": {"ContactID": cid}, "UpdatedDateUTC": stamp}
+        for n, cid in enumerate([contact, "not-a-uuid"])
+    ]
+    RecordStore(client.client_id).apply(INVOICES, invoices)
+    # Then both are stored whole
+    listed = api.call("GET", f"/clients/{client.client_id}/xero/Invoices").body["items"]
+    assert [i["Contact"]["ContactID"] for i in listed] == [contact, "not-a-uuid"]
+    # And the contact's records are found by its ContactID; a contactId that is no UUID is a 422
+    found = api.call("GET", f"/clients/{client.client_id}/xero/Invoices", query=f"contactId={contact}")
+    assert [i["InvoiceID"] for i in found.body["items"]] == [invoices[0]["InvoiceID"]]
+    refused = api.call("GET", f"/clients/{client.client_id}/xero/Invoices", query="contactId=not-a-uuid")
+    assert (refused.status, refused.body["error"]["details"][0]["location"]) == (422, "query.contactId")
+
+
 def test_an_id_longer_than_any_stored_key_is_a_422_before_any_read(aws, api):
     # DynamoDB refuses a sort key over 1,024 bytes with a ValidationException (a 500, were it sent), and no record is
     # stored under one (split_storable)

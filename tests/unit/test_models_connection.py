@@ -5,13 +5,13 @@ import time
 
 from pynamodb.connection import Connection
 
-from xero_sync import models
+from xero_sync import models, tables
 
 
 def test_threads_that_first_use_a_table_at_once_all_get_the_shared_connection(monkeypatch):
     # Given a cold start (no connection made yet) and a connection slow to take a table's description, as a busy
     # machine makes it, so that threads overlap where the first use of a table is set up
-    models._connection.cache_clear()
+    tables._connection.cache_clear()
     monkeypatch.setattr(models.XeroRecord, "_connection", None)
     add_meta_table = Connection.add_meta_table
 
@@ -40,4 +40,4 @@ def test_threads_that_first_use_a_table_at_once_all_get_the_shared_connection(mo
 
     # Then none fails, and all of them share the one connection
     assert errors == []
-    assert len(found) == 8 and all(connection is models.shared_connection() for connection in found)
+    assert len(found) == 8 and all(connection is tables.shared_connection() for connection in found)

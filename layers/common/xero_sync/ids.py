@@ -8,8 +8,10 @@ from datetime import datetime
 # Deriving the client id from the practice and the tenant makes "one client per organisation per practice" a
 # property of the key: a conditional put can never create a duplicate, however two link callbacks interleave.
 _CLIENT_NAMESPACE = uuid.UUID("6f1c7d0e-4a55-4b5e-9a0c-2f1e0b7d9c31")
-# A client id is a UUID in its canonical text form; validated before any lookup.
-CLIENT_ID_PATTERN = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
+# A UUID in its canonical text form: a client id (validated before any lookup), and Xero's own ids (ContactID...).
+UUID_PATTERN = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
+CLIENT_ID_PATTERN = UUID_PATTERN
+_UUID = re.compile(UUID_PATTERN)
 RUN_ID_PATTERN = r"^\d{8}T\d{12}Z-[0-9a-f]{8}$"
 _RUN_ID = re.compile(RUN_ID_PATTERN)
 
@@ -25,3 +27,8 @@ def new_run_id(now: datetime) -> str:
 
 def is_run_id(value: str) -> bool:
     return bool(_RUN_ID.fullmatch(value))
+
+
+def is_uuid(value: str) -> bool:
+    """Whether `value` is a UUID in its canonical text form (as Xero writes its ids)."""
+    return bool(_UUID.fullmatch(value))

@@ -1,18 +1,18 @@
 """DynamoDB tables as PynamoDB models. The key design is documented in docs/architecture.md ("Data model").
 
-Table names come from the settings, read at a table's first use (not at import); the tables themselves are defined
-once, in template.yaml.
+The tables themselves are defined once, in template.yaml; what every model shares (the process's one connection, table
+names read from the settings at use) is `tables`.
 Nothing here ever holds an OAuth token: a token set is referenced by its secret's name only.
 """
 
-import contextlib
-import threading
-from collections.abc import Callable, Iterator
+import uuid
+from collections.abc import Iterator
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
 from pynamodb.attributes import (
+    Attribute,
     BinaryAttribute,
     BooleanAttribute,
     MapAttribute,
@@ -22,69 +22,15 @@ from pynamodb.attributes import (
     UnicodeSetAttribute,
     UTCDateTimeAttribute,
 )
-from pynamodb.connection import Connection, TableConnection
+from pynamodb.constants import BINARY
 from pynamodb.expressions.update import Action
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, KeysOnlyProjection
-from pynamodb.models import Model
 from pynamodb.pagination import ResultIterator
 
-from xero_sync.config import Settings, get_settings, on_forget_environment, per_environment
+from xero_sync.tables import Table, TableName
 
 CLEANUP_PARTITION = "pending"  # of PendingCleanupsIndex: unlinked while Xero was away, its clean-up still to do
 PURGE_PARTITION = "deleting"  # of PendingCleanupsIndex: deleted, its purge not ended (requeued if it stalls)
-
-
-class _TableName:
-    """A Meta's `table_name`, read from the settings whenever PynamoDB asks (it does at each use, and reconnects the
-    model when the name changed): importing the models reads no settings."""
-
-    def __init__(self, setting: Callable[[Settings], str]) -> None:
-        self.setting = setting
-
-    def __get__(self, instance: object, owner: type | None = None) -> str:
-        return self.setting(get_settings())
-
-
-_CONNECTING = threading.Lock()  # the threads of one sync meet here at a cold start
-
-
-@per_environment
-def _connection() -> Connection:
-    return Connection()
-
-
-def shared_connection() -> Connection:
-    """The process's one DynamoDB connection, for every table and transaction. PynamoDB gives each model its own,
-    and each builds its botocore client from a botocore session of its own: ~10 MB of service model apiece, and the
-    CPU to load it, at every cold start, once per table."""
-    with _CONNECTING:
-        return _connection()
-
-
-class _Table(Model):
-    """A table's model, on the shared connection."""
-
-    @classmethod
-    def _get_connection(cls) -> TableConnection:
-        table = super()._get_connection()
-        shared = shared_connection()
-        if table.connection is not shared:
-            with _CONNECTING:  # checked again: another thread may have just moved it (or another copy of the table)
-                if table.connection is not shared:
-                    with contextlib.suppress(ValueError):  # "already added", by another connection of this table
-                        shared.add_meta_table(table.get_meta_table())
-                    table.connection = shared
-        return table
-
-
-@on_forget_environment
-def _forget_table_connections() -> None:
-    """Each model keeps the connection it made (table name and endpoint included): made again at next use."""
-    tables: list[type[Model]] = [_Table]
-    while tables:
-        table = tables.pop()
-        table._connection = None
-        tables.extend(table.__subclasses__())
 
 
 class LinkState(StrEnum):
@@ -158,11 +104,11 @@ class ClientsByConnectionIndex(GlobalSecondaryIndex["Client"]):
     connection_id = UnicodeAttribute(hash_key=True)
 
 
-class Client(_Table):
+class Client(Table):
     """A practice's client: one Xero organisation (tenant) and its link and sync state."""
 
     class Meta:
-        table_name = _TableName(lambda settings: settings.clients_table)
+        table_name = TableName(lambda settings: settings.clients_table)
 
     practice_id = UnicodeAttribute(hash_key=True)
     client_id = UnicodeAttribute(range_key=True)
@@ -218,11 +164,11 @@ def condition_failed(error: Exception) -> bool:
     return getattr(error, "cause_response_code", None) == "ConditionalCheckFailedException"
 
 
-class TokenSetRef(_Table):
+class TokenSetRef(Table):
     """Where a Xero token set lives (a Secrets Manager secret name) and who may refresh it now (a lease)."""
 
     class Meta:
-        table_name = _TableName(lambda settings: settings.token_sets_table)
+        table_name = TableName(lambda settings: settings.token_sets_table)
 
     token_set_id = UnicodeAttribute(hash_key=True)
     practice_id = UnicodeAttribute()
@@ -234,11 +180,11 @@ class TokenSetRef(_Table):
     lease_expires_at = UTCDateTimeAttribute(null=True)
 
 
-class OAuthState(_Table):
+class OAuthState(Table):
     """A pending Xero authorisation: single use (consumed by a conditional delete), expires by TTL."""
 
     class Meta:
-        table_name = _TableName(lambda settings: settings.oauth_states_table)
+        table_name = TableName(lambda settings: settings.oauth_states_table)
 
     state = UnicodeAttribute(hash_key=True)
     practice_id = UnicodeAttribute()
@@ -249,22 +195,22 @@ class OAuthState(_Table):
     expires_at = TTLAttribute()
 
 
-class RequestWindow(_Table):
+class RequestWindow(Table):
     """How many mutating API requests one practice made in one fixed window (limits.py); removed by TTL after it."""
 
     class Meta:
-        table_name = _TableName(lambda settings: settings.rate_limits_table)
+        table_name = TableName(lambda settings: settings.rate_limits_table)
 
     window_key = UnicodeAttribute(hash_key=True)  # "{practice_id}#{window_start_epoch}"
     requests = NumberAttribute(null=True)
     expires_at = TTLAttribute(null=True)
 
 
-class SyncRun(_Table):
+class SyncRun(Table):
     """One sync of one client. Run ids sort by time, so a query newest-first is the history."""
 
     class Meta:
-        table_name = _TableName(lambda settings: settings.sync_runs_table)
+        table_name = TableName(lambda settings: settings.sync_runs_table)
 
     client_id = UnicodeAttribute(hash_key=True)
     run_id = UnicodeAttribute(range_key=True)
@@ -294,14 +240,14 @@ class SyncRun(_Table):
     failed_resources = UnicodeSetAttribute(null=True)
 
 
-class CheckpointItem(_Table):
+class CheckpointItem(Table):
     """An item of the Checkpoints table, under the client (`client_id`) and what it is about (`resource`). The table
     holds three kinds of item, a model each (the same keys and attribute names on disk): a resource's
     PassCheckpoint (resource = its name), its RecordCount (`_count#{resource}`) and the client's PendingContacts
     (`_dependents`)."""
 
     class Meta:
-        table_name = _TableName(lambda settings: settings.checkpoints_table)
+        table_name = TableName(lambda settings: settings.checkpoints_table)
 
     client_id = UnicodeAttribute(hash_key=True)
     resource = UnicodeAttribute(range_key=True)
@@ -377,7 +323,19 @@ def checkpoint_items(client_id: str) -> Iterator[PassCheckpoint | RecordCount | 
     )
 
 
-class XeroRecord(_Table):
+class UuidAttribute(Attribute[str]):
+    """A UUID stored as its 16 bytes rather than its 36 characters; read back in its canonical form (lower case)."""
+
+    attr_type = BINARY
+
+    def serialize(self, value: str) -> bytes:
+        return uuid.UUID(value).bytes
+
+    def deserialize(self, value: bytes) -> str:
+        return str(uuid.UUID(bytes=value))
+
+
+class XeroRecord(Table):
     """One imported Xero record. Partitioned by client and resource, sorted by the record's Xero id.
 
     Its attributes are named in one or two letters in DynamoDB: every item carries its names, and at these record
@@ -385,16 +343,16 @@ class XeroRecord(_Table):
     bills."""
 
     class Meta:
-        table_name = _TableName(lambda settings: settings.records_table)
+        table_name = TableName(lambda settings: settings.records_table)
 
     partition = UnicodeAttribute(hash_key=True, attr_name="pk")  # "{client_id}#{resource}"
     xero_id = UnicodeAttribute(range_key=True, attr_name="id")
     # Xero's UpdatedDateUTC, in epoch milliseconds as Xero sends it
     updated_ms = NumberAttribute(null=True, attr_name="u")
     status = UnicodeAttribute(null=True, attr_name="s")
-    # The record's contact (Contact.ContactID) on resources that hold one: the data API filters on it (bodies are
-    # compressed, so a filter cannot look inside them).
-    contact_id = UnicodeAttribute(null=True, attr_name="c")
+    # The record's contact (Contact.ContactID, a UUID) on resources that hold one: the data API filters on it (bodies
+    # are compressed, so a filter cannot look inside them).
+    contact_id = UuidAttribute(null=True, attr_name="c")
     body = BinaryAttribute(legacy_encoding=False, attr_name="b")  # the record's JSON (record_bodies.py)
 
     @staticmethod

@@ -35,6 +35,7 @@ from typing import Any
 from pynamodb.exceptions import DoesNotExist, UpdateError
 
 from xero_sync.catalogue import ResourceSpec
+from xero_sync.ids import is_uuid
 from xero_sync.models import (
     COUNT_PREFIX,
     PassCheckpoint,
@@ -132,6 +133,13 @@ def contact_of(record: Record, holders: tuple[str, ...] = CONTACT_HOLDERS) -> st
     return None
 
 
+def _filterable_contact(record: Record) -> str | None:
+    """The record's ContactID as the data API's `contactId` filter reads it: a UUID (stored as its 16 bytes), as
+    Xero's ids are; anything else Xero might send cannot be filtered on."""
+    contact = contact_of(record)
+    return contact if contact is not None and is_uuid(contact) else None
+
+
 @dataclass
 class ResourceState:
     """What the checkpoints say of one resource of a client (RecordStore.imports)."""
@@ -223,7 +231,7 @@ class RecordStore:
                     xero_id=rid,
                     updated_ms=parse_ms_date(record.get("UpdatedDateUTC")),
                     status=clean_text(record.get(spec.status_field)) if spec.status_field else None,
-                    contact_id=contact_of(record) if spec.holds_contacts else None,
+                    contact_id=_filterable_contact(record) if spec.holds_contacts else None,
                     body=bodies[rid],
                 )
             )

@@ -27,10 +27,10 @@ from xero_sync.models import (
     LinkState,
     RunStatus,
     SyncRun,
-    shared_connection,
 )
 from xero_sync.observability import logger, metrics
 from xero_sync.schemas import SyncMessage
+from xero_sync.tables import shared_connection
 from xero_sync.xero_pacing import WaitReason
 
 
