@@ -17,7 +17,7 @@ from tests.conftest import AWS_CALLS
 from tests.sync_support import Emulated, drain, link_client, run_to_end, sync
 from xero_sync import xero_data
 from xero_sync.catalogue import BY_NAME, CATALOGUE
-from xero_sync.models import Client, LinkState
+from xero_sync.models import Client, LinkState, XeroRecord
 from xero_sync.record_store import RecordStore, contact_of
 from xero_sync.xero_data import component_schemas
 from xero_sync.xero_dates import parse_ms_date
@@ -187,6 +187,30 @@ def test_a_record_whose_contact_id_is_no_uuid_is_kept_whole_and_a_contact_id_fil
     assert [i["InvoiceID"] for i in found.body["items"]] == [invoices[0]["InvoiceID"]]
     refused = api.call("GET", f"/clients/{client.client_id}/xero/Invoices", query="contactId=not-a-uuid")
     assert (refused.status, refused.body["error"]["details"][0]["location"]) == (422, "query.contactId")
+
+
+def test_a_record_written_when_its_contact_was_stored_as_text_is_still_read(aws, api):
+    # Given an invoice whose item holds its ContactID as text, as items written before it was kept as 16 bytes do
+    client = a_client("practice-a")
+    contact = "c0000001-0000-4000-8000-000000000000"
+    invoice = {
+        "InvoiceID": "i0000001-0000-4000-8000-000000000000",
+        "Contact": {"ContactID": contact},
+        "UpdatedDateUTC": "/Date(1778412345678+0000)/",
+    }
+    assert RecordStore(client.client_id).apply(INVOICES, [invoice]).counts.inserted == 1
+    key = {"pk": {"S": XeroRecord.partition_key(client.client_id, "Invoices")}, "id": {"S": invoice["InvoiceID"]}}
+    aws.session.client("dynamodb").update_item(
+        TableName=aws.physical["RecordsTable"].ref,
+        Key=key,
+        UpdateExpression="SET c = :text",
+        ExpressionAttributeValues={":text": {"S": contact}},
+    )
+    # When its page and the page of those ids are read, then it is there, whole
+    for query in ("", f"ids={invoice['InvoiceID']}"):
+        response = api.call("GET", f"/clients/{client.client_id}/xero/Invoices", query=query)
+        assert response.status == 200, response.body
+        assert [i["Contact"]["ContactID"] for i in response.body["items"]] == [contact]
 
 
 def test_an_id_longer_than_any_stored_key_is_a_422_before_any_read(aws, api):

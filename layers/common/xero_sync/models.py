@@ -22,7 +22,7 @@ from pynamodb.attributes import (
     UnicodeSetAttribute,
     UTCDateTimeAttribute,
 )
-from pynamodb.constants import BINARY
+from pynamodb.constants import BINARY, STRING
 from pynamodb.expressions.update import Action
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, KeysOnlyProjection
 from pynamodb.pagination import ResultIterator
@@ -324,15 +324,19 @@ def checkpoint_items(client_id: str) -> Iterator[PassCheckpoint | RecordCount | 
 
 
 class UuidAttribute(Attribute[str]):
-    """A UUID stored as its 16 bytes rather than its 36 characters; read back in its canonical form (lower case)."""
+    """A UUID stored as its 16 bytes rather than its 36 characters; read back in its canonical form (lower case).
+    An item written when it was stored as text is still read (as that text)."""
 
     attr_type = BINARY
 
     def serialize(self, value: str) -> bytes:
         return uuid.UUID(value).bytes
 
-    def deserialize(self, value: bytes) -> str:
-        return str(uuid.UUID(bytes=value))
+    def get_value(self, value: dict[str, Any]) -> Any:
+        return value[STRING] if STRING in value else super().get_value(value)
+
+    def deserialize(self, value: bytes | str) -> str:
+        return value if isinstance(value, str) else str(uuid.UUID(bytes=value))
 
 
 class XeroRecord(Table):
