@@ -35,22 +35,27 @@ def synced(aws, api, emu: Emulated, queue_url) -> tuple[str, Client]:
     return tenant, client
 
 
-def every_page(api: Api, client_id: str, resource: str, query: str = "", limit: int = 3) -> list[dict[str, Any]]:
-    """Pages the resource to the end, `limit` records a page."""
-    items: list[dict[str, Any]] = []
+def pages_of(api: Api, client_id: str, resource: str, query: str = "") -> list[list[dict[str, Any]]]:
+    """Every page of the resource for `query`, each nextCursor followed to the end."""
+    pages: list[list[dict[str, Any]]] = []
     cursor = None
     for _ in range(1000):
-        paging = f"limit={limit}" + (f"&cursor={cursor}" if cursor else "")
+        paging = f"cursor={cursor}" if cursor else ""
         response = api.call(
             "GET", f"/clients/{client_id}/xero/{resource}", query="&".join(filter(None, [query, paging]))
         )
-        assert response.status == 200, response.body
+        assert response.status == 200, str(response.body)[:300]
         assert response.body["resource"] == resource
-        items += response.body["items"]
-        cursor = response.body["nextCursor"]
-        if cursor is None:
-            return items
+        pages.append(response.body["items"])
+        if (cursor := response.body["nextCursor"]) is None:
+            return pages
     raise AssertionError("paging never ended")
+
+
+def every_page(api: Api, client_id: str, resource: str, query: str = "", limit: int = 3) -> list[dict[str, Any]]:
+    """Pages the resource to the end, `limit` records a page."""
+    paged = pages_of(api, client_id, resource, "&".join(filter(None, [query, f"limit={limit}"])))
+    return [item for page in paged for item in page]
 
 
 def by_id(resource: str, records: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
@@ -398,14 +403,7 @@ def test_a_page_of_large_records_stays_under_lambdas_response_limit_and_paging_o
     # Given 850 invoices of 30 line items each (about 8 KB of JSON apiece, 7 MB for all of them)
     client_id, invoices = _large_invoices(850, 30)
     # When they are paged with the largest page the API gives
-    pages, cursor = [], None
-    while True:
-        query = "limit=1000" + (f"&cursor={cursor}" if cursor else "")
-        response = api.call("GET", f"/clients/{client_id}/xero/Invoices", query=query)
-        assert response.status == 200, str(response.body)[:300]
-        pages.append(response.body["items"])
-        if (cursor := response.body["nextCursor"]) is None:
-            break
+    pages = pages_of(api, client_id, "Invoices", "limit=1000")
     # Then each page's Lambda response is under Lambda's 6 MB; the pages hold every invoice once, in id order
     assert len(pages) > 1
     assert all(_under_lambdas_limit(page) for page in pages)
@@ -417,14 +415,7 @@ def test_large_records_asked_for_by_ids_page_on_under_lambdas_limit_and_each_com
     client_id, invoices = _large_invoices(100, 250)
     wanted = ",".join(i["InvoiceID"] for i in reversed(invoices))
     # When all of them are asked for by id, following nextCursor with the same ids
-    pages, cursor = [], None
-    while True:
-        query = f"ids={wanted}" + (f"&cursor={cursor}" if cursor else "")
-        response = api.call("GET", f"/clients/{client_id}/xero/Invoices", query=query)
-        assert response.status == 200, str(response.body)[:300]
-        pages.append(response.body["items"])
-        if (cursor := response.body["nextCursor"]) is None:
-            break
+    pages = pages_of(api, client_id, "Invoices", f"ids={wanted}")
     # Then each page is under Lambda's 6 MB, and the pages hold every invoice once, in id order
     assert len(pages) == 2
     assert all(_under_lambdas_limit(page) for page in pages)
