@@ -102,6 +102,13 @@ def run_purge(aws, remaining: float = 60.0, duplicate: bool = False, limit: int 
     raise AssertionError(f"the purge did not end in {limit} rounds: {outcomes[-5:]}")
 
 
+def sync_grace_over(client: Client) -> None:
+    """The wait for a sync's worker before the purge (`purge_not_before`) has passed."""
+    Client.get(client.practice_id, client.client_id).update(
+        actions=[Client.purge_not_before.set(datetime.now(UTC) - timedelta(seconds=1))]
+    )
+
+
 class RecordingQueue(PurgeQueue):
     def __init__(self) -> None:
         self.sent: list[tuple[PurgeMessage, int]] = []
@@ -304,9 +311,7 @@ def test_a_client_deleted_while_a_sync_runs_is_purged_only_once_that_sync_must_h
     assert queue.sent[-1][0] == first and queue.sent[-1][1] > 0
     assert SyncRun.get(client.client_id, accepted.run_id).error_code == "client_deleted"
     # When the grace is over, the purge goes ahead
-    Client.get("practice-a", client.client_id).update(
-        actions=[Client.purge_not_before.set(datetime.now(UTC) - timedelta(seconds=1))]
-    )
+    sync_grace_over(client)
     assert process_purge_message(first, remaining_seconds=lambda: 60.0, queue=queue) == "done"
     assert items_of(client.client_id) == {}
 
@@ -347,9 +352,7 @@ def test_a_delete_stopped_before_it_closed_the_running_sync_has_the_purge_close_
     assert [kind for kind, _detail in aws.events()] == ["Xero Link Changed"]
     # When the nightly dispatch queues its stalled purge, which runs once the sync's grace is over
     assert requeue_stalled_purges(queue) == 1
-    Client.get("practice-a", client.client_id).update(
-        actions=[Client.purge_not_before.set(datetime.now(UTC) - timedelta(seconds=1))]
-    )
+    sync_grace_over(client)
     first, _delay = queue.sent[-1]
     # Then the purge closes the run first, its event put, and gives the sync's worker its grace again
     assert process_purge_message(first, remaining_seconds=lambda: 60.0, queue=queue) == "waiting"
@@ -359,9 +362,7 @@ def test_a_delete_stopped_before_it_closed_the_running_sync_has_the_purge_close_
     assert (kind, detail["runId"], detail["errorCode"]) == ("Xero Sync Failed", message.run_id, "client_deleted")
     assert 890 <= queue.sent[-1][1] <= 900
     # And once that is over, it purges the client
-    Client.get("practice-a", client.client_id).update(
-        actions=[Client.purge_not_before.set(datetime.now(UTC) - timedelta(seconds=1))]
-    )
+    sync_grace_over(client)
     assert process_purge_message(first, remaining_seconds=lambda: 60.0, queue=queue) == "done"
     assert items_of(client.client_id) == {}
 
