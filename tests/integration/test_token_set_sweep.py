@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from botocore.stub import Stubber
 
-from tests.faults import Killed
+from tests.faults import Killed, killed
 from tests.integration.test_dispatch import invoke_dispatch
 from tests.integration.test_linking import link, secrets_of, token_sets_no_client_names
 from xero_sync import aws_clients
@@ -18,15 +18,6 @@ from xero_sync.models import CLEANUP_PARTITION, Client, LinkState, TokenSetRef
 from xero_sync.observability import metrics
 from xero_sync.tokens import TokenStore
 from xero_sync.unlinking import mark_needs_relink, retry_remote_cleanups, unlink_client
-
-
-def kill_at(monkeypatch, name: str) -> None:
-    """The invocation is killed as it calls the token store's `name`."""
-
-    def killed(*args, **kwargs):
-        raise Killed(name)
-
-    monkeypatch.setattr(TokenStore, name, killed)
 
 
 def completion_killed_once_its_token_set_is_written(xero, tenants: list[str], client_id: str | None = None) -> str:
@@ -106,7 +97,7 @@ def test_an_organisations_removal_killed_before_the_sets_deletion_leaves_a_set_t
     tenant = xero.create_org("Alpha Ltd")
     (client_id,) = link(api, xero, [tenant])["clientIds"]
     old = Client.get("practice-a", client_id).token_set_id
-    kill_at(monkeypatch, "delete")
+    monkeypatch.setattr(TokenStore, "delete", killed)  # the invocation is killed as it deletes the set
     with pytest.raises(Killed):
         complete_as_user(xero, [tenant], client_id)
     monkeypatch.undo()
@@ -166,7 +157,7 @@ def test_a_set_with_no_organisations_is_forgotten_though_an_unlinked_client_stil
     tenant = xero.create_org("Alpha Ltd")
     (client_id,) = link(api, xero, [tenant])["clientIds"]
     token_set_id = Client.get("practice-a", client_id).token_set_id
-    kill_at(monkeypatch, "delete")
+    monkeypatch.setattr(TokenStore, "delete", killed)  # the invocation is killed as it deletes the set
     with pytest.raises(Killed):
         unlink_client("practice-a", client_id)
     monkeypatch.undo()
