@@ -40,6 +40,7 @@ UNLIMITED_PRACTICE = {"PracticeRequestLimit": "1000000"}
 # The limit's own test (test_limits_e2e.py): a few requests, in a window no test run crosses.
 LIMITED_PRACTICE = {"PracticeRequestLimit": "3", "PracticeRequestWindowSeconds": "86400"}
 
+XERO_STACK: dict[str, Any] = {"emulator": True, "visibility_timeout": XERO_VISIBILITY_TIMEOUT}
 STACK_KINDS: dict[str, dict[str, Any]] = {
     "plain": {
         "emulator": False,
@@ -51,10 +52,10 @@ STACK_KINDS: dict[str, dict[str, Any]] = {
         "visibility_timeout": VISIBILITY_TIMEOUT,
         "parameters": {"SyncMaxReceiveCount": str(MAX_RECEIVE_COUNT), **UNREACHABLE_XERO, **LIMITED_PRACTICE},
     },
-    "xero": {"emulator": True, "visibility_timeout": XERO_VISIBILITY_TIMEOUT},
+    "xero": XERO_STACK,
     # The xero stack for the heaviest DynamoDB work (the 200k-record delete): DynamoDB Local on the JVM's full
     # compiler, which costs the lighter files' stacks two to three times the CPU of the client compiler alone.
-    "bulk": {"emulator": True, "visibility_timeout": XERO_VISIBILITY_TIMEOUT, "dynamodb_quick_start": False},
+    "bulk": {**XERO_STACK, "dynamodb_quick_start": False},
     "chaos": CHAOS_STACK,  # the chaos driver's (local/chaos/driver.py): a killed worker's message is back in seconds
 }
 
