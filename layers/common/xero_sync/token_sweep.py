@@ -62,8 +62,11 @@ def forget_orphaned_token_sets() -> int:
 def _named_by_no_client(refs: Iterable[TokenSetRef]) -> list[TokenSetRef]:
     """The token sets among `refs` that no client of their organisations names, their clients read consistently in
     BatchGetItems of 100 keys."""
-    refs = list(refs)
-    keys = {(ref.practice_id, client_id_for(ref.practice_id, tenant)) for ref in refs for tenant in ref.tenant_ids}
+    clients_of = {
+        ref.token_set_id: (ref, [(ref.practice_id, client_id_for(ref.practice_id, t)) for t in ref.tenant_ids])
+        for ref in refs
+    }
+    keys = {key for _ref, clients in clients_of.values() for key in clients}
     named = {
         (client.practice_id, client.client_id): client.token_set_id
         for client in Client.batch_get(
@@ -72,9 +75,6 @@ def _named_by_no_client(refs: Iterable[TokenSetRef]) -> list[TokenSetRef]:
     }
     return [
         ref
-        for ref in refs
-        if all(
-            named.get((ref.practice_id, client_id_for(ref.practice_id, tenant))) != ref.token_set_id
-            for tenant in ref.tenant_ids
-        )
+        for token_set_id, (ref, clients) in clients_of.items()
+        if all(named.get(key) != token_set_id for key in clients)
     ]
