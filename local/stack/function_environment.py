@@ -21,12 +21,8 @@ def paced_to_emulator(time_scale: float) -> dict[str, str]:
 
 
 def forget_cached_clients() -> None:
-    """Forgets what xero_sync built under an older environment (settings, boto3 clients, PynamoDB connections) and
-    Powertools' parameter providers, whose boto3 clients keep the endpoint they were made with."""
-    from aws_lambda_powertools.utilities import parameters
-
+    """Forgets what xero_sync built under an older environment (settings, boto3 clients and the secrets cached over
+    them, PynamoDB connections)."""
     from xero_sync.config import forget_environment
 
-    parameters.clear_caches()
-    parameters.base.DEFAULT_PROVIDERS.clear()
     forget_environment()

@@ -4,9 +4,11 @@ import json
 from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qsl, urlparse
 
+import botocore.session
 import pytest
 
 from local.stack import handler_loader
+from local.stack.function_environment import forget_cached_clients
 from tests.api import Api
 from tests.integration.test_token_store import make_stale
 from xero_sync.deletion import delete_client
@@ -65,6 +67,25 @@ def test_linking_one_organisation_creates_a_linked_client_and_queues_its_first_s
         "linked",
     )
     assert [(m.client_id, m.trigger) for m in queued(aws)] == [(listed["clientId"], "link")]
+
+
+def test_a_cold_link_reads_the_app_secret_and_stores_its_token_set_through_one_secrets_manager_client(
+    aws, xero, api, monkeypatch
+):
+    # Given a process that has built no AWS client yet (a cold start)
+    forget_cached_clients()
+    created: list[str] = []
+    create_client = botocore.session.Session.create_client
+
+    def counted(session, service_name, *args, **kwargs):
+        created.append(service_name)
+        return create_client(session, service_name, *args, **kwargs)
+
+    monkeypatch.setattr(botocore.session.Session, "create_client", counted)
+    # When a user links an organisation (its app credentials read, its token set stored)
+    assert link(api, xero, [xero.create_org("Alpha Ltd")])["outcome"] == "linked"
+    # Then both went through one Secrets Manager client: building a second costs a cold start ~50 ms
+    assert created.count("secretsmanager") == 1
 
 
 def test_a_link_whose_first_sync_sqs_does_not_take_stands_and_its_history_says_so(aws, xero, api, sqs_not_taking):

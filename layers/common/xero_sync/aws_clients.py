@@ -9,6 +9,7 @@ from botocore.config import Config
 from xero_sync.config import per_environment
 
 if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.parameters import SecretsProvider
     from mypy_boto3_secretsmanager import SecretsManagerClient
     from mypy_boto3_sqs import SQSClient
 
@@ -28,6 +29,15 @@ def secrets_manager() -> "SecretsManagerClient":
     import boto3
 
     return boto3.client("secretsmanager", config=_RETRYING)
+
+
+@per_environment
+def cached_secrets() -> "SecretsProvider":
+    """Secrets read through Powertools' cache (each read's max_age), over the client above: Powertools' default
+    provider builds a boto3 session and client of its own, ~50 ms more of a cold start that also reads token sets."""
+    from aws_lambda_powertools.utilities.parameters import SecretsProvider
+
+    return SecretsProvider(boto3_client=secrets_manager())
 
 
 @per_environment

@@ -18,6 +18,7 @@ import requests
 from pydantic import BaseModel, Field, SecretStr
 from requests.adapters import HTTPAdapter
 
+from xero_sync import aws_clients
 from xero_sync.config import get_settings
 
 if TYPE_CHECKING:
@@ -113,11 +114,8 @@ class UnexpectedXeroAnswer(XeroUnavailable):
 
 
 def app_credentials() -> XeroAppCredentials:
-    # Cached for five minutes by Powertools: a rotated app secret is picked up without a redeploy. Imported here:
-    # Powertools' parameters import boto3 and every provider's module.
-    from aws_lambda_powertools.utilities import parameters
-
-    raw = parameters.get_secret(get_settings().xero_app_secret_name, transform="json", max_age=300)
+    # Cached for five minutes: a rotated app secret is picked up without a redeploy.
+    raw = aws_clients.cached_secrets().get(get_settings().xero_app_secret_name, transform="json", max_age=300)
     return XeroAppCredentials.model_validate(raw)
 
 
