@@ -17,6 +17,7 @@ from moto.core import DEFAULT_ACCOUNT_ID
 from moto.dynamodb.models import dynamodb_backends
 
 from local.stack.function_environment import apply_function_environment
+from local.stack.moto_server import list_handler_methods_once
 from local.stack.provision import observe_events, provision
 from local.stack.template import PhysicalResource
 from tests.api import Api
@@ -248,6 +249,18 @@ def moto_names_each_answer_field_once() -> Iterator[None]:
     ResponseSerializer.get_value = get_value  # type: ignore[method-assign]
     yield
     ResponseSerializer.get_value = original  # type: ignore[method-assign]
+
+
+@pytest.fixture(autouse=True, scope="session")
+def moto_lists_each_classs_handlers_once() -> Iterator[None]:
+    """As in the local stack's moto server (local/stack/moto_server.py): ~2% of this tier's CPU went to moto listing a
+    response class's methods at every request."""
+    import moto.core.responses as responses
+
+    original = responses.method_names_from_class
+    list_handler_methods_once()
+    yield
+    responses.method_names_from_class = original
 
 
 @pytest.fixture(autouse=True, scope="session")

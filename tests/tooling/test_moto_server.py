@@ -1,15 +1,19 @@
-"""The local stack's moto server (local/stack/moto_server.py): SQS's clock read quickly, and the same as moto's."""
+"""The local stack's moto server (local/stack/moto_server.py): SQS's clock read quickly and handlers found once, each
+the same as moto's."""
 
 from datetime import datetime
 from pathlib import Path
 
 import boto3
+import moto.core.responses as responses
 import moto.sqs.models as sqs_models
 import pytest
-from moto.core.utils import unix_time_millis
+from moto.core.utils import method_names_from_class, unix_time_millis
+from moto.dynamodb.responses import DynamoHandler
+from moto.sqs.responses import SQSResponse
 
 from local.stack.aws_engines import MotoServer
-from local.stack.moto_server import read_sqs_clock_quickly
+from local.stack.moto_server import list_handler_methods_once, read_sqs_clock_quickly
 
 
 @pytest.fixture
@@ -32,6 +36,16 @@ def test_sqs_messages_read_the_time_moto_would_give_them(monkeypatch: pytest.Mon
     message.mark_sent(delay_seconds=3)
     assert message.sent_timestamp == 1_765_000_000_500
     assert message.delayed
+
+
+def test_a_response_classs_handlers_are_listed_once_and_as_moto_lists_them(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(responses, "method_names_from_class", responses.method_names_from_class)
+    list_handler_methods_once()
+    for handler in (SQSResponse, DynamoHandler):
+        assert responses.method_names_from_class(handler) == method_names_from_class(handler)
+    assert {"receive_message", "send_message"} <= set(responses.method_names_from_class(SQSResponse))
+    # And the second request's look-up is the first's list, not a new walk of the class
+    assert responses.method_names_from_class(SQSResponse) is responses.method_names_from_class(SQSResponse)
 
 
 def test_the_stacks_moto_server_answers_sqs_from_any_working_directory(
