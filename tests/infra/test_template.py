@@ -451,14 +451,14 @@ LEAST_PRIVILEGE: dict[str, dict[str, set[str]]] = {
         REMOTE_CLEANUP,
         PUBLISH,
     ),
-    # begin_run / finish_run / suspend_run, the engine's checkpoints and records, the token refresh, continuations,
-    # marking a refused token set's clients needs_relink.
+    # begin_run / finish_run / suspend_run, the engine's checkpoints (all of a client's in one Query as a run begins)
+    # and records, the token refresh, continuations, marking a refused token set's clients needs_relink.
     "SyncClientFunction": merged(
         {
             "dynamodb:GetItem": {"ClientsTable", "SyncRunsTable", "CheckpointsTable"},
             "dynamodb:PutItem": {"SyncRunsTable", "CheckpointsTable"},
             "dynamodb:UpdateItem": {"ClientsTable", "SyncRunsTable", "CheckpointsTable"},
-            "dynamodb:Query": {"RecordsTable"},
+            "dynamodb:Query": {"CheckpointsTable", "RecordsTable"},
             "dynamodb:BatchGetItem": {"RecordsTable"},
             "dynamodb:BatchWriteItem": {"RecordsTable"},
             "sqs:SendMessage": {"SyncQueue"},

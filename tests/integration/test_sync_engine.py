@@ -1,5 +1,7 @@
 """The sync engine end to end on moto: link an emulated organisation, import it, change it, import the changes."""
 
+from collections import Counter
+
 from tests.sync_support import (
     counts_of,
     differences,
@@ -50,12 +52,13 @@ def test_a_day_of_changes_that_renames_contacts_reads_each_resource_once_and_re_
     assert {name: n for name, n in calls.items() if n != 1} == {"GET /Contacts": 2}, calls
 
 
-def test_an_incremental_sync_with_nothing_changed_makes_one_call_per_resource_and_writes_nothing(
-    aws, emu, queue_url, link
+def test_an_incremental_sync_with_nothing_changed_makes_one_call_per_resource_writes_nothing_and_reads_checkpoints_once(
+    aws, emu, queue_url, link, every_aws_call
 ):
     tenant, client, message = link("Gamma Ltd", size="small")
     run_to_end(aws.session, queue_url, message)
     emu.admin("DELETE", "/stats")
+    first_call = len(every_aws_call.calls)
     run = sync(aws.session, queue_url, client)
     assert run.status == "succeeded"
     stats = emu.stats(tenant)
@@ -63,3 +66,13 @@ def test_an_incremental_sync_with_nothing_changed_makes_one_call_per_resource_an
     assert stats["totalCalls"] <= len(CATALOGUE)
     written = {name: c["inserted"] + c["updated"] + c["deleted"] for name, c in counts_of(run).items()}
     assert set(written.values()) <= {0}, written
+    # And the run read its checkpoints in one Query as it began, then each resource's once more, as its pass began
+    table = aws.physical["CheckpointsTable"].ref
+    reads = [c for c in every_aws_call.since(first_call) if c.params.get("TableName") == table]
+    assert [c.operation for c in reads].count("Query") == 1
+    pass_reads = Counter(
+        c.params["Key"]["resource"]["S"]
+        for c in reads
+        if c.operation == "GetItem" and not c.params["Key"]["resource"]["S"].startswith("_")
+    )
+    assert pass_reads == dict.fromkeys((spec.name for spec in CATALOGUE), 1)

@@ -301,7 +301,9 @@ class PendingContacts(CheckpointItem):
     pending_contacts = UnicodeSetAttribute(null=True)
 
 
-def checkpoint_items(client_id: str) -> Iterator[PassCheckpoint | RecordCount | PendingContacts]:
+def checkpoint_items(
+    client_id: str, consistent_read: bool = False
+) -> Iterator[PassCheckpoint | RecordCount | PendingContacts]:
     """Every checkpoint item of a client, each as its kind's model, in one Query (the table's items are not tagged
     with their kind: the sort key tells)."""
 
@@ -317,7 +319,7 @@ def checkpoint_items(client_id: str) -> Iterator[PassCheckpoint | RecordCount | 
         ResultIterator(
             PassCheckpoint._get_connection().query,
             (client_id,),
-            {"consistent_read": False},
+            {"consistent_read": consistent_read},
             map_fn=as_its_kind,
         )
     )

@@ -1,6 +1,6 @@
 """What every part of a run shares: its options, its checkpoints (a port tests may wrap), its hooks and totals."""
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -8,7 +8,7 @@ from pynamodb.exceptions import DoesNotExist
 
 from xero_sync.config import get_settings
 from xero_sync.engine.outcomes import OutOfTime, RunTotals
-from xero_sync.models import PassCheckpoint, PendingContacts
+from xero_sync.models import PassCheckpoint, PendingContacts, checkpoint_items
 from xero_sync.record_store import RecordStore
 from xero_sync.schemas import SyncMode
 from xero_sync.xero_api import XeroApi
@@ -65,7 +65,21 @@ class CheckpointStore:
         try:
             return PassCheckpoint.get(self.client_id, resource, consistent_read=True)
         except DoesNotExist:
-            return PassCheckpoint(client_id=self.client_id, resource=resource, updated_at=self.clock())
+            return self._new(resource)
+
+    def load_all(self, resources: Iterable[str]) -> dict[str, PassCheckpoint]:
+        """These resources' checkpoints from one Query of the client's items, where a read apiece was a round trip
+        each, one after another, at the start of every invocation."""
+        stored = {
+            item.resource: item
+            for item in checkpoint_items(self.client_id, consistent_read=True)
+            if isinstance(item, PassCheckpoint)
+        }
+        return {resource: stored.get(resource) or self._new(resource) for resource in resources}
+
+    def _new(self, resource: str) -> PassCheckpoint:
+        """The checkpoint of a resource never imported nor tried."""
+        return PassCheckpoint(client_id=self.client_id, resource=resource, updated_at=self.clock())
 
     def save(self, checkpoint: PassCheckpoint) -> None:
         self.hooks.before_save(checkpoint)

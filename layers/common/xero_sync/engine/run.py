@@ -66,8 +66,10 @@ class SyncEngine:
     def run(self) -> Outcome:
         checkpoints = self.ctx.checkpoints
         todo = []
-        for spec in sorted(CATALOGUE, key=lambda s: s.read_order):
-            cp = checkpoints.load(spec.name)
+        order = sorted(CATALOGUE, key=lambda s: s.read_order)
+        loaded = checkpoints.load_all(spec.name for spec in order)  # each pass reads its own again as it starts
+        for spec in order:
+            cp = loaded[spec.name]
             if checkpoints.done_in_this_run(cp):  # by an earlier invocation of this run (a continuation)
                 if spec.contact_list and cp.last_pass_whole:
                     self.ctx.contacts_read_from = cp.last_pass_began
