@@ -68,8 +68,8 @@ class CheckpointStore:
             return self._new(resource)
 
     def load_all(self, resources: Iterable[str]) -> dict[str, PassCheckpoint]:
-        """These resources' checkpoints from one Query of the client's items, where a read apiece was a round trip
-        each, one after another, at the start of every invocation."""
+        """These resources' checkpoints from one consistent Query of the client's items: one round trip, however many
+        resources (a resource never imported nor tried has a new one)."""
         stored = {
             item.resource: item
             for item in checkpoint_items(self.client_id, consistent_read=True)
