@@ -252,9 +252,9 @@ def moto_names_each_answer_field_once() -> Iterator[None]:
 
 
 @pytest.fixture(autouse=True, scope="session")
-def moto_lists_each_classs_handlers_once() -> Iterator[None]:
-    """As in the local stack's moto server (local/stack/moto_server.py): ~2% of this tier's CPU went to moto listing a
-    response class's methods at every request."""
+def moto_lists_each_response_class_once() -> Iterator[None]:
+    """As in the local stack's moto server (local/stack/moto_server.py): moto would list a response class's methods
+    again at every request it answers."""
     import moto.core.responses as responses
 
     original = responses.method_names_from_class

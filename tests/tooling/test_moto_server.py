@@ -38,7 +38,7 @@ def test_sqs_messages_read_the_time_moto_would_give_them(monkeypatch: pytest.Mon
     assert message.delayed
 
 
-def test_a_response_classs_handlers_are_listed_once_and_as_moto_lists_them(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_each_response_class_is_listed_once_and_as_moto_lists_it(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(responses, "method_names_from_class", responses.method_names_from_class)
     list_handler_methods_once()
     for handler in (SQSResponse, DynamoHandler):
