@@ -34,7 +34,7 @@ def secrets_manager() -> "SecretsManagerClient":
 @per_environment
 def cached_secrets() -> "SecretsProvider":
     """Secrets read through Powertools' cache (each read's max_age), over the client above: Powertools' default
-    provider builds a boto3 session and client of its own, ~50 ms more of a cold start that also reads token sets."""
+    provider would build a boto3 session and client of its own, a second for a cold start that reads token sets."""
     from aws_lambda_powertools.utilities.parameters import SecretsProvider
 
     return SecretsProvider(boto3_client=secrets_manager())
