@@ -116,15 +116,26 @@ def _mark_deleted(client: Client) -> tuple[Client, bool]:
     # No run can be taken from now on (unlinked): the last one a worker took is the last that can write.
     not_before = _last_sync_writes_end(client.client_id, now)
     if not_before is not None:
-        client.update(actions=[Client.purge_not_before.set(not_before)], condition=Client.client_id.exists())
+        hold_purge_until(client, not_before)
     return client, True
+
+
+def hold_purge_until(client: Client, not_before: datetime) -> None:
+    """No slice of the client's purge runs before `not_before` (process_purge_message waits until then)."""
+    client.update(actions=[Client.purge_not_before.set(not_before)], condition=Client.client_id.exists())
+
+
+def sync_grace() -> timedelta:
+    """How long a sync's worker may still write after its run was closed under it (it learns so at its next
+    heartbeat, and its invocation has surely ended by then)."""
+    return timedelta(seconds=get_settings().purge_sync_grace_seconds)
 
 
 def _last_sync_writes_end(client_id: str, now: datetime) -> datetime | None:
     """When a worker of the client's last sync can write no more (its invocation has surely ended), if that is still
     to come: a run still on, or one closed under its worker (an unlink just before: the worker learns it only at its
     next heartbeat, and may write a page or two meanwhile). None: no worker can be writing."""
-    grace = timedelta(seconds=get_settings().purge_sync_grace_seconds)
+    grace = sync_grace()
     for run in SyncRun.query(client_id, scan_index_forward=False, consistent_read=True, page_size=10):
         if run.started_at is None:  # never taken by a worker (queued, or failed to queue)
             continue

@@ -34,7 +34,7 @@ from tenacity import (
 
 from xero_sync.catalogue import CATALOGUE
 from xero_sync.config import get_settings
-from xero_sync.deletion import PurgeMessage, PurgeQueue, seconds_until
+from xero_sync.deletion import PurgeMessage, PurgeQueue, hold_purge_until, seconds_until, sync_grace
 from xero_sync.models import CheckpointItem, Client, SyncRun, XeroRecord, condition_failed
 from xero_sync.observability import logger, metrics
 from xero_sync.runs import close_current_run, now_utc
@@ -124,8 +124,8 @@ def process_purge_message(
     # (it learns so at its next heartbeat) can write no more.
     if client.current_run_id:
         close_current_run(client, "client_deleted")
-        not_before = now_utc() + timedelta(seconds=get_settings().purge_sync_grace_seconds)
-        client.update(actions=[Client.purge_not_before.set(not_before)], condition=Client.client_id.exists())
+        not_before = now_utc() + sync_grace()
+        hold_purge_until(client, not_before)
         queue.send(message, delay_seconds=seconds_until(not_before))
         return "waiting"
     if not _take_lease(client, step, remaining_seconds()):
