@@ -734,7 +734,7 @@ class _Generator:
             ]
 
     def linked_transactions(self) -> None:
-        sales_of: dict[str, list[Record]] = {}  # by contact, in order: a scan of every sale per link was quadratic
+        sales_of: dict[str, list[Record]] = {}  # by contact, in order: one look-up per link, not a scan of every sale
         for sale in self.sales:
             sales_of.setdefault(sale["Contact"]["ContactID"], []).append(sale)
         for index in range(min(self.counts["LinkedTransactions"], len(self.bills))):

@@ -337,7 +337,7 @@ def test_a_client_deleted_just_after_an_unlink_closed_its_running_sync_is_purged
 
 
 def test_a_delete_stopped_before_it_closed_the_running_sync_has_the_purge_close_it_and_put_its_event(aws):
-    """The purge used to delete that run, still running, with the client: its Sync Failed event was never put."""
+    """The purge must not delete a run still running with the client, its Sync Failed event never put."""
     # Given a sync running, and a DELETE stopped (its Lambda's timeout) just after it marked the client
     client = a_client("practice-a")
     request_sync("practice-a", client.client_id, RunTrigger.MANUAL)
