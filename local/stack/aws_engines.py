@@ -63,10 +63,17 @@ class ManagedProcess:
     def pid(self) -> int | None:
         return self.process.pid if self.process else None
 
+    @property
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
     def command(self) -> list[str]:
         raise NotImplementedError
 
     def start(self, timeout: float = 30.0) -> Self:
+        # A second start would replace the handle of a running child, which then outlives every stop (its own session).
+        if self.running:
+            raise RuntimeError(f"{self.name} is already running (pid {self.pid})")
         self.port = self.port or free_port()
         log = self.log_path.open("ab") if self.log_path else subprocess.DEVNULL
         self.process = subprocess.Popen(  # noqa: S603 - our own fixed command line
@@ -95,7 +102,7 @@ class ManagedProcess:
             self.process.wait()
 
     def __enter__(self) -> Self:
-        return self.start()
+        return self if self.running else self.start()  # `with engine.start() as e:` as well as `with engine as e:`
 
     def __exit__(self, *_: type[BaseException] | BaseException | TracebackType | None) -> None:
         self.stop()

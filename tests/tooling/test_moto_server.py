@@ -63,3 +63,12 @@ def test_the_stacks_moto_server_answers_sqs_from_any_working_directory(
         counts = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["All"])["Attributes"]
     assert [m["Body"] for m in received] == ["now"]
     assert (counts["ApproximateNumberOfMessagesNotVisible"], counts["ApproximateNumberOfMessagesDelayed"]) == ("1", "1")
+
+
+def test_an_engine_is_one_process_however_it_is_started_and_none_is_left_after_it() -> None:
+    with MotoServer().start() as moto:  # started, then entered: this once orphaned a server
+        first = moto.process
+        with pytest.raises(RuntimeError, match="already running"):
+            moto.start()
+        assert moto.process is first
+    assert first is not None and first.poll() is not None
