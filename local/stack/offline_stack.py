@@ -146,6 +146,8 @@ class OfflineStack:
 
     # --- life cycle -------------------------------------------------------------------------------------------------
     def start(self) -> "OfflineStack":
+        if self._started:  # as ManagedProcess.start: a second start would orphan the first's processes
+            raise RuntimeError("this stack is already running")
         began = time.monotonic()
         try:
             self._start(began)
@@ -280,7 +282,7 @@ class OfflineStack:
         forget_cached_clients()
 
     def __enter__(self) -> "OfflineStack":
-        return self.start()
+        return self if self._started else self.start()
 
     def __exit__(self, *_: object) -> None:
         self.stop()

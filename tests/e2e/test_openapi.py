@@ -1,4 +1,5 @@
-"""The API's OpenAPI document and Swagger UI, served by the local stack's front door, offline."""
+"""The local stack as a developer meets it: its front door serves the API's OpenAPI document and Swagger UI,
+offline, and a running stack is never started a second time over itself."""
 
 import re
 from urllib.parse import urljoin
@@ -14,6 +15,14 @@ from tests.e2e.helpers import Api
 def stack(any_stack: OfflineStack) -> OfflineStack:
     """The document and the page are the same on either kind of stack: whichever runs."""
     return any_stack
+
+
+def test_a_running_stack_refuses_a_second_start_and_keeps_its_engines(stack: OfflineStack) -> None:
+    engines = [stack.dynamodb.process, stack.moto.process]
+    with pytest.raises(RuntimeError, match="already running"):
+        stack.start()
+    assert [stack.dynamodb.process, stack.moto.process] == engines
+    assert all(engine is not None and engine.poll() is None for engine in engines)
 
 
 def test_the_openapi_document_is_served_with_every_route_of_the_template(api: Api, stack: OfflineStack) -> None:
