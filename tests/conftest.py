@@ -13,6 +13,7 @@ import json
 import logging
 import os
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -101,6 +102,28 @@ def every_aws_call() -> Iterator[CallRecorder]:
     worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
     report = {function: sorted(grants) for function, grants in sorted(used.items())}
     (ARTIFACTS / f"aws-calls-{worker}.json").write_text(json.dumps(report, indent=1) + "\n")
+
+
+@pytest.fixture(autouse=True, scope="session")
+def pynamodb_sessions_share_one_loader() -> Iterator[None]:
+    """A test that applies a function environment (every integration test; an e2e stack's start, a test pacing the
+    engine to the emulator) drops the product's DynamoDB connection; the next one PynamoDB makes starts a botocore
+    session of its own, which read DynamoDB's service model and endpoint rules from disk again (~70 ms each time).
+    Here those sessions share one botocore loader, which keeps what it read."""
+    import pynamodb.connection.base
+    from botocore.loaders import create_loader
+
+    original = pynamodb.connection.base.get_session
+    loader = create_loader()
+
+    def get_session() -> Any:
+        session = original()
+        session.register_component("data_loader", loader)
+        return session
+
+    pynamodb.connection.base.get_session = get_session
+    yield
+    pynamodb.connection.base.get_session = original
 
 
 @pytest.fixture(autouse=True)

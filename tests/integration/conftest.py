@@ -263,27 +263,6 @@ def moto_lists_each_response_class_once() -> Iterator[None]:
     responses.method_names_from_class = original
 
 
-@pytest.fixture(autouse=True, scope="session")
-def pynamodb_sessions_share_one_loader() -> Iterator[None]:
-    """Each test applies its function environment, which drops the product's DynamoDB connection; the next one
-    PynamoDB makes starts a botocore session of its own, which read DynamoDB's service model and endpoint rules from
-    disk again (~70 ms a test). Here those sessions share one botocore loader, which keeps what it read."""
-    import pynamodb.connection.base
-    from botocore.loaders import create_loader
-
-    original = pynamodb.connection.base.get_session
-    loader = create_loader()
-
-    def get_session() -> Any:
-        session = original()
-        session.register_component("data_loader", loader)
-        return session
-
-    pynamodb.connection.base.get_session = get_session
-    yield
-    pynamodb.connection.base.get_session = original
-
-
 @pytest.fixture
 def emu(aws: Aws, xero: Xero) -> Iterator[Emulated]:
     """The emulator as the sync tests drive it: its rate-limit minute one real second, the engine told so."""
