@@ -9,7 +9,8 @@ A first import of each (the files read once, their bytecode cached where Python 
 smoke mode skips it. Reported per function: the median wall time and CPU time of the import, and the handler
 module's slowest imports by `python -X importtime` (cumulative).
 
-`python -m bench.import_times [--runs N]` prints the table alone; `make bench` includes it.
+`python -m bench.import_times [--runs N] [--before COMMIT]` prints the table alone (against another commit's tree
+with --before); `make bench` includes it.
 """
 
 import argparse
@@ -165,13 +166,15 @@ def _summary(imports: list[Import]) -> dict[str, Any]:
     }
 
 
-def measure(runs: int, log: Callable[[str], None] = print, warm_up: bool = True) -> dict[str, Any]:
-    """Each handler's import now and before the change, interleaved, `runs` times each, after an uncounted first
-    import of each when `warm_up`; and the AWS SDK's floor."""
+def measure(
+    runs: int, log: Callable[[str], None] = print, warm_up: bool = True, before: str = PRE_CHANGE_COMMIT
+) -> dict[str, Any]:
+    """Each handler's import now and in the tree of commit `before`, interleaved, `runs` times each, after an
+    uncounted first import of each when `warm_up`; and the AWS SDK's floor."""
     found = handlers()
     with tempfile.TemporaryDirectory(prefix="pre-change-") as workdir:
         before_root = Path(workdir)
-        unavailable = extract_pre_change(before_root)
+        unavailable = extract_pre_change(before_root, before)
         trees = {"now": REPO_ROOT} if unavailable else {"now": REPO_ROOT, "before": before_root}
         taken: dict[str, dict[str, list[Import]]] = {tree: {name: [] for name in found} for tree in trees}
         present = {
@@ -188,7 +191,7 @@ def measure(runs: int, log: Callable[[str], None] = print, warm_up: bool = True)
             log(f"handler imports: run {run + 1} of {runs}")
     return {
         "runs": runs,
-        "preChangeCommit": PRE_CHANGE_COMMIT,
+        "preChangeCommit": before,
         "preChangeUnavailable": unavailable,
         "targetSeconds": TARGET_SECONDS,
         "functions": {
@@ -229,8 +232,9 @@ def print_table(results: dict[str, Any], console: Console) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.import_times", description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5, help="imports per function and tree; the median is shown")
+    parser.add_argument("--before", default=PRE_CHANGE_COMMIT, help="the commit whose tree is the 'before' column")
     arguments = parser.parse_args()
-    print_table(measure(arguments.runs), Console(width=None if sys.stdout.isatty() else 200))
+    print_table(measure(arguments.runs, before=arguments.before), Console(width=None if sys.stdout.isatty() else 200))
 
 
 if __name__ == "__main__":
