@@ -108,8 +108,8 @@ def every_aws_call() -> Iterator[CallRecorder]:
 def pynamodb_sessions_share_one_loader() -> Iterator[None]:
     """A test that applies a function environment (every integration test; an e2e stack's start, a test pacing the
     engine to the emulator) drops the product's DynamoDB connection; the next one PynamoDB makes starts a botocore
-    session of its own, which read DynamoDB's service model and endpoint rules from disk again (~70 ms each time).
-    Here those sessions share one botocore loader, which keeps what it read."""
+    session of its own, which would read DynamoDB's service model and endpoint rules from disk again. Here those
+    sessions share one botocore loader, which keeps what it read."""
     import pynamodb.connection.base
     from botocore.loaders import create_loader
 

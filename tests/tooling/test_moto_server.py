@@ -66,7 +66,7 @@ def test_the_stacks_moto_server_answers_sqs_from_any_working_directory(
 
 
 def test_an_engine_is_one_process_however_it_is_started_and_none_is_left_after_it() -> None:
-    with MotoServer().start() as moto:  # started, then entered: this once orphaned a server
+    with MotoServer().start() as moto:  # started, then entered: one process, not two
         first = moto.process
         with pytest.raises(RuntimeError, match="already running"):
             moto.start()
