@@ -33,7 +33,11 @@ LinkChange = Literal["linked", "relinked", "unlinked", "needs_relink", "deleted"
 class EventDetail(BaseModel):
     """An event's detail: JSON in camelCase, as the API's."""
 
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, serialize_by_alias=True, frozen=True)
+    # Each model's validator is built at its first use (defer_build): a function uses a few of them, and its cold
+    # start would otherwise build them all.
+    model_config = ConfigDict(
+        alias_generator=to_camel, populate_by_name=True, serialize_by_alias=True, frozen=True, defer_build=True
+    )
     detail_type: ClassVar[str]
 
 

@@ -18,7 +18,11 @@ RequestedMode = Literal["incremental", "full"]
 class ApiModel(BaseModel):
     """JSON in camelCase, as the front end reads it."""
 
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, serialize_by_alias=True)
+    # Each model's validator is built at its first use (defer_build): a function uses a few of them, and its cold
+    # start would otherwise build them all.
+    model_config = ConfigDict(
+        alias_generator=to_camel, populate_by_name=True, serialize_by_alias=True, defer_build=True
+    )
 
 
 class CurrentRun(ApiModel):
