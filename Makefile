@@ -109,8 +109,10 @@ typecheck: $(VENV)/.installed ## mypy --strict on the shared package
 validate: $(SAM_VENV)/.installed ## sam validate --lint (cfn-lint)
 	$(SAM) validate --lint --template template.yaml --region eu-west-1
 
-build: $(SAM_VENV)/.installed ## sam build (layer from the pinned lock)
+# Then the built code is compiled to bytecode, which sam build does not ship: scripts/compile_bytecode.py says why.
+build: $(SAM_VENV)/.installed $(VENV)/.installed ## sam build (layer from the pinned lock), then its bytecode
 	$(SAM) build --template template.yaml --build-dir .aws-sam/build --cached --parallel
+	$(PY) scripts/compile_bytecode.py .aws-sam/build
 
 audit: $(AUDIT_VENV)/.installed ## pip-audit every lock against PyPI's advisories (skips, saying so, where unreachable)
 	$(AUDIT_VENV)/bin/python scripts/audit.py
@@ -130,7 +132,7 @@ test-fast: $(VENV)/.installed ## The edit loop: unit + integration tiers, three 
 test-contract: install ## Contract tier: the real DynamoDB engine (DynamoDB Local)
 	$(PYTEST) tests/contract -q
 
-test-infra: $(VENV)/.installed ## Template assertions on the translated template
+test-infra: $(VENV)/.installed ## Template assertions on the translated template, and the build's bytecode
 	$(PYTEST) tests/infra -q
 
 test-tooling: $(VENV)/.installed ## The tooling's own tests (local/: the emulator, the CLI's progress, chaos plans, the runtime)

@@ -2,12 +2,13 @@
 
 Each function's app.py is imported in a fresh interpreter, as Lambda's init does, with the environment template.yaml
 gives it (resolved with local names, as the tests do) and what Lambda adds: LAMBDA_TASK_ROOT, by which the X-Ray SDK
-samples as in Lambda, and tracing on (`Tracing: Active`), so the Tracer patches what it patches there. The same
-measurement runs on the tree before the change (`functions/` and `layers/common/` of PRE_CHANGE_COMMIT, extracted
-with `git archive`), the two trees in turn for each function and run, so both see the same load on a shared machine.
-A first import of each (the files read once, their bytecode cached where Python may write it) is not counted; the
-smoke mode skips it. Reported per function: the median wall time and CPU time of the import, and the handler
-module's slowest imports by `python -X importtime` (cumulative).
+samples as in Lambda, and tracing on (`Tracing: Active`), so the Tracer patches what it patches there. The code is
+imported as `make build` ships it: `functions/` and `layers/common/` copied, then compiled by
+scripts/compile_bytecode.py (the dependencies come from .venv, compiled at install). The same measurement runs on the
+tree before the change (those folders of PRE_CHANGE_COMMIT, extracted with `git archive`, compiled the same way), the
+two trees in turn for each function and run, so both see the same load on a shared machine. A first import of each
+(the files read once) is not counted; the smoke mode skips it. Reported per function: the median wall time and CPU
+time of the import, and the handler module's slowest imports by `python -X importtime` (cumulative).
 
 `python -m bench.import_times [--runs N] [--before COMMIT]` prints the table alone (against another commit's tree
 with --before); `make bench` includes it.
@@ -16,6 +17,7 @@ with --before); `make bench` includes it.
 import argparse
 import os
 import re
+import shutil
 import statistics
 import subprocess
 import sys
@@ -66,7 +68,6 @@ class Handler:
 class Import:
     wall: float
     cpu: float
-    slowest: list[tuple[float, str]]
 
 
 def handlers() -> dict[str, Handler]:
@@ -90,18 +91,28 @@ def import_once(root: Path, handler: Handler) -> Import:
         "import time; w, c = time.perf_counter(), time.process_time(); "
         f"import {handler.module}; print(time.perf_counter() - w, time.process_time() - c)"
     )
+    wall, cpu = (float(figure) for figure in _run_import(root, handler, program).stdout.split())
+    return Import(wall, cpu)
+
+
+def slowest_imports(root: Path, handler: Handler) -> list[tuple[float, str]]:
+    """The handler module's imports by their cumulative seconds under `python -X importtime`, slowest first. An import
+    of its own, not timed: the profile's own cost would be in the figure."""
+    return _slowest_children(
+        _run_import(root, handler, f"import {handler.module}", "-X", "importtime").stderr, handler.module
+    )
+
+
+def _run_import(root: Path, handler: Handler, program: str, *options: str) -> subprocess.CompletedProcess[str]:
     path = os.pathsep.join((str(root / handler.code_dir), str(root / "layers" / "common")))
-    environment = {**os.environ, **handler.environment, "PYTHONPATH": path}
-    done = subprocess.run(  # noqa: S603 (this interpreter, on the template's own handlers)
-        [sys.executable, "-X", "importtime", "-c", program],
-        env=environment,
+    return subprocess.run(  # noqa: S603 (this interpreter, on the template's own handlers)
+        [sys.executable, *options, "-c", program],
+        env={**os.environ, **handler.environment, "PYTHONPATH": path},
         capture_output=True,
         text=True,
         check=True,
         cwd=root,
     )
-    wall, cpu = (float(figure) for figure in done.stdout.split())
-    return Import(wall, cpu, _slowest_children(done.stderr, handler.module))
 
 
 def _slowest_children(importtime: str, module: str) -> list[tuple[float, str]]:
@@ -139,8 +150,23 @@ def floor_seconds(statement: str, runs: int) -> float:
     return statistics.median(times)
 
 
+def copy_working_tree(into: Path) -> None:
+    """Writes this checkout's functions/ and layers/common/ under `into`, as they are now (changes included)."""
+    for part in _TREE_PARTS:
+        shutil.copytree(REPO_ROOT / part, into / part, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+
+
+def compile_as_built(root: Path) -> None:
+    """Compiles the tree's code as `make build` compiles what it ships."""
+    subprocess.run(  # noqa: S603 - this interpreter, the repo's own script
+        [sys.executable, REPO_ROOT / "scripts" / "compile_bytecode.py", *(root / part for part in _TREE_PARTS)],
+        check=True,
+    )
+
+
 def extract_pre_change(into: Path, commit: str = PRE_CHANGE_COMMIT) -> str | None:
     """Writes the commit's functions/ and layers/common/ under `into`; the reason when it cannot (None: done)."""
+    into.mkdir(parents=True, exist_ok=True)
     archive = into / "pre-change.tar"
     with archive.open("wb") as out:
         done = subprocess.run(  # noqa: S603 - whichever git is on PATH, on this repository
@@ -162,7 +188,6 @@ def _summary(imports: list[Import]) -> dict[str, Any]:
     return {
         "seconds": round(statistics.median(i.wall for i in imports), 3),
         "cpuSeconds": round(statistics.median(i.cpu for i in imports), 3),
-        "slowest": [{"module": name, "seconds": round(s, 3)} for s, name in imports[-1].slowest[:3]],
     }
 
 
@@ -170,19 +195,24 @@ def measure(
     runs: int, log: Callable[[str], None] = print, warm_up: bool = True, before: str = PRE_CHANGE_COMMIT
 ) -> dict[str, Any]:
     """Each handler's import now and in the tree of commit `before`, interleaved, `runs` times each, after an
-    uncounted first import of each when `warm_up`; and the AWS SDK's floor."""
+    uncounted first import of each (now: the one profiled for its slowest imports; before: only when `warm_up`); and
+    the AWS SDK's floor."""
     found = handlers()
-    with tempfile.TemporaryDirectory(prefix="pre-change-") as workdir:
-        before_root = Path(workdir)
+    with tempfile.TemporaryDirectory(prefix="handler-imports-") as workdir:
+        now_root, before_root = Path(workdir) / "now", Path(workdir) / "before"
+        copy_working_tree(now_root)
         unavailable = extract_pre_change(before_root, before)
-        trees = {"now": REPO_ROOT} if unavailable else {"now": REPO_ROOT, "before": before_root}
+        trees = {"now": now_root} if unavailable else {"now": now_root, "before": before_root}
+        for root in trees.values():
+            compile_as_built(root)
         taken: dict[str, dict[str, list[Import]]] = {tree: {name: [] for name in found} for tree in trees}
         present = {
             tree: {n: h for n, h in found.items() if (root / h.code_dir).is_dir()} for tree, root in trees.items()
         }
-        for tree, root in trees.items() if warm_up else ():  # the files read once, and cached: not counted
-            for handler in present[tree].values():
-                import_once(root, handler)
+        # The first import of each reads the files once: not counted.
+        slowest = {name: slowest_imports(now_root, handler)[:3] for name, handler in present["now"].items()}
+        for handler in present["before"].values() if warm_up and "before" in present else ():
+            import_once(before_root, handler)
         for run in range(runs):
             for name in found:
                 for tree, root in trees.items():
@@ -196,7 +226,10 @@ def measure(
         "targetSeconds": TARGET_SECONDS,
         "functions": {
             name: {tree: _summary(taken[tree][name]) for tree in trees if taken[tree][name]}
-            | {"module": found[name].module}
+            | {
+                "module": found[name].module,
+                "slowestNow": [{"module": m, "seconds": round(s, 3)} for s, m in slowest[name]],
+            }
             for name in found
         },
         "floor": {label: round(floor_seconds(modules, runs), 3) for label, modules in FLOOR_MODULES.items()},
@@ -219,7 +252,7 @@ def print_table(results: dict[str, Any], console: Console) -> None:
             f"{now['seconds']:.2f} (CPU {now['cpuSeconds']:.2f})",
             f"{before['seconds']:.2f} (CPU {before['cpuSeconds']:.2f})" if before else "n/a",
             ("pass" if now["seconds"] <= results["targetSeconds"] else "FAIL") + f" <= {results['targetSeconds']}",
-            ", ".join(f"{s['module']} {s['seconds']:.2f}" for s in now["slowest"]),
+            ", ".join(f"{s['module']} {s['seconds']:.2f}" for s in figures["slowestNow"]),
         )
     console.print(table)
     console.print(
