@@ -7,8 +7,9 @@ imported as `make build` ships it: `functions/` and `layers/common/` copied, the
 scripts/compile_bytecode.py (the dependencies come from .venv, compiled at install). The same measurement runs on the
 tree before the change (those folders of PRE_CHANGE_COMMIT, extracted with `git archive`, compiled the same way), the
 two trees in turn for each function and run, so both see the same load on a shared machine. A first import of each
-(the files read once) is not counted; the smoke mode skips it. Reported per function: the median wall time and CPU
-time of the import, and the handler module's slowest imports by `python -X importtime` (cumulative).
+is not counted: the tree now's is the one profiled by `python -X importtime` for the handler module's slowest imports
+(cumulative), kept out of the timed imports with its bookkeeping; the smoke mode skips the tree before's. Reported per
+function: the median wall time and CPU time of the import, and those slowest imports.
 
 `python -m bench.import_times [--runs N] [--before COMMIT]` prints the table alone (against another commit's tree
 with --before); `make bench` includes it.

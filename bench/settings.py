@@ -27,7 +27,7 @@ class Settings:
     changes: dict[str, int] = field(default_factory=lambda: dict(CHANGES_PER_DAY))
     sqs_latency_ms: float = SQS_LATENCY_MS
     import_runs: int = 5  # cold imports of each handler, now and before (bench/import_times.py)
-    import_warm_up: bool = True  # a first, uncounted import of each (the smoke's one run needs no steady figure)
+    import_warm_up: bool = True  # a first, uncounted import of the tree before's (the smoke's one run needs none)
 
     @property
     def latency_seconds(self) -> float:
