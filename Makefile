@@ -19,7 +19,7 @@ PYTEST := $(PY) -m pytest
 
 .PHONY: help install lint typecheck validate build test test-unit test-integration test-fast test-contract test-infra \
         test-e2e test-tooling test-emulator torture chaos up down token nightly demo bench lock clean chromium audit \
-        status org-create org-change link sync history export verify deploy-web
+        status org-create org-change link sync history export verify deploy-web test-tiers test-checks
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -151,13 +151,24 @@ torture: install ## Tokens under torture: 10,000 refreshes, failures at every st
 chaos: install ## Chaos: 100 seeds of faults on a local stack of its own (SEEDS=1-100; SEEDS=17 replays one)
 	$(PY) -m local chaos --seeds $(or $(SEEDS),1-100)
 
-# The installs and checks before pytest run side by side, as few of them need another (each target's output printed
-# whole). Four pytest workers on two cores keep both busy through the tests' waits (leases, visibility timeouts,
-# Xero's minute); whole files per worker (an e2e stack belongs to one process), the slow files first
-# (tests/conftest.py).
+# The tests start once what they need is installed, and the checks run beside them (sam's and pip-audit's installs
+# with them): on a clean clone, sam build and its installs would otherwise hold the tests back. The checks' output goes
+# to test-artifacts/checks.log, printed when both end; either failing fails the target. Four pytest workers on two
+# cores keep both busy through the tests' waits (leases, visibility timeouts, Xero's minute); whole files per worker
+# (an e2e stack belongs to one process), the slow files first (tests/conftest.py).
+TESTS_NEED := $(VENV)/.installed $(TAP_VENV)/.installed $(TOOLS)/.installed chromium
+CHECKS := audit lint typecheck validate build
 test: ## Everything CI runs: audit, lint, types, template checks, sam build, every test tier
-	$(MAKE) --no-print-directory --jobs=4 --output-sync=target install audit lint typecheck validate build
+	$(MAKE) --no-print-directory --jobs=4 --output-sync=target $(TESTS_NEED)
+	@status=0; $(MAKE) --no-print-directory --jobs=2 --keep-going test-tiers test-checks || status=$$?; \
+	if [ -f test-artifacts/checks.log ]; then cat test-artifacts/checks.log; fi; exit $$status
+
+test-tiers:
 	$(PYTEST) tests -q -n 4 --dist loadfile --no-loadscope-reorder
+
+test-checks:
+	@mkdir -p test-artifacts
+	$(MAKE) --no-print-directory --output-sync=target $(CHECKS) >test-artifacts/checks.log 2>&1
 
 # The practice console (web/) on a stack deployed with ConsoleHosting=on: docs/console.md. Needs AWS credentials.
 deploy-web: $(VENV)/.installed ## Upload web/ + the stack's config.json to the console bucket: make deploy-web [STACK=xero-sync-dev]
