@@ -39,6 +39,7 @@ class FunctionRuntime:
     max_environments: int = DEFAULT_MAX_ENVIRONMENTS
     _idle: list[Handler] = field(default_factory=list)
     _active: set[LocalLambdaContext] = field(default_factory=set)
+    _expired: bool = False  # the stack is stopping
     invocations: int = 0
     _count: int = 0
     _lock: threading.Condition = field(default_factory=threading.Condition)
@@ -83,6 +84,8 @@ class FunctionRuntime:
             )
             with self._lock:
                 self._active.add(context)
+                if self._expired:
+                    context.expire()
             try:
                 return handler(event, context)
             finally:
@@ -91,8 +94,11 @@ class FunctionRuntime:
                 _forget_unpublished_metrics()
 
     def expire_invocations(self) -> None:
-        """Leaves the invocations under way no time (the stack is stopping): they save their work and return."""
+        """Leaves the invocations under way no time (the stack is stopping): they save their work and return. So
+        does every invocation begun after (its batch was received before the stop): with the function's whole timeout,
+        a sync would run on past the engines it writes to, and its pool's threads keep the process from exiting."""
         with self._lock:
+            self._expired = True
             for context in self._active:
                 context.expire()
 

@@ -23,3 +23,21 @@ def test_metrics_of_local_invocations_do_not_pile_up_when_metrics_are_disabled(m
     # Then nothing is left over and nothing was printed (Powertools prints a metric at 100 values, setting or not)
     assert metrics.metric_set == {}
     assert '"_aws"' not in capsys.readouterr().out
+
+
+def test_an_invocation_begun_once_the_stack_is_stopping_has_no_time_left(monkeypatch):
+    # Given a function with a long timeout (the sync's), invoked once while the stack runs
+    remaining = []
+    monkeypatch.setattr(
+        runtime,
+        "load_handler",
+        lambda function, instance: lambda e, context: remaining.append(context.get_remaining_time_in_millis()),
+    )
+    function = runtime.FunctionRuntime(SimpleNamespace(timeout=900, memory_mb=128), "local-sync")  # type: ignore[arg-type]
+    function.invoke({})
+    # When the stack stops (the invocations under way expire) and a batch received just before is invoked after
+    function.expire_invocations()
+    function.invoke({})
+    # Then that invocation has no time left either (it hands over at once instead of outliving the stack's engines)
+    assert remaining[0] > 890_000
+    assert remaining[1] == 0
