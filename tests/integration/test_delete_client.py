@@ -223,6 +223,22 @@ def test_a_large_client_is_purged_in_slices_each_redelivered_twice(aws, monkeypa
     assert items_of(client.client_id) == {}
 
 
+def test_a_slice_hands_over_when_its_invocation_runs_out_of_time_midway(aws, monkeypatch):
+    # Given a client with 30 invoices, purged 10 keys a page
+    client = with_data(a_client("practice-a"), records=30)
+    monkeypatch.setattr(purge, "PAGE_SIZE", 10)
+    deletion.delete_client("practice-a", client.client_id)
+    (message,) = purge_messages(aws)
+    queue = RecordingQueue()
+    # When the slice's invocation has a minute when it begins and none a few pages later (its time was cut short)
+    left = iter([60.0] * 3)
+    outcome = process_purge_message(message, remaining_seconds=lambda: next(left, 0.0), queue=queue)
+    # Then the slice hands over: the next step is queued, and the client still owns items for it to delete
+    assert outcome == "continued"
+    assert [m.step for m, _ in queue.sent] == [message.step + 1]
+    assert items_of(client.client_id) != {}
+
+
 def test_a_slice_resumes_after_the_last_key_its_message_names(aws, monkeypatch):
     # Given a client with 30 invoices, purged 10 keys a page with no time to spare (one page a slice)
     client = with_data(a_client("practice-a"), records=30)

@@ -13,7 +13,6 @@ leaves a message that redoes the step; a duplicate of an earlier step, or a copy
 dropped; a step that arrives before its predecessor has moved the client on goes back to the queue for a while.
 """
 
-import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -132,8 +131,7 @@ def process_purge_message(
         logger.info("another invocation holds this purge step: dropped")
         return "dropped"
 
-    deadline = time.monotonic() + remaining_seconds() - get_settings().purge_time_margin_seconds
-    slice_ = _Slice(client, deadline)
+    slice_ = _Slice(client, remaining_seconds)
     position = slice_.run(message.phase, message.after)
     if position is None:
         _finish(client, step)
@@ -177,16 +175,16 @@ def _take_lease(client: Client, step: int, remaining: float) -> bool:
 class _Slice:
     """One invocation's share of the purge: deletes from a position until its time is nearly up."""
 
-    def __init__(self, client: Client, deadline: float) -> None:
+    def __init__(self, client: Client, remaining_seconds: Callable[[], float]) -> None:
         self.client = client
-        self.deadline = deadline
+        self.remaining_seconds = remaining_seconds
         self.deleted = 0
         self.pages = 0
         self.phases = phases(client.client_id)
 
     def out_of_time(self) -> bool:
         """Time to hand over; never before the slice has read one page (every slice makes progress)."""
-        return self.pages > 0 and time.monotonic() >= self.deadline
+        return self.pages > 0 and self.remaining_seconds() <= get_settings().purge_time_margin_seconds
 
     def run(self, phase_name: str | None, after: str | None) -> tuple[str, str | None] | None:
         """Deletes on from (phase, after); returns where to go on from, or None when the client owns nothing more."""
