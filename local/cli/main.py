@@ -108,6 +108,10 @@ def up(args: argparse.Namespace) -> int:
     finally:
         print("stopping the local stack", flush=True)
         stack.stop()
+        # The process ends when these do: invocations that outlived the hand-over, on engines that are gone now.
+        lingering = [t.name for t in threading.enumerate() if not t.daemon and t is not threading.main_thread()]
+        if lingering:
+            logging.getLogger("local.cli").warning("waiting for threads still running: %s", ", ".join(lingering))
     return 0
 
 

@@ -44,6 +44,8 @@ if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
 
 log = logging.getLogger("local.stack.offline_stack")
+# How long a stop waits in all for the invocations under way to save their work and hand over; then the engines stop.
+HANDOVER_SECONDS = 30.0
 _HANDLER_DEPENDENCIES = (
     "pydantic",
     "pynamodb.models",
@@ -258,6 +260,7 @@ class OfflineStack:
         if not self._started:
             return
         self._started = False
+        began = time.monotonic()
         if self.server is not None:
             self.server.stop()
         if self.console is not None:
@@ -268,8 +271,9 @@ class OfflineStack:
             worker._stop.set()
         if self.functions is not None:
             self.functions.expire_invocations()  # a sync under way checkpoints at its next page and hands over
+        handover = time.monotonic() + HANDOVER_SECONDS
         for worker in self.workers:
-            worker.stop()
+            worker.stop(timeout=handover - time.monotonic())
         if self.emulator is not None:
             with contextlib.suppress(Exception):
                 self.emulator.stop()
@@ -280,6 +284,7 @@ class OfflineStack:
                 self.state_file.unlink()
         self._restore_environment()
         forget_cached_clients()
+        log.info("local stack stopped in %.1f s", time.monotonic() - began)
 
     def __enter__(self) -> "OfflineStack":
         return self if self._started else self.start()

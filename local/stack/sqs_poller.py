@@ -9,6 +9,7 @@ redrive policy moves a message to the dead-letter queue after maxReceiveCount re
 import base64
 import logging
 import threading
+import time
 from collections.abc import Callable
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
@@ -130,11 +131,15 @@ class QueueWorker:
             thread.start()
             self._threads.append(thread)
 
-    def stop(self) -> None:
+    def stop(self, timeout: float = 30.0) -> None:
+        """No receive after this; waits up to `timeout` seconds in all for the invocations under way."""
         self._stop.set()
         self._running.set()
+        deadline = time.monotonic() + timeout
         for thread in self._threads:
-            thread.join(timeout=self.wait_seconds + 30)
+            thread.join(timeout=max(0.0, deadline - time.monotonic()))
+            if thread.is_alive():
+                log.warning("%s: an invocation of %s is still under way", thread.name, self.source.function)
         self._threads.clear()
 
     def pause(self) -> None:

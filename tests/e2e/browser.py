@@ -14,7 +14,7 @@ import pytest
 from local.cli.main import READY_LINE
 from local.cli.stack_client import StackHandle
 from local.stack.template import REPO_ROOT
-from tests.e2e.helpers import drain, start_local_up
+from tests.e2e.helpers import drain, start_local_up, stop_local_up
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
@@ -55,8 +55,7 @@ def local_stack(state_dir: Path, *options: str) -> Iterator[StackHandle]:
         drain(process)
         yield StackHandle.attach(state_dir)
     finally:
-        process.terminate()
-        process.wait(timeout=90)  # a stop is bounded (children get SIGKILL after 10 s), a loaded machine is slow
+        stop_local_up(process, state_dir)
 
 
 @contextlib.contextmanager

@@ -1,6 +1,7 @@
 """What the e2e tests share besides fixtures: the API client, polling, and `python -m local up` in a process."""
 
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -15,6 +16,7 @@ from local.stack.offline_stack import OfflineStack
 from local.stack.template import REPO_ROOT
 
 EPHEMERAL_PORTS = ("--api-port", "0", "--console-port", "0", "--emulator-port", "0")
+STOP_BUDGET_SECONDS = 90  # a stop is bounded (children get SIGKILL after 10 s), a loaded machine is slow
 
 
 def start_local_up(state_dir: Path, *options: str) -> "subprocess.Popen[str]":
@@ -32,6 +34,23 @@ def start_local_up(state_dir: Path, *options: str) -> "subprocess.Popen[str]":
         text=True,
         start_new_session=True,
     )
+
+
+def stop_local_up(process: "subprocess.Popen[str]", state_dir: Path) -> None:
+    """Stops a stack `start_local_up` started, as Ctrl-C does. One still running after the budget is killed with
+    what it started (`python -m local down`), and the test fails with the last lines of the stack's log."""
+    process.terminate()
+    try:
+        process.wait(timeout=STOP_BUDGET_SECONDS)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+        down = [sys.executable, "-m", "local", "--state-dir", str(state_dir), "down"]
+        subprocess.run(down, cwd=REPO_ROOT, timeout=60, check=False, capture_output=True)  # noqa: S603 - our own command line
+        log = state_dir / "logs" / "local.log"
+        tail = log.read_text(errors="replace").splitlines()[-40:] if log.exists() else ["(no log)"]
+        message = f"the stack did not stop within {STOP_BUDGET_SECONDS} s; its log ended:\n" + "\n".join(tail)
+        raise AssertionError(message) from None
 
 
 def drain(process: "subprocess.Popen[str]") -> None:

@@ -14,7 +14,7 @@ import requests
 from local.cli.main import READY_LINE
 from local.stack.provision import LOCAL_XERO_APP
 from local.stack.template import REPO_ROOT
-from tests.e2e.helpers import drain, start_local_up
+from tests.e2e.helpers import drain, start_local_up, stop_local_up
 
 pytestmark = pytest.mark.slow
 
@@ -114,8 +114,7 @@ def test_up_serves_the_api_and_down_stops_every_process(tmp_path: Path) -> None:
         assert not (tmp_path / "stack.json").exists()
     finally:
         if process.poll() is None:
-            process.terminate()
-            process.wait(timeout=20)
+            stop_local_up(process, tmp_path)
 
 
 def test_up_runs_against_another_xero_and_export_and_verify_read_through_the_api(tmp_path: Path) -> None:
@@ -165,5 +164,4 @@ def test_up_runs_against_another_xero_and_export_and_verify_read_through_the_api
             assert verified.returncode == 0, verified.stdout + verified.stderr
             assert "stored data equals Xero" in verified.stdout
         finally:
-            process.terminate()
-            process.wait(timeout=90)
+            stop_local_up(process, tmp_path)
