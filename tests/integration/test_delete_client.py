@@ -223,12 +223,19 @@ def test_a_large_client_is_purged_in_slices_each_redelivered_twice(aws, monkeypa
     assert items_of(client.client_id) == {}
 
 
-def test_a_slice_hands_over_when_its_invocation_runs_out_of_time_midway(aws, monkeypatch):
-    # Given a client with 30 invoices, purged 10 keys a page
+@pytest.fixture
+def purging_30_invoices(aws, monkeypatch) -> tuple[Client, PurgeMessage]:
+    """A client with 30 invoices, just deleted, purged 10 keys a page; and its purge's first message."""
     client = with_data(a_client("practice-a"), records=30)
     monkeypatch.setattr(purge, "PAGE_SIZE", 10)
     deletion.delete_client("practice-a", client.client_id)
     (message,) = purge_messages(aws)
+    return client, message
+
+
+def test_a_slice_hands_over_when_its_invocation_runs_out_of_time_midway(purging_30_invoices):
+    # Given a client with 30 invoices, purged 10 keys a page
+    client, message = purging_30_invoices
     queue = RecordingQueue()
     # When the slice's invocation has a minute when it begins and none a few pages later (its time was cut short)
     left = iter([60.0] * 3)
@@ -239,12 +246,9 @@ def test_a_slice_hands_over_when_its_invocation_runs_out_of_time_midway(aws, mon
     assert items_of(client.client_id) != {}
 
 
-def test_a_slice_resumes_after_the_last_key_its_message_names(aws, monkeypatch):
+def test_a_slice_resumes_after_the_last_key_its_message_names(purging_30_invoices):
     # Given a client with 30 invoices, purged 10 keys a page with no time to spare (one page a slice)
-    client = with_data(a_client("practice-a"), records=30)
-    monkeypatch.setattr(purge, "PAGE_SIZE", 10)
-    deletion.delete_client("practice-a", client.client_id)
-    (message,) = purge_messages(aws)
+    client, message = purging_30_invoices
     queue = RecordingQueue()
     invoices = XeroRecord.partition_key(client.client_id, "Invoices")
     # When slices run until one stops inside the invoices
