@@ -270,7 +270,7 @@ class OfflineStack:
         for worker in self.workers:
             worker._stop.set()
         if self.functions is not None:
-            self.functions.expire_invocations()  # a sync under way checkpoints at its next page and hands over
+            self.functions.expire_invocations()  # a sync or purge under way saves at its next page and hands over
         handover = time.monotonic() + HANDOVER_SECONDS
         for worker in self.workers:
             worker.stop(timeout=handover - time.monotonic())

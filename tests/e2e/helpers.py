@@ -16,7 +16,8 @@ from local.stack.offline_stack import OfflineStack
 from local.stack.template import REPO_ROOT
 
 EPHEMERAL_PORTS = ("--api-port", "0", "--console-port", "0", "--emulator-port", "0")
-STOP_BUDGET_SECONDS = 90  # a stop is bounded (children get SIGKILL after 10 s), a loaded machine is slow
+# A stop is bounded (30 s for the invocations under way, each engine SIGKILLed after 10 s); a loaded machine is slow.
+STOP_BUDGET_SECONDS = 90
 
 
 def start_local_up(state_dir: Path, *options: str) -> "subprocess.Popen[str]":
