@@ -35,7 +35,7 @@ from local.stack.lambda_runtime import Functions
 from local.stack.openapi_document import TITLE, merged_openapi
 from local.stack.provision import LOCAL_XERO_APP, observe_events, provision
 from local.stack.scheduler import LocalSchedule, ScheduleExpression, Scheduler
-from local.stack.sqs_poller import LOCAL_CONCURRENCY_CAP, QueueWorker
+from local.stack.sqs_poller import HANDOVER_SECONDS, LOCAL_CONCURRENCY_CAP, QueueWorker
 from local.stack.state_file import SIGNING_KEY_NAME, STATE_DIR, STATE_FILE_NAME, write_state
 from local.stack.swagger_ui import ASSET_PATTERN, DOCUMENT_PATH, PAGE_PATH, swagger_asset, swagger_page
 from local.stack.template import LOCAL_REGION, Function, PhysicalResource, Template
@@ -44,8 +44,6 @@ if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
 
 log = logging.getLogger("local.stack.offline_stack")
-# How long a stop waits in all for the invocations under way to save their work and hand over; then the engines stop.
-HANDOVER_SECONDS = 30.0
 _HANDLER_DEPENDENCIES = (
     "pydantic",
     "pynamodb.models",

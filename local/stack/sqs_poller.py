@@ -23,6 +23,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("local.stack.sqs_poller")
 LOCAL_CONCURRENCY_CAP = 2
+# How long a stop waits in all for the invocations under way to save their work and hand over.
+HANDOVER_SECONDS = 30.0
 _EVENT_ATTRIBUTES = (
     "ApproximateReceiveCount",
     "SentTimestamp",
@@ -131,7 +133,7 @@ class QueueWorker:
             thread.start()
             self._threads.append(thread)
 
-    def stop(self, timeout: float = 30.0) -> None:
+    def stop(self, timeout: float = HANDOVER_SECONDS) -> None:
         """No receive after this; waits up to `timeout` seconds in all for the invocations under way."""
         self._stop.set()
         self._running.set()
