@@ -154,9 +154,6 @@ def compiled_launcher(classpath: str) -> Path | None:
 class DynamoDBLocal(ManagedProcess):
     name: str = "DynamoDB Local"
     db_path: Path | None = None  # None: in memory
-    # The JVM's client compiler alone halves start-up (~2 CPU s less): right for the many short-lived engines of the
-    # tests. A stack that carries heavy work (a 200k-item purge) runs about a third faster on the full compiler.
-    quick_start: bool = True
 
     def command(self) -> list[str]:
         java = shutil.which("java")
@@ -168,7 +165,8 @@ class DynamoDBLocal(ManagedProcess):
         launcher = compiled_launcher(classpath)
         return [
             java,
-            *(["-XX:TieredStopAtLevel=1"] if self.quick_start else []),
+            # The JVM's client compiler alone halves start-up (~2 CPU s less): the tests start many short-lived engines.
+            "-XX:TieredStopAtLevel=1",
             "-XX:+UseSerialGC",  # one collector thread: local engines are small
             f"-Djava.library.path={home / 'DynamoDBLocal_lib'}",
             "-cp",

@@ -9,6 +9,7 @@ through that environment (AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_DYNAMODB, the XERO_
 """
 
 import contextlib
+import dataclasses
 import importlib
 import inspect
 import json
@@ -95,7 +96,7 @@ class OfflineStack:
         max_environments: int = 4,
         queue_workers: bool = True,
         xero_time_scale: float = 1.0,
-        dynamodb_quick_start: bool = True,
+        function_timeouts: Mapping[str, int] | None = None,
     ) -> None:
         self.api_port = api_port
         self.console_port = console_port
@@ -118,12 +119,13 @@ class OfflineStack:
         # The emulator's rate-limit clock this many times faster (60: Xero's minute lasts a second, its day 24
         # minutes), and the functions told so, as they pace themselves to Xero's minute.
         self.xero_time_scale = xero_time_scale
+        # A function's timeout cut short of the template's (seconds, by logical id): a test sees work that spans
+        # invocations (a large purge's slices) without the data it would take to outlast the template's timeout.
+        self.function_timeouts = dict(function_timeouts or {})
         self.region = LOCAL_REGION
 
         log_dir = state_dir / "logs"
-        self.dynamodb = DynamoDBLocal(
-            port=dynamodb_port, db_path=db_path, log_path=log_dir / "dynamodb.log", quick_start=dynamodb_quick_start
-        )
+        self.dynamodb = DynamoDBLocal(port=dynamodb_port, db_path=db_path, log_path=log_dir / "dynamodb.log")
         self.moto = MotoServer(port=moto_port, log_path=log_dir / "moto.log")
         self.emulator: Any = None
         self.emulator_error: str | None = None
@@ -197,7 +199,10 @@ class OfflineStack:
         )
         self.physical = provision(self.template, boto3.Session(), queue_overrides=overrides, xero_app=self.xero_app)
         self.event_observer_url = observe_events(self.template, boto3.Session(), self.physical)
-        functions = self.function_definitions = self.template.functions(self.physical)
+        functions = self.template.functions(self.physical)
+        for name, timeout in self.function_timeouts.items():
+            functions[name] = dataclasses.replace(functions[name], timeout=timeout)
+        self.function_definitions = functions
         self.environment = self._function_environment(functions)
         if self.emulator is not None and self.xero_time_scale != 1.0:
             self.environment.update(paced_to_emulator(self.xero_time_scale))
