@@ -6,13 +6,13 @@ import time
 from pynamodb.connection import Connection
 
 from xero_sync import models, tables
+from xero_sync.config import forget_environment
 
 
 def test_threads_that_first_use_a_table_at_once_all_get_the_shared_connection(monkeypatch):
     # Given a cold start (no connection made yet) and a connection slow to take a table's description, as a busy
     # machine makes it, so that threads overlap where the first use of a table is set up
-    tables._connection.cache_clear()
-    monkeypatch.setattr(models.XeroRecord, "_connection", None)
+    forget_environment()
     add_meta_table = Connection.add_meta_table
 
     def slow_add_meta_table(self, meta_table):
