@@ -165,7 +165,7 @@ class DynamoDBLocal(ManagedProcess):
         launcher = compiled_launcher(classpath)
         return [
             java,
-            # The JVM's client compiler alone halves start-up (~2 CPU s less): the tests start many short-lived engines.
+            # The JVM's client compiler alone halves start-up (~2 CPU s less): local engines start often, work lightly.
             "-XX:TieredStopAtLevel=1",
             "-XX:+UseSerialGC",  # one collector thread: local engines are small
             f"-Djava.library.path={home / 'DynamoDBLocal_lib'}",

@@ -31,7 +31,8 @@ MAX_RECEIVE_COUNT = 2  # deliveries before the dead-letter queue (the template's
 # With the emulator a real sync takes seconds: a visibility timeout shorter than that would redeliver it mid-run.
 XERO_VISIBILITY_TIMEOUT = 120
 # The purge stack's purge function timeout (the template's is 30 s): a slice hands over its client's purge
-# purge_time_margin_seconds before its invocation's end, so each slice here has about two seconds to delete.
+# purge_time_margin_seconds before its invocation's end, so each slice here has about two seconds to delete, and a
+# purge spans several invocations at tens of thousands of records, not the hundreds of thousands 30 s would need.
 PURGE_TIMEOUT_SECONDS = 10
 
 # Without the emulator, Xero is a closed port: never a developer's running emulator, never the real Xero.
@@ -56,8 +57,7 @@ STACK_KINDS: dict[str, dict[str, Any]] = {
         "parameters": {"SyncMaxReceiveCount": str(MAX_RECEIVE_COUNT), **UNREACHABLE_XERO, **LIMITED_PRACTICE},
     },
     "xero": XERO_STACK,
-    # The xero stack with the purge's invocations cut to PURGE_TIMEOUT_SECONDS: a deleted client's purge spans
-    # several at a few tens of thousands of records (at the template's 30 s, it would take hundreds of thousands).
+    # The xero stack with the purge's invocations cut to PURGE_TIMEOUT_SECONDS (the client delete's e2e).
     "purge": {**XERO_STACK, "function_timeouts": {"PurgeFunction": PURGE_TIMEOUT_SECONDS}},
     "chaos": CHAOS_STACK,  # the chaos driver's (local/chaos/driver.py): a killed worker's message is back in seconds
 }
