@@ -20,16 +20,37 @@ EPHEMERAL_PORTS = ("--api-port", "0", "--console-port", "0", "--emulator-port", 
 STOP_BUDGET_SECONDS = 90
 
 
+def developer_environment() -> dict[str, str]:
+    """The developer's environment, without what an in-process stack of this test session may have exported."""
+    leaked = ("AWS_ENDPOINT_URL", "XERO_", "CLIENTS_TABLE", "RECORDS_TABLE", "SYNC_QUEUE_URL")
+    return {k: v for k, v in os.environ.items() if not k.startswith(leaked)}
+
+
+def local_command(state_dir: Path, *args: str) -> list[str]:
+    """`python -m local ARGS` on the stack whose state lives in `state_dir`."""
+    return [sys.executable, "-m", "local", "--state-dir", str(state_dir), *args]
+
+
+def run_local(state_dir: Path, *args: str, timeout: float = 60) -> "subprocess.CompletedProcess[str]":
+    """`python -m local ARGS` run to its end as a developer runs it; its output captured."""
+    return subprocess.run(  # noqa: S603 - our own command line
+        local_command(state_dir, *args),
+        cwd=REPO_ROOT,
+        env=developer_environment(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
 def start_local_up(state_dir: Path, *options: str) -> "subprocess.Popen[str]":
     """`python -m local up` as a developer starts it, on ports of its own and without the schedules (and `options`);
     its stdout piped (read it until the ready line, then `drain` it)."""
-    environment = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_ENDPOINT_URL", "XERO_"))}
-    command = [sys.executable, "-m", "local", "--state-dir", str(state_dir), "up", *EPHEMERAL_PORTS, "--no-schedules"]
-    command += options
     return subprocess.Popen(  # noqa: S603 - our own command line
-        command,
+        local_command(state_dir, "up", *EPHEMERAL_PORTS, "--no-schedules", *options),
         cwd=REPO_ROOT,
-        env=environment,
+        env=developer_environment(),
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,
@@ -46,8 +67,7 @@ def stop_local_up(process: "subprocess.Popen[str]", state_dir: Path) -> None:
     except subprocess.TimeoutExpired:
         os.killpg(process.pid, signal.SIGKILL)
         process.wait()
-        down = [sys.executable, "-m", "local", "--state-dir", str(state_dir), "down"]
-        subprocess.run(down, cwd=REPO_ROOT, timeout=60, check=False, capture_output=True)  # noqa: S603 - our own command line
+        run_local(state_dir, "down")
         log = state_dir / "logs" / "local.log"
         tail = log.read_text(errors="replace").splitlines()[-40:] if log.exists() else ["(no log)"]
         message = f"the stack did not stop within {STOP_BUDGET_SECONDS} s; its log ended:\n" + "\n".join(tail)

@@ -2,8 +2,6 @@
 
 import json
 import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import IO
@@ -13,28 +11,11 @@ import requests
 
 from local.cli.main import READY_LINE
 from local.stack.provision import LOCAL_XERO_APP
-from local.stack.template import REPO_ROOT
-from tests.e2e.helpers import drain, start_local_up, stop_local_up
+from tests.e2e.helpers import drain, run_local, start_local_up, stop_local_up
 
 pytestmark = pytest.mark.slow
 
 STARTUP_BUDGET_SECONDS = 30  # the stack itself aims at < 10 s; CI machines are slower than laptops
-
-
-def _local(state_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(  # noqa: S603 - our own command line
-        [sys.executable, "-m", "local", "--state-dir", str(state_dir), *args],
-        cwd=REPO_ROOT,
-        env=_clean_environment(),
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-
-
-def _clean_environment() -> dict[str, str]:
-    return {k: v for k, v in os.environ.items() if not k.startswith("AWS_ENDPOINT_URL")}
 
 
 def _read_until_ready(stream: IO[str], deadline: float) -> list[str]:
@@ -90,7 +71,7 @@ def test_up_serves_the_api_and_down_stops_every_process(tmp_path: Path) -> None:
         assert state["environment"]["XERO_MINUTE_SECONDS"] == "1"
 
         # And a token minted by the CLI opens the API
-        minted = _local(tmp_path, "token", "--practice", "cli-practice")
+        minted = run_local(tmp_path, "token", "--practice", "cli-practice")
         assert minted.returncode == 0, minted.stderr
         response = requests.get(
             f"{state['api']}/clients", headers={"Authorization": f"Bearer {minted.stdout.strip()}"}, timeout=10
@@ -100,12 +81,12 @@ def test_up_serves_the_api_and_down_stops_every_process(tmp_path: Path) -> None:
         assert requests.get(f"{state['api']}/clients", timeout=10).status_code == 401
 
         # And the nightly schedule can be fired on the running stack
-        nightly = _local(tmp_path, "nightly")
+        nightly = run_local(tmp_path, "nightly")
         assert nightly.returncode == 0, nightly.stdout + nightly.stderr
         assert json.loads(nightly.stdout)["result"]["queued"] == 0
 
         # When `down` runs
-        stopped = _local(tmp_path, "down")
+        stopped = run_local(tmp_path, "down")
 
         # Then every process the stack started is gone, and so is the state file
         assert stopped.returncode == 0, stopped.stderr
@@ -155,12 +136,12 @@ def test_up_runs_against_another_xero_and_export_and_verify_read_through_the_api
 
             # And export writes what the data API shows, and verify finds it equal to a full read of that server
             out = tmp_path / "export"
-            exported = _local(tmp_path, "export", client_id, "--practice", practice, "--out", str(out))
+            exported = run_local(tmp_path, "export", client_id, "--practice", practice, "--out", str(out))
             assert exported.returncode == 0, exported.stderr
             invoices = [json.loads(line) for line in (out / "Invoices.jsonl").read_text().splitlines()]
             truth = requests.get(f"{xero}/_emulator/orgs/{tenant}/records/Invoices", timeout=30).json()["records"]
             assert {i["InvoiceID"]: i for i in invoices} == {t["InvoiceID"]: t for t in truth}
-            verified = _local(tmp_path, "verify", client_id, "--practice", practice)
+            verified = run_local(tmp_path, "verify", client_id, "--practice", practice)
             assert verified.returncode == 0, verified.stdout + verified.stderr
             assert "stored data equals Xero" in verified.stdout
         finally:

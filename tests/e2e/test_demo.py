@@ -6,7 +6,6 @@ import os
 import re
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import IO
@@ -15,7 +14,7 @@ import pytest
 import requests
 
 from local.stack.template import REPO_ROOT
-from tests.e2e.helpers import EPHEMERAL_PORTS
+from tests.e2e.helpers import EPHEMERAL_PORTS, developer_environment, local_command, run_local
 from tests.sync_support import XERO_TIME_SCALE
 
 pytestmark = pytest.mark.slow
@@ -25,22 +24,8 @@ READY_BUDGET_SECONDS = 600  # the whole demo on a busy 2-core machine; it aims a
 DEMO_WAITS_FOR_CTRL_C = re.compile(r"python -m local sync \S+ --wait$", re.MULTILINE)
 
 
-def _environment() -> dict[str, str]:
-    """The developer's environment, without what an in-process stack of this test session may have exported."""
-    leaked = ("AWS_ENDPOINT_URL", "XERO_", "CLIENTS_TABLE", "RECORDS_TABLE", "SYNC_QUEUE_URL")
-    return {k: v for k, v in os.environ.items() if not k.startswith(leaked)}
-
-
 def _local(state_dir: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(  # noqa: S603 - our own command line
-        [sys.executable, "-m", "local", "--state-dir", str(state_dir), *args],
-        cwd=REPO_ROOT,
-        env=_environment(),
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
+    return run_local(state_dir, *args, timeout=timeout)  # the demo's commands sync and verify: longer than most
 
 
 _HEADER = re.compile(r"^run (\S+) \((\w+), (\w+)\)$")  # the follow's title: the run's trigger and mode
@@ -137,22 +122,11 @@ def _alive(pid: int) -> bool:
 def _start_demo(state_dir: Path, log: IO[str], *options: str) -> subprocess.Popen[str]:
     """`python -m local demo` on a tiny organisation (rate-limit minute shortened to a second), its output in `log`."""
     return subprocess.Popen(  # noqa: S603 - our own command line
-        [
-            sys.executable,
-            "-m",
-            "local",
-            "--state-dir",
-            str(state_dir),
-            "demo",
-            "--size",
-            "tiny",
-            "--time-scale",
-            str(XERO_TIME_SCALE),
-            *EPHEMERAL_PORTS,
-            *options,
-        ],
+        local_command(
+            state_dir, "demo", "--size", "tiny", "--time-scale", str(XERO_TIME_SCALE), *EPHEMERAL_PORTS, *options
+        ),
         cwd=REPO_ROOT,
-        env=_environment(),
+        env=developer_environment(),
         stdout=log,
         stderr=subprocess.STDOUT,
         text=True,

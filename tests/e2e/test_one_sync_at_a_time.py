@@ -5,14 +5,13 @@ while it holds the client's lease; the overview and the history show each state 
 import json
 import os
 import subprocess
-import sys
 from typing import Any
 
 import pytest
 
 from local.stack.offline_stack import OfflineStack
 from local.stack.template import REPO_ROOT
-from tests.e2e.helpers import Api, eventually
+from tests.e2e.helpers import Api, eventually, local_command
 from tests.e2e.test_linking_e2e import SYNC_TIMEOUT, a_synced_client, finished_runs, overview, runs
 from tests.sync_support import Emulated, differences
 from tests.xero import Xero
@@ -42,7 +41,7 @@ def sync_now(api: Api, practice: str, client_id: str) -> dict[str, Any]:
 def worker_process(stack: OfflineStack, *options: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
     """A sync worker in a process of its own on this stack (`python -m local worker`)."""
     return subprocess.Popen(  # noqa: S603 - our own command line
-        [sys.executable, "-m", "local", "--state-dir", str(stack.state_dir), "worker", *options],
+        local_command(stack.state_dir, "worker", *options),
         cwd=REPO_ROOT,
         env={**os.environ, **(env or {})},
         stdout=subprocess.DEVNULL,

@@ -6,7 +6,6 @@ every sync the CLI's export (`python -m local export`) equals the emulator's gro
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +13,7 @@ import pytest
 
 from local.stack.offline_stack import OfflineStack
 from local.stack.template import REPO_ROOT
-from tests.e2e.helpers import Api, eventually
+from tests.e2e.helpers import Api, eventually, local_command
 from tests.e2e.test_linking_e2e import finished_runs, link, overview
 from tests.e2e.test_one_sync_at_a_time import CHILD_LEASE, sync_now, worker_process
 from tests.sync_support import TIMEOUT_FAULT_HOLD
@@ -42,9 +41,8 @@ def stack(xero_stack: OfflineStack) -> OfflineStack:
 
 def exported(stack: OfflineStack, practice: str, client_id: str, out: Path) -> dict[str, dict[str, Any]]:
     """The CLI's export of the client: per resource, its records by Xero id."""
-    command = [sys.executable, "-m", "local", "--state-dir", str(stack.state_dir), "export", client_id]
     result = subprocess.run(  # noqa: S603 - our own command line
-        [*command, "--out", str(out), "--practice", practice],
+        local_command(stack.state_dir, "export", client_id, "--out", str(out), "--practice", practice),
         cwd=REPO_ROOT,
         env=os.environ,
         capture_output=True,
