@@ -309,6 +309,12 @@ class Books:
         if with_string:
             record["UpdatedDateUTCString"] = iso_z(updated_ms)
 
+    @classmethod
+    def mark_paid(cls, document: Record, paid_ms: int) -> None:
+        """A document paid in full (its payments and credits cover it) on that day."""
+        document["Status"] = "PAID"
+        cls.dates(document, "FullyPaidOnDate", paid_ms, with_string=False)
+
     def pick_tracking(self) -> list[Record]:
         if not self.tracking or self.rng.random() < 0.5:
             return []
@@ -622,8 +628,7 @@ class Books:
             },
         ]
         if due <= 0:
-            updated["Status"] = "PAID"
-            self.dates(updated, "FullyPaidOnDate", date_ms, with_string=False)
+            self.mark_paid(updated, date_ms)
         self.stamp(updated, created_ms, with_string=True)
         return updated, payment
 
@@ -727,8 +732,7 @@ class Books:
         }
         updated_cn["Allocations"] = [*cn["Allocations"], allocation]
         if remaining <= 0:
-            updated_cn["Status"] = "PAID"
-            self.dates(updated_cn, "FullyPaidOnDate", date_ms, with_string=False)
+            self.mark_paid(updated_cn, date_ms)
         self.stamp(updated_cn, created_ms, with_string=True)
         updated_inv = dict(inv)
         credited = cents(inv["AmountCredited"]) + amount
@@ -750,8 +754,7 @@ class Books:
             },
         ]
         if due <= 0:
-            updated_inv["Status"] = "PAID"
-            self.dates(updated_inv, "FullyPaidOnDate", date_ms, with_string=False)
+            self.mark_paid(updated_inv, date_ms)
         self.stamp(updated_inv, created_ms, with_string=True)
         return updated_cn, updated_inv
 
@@ -790,8 +793,7 @@ class Books:
         self.journal(created_ms, date_ms, payment["PaymentType"], payment["PaymentID"], "Refund", lines)
         updated = dict(cn)
         updated["RemainingCredit"] = 0.0
-        updated["Status"] = "PAID"
-        self.dates(updated, "FullyPaidOnDate", date_ms, with_string=False)
+        self.mark_paid(updated, date_ms)
         updated["Payments"] = [
             {
                 "PaymentID": payment["PaymentID"],
