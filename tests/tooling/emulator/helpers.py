@@ -95,13 +95,21 @@ class Xero:
         return self.token({"grant_type": "refresh_token", "refresh_token": refresh_token})
 
     def get(
-        self, path: str, token: str, tenant_id: str | None, headers: dict[str, str] | None = None, **params: Any
+        self,
+        path: str,
+        token: str,
+        tenant_id: str | None,
+        headers: dict[str, str] | None = None,
+        timeout: float = 60,
+        **params: Any,
     ) -> requests.Response:
         all_headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
         if tenant_id is not None:
             all_headers["xero-tenant-id"] = tenant_id
         all_headers.update(headers or {})
-        return self.session.get(f"{self.base_url}/api.xro/2.0/{path}", headers=all_headers, params=params, timeout=60)
+        return self.session.get(
+            f"{self.base_url}/api.xro/2.0/{path}", headers=all_headers, params=params, timeout=timeout
+        )
 
     def records(self, tenant_id: str, resource: str) -> list[dict[str, Any]]:
         response = self.admin("GET", f"/orgs/{tenant_id}/records/{resource}")

@@ -170,28 +170,12 @@ def test_timeout_fault_holds_the_connection_then_closes_it_without_an_answer(con
     xero.admin("POST", "/faults", json={"kind": "timeout", "holdSeconds": 0.6, "path": "/api.xro/2.0/Invoices"})
     started = time.monotonic()
     with pytest.raises(requests.ConnectionError):
-        requests.get(
-            f"{xero.base_url}/api.xro/2.0/Invoices",
-            timeout=10,
-            headers={
-                "Authorization": f"Bearer {tokens['access_token']}",
-                "Accept": "application/json",
-                "xero-tenant-id": tenant_id,
-            },
-        )
+        xero.get("Invoices", tokens["access_token"], tenant_id, timeout=10)
     assert time.monotonic() - started >= 0.6
     # A client with a shorter timeout sees a read timeout
     xero.admin("POST", "/faults", json={"kind": "timeout", "holdSeconds": 1.0})
     with pytest.raises(requests.ReadTimeout):
-        requests.get(
-            f"{xero.base_url}/api.xro/2.0/Invoices",
-            timeout=0.3,
-            headers={
-                "Authorization": f"Bearer {tokens['access_token']}",
-                "Accept": "application/json",
-                "xero-tenant-id": tenant_id,
-            },
-        )
+        xero.get("Invoices", tokens["access_token"], tenant_id, timeout=0.3)
     time.sleep(0.8)  # let the held connection finish before the emulator stops
     assert xero.get("Invoices", tokens["access_token"], tenant_id).status_code == 200
 
@@ -200,15 +184,7 @@ def test_reset_fault_drops_the_connection(connected) -> None:
     xero, tenant_id, tokens = connected
     xero.admin("POST", "/faults", json={"kind": "reset", "count": 1})
     with pytest.raises(requests.ConnectionError):
-        requests.get(
-            f"{xero.base_url}/api.xro/2.0/Invoices",
-            timeout=10,
-            headers={
-                "Authorization": f"Bearer {tokens['access_token']}",
-                "Accept": "application/json",
-                "xero-tenant-id": tenant_id,
-            },
-        )
+        xero.get("Invoices", tokens["access_token"], tenant_id, timeout=10)
     assert xero.get("Invoices", tokens["access_token"], tenant_id).status_code == 200
 
 
