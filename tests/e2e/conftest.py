@@ -31,9 +31,9 @@ MAX_RECEIVE_COUNT = 2  # deliveries before the dead-letter queue (the template's
 # With the emulator a real sync takes seconds: a visibility timeout shorter than that would redeliver it mid-run.
 XERO_VISIBILITY_TIMEOUT = 120
 # The purge stack's purge function timeout (the template's is 30 s): a slice hands over its client's purge
-# purge_time_margin_seconds before its invocation's end, so each slice here has about two seconds to delete, and a
-# purge spans several invocations at tens of thousands of records, not the hundreds of thousands 30 s would need.
-PURGE_TIMEOUT_SECONDS = 10
+# purge_time_margin_seconds before its invocation's end, so each slice here has about a second to delete, and a
+# purge spans several invocations at twenty thousand records, not the hundreds of thousands 30 s would need.
+PURGE_TIMEOUT_SECONDS = 9
 
 # Without the emulator, Xero is a closed port: never a developer's running emulator, never the real Xero.
 UNREACHABLE_XERO = {name: "http://127.0.0.1:9" for name in ("XeroLoginUrl", "XeroIdentityUrl", "XeroApiUrl")}
