@@ -311,7 +311,7 @@ class Books:
 
     @classmethod
     def mark_paid(cls, document: Record, paid_ms: int) -> None:
-        """A document paid in full (its payments and credits cover it) on that day."""
+        """A document settled in full on that day (an invoice paid or credited, a credit note allocated or refunded)."""
         document["Status"] = "PAID"
         cls.dates(document, "FullyPaidOnDate", paid_ms, with_string=False)
 
