@@ -1,5 +1,6 @@
 """Linking, relinking and unlinking clients through the API and the Xero emulator."""
 
+import contextvars
 import json
 from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qsl, urlparse
@@ -10,6 +11,7 @@ import pytest
 from local.stack import handler_loader
 from local.stack.function_environment import forget_cached_clients
 from tests.api import Api
+from tests.integration.test_delete_client import run_purge
 from tests.integration.test_token_store import make_stale
 from xero_sync.deletion import delete_client
 from xero_sync.linking import LinkCompletion, complete_link, start_link
@@ -182,6 +184,49 @@ def test_unlink_removes_the_connection_and_the_unused_secret_but_keeps_the_clien
     # And unlinking again is a no-op
     again = api.call("POST", f"/clients/{client_id}/unlink")
     assert (again.status, again.body["remoteCleanup"]) == (200, "not_needed")
+
+
+@pytest.mark.parametrize(
+    ("racing", "expected"),
+    [("unlink", (200, "not_needed")), ("delete", (404, "client_not_found")), ("purge", (404, "client_not_found"))],
+)
+def test_an_unlink_racing_another_unlink_or_the_delete_answers_as_the_client_now_is(
+    aws, xero, api, monkeypatch, racing, expected
+):
+    # Given a practice's unlink, and another request on the client (a double click, or its deletion, maybe purged
+    # already) landing between the unlink's read of the client and its write
+    tenant = xero.create_org("Alpha Ltd")
+    (client_id,) = link(api, xero, [tenant])["clientIds"]
+    read, raced = Client.get, []
+
+    def read_then_race(*args, **kwargs) -> Client:
+        found = read(*args, **kwargs)
+        if not raced:
+            raced.append(None)  # before the racing request, which reads the client too
+            if racing == "unlink":
+                raced[0] = api.call("POST", f"/clients/{client_id}/unlink")
+            else:
+                raced[0] = api.call("DELETE", f"/clients/{client_id}")
+                if racing == "purge":
+                    contextvars.Context().run(run_purge, aws)  # as the purge function, not inside the unlink's
+        return found
+
+    monkeypatch.setattr(Client, "get", read_then_race)
+    answer = api.call("POST", f"/clients/{client_id}/unlink")
+    monkeypatch.undo()
+
+    # Then the racing request did its work, and the unlink answers as for the client it finds: unlinked by the
+    # other (nothing more to do), or gone
+    assert raced[0].status in {200, 202}, raced[0].body
+    code = answer.body["remoteCleanup"] if answer.status == 200 else answer.body["error"]["code"]
+    assert (answer.status, code) == expected
+    if racing == "unlink":
+        assert tenant not in connections_at_xero(xero)  # the other unlink cleaned up
+    elif racing == "delete":
+        assert Client.get("practice-a", client_id).deleting_since is not None  # its purge cleans up
+    # And a client deleted is never brought back (not even as an item with its keys alone)
+    listed = api.call("GET", "/clients")
+    assert (listed.status, len(listed.body["items"])) == (200, racing == "unlink")
 
 
 def test_unlinking_one_of_two_clients_sharing_a_token_set_leaves_the_other_working(xero, api):

@@ -14,7 +14,7 @@ from xero_sync.clients import load_client
 from xero_sync.errors import run_error_message
 from xero_sync.events import link_changed, publish
 from xero_sync.ids import client_id_for
-from xero_sync.models import CLEANUP_PARTITION, Client, LinkState, TokenSetRef
+from xero_sync.models import CLEANUP_PARTITION, Client, LinkState, TokenSetRef, condition_failed
 from xero_sync.observability import logger, metrics
 from xero_sync.runs import close_current_run
 from xero_sync.schemas import ApiModel
@@ -55,24 +55,39 @@ class UnlinkResult(ApiModel):
 def unlink_client(practice_id: str, client_id: str) -> UnlinkResult:
     """The client stops syncing at once (its data stays); Xero's side is cleaned up now, or later if Xero is away."""
     client = load_client(practice_id, client_id)
-    if client.link_state == LinkState.UNLINKED.value:
-        # One an earlier unlink could not close (it answered 500): unlinking again closes it.
-        close_current_run(client, "client_unlinked")
-        return UnlinkResult(client_id=client_id, link_state=LinkState.UNLINKED, remote_cleanup="not_needed")
-    client.update(
-        actions=[
-            *Client.link_state_actions(LinkState.UNLINKED, "Unlinked by the practice"),
-            Client.cleanup_partition.set(CLEANUP_PARTITION),
-            Client.updated_at.set(datetime.now(UTC)),
-        ],
-        condition=Client.link_state != LinkState.UNLINKED.value,
-    )
-    publish(link_changed(client, "unlinked"))  # before the run's closure: a consumer learns why it failed first
+    if client.link_state != LinkState.UNLINKED.value:
+        if _mark_unlinked(client):
+            publish(link_changed(client, "unlinked"))  # before the run's closure: a consumer learns why it failed first
+            close_current_run(client, "client_unlinked")
+            done = clean_up_remote(client)
+            return UnlinkResult(
+                client_id=client_id, link_state=LinkState.UNLINKED, remote_cleanup="done" if done else "pending"
+            )
+        client = load_client(practice_id, client_id)  # another request came first: gone (404), or it unlinked
+    # Unlinked already: one an earlier unlink could not close (it answered 500) is closed now.
     close_current_run(client, "client_unlinked")
-    done = clean_up_remote(client)
-    return UnlinkResult(
-        client_id=client_id, link_state=LinkState.UNLINKED, remote_cleanup="done" if done else "pending"
-    )
+    return UnlinkResult(client_id=client_id, link_state=LinkState.UNLINKED, remote_cleanup="not_needed")
+
+
+def _mark_unlinked(client: Client) -> bool:
+    """Marks the client unlinked unless another request did first, or its deletion began (a write on a purged item
+    would create one with keys alone). False when it lost that race."""
+    try:
+        client.update(
+            actions=[
+                *Client.link_state_actions(LinkState.UNLINKED, "Unlinked by the practice"),
+                Client.cleanup_partition.set(CLEANUP_PARTITION),
+                Client.updated_at.set(datetime.now(UTC)),
+            ],
+            condition=Client.client_id.exists()
+            & Client.deleting_since.does_not_exist()
+            & (Client.link_state != LinkState.UNLINKED.value),
+        )
+    except UpdateError as error:
+        if not condition_failed(error):
+            raise
+        return False
+    return True
 
 
 def clean_up_remote(client: Client) -> bool:
