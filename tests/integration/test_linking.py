@@ -459,6 +459,36 @@ def test_a_clean_up_of_a_client_relinked_meanwhile_leaves_its_new_token_set_and_
     assert api.call("POST", f"/clients/{client_id}/sync").status == 202
 
 
+def test_a_client_relinked_during_its_clean_up_keeps_its_connection(aws, xero, api, monkeypatch):
+    # Given a client unlinked while Xero was away, whose clean-up the nightly retry starts...
+    tenant = xero.create_org("Alpha Ltd")
+    (client_id,) = link(api, xero, [tenant])["clientIds"]
+    xero.admin("POST", "/faults", json={"path": "/connections", "kind": "503", "count": 3})
+    assert api.call("POST", f"/clients/{client_id}/unlink").body["remoteCleanup"] == "pending"
+    xero.admin("DELETE", "/faults")
+    (read_by_the_retry,) = Client.pending_cleanups.query(CLEANUP_PARTITION)
+    # ...and the practice relinks it (the same Xero user: the same connection) once the clean-up has read it again
+    # and refreshed the old token set
+    fresh, relinked = TokenStore.fresh, []
+
+    def fresh_then_relink(self: TokenStore, token_set_id: str, *args, **kwargs):
+        token_set = fresh(self, token_set_id, *args, **kwargs)
+        if not relinked:
+            relinked.append(complete(api, xero.consent(start(api, client_id), [tenant])).body["outcome"])
+        return token_set
+
+    monkeypatch.setattr(TokenStore, "fresh", fresh_then_relink)
+    assert clean_up_remote(read_by_the_retry)
+    monkeypatch.undo()
+
+    # Then the relinked client keeps its connection at Xero and syncs
+    assert relinked == ["relinked"]
+    assert Client.get("practice-a", client_id).link_state == "linked"
+    assert tenant in connections_at_xero(xero)
+    assert api.call("POST", f"/clients/{client_id}/sync").status == 202
+    assert token_sets_no_client_names() == set()
+
+
 def test_two_relinks_of_one_client_racing_leave_it_one_token_set(aws, xero, api, monkeypatch):
     # Given two completions relinking one client (two colleagues), the second completing between the first's read of
     # the client and its write

@@ -59,6 +59,29 @@ def test_one_practice_unlinking_keeps_the_connection_the_other_syncs_through(aws
     assert connections_of(emu) == [] and token_secrets(aws) == []
 
 
+def test_two_practices_unlinking_at_once_remove_the_connection(aws, api, emu, queue_url, shared, monkeypatch):
+    # Given practices A and B unlinking the shared organisation at once: B's unlink runs whole while A's looks for
+    # the clients still using the connection (each sees the other naming it)
+    _, a, b = shared
+    query, raced = Client.by_connection.query, []
+
+    def query_then_race(*args, **kwargs):
+        found = list(query(*args, **kwargs))
+        if not raced:
+            raced.append(None)  # before B's unlink, which looks too
+            raced[0] = api.call("POST", f"/clients/{b.client_id}/unlink", practice="practice-b")
+        return iter(found)
+
+    monkeypatch.setattr(Client.by_connection, "query", query_then_race)
+    answer = api.call("POST", f"/clients/{a.client_id}/unlink", practice="practice-a")
+    monkeypatch.undo()
+
+    # Then the connection no client uses any more is removed at Xero. B's clean-up removed it and revoked B's
+    # consent, which ends the Xero user's access tokens: A's token set, refused, is forgotten at a later retry.
+    assert [(r.status, r.body["remoteCleanup"]) for r in (*raced, answer)] == [(200, "done"), (200, "pending")]
+    assert connections_of(emu) == []
+
+
 def test_one_practice_relinking_then_deleting_leaves_the_other_syncing(aws, api, emu, queue_url, shared):
     tenant, a, b = shared
     api.call("POST", f"/clients/{a.client_id}/unlink", practice="practice-a")

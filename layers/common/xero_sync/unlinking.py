@@ -25,20 +25,23 @@ from xero_sync.xero_identity import TokenSet, XeroAuthError, XeroIdentity, XeroU
 
 
 def _clients_using(connection_id: str) -> set[tuple[str, str]]:
-    """Every client, in any practice, that names this Xero connection (the connection index: no scan)."""
-    return {(c.practice_id, c.client_id) for c in Client.by_connection.query(connection_id)}
+    """Every client, in any practice, that still uses this Xero connection: it names it (the connection index: no
+    scan) and is not unlinked. Each is read again, consistently: the index lags, and a client unlinked or being
+    deleted (maybe by a request running now) has left the connection, while one relinked meanwhile is back on it."""
+    users = set()
+    for key in Client.by_connection.query(connection_id):
+        with contextlib.suppress(DoesNotExist):
+            client = Client.get(key.practice_id, key.client_id, consistent_read=True)
+            if client.connection_id == connection_id and client.link_state != LinkState.UNLINKED.value:
+                users.add((client.practice_id, client.client_id))
+    return users
 
 
-def remove_connection_unless_used(
-    identity: XeroIdentity, token_set: TokenSet, connection_id: str, leaving: Client | None = None
-) -> bool:
-    """Removes a connection at Xero when no client but `leaving` uses it. A connection is the Xero user's for this
-    app and organisation, shared by every practice that user links it for: removing it under another client would
-    cut that client off. True when it was removed (or already gone)."""
-    users = _clients_using(connection_id)
-    if leaving is not None:
-        users.discard((leaving.practice_id, leaving.client_id))
-    if users:
+def remove_connection_unless_used(identity: XeroIdentity, token_set: TokenSet, connection_id: str) -> bool:
+    """Removes a connection at Xero when no client uses it. A connection is the Xero user's for this app and
+    organisation, shared by every practice that user links it for: removing it under another client would cut that
+    client off. True when it was removed (or already gone)."""
+    if users := _clients_using(connection_id):
         logger.info("Xero connection kept: another client uses it", extra={"clients": len(users)})
         return False
     identity.delete_connection(token_set, connection_id)
@@ -109,7 +112,7 @@ def clean_up_remote(client: Client) -> bool:
             token_set = store.fresh(token_set_id)
             identity = XeroIdentity()
             if client.connection_id:
-                remove_connection_unless_used(identity, token_set, client.connection_id, leaving=client)
+                remove_connection_unless_used(identity, token_set, client.connection_id)
 
             def revoke_unless_connected() -> None:
                 # Revoking would also cut the Xero user's other connections to this app: only when none are left.
