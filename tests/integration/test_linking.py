@@ -389,6 +389,45 @@ def test_a_relink_whose_client_is_deleted_after_its_token_set_is_written_leaves_
     assert TokenSetRef.count() == 0 and secrets_of(aws) == set()
 
 
+def test_a_relink_whose_client_is_purged_as_it_writes_the_link_is_refused_and_leaves_no_token_set(
+    aws, xero, api, monkeypatch
+):
+    # Given a relink whose client a colleague deletes, and whose purge ends, between the completion's read of the
+    # client and its write
+    tenant = xero.create_org("Alpha Ltd")
+    (client_id,) = link(api, xero, [tenant])["clientIds"]
+    api.call("POST", f"/clients/{client_id}/unlink")
+    params = xero.consent(start(api, client_id), [tenant])
+    create, read, purged = TokenStore.create, Client.get, []
+
+    def create_and_arm(self: TokenStore, *args, **kwargs) -> str:
+        purged.append(False)
+        return create(self, *args, **kwargs)
+
+    def read_then_purge(*args, **kwargs) -> Client:
+        found = read(*args, **kwargs)
+        if purged == [False]:
+            purged[0] = True
+            as_clients_function = handler_loader.CURRENT_FUNCTION.set("ClientsFunction")
+            try:
+                delete_client("practice-a", client_id)
+            finally:
+                handler_loader.CURRENT_FUNCTION.reset(as_clients_function)
+            contextvars.Context().run(run_purge, aws)  # as the purge function
+        return found
+
+    monkeypatch.setattr(TokenStore, "create", create_and_arm)
+    monkeypatch.setattr(Client, "get", read_then_purge)
+    response = complete(api, params)
+    monkeypatch.undo()
+
+    # Then the completion is refused as for a client being deleted, and nothing of it is left
+    assert purged == [True]
+    assert refusal(response) == (409, "client_being_deleted")
+    assert list(Client.query("practice-a")) == []
+    assert TokenSetRef.count() == 0 and secrets_of(aws) == set()
+
+
 @pytest.mark.parametrize("deletion_began", ["before_the_completion", "after_the_token_set_was_written"])
 def test_a_consent_naming_a_client_being_deleted_links_the_others_and_says_so(
     aws, xero, api, deleted_once_the_token_set_is_written, deletion_began

@@ -317,7 +317,10 @@ def _link_client(practice_id: str, connection: Connection, token_set_id: str) ->
         except UpdateError as error:
             if not condition_failed(error):
                 raise  # the write may have been applied (an answer lost): the token set is left as it is
-            existing.refresh(consistent_read=True)
+            try:
+                existing.refresh(consistent_read=True)
+            except DoesNotExist:
+                raise _ClientBeingDeleted() from None  # deleted and purged since it was read
             if existing.deleting_since is not None:
                 raise _ClientBeingDeleted() from None  # its deletion began after the check before the token set
             continue
