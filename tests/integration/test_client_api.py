@@ -138,6 +138,14 @@ def test_a_token_without_a_practice_is_refused(api):
     assert (response.status, response.body["error"]["code"]) == (401, "unauthorized")
 
 
+def test_a_token_whose_practice_id_no_key_can_hold_is_refused_on_every_route_kind(api):
+    # A practice id is a key (DynamoDB's partition keys end at 2,048 bytes): a longer claim is refused, not a 500
+    for method, path in (("GET", "/clients"), ("POST", f"/clients/{a_client('p').client_id}/sync")):
+        response = api.call(method, path, practice="p" * 3000)
+        assert (response.status, response.body["error"]["code"]) == (401, "unauthorized"), (method, response.body)
+    assert api.call("GET", "/clients", practice="p" * 512).status == 200
+
+
 CLIENT_ROUTES = [(r.method, r.path) for r in TEMPLATE.routes() if "{clientId}" in r.path]
 # The data routes' other parameters, filled with values valid for any client (a resource of the catalogue, an id).
 OTHER_PARAMETERS = {"{resource}": "Invoices", "{xeroId}": "00000000-0000-4000-8000-00000000abcd"}

@@ -44,10 +44,14 @@ class ErrorBody(BaseModel):
     error: ErrorDetail
 
 
+# A practice id is a key (and part of one: the rate limit's window); far below DynamoDB's 2,048-byte partition key.
+MAX_PRACTICE_ID_BYTES = 512
+
 _ERROR_DESCRIPTIONS = {
     HTTPStatus.BAD_REQUEST: "malformed_json, invalid_cursor; a link completion's invalid_state, access_denied, "
     "xero_error, missing_code, exchange_failed, no_organisation",
-    HTTPStatus.UNAUTHORIZED: "unauthorized: the token names no practice or user",
+    HTTPStatus.UNAUTHORIZED: "unauthorized: the token names no practice or user, or a practice id over "
+    f"{MAX_PRACTICE_ID_BYTES} bytes",
     HTTPStatus.FORBIDDEN: "state_mismatch: the link was started by another user",
     HTTPStatus.NOT_FOUND: "client_not_found (also another practice's client), route_not_found; the data API's "
     "resource_not_found (details name the valid resources) and record_not_found",
@@ -222,4 +226,6 @@ def caller_practice_id(app: APIGatewayHttpResolver) -> str:
     practice_id = claims.get(get_settings().practice_claim)
     if not isinstance(practice_id, str) or not practice_id:
         raise Unauthorized("the token names no practice")
+    if len(practice_id.encode("utf-8", "replace")) > MAX_PRACTICE_ID_BYTES:
+        raise Unauthorized(f"the token's practice id is over {MAX_PRACTICE_ID_BYTES} bytes")
     return practice_id
