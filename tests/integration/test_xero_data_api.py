@@ -1,6 +1,7 @@
 """The data API through its real handlers: a synced client's Xero data, page by page, equal to the emulator's ground
 truth, in Xero's own schemas; filters, cursors, errors, and what a page costs."""
 
+import base64
 import json
 from datetime import UTC, datetime
 from typing import Any
@@ -194,6 +195,56 @@ def test_a_record_whose_contact_id_is_no_uuid_is_kept_whole_and_a_contact_id_fil
     assert (refused.status, refused.body["error"]["details"][0]["location"]) == (422, "query.contactId")
 
 
+def test_copies_naming_ids_no_key_can_hold_are_left_as_xero_sent_them_and_their_pages_read(aws, api):
+    # Given records as a hostile Xero could send them, which the sync stores (their own ids are good): a contact
+    # naming a group by a list, and invoices whose embedded contact's ContactID is empty or over 1,024 bytes
+    client = a_client("practice-a")
+    store, stamp = RecordStore(client.client_id), "/Date(1778412345678+0000)/"
+    group = {"ContactGroupID": "g0000001-0000-4000-8000-000000000000", "Name": "Trade", "Status": "ACTIVE"}
+    store.apply(BY_NAME["ContactGroups"], [group])
+    odd_group = {"ContactGroupID": ["not", "an", "id"], "Name": "Odd"}
+    contact = {
+        "ContactID": "c0000001-0000-4000-8000-000000000000",
+        "Name": "Harbour Café",
+        "ContactGroups": [odd_group, {"ContactGroupID": group["ContactGroupID"], "Name": "Old name"}],
+        "UpdatedDateUTC": stamp,
+    }
+    store.apply(BY_NAME["Contacts"], [contact])
+    odd_contact_ids = ["", "\u00e9" * 600]
+    store.apply(
+        INVOICES,
+        [
+            {
+                "InvoiceID": f"i000000{n}-0000-4000-8000-000000000000",
+                "Contact": {"ContactID": cid},
+                "UpdatedDateUTC": stamp,
+            }
+            for n, cid in enumerate(odd_contact_ids)
+        ],
+    )
+    first = len(AWS_CALLS.calls)
+
+    # When their pages and records are read, then each answers, with the group it can resolve and the copies it
+    # cannot left as they came
+    contacts = api.call("GET", f"/clients/{client.client_id}/xero/Contacts")
+    assert contacts.status == 200, contacts.body
+    assert [g["Name"] for g in contacts.body["items"][0]["ContactGroups"]] == ["Trade"]
+    one = api.call("GET", f"/clients/{client.client_id}/xero/Contacts/{contact['ContactID']}")
+    assert one.status == 200, one.body
+    invoices = api.call("GET", f"/clients/{client.client_id}/xero/Invoices")
+    assert invoices.status == 200, invoices.body
+    assert [i["Contact"]["ContactID"] for i in invoices.body["items"]] == odd_contact_ids
+    # And no key DynamoDB would refuse (an empty one, or one over 1,024 bytes: moto takes both) was asked for
+    keys = [
+        key["id"]["S"]
+        for call in AWS_CALLS.since(first)
+        if call.operation == "BatchGetItem"
+        for request in call.params["RequestItems"].values()
+        for key in request["Keys"]
+    ]
+    assert all(0 < len(key.encode()) <= 1024 for key in keys), keys
+
+
 def test_a_record_written_when_its_contact_was_stored_as_text_is_still_read(aws, api):
     # Given an invoice whose item holds its ContactID as text, as items written before it was kept as 16 bytes do
     client = a_client("practice-a")
@@ -252,6 +303,25 @@ def test_a_cursor_is_good_only_for_its_own_client_resource_and_filter(api, emu, 
     for garbage in ("x", "bm90IGEgY3Vyc29y", "%00"):
         response = api.call("GET", f"/clients/{client.client_id}/xero/Invoices", query=f"cursor={garbage}")
         assert (response.status, response.body["error"]["code"]) == (400, "invalid_cursor"), garbage
+
+
+def test_a_cursor_goes_on_after_any_id_the_store_holds_and_never_after_one_no_key_can_hold(aws, api):
+    # Given invoices whose ids hold a newline (any text a key holds is stored)
+    client = a_client("practice-a")
+    stamp = "/Date(1778412345678+0000)/"
+    ids = ["a\nid-1", "a\nid-2"]
+    RecordStore(client.client_id).apply(INVOICES, [{"InvoiceID": rid, "UpdatedDateUTC": stamp} for rid in ids])
+    path = f"/clients/{client.client_id}/xero/Invoices"
+    # When they are read a page of one at a time, then paging on reaches each once
+    first = api.call("GET", path, query="limit=1")
+    second = api.call("GET", path, query=f"limit=1&cursor={first.body['nextCursor']}")
+    assert second.status == 200, second.body
+    assert [page.body["items"][0]["InvoiceID"] for page in (first, second)] == ids
+    # And a cursor made up to start after an id over 1,024 bytes (a key DynamoDB refuses) is refused before any read
+    fingerprint = base64.urlsafe_b64decode(first.body["nextCursor"] + "==").decode().split("|")[0]
+    forged = base64.urlsafe_b64encode(f"{fingerprint}|{'\u00e9' * 700}".encode()).decode().rstrip("=")
+    refused = api.call("GET", path, query=f"limit=1&cursor={forged}")
+    assert (refused.status, refused.body["error"]["code"]) == (400, "invalid_cursor")
 
 
 def test_one_record_and_the_404s(api, emu, synced):

@@ -89,6 +89,11 @@ def clean_text(value: Any) -> str | None:
     return value.encode("utf-8", "replace").decode()
 
 
+def is_key_text(value: Any) -> bool:
+    """Text a record's sort key can hold: a non-empty string, no lone surrogates, at most MAX_ID_BYTES of UTF-8."""
+    return isinstance(value, str) and bool(value) and clean_text(value) == value and len(value.encode()) <= MAX_ID_BYTES
+
+
 def split_storable(spec: ResourceSpec, records: list[Any]) -> tuple[list[Record], list[str]]:
     """The records of a page that can be stored, and why each of the others cannot."""
     good: list[Record] = []
@@ -108,7 +113,7 @@ def _problem(spec: ResourceSpec, record: Any) -> str | None:
     rid = record.get(spec.id_field)
     if not isinstance(rid, str) or not rid:
         return f"no {spec.id_field}" if rid is None else f"{spec.id_field} is not a non-empty string"
-    if clean_text(rid) != rid or len(rid.encode()) > MAX_ID_BYTES:
+    if not is_key_text(rid):
         return f"{spec.id_field} is not text a key can hold"
     if spec.stamped and parse_ms_date(record.get("UpdatedDateUTC")) is None:
         return f"{spec.id_field} {rid}: no Xero UpdatedDateUTC"

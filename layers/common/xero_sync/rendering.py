@@ -20,14 +20,15 @@ from typing import Any
 
 from xero_sync.catalogue import BY_NAME, ResourceSpec
 from xero_sync.record_bodies import Record
-from xero_sync.record_store import RecordStore
+from xero_sync.record_store import RecordStore, is_key_text
 
 CONTACTS = BY_NAME["Contacts"]
 CONTACT_GROUPS = BY_NAME["ContactGroups"]
 
 
 def _names_contact(value: Any) -> bool:
-    return isinstance(value, dict) and isinstance(value.get("ContactID"), str)
+    # A copy whose ContactID no key can hold names no stored contact (and would make the contacts' read fail).
+    return isinstance(value, dict) and is_key_text(value.get("ContactID"))
 
 
 def _contact_copies(node: Any) -> Iterator[dict[str, Any]]:
@@ -112,7 +113,7 @@ class Renderer:
         kept = []
         for group in groups:
             group_id = group.get(CONTACT_GROUPS.id_field) if isinstance(group, dict) else None
-            if group_id in stored:
+            if isinstance(group_id, str) and group_id in stored:
                 _refresh(group, stored[group_id], CONTACT_GROUPS.id_field, _GROUP_COPY_OWN)
                 kept.append(group)
         contact["ContactGroups"] = kept

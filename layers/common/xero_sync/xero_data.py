@@ -22,7 +22,7 @@ from xero_sync.errors import InvalidCursor, InvalidParameter, RecordNotFound, Re
 from xero_sync.models import XeroRecord
 from xero_sync.paging import decode_cursor, encode_cursor
 from xero_sync.record_bodies import Record, decode_body
-from xero_sync.record_store import MAX_ID_BYTES, RecordStore, ResourceState
+from xero_sync.record_store import MAX_ID_BYTES, RecordStore, ResourceState, is_key_text
 from xero_sync.rendering import Renderer
 from xero_sync.schemas import ResourceImport, XeroOrganisationView, XeroRecordPage
 from xero_sync.xero_dates import from_ms
@@ -40,8 +40,9 @@ MAX_FILTERED_QUERIES = 10
 # at most this much there, leaving the rest for the envelope and headers, and the next page starts after its last.
 MAX_PAGE_BYTES = 5 * 1024 * 1024
 ORGANISATION = BY_NAME["Organisation"]
-# A cursor is "{filter fingerprint}|{last Xero id}": one from another client, resource or filter is refused.
-_CURSOR_PATTERN = r"[0-9a-f]{16}\|.{1,1024}"
+# A cursor is "{filter fingerprint}|{last Xero id}": one from another client, resource or filter is refused, and so
+# is one whose id no key can hold (any id the store holds may follow, newlines included).
+_CURSOR_PATTERN = r"(?s)[0-9a-f]{16}\|.+"
 
 
 @cache
@@ -188,7 +189,7 @@ def list_records(
     if cursor is not None:
         token = decode_cursor(cursor, _CURSOR_PATTERN)
         cursor_fingerprint, after = token.split("|", 1)
-        if cursor_fingerprint != fingerprint:
+        if cursor_fingerprint != fingerprint or not is_key_text(after):
             raise InvalidCursor()
     load_client(practice_id, client_id)
     store = RecordStore(client_id)
