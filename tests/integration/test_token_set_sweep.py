@@ -10,7 +10,7 @@ from botocore.stub import Stubber
 
 from tests.faults import Killed, killed
 from tests.integration.test_dispatch import invoke_dispatch
-from tests.integration.test_linking import link, secrets_of, token_sets_no_client_names
+from tests.integration.test_linking import complete, link, secrets_of, start, token_sets_no_client_names
 from xero_sync import aws_clients
 from xero_sync.dispatch import dispatch_nightly
 from xero_sync.linking import LinkCompletion, complete_link, start_link
@@ -51,6 +51,11 @@ def age_every_token_set(age: timedelta = timedelta(hours=2)) -> None:
         created_ago(ref.token_set_id, age)
 
 
+def connected_users(xero) -> set[str]:
+    """The Xero users with a connection to the app."""
+    return {c["userId"] for c in xero.admin("GET", "/connections").json()["connections"]}
+
+
 def forgotten(aws, token_set_id: str) -> bool:
     """Its ref and its secret are both gone."""
     return TokenSetRef.count(token_set_id) == 0 and token_set_id not in secrets_of(aws)
@@ -85,6 +90,8 @@ def test_a_completion_killed_before_its_client_writes_leaves_a_token_set_the_nig
     # Then the orphan's secret and ref are gone, and the relinked client keeps its own token set, which works
     assert forgotten_count(answer) == 1 and forgotten(aws, orphan)
     assert secrets_of(aws) == kept
+    # And the orphan's connections at Xero went with it, but the one the relinked client still uses
+    assert connected_users(xero) == ({"demo-user"} if completion == "relink" else set())
     for token_set_id in kept:
         assert TokenStore().fresh(token_set_id).seconds_left() > 0
 
@@ -116,6 +123,34 @@ def test_an_organisations_removal_killed_before_the_sets_deletion_leaves_a_set_t
     assert secrets_of(aws) == {new}
     lines = [json.loads(line) for line in every_log_line.lines[first_line:] if "token set forgotten" in line]
     assert [line["token_set_id"] for line in lines] == [old]
+
+
+def test_a_relink_through_another_xero_user_leaves_the_old_users_connection_to_the_nightly_which_removes_it(
+    aws, xero, api
+):
+    # Given a client linked through one Xero user, which a colleague relinks through another Xero login
+    tenant = xero.create_org("Alpha Ltd")
+    xero.admin("POST", f"/orgs/{tenant}/users", json={"userId": "colleague"})
+    (client_id,) = link(api, xero, [tenant])["clientIds"]
+    old = Client.get("practice-a", client_id).token_set_id
+    params = xero.consent(start(api, client_id), [tenant], user_id="colleague")
+    assert complete(api, params).body.get("outcome") == "relinked"
+    relinked = Client.get("practice-a", client_id)
+    # (the link function may not read a token set: the old one keeps the organisation, named by no client)
+    assert token_sets_no_client_names() == {old} and connected_users(xero) == {"demo-user", "colleague"}
+    age_every_token_set()
+
+    # When the nightly dispatch runs, Xero away at first
+    xero.admin("POST", "/faults", json={"path": "/connections", "kind": "503", "count": 1000})
+    assert forgotten_count(invoke_dispatch(aws, {"trigger": "nightly"})) == 0
+    xero.admin("DELETE", "/faults")
+    answer = invoke_dispatch(aws, {"trigger": "nightly"})
+
+    # Then the first user's connection, which no client uses, is removed at Xero and the old token set forgotten;
+    # the client syncs through the colleague's
+    assert forgotten_count(answer) == 1 and forgotten(aws, old)
+    assert connected_users(xero) == {"colleague"} and secrets_of(aws) == {relinked.token_set_id}
+    assert api.call("POST", f"/clients/{client_id}/sync").status == 202
 
 
 def test_token_sets_an_hour_old_that_clients_name_are_kept(aws, xero, api):
@@ -188,8 +223,12 @@ def test_a_set_secrets_manager_fails_to_delete_is_counted_kept_whole_and_forgott
     metrics.clear_metrics()
     first_line = len(every_log_line.lines)
 
-    # When Secrets Manager fails its deletion through the night
+    # When Secrets Manager fails its deletion through the night (its secret read first, as stored, for its
+    # connections at Xero)
+    secret_name = TokenSetRef.get(orphan).secret_name
+    stored = aws.session.client("secretsmanager").get_secret_value(SecretId=secret_name)["SecretString"]
     with Stubber(aws_clients.secrets_manager()) as secrets:
+        secrets.add_response("get_secret_value", {"Name": secret_name, "SecretString": stored})
         secrets.add_client_error("delete_secret", "InternalServiceError", http_status_code=500)
         summary = dispatch_nightly()
 

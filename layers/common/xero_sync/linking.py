@@ -10,6 +10,7 @@ leaves the state and the code untouched.
 import contextlib
 import re
 import secrets
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from http import HTTPStatus
 from typing import Literal
@@ -182,6 +183,14 @@ def _queue_first_sync(practice_id: str, client: Client, trigger: RunTrigger) -> 
         request_sync(practice_id, client.client_id, trigger, mode)
 
 
+@dataclass(frozen=True)
+class _PreviousLink:
+    """What a relinked client used before: its token set and its connection at Xero (either may be gone)."""
+
+    token_set_id: str | None
+    connection_id: str | None
+
+
 class _ClientBeingDeleted(Exception):
     """The client's deletion began after the completion checked it, before its link was written."""
 
@@ -205,11 +214,11 @@ def _add(pending: OAuthState, token_set: TokenSet, connections: list[Connection]
     client_ids = []
     for connection in linkable:
         try:
-            client, previous_token_set = _link_client(pending.practice_id, connection, token_set_id)
+            client, previous = _link_client(pending.practice_id, connection, token_set_id)
         except _ClientBeingDeleted:
             store.forget_tenant(token_set_id, connection.tenant_id)  # no client will name it for this organisation
             continue
-        store.forget_tenant(previous_token_set, connection.tenant_id)
+        _leave_previous(previous, connection)
         _queue_first_sync(pending.practice_id, client, RunTrigger.LINK)
         client_ids.append(client.client_id)
     if not client_ids:
@@ -238,13 +247,26 @@ def _relink(
     store = TokenStore()
     token_set_id = store.create(pending.practice_id, token_set, {chosen.tenant_id})
     try:
-        client, previous_token_set = _link_client(pending.practice_id, chosen, token_set_id)
+        client, previous = _link_client(pending.practice_id, chosen, token_set_id)
     except _ClientBeingDeleted:
         store.forget_tenant(token_set_id, chosen.tenant_id)  # its only organisation: the token set goes
         raise refused("client_being_deleted") from None
-    store.forget_tenant(previous_token_set, chosen.tenant_id)
+    _leave_previous(previous, chosen)
     _queue_first_sync(pending.practice_id, client, RunTrigger.RELINK)
     return LinkOutcome(outcome="relinked", code="relinked", message="Relinked.", client_ids=[client.client_id])
+
+
+def _leave_previous(previous: _PreviousLink | None, connection: Connection) -> None:
+    """The consent a relinked client used before gives its organisation up. When another Xero user consented (a new
+    connection), the old token set keeps the organisation instead, named by no client: the nightly sweep removes
+    the old user's connection at Xero through it, unless a client still uses it (this function may not read a token
+    set), then forgets it."""
+    if previous is None or previous.token_set_id is None:
+        return
+    if previous.connection_id not in (None, connection.id):
+        logger.info("relinked through another Xero user: the previous connection is left to the nightly sweep")
+        return
+    TokenStore().forget_tenant(previous.token_set_id, connection.tenant_id)
 
 
 def _disconnect_strangers(identity: XeroIdentity, token_set: TokenSet, strangers: list[Connection]) -> None:
@@ -266,10 +288,10 @@ def _organisation_name(connection: Connection) -> str:
     return (connection.tenant_name or "Xero organisation").encode("utf-8", "replace").decode()[:512]
 
 
-def _link_client(practice_id: str, connection: Connection, token_set_id: str) -> tuple[Client, str | None]:
+def _link_client(practice_id: str, connection: Connection, token_set_id: str) -> tuple[Client, _PreviousLink | None]:
     """Creates the client, or relinks the one that already has this organisation (a new consent for a client
-    there was already, through either flow, is a relink), and says which on the bus. Returns the client and the
-    token set it used before (None for a new client)."""
+    there was already, through either flow, is a relink), and says which on the bus. Returns the client and what it
+    used before (None for a new client)."""
     now = datetime.now(UTC)
     client_id = client_id_for(practice_id, connection.tenant_id)
     linked_fields: list[Action] = [
@@ -307,8 +329,12 @@ def _link_client(practice_id: str, connection: Connection, token_set_id: str) ->
     # Conditional on the token set read, so the one it replaces is known for sure: a racing relink's is never left
     # behind, named by no client. Each lost race is another completion's write, and those are few: the loop ends.
     while True:
-        previous = existing.token_set_id
-        names_previous = Client.token_set_id == previous if previous else Client.token_set_id.does_not_exist()
+        previous = _PreviousLink(existing.token_set_id, existing.connection_id)
+        names_previous = (
+            Client.token_set_id == previous.token_set_id
+            if previous.token_set_id
+            else Client.token_set_id.does_not_exist()
+        )
         try:
             existing.update(
                 actions=linked_fields,

@@ -12,7 +12,8 @@ has taken its organisation out of the set and has not yet let go of the set (or 
 its work at Xero by then, and reads a set gone meanwhile as nothing left to clean: it ends all the same.
 
 Forgetting is `TokenStore.delete` (the secret without a recovery window, then the ref), never a revocation: Xero ties
-connections to the user, and other consents of that user rely on them (docs/link-flow.md).
+connections to the user, and other consents of that user rely on them (docs/link-flow.md). Before it, the set's
+connections to its organisations are removed at Xero unless a client uses them (`_disconnect`).
 """
 
 from collections.abc import Iterable
@@ -25,7 +26,9 @@ from pynamodb.exceptions import PynamoDBException
 from xero_sync.ids import client_id_for
 from xero_sync.models import Client, TokenSetRef
 from xero_sync.observability import logger, metrics
-from xero_sync.tokens import TokenStore
+from xero_sync.tokens import TokenSetRevoked, TokenStore
+from xero_sync.unlinking import remove_connection_unless_used
+from xero_sync.xero_identity import XeroAuthError, XeroIdentity, XeroUnavailable
 
 ORPHAN_AGE = timedelta(hours=1)
 # Token sets whose organisations' clients are read together: a BatchGetItem reads 100 keys, and most sets have one.
@@ -42,6 +45,9 @@ def forget_orphaned_token_sets() -> int:
     for refs in batched(old, SETS_PER_READ, strict=False):
         for ref in _named_by_no_client(refs):
             store = store or TokenStore()
+            if ref.tenant_ids and not _disconnect(store, ref):
+                metrics.add_metric(name="TokenSetsNotForgotten", unit="Count", value=1)
+                continue  # Xero away: kept whole for the next night
             try:
                 # Only if its organisations are still among those just read (nothing adds one to a set: belt and
                 # braces), checked on a consistent read of the ref before its secret goes.
@@ -57,6 +63,27 @@ def forget_orphaned_token_sets() -> int:
                 logger.info("token set forgotten: no client names it", extra={"token_set_id": ref.token_set_id})
                 forgotten += 1
     return forgotten
+
+
+def _disconnect(store: TokenStore, ref: TokenSetRef) -> bool:
+    """An orphan's connections to its organisations at Xero go before it, unless a client uses them: those of a
+    completion killed before its clients' writes, and the old Xero user's once a relink went through another (the
+    link function may not read a token set, and leaves the old one here for this). False when Xero was away."""
+    try:
+        token_set = store.fresh(ref.token_set_id)
+        identity = XeroIdentity()
+        for connection in identity.connections(token_set):
+            if connection.tenant_id in ref.tenant_ids:
+                remove_connection_unless_used(identity, token_set, connection.id)
+    except TokenSetRevoked:
+        return True  # Xero dropped the consent, and its connections with it
+    except (XeroUnavailable, XeroAuthError) as failure:  # an answer unlike Xero's among them
+        logger.warning(
+            "an orphaned token set's connections could not be checked at Xero: kept for the next night",
+            extra={"token_set_id": ref.token_set_id, "error": type(failure).__name__},
+        )
+        return False
+    return True
 
 
 def _named_by_no_client(refs: Iterable[TokenSetRef]) -> list[TokenSetRef]:
