@@ -1,6 +1,8 @@
 """The sync engine under Xero's limits and failures, and interrupted runs, on moto with the emulator."""
 
 import itertools
+import time
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -8,14 +10,17 @@ from tests.sync_support import (
     TIMEOUT_FAULT_HOLD,
     counts_of,
     differences,
+    drain,
     fast_settings,
     floor_calls,
     run_to_end,
     sync,
 )
+from xero_sync.config import get_settings
 from xero_sync.engine import EngineHooks
-from xero_sync.models import Client, PassCheckpoint, SyncRun, XeroRecord
+from xero_sync.models import Client, PassCheckpoint, RunStatus, RunTrigger, SyncRun, XeroRecord
 from xero_sync.record_store import RecordStore
+from xero_sync.sync_requests import request_sync
 from xero_sync.sync_worker import process_sync_message
 
 pytestmark = pytest.mark.slow
@@ -75,6 +80,36 @@ def test_a_day_limit_parks_the_client_until_it_resets_then_the_run_resumes(aws, 
     assert Client.get("practice-a", client.client_id).current_run_status == "deferred"
     run = run_to_end(aws.session, queue_url, drain_one(aws, queue_url, wait=5))
     assert run.status == "succeeded"
+    assert differences(emu, tenant, client.client_id) == {}
+
+
+def test_short_429s_that_outlast_the_invocations_time_hand_the_run_back_to_wait_for_the_limit(
+    aws, emu, queue_url, link
+):
+    # Given an imported client whose organisation Xero then refuses call after call (minute 429s, Retry-After 1 s)
+    tenant, client, message = link("Refusing Ltd", size="tiny")
+    assert run_to_end(aws.session, queue_url, message).status == "succeeded"
+    emu.change(tenant, 20, seed="refusing")
+    emu.fault("429-minute", count=40, tenantId=tenant, retryAfter=1)
+    # When its next sync is taken by an invocation with 3 s left before its safety margin
+    margin = get_settings().sync_time_margin_seconds
+    ends = time.monotonic() + margin + 3
+    request_sync(client.practice_id, client.client_id, RunTrigger.MANUAL)
+    (next_run,) = drain(aws.session, queue_url)
+    status = process_sync_message(next_run, remaining_seconds=lambda: ends - time.monotonic())
+    # Then it stops waiting before that time is spent (in Lambda, waiting on would end in its timeout and the run
+    # closed as worker_lost): the run is queued again, waiting on the rate limit for about one Retry-After
+    overrun = margin - (ends - time.monotonic())
+    assert overrun < 1, f"the invocation returned {overrun:.1f} s into its safety margin"
+    assert status is RunStatus.QUEUED
+    run = SyncRun.get(client.client_id, next_run.run_id, consistent_read=True)
+    assert (run.status, run.waiting_reason, run.error_code) == ("queued", "rate_limit", None)
+    assert run.resumes_at is not None and run.resumes_at <= datetime.now(UTC) + timedelta(seconds=2)
+    assert 0 < run.rate_limited < 40
+    # And once Xero answers again, the requeued run resumes from its checkpoints and stores the changes exactly
+    emu.admin("DELETE", "/faults")
+    run = run_to_end(aws.session, queue_url, drain_one(aws, queue_url, wait=5))
+    assert (run.status, run.run_id) == ("succeeded", next_run.run_id)
     assert differences(emu, tenant, client.client_id) == {}
 
 

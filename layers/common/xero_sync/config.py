@@ -84,7 +84,8 @@ class Settings(BaseModel):
     # Transient failures are retried this many times per call, backing off exponentially from this base (jittered).
     xero_attempts: int = Field(default=5, ge=1)
     xero_backoff_base_seconds: float = Field(default=0.5, ge=0)
-    # A minute 429 whose Retry-After is longer than this is not waited out in the Lambda: the run is requeued.
+    # A minute 429 whose Retry-After is longer than this (or than the invocation has left before
+    # SYNC_TIME_MARGIN_SECONDS) is not waited out in the Lambda: the run is requeued.
     xero_max_inline_wait_seconds: float = Field(default=20.0, ge=0)
     # A 503 that outlasted the retries, or a token set that could not be refreshed for now: the run is tried again
     # this much later. Well under Xero's 30-minute grace for a refresh token already used.

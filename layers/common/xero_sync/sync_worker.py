@@ -3,7 +3,8 @@
 Outcomes of the engine (engine/outcomes.py) and what they do to the run:
 - done: succeeded (the client records its last successful sync);
 - continue: the Lambda ran short of time, or a minute limit / an offline organisation asks for a longer wait than
-  is worth holding the Lambda for: the run goes back to `queued` and the same message is requeued (with the delay);
+  is worth holding the Lambda for (or than it has left): the run goes back to `queued` and the same message is
+  requeued (with the delay);
 - deferred: Xero's day limit: the run is `deferred` with `resumes_at`, the message requeued (SQS delays at most
   15 minutes, so a message that arrives early is put back again without calling Xero);
 - failed: a persistent failure, recorded with its reason; every checkpoint is kept for the next run;

@@ -1,9 +1,10 @@
 """The Accounting API client the sync engine reads Xero through: one organisation, paced to Xero's limits.
 
 - Calls are paced by `xero_pacing.Pacer`: Xero's in-flight cap and minute budget, honoured before any 429.
-- 429: a minute limit with a short Retry-After is waited out here (every call holds for it); a long one, or a day
-  limit, is raised to the engine (which checkpoints and requeues, or parks the client). A Retry-After that is no
-  wait (missing, not a number, zero or less, infinite) is the limit's window; one over a day is a day.
+- 429: a minute limit with a short Retry-After is waited out here (every call holds for it); a long one, one longer
+  than the caller's time left (`time_left`: the engine's invocation), or a day limit, is raised to the engine (which
+  checkpoints and requeues, or parks the client). A Retry-After that is no wait (missing, not a number, zero or
+  less, infinite) is the limit's window; one over a day is a day.
 - Transient failures (5xx, timeouts, connection resets, bodies that are not JSON) are retried (tenacity) with
   exponential backoff and full jitter; what still fails is raised with its reason.
 - 401/403 are raised as they are: what they mean depends on the resource (Journals) and is the engine's call.
@@ -151,6 +152,9 @@ class XeroApi:
             settings.xero_max_in_flight, settings.xero_calls_per_minute, settings.xero_minute_seconds, self.stop, sleep
         )
         self.stats = CallStats(waits=self.pacer.waits)
+        # The seconds the caller may still spend waiting (None: no deadline); the engine sets it from its invocation's
+        # time, so a 429 answered again and again is not waited out until Lambda's timeout.
+        self.time_left: Callable[[], float | None] = lambda: None
 
     def waiting(self) -> tuple[WaitReason, datetime] | None:
         """What the calls wait on right now (a rate limit, a back-off), and until when; None when none waits."""
@@ -258,7 +262,9 @@ class XeroApi:
         retry_after = self._retry_after(problem, response.headers.get("Retry-After"))
         self.stats.add(rate_limited=1)
         logger.info("Xero rate limit", extra={"problem": problem, "retry_after": retry_after})
-        if problem == "day" or retry_after > self.settings.xero_max_inline_wait_seconds:
+        left = self.time_left()
+        too_long = retry_after > self.settings.xero_max_inline_wait_seconds or (left is not None and retry_after > left)
+        if problem == "day" or too_long:
             raise RateLimited(problem, retry_after)
         self.pacer.hold(retry_after)
         self._pause(0, "rate_limit")

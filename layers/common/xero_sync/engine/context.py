@@ -129,9 +129,20 @@ class Context:
     # before it needs no re-read.
     contacts_read_from: datetime | None = None
 
+    def __post_init__(self) -> None:
+        self.api.time_left = self.time_left  # a 429's wait, too, must end within the invocation's time
+
+    def time_left(self) -> float | None:
+        """Seconds of the invocation left before its margin (what saving and queueing a continuation needs); None
+        when it has no deadline."""
+        if self.remaining_seconds is None:
+            return None
+        return self.remaining_seconds() - self.options.time_margin_seconds
+
     def check_time(self) -> None:
         """Before each call: another pass stopped the run, or too little of the invocation's time is left."""
         if self.api.stop.is_set():
             raise Stopped
-        if self.remaining_seconds is not None and self.remaining_seconds() < self.options.time_margin_seconds:
+        left = self.time_left()
+        if left is not None and left < 0:
             raise OutOfTime
