@@ -1,6 +1,7 @@
 """Odd answers from Xero, scripted answer by answer, against one resource's pass on moto: nothing is deleted on a
 guess (a record missing from a read is gone only when a whole read proves it and, where Xero never removes records,
-a second read agrees), a date out of any calendar's range fails nothing, and the counts stay what is stored."""
+a second read agrees), a version stamped before the stored one replaces nothing, a date out of any calendar's range
+fails nothing, and the counts stay what is stored."""
 
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -14,10 +15,11 @@ from xero_sync.engine import EngineHooks
 from xero_sync.engine.context import CheckpointStore, Context, options_from_settings
 from xero_sync.engine.outcomes import OnResource, rule_for
 from xero_sync.engine.passes import Passes
-from xero_sync.models import PassCheckpoint
+from xero_sync.models import PassCheckpoint, XeroRecord
 from xero_sync.record_store import RecordStore
 from xero_sync.schemas import SyncMode
 from xero_sync.xero_api import XeroApi, XeroApiError
+from xero_sync.xero_dates import parse_ms_date
 
 CLIENT = "client-odd"
 NOW = datetime(2026, 7, 1, tzinfo=UTC)
@@ -57,6 +59,12 @@ def listing(spec: ResourceSpec, pages: list[list[str]], item_count: int | None =
         return body
 
     return answer
+
+
+def showing(spec: ResourceSpec, record: dict[str, Any]) -> Answer:
+    """A list answer of this one record, as it is given."""
+    plain = listing(spec, [[record[spec.id_field]]])
+    return lambda params: {**plain(params), spec.key: [record]}
 
 
 def run_pass(spec: ResourceSpec, answers: list[Answer], mode: SyncMode = "incremental") -> Context:
@@ -147,6 +155,47 @@ def test_a_mass_deletion_the_second_read_cannot_prove_leaves_the_count_at_what_i
     assert stored(spec) == set(ids)
     assert ctx.totals.warnings[spec.name] == ["sweep_unconfirmed"]
     assert RecordStore(CLIENT).counts()[spec.name] == 30
+
+
+# --- earlier versions -------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("stamp", "kept"),
+    [("/Date(1770000000000+0000)/", True), (STAMP, False), ("/Date(1790000000000+0000)/", False)],
+    ids=["stamped-before", "stamped-the-same", "stamped-after"],
+)
+def test_an_answer_stamped_before_the_stored_record_is_stale_and_one_stamped_the_same_or_after_replaces_it(
+    aws, stamp, kept
+):
+    # Given an invoice stored as authorised
+    spec = BY_NAME["Invoices"]
+    authorised = {"InvoiceID": "a", "UpdatedDateUTC": STAMP, "Status": "AUTHORISED", "Total": 100}
+    run_pass(spec, [showing(spec, authorised)], mode="initial")
+    # When a later read shows it voided, stamped before the stored version, at the same time, or after it
+    voided = {**authorised, "UpdatedDateUTC": stamp, "Status": "VOIDED", "Total": 0}
+    ctx = run_pass(spec, [showing(spec, voided)])
+    # Then a version stamped before is an earlier one (Xero's stamps only move forward): counted unchanged, the
+    # stored one kept as readers see it (its body, and the stamp and status the data API filters on); otherwise the
+    # voided invoice replaces it
+    expected = authorised if kept else voided
+    store = RecordStore(CLIENT)
+    assert store.bodies(spec, ["a"]) == {"a": expected}
+    item = XeroRecord.get(store.partition(spec.name), "a")
+    assert (item.status, item.updated_ms) == (expected["Status"], parse_ms_date(expected["UpdatedDateUTC"]))
+    counts = ctx.totals.counts[spec.name]
+    assert (counts.unchanged, counts.updated) == ((1, 0) if kept else (0, 1))
+
+
+def test_a_record_xero_does_not_stamp_replaces_the_stored_one_whenever_it_differs(aws):
+    # Given a tax rate stored (Xero stamps no tax rate)
+    spec = BY_NAME["TaxRates"]
+    active = {"TaxType": "OUTPUT2", "Name": "GST on Income", "Status": "ACTIVE"}
+    run_pass(spec, [showing(spec, active)], mode="initial")
+    # When a later read shows it deleted
+    deleted = {**active, "Status": "DELETED"}
+    ctx = run_pass(spec, [showing(spec, deleted)])
+    # Then the deleted version is stored
+    assert RecordStore(CLIENT).bodies(spec, ["OUTPUT2"]) == {"OUTPUT2": deleted}
+    assert ctx.totals.counts[spec.name].updated == 1
 
 
 # --- dates out of range ----------------------------------------------------------------------------------------------

@@ -6,6 +6,9 @@ that hold contacts, its contact's ContactID are copied out (the data API filters
 "Unchanged" is decided against the stored body (BatchGetItem; its read units are the whole item's, whatever it
 projects): the same record encodes to the same bytes, and bytes that differ are decoded and compared as canonical
 JSON (sorted keys), so a new dictionary or zlib build rewrites nothing. An unchanged record costs no write.
+Xero's UpdatedDateUTC only moves forward: a record whose stamp is older than the stored one's is an earlier version
+(a stale answer) and is counted unchanged, the stored one kept; a record without a stamp, or stored without one, is
+compared by its body alone.
 A first import into an empty partition reads only what it wrote itself (a record Xero showed on two pages).
 
 Writes go through BatchWriteItem (25 a request); PynamoDB resends unprocessed items with backoff, which is what
@@ -120,6 +123,11 @@ def _problem(spec: ResourceSpec, record: Any) -> str | None:
     return None
 
 
+def _older(updated_ms: int | None, stored_ms: float | None) -> bool:
+    """Whether a record stamped `updated_ms` is an earlier version than the one stored, stamped `stored_ms`."""
+    return updated_ms is not None and stored_ms is not None and updated_ms < stored_ms
+
+
 def record_id(spec: ResourceSpec, record: Record) -> str:
     return str(record[spec.id_field])
 
@@ -180,15 +188,15 @@ class RecordStore:
     def partition(self, resource: str) -> str:
         return XeroRecord.partition_key(self.client_id, resource)
 
-    def _stored_bodies(self, resource: str, ids: list[str]) -> dict[str, bytes]:
+    def _stored(self, resource: str, ids: list[str]) -> dict[str, XeroRecord]:
+        """The stored items of these ids (their bodies and stamps), by id."""
         partition = self.partition(resource)
-        found: dict[str, bytes] = {}
+        attributes = [XeroRecord.xero_id.attr_name, XeroRecord.body.attr_name, XeroRecord.updated_ms.attr_name]
+        found: dict[str, XeroRecord] = {}
         for start in range(0, len(ids), BATCH_GET_LIMIT):
             keys = [(partition, rid) for rid in ids[start : start + BATCH_GET_LIMIT]]
-            for item in XeroRecord.batch_get(
-                keys, attributes_to_get=[XeroRecord.xero_id.attr_name, XeroRecord.body.attr_name]
-            ):
-                found[item.xero_id] = item.body
+            for item in XeroRecord.batch_get(keys, attributes_to_get=attributes):
+                found[item.xero_id] = item
         return found
 
     def apply(
@@ -216,25 +224,29 @@ class RecordStore:
             counts.rejected += 1
             del by_id[rid]
         maybe = list(by_id) if may_be_stored is None else [rid for rid in by_id if rid in may_be_stored]
-        stored = self._stored_bodies(spec.name, maybe)
+        stored = self._stored(spec.name, maybe)
         partition = self.partition(spec.name)
         changed: list[Record] = []
         items: list[XeroRecord] = []
         for rid, record in by_id.items():
-            old_body = stored.get(rid)
-            old = None if old_body is None or old_body == bodies[rid] else decode_body(old_body, spec.id_field, rid)
-            if old_body is not None and (old is None or _canonical(old) == _canonical(record)):
+            updated_ms = parse_ms_date(record.get("UpdatedDateUTC"))
+            held = stored.get(rid)
+            if held is None:
+                counts.inserted += 1
+            elif (
+                held.body == bodies[rid]
+                or _older(updated_ms, held.updated_ms)  # a stale answer: the stored version is later
+                or _canonical(decode_body(held.body, spec.id_field, rid)) == _canonical(record)
+            ):
                 counts.unchanged += 1
                 continue
-            if old is None:
-                counts.inserted += 1
             else:
                 counts.updated += 1
             items.append(
                 XeroRecord(
                     partition=partition,
                     xero_id=rid,
-                    updated_ms=parse_ms_date(record.get("UpdatedDateUTC")),
+                    updated_ms=updated_ms,
                     status=clean_text(record.get(spec.status_field)) if spec.status_field else None,
                     contact_id=_filterable_contact(record) if spec.holds_contacts else None,
                     body=bodies[rid],
@@ -348,7 +360,7 @@ class RecordStore:
         return {item.resource.removeprefix(COUNT_PREFIX): int(item.record_count or 0) for item in found}
 
     def bodies(self, spec: ResourceSpec, ids: list[str]) -> dict[str, Record]:
-        return {rid: decode_body(body, spec.id_field, rid) for rid, body in self._stored_bodies(spec.name, ids).items()}
+        return {rid: decode_body(item.body, spec.id_field, rid) for rid, item in self._stored(spec.name, ids).items()}
 
     def records(self, spec: ResourceSpec) -> Iterator[Record]:
         """Every stored record of a resource, in Xero id order (streamed page by page)."""
