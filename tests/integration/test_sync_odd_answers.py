@@ -80,7 +80,10 @@ def run_pass(spec: ResourceSpec, answers: list[Answer], mode: SyncMode = "increm
         remaining_seconds=None,
         hooks=EngineHooks(),
     )
-    Passes(ctx).by_date(spec)
+    if spec.paging is Paging.OFFSET:
+        Passes(ctx).by_offset(spec)
+    else:
+        Passes(ctx).by_date(spec)
     return ctx
 
 
@@ -259,3 +262,70 @@ def test_an_answer_without_its_list_fails_the_resource_and_keeps_its_records_and
     assert stored(spec) == {"a", "b"}
     after = PassCheckpoint.get(CLIENT, spec.name)
     assert (after.modified_since, after.full_synced_at) == (before.modified_since, before.full_synced_at)
+
+
+# --- offset reads (Journals) -----------------------------------------------------------------------------------------
+def numbered_page(spec: ResourceSpec, numbers: list[int], first: int = 1) -> dict[str, Any]:
+    """An answer listing records numbered `numbers`, in that order (the first one's id j{first}, and so on)."""
+    listed = [
+        {spec.id_field: f"j{i}", spec.offset_field: n, "CreatedDateUTC": STAMP} for i, n in enumerate(numbers, first)
+    ]
+    return {spec.key: listed, "DateTimeUTC": f"/Date({int(NOW.timestamp() * 1000)})/"}
+
+
+def numbered(spec: ResourceSpec, last: int) -> Answer:
+    """Xero's offset paging over records numbered 1 to `last`: the first 100 numbered above the offset asked for."""
+
+    def answer(params: dict[str, str]) -> dict[str, Any]:
+        offset = int(params["offset"])
+        return numbered_page(spec, list(range(offset + 1, last + 1))[: spec.page_size], first=offset + 1)
+
+    return answer
+
+
+def journals(last: int) -> set[str]:
+    return {f"j{i}" for i in range(1, last + 1)}
+
+
+@pytest.mark.parametrize(
+    "numbers",
+    [
+        [*range(51, 56), 2_000_000_000, *range(57, 61)],  # one number far off, mid-page
+        [*range(51, 60), 2_000_000_000],  # the page's last number far off: the next call would ask above it
+        list(range(50, 60)),  # a number not above the offset asked for
+    ],
+    ids=["out-of-order", "jump-at-the-end", "not-above-the-offset"],
+)
+def test_a_page_of_journals_out_of_sequence_fails_the_resource_and_keeps_its_offset(aws, numbers):
+    # Given journals 1 to 50 imported
+    spec = BY_NAME["Journals"]
+    run_pass(spec, [numbered(spec, 50)], mode="initial")
+    # When Xero answers the next ten with a number out of sequence
+    with pytest.raises(XeroApiError) as failed:
+        run_pass(spec, [lambda params: numbered_page(spec, numbers, first=51)])
+    # Then the resource fails with a code (the run ends partial), nothing of the page is stored, the offset stays
+    assert rule_for(failed.value).on_resource is OnResource.FAILED and failed.value.code == "pagination_out_of_sequence"
+    assert stored(spec) == journals(50)
+    assert PassCheckpoint.get(CLIENT, spec.name).journal_offset == 50
+    # And once Xero numbers them in sequence, the next run reads on from there
+    run_pass(spec, [numbered(spec, 60)])
+    assert stored(spec) == journals(60)
+    assert PassCheckpoint.get(CLIENT, spec.name).journal_offset == 60
+
+
+def test_a_full_sync_brings_back_a_journal_offset_past_what_xero_has(aws):
+    # Given journals 1 to 50 imported, and an offset past any journal Xero has (as an odd number, before pages were
+    # checked for their sequence, left it)
+    spec = BY_NAME["Journals"]
+    run_pass(spec, [numbered(spec, 50)], mode="initial")
+    checkpoint = PassCheckpoint.get(CLIENT, spec.name)
+    checkpoint.journal_offset = 2_000_000_000
+    checkpoint.save()
+    # When a full sync re-reads the journals, ten posted since
+    run_pass(spec, [numbered(spec, 60)], mode="full")
+    # Then the offset is the last journal it read, and the next run reads on from there
+    assert stored(spec) == journals(60)
+    assert PassCheckpoint.get(CLIENT, spec.name).journal_offset == 60
+    ctx = run_pass(spec, [numbered(spec, 70)])
+    assert ctx.api.asked == [{"offset": "60"}]  # type: ignore[attr-defined]
+    assert stored(spec) == journals(70)

@@ -71,6 +71,13 @@ SWEEP_UNCONFIRMED = "sweep_unconfirmed"  # a mass deletion the confirming whole 
 SWEEP_CONFIRMED = "mass_deletion_confirmed"  # a mass deletion a second whole read confirmed
 
 
+# Answers a pass refuses: the resource fails with the code (the run ends partial), nothing of the answer is stored and
+# its checkpoint stays where it was. Each code's message for the practice: errors.RUN_ERROR_MESSAGES.
+class OutOfSequence(XeroApiError, code="pagination_out_of_sequence"):
+    """A page of an offset read whose numbers do not each rise from the one before (the offset asked for, first) by
+    at most catalogue.OFFSET_GAP_MAX."""
+
+
 class UnprovenRead(Exception):
     """A whole read that cannot prove it saw every record (`code`: one of the PAGINATION_* warnings)."""
 

@@ -8,10 +8,17 @@ is stored either way. Nothing is called before the caller asks for the next page
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from itertools import pairwise
 from typing import Any
 
-from xero_sync.catalogue import Paging, ResourceSpec
-from xero_sync.engine.outcomes import PAGINATION_MISMATCH, PAGINATION_MISSING, PAGINATION_STALLED, UnprovenRead
+from xero_sync.catalogue import OFFSET_GAP_MAX, Paging, ResourceSpec
+from xero_sync.engine.outcomes import (
+    PAGINATION_MISMATCH,
+    PAGINATION_MISSING,
+    PAGINATION_STALLED,
+    OutOfSequence,
+    UnprovenRead,
+)
 from xero_sync.record_bodies import Record
 from xero_sync.record_store import record_id
 from xero_sync.xero_api import Page, XeroApi, XeroApiError
@@ -86,7 +93,9 @@ def _numbered(spec: ResourceSpec, fetch: Fetch, page: int, from_start: bool) -> 
 
 def _by_offset(spec: ResourceSpec, fetch: Fetch, offset: int, from_start: bool) -> Iterator[PageRead]:
     """Offset endpoints (Journals): each call reads on from the last number read; a shorter page is the last. A
-    full page that names no later number ends the read unproven: reading on would loop."""
+    full page that names no later number ends the read unproven: reading on would loop. A page whose numbers do not
+    rise in sequence from the offset asked for is refused (OutOfSequence): reading on from its last number could
+    skip records Xero has."""
     while True:
         answer = fetch(paging_params(spec, offset))
         numbers = [
@@ -94,7 +103,10 @@ def _by_offset(spec: ResourceSpec, fetch: Fetch, offset: int, from_start: bool) 
             for r in answer.records
             if isinstance(r, dict) and isinstance(r.get(spec.offset_field), int)
         ]
-        following = max([offset, *numbers])
+        for earlier, later in pairwise([offset, *numbers]):
+            if not 0 < later - earlier <= OFFSET_GAP_MAX:
+                raise OutOfSequence(f"{spec.name} from offset {offset}: {later} after {earlier}")
+        following = numbers[-1] if numbers else offset
         if len(answer.records) < spec.page_size:
             yield PageRead(answer, offset, following, last=True)
             return

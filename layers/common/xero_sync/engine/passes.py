@@ -136,12 +136,14 @@ class Passes:
                 rejected or None,
             )
             if plan.kind == "incremental" and not rejected:
-                cp.journal_offset = max(offset, int(cp.journal_offset or 0))
+                cp.journal_offset = offset
             ctx.checkpoints.save(cp)
         resumed = plan.resumed or bool(cp.pass_resumed)
         self._count(spec, seen, plan.whole and not resumed and not rejected)
         if not rejected:  # otherwise the offset stays: the next pass reads the rejected records again
-            cp.journal_offset = max(offset, int(cp.journal_offset or 0))
+            # Where the read ended, not the greater of it and the old offset: a whole read begins at the first number,
+            # so a full sync brings back an offset an odd answer once moved past what Xero has.
+            cp.journal_offset = offset
             if plan.kind == "initial" or (plan.kind == "full" and not resumed):
                 cp.full_synced_at = ctx.clock()
         clear_pass(cp)
