@@ -29,14 +29,17 @@ Answer = Callable[[dict[str, str]], dict[str, Any]]  # the body Xero answers, gi
 
 class ScriptedXero(XeroApi):
     """The real client's parsing of each answer, with the answers scripted: `answers` are used in turn, the last
-    for every call after."""
+    for every call after; a GET /{name}/{id} is answered by `by_id`, given the id."""
 
-    def __init__(self, answers: list[Answer]) -> None:
+    def __init__(self, answers: list[Answer], by_id: Callable[[str], dict[str, Any]] | None = None) -> None:
         super().__init__("http://xero.invalid", "tenant", lambda _: "token", get_settings(), sleep=lambda _: None)
         self.answers = answers
+        self.by_id = by_id
         self.asked: list[dict[str, str]] = []
 
     def _get(self, path: str, params: dict[str, str], headers: dict[str, str] | None) -> Any:
+        if self.by_id and "/" in path:
+            return self.by_id(path.split("/", 1)[1]), timedelta(milliseconds=5)
         self.asked.append(params)
         answer = self.answers[min(len(self.asked), len(self.answers)) - 1]
         return answer(params), timedelta(milliseconds=5)
@@ -67,8 +70,13 @@ def showing(spec: ResourceSpec, record: dict[str, Any]) -> Answer:
     return lambda params: {**plain(params), spec.key: [record]}
 
 
-def run_pass(spec: ResourceSpec, answers: list[Answer], mode: SyncMode = "incremental") -> Context:
-    api = ScriptedXero(answers)
+def run_pass(
+    spec: ResourceSpec,
+    answers: list[Answer],
+    mode: SyncMode = "incremental",
+    by_id: Callable[[str], dict[str, Any]] | None = None,
+) -> Context:
+    api = ScriptedXero(answers, by_id)
     ctx = Context(
         client_id=CLIENT,
         api=api,
@@ -199,6 +207,26 @@ def test_a_record_xero_does_not_stamp_replaces_the_stored_one_whenever_it_differ
     # Then the deleted version is stored
     assert RecordStore(CLIENT).bodies(spec, ["OUTPUT2"]) == {"OUTPUT2": deleted}
     assert ctx.totals.counts[spec.name].updated == 1
+
+
+@pytest.mark.parametrize(
+    "answered",
+    [["g1", "g2", "g3", "g4", "g5"], ["g1"], []],
+    ids=["the-whole-list", "another-record", "no-record"],
+)
+def test_a_record_read_by_id_answered_as_another_fails_the_resource_and_deletes_nothing(aws, answered):
+    # Given five contact groups imported, each read on its own for its members
+    spec = BY_NAME["ContactGroups"]
+    ids = ["g1", "g2", "g3", "g4", "g5"]
+    run_pass(spec, [listing(spec, [ids])], mode="initial", by_id=lambda rid: {spec.key: records(spec, [rid])})
+    # When a full sync's list shows them all, but GET /ContactGroups/{id} answers other groups, or none, whatever
+    # the id asked for
+    with pytest.raises(XeroApiError) as failed:
+        run_pass(spec, [listing(spec, [ids])], mode="full", by_id=lambda rid: {spec.key: records(spec, answered)})
+    # Then the resource fails with a code (the run ends partial), and every group is still stored
+    assert rule_for(failed.value).on_resource is OnResource.FAILED and failed.value.code == "record_mismatch"
+    assert stored(spec) == set(ids)
+    assert RecordStore(CLIENT).counts()[spec.name] == 5
 
 
 # --- dates out of range ----------------------------------------------------------------------------------------------

@@ -123,6 +123,8 @@ RUN_ERROR_MESSAGES = {
     "xero_transient_failure": "Xero kept failing. The next sync will try again.",
     "pagination_out_of_sequence": "Xero numbered a page of records out of sequence, so it was not stored. The next "
     "sync will try again.",
+    "record_mismatch": "Xero's answer for one record was not that record, so nothing was changed. The next sync will "
+    "try again.",
     "xero_unauthorized": "Xero refused the sync's authorisation. Relink the client if this persists.",
     "xero_forbidden": "Xero no longer allows access to this organisation. Relink it to sync.",
     "token_revoked": "Xero no longer accepts this client's authorisation. Relink it to sync.",

@@ -78,6 +78,10 @@ class OutOfSequence(XeroApiError, code="pagination_out_of_sequence"):
     at most catalogue.OFFSET_GAP_MAX."""
 
 
+class NotTheRecordAskedFor(XeroApiError, code="record_mismatch"):
+    """A GET /{name}/{id} answer that is not the one record asked for (none, several, or another)."""
+
+
 class UnprovenRead(Exception):
     """A whole read that cannot prove it saw every record (`code`: one of the PAGINATION_* warnings)."""
 

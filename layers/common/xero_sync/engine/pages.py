@@ -16,12 +16,13 @@ from xero_sync.engine.outcomes import (
     PAGINATION_MISMATCH,
     PAGINATION_MISSING,
     PAGINATION_STALLED,
+    NotTheRecordAskedFor,
     OutOfSequence,
     UnprovenRead,
 )
 from xero_sync.record_bodies import Record
 from xero_sync.record_store import record_id
-from xero_sync.xero_api import Page, XeroApi, XeroApiError
+from xero_sync.xero_api import Page, XeroApi
 
 Fetch = Callable[[dict[str, str]], Page]  # one list call, given the paging parameters
 
@@ -153,16 +154,20 @@ def read_whole(
     for read in pages(spec, fetch, start_of(spec), from_start=True):
         records = read.answer.records
         if details and spec.detail_by_id:
-            records = [first_record(api.get(f"{spec.name}/{record_id(spec, r)}", {}), spec) for r in records]
+            records = [read_record(api, spec, record_id(spec, r)) for r in records]
         yield records
         if read.unproven:
             raise UnprovenRead(read.unproven)
 
 
-def first_record(body: dict[str, Any], spec: ResourceSpec) -> Record:
-    """The one record of a GET /{name}/{id} answer."""
-    records = body.get(spec.key)
-    if not isinstance(records, list) or not records or not isinstance(records[0], dict):
-        raise XeroApiError(f"Xero's answer for one {spec.name} record holds no record")
-    record: Record = records[0]
+def read_record(api: XeroApi, spec: ResourceSpec, rid: str) -> Record:
+    """GET /{name}/{id}: the one record asked for. Any other answer (no record, several, another one) is refused
+    (NotTheRecordAskedFor): stored as the record asked for, it would stand for one record twice and for the one asked
+    for not at all, and the sweep would delete that one."""
+    records = api.get(f"{spec.name}/{rid}", {}).get(spec.key)
+    if not isinstance(records, list) or len(records) != 1:
+        raise NotTheRecordAskedFor(f"Xero's answer for {spec.name}/{rid} holds no single record")
+    record = records[0]
+    if not isinstance(record, dict) or record.get(spec.id_field) != rid:
+        raise NotTheRecordAskedFor(f"Xero's answer for {spec.name}/{rid} holds another record")
     return record

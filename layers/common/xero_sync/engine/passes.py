@@ -21,7 +21,7 @@ from typing import Any
 from xero_sync.catalogue import CONTACT_LIST, Deletes, ResourceSpec
 from xero_sync.engine.context import Context
 from xero_sync.engine.outcomes import SWEEP_CONFIRMED, SWEEP_UNCONFIRMED, UnprovenRead
-from xero_sync.engine.pages import first_record, pages, paging_params, read_whole
+from xero_sync.engine.pages import pages, paging_params, read_record, read_whole
 from xero_sync.engine.plan import Plan, plan_pass
 from xero_sync.models import PassCheckpoint
 from xero_sync.observability import logger
@@ -225,7 +225,7 @@ class Passes:
                 out.append(old)
                 continue
             ctx.check_time()
-            out.append(first_record(ctx.api.get(f"{spec.name}/{rid}", {}), spec))
+            out.append(read_record(ctx.api, spec, rid))
         return out
 
     # --- contacts whose documents changed (IsCustomer/IsSupplier, which Xero flips without a stamp) -------------
