@@ -120,6 +120,27 @@ def test_a_page_repeating_a_record_of_the_page_before_is_no_proof_of_the_one_it_
     assert ctx.totals.counts[spec.name].deleted == 0
 
 
+@pytest.mark.parametrize("item_count", ["missing", None, "30", True], ids=["missing", "null", "text", "true"])
+def test_a_pagination_without_its_item_count_is_no_proof_that_a_short_read_is_whole(aws, item_count):
+    # Given 30 invoices stored
+    spec = BY_NAME["Invoices"]
+    ids = [f"inv-{n:02}" for n in range(30)]
+    imported(spec, ids)
+    # When every full read shows three, with a `pagination` whose itemCount is missing or not a number
+    short = listing(spec, [ids[:3]])
+
+    def uncounted(params: dict[str, str]) -> dict[str, Any]:
+        body = short(params)
+        counts = {k: v for k, v in body["pagination"].items() if k != "itemCount"}
+        return {**body, "pagination": counts if item_count == "missing" else {**counts, "itemCount": item_count}}
+
+    ctx = run_pass(spec, [uncounted], mode="full")
+    # Then nothing is deleted, and the run says the read was not proven
+    assert stored(spec) == set(ids)
+    assert ctx.totals.warnings[spec.name] == ["pagination_missing"]
+    assert RecordStore(CLIENT).counts()[spec.name] == 30
+
+
 @pytest.mark.parametrize("resource", ["Users", "Items"])
 def test_an_empty_answer_once_deletes_no_few_records_a_second_read_still_shows(aws, resource):
     # Given a few records of a resource stored (under the mass-deletion threshold): users, whose deletions Xero

@@ -56,24 +56,33 @@ def _with_pagination(spec: ResourceSpec, fetch: Fetch, page: int, from_start: bo
     """pageSize endpoints: Xero's `pagination` proves the end (pageCount; itemCount against the distinct records
     read, when the read began at the first page in this invocation: a record shown twice, as a list that shifted
     between two pages shows one, does not stand for the one it pushed out). A missing or disagreeing proof ends the
-    read unproven."""
+    read unproven: without both counts, a short list would pass for the whole of it."""
     fetched: set[object] = set()  # each record's id (a record without one counts on its own)
     while True:
         answer = fetch(paging_params(spec, page))
         fetched.update(_identity(spec, r) for r in answer.records)
         pagination = answer.pagination or {}
-        page_count = pagination.get("pageCount")
-        if not isinstance(page_count, int):
+        page_count = _count(pagination, "pageCount")
+        if page_count is None:
             yield PageRead(answer, page, page + 1, last=True, unproven=PAGINATION_MISSING)
             return
         if page < page_count:
             yield PageRead(answer, page, page + 1, last=False)
             page += 1
             continue
-        item_count = pagination.get("itemCount")
-        short = from_start and isinstance(item_count, int) and len(fetched) < item_count
+        item_count = _count(pagination, "itemCount")
+        if item_count is None:
+            yield PageRead(answer, page, page + 1, last=True, unproven=PAGINATION_MISSING)
+            return
+        short = from_start and len(fetched) < item_count
         yield PageRead(answer, page, page + 1, last=True, unproven=PAGINATION_MISMATCH if short else None)
         return
+
+
+def _count(pagination: dict[str, Any], name: str) -> int | None:
+    """One of the counts of Xero's `pagination`, when it is one (an integer: JSON's true is not)."""
+    value = pagination.get(name)
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def _identity(spec: ResourceSpec, record: Any) -> object:
