@@ -75,18 +75,20 @@ def run_pass(
     answers: list[Answer],
     mode: SyncMode = "incremental",
     by_id: Callable[[str], dict[str, Any]] | None = None,
+    hooks: EngineHooks | None = None,
 ) -> Context:
     api = ScriptedXero(answers, by_id)
+    hooks = hooks or EngineHooks()
     ctx = Context(
         client_id=CLIENT,
         api=api,
         store=RecordStore(CLIENT),
-        checkpoints=CheckpointStore(CLIENT, f"run-{mode}", lambda: NOW, EngineHooks()),
+        checkpoints=CheckpointStore(CLIENT, f"run-{mode}", lambda: NOW, hooks),
         mode=mode,
         options=options_from_settings(),
         clock=lambda: NOW,
         remaining_seconds=None,
-        hooks=EngineHooks(),
+        hooks=hooks,
     )
     if spec.paging is Paging.OFFSET:
         Passes(ctx).by_offset(spec)
@@ -118,6 +120,34 @@ def test_a_page_repeating_a_record_of_the_page_before_is_no_proof_of_the_one_it_
     assert stored(spec) == {"a", "b", "c", "d"}
     assert ctx.totals.warnings[spec.name] == ["pagination_mismatch"]
     assert ctx.totals.counts[spec.name].deleted == 0
+
+
+class WorkerDied(Exception):
+    pass
+
+
+def dies(_: PassCheckpoint) -> None:
+    """A worker killed at a checkpoint (EngineHooks.after_save: once it is saved)."""
+    raise WorkerDied
+
+
+def test_a_read_resumed_in_another_invocation_moves_no_mark_past_a_record_the_shifted_list_left_out(aws):
+    # Given invoices imported an hour ago
+    spec = BY_NAME["Invoices"]
+    earlier = listing(spec, [["x"]])
+    an_hour_ago = f"/Date({int((NOW - timedelta(hours=1)).timestamp() * 1000)})/"
+    run_pass(spec, [lambda params: {**earlier(params), "DateTimeUTC": an_hour_ago}], mode="initial")
+    mark = PassCheckpoint.get(CLIENT, spec.name).modified_since
+    # When a, b, c and d changed since, on two pages, and the worker dies once the first page is checkpointed
+    with pytest.raises(WorkerDied):
+        run_pass(spec, [listing(spec, [["a", "b"], ["c", "d"]])], hooks=EngineHooks(after_save=dies))
+    # And a changes again before the next invocation resumes the read at page 2: the list is b, c / d, a, so c (now
+    # on page 1) is never read, while Xero's pagination still counts four records in two pages
+    ctx = run_pass(spec, [listing(spec, [["b", "c"], ["d", "a"]])])
+    # Then the mark stays where it was, so the next run asks for c again, and the run says the read was not proven
+    assert "c" not in stored(spec)
+    assert PassCheckpoint.get(CLIENT, spec.name).modified_since == mark
+    assert ctx.totals.warnings[spec.name] == ["pagination_resumed"]
 
 
 @pytest.mark.parametrize("item_count", ["missing", None, "30", True], ids=["missing", "null", "text", "true"])

@@ -88,8 +88,9 @@ class ResourceCountsView(ApiModel):
     errors: list[str] = Field(default_factory=list, description="Why records were rejected (the first 20)")
     warnings: list[str] = Field(
         default_factory=list,
-        description="pagination_missing, pagination_mismatch (the read could not prove its end: nothing was swept "
-        "and it is read again next run), mass_deletion_confirmed, sweep_unconfirmed",
+        description="pagination_missing, pagination_mismatch, pagination_resumed, pagination_stalled (the read "
+        "could not prove its end: nothing was swept and it is read again next run), mass_deletion_confirmed, "
+        "sweep_unconfirmed",
     )
 
 

@@ -66,6 +66,7 @@ class OutOfTime(Exception):
 # and moved no mark (the next run reads it again), or a mass deletion was or was not confirmed by a second read.
 PAGINATION_MISSING = "pagination_missing"  # a pageSize answer without Xero's `pagination` or one of its counts
 PAGINATION_MISMATCH = "pagination_mismatch"  # fewer records read than Xero's itemCount says there are
+PAGINATION_RESUMED = "pagination_resumed"  # a pageSize read resumed: the records read before it cannot be counted
 PAGINATION_STALLED = "pagination_stalled"  # a full page of an offset read that names no later offset
 SWEEP_UNCONFIRMED = "sweep_unconfirmed"  # a mass deletion the confirming whole read could not prove
 SWEEP_CONFIRMED = "mass_deletion_confirmed"  # a mass deletion a second whole read confirmed

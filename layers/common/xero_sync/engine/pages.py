@@ -15,6 +15,7 @@ from xero_sync.catalogue import OFFSET_GAP_MAX, Paging, ResourceSpec
 from xero_sync.engine.outcomes import (
     PAGINATION_MISMATCH,
     PAGINATION_MISSING,
+    PAGINATION_RESUMED,
     PAGINATION_STALLED,
     NotTheRecordAskedFor,
     OutOfSequence,
@@ -54,9 +55,11 @@ def paging_params(spec: ResourceSpec, position: int) -> dict[str, str]:
 
 def _with_pagination(spec: ResourceSpec, fetch: Fetch, page: int, from_start: bool) -> Iterator[PageRead]:
     """pageSize endpoints: Xero's `pagination` proves the end (pageCount; itemCount against the distinct records
-    read, when the read began at the first page in this invocation: a record shown twice, as a list that shifted
-    between two pages shows one, does not stand for the one it pushed out). A missing or disagreeing proof ends the
-    read unproven: without both counts, a short list would pass for the whole of it."""
+    read: a record shown twice, as a list that shifted between two pages shows one, does not stand for the one it
+    pushed out). A missing or disagreeing proof ends the read unproven: without both counts, a short list would pass
+    for the whole of it. So does a read resumed from another invocation's checkpoint: the ids it read there are not
+    at hand, and no checkpoint could hold them (100,000 invoices name 3.6 MB of ids; an item holds 400 KB), so its
+    mark stays and the next run reads from the old one (a day's changes, or, for a first import, everything again)."""
     fetched: set[object] = set()  # each record's id (a record without one counts on its own)
     while True:
         answer = fetch(paging_params(spec, page))
@@ -74,7 +77,10 @@ def _with_pagination(spec: ResourceSpec, fetch: Fetch, page: int, from_start: bo
         if item_count is None:
             yield PageRead(answer, page, page + 1, last=True, unproven=PAGINATION_MISSING)
             return
-        short = from_start and len(fetched) < item_count
+        if not from_start:
+            yield PageRead(answer, page, page + 1, last=True, unproven=PAGINATION_RESUMED)
+            return
+        short = len(fetched) < item_count
         yield PageRead(answer, page, page + 1, last=True, unproven=PAGINATION_MISMATCH if short else None)
         return
 

@@ -7,7 +7,8 @@ then, after a whole read, sweep what Xero no longer shows.
 - A whole re-read removes from storage what Xero no longer shows (the sweep); a second whole read confirms the
   removal first, unless the records vanish when deleted in Xero and the removal is neither a mass one nor all. A
   whole re-read resumed mid-way cannot know every id, so it skips the sweep and does not count as a
-  reconciliation (the next run repeats it).
+  reconciliation (the next run repeats it); a pageSize read resumed cannot prove its end either, so it moves no mark
+  (pages.py).
 - Hostile answers (record_store.split_storable): the rest of the page is stored, each rejected record is counted
   with its reason, and the pass moves no mark and sweeps nothing: the next run reads those records again.
 - The contacts of changed documents (catalogue `flips_contact_roles`: Xero flips the contact's IsCustomer/IsSupplier
