@@ -70,6 +70,11 @@ def showing(spec: ResourceSpec, record: dict[str, Any]) -> Answer:
     return lambda params: {**plain(params), spec.key: [record]}
 
 
+def answered_at(when: datetime, answer: Answer) -> Answer:
+    """`answer`, with Xero's clock at `when`."""
+    return lambda params: {**answer(params), "DateTimeUTC": f"/Date({int(when.timestamp() * 1000)})/"}
+
+
 def run_pass(
     spec: ResourceSpec,
     answers: list[Answer],
@@ -134,9 +139,7 @@ def dies(_: PassCheckpoint) -> None:
 def test_a_read_resumed_in_another_invocation_moves_no_mark_past_a_record_the_shifted_list_left_out(aws):
     # Given invoices imported an hour ago
     spec = BY_NAME["Invoices"]
-    earlier = listing(spec, [["x"]])
-    an_hour_ago = f"/Date({int((NOW - timedelta(hours=1)).timestamp() * 1000)})/"
-    run_pass(spec, [lambda params: {**earlier(params), "DateTimeUTC": an_hour_ago}], mode="initial")
+    run_pass(spec, [answered_at(NOW - timedelta(hours=1), listing(spec, [["x"]]))], mode="initial")
     mark = PassCheckpoint.get(CLIENT, spec.name).modified_since
     # When a, b, c and d changed since, on two pages, and the worker dies once the first page is checkpointed
     with pytest.raises(WorkerDied):
@@ -278,6 +281,28 @@ def test_a_record_read_by_id_answered_as_another_fails_the_resource_and_deletes_
     assert rule_for(failed.value).on_resource is OnResource.FAILED and failed.value.code == "record_mismatch"
     assert stored(spec) == set(ids)
     assert RecordStore(CLIENT).counts()[spec.name] == 5
+
+
+def test_a_page_endpoint_answering_the_same_page_again_fails_the_resource_and_keeps_its_mark(aws):
+    # Given quotes imported an hour ago
+    spec = BY_NAME["Quotes"]
+    run_pass(spec, [answered_at(NOW - timedelta(hours=1), listing(spec, [["q-old"]]))], mode="initial")
+    mark = PassCheckpoint.get(CLIENT, spec.name).modified_since
+    # When a full sync's answers ignore `page`: the same full page each time (the sixth call's answer ends the
+    # list, so that a pass that does not notice ends too)
+    asked: list[str] = []
+    full_page = listing(spec, [[f"q{n:03}" for n in range(spec.page_size)]])
+
+    def first_page(params: dict[str, str]) -> dict[str, Any]:
+        asked.append(params["page"])
+        return full_page({**params, "page": "1"})
+
+    with pytest.raises(XeroApiError) as failed:
+        run_pass(spec, [*[first_page] * 5, listing(spec, [])], mode="full")
+    # Then the resource fails with a code at the second page (the run ends partial), and its mark stays
+    assert rule_for(failed.value).on_resource is OnResource.FAILED and failed.value.code == "pagination_repeated"
+    assert asked == ["1", "2"]
+    assert PassCheckpoint.get(CLIENT, spec.name).modified_since == mark
 
 
 # --- dates out of range ----------------------------------------------------------------------------------------------

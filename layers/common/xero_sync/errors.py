@@ -125,6 +125,8 @@ RUN_ERROR_MESSAGES = {
     "sync will try again.",
     "record_mismatch": "Xero's answer for one record was not that record, so nothing was changed. The next sync will "
     "try again.",
+    "pagination_repeated": "Xero answered the same page of records when asked for the next, so the read could not go "
+    "on. The next sync will try again.",
     "xero_unauthorized": "Xero refused the sync's authorisation. Relink the client if this persists.",
     "xero_forbidden": "Xero no longer allows access to this organisation. Relink it to sync.",
     "token_revoked": "Xero no longer accepts this client's authorisation. Relink it to sync.",

@@ -83,6 +83,10 @@ class NotTheRecordAskedFor(XeroApiError, code="record_mismatch"):
     """A GET /{name}/{id} answer that is not the one record asked for (none, several, or another)."""
 
 
+class PageRepeated(XeroApiError, code="pagination_repeated"):
+    """A page of a `page` read that holds what the page before held: the endpoint ignores `page`."""
+
+
 class UnprovenRead(Exception):
     """A whole read that cannot prove it saw every record (`code`: one of the PAGINATION_* warnings)."""
 

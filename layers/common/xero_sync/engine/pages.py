@@ -19,6 +19,7 @@ from xero_sync.engine.outcomes import (
     PAGINATION_STALLED,
     NotTheRecordAskedFor,
     OutOfSequence,
+    PageRepeated,
     UnprovenRead,
 )
 from xero_sync.record_bodies import Record
@@ -97,14 +98,26 @@ def _identity(spec: ResourceSpec, record: Any) -> object:
 
 
 def _numbered(spec: ResourceSpec, fetch: Fetch, page: int, from_start: bool) -> Iterator[PageRead]:
-    """`page` endpoints: 100 a page, and a shorter page is the last."""
+    """`page` endpoints: 100 a page, and a shorter page is the last. A page that repeats the one before is refused
+    (PageRepeated): an endpoint that ignores `page` answers the same full page for ever, and the read never ends."""
+    before: list[Any] | None = None
     while True:
         answer = fetch(paging_params(spec, page))
+        if before is not None and _repeats(spec, answer.records, before):
+            raise PageRepeated(f"{spec.name} page {page} repeats page {page - 1}")
         last = len(answer.records) < spec.page_size
         yield PageRead(answer, page, page + 1, last=last)
         if last:
             return
+        before = answer.records
         page += 1
+
+
+def _repeats(spec: ResourceSpec, records: list[Any], before: list[Any]) -> bool:
+    """Whether a page holds what the page before held: the same records, or records of the same ids (one may have
+    changed between the two calls)."""
+    ids = {_identity(spec, r) for r in records}
+    return records == before or (bool(ids) and ids == {_identity(spec, r) for r in before})
 
 
 def _by_offset(spec: ResourceSpec, fetch: Fetch, offset: int, from_start: bool) -> Iterator[PageRead]:
