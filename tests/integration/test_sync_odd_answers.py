@@ -45,6 +45,10 @@ class ScriptedXero(XeroApi):
         return answer(params), timedelta(milliseconds=5)
 
 
+def xero_date(when: datetime) -> str:
+    return f"/Date({int(when.timestamp() * 1000)})/"
+
+
 def records(spec: ResourceSpec, ids: list[str]) -> list[dict[str, Any]]:
     return [{spec.id_field: rid, "UpdatedDateUTC": STAMP, spec.status_field or "Name": "AUTHORISED"} for rid in ids]
 
@@ -55,7 +59,7 @@ def listing(spec: ResourceSpec, pages: list[list[str]], item_count: int | None =
     def answer(params: dict[str, str]) -> dict[str, Any]:
         page = int(params.get("page", "1"))
         body: dict[str, Any] = {spec.key: records(spec, pages[page - 1] if page <= len(pages) else [])}
-        body["DateTimeUTC"] = f"/Date({int(NOW.timestamp() * 1000)})/"
+        body["DateTimeUTC"] = xero_date(NOW)
         if spec.paging is Paging.PAGE_SIZE:
             count = sum(len(p) for p in pages) if item_count is None else item_count
             body["pagination"] = {"page": page, "pageSize": 1000, "pageCount": len(pages), "itemCount": count}
@@ -72,7 +76,7 @@ def showing(spec: ResourceSpec, record: dict[str, Any]) -> Answer:
 
 def answered_at(when: datetime, answer: Answer) -> Answer:
     """`answer`, with Xero's clock at `when`."""
-    return lambda params: {**answer(params), "DateTimeUTC": f"/Date({int(when.timestamp() * 1000)})/"}
+    return lambda params: {**answer(params), "DateTimeUTC": xero_date(when)}
 
 
 def run_pass(
@@ -308,14 +312,22 @@ def test_a_page_endpoint_answering_the_same_page_again_fails_the_resource_and_ke
 # --- dates out of range ----------------------------------------------------------------------------------------------
 @pytest.mark.parametrize(
     "answered",
-    ["/Date(99999999999999999999)/", "/Date(4102444800000+0000)/", "/Date(-62135596800000)/", "2026-07-01T00:00:00"],
-    ids=["beyond-any-calendar", "in-2100", "in-year-1", "iso"],
+    [
+        "/Date(99999999999999999999)/",
+        "/Date(4102444800000+0000)/",
+        "/Date(-62135596800000)/",
+        "2026-07-01T00:00:00",
+        xero_date(NOW + timedelta(hours=20)),
+        xero_date(NOW + timedelta(minutes=5)),
+    ],
+    ids=["beyond-any-calendar", "in-2100", "in-year-1", "iso", "hours-ahead", "minutes-ahead"],
 )
 def test_an_answer_time_unlike_xeros_clock_fails_nothing_and_moves_no_mark_past_the_read(aws, answered):
     # Given invoices imported
     spec = BY_NAME["Invoices"]
     imported(spec, ["a"])
-    # When Xero's envelope time is not a time, or is a day or more from ours
+    # When Xero's envelope time is not a time, is ahead of ours (Xero's clock, or an odd answer: either may be), or
+    # is a day or more behind
     plain = listing(spec, [["a", "b"]])
     odd: Answer = lambda params: {**plain(params), "DateTimeUTC": answered}  # noqa: E731
     run_pass(spec, [odd])
@@ -374,7 +386,7 @@ def numbered_page(spec: ResourceSpec, numbers: list[int], first: int = 1) -> dic
     listed = [
         {spec.id_field: f"j{i}", spec.offset_field: n, "CreatedDateUTC": STAMP} for i, n in enumerate(numbers, first)
     ]
-    return {spec.key: listed, "DateTimeUTC": f"/Date({int(NOW.timestamp() * 1000)})/"}
+    return {spec.key: listed, "DateTimeUTC": xero_date(NOW)}
 
 
 def numbered(spec: ResourceSpec, last: int) -> Answer:

@@ -33,7 +33,7 @@ from xero_sync.xero_dates import from_ms, parse_ms_date
 
 # A sweep that would remove more than this many records and this share of the stored ones reads the resource again.
 MASS_DELETION_RECORDS, MASS_DELETION_SHARE = 10, 0.2
-# How far Xero's clock (an answer's DateTimeUTC) may be from ours and still place a pass's mark.
+# How far behind ours Xero's clock (an answer's DateTimeUTC) may be and still place a pass's mark.
 XERO_CLOCK_TRUSTED_MS = 24 * 3600 * 1000
 IDS_PER_CALL = 40  # contact ids per GET /Contacts?IDs= (keeps the URL well under 2,000 characters)
 # Where a changed document names the contact to re-read: its own Contact, or a payment's invoice's. (Narrower than
@@ -72,10 +72,13 @@ class Passes:
         for read in pages(spec, fetch, plan.start, from_start=not plan.resumed):
             if mark is None:
                 # When the read began, by Xero's clock when it tells (changes are stamped by that clock): a change
-                # stamped before it shows on these pages. A time a day or more from ours is not Xero's clock.
+                # stamped before it shows on these pages. Never later than by ours, with no allowance: a time ahead
+                # of ours is Xero's clock or an odd answer, and the earlier of the two is right either way (a mark
+                # too early only reads a few changes again; one too late skips those in between until a
+                # reconciliation). A time a day or more behind ours is not Xero's clock.
                 began, ours = read.answer.read_after_ms, asked[-1]
-                trusted = began is not None and abs(began - ours.timestamp() * 1000) < XERO_CLOCK_TRUSTED_MS
-                mark = from_ms(began) if trusted and began is not None else ours
+                trusted = began is not None and ours.timestamp() * 1000 - began < XERO_CLOCK_TRUSTED_MS
+                mark = min(from_ms(began), ours) if trusted and began is not None else ours
                 if spec.contact_list and plan.whole:
                     ctx.contacts_read_from = mark
             records, problems = split_storable(spec, read.answer.records)
