@@ -19,7 +19,7 @@ from xero_sync.models import CLEANUP_PARTITION, Client, OAuthState, TokenSetRef
 from xero_sync.runs import begin_run
 from xero_sync.schemas import SyncMessage
 from xero_sync.sync_worker import process_sync_message
-from xero_sync.tokens import TokenSetRevoked, TokenStore
+from xero_sync.tokens import TokenRefreshBusy, TokenSaveFailed, TokenSetRevoked, TokenStore
 from xero_sync.unlinking import clean_up_remote, mark_needs_relink, retry_remote_cleanups
 from xero_sync.xero_identity import XeroIdentity
 
@@ -300,6 +300,29 @@ def test_relinking_another_practices_client_is_not_found(xero, api):
     (client_id,) = link(api, xero, [tenant], practice="practice-b")["clientIds"]
     response = api.call("POST", f"/clients/{client_id}/link", practice="practice-a")
     assert (response.status, response.body["error"]["code"]) == (404, "client_not_found")
+
+
+@pytest.mark.parametrize("failure", [TokenRefreshBusy(), TokenSaveFailed()], ids=["refresh-busy", "save-failed"])
+def test_an_unlink_whose_token_set_cannot_be_refreshed_now_is_done_and_cleaned_up_later(
+    xero, api, monkeypatch, failure
+):
+    # Given the client's token set, which cannot be refreshed right now (another holder's lease; the rotated set
+    # not saved)
+    tenant = xero.create_org("Alpha Ltd")
+    (client_id,) = link(api, xero, [tenant])["clientIds"]
+
+    def fails(*_args, **_kwargs):
+        raise failure
+
+    monkeypatch.setattr(TokenStore, "fresh", fails)
+    response = api.call("POST", f"/clients/{client_id}/unlink")
+    monkeypatch.undo()
+
+    # Then the unlink is done, its clean-up at Xero left to the next attempt, which does it
+    assert (response.status, response.body["remoteCleanup"]) == (200, "pending")
+    assert api.call("GET", f"/clients/{client_id}").body["linkState"] == "unlinked"
+    assert retry_remote_cleanups() == 0
+    assert tenant not in connections_at_xero(xero)
 
 
 def test_an_unlink_while_xero_is_away_is_done_locally_and_cleaned_up_later(xero, api):

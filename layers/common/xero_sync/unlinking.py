@@ -18,7 +18,7 @@ from xero_sync.models import CLEANUP_PARTITION, Client, LinkState, TokenSetRef, 
 from xero_sync.observability import logger, metrics
 from xero_sync.runs import close_current_run
 from xero_sync.schemas import ApiModel
-from xero_sync.tokens import TokenSetRevoked, TokenStore
+from xero_sync.tokens import TokenRefreshBusy, TokenSaveFailed, TokenSetRevoked, TokenStore
 from xero_sync.xero_identity import TokenSet, XeroAuthError, XeroIdentity, XeroUnavailable
 
 # --- Xero connections ---------------------------------------------------------------------------------------------
@@ -126,7 +126,8 @@ def clean_up_remote(client: Client) -> bool:
         store.forget_tenant(token_set_id, client.tenant_id)
     except (DoesNotExist, UpdateError):
         pass  # the token set is gone here already
-    except (XeroUnavailable, XeroAuthError) as failure:
+    except (XeroUnavailable, XeroAuthError, TokenRefreshBusy, TokenSaveFailed) as failure:
+        # The unlink itself is done: what is left at Xero waits for the next attempt, as when Xero is away.
         logger.warning("Xero clean-up after unlink postponed", extra={"error": type(failure).__name__})
         return False
     # Purged meanwhile (never re-create it), being deleted (its purge's), or relinked meanwhile (a new token set).
