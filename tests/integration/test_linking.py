@@ -11,6 +11,7 @@ import pytest
 from local.stack import handler_loader
 from local.stack.function_environment import forget_cached_clients
 from tests.api import Api
+from tests.integration.conftest import Aws
 from tests.integration.test_delete_client import run_purge
 from tests.integration.test_token_store import make_stale
 from xero_sync.deletion import delete_client
@@ -374,80 +375,63 @@ def secrets_of(aws) -> set[str]:
     return {s["Name"].rsplit("/", 1)[1] for s in secrets if "/token-sets/" in s["Name"]}
 
 
-@pytest.fixture
-def deleted_once_the_token_set_is_written(monkeypatch):
-    """`arrange(client_id)`: a colleague deletes that client just after the completion wrote its token set, so the
-    completion's check that the client is not being deleted came too early."""
+def deleted_by_a_colleague(client_id: str, purged_by: Aws | None = None) -> None:
+    """A colleague's DELETE of the client, as the clients function; then, given the stack, its purge to the end."""
+    as_clients_function = handler_loader.CURRENT_FUNCTION.set("ClientsFunction")  # the DELETE's own calls
+    try:
+        delete_client("practice-a", client_id)
+    finally:
+        handler_loader.CURRENT_FUNCTION.reset(as_clients_function)
+    if purged_by is not None:
+        contextvars.Context().run(run_purge, purged_by)  # as the purge function
 
-    def arrange(client_id: str) -> None:
-        create = TokenStore.create
+
+@pytest.fixture
+def deleted_once_the_token_set_is_written(aws, monkeypatch):
+    """`arrange(client_id)`: a colleague deletes that client just after the completion wrote its token set, so the
+    completion's check that the client is not being deleted came too early. With `purged`, once the completion has
+    read the client again, and its purge ends: the client is gone when the link is written."""
+
+    def arrange(client_id: str, purged: bool = False) -> None:
+        create, read, armed = TokenStore.create, Client.get, []
 
         def create_then_delete(self: TokenStore, *args, **kwargs) -> str:
             token_set_id = create(self, *args, **kwargs)
-            as_clients_function = handler_loader.CURRENT_FUNCTION.set("ClientsFunction")  # the DELETE's own calls
-            try:
-                delete_client("practice-a", client_id)
-            finally:
-                handler_loader.CURRENT_FUNCTION.reset(as_clients_function)
+            if purged:
+                armed.append(True)
+            else:
+                deleted_by_a_colleague(client_id)
             return token_set_id
 
+        def read_then_purge(*args, **kwargs) -> Client:
+            found = read(*args, **kwargs)
+            if armed and armed.pop():
+                deleted_by_a_colleague(client_id, purged_by=aws)
+            return found
+
         monkeypatch.setattr(TokenStore, "create", create_then_delete)
+        monkeypatch.setattr(Client, "get", read_then_purge)
 
     return arrange
 
 
+@pytest.mark.parametrize("purged", [False, True], ids=["deleted", "purged_before_the_link_is_written"])
 def test_a_relink_whose_client_is_deleted_after_its_token_set_is_written_leaves_no_token_set(
-    aws, xero, api, deleted_once_the_token_set_is_written
+    aws, xero, api, deleted_once_the_token_set_is_written, purged
 ):
     tenant = xero.create_org("Alpha Ltd")
     (client_id,) = link(api, xero, [tenant])["clientIds"]
     api.call("POST", f"/clients/{client_id}/unlink")
     params = xero.consent(start(api, client_id), [tenant])
-    deleted_once_the_token_set_is_written(client_id)
+    deleted_once_the_token_set_is_written(client_id, purged)
 
     response = complete(api, params)
 
     assert refusal(response) == (409, "client_being_deleted")
-    assert Client.get("practice-a", client_id).deleting_since is not None
-    assert TokenSetRef.count() == 0 and secrets_of(aws) == set()
-
-
-def test_a_relink_whose_client_is_purged_as_it_writes_the_link_is_refused_and_leaves_no_token_set(
-    aws, xero, api, monkeypatch
-):
-    # Given a relink whose client a colleague deletes, and whose purge ends, between the completion's read of the
-    # client and its write
-    tenant = xero.create_org("Alpha Ltd")
-    (client_id,) = link(api, xero, [tenant])["clientIds"]
-    api.call("POST", f"/clients/{client_id}/unlink")
-    params = xero.consent(start(api, client_id), [tenant])
-    create, read, purged = TokenStore.create, Client.get, []
-
-    def create_and_arm(self: TokenStore, *args, **kwargs) -> str:
-        purged.append(False)
-        return create(self, *args, **kwargs)
-
-    def read_then_purge(*args, **kwargs) -> Client:
-        found = read(*args, **kwargs)
-        if purged == [False]:
-            purged[0] = True
-            as_clients_function = handler_loader.CURRENT_FUNCTION.set("ClientsFunction")
-            try:
-                delete_client("practice-a", client_id)
-            finally:
-                handler_loader.CURRENT_FUNCTION.reset(as_clients_function)
-            contextvars.Context().run(run_purge, aws)  # as the purge function
-        return found
-
-    monkeypatch.setattr(TokenStore, "create", create_and_arm)
-    monkeypatch.setattr(Client, "get", read_then_purge)
-    response = complete(api, params)
-    monkeypatch.undo()
-
-    # Then the completion is refused as for a client being deleted, and nothing of it is left
-    assert purged == [True]
-    assert refusal(response) == (409, "client_being_deleted")
-    assert list(Client.query("practice-a")) == []
+    if purged:
+        assert list(Client.query("practice-a")) == []
+    else:
+        assert Client.get("practice-a", client_id).deleting_since is not None
     assert TokenSetRef.count() == 0 and secrets_of(aws) == set()
 
 
@@ -499,7 +483,10 @@ def test_a_consent_whose_every_client_is_being_deleted_is_refused_and_leaves_no_
     assert token_sets_no_client_names() == set() and secrets_of(aws) == {own_token_set}
 
 
-def test_a_clean_up_of_a_client_relinked_meanwhile_leaves_its_new_token_set_and_connection(aws, xero, api):
+@pytest.mark.parametrize("relinked", ["before_the_retry", "during_the_retry"])
+def test_a_clean_up_of_a_client_relinked_meanwhile_leaves_its_new_token_set_and_connection(
+    aws, xero, api, monkeypatch, relinked
+):
     # Given a client unlinked while Xero was away, which the nightly retry reads (the index can lag behind)...
     tenant = xero.create_org("Alpha Ltd")
     (client_id,) = link(api, xero, [tenant])["clientIds"]
@@ -507,48 +494,34 @@ def test_a_clean_up_of_a_client_relinked_meanwhile_leaves_its_new_token_set_and_
     assert api.call("POST", f"/clients/{client_id}/unlink").body["remoteCleanup"] == "pending"
     xero.admin("DELETE", "/faults")
     (read_by_the_retry,) = Client.pending_cleanups.query(CLEANUP_PARTITION)
-    # ...just before the practice relinks it
-    assert complete(api, xero.consent(start(api, client_id), [tenant])).body["outcome"] == "relinked"
+
+    # ...and which the practice relinks (the same Xero user: the same connection) just before the retry, or during
+    # it, once the retry has read the client again and refreshed the old token set
+    def relink() -> None:
+        assert complete(api, xero.consent(start(api, client_id), [tenant])).body["outcome"] == "relinked"
+
+    if relinked == "before_the_retry":
+        relink()
+    else:
+        fresh = TokenStore.fresh
+
+        def fresh_then_relink(self: TokenStore, *args, **kwargs):
+            token_set = fresh(self, *args, **kwargs)
+            monkeypatch.undo()  # once
+            relink()
+            return token_set
+
+        monkeypatch.setattr(TokenStore, "fresh", fresh_then_relink)
 
     # When the retry cleans up what it read
     assert clean_up_remote(read_by_the_retry)
 
     # Then the relinked client keeps its new token set and its connection at Xero, and syncs
-    relinked = Client.get("practice-a", client_id)
-    assert relinked.link_state == "linked" and relinked.connection_id is not None
-    assert secrets_of(aws) == {relinked.token_set_id} and token_sets_no_client_names() == set()
+    relinked_client = Client.get("practice-a", client_id)
+    assert relinked_client.link_state == "linked" and relinked_client.connection_id is not None
+    assert secrets_of(aws) == {relinked_client.token_set_id} and token_sets_no_client_names() == set()
     assert tenant in connections_at_xero(xero)
     assert api.call("POST", f"/clients/{client_id}/sync").status == 202
-
-
-def test_a_client_relinked_during_its_clean_up_keeps_its_connection(aws, xero, api, monkeypatch):
-    # Given a client unlinked while Xero was away, whose clean-up the nightly retry starts...
-    tenant = xero.create_org("Alpha Ltd")
-    (client_id,) = link(api, xero, [tenant])["clientIds"]
-    xero.admin("POST", "/faults", json={"path": "/connections", "kind": "503", "count": 3})
-    assert api.call("POST", f"/clients/{client_id}/unlink").body["remoteCleanup"] == "pending"
-    xero.admin("DELETE", "/faults")
-    (read_by_the_retry,) = Client.pending_cleanups.query(CLEANUP_PARTITION)
-    # ...and the practice relinks it (the same Xero user: the same connection) once the clean-up has read it again
-    # and refreshed the old token set
-    fresh, relinked = TokenStore.fresh, []
-
-    def fresh_then_relink(self: TokenStore, token_set_id: str, *args, **kwargs):
-        token_set = fresh(self, token_set_id, *args, **kwargs)
-        if not relinked:
-            relinked.append(complete(api, xero.consent(start(api, client_id), [tenant])).body["outcome"])
-        return token_set
-
-    monkeypatch.setattr(TokenStore, "fresh", fresh_then_relink)
-    assert clean_up_remote(read_by_the_retry)
-    monkeypatch.undo()
-
-    # Then the relinked client keeps its connection at Xero and syncs
-    assert relinked == ["relinked"]
-    assert Client.get("practice-a", client_id).link_state == "linked"
-    assert tenant in connections_at_xero(xero)
-    assert api.call("POST", f"/clients/{client_id}/sync").status == 202
-    assert token_sets_no_client_names() == set()
 
 
 def test_two_relinks_of_one_client_racing_leave_it_one_token_set(aws, xero, api, monkeypatch):
