@@ -16,14 +16,14 @@ from xero_sync.dispatch import dispatch_nightly
 from xero_sync.linking import LinkCompletion, complete_link, start_link
 from xero_sync.models import CLEANUP_PARTITION, Client, LinkState, TokenSetRef
 from xero_sync.observability import metrics
-from xero_sync.tokens import TokenStore
+from xero_sync.tokens import TokenRefreshBusy, TokenStore
 from xero_sync.unlinking import mark_needs_relink, retry_remote_cleanups, unlink_client
 
 
 def completion_killed_once_its_token_set_is_written(xero, tenants: list[str], client_id: str | None = None) -> str:
     """A link completion (a relink when `client_id` is given) killed just after it wrote its token set, before any
     client names it; returns that set's id."""
-    create = TokenStore.create
+    create, before = TokenStore.create, token_sets_no_client_names()
 
     def create_then_killed(self: TokenStore, *args, **kwargs) -> str:
         create(self, *args, **kwargs)
@@ -32,7 +32,7 @@ def completion_killed_once_its_token_set_is_written(xero, tenants: list[str], cl
     with pytest.MonkeyPatch.context() as patched, pytest.raises(Killed):
         patched.setattr(TokenStore, "create", create_then_killed)
         complete_as_user(xero, tenants, client_id)
-    (orphan,) = token_sets_no_client_names()
+    (orphan,) = token_sets_no_client_names() - before
     return orphan
 
 
@@ -239,3 +239,38 @@ def test_a_set_secrets_manager_fails_to_delete_is_counted_kept_whole_and_forgott
     assert [(line["token_set_id"], line["error"]) for line in lines] == [(orphan, "InternalServiceError")]
     assert TokenSetRef.count(orphan) == 1 and orphan in secrets_of(aws)
     assert dispatch_nightly().token_sets_forgotten == 1 and forgotten(aws, orphan)
+
+
+def test_orphans_whose_connections_cannot_be_checked_now_are_kept_and_the_others_forgotten(
+    aws, xero, monkeypatch, every_log_line
+):
+    # Given three orphans two hours old: one whose secret is gone from under its ref, one whose refresh is held by
+    # another (busy), and one that is fine
+    orphans = [completion_killed_once_its_token_set_is_written(xero, [xero.create_org(f"Org {n}")]) for n in range(3)]
+    secretless, busy, fine = orphans
+    age_every_token_set()
+    secrets = aws.session.client("secretsmanager")
+    secrets.delete_secret(SecretId=TokenSetRef.get(secretless).secret_name, ForceDeleteWithoutRecovery=True)
+    fresh = TokenStore.fresh
+
+    def busy_for_one(self: TokenStore, token_set_id: str, *args, **kwargs):
+        if token_set_id == busy:
+            raise TokenRefreshBusy()
+        return fresh(self, token_set_id, *args, **kwargs)
+
+    monkeypatch.setattr(TokenStore, "fresh", busy_for_one)
+    metrics.clear_metrics()
+    first_line = len(every_log_line.lines)
+
+    # When the nightly dispatch runs
+    summary = dispatch_nightly()
+
+    # Then the busy one is logged, counted and kept whole for the next night; the others are forgotten (nothing
+    # reaches Xero through a set with no secret)
+    assert summary.token_sets_forgotten == 2 and forgotten(aws, secretless) and forgotten(aws, fine)
+    assert sum(metrics.metric_set["TokenSetsNotForgotten"]["Value"]) == 1
+    lines = [json.loads(line) for line in every_log_line.lines[first_line:] if "could not be checked" in line]
+    assert [(line["token_set_id"], line["error"]) for line in lines] == [(busy, "TokenRefreshBusy")]
+    assert TokenSetRef.count(busy) == 1 and busy in secrets_of(aws)
+    monkeypatch.undo()
+    assert dispatch_nightly().token_sets_forgotten == 1 and forgotten(aws, busy)

@@ -21,14 +21,14 @@ from datetime import UTC, datetime, timedelta
 from itertools import batched
 
 from botocore.exceptions import BotoCoreError, ClientError
-from pynamodb.exceptions import PynamoDBException
+from pynamodb.exceptions import DoesNotExist, PynamoDBException
 
 from xero_sync.ids import client_id_for
 from xero_sync.models import Client, TokenSetRef
 from xero_sync.observability import logger, metrics
 from xero_sync.tokens import TokenSetRevoked, TokenStore
 from xero_sync.unlinking import remove_connection_unless_used
-from xero_sync.xero_identity import XeroAuthError, XeroIdentity, XeroUnavailable
+from xero_sync.xero_identity import XeroIdentity
 
 ORPHAN_AGE = timedelta(hours=1)
 # Token sets whose organisations' clients are read together: a BatchGetItem reads 100 keys, and most sets have one.
@@ -68,7 +68,9 @@ def forget_orphaned_token_sets() -> int:
 def _disconnect(store: TokenStore, ref: TokenSetRef) -> bool:
     """An orphan's connections to its organisations at Xero go before it, unless a client uses them: those of a
     completion killed before its clients' writes, and the old Xero user's once a relink went through another (the
-    link function may not read a token set, and leaves the old one here for this). False when Xero was away."""
+    link function may not read a token set, and leaves the old one here for this). False when that could not be
+    done now (Xero away or answering oddly, the refresh busy or not saved, AWS failing): one set's failure must not
+    stop the others' nor the rest of the dispatch."""
     try:
         token_set = store.fresh(ref.token_set_id)
         identity = XeroIdentity()
@@ -77,7 +79,11 @@ def _disconnect(store: TokenStore, ref: TokenSetRef) -> bool:
                 remove_connection_unless_used(identity, token_set, connection.id)
     except TokenSetRevoked:
         return True  # Xero dropped the consent, and its connections with it
-    except (XeroUnavailable, XeroAuthError) as failure:  # an answer unlike Xero's among them
+    except DoesNotExist:
+        return True  # forgotten meanwhile
+    except Exception as failure:
+        if isinstance(failure, ClientError) and failure.response["Error"]["Code"] == "ResourceNotFoundException":
+            return True  # its secret is gone: nothing reaches Xero through it any more
         logger.warning(
             "an orphaned token set's connections could not be checked at Xero: kept for the next night",
             extra={"token_set_id": ref.token_set_id, "error": type(failure).__name__},
