@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from local.xero_emulator.dates import envelope_date
 from xero_sync.catalogue import BY_NAME, Paging, ResourceSpec
 from xero_sync.config import get_settings
 from xero_sync.engine import EngineHooks
@@ -46,7 +47,8 @@ class ScriptedXero(XeroApi):
 
 
 def xero_date(when: datetime) -> str:
-    return f"/Date({int(when.timestamp() * 1000)})/"
+    """An answer's DateTimeUTC, as Xero writes it."""
+    return envelope_date(int(when.timestamp() * 1000))
 
 
 def records(spec: ResourceSpec, ids: list[str]) -> list[dict[str, Any]]:
