@@ -135,7 +135,7 @@ test-contract: install ## Contract tier: the real DynamoDB engine (DynamoDB Loca
 test-infra: $(VENV)/.installed ## Template assertions on the translated template, and the build's bytecode
 	$(PYTEST) tests/infra -q
 
-test-tooling: $(VENV)/.installed ## The tooling's own tests (local/: the emulator, the CLI's progress, chaos plans, the runtime)
+test-tooling: $(VENV)/.installed $(TOOLS)/.installed ## The tooling's own tests (local/: the emulator, the CLI's progress, chaos plans, the runtime)
 	$(PYTEST) tests/tooling -q
 
 test-emulator: $(VENV)/.installed ## Xero emulator fidelity tests (part of test-tooling)

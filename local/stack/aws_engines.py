@@ -6,7 +6,6 @@ import hashlib
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -26,23 +25,18 @@ LAUNCHER_CACHE = REPO_ROOT / ".local-stack" / "dynamodb-launcher"
 HOST = "127.0.0.1"
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind((HOST, 0))
-        return int(probe.getsockname()[1])
-
-
-def wait_for_port(port: int, process: subprocess.Popen[bytes], timeout: float, name: str) -> None:
+def wait_for_port_file(port_file: Path, process: subprocess.Popen[bytes], timeout: float, name: str) -> int:
+    """The port the child listens on, read from the file it writes once it listens. A child told to take any port
+    (0) gets the kernel's choice, so no other process can hold it; and a child that cannot bind its port exits, never
+    mistaken for ready because something else answers there."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
+        if port_file.exists():
+            return int(port_file.read_text())
         if process.poll() is not None:
-            raise RuntimeError(f"{name} exited with code {process.returncode} before it listened on {port}")
-        try:
-            with socket.create_connection((HOST, port), timeout=0.2):
-                return
-        except OSError:
-            time.sleep(0.05)
-    raise TimeoutError(f"{name} did not listen on {HOST}:{port} within {timeout:.0f} s")
+            raise ChildProcessError(f"{name} exited with code {process.returncode} before it listened")
+        time.sleep(0.05)
+    raise TimeoutError(f"{name} did not listen on {HOST} within {timeout:.0f} s")
 
 
 @dataclass
@@ -50,7 +44,7 @@ class ManagedProcess:
     """A child process that listens on one loopback port; a context manager that stops it on exit."""
 
     name: str
-    port: int = 0
+    port: int = 0  # asked for (0: any free one), then the one it listens on
     process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
     log_path: Path | None = None
     working_dir: Path | None = None  # None: this process's
@@ -67,28 +61,30 @@ class ManagedProcess:
     def running(self) -> bool:
         return self.process is not None and self.process.poll() is None
 
-    def command(self) -> list[str]:
+    def command(self, port_file: Path) -> list[str]:
+        """The command line: listen on self.port on HOST, then write the port to port_file (written whole)."""
         raise NotImplementedError
 
     def start(self, timeout: float = 30.0) -> Self:
         # A second start would replace the handle of a running child, which then outlives every stop (its own session).
         if self.running:
             raise RuntimeError(f"{self.name} is already running (pid {self.pid})")
-        self.port = self.port or free_port()
         log = self.log_path.open("ab") if self.log_path else subprocess.DEVNULL
-        self.process = subprocess.Popen(  # noqa: S603 - our own fixed command line
-            self.command(),
-            cwd=self.working_dir,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-        try:
-            wait_for_port(self.port, self.process, timeout, self.name)
-        except BaseException:
-            self.stop()
-            raise
+        with tempfile.TemporaryDirectory(prefix="local-engine-") as folder:
+            port_file = Path(folder) / "port"
+            self.process = subprocess.Popen(  # noqa: S603 - our own fixed command line
+                self.command(port_file),
+                cwd=self.working_dir,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+            try:
+                self.port = wait_for_port_file(port_file, self.process, timeout, self.name)
+            except BaseException:
+                self.stop()
+                raise
         return self
 
     def stop(self) -> None:
@@ -155,7 +151,7 @@ class DynamoDBLocal(ManagedProcess):
     name: str = "DynamoDB Local"
     db_path: Path | None = None  # None: in memory
 
-    def command(self) -> list[str]:
+    def command(self, port_file: Path) -> list[str]:
         java = shutil.which("java")
         if java is None:
             raise FileNotFoundError("java is not on PATH: DynamoDB Local needs Java 17+")
@@ -169,6 +165,7 @@ class DynamoDBLocal(ManagedProcess):
             "-XX:TieredStopAtLevel=1",
             "-XX:+UseSerialGC",  # one collector thread: local engines are small
             f"-Djava.library.path={home / 'DynamoDBLocal_lib'}",
+            f"-Dlocal.portFile={port_file}",
             "-cp",
             f"{classpath}:{launcher}" if launcher else classpath,
             "LoopbackDynamoDBLocal" if launcher else str(LOOPBACK_LAUNCHER),
@@ -185,5 +182,15 @@ class MotoServer(ManagedProcess):
     name: str = "moto server"
     working_dir: Path | None = REPO_ROOT  # where `-m local.stack.moto_server` is found
 
-    def command(self) -> list[str]:
-        return [sys.executable, "-m", "local.stack.moto_server", "-H", HOST, "-p", str(self.port)]
+    def command(self, port_file: Path) -> list[str]:
+        return [
+            sys.executable,
+            "-m",
+            "local.stack.moto_server",
+            "--host",
+            HOST,
+            "--port",
+            str(self.port),
+            "--port-file",
+            str(port_file),
+        ]

@@ -1,4 +1,7 @@
-"""moto's server as the local stack runs it: `python -m local.stack.moto_server [moto.server's options]`.
+"""moto's server as the local stack runs it: `python -m local.stack.moto_server --port N --port-file PATH`, moto's
+WSGI app in werkzeug's threaded server as moto.server runs it (port 0: any free one). Once it listens, it writes the
+port it holds to PATH: the local stack waits for that file (local/stack/aws_engines.py), never for something to
+answer on a port, which another process could hold.
 
 moto (5.2) reads SQS's clock through datetime arithmetic (now minus the epoch, as a timedelta) and counts a queue's
 messages (each message's visibility and delay: two clock reads) for every message it sends or receives: a nightly
@@ -8,10 +11,11 @@ at every request, to find the action's handler; the classes never change, so eac
 tests/tooling/test_moto_server.py holds both to moto's own answers.
 """
 
-import sys
+import argparse
 import time
 from datetime import datetime
 from functools import cache
+from pathlib import Path
 
 
 def read_sqs_clock_quickly() -> None:
@@ -38,12 +42,29 @@ def list_handler_methods_once() -> None:
     responses.method_names_from_class = cache(responses.method_names_from_class)
 
 
-def main() -> None:
+def write_port(port_file: Path, port: int) -> None:
+    """Written whole (a rename), so a reader never sees half a number."""
+    partial = port_file.with_name(port_file.name + ".partial")
+    partial.write_text(str(port))
+    partial.replace(port_file)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m local.stack.moto_server")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=0, help="0: any free port")
+    parser.add_argument("--port-file", type=Path, required=True, help="where to write the port, once listening")
+    args = parser.parse_args(argv)
     read_sqs_clock_quickly()
     list_handler_methods_once()
-    from moto.server import main as moto_main
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+    from werkzeug.serving import make_server
 
-    moto_main(sys.argv[1:])
+    # Bound here, in the main thread: a port that cannot be had ends the process at once.
+    app = DomainDispatcherApplication(create_backend_app)
+    server = make_server(args.host, args.port, app, threaded=True, request_handler=MotoRequestHandler)
+    write_port(args.port_file, server.port)
+    server.serve_forever()  # until SIGTERM (how the stack stops its engines) ends the process
 
 
 if __name__ == "__main__":
