@@ -565,6 +565,33 @@ def test_the_event_bus_is_the_stacks_own_named_in_every_function_and_in_the_outp
         assert function["Properties"]["Environment"]["Variables"]["EVENT_BUS_NAME"] == {"Ref": bus_id}, function_id
 
 
+# The names a resource holds alone in its account and region: two stacks of the template there (dev and prod,
+# samconfig.toml) can only both be created if each such name carries the stack's name, or is left to CloudFormation.
+UNIQUE_NAMES = {
+    "AWS::Scheduler::Schedule": "Name",
+    "AWS::Events::EventBus": "Name",
+    "AWS::SecretsManager::Secret": "Name",
+    "AWS::KMS::Alias": "AliasName",
+    "AWS::DynamoDB::Table": "TableName",
+    "AWS::SQS::Queue": "QueueName",
+    "AWS::Lambda::Function": "FunctionName",
+    "AWS::IAM::Role": "RoleName",
+    "AWS::Logs::LogGroup": "LogGroupName",
+    "AWS::S3::Bucket": "BucketName",
+    "AWS::CloudWatch::Alarm": "AlarmName",
+    "AWS::CloudFront::OriginAccessControl": "Name",
+}
+
+
+def test_a_second_stack_in_the_same_account_and_region_takes_no_name_the_first_holds():
+    clashing = {}
+    for logical_id, resource in RESOURCES.items():
+        name = resource.get("Properties", {}).get(UNIQUE_NAMES.get(resource["Type"], ""))
+        if name is not None and "AWS::StackName" not in json.dumps(name):
+            clashing[logical_id] = name
+    assert clashing == {}
+
+
 PUBLISHERS = {
     "LinkFunction",
     "UnlinkFunction",
