@@ -6,14 +6,17 @@ Expressions as Scheduler takes them, in the schedule's time zone:
       (croniter computes the times: AWS's fields are converted to its spelling, not parsed here);
   rate(N minute|minutes|hour|hours|day|days);
   at(yyyy-mm-ddThh:mm:ss).
+A target's input gets Scheduler's context attributes (`<aws.scheduler.scheduled-time>` and the others) written in.
 """
 
+import json
 import logging
 import re
+import secrets
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -118,11 +121,22 @@ class Scheduler:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
-    def fire(self, name: str) -> Any:
-        """Invokes the schedule's target now with the schedule's input; returns what the function returned."""
+    def fire(self, name: str, scheduled: datetime | None = None) -> Any:
+        """Invokes the schedule's target with the schedule's input, its context attributes written as Scheduler
+        writes them (the time it fires for: `scheduled`, or now when fired on demand); returns what the function
+        returned."""
         schedule = self.schedules[name]
         log.info("schedule %s fires %s", name, schedule.function)
-        return self.invoke(schedule.function, dict(schedule.input))
+        attributes = {
+            "<aws.scheduler.scheduled-time>": f"{(scheduled or self.now()).astimezone(UTC):%Y-%m-%dT%H:%M:%SZ}",
+            "<aws.scheduler.schedule-arn>": f"arn:aws:scheduler:local:000000000000:schedule/default/{name}",
+            "<aws.scheduler.execution-id>": secrets.token_hex(8),
+            "<aws.scheduler.attempt-number>": "1",
+        }
+        text = json.dumps(schedule.input)
+        for keyword, value in attributes.items():
+            text = text.replace(keyword, value)
+        return self.invoke(schedule.function, json.loads(text))
 
     def next_fire_times(self) -> dict[str, datetime | None]:
         now = self.now()
@@ -148,11 +162,11 @@ class Scheduler:
             when, name = min(due)
             if self._stop.wait(max(0.0, (when - self.now()).total_seconds())):
                 return
-            threading.Thread(target=self._fire_async, args=(name,), name=f"schedule-{name}", daemon=True).start()
+            threading.Thread(target=self._fire_async, args=(name, when), name=f"schedule-{name}", daemon=True).start()
             upcoming[name] = self.schedules[name].expression.next_after(when)
 
-    def _fire_async(self, name: str) -> None:
+    def _fire_async(self, name: str, scheduled: datetime) -> None:
         try:
-            self.fire(name)
+            self.fire(name, scheduled)
         except Exception:
             log.exception("schedule %s: its target failed", name)

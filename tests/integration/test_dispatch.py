@@ -3,17 +3,22 @@
 import json
 from collections import Counter
 from datetime import UTC, datetime, timedelta
+from unittest.mock import Mock
 
+import pytest
 from botocore.exceptions import ClientError
 
 from tests.builders import a_client
+from tests.conftest import TEMPLATE
+from tests.sync_support import drain
 from xero_sync import deletion, dispatch
 from xero_sync.dispatch import dispatch_nightly
-from xero_sync.models import CLEANUP_PARTITION, Client, LinkState, RunStatus, RunTrigger, TokenSetRef
+from xero_sync.models import CLEANUP_PARTITION, Client, LinkState, RunStatus, RunTrigger, SyncRun, TokenSetRef
 from xero_sync.queue import SyncQueue
 from xero_sync.runs import begin_run, suspend_run
 from xero_sync.schemas import SyncMessage
 from xero_sync.sync_requests import request_sync
+from xero_sync.sync_worker import process_sync_message
 
 
 def record_calls(botocore_client) -> Counter:
@@ -109,7 +114,6 @@ def test_nightly_with_no_linked_clients_sends_nothing(aws):
 def invoke_dispatch(aws, payload: dict) -> dict:
     from local.stack.handler_loader import load_handler
     from local.stack.lambda_context import LocalLambdaContext
-    from tests.conftest import TEMPLATE
 
     function = TEMPLATE.functions(aws.physical)["SyncDispatchFunction"]
     return load_handler(function)(payload, LocalLambdaContext(function.logical_id, function.timeout))
@@ -123,6 +127,26 @@ def test_the_schedules_input_dispatches_nightly_runs_and_an_empty_console_invoke
     assert invoke_dispatch(aws, {})["queued"] == 1
     (console,) = [SyncMessage.model_validate_json(m["Body"]) for m in aws.receive_all("SyncQueue")]
     assert console.trigger == RunTrigger.CONSOLE
+
+
+def test_a_nightly_invocation_retried_after_its_messages_went_out_syncs_each_client_once(aws, monkeypatch):
+    # Given three linked clients, and a nightly invocation that fails after its fan-out (here the token-set sweep)
+    clients = [a_client("practice-a") for _ in range(3)]
+    monkeypatch.setattr(dispatch, "forget_orphaned_token_sets", Mock(side_effect=[RuntimeError("throttled"), 0]))
+    (nightly,) = TEMPLATE.schedules()
+    event = json.loads(json.dumps(nightly.input).replace("<aws.scheduler.scheduled-time>", "2026-12-08T02:00:00Z"))
+    with pytest.raises(RuntimeError):
+        invoke_dispatch(aws, event)
+    for message in drain(aws.session, aws.queue_url("SyncQueue")):  # tonight's runs, to their end
+        process_sync_message(message)
+    aws.events()
+    # When Lambda retries the same event
+    assert invoke_dispatch(aws, event)["queued"] == 3
+    for message in drain(aws.session, aws.queue_url("SyncQueue")):
+        process_sync_message(message)
+    # Then each client was synced once that night: one run each, and no second run's events
+    assert [len(list(SyncRun.query(c.client_id))) for c in clients] == [1, 1, 1]
+    assert [t for t, _ in aws.events() if t.startswith("Xero Sync")] == []
 
 
 def test_a_console_invoke_naming_clients_queues_just_those_and_says_why_it_skipped_others(aws):

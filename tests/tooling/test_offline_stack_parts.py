@@ -10,7 +10,7 @@ from werkzeug.test import EnvironBuilder
 from werkzeug.wrappers import Request
 
 from local.stack.gateway import Router, build_event, to_response
-from local.stack.scheduler import ScheduleExpression
+from local.stack.scheduler import LocalSchedule, ScheduleExpression, Scheduler
 from local.stack.sqs_poller import processed_records, sqs_event
 from local.stack.template import Template
 
@@ -44,6 +44,23 @@ def test_schedule_expressions_fire_when_eventbridge_scheduler_would(
 def test_an_expression_scheduler_would_reject_is_rejected(expression: str) -> None:
     with pytest.raises(ValueError):
         ScheduleExpression(expression).next_after(datetime.now(UTC))
+
+
+def test_a_targets_input_gets_the_time_scheduler_fires_for_written_in() -> None:
+    # The template's nightly input, as its schedule gives it to the target
+    (nightly,) = Template().schedules()
+    invoked: list[dict] = []
+    scheduler = Scheduler(
+        [LocalSchedule("nightly", nightly.function, ScheduleExpression(nightly.expression), nightly.input)],
+        lambda _function, payload: invoked.append(payload),
+        now=lambda: datetime(2026, 12, 8, 2, 0, 5, tzinfo=UTC),
+    )
+    scheduler.fire("nightly", datetime(2026, 12, 8, 2, 0, tzinfo=UTC))
+    scheduler.fire("nightly")  # on demand: the time it fires
+    assert invoked == [
+        {"trigger": "nightly", "scheduledTime": "2026-12-08T02:00:00Z"},
+        {"trigger": "nightly", "scheduledTime": "2026-12-08T02:00:05Z"},
+    ]
 
 
 def test_routes_match_as_an_http_api_does() -> None:

@@ -1,7 +1,10 @@
 """The nightly fan-out: one sync message per linked client, read from the link-state index page by page.
 
-Nothing is written per client here: each message carries a fresh run id and the worker claims the run with a
-conditional write (runs.begin_run), so a message for a client that is already syncing simply does nothing.
+Nothing is written per client here: each message carries a run id and the worker claims the run with a conditional
+write (runs.begin_run), so a message for a client that is already syncing simply does nothing. The schedule's fan-out
+derives each run id from the time the schedule fired and the client (ids.scheduled_run_id): when Lambda or Scheduler
+retries the invocation (a failure after the messages went out), the retry's messages name the runs the first made,
+and each client is still synced once that night.
 Clients the index shows as busy (a run queued or running, or parked on Xero's daily limit) are skipped up front to
 save the message; unlinked and needs-relink clients are counted from their partitions of the index (a count query
 each), never read. Memory stays flat: messages stream from the index pages into batches of ten.
@@ -11,14 +14,15 @@ no client names (token_sweep).
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from xero_sync.clients import practice_of
 from xero_sync.deletion import requeue_stalled_purges
 from xero_sync.errors import ClientNotFound, ClientNotLinked, SyncNotQueued
-from xero_sync.ids import CLIENT_ID_PATTERN, new_run_id
+from xero_sync.ids import CLIENT_ID_PATTERN, new_run_id, scheduled_run_id
 from xero_sync.models import Client, LinkState, RunStatus, RunTrigger
 from xero_sync.observability import logger, metrics
 from xero_sync.queue import SyncQueue
@@ -35,8 +39,9 @@ SEND_IN_FLIGHT = 8
 
 
 class ConsoleDispatch(BaseModel):
-    """A direct invoke: the schedule's `{"trigger": "nightly"}`; an operator's `{}` (every linked client, as the
-    nightly run would) or `{"clientIds": [...], "mode": "incremental" | "full"}` (just those, in that mode)."""
+    """A direct invoke: the schedule's `{"trigger": "nightly", "scheduledTime": "<aws.scheduler.scheduled-time>"}`
+    (Scheduler writes the time it fired for); an operator's `{}` (every linked client, as the nightly run would) or
+    `{"clientIds": [...], "mode": "incremental" | "full"}` (just those, in that mode)."""
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
@@ -45,12 +50,15 @@ class ConsoleDispatch(BaseModel):
         default=None, alias="clientIds", min_length=1, max_length=1000
     )
     mode: RequestedMode | None = None
+    scheduled_time: AwareDatetime | None = Field(default=None, alias="scheduledTime")
 
     @model_validator(mode="after")
     def _mode_names_clients(self) -> "ConsoleDispatch":
         # The nightly fan-out leaves each run's mode to the engine (a full reconciliation when one is due).
         if self.mode is not None and self.client_ids is None:
             raise ValueError("mode applies to the clients named in clientIds")
+        if self.scheduled_time is not None and self.client_ids is not None:
+            raise ValueError("scheduledTime applies to the fan-out to every linked client")
         return self
 
 
@@ -70,7 +78,7 @@ class DispatchSummary:
 
 def dispatch(request: ConsoleDispatch) -> DispatchSummary:
     if request.client_ids is None:
-        return dispatch_nightly(trigger=RunTrigger(request.trigger))
+        return dispatch_nightly(trigger=RunTrigger(request.trigger), scheduled=request.scheduled_time)
     return dispatch_clients(request.client_ids, request.mode or "incremental")
 
 
@@ -98,7 +106,9 @@ def dispatch_clients(client_ids: list[str], mode: RequestedMode = "incremental")
     return summary
 
 
-def _nightly_messages(summary: DispatchSummary, trigger: RunTrigger) -> Iterator[SyncMessage]:
+def _nightly_messages(
+    summary: DispatchSummary, trigger: RunTrigger, scheduled: datetime | None
+) -> Iterator[SyncMessage]:
     now = now_utc()
     for client in Client.by_link_state.query(LinkState.LINKED.value, page_size=INDEX_PAGE_SIZE):
         if client.has_active_run(now):
@@ -107,14 +117,18 @@ def _nightly_messages(summary: DispatchSummary, trigger: RunTrigger) -> Iterator
         yield SyncMessage(
             practice_id=client.practice_id,
             client_id=client.client_id,
-            run_id=new_run_id(now),
+            run_id=scheduled_run_id(scheduled, client.client_id) if scheduled else new_run_id(now),
             trigger=trigger,
         )
 
 
-def dispatch_nightly(queue: SyncQueue | None = None, trigger: RunTrigger = RunTrigger.NIGHTLY) -> DispatchSummary:
+def dispatch_nightly(
+    queue: SyncQueue | None = None, trigger: RunTrigger = RunTrigger.NIGHTLY, scheduled: datetime | None = None
+) -> DispatchSummary:
+    """`scheduled`: the time the schedule fired for (the same at every retry of one firing), or None (an operator's
+    `{}`: fresh runs)."""
     summary = DispatchSummary()
-    messages = _nightly_messages(summary, trigger)
+    messages = _nightly_messages(summary, trigger, scheduled)
     unsent = len((queue or SyncQueue()).send(_counted(messages, summary), in_flight=SEND_IN_FLIGHT))
     summary.queued -= unsent
     summary.not_queued = unsent

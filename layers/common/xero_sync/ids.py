@@ -1,5 +1,6 @@
 """Identifiers: time-ordered run ids, and client ids that are unique per (practice, Xero organisation)."""
 
+import hashlib
 import re
 import secrets
 import uuid
@@ -23,6 +24,13 @@ def client_id_for(practice_id: str, tenant_id: str) -> str:
 def new_run_id(now: datetime) -> str:
     """Sorts by time (so newest-first is a reverse query), unique by its random suffix."""
     return f"{now:%Y%m%dT%H%M%S%f}Z-{secrets.token_hex(4)}"
+
+
+def scheduled_run_id(scheduled: datetime, client_id: str) -> str:
+    """A nightly run's id, the same at every delivery of one scheduled fan-out (Lambda's and Scheduler's retries of
+    it): a retry's message names the run the first one created, and the worker drops it (runs.begin_run)."""
+    suffix = hashlib.sha256(f"{client_id}\n{scheduled.isoformat()}".encode()).hexdigest()[:8]
+    return f"{scheduled:%Y%m%dT%H%M%S%f}Z-{suffix}"
 
 
 def is_run_id(value: str) -> bool:
