@@ -159,11 +159,25 @@ def test_a_console_invoke_naming_clients_queues_just_those_and_says_why_it_skipp
     summary = invoke_dispatch(aws, {"clientIds": [mine.client_id, theirs.client_id, unlinked.client_id, unknown]})
     # Then the two linked ones are queued as console runs, and the others are counted by reason
     assert summary["queued"] == 2
-    assert summary["skipped"] == {"not_found": 1, "not_linked": 1}
+    assert summary["skipped"] == {"not_found": 1, "not_linked": 1, "active": 0}
     messages = [SyncMessage.model_validate_json(m["Body"]) for m in aws.receive_all("SyncQueue")]
     assert sorted((m.client_id, m.trigger) for m in messages) == sorted(
         [(mine.client_id, RunTrigger.CONSOLE), (theirs.client_id, RunTrigger.CONSOLE)]
     )
+
+
+def test_a_console_rerun_of_a_client_already_syncing_counts_it_active_not_queued(aws):
+    # Given a client whose Sync Now is queued, and another that is idle
+    busy, idle = a_client("practice-a"), a_client("practice-a")
+    pressed = request_sync("practice-a", busy.client_id, RunTrigger.MANUAL)
+    aws.receive_all("SyncQueue")
+    # When the operator reruns both
+    summary = invoke_dispatch(aws, {"clientIds": [busy.client_id, idle.client_id]})
+    # Then only the idle one is queued; the busy one keeps its run and is said to be active
+    assert (summary["queued"], summary["skipped"]["active"]) == (1, 1)
+    (message,) = [SyncMessage.model_validate_json(m["Body"]) for m in aws.receive_all("SyncQueue")]
+    assert message.client_id == idle.client_id
+    assert Client.get("practice-a", busy.client_id).current_run_id == pressed.run_id
 
 
 def test_a_console_rerun_sqs_does_not_take_is_counted_as_not_queued(aws, sqs_not_taking):

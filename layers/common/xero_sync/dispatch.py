@@ -19,7 +19,7 @@ from typing import Annotated, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
-from xero_sync.clients import practice_of
+from xero_sync.clients import load_client, practice_of
 from xero_sync.deletion import requeue_stalled_purges
 from xero_sync.errors import ClientNotFound, ClientNotLinked, SyncNotQueued
 from xero_sync.ids import CLIENT_ID_PATTERN, new_run_id, scheduled_run_id
@@ -83,12 +83,17 @@ def dispatch(request: ConsoleDispatch) -> DispatchSummary:
 
 
 def dispatch_clients(client_ids: list[str], mode: RequestedMode = "incremental") -> DispatchSummary:
-    """Queues a sync of each named client (as Sync Now would: a client already syncing keeps its run; a full sync
-    asked for here is not held to the API's once a day)."""
-    summary = DispatchSummary(skipped={"not_found": 0, "not_linked": 0})
+    """Queues a sync of each named client (as Sync Now would: a client already syncing keeps its run, counted as
+    `active`; a full sync asked for here is not held to the API's once a day)."""
+    summary = DispatchSummary(skipped={"not_found": 0, "not_linked": 0, "active": 0})
     for client_id in dict.fromkeys(client_ids):
         try:
-            request_sync(practice_of(client_id), client_id, RunTrigger.CONSOLE, mode)
+            practice_id = practice_of(client_id)
+            before = load_client(practice_id, client_id)
+            active = before.current_run_id if before.has_active_run(now_utc()) else None
+            if request_sync(practice_id, client_id, RunTrigger.CONSOLE, mode).run_id == active:
+                summary.skipped["active"] += 1  # its run was under way already: nothing was queued
+                continue
         except ClientNotFound:
             summary.skipped["not_found"] += 1
             continue
