@@ -30,9 +30,9 @@ VISIBILITY_TIMEOUT = 2  # seconds; the template's 5400 s would make redelivery u
 MAX_RECEIVE_COUNT = 2  # deliveries before the dead-letter queue (the template's default is 5)
 # With the emulator a real sync takes seconds: a visibility timeout shorter than that would redeliver it mid-run.
 XERO_VISIBILITY_TIMEOUT = 120
-# The purge stack's purge function timeout (the template's is 30 s): a slice hands over its client's purge
+# The purge stack's purge function timeout (the template's is 300 s): a slice hands over its client's purge
 # purge_time_margin_seconds before its invocation's end, so each slice here has about a second to delete, and a
-# purge spans several invocations at twenty thousand records, not the hundreds of thousands 30 s would need.
+# purge spans several invocations at twenty thousand records, not the millions 300 s would need.
 PURGE_TIMEOUT_SECONDS = 9
 
 # Without the emulator, Xero is a closed port: never a developer's running emulator, never the real Xero.

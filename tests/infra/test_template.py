@@ -565,6 +565,14 @@ def test_the_event_bus_is_the_stacks_own_named_in_every_function_and_in_the_outp
         assert function["Properties"]["Environment"]["Variables"]["EVENT_BUS_NAME"] == {"Ref": bus_id}, function_id
 
 
+def test_a_purge_slice_outlasts_the_xero_clean_up_it_runs_before_its_first_time_check():
+    from xero_sync.unlinking import REMOTE_CLEANUP_LONGEST_SECONDS
+
+    purge = FUNCTIONS["PurgeFunction"]["Properties"]
+    margin = Settings.model_fields["purge_time_margin_seconds"].default
+    assert purge["Timeout"] >= REMOTE_CLEANUP_LONGEST_SECONDS + margin
+
+
 # The names a resource holds alone in its account and region: two stacks of the template there (dev and prod,
 # samconfig.toml) can only both be created if each such name carries the stack's name, or is left to CloudFormation.
 UNIQUE_NAMES = {

@@ -18,8 +18,8 @@ from xero_sync.models import CLEANUP_PARTITION, Client, LinkState, TokenSetRef, 
 from xero_sync.observability import logger, metrics
 from xero_sync.runs import close_current_run
 from xero_sync.schemas import ApiModel
-from xero_sync.tokens import TokenRefreshBusy, TokenSaveFailed, TokenSetRevoked, TokenStore
-from xero_sync.xero_identity import TokenSet, XeroAuthError, XeroIdentity, XeroUnavailable
+from xero_sync.tokens import LEASE_SECONDS, TokenRefreshBusy, TokenSaveFailed, TokenSetRevoked, TokenStore
+from xero_sync.xero_identity import HTTP_TIMEOUT, TokenSet, XeroAuthError, XeroIdentity, XeroUnavailable
 
 # --- Xero connections ---------------------------------------------------------------------------------------------
 
@@ -91,6 +91,13 @@ def _mark_unlinked(client: Client) -> bool:
             raise
         return False
     return True
+
+
+# The longest clean_up_remote waits when Xero answers slowly: another holder's lease on the token set waited out,
+# its refresh (retried for half a lease, with one attempt in flight), then three identity calls (delete the
+# connection, list the connections, revoke), each up to its connect and read timeouts. The purge's function outlasts
+# it (template.yaml); the unlink's, behind API Gateway's 30 s, cannot, and leaves a clean-up it could not end pending.
+REMOTE_CLEANUP_LONGEST_SECONDS = (LEASE_SECONDS + 5) + (LEASE_SECONDS / 2 + sum(HTTP_TIMEOUT)) + 3 * sum(HTTP_TIMEOUT)
 
 
 def clean_up_remote(client: Client) -> bool:
