@@ -14,10 +14,15 @@ export class ApiError extends Error {
 
 let configPromise;
 export function config() {
-  configPromise ??= fetch("/config.json", { cache: "no-store" }).then((response) => {
-    if (!response.ok) throw new ApiError(response.status, "no_config", "The console is not configured.");
-    return response.json();
-  });
+  configPromise ??= fetch("/config.json", { cache: "no-store" })
+    .then((response) => {
+      if (!response.ok) throw new ApiError(response.status, "no_config", "The console is not configured.");
+      return response.json();
+    })
+    .catch((error) => {
+      configPromise = undefined; // not kept: the next screen asks again (a deploy in progress, a moment offline)
+      throw error;
+    });
   return configPromise;
 }
 
@@ -52,20 +57,39 @@ export async function whoAmI() {
   return { user: payload.sub, practice: payload[signInConfig.practiceClaim ?? "practice_id"] };
 }
 
+// A token this close to its exp counts as expired: the gateway's clock, not the browser's, decides.
+const EXPIRY_MARGIN_MS = 60_000;
+
 function expired(jwt) {
   const exp = claims(jwt)?.exp;
-  return typeof exp !== "number" || exp * 1000 <= Date.now();
+  return typeof exp !== "number" || exp * 1000 - EXPIRY_MARGIN_MS <= Date.now();
 }
+
+// A 429 in the console's own words, by code (the API's message already says when, in its own way).
+const TOO_MANY = {
+  rate_limited: "Too many requests from your practice right now.",
+  full_sync_limited: "A full sync of this client was asked for recently.",
+};
 
 // An error as a person reads it: the API's message, and for a 429 when to try again (Retry-After is exposed by CORS).
 export function describe(error) {
   if (!(error instanceof ApiError)) return "Something went wrong. Try again.";
-  if (error.status === 429 && error.retryAfter) {
+  if (error.status === 429) {
+    const first = TOO_MANY[error.code] ?? "Too many requests right now.";
     const seconds = Number(error.retryAfter);
+    if (!(seconds > 0)) return `${first} Try again in a little while.`;
     const at = new Date(Date.now() + seconds * 1000).toLocaleTimeString();
-    return `${error.message} Try again in ${seconds} second${seconds === 1 ? "" : "s"} (at ${at}).`;
+    return `${first} Try again in ${seconds} second${seconds === 1 ? "" : "s"} (at ${at}).`;
   }
   return error.message;
+}
+
+// Whether the API answers at all: a request without the token, whose answer the browser may not read (no-cors).
+function reachable(apiUrl) {
+  return fetch(`${apiUrl}/clients`, { mode: "no-cors", cache: "no-store" }).then(
+    () => true,
+    () => false,
+  );
 }
 
 export async function call(method, path, body) {
@@ -84,6 +108,11 @@ export async function call(method, path, body) {
       body: body === undefined ? undefined : JSON.stringify(body),
     });
   } catch {
+    // The gateway's own 401 (a token it refuses before its exp: revoked, another audience, a clock behind) carries no
+    // CORS headers either, so the browser sees a failed fetch. If the API answers without the token, it was the token.
+    if (await reachable(apiUrl)) {
+      throw new ApiError(401, "unauthorized", "The API no longer accepts your session. Sign in again.");
+    }
     throw new ApiError(0, "network", "The API could not be reached. Check your connection and try again.");
   }
   const payload = await response.json().catch(() => null);
