@@ -212,6 +212,65 @@ def callback_query() -> str:
     return f"/xero/callback?code={CODE}&state={STATE}"
 
 
+def test_a_completion_refused_by_the_practice_limit_is_kept_and_try_again_finishes_the_link(page: Page) -> None:
+    # Given a practice over its request limit when Xero sends the user back (the 429 comes before the state is read)
+    page.api.answer("POST", "/xero/link-completions", RATE_LIMITED, (200, LINKED, {}))
+    page.open(callback_query())
+
+    # Then the page says when to try again, once, in the console's words, and keeps the link
+    state, said = page.outcome()
+    assert state == "waiting"
+    assert said.startswith("Too many requests from your practice right now. Try again in 12 seconds (at ")
+    assert said.count("ry again") == 1
+    assert page.text("#next") == "The link is kept: press Try again to finish it."
+    assert page.browser.current_url == f"{page.console.url}/xero/callback"  # the code left the address bar
+
+    # When the user presses Try again, the link is finished with one more POST of the same code and state
+    page.browser.find_element("id", "retry").click()
+    assert page.outcome() == ("linked", "1 organisation(s) linked.")
+    assert page.api.posts("/xero/link-completions") == [{"state": STATE, "code": CODE}] * 2
+    assert not page.browser.find_element("id", "retry").is_displayed()
+
+
+def test_a_completion_that_could_not_reach_the_api_is_kept_and_try_again_finishes_the_link(page: Page) -> None:
+    page.api.answer("POST", "/xero/link-completions", (200, LINKED, {}))
+    page.api.offline = True
+    page.open(callback_query())
+
+    state, said = page.outcome()
+    assert (state, said) == ("waiting", "The API could not be reached. Check your connection and try again.")
+    assert page.browser.find_element("id", "retry").is_displayed()
+
+    page.api.offline = False
+    page.browser.find_element("id", "retry").click()
+    assert page.outcome() == ("linked", "1 organisation(s) linked.")
+    assert page.api.posts("/xero/link-completions") == [{"state": STATE, "code": CODE}]
+
+
+def test_a_completion_whose_token_the_gateway_refuses_is_kept_for_after_signing_in(page: Page) -> None:
+    # Given a token whose exp is an hour ahead, but that the gateway refuses (a 401 the browser cannot read)
+    page.api.refuse_tokens = True
+    page.open(callback_query())
+
+    state, said = page.outcome()
+    assert (state, said) == ("failed", "Your session has ended. Sign in again to finish linking.")
+    assert page.text("#next") == "Sign in"
+    assert json.loads(page.stored("xero-sync.pending-link")) == {"state": STATE, "code": CODE}
+
+
+def test_a_reload_after_the_link_finished_does_not_say_it_failed(page: Page) -> None:
+    page.api.answer("POST", "/xero/link-completions", (200, LINKED, {}))
+    page.open(callback_query())
+    assert page.outcome() == ("linked", "1 organisation(s) linked.")
+
+    page.browser.refresh()
+
+    state, said = page.outcome()
+    assert (state, said) == ("done", "Nothing left to finish here.")
+    assert "again" not in page.text("#next")
+    assert len(page.api.posts("/xero/link-completions")) == 1
+
+
 def test_a_token_the_gateway_refuses_before_its_exp_leads_to_the_sign_in(page: Page) -> None:
     page.api.answer("GET", "/clients", (200, {"items": [], "nextCursor": None}, {}))
     page.api.refuse_tokens = True

@@ -2,12 +2,16 @@
 // with the signed-in user's JWT: only the user who started the link can complete it (POST /xero/link-completions).
 // Every outcome is said as people read it, with the way on: the Client List, or after a relink that client's
 // Client Overview.
-import { call } from "./api.js";
+import { call, describe } from "./api.js";
 
 const PENDING_KEY = "xero-sync.pending-link"; // a completion kept across a sign-in (a 401 does not use up the state)
+// A completion kept for Try again, and across a reload: a 429 is given before the API reads the state, and an API
+// that could not be reached never saw it, so neither uses it up.
+const RETRY_KEY = "xero-sync.retry-link";
 const NOTICE_KEY = "xero-sync.notice";
 const outcome = document.getElementById("outcome");
 const next = document.getElementById("next");
+const retryRow = document.getElementById("retry-row");
 
 // What to do next, by the API's code (docs/link-flow.md lists them all).
 const START_AGAIN = "Start again from the Client List: Add client, or Link to Xero on the client's card.";
@@ -23,12 +27,12 @@ const NEXT_STEP = {
   wrong_organisation: "A relink must choose the client's own organisation. Nothing changed. " + START_AGAIN,
   client_being_deleted: "That organisation's client is being deleted. Link it again once the deletion is over.",
   xero_unavailable: "Nothing was linked. Wait a few minutes, then start again from the Client List.",
-  rate_limited: "Wait a little, then start again from the Client List.",
 };
 
 function show(state, text, code) {
   outcome.dataset.state = state;
   if (code) outcome.dataset.code = code;
+  else delete outcome.dataset.code;
   outcome.textContent = text;
   next.textContent = NEXT_STEP[code] ?? "";
 }
@@ -41,19 +45,26 @@ function completionFromAddress() {
   }
   // The code is single use and must not stay in the address bar, the history or a bookmark.
   window.history.replaceState(null, "", window.location.pathname);
-  if (completion.state) return completion;
-  const pending = sessionStorage.getItem(PENDING_KEY);
+  const kept = sessionStorage.getItem(PENDING_KEY) ?? sessionStorage.getItem(RETRY_KEY);
   sessionStorage.removeItem(PENDING_KEY);
-  return pending ? JSON.parse(pending) : completion;
+  sessionStorage.removeItem(RETRY_KEY);
+  if (completion.state || Object.keys(completion).length) return completion;
+  return kept ? JSON.parse(kept) : completion;
 }
 
-async function complete() {
-  const completion = completionFromAddress();
+async function complete(completion) {
+  retryRow.hidden = true;
   if (!completion.state) {
+    if (!Object.keys(completion).length) {
+      // A reload after the link finished (or Back to this page): the address no longer has Xero's answer.
+      show("done", "Nothing left to finish here.");
+      return;
+    }
     show("failed", "Xero sent no link to finish.", "missing_state");
     next.textContent = START_AGAIN;
     return;
   }
+  show("working", "Finishing the link with Xero…");
   try {
     const linked = await call("POST", "/xero/link-completions", completion);
     outcome.dataset.clientIds = linked.clientIds.join(",");
@@ -73,8 +84,20 @@ async function complete() {
       next.replaceChildren(Object.assign(document.createElement("a"), { href: "/#/sign-in", textContent: "Sign in" }));
       return;
     }
+    if (error.status === 429 || error.code === "network") {
+      sessionStorage.setItem(RETRY_KEY, JSON.stringify(completion));
+      show("waiting", describe(error), error.code);
+      next.textContent = "The link is kept: press Try again to finish it.";
+      retryRow.hidden = false;
+      return;
+    }
     show("failed", error.message, error.code);
   }
 }
 
-complete();
+document.getElementById("retry").addEventListener("click", () => {
+  const kept = sessionStorage.getItem(RETRY_KEY);
+  sessionStorage.removeItem(RETRY_KEY);
+  complete(kept ? JSON.parse(kept) : {});
+});
+complete(completionFromAddress());
