@@ -34,7 +34,8 @@ async function route() {
     navigate("#/sign-in");
     return;
   }
-  await showWho();
+  // A screen that names a client sets its own title; every other screen has the console's (no client left in it).
+  document.title = "Practice console";
   for (const [pattern, load] of ROUTES) {
     const match = hash.match(pattern);
     if (!match) continue;
@@ -43,6 +44,8 @@ async function route() {
     const stop = new AbortController();
     leaveScreen = () => stop.abort();
     try {
+      // Inside the try: a config.json that cannot be read is said, not left on "Loading…".
+      await showWho();
       await render(screen, { params: match.slice(1), signal: stop.signal });
     } catch (error) {
       failed(error);

@@ -81,6 +81,22 @@ const WAITS = {
 
 export const ACTIVE = new Set(["queued", "running", "deferred"]);
 
+// A wait's end: the time alone today, with the date when it is another day (Xero's daily limit can be tomorrow).
+function untilWords(iso) {
+  const until = new Date(iso);
+  return until.toDateString() === new Date().toDateString() ? until.toLocaleTimeString() : exactTime(iso);
+}
+
+// How soon a screen looks at a run again: every `fastMs` while it moves, but a run that waits (deferred by Xero's
+// daily limit, for hours) only when its wait ends, and at least once a minute.
+export const SLOW_POLL_MS = 60000;
+export function pollDelay(run, fastMs, now = Date.now()) {
+  const wait = run?.waitingOn ?? run?.progress?.waitingOn;
+  const until = wait?.until ? new Date(wait.until).getTime() - now : NaN;
+  if (until > fastMs) return Math.min(until, SLOW_POLL_MS);
+  return run?.status === "deferred" ? SLOW_POLL_MS : fastMs;
+}
+
 // A run in progress as people read it: a labelled progress bar and a sentence (resources, records, what it waits on).
 export function progress(run) {
   if (!run || !ACTIVE.has(run.status)) return null;
@@ -94,7 +110,7 @@ export function progress(run) {
   } else if (run.status === "running") {
     words.push("Sync starting…");
   }
-  if (wait) words.push(`Waiting on ${WAITS[wait.reason] ?? wait.reason} until ${new Date(wait.until).toLocaleTimeString()}.`);
+  if (wait) words.push(`Waiting on ${WAITS[wait.reason] ?? wait.reason} until ${untilWords(wait.until)}.`);
   const bar = h("progress", { max: detail?.resourcesTotal || 1, "aria-label": "Sync progress" });
   if (detail) bar.value = detail.resourcesDone;
   return h("div", { class: "progress", dataset: { runStatus: run.status } }, bar, h("p", {}, words.join(" ")));
@@ -126,9 +142,10 @@ export function confirmDialog({ title, body, confirm, danger = false }) {
 
 // An options menu as a disclosure: a labelled button that shows a list of action buttons. Escape closes it and
 // returns focus to its button; Tab moves through the actions like any other buttons.
-export function optionsMenu(label, actions) {
-  const list = h("ul", { class: "menu", hidden: true });
-  const toggle = h("button", { type: "button", class: "options", "aria-expanded": "false", "aria-label": label }, "Options ▾");
+// `open` builds it already open (a card rebuilt while its menu was open keeps it open).
+export function optionsMenu(label, actions, open = false) {
+  const list = h("ul", { class: "menu", hidden: !open });
+  const toggle = h("button", { type: "button", class: "options", "aria-expanded": String(open), "aria-label": label }, "Options ▾");
   const close = () => {
     list.hidden = true;
     toggle.setAttribute("aria-expanded", "false");
@@ -159,4 +176,22 @@ export function optionsMenu(label, actions) {
     if (!wrapper.contains(event.relatedTarget)) close();
   });
   return wrapper;
+}
+
+// A press that a second press cannot repeat while its work is under way (a double click sends one request): the
+// button pressed is disabled until the work settles.
+export function onePress(work) {
+  let running = null;
+  return (event) => {
+    if (running) return running;
+    const button = event?.currentTarget instanceof HTMLButtonElement ? event.currentTarget : null;
+    if (button) button.disabled = true;
+    running = Promise.resolve()
+      .then(work)
+      .finally(() => {
+        running = null;
+        if (button) button.disabled = false;
+      });
+    return running;
+  };
 }

@@ -4,7 +4,7 @@
 import { deleteClient, startLink, syncNow, unlink } from "../actions.js";
 import { call } from "../api.js";
 import { failed, notice } from "../shell.js";
-import { ACTIVE, h, optionsMenu, padlock, progress, when } from "../ui.js";
+import { ACTIVE, h, onePress, optionsMenu, padlock, pollDelay, progress, when } from "../ui.js";
 
 const PAGE_SIZE = 12;
 const REFRESH_MS = 1500;
@@ -15,8 +15,9 @@ export async function clientList(screen, { signal }) {
   const pager = h("nav", { class: "pager", "aria-label": "Client pages" });
   const problem = h("p", { class: "error", role: "alert" });
   const addClient = h("button", { type: "button", class: "primary", id: "add-client" }, "Add client");
-  addClient.addEventListener("click", () => startLink().catch((error) => failed(error, problem)));
-  screen.append(h("div", { class: "title" }, h("h1", { tabindex: "-1" }, "Client List"), addClient), problem, cards, pager);
+  addClient.addEventListener("click", onePress(() => startLink().catch((error) => failed(error, problem))));
+  const heading = h("h1", { tabindex: "-1" }, "Client List");
+  screen.append(h("div", { class: "title" }, heading, addClient), problem, cards, pager);
 
   // A card is rebuilt only when what it shows changed, and keeps keyboard focus when it is: the list refreshes
   // itself while a sync runs, and must not pull focus from under a keyboard user.
@@ -25,7 +26,9 @@ export async function clientList(screen, { signal }) {
     const key = JSON.stringify([client, detail]);
     const previous = shown.get(client.clientId);
     if (previous?.key === key) return previous.element;
-    const element = card(client, detail, load, problem);
+    // A menu open in the card replaced (a keyboard user on its Unlink from Xero) is open in the new one.
+    const menuOpen = previous ? !previous.element.querySelector(".menu").hidden : false;
+    const element = card(client, detail, load, problem, menuOpen);
     const focused = previous?.element.contains(document.activeElement) ? document.activeElement : null;
     if (focused) {
       queueMicrotask(() => element.querySelector(focusKey(focused))?.focus());
@@ -46,23 +49,34 @@ export async function clientList(screen, { signal }) {
       const details = await Promise.all(page.items.map(detailFor));
       if (signal.aborted) return;
       cards.replaceChildren(...page.items.map((client, i) => reuse(client, details[i])));
-      if (!page.items.length) cards.replaceChildren(h("li", { class: "empty" }, "No clients yet. Add client links a Xero organisation."));
+      // A later page can be empty (its clients being deleted, or the last one just deleted): the practice has clients.
+      if (!page.items.length) {
+        cards.replaceChildren(h("li", { class: "empty" },
+          cursors.length > 1 ? "No more clients. Previous page goes back." : "No clients yet. Add client links a Xero organisation."));
+      }
       pager.replaceChildren(...pagerButtons(page.nextCursor));
       problem.textContent = "";
       // A running sync's progress and the last sync time after it are kept fresh while anything is under way.
-      if (page.items.some((c) => c.currentRun && ACTIVE.has(c.currentRun.status))) timer = setTimeout(load, REFRESH_MS);
+      // A run deferred by Xero's daily limit is looked at when its wait ends, not every 1.5 s for hours.
+      const busy = page.items.map((c, i) => details[i]?.currentRun ?? c.currentRun).filter((run) => run && ACTIVE.has(run.status));
+      if (busy.length) timer = setTimeout(load, Math.min(...busy.map((run) => pollDelay(run, REFRESH_MS))));
     } catch (error) {
       failed(error, problem);
     }
   }
 
+  // A pager's page replaces the button pressed: focus goes to the heading, the new page just after it.
+  const turn = (step) => () => {
+    step();
+    load().then(() => heading.focus());
+  };
   function pagerButtons(nextCursor) {
     const buttons = [];
     if (cursors.length > 1) {
-      buttons.push(h("button", { type: "button", onclick: () => { cursors.pop(); load(); } }, "Previous page"));
+      buttons.push(h("button", { type: "button", onclick: turn(() => cursors.pop()) }, "Previous page"));
     }
     if (nextCursor) {
-      buttons.push(h("button", { type: "button", onclick: () => { cursors.push(nextCursor); load(); } }, "Next page"));
+      buttons.push(h("button", { type: "button", onclick: turn(() => cursors.push(nextCursor)) }, "Next page"));
     }
     return buttons;
   }
@@ -82,7 +96,7 @@ function detailFor(client) {
   return busy || client.linkState === "needs_relink" ? call("GET", `/clients/${client.clientId}`).catch(() => null) : null;
 }
 
-function card(client, detail, reload, problem) {
+function card(client, detail, reload, problem, menuOpen) {
   const run = detail?.currentRun ?? client.currentRun;
   const act = (work, done) => () =>
     work()
@@ -92,16 +106,18 @@ function card(client, detail, reload, problem) {
       })
       .catch((error) => failed(error, problem));
   const linked = client.linkState === "linked";
-  const linkButton = linked
-    ? null
-    : h("button", { type: "button", class: "primary", onclick: act(() => startLink(client.clientId)) }, "Link to Xero");
+  const link = onePress(act(() => startLink(client.clientId)));
+  const linkButton = linked ? null : h("button", { type: "button", class: "primary", onclick: link }, "Link to Xero");
+  // Sync with Xero only for a linked client (the API refuses the others); a client that needs relinking can be
+  // linked again or unlinked, as the Client Overview offers.
   const menu = optionsMenu(`Options for ${client.name}`, [
-    { name: "sync", text: "Sync with Xero", run: act(() => syncNow(client.clientId), `Sync of ${client.name} started.`) },
-    linked
-      ? { name: "unlink", text: "Unlink from Xero", run: act(() => unlink(client), `${client.name} is unlinked from Xero. Its data stays, frozen.`) }
-      : { name: "link", text: "Link to Xero", run: act(() => startLink(client.clientId)) },
+    linked ? { name: "sync", text: "Sync with Xero", run: act(() => syncNow(client.clientId), `Sync of ${client.name} started.`) } : null,
+    linked ? null : { name: "link", text: "Link to Xero", run: link },
+    client.linkState === "unlinked"
+      ? null
+      : { name: "unlink", text: "Unlink from Xero", run: act(() => unlink(client), `${client.name} is unlinked from Xero. Its data stays, frozen.`) },
     { name: "delete", text: "Delete client", run: act(() => deleteClient(client), `${client.name} is being deleted.`) },
-  ]);
+  ].filter(Boolean), menuOpen);
   return h(
     "li",
     { class: "card", dataset: { clientId: client.clientId, linkState: client.linkState, runStatus: run?.status ?? "" } },

@@ -4,7 +4,7 @@
 import { deleteClient, startLink, syncNow, unlink } from "../actions.js";
 import { call } from "../api.js";
 import { failed, navigate, notice } from "../shell.js";
-import { ACTIVE, count, exactTime, fill, h, padlock, progress, when } from "../ui.js";
+import { ACTIVE, count, exactTime, fill, h, onePress, padlock, pollDelay, progress, when } from "../ui.js";
 import { syncHistory } from "./sync-history.js";
 
 const POLL_MS = 1000;
@@ -29,6 +29,8 @@ export async function clientOverview(screen, { params: [clientId], signal }) {
 
   let timer;
   let wasActive = false;
+  let current; // the client as last read: the actions act on it
+  let syncing = false; // a Sync Now request under way: a second press sends nothing
   async function refresh() {
     clearTimeout(timer);
     if (signal.aborted) return;
@@ -40,80 +42,121 @@ export async function clientOverview(screen, { params: [clientId], signal }) {
       // The history is read again when a run ends, not on every poll.
       if (!active || !wasActive) await syncHistory(history, clientId, signal);
       wasActive = active;
-      if (active) timer = setTimeout(refresh, POLL_MS);
+      // A run deferred by Xero's daily limit is looked at again when its wait ends, not every second for hours.
+      if (active) timer = setTimeout(refresh, pollDelay(client.currentRun, POLL_MS));
     } catch (error) {
       failed(error, problem);
     }
   }
 
-  function render(client, active) {
-    heading.textContent = `${client.name} — Client Overview`;
-    document.title = `${client.name} · Practice console`;
-    screen.dataset.linkState = client.linkState;
-    fill(state,
-      h("h2", { id: "state-heading", class: "visually-hidden" }, "Link and sync state"),
-      h("p", {}, padlock(client.linkState)),
-      client.linkStateReason ? h("p", { class: "warning" }, h("span", { "aria-hidden": "true" }, "⚠ "), client.linkStateReason) : null,
-      h("p", { class: "last-sync" }, "Last successful sync: ", when(client.lastSuccessfulSyncAt),
-        client.lastSuccessfulSyncAt ? ` (${exactTime(client.lastSuccessfulSyncAt)})` : null),
-      client.lastError ? h("p", { class: "warning" }, `Last error: ${client.lastError}`) : null,
-      recordCounts(client.recordCounts),
-    );
-    fill(live,progress(client.currentRun) ?? h("p", { class: "idle" }, active ? "" : "No sync is running."));
-    live.dataset.runStatus = client.currentRun?.status ?? "";
-
-    const act = (work, done) => async () => {
+  const act = (work, done) => async () => {
+    try {
+      if ((await work()) !== false && done) notice(typeof done === "function" ? done() : done);
+      await refresh();
+    } catch (error) {
+      failed(error, problem);
+    }
+  };
+  // The actions are built once and updated in place on each poll, so a keyboard user's focus stays where it is.
+  const syncButton = h("button", { type: "button", class: "primary", id: "sync-now" }, "Sync Now");
+  syncButton.addEventListener("click", async () => {
+    if (syncing) return;
+    syncing = true;
+    syncButton.disabled = true;
+    await act(() => syncNow(clientId), "Sync started.")();
+    syncing = false;
+    syncButton.disabled = syncButton.dataset.disabled === "true";
+  });
+  const unlinkButton = h("button", { type: "button", id: "unlink",
+    onclick: act(() => unlink(current), () => `${current.name} is unlinked from Xero. Its data stays, frozen.`) }, "Unlink from Xero");
+  const linkButton = h("button", { type: "button", id: "link", class: "primary", onclick: onePress(act(() => startLink(clientId))) }, "Link to Xero");
+  const organisationLink = h("a", { href: `#/clients/${clientId}/xero`, class: "button", id: "xero-organisation" }, "Xero Organisation");
+  const deleteButton = h("button", {
+    type: "button",
+    class: "danger",
+    id: "delete",
+    onclick: async () => {
       try {
-        if ((await work()) !== false && done) notice(done);
-        await refresh();
+        if (await deleteClient(current)) {
+          notice(`${current.name} is being deleted.`);
+          navigate("#/clients");
+        }
       } catch (error) {
         failed(error, problem);
       }
-    };
+    },
+  }, "Delete client");
+  const counts = h("details", { class: "counts" });
+  let shownState;
+
+  function render(client, active) {
+    current = client;
+    heading.textContent = `${client.name} — Client Overview`;
+    document.title = `${client.name} · Practice console`;
+    screen.dataset.linkState = client.linkState;
+    const stateKey = JSON.stringify([client.linkState, client.linkStateReason, client.lastSuccessfulSyncAt, client.lastError]);
+    if (stateKey !== shownState) {
+      shownState = stateKey;
+      fill(state,
+        h("h2", { id: "state-heading", class: "visually-hidden" }, "Link and sync state"),
+        h("p", {}, padlock(client.linkState)),
+        client.linkStateReason ? h("p", { class: "warning" }, h("span", { "aria-hidden": "true" }, "⚠ "), client.linkStateReason) : null,
+        h("p", { class: "last-sync" }, "Last successful sync: ", when(client.lastSuccessfulSyncAt),
+          client.lastSuccessfulSyncAt ? ` (${exactTime(client.lastSuccessfulSyncAt)})` : null),
+        client.lastError ? h("p", { class: "warning" }, `Last error: ${client.lastError}`) : null,
+        recordCounts(counts, client.recordCounts),
+      );
+    } else {
+      recordCounts(counts, client.recordCounts);
+    }
+    // The live region is written only when what it says changes: a screen reader hears a change, not every poll.
+    const said = progress(client.currentRun) ?? h("p", { class: "idle" }, active ? "" : "No sync is running.");
+    if (said.textContent !== live.textContent || !live.firstChild) fill(live, said);
+    live.dataset.runStatus = client.currentRun?.status ?? "";
+
     const linked = client.linkState === "linked";
-    const syncButton = h("button", { type: "button", class: "primary", id: "sync-now", disabled: active || !linked },
-      active ? "Sync in progress…" : "Sync Now");
-    syncButton.addEventListener("click", act(() => syncNow(clientId), "Sync started."));
-    fill(actions,
-      syncButton,
-      linked
-        ? h("button", { type: "button", id: "unlink", onclick: act(() => unlink(client), `${client.name} is unlinked from Xero. Its data stays, frozen.`) }, "Unlink from Xero")
-        : h("button", { type: "button", id: "link", class: "primary", onclick: act(() => startLink(clientId)) }, "Link to Xero"),
-      h("a", { href: `#/clients/${clientId}/xero`, class: "button", id: "xero-organisation" }, "Xero Organisation"),
-      h("button", {
-        type: "button",
-        class: "danger",
-        id: "delete",
-        onclick: async () => {
-          try {
-            if (await deleteClient(client)) {
-              notice(`${client.name} is being deleted.`);
-              navigate("#/clients");
-            }
-          } catch (error) {
-            failed(error, problem);
-          }
-        },
-      }, "Delete client"),
-    );
+    syncButton.dataset.disabled = String(active || !linked);
+    syncButton.disabled = syncing || active || !linked;
+    syncButton.textContent = active ? "Sync in progress…" : "Sync Now";
+    // A client that needs relinking can be linked again or unlinked (the API unlinks any client not yet unlinked).
+    const buttons = [syncButton, linked ? null : linkButton, client.linkState === "unlinked" ? null : unlinkButton, organisationLink, deleteButton]
+      .filter(Boolean);
+    // Only a change of link state changes which buttons there are; the ones kept are not moved (moving drops focus).
+    if (buttons.length !== actions.children.length || buttons.some((button, i) => actions.children[i] !== button)) {
+      fill(actions, buttons);
+    }
   }
 
   signal.addEventListener("abort", () => clearTimeout(timer));
   await refresh();
 }
 
-function recordCounts(counts = {}) {
+// The record counts, updated in place: the <details> a user opened stays open while a sync adds records.
+function recordCounts(details, counts = {}) {
   const rows = Object.entries(counts).sort(([a], [b]) => a.localeCompare(b));
   if (!rows.length) return h("p", {}, "No Xero records imported yet.");
   const total = rows.reduce((sum, [, n]) => sum + n, 0);
-  return h(
-    "details",
-    { class: "counts" },
-    h("summary", {}, `${count(total)} Xero records imported, in ${rows.length} resources`),
-    h("table", {},
-      h("caption", {}, "Records stored per Xero resource"),
-      h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "Resource"), h("th", { scope: "col", class: "number" }, "Records"))),
-      h("tbody", {}, rows.map(([name, n]) => h("tr", {}, h("th", { scope: "row" }, name), h("td", { class: "number" }, count(n))))),
-    ),
-  );
+  const summary = `${count(total)} Xero records imported, in ${rows.length} resources`;
+  const key = JSON.stringify(rows);
+  if (details.dataset.key === key) return details;
+  details.dataset.key = key;
+  const shown = details.querySelector("summary");
+  if (shown) {
+    if (shown.textContent !== summary) shown.textContent = summary;
+    fill(details.querySelector("tbody"), tableRows(rows));
+  } else {
+    fill(details,
+      h("summary", {}, summary),
+      h("table", {},
+        h("caption", {}, "Records stored per Xero resource"),
+        h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "Resource"), h("th", { scope: "col", class: "number" }, "Records"))),
+        h("tbody", {}, tableRows(rows)),
+      ),
+    );
+  }
+  return details;
+}
+
+function tableRows(rows) {
+  return rows.map(([name, n]) => h("tr", {}, h("th", { scope: "row" }, name), h("td", { class: "number" }, count(n))));
 }

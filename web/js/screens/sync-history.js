@@ -1,6 +1,7 @@
 // The sync history of a client (GET /clients/{id}/syncs), newest first, a page at a time: trigger, status, records
 // inserted / updated / deleted, Xero calls, 429s, waits, and errors as codes and messages.
 import { call } from "../api.js";
+import { failed } from "../shell.js";
 import { count, exactTime, fill, h } from "../ui.js";
 
 const PAGE_SIZE = 10;
@@ -11,11 +12,14 @@ export async function syncHistory(section, clientId, signal, cursor = null) {
   const page = await call("GET", `/clients/${clientId}/syncs?${query}`);
   if (signal.aborted) return;
   const body = h("tbody", {}, page.items.map(row));
-  const more = page.nextCursor
-    ? h("button", { type: "button", onclick: () => syncHistory(section, clientId, signal, page.nextCursor) }, "Older syncs")
-    : null;
+  // A pager's page replaces the button pressed: focus goes to the section's heading, and a failure is said.
+  const turn = (to) => () =>
+    syncHistory(section, clientId, signal, to)
+      .then(() => section.querySelector("#history-heading")?.focus())
+      .catch((error) => failed(error));
+  const more = page.nextCursor ? h("button", { type: "button", onclick: turn(page.nextCursor) }, "Older syncs") : null;
   fill(section,
-    h("h2", { id: "history-heading" }, "Sync history"),
+    h("h2", { id: "history-heading", tabindex: "-1" }, "Sync history"),
     page.items.length
       ? h("div", { class: "scroll", tabindex: "0", role: "region", "aria-label": "Sync history table" },
           h("table", { id: "sync-history" },
@@ -23,7 +27,7 @@ export async function syncHistory(section, clientId, signal, cursor = null) {
               .map((name) => h("th", { scope: "col" }, name)))),
             body))
       : h("p", {}, "No syncs yet."),
-    cursor ? h("button", { type: "button", onclick: () => syncHistory(section, clientId, signal) }, "Newest syncs") : null,
+    cursor ? h("button", { type: "button", onclick: turn(null) }, "Newest syncs") : null,
     more,
   );
 }

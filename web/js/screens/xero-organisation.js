@@ -85,6 +85,11 @@ function value(record, path) {
 async function records(clientId, resource, signal, problem) {
   const section = h("section", { "aria-labelledby": "records-heading", id: "records" });
   const cursors = [null];
+  // A pager's page replaces the button pressed: focus goes to the section's heading (the new page is there).
+  const turn = (step) => () => {
+    step();
+    load().then(() => section.querySelector("#records-heading")?.focus());
+  };
   async function load() {
     try {
       const cursor = cursors.at(-1);
@@ -93,11 +98,11 @@ async function records(clientId, resource, signal, problem) {
       if (signal.aborted) return;
       const columns = COLUMNS[resource] ?? plainFields(page.items[0]);
       const pager = h("nav", { class: "pager", "aria-label": `${resource} pages` },
-        cursors.length > 1 ? h("button", { type: "button", id: "records-previous", onclick: () => { cursors.pop(); load(); } }, "Previous page") : null,
-        page.nextCursor ? h("button", { type: "button", id: "records-next", onclick: () => { cursors.push(page.nextCursor); load(); } }, "Next page") : null);
+        cursors.length > 1 ? h("button", { type: "button", id: "records-previous", onclick: turn(() => cursors.pop()) }, "Previous page") : null,
+        page.nextCursor ? h("button", { type: "button", id: "records-next", onclick: turn(() => cursors.push(page.nextCursor)) }, "Next page") : null);
       section.dataset.page = String(cursors.length);
       fill(section,
-        h("h2", { id: "records-heading" }, `${resource} — page ${cursors.length}`),
+        h("h2", { id: "records-heading", tabindex: "-1" }, `${resource} — page ${cursors.length}`),
         page.items.length
           ? h("div", { class: "scroll", tabindex: "0", role: "region", "aria-label": `${resource} records` },
               h("table", {},
