@@ -199,7 +199,12 @@ def test_needs_relink_puts_one_link_changed_per_client_moved(aws, xero, api):
     # Then each client moved says so once, with the reason's code
     events = aws.events()
     assert sorted(link_changes(events)) == sorted((c, "needs_relink") for c in client_ids)
-    assert {(d["linkState"], d["reasonCode"]) for _, d in events} == {("needs_relink", "token_revoked")}
+    assert {(d["linkState"], d["reasonCode"]) for t, d in events if t == "Xero Link Changed"} == {
+        ("needs_relink", "token_revoked")
+    }
+    # And each client's first sync, still queued, ends failed as needing a relink, once
+    ended = sorted((d["clientId"], d["errorCode"]) for t, d in events if t == "Xero Sync Failed")
+    assert ended == sorted((c, "token_revoked") for c in client_ids)
     # And marking them again moves none and puts nothing
     assert mark_needs_relink(token_set_id, "token_revoked").client_ids == []
     assert aws.events() == []

@@ -232,3 +232,43 @@ def test_the_minute_budget_xero_reports_is_respected_before_any_429(aws, emu, qu
     assert stats["total429"] == 0 and run.rate_limited == 0
     assert stats["totalCalls"] > 12 and run.waited_seconds > 0
     assert differences(emu, tenant, client.client_id) == {}
+
+
+def test_a_run_whose_organisation_stays_offline_for_a_day_ends_failed_and_the_next_sync_starts_afresh(
+    aws, api, emu, queue_url, link
+):
+    # Given a synced client whose organisation Xero keeps answering 503 for (offline, under maintenance for days)
+    tenant, client, message = link("Offline For Days Ltd", size="tiny")
+    assert run_to_end(aws.session, queue_url, message).status == "succeeded"
+    emu.fault("503", count=100000, tenantId=tenant)
+    fast_settings({"XERO_RETRY_LATER_SECONDS": "1"})
+    accepted = request_sync(client.practice_id, client.client_id, RunTrigger.MANUAL)
+    (offline,) = drain(aws.session, queue_url)
+    # And a run that was first deferred on Xero's day limit for longer than a run may go on (its age restarts then)
+    SyncRun(client_id=client.client_id, run_id=accepted.run_id).update(
+        actions=[
+            SyncRun.queued_at.set(datetime.now(UTC) - timedelta(hours=30)),
+            SyncRun.ages_from.set(datetime.now(UTC) - timedelta(minutes=5)),
+        ]
+    )
+    aws.events()
+
+    # When it is delivered: a young run (counting from its deferral's end) is retried later
+    assert process_sync_message(offline) == "queued"
+    run = SyncRun.get(client.client_id, accepted.run_id)
+    assert (run.status, run.waiting_reason, run.error_code) == ("queued", "organisation_offline", None)
+    # And when it is delivered again once it has gone on longer than a run may (a day), still offline
+    SyncRun(client_id=client.client_id, run_id=accepted.run_id).update(
+        actions=[SyncRun.ages_from.set(datetime.now(UTC) - timedelta(hours=25))]
+    )
+    again = drain_one(aws, queue_url, wait=5)
+    assert process_sync_message(again) == "failed"
+
+    # Then the practice sees it failed, with why, one event is put, and nothing is requeued
+    (shown, *_) = api.call("GET", f"/clients/{client.client_id}/syncs").body["items"]
+    assert (shown["runId"], shown["status"], shown["errorCode"]) == (accepted.run_id, "failed", "xero_unavailable")
+    assert [(t, d["errorCode"]) for t, d in aws.events()] == [("Xero Sync Failed", "xero_unavailable")]
+    time.sleep(1.5)
+    assert drain(aws.session, queue_url) == []
+    # And the next Sync Now starts a fresh run
+    assert request_sync(client.practice_id, client.client_id, RunTrigger.MANUAL).run_id != accepted.run_id

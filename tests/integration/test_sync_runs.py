@@ -13,7 +13,7 @@ from tests.builders import a_client, nightly_message
 from tests.faults import Killed
 from xero_sync import aws_clients
 from xero_sync.config import get_settings
-from xero_sync.errors import ClientNotFound, ClientNotLinked
+from xero_sync.errors import ClientNotFound, ClientNotLinked, run_error_message
 from xero_sync.models import Client, LinkState, RunStatus, RunTrigger, SyncRun
 from xero_sync.run_history import list_runs
 from xero_sync.runs import begin_run, finish_run, suspend_run
@@ -277,6 +277,50 @@ def test_an_unlinked_clients_nightly_message_is_dropped(aws):
     client = a_client("practice-a", state=LinkState.UNLINKED)
     assert begin_run(nightly_message(client)) is None
     assert list_runs("practice-a", client.client_id).items == []
+
+
+@pytest.mark.parametrize("waiting", [RunStatus.QUEUED, RunStatus.DEFERRED])
+def test_a_waiting_run_whose_client_was_moved_to_needs_relink_is_ended_by_its_message_and_frees_the_client(
+    aws, api, waiting
+):
+    # Given a client with a Sync Now run queued, or parked on Xero's day limit, moved to needs_relink by a move that
+    # could not end the run (its Lambda stopped right after the client's write)
+    client = a_client("practice-a")
+    accepted = request_sync("practice-a", client.client_id, RunTrigger.MANUAL)
+    (message,) = queued_bodies(aws)
+    if waiting is RunStatus.DEFERRED:
+        assert begin_run(message) is not None
+        assert suspend_run(message, RunStatus.DEFERRED, datetime.now(UTC) + timedelta(hours=20), "daily_limit")
+    reason = run_error_message("token_revoked")
+    client.update(actions=Client.link_state_actions(LinkState.NEEDS_RELINK, reason))
+    aws.events()
+
+    # When the run's message arrives
+    assert begin_run(message) is None
+
+    # Then the run has ended, failed as needing a relink, with its one event, and no longer holds the client
+    (shown,) = api.call("GET", f"/clients/{client.client_id}/syncs").body["items"]
+    assert (shown["runId"], shown["status"], shown["errorCode"]) == (accepted.run_id, "failed", "token_revoked")
+    assert [(t, d["runId"]) for t, d in aws.events()] == [("Xero Sync Failed", accepted.run_id)]
+    client.refresh()
+    assert client.current_run_id is None
+    # And a duplicate of the message changes nothing and puts nothing
+    assert begin_run(message) is None
+    assert aws.events() == []
+
+
+def test_a_duplicate_message_of_a_running_run_leaves_it_to_its_worker_when_the_client_needs_a_relink(aws):
+    # Given a run its worker holds running, its client moved to needs_relink meanwhile
+    client = a_client("practice-a")
+    request_sync("practice-a", client.client_id, RunTrigger.MANUAL)
+    (message,) = queued_bodies(aws)
+    assert begin_run(message) is not None
+    client.update(actions=Client.link_state_actions(LinkState.NEEDS_RELINK, run_error_message("token_revoked")))
+
+    # When a duplicate delivery of its message arrives, it is dropped and the run is left to its worker
+    assert begin_run(message) is None
+    assert SyncRun.get(client.client_id, message.run_id).status == "running"
+    assert finish_run(message, RunStatus.SUCCEEDED) is not None
 
 
 def test_unlinking_again_closes_a_sync_an_earlier_unlink_could_not_close(aws, api):

@@ -8,7 +8,9 @@ from typing import Any
 import boto3
 from botocore.exceptions import ClientError
 
+from tests.integration.test_linking import complete, start
 from tests.integration.test_token_store import make_stale
+from tests.sync_support import drain, run_to_end, sync
 from xero_sync import tokens
 from xero_sync.config import forget_environment
 from xero_sync.models import Client, RunStatus, SyncRun
@@ -107,3 +109,40 @@ def refuse_secret_writes(refuse: Callable[..., Any]) -> Callable[[], None]:
         forget_environment()
 
     return stop
+
+
+def test_a_queued_sync_of_a_client_whose_shared_token_set_xero_refused_ends_and_its_relink_syncs_at_once(
+    aws, api, emu, xero, queue_url
+):
+    # Given two organisations linked in one consent (one token set), both synced, and a Sync Now of Beta queued
+    alpha, beta = emu.create_org("Alpha Revoked Ltd"), emu.create_org("Beta Revoked Ltd")
+    linked = complete(api, xero.consent(start(api), [alpha, beta])).body
+    by_tenant = {Client.get("practice-a", c).tenant_id: c for c in linked["clientIds"]}
+    for first in drain(aws.session, queue_url):
+        assert run_to_end(aws.session, queue_url, first).status == "succeeded"
+    beta_id = by_tenant[beta]
+    assert api.call("POST", f"/clients/{beta_id}/sync").status == 202
+    (beta_message,) = drain(aws.session, queue_url)
+    # And the consent revoked in Xero, the access token about to expire
+    token_set_id = Client.get("practice-a", beta_id).token_set_id
+    store = TokenStore()
+    XeroIdentity().revoke(store.read(token_set_id).refresh_token)
+    make_stale(aws, store, token_set_id)
+    aws.events()
+
+    # When Alpha's sync meets invalid_grant (both clients now need a relink), then Beta's message arrives
+    assert sync(aws.session, queue_url, Client.get("practice-a", by_tenant[alpha])).error_code == "token_revoked"
+    assert process_sync_message(beta_message) is None
+
+    # Then Beta's queued run has ended, failed as needing a relink, with its one event, and holds Beta no more
+    newest = api.call("GET", f"/clients/{beta_id}/syncs").body["items"][0]
+    assert (newest["runId"], newest["status"], newest["errorCode"]) == (beta_message.run_id, "failed", "token_revoked")
+    beta_events = [(t, d["errorCode"]) for t, d in aws.events() if d.get("runId") == beta_message.run_id]
+    assert beta_events == [("Xero Sync Failed", "token_revoked")]
+    assert Client.get("practice-a", beta_id).current_run_id is None
+    # And when the practice relinks Beta, the relink's own sync is queued and runs
+    assert complete(api, xero.consent(start(api, beta_id), [beta])).status == 200
+    (relink_sync,) = drain(aws.session, queue_url)
+    assert (relink_sync.client_id, relink_sync.trigger) == (beta_id, "relink")
+    assert relink_sync.run_id != beta_message.run_id
+    assert run_to_end(aws.session, queue_url, relink_sync).status == "succeeded"

@@ -56,6 +56,10 @@ class Settings(BaseModel):
     practice_claim: str = Field(default="practice_id", min_length=1)
     # A queued (or deferred) sync run is considered abandoned after this long (its message was lost or dead-lettered).
     run_lease_seconds: int = Field(default=6 * 3600, gt=0)
+    # A run that must wait again (Xero offline, a token set that cannot be refreshed, a rate limit, a continuation)
+    # after going on this long ends failed instead (runs.outlived): since it was queued, or since its latest deferral
+    # to Xero's next day ended (a day-limit deferral itself is never ended by this).
+    run_max_age_seconds: int = Field(default=24 * 3600, gt=0)
     # A running sync's claim lasts this long unless its worker renews it: the worker renews it (and publishes the
     # run's progress) every RUN_HEARTBEAT_SECONDS, so a crashed worker's claim lapses soon and the next message of
     # the client takes over. Renewals must fit several times into the lease. A sync request's claim lasts this long

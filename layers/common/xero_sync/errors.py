@@ -135,6 +135,13 @@ RUN_ERROR_MESSAGES = {
     "worker_lost": "The sync stopped answering and a later sync took over.",
     "client_unlinked": "The client was unlinked before this sync could finish.",
     "client_deleted": "The client was deleted before this sync could finish.",
+    # A run that outlived RUN_MAX_AGE_SECONDS still waiting (sync_worker): what it waited on.
+    "xero_unavailable": "Xero kept this organisation unavailable (offline or under maintenance) for too long. The "
+    "next sync will try again.",
+    "token_unavailable": "The client's Xero authorisation could not be refreshed for too long. The next sync will "
+    "try again.",
+    "rate_limited": "Xero kept limiting the sync's calls for too long. The next sync will try again.",
+    "run_expired": "The sync did not finish in the time a sync is given. The next sync will try again.",
 }
 
 

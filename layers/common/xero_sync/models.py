@@ -223,6 +223,9 @@ class SyncRun(Table):
     finished_at = UTCDateTimeAttribute(null=True)
     resumes_at = UTCDateTimeAttribute(null=True)
     waiting_reason = UnicodeAttribute(null=True)  # a xero_pacing.WaitReason, while the run waits until resumes_at
+    # The run's age (RUN_MAX_AGE_SECONDS, runs.outlived) counts from here if later than queued_at: the end of its
+    # latest deferral to Xero's next day.
+    ages_from = UTCDateTimeAttribute(null=True)
     # While running, what its worker last published (run_heartbeat.Heartbeat): resources done of total, records read
     # so far in this run, and what it waits on until when, if it waits.
     progress = MapAttribute[str, object](null=True)  # type: ignore[no-untyped-call]

@@ -137,6 +137,8 @@ def begin_run(message: SyncMessage) -> BegunRun | None:
         if not refused_on_a_condition(error):
             raise  # the message goes back to the queue
         logger.info("sync message lost the claim (another run is active or the client is not linked): dropped")
+        if run.run_id == client.current_run_id and client.link_state == LinkState.NEEDS_RELINK.value:
+            end_stranded_run(message, relink_code(client.link_state_reason))
         return None
     client.refresh(consistent_read=True)
     return BegunRun(client=client, run=run, deferred_until=deferred_until)
@@ -206,11 +208,13 @@ def finish_run(
     status: RunStatus,
     error_code: str | None = None,
     failed_resources: Iterable[str] = (),
+    only_if: Condition | None = None,
 ) -> datetime | None:
-    """Records the run's outcome and releases the client's claim (only if the client still names this run). A
-    failure is recorded as its code and that code's fixed message (errors.RUN_ERROR_MESSAGES). The call that ends
-    the run counts it and puts its one event (Xero Sync Succeeded / Failed), and returns the run's `finished_at`; one
-    that finds it ended already does neither, and returns None."""
+    """Records the run's outcome and releases the client's claim (only if the client still names this run, and
+    meets `only_if` if given: refused, nothing is written). A failure is recorded as its code and that code's fixed
+    message (errors.RUN_ERROR_MESSAGES). The call that ends the run counts it and puts its one event (Xero Sync
+    Succeeded / Failed), and returns the run's `finished_at`; one that finds it ended already does neither, and
+    returns None."""
     now = now_utc()
     error_message = run_error_message(error_code) if error_code else None
     failed = sorted(failed_resources)
@@ -234,9 +238,11 @@ def finish_run(
         client_actions += [Client.last_successful_sync_at.set(now), Client.last_error.remove()]
     elif error_message:
         client_actions.append(Client.last_error.set(error_message))
-    if _update_run_and_claim(message, run_actions, client_actions):
+    if _update_run_and_claim(message, run_actions, client_actions, only_if):
         _run_ended(message, status, error_code)
         return now
+    if only_if is not None:
+        return None
     # The client no longer names this run (its claim lapsed and another run took over): record the run alone,
     # unless it was closed meanwhile (the client was unlinked or deleted under it: that reason stands).
     run = SyncRun(client_id=message.client_id, run_id=message.run_id)
@@ -257,6 +263,26 @@ def close_current_run(client: Client, error_code: str) -> None:
     must not go on, nor hold the client. A no-op once closed."""
     if client.current_run_id:
         finish_run(RunKey(client.practice_id, client.client_id, client.current_run_id), RunStatus.FAILED, error_code)
+
+
+# The codes a client is moved to needs_relink with (unlinking.mark_needs_relink): its reason is the code's message.
+_RELINK_CODES = ("token_revoked", "xero_forbidden")
+
+
+def relink_code(link_state_reason: str | None) -> str:
+    """The code a client's needs_relink reason is the message of (token_revoked if none matches)."""
+    return next((c for c in _RELINK_CODES if run_error_message(c) == link_state_reason), "token_revoked")
+
+
+def end_stranded_run(key: SyncMessage | RunKey, error_code: str) -> bool:
+    """Ends, failed with `error_code` (the client's needs_relink code), a queued or deferred run whose client was moved
+    to needs_relink under it: no worker will ever take it (begin_run needs a linked client), and it must not hold
+    the client (a relink's sync, Sync Now) until its lease lapses. Only while the client still names it, still
+    needs a relink and no worker holds it running; True when this call ended it (and put its one event)."""
+    now = now_utc()
+    not_running_now = (Client.current_run_status != RunStatus.RUNNING.value) | (Client.current_run_expires_at < now)
+    stranded = (Client.link_state == LinkState.NEEDS_RELINK.value) & not_running_now
+    return finish_run(key, RunStatus.FAILED, error_code, only_if=stranded) is not None
 
 
 def _run_ended(
@@ -294,26 +320,39 @@ def suspend_run(
     The run shows what it waits on until when. Returns False when the client no longer names this run."""
     now = now_utc()
     expires = lease_until(max(now, resumes_at or now))
+    run_actions: list[Action] = [
+        SyncRun.status.set(status.value),
+        SyncRun.resumes_at.set(resumes_at) if resumes_at else SyncRun.resumes_at.remove(),
+        SyncRun.waiting_reason.set(waiting_reason) if waiting_reason else SyncRun.waiting_reason.remove(),
+        SyncRun.progress.remove(),
+    ]
+    if status is RunStatus.DEFERRED and resumes_at:
+        run_actions.append(SyncRun.ages_from.set(resumes_at))  # a day-limit wait does not count in its age
     return _update_run_and_claim(
         message,
-        run_actions=[
-            SyncRun.status.set(status.value),
-            SyncRun.resumes_at.set(resumes_at) if resumes_at else SyncRun.resumes_at.remove(),
-            SyncRun.waiting_reason.set(waiting_reason) if waiting_reason else SyncRun.waiting_reason.remove(),
-            SyncRun.progress.remove(),
-        ],
+        run_actions=run_actions,
         client_actions=[Client.current_run_status.set(status.value), Client.current_run_expires_at.set(expires)],
     )
 
 
+def outlived(run: SyncRun, now: datetime) -> bool:
+    """Whether the run has gone on longer than RUN_MAX_AGE_SECONDS: since it was queued, or since its latest
+    deferral to Xero's next day ended (waiting out the day limit is not held against it)."""
+    since = max(run.queued_at, run.ages_from or run.queued_at)
+    return (now - since).total_seconds() > get_settings().run_max_age_seconds
+
+
 def _update_run_and_claim(
-    message: SyncMessage | RunKey, run_actions: list[Action], client_actions: list[Action]
+    message: SyncMessage | RunKey,
+    run_actions: list[Action],
+    client_actions: list[Action],
+    only_if: Condition | None = None,
 ) -> bool:
-    """Updates the run and its client's claim in one transaction, only while the client still names this run and the
-    run has not ended; False (and nothing written) when it no longer does, or the run ended or does not exist.
-    Raises TransactWriteError when DynamoDB kept failing it for another reason."""
+    """Updates the run and its client's claim in one transaction, only while the client still names this run (and
+    meets `only_if`) and the run has not ended; False (and nothing written) when it no longer does, or the run ended
+    or does not exist. Raises TransactWriteError when DynamoDB kept failing it for another reason."""
     try:
-        _transact_run_and_claim(message, run_actions, client_actions)
+        _transact_run_and_claim(message, run_actions, client_actions, only_if)
     except TransactWriteError as error:
         if refused_on_a_condition(error):
             return False
@@ -323,8 +362,9 @@ def _update_run_and_claim(
 
 @_retry_cancelled_in_passing
 def _transact_run_and_claim(
-    message: SyncMessage | RunKey, run_actions: list[Action], client_actions: list[Action]
+    message: SyncMessage | RunKey, run_actions: list[Action], client_actions: list[Action], only_if: Condition | None
 ) -> None:
+    names_it: Condition = Client.current_run_id == message.run_id
     with TransactWrite(connection=shared_connection()) as transaction:
         transaction.update(
             SyncRun(client_id=message.client_id, run_id=message.run_id),
@@ -334,5 +374,5 @@ def _transact_run_and_claim(
         transaction.update(
             Client(practice_id=message.practice_id, client_id=message.client_id),
             actions=client_actions,
-            condition=Client.current_run_id == message.run_id,
+            condition=names_it & only_if if only_if is not None else names_it,
         )

@@ -4,7 +4,8 @@ Outcomes of the engine (engine/outcomes.py) and what they do to the run:
 - done: succeeded (the client records its last successful sync);
 - continue: the Lambda ran short of time, or a minute limit / an offline organisation asks for a longer wait than
   is worth holding the Lambda for (or than it has left): the run goes back to `queued` and the same message is
-  requeued (with the delay);
+  requeued (with the delay), unless the run has outlived RUN_MAX_AGE_SECONDS (runs.outlived): then it fails with
+  what it waited on (`xero_unavailable`, `token_unavailable`, `rate_limited`; `run_expired` for a continuation);
 - deferred: Xero's day limit: the run is `deferred` with `resumes_at`, the message requeued (SQS delays at most
   15 minutes, so a message that arrives early is put back again without calling Xero);
 - failed: a persistent failure, recorded with its reason; every checkpoint is kept for the next run;
@@ -27,7 +28,7 @@ from xero_sync.models import RunStatus, SyncRun
 from xero_sync.observability import logger, metrics
 from xero_sync.queue import SyncQueue
 from xero_sync.run_heartbeat import Heartbeat
-from xero_sync.runs import BegunRun, begin_run, finish_run, now_utc, suspend_run
+from xero_sync.runs import BegunRun, begin_run, finish_run, now_utc, outlived, suspend_run
 from xero_sync.schemas import SyncMessage
 from xero_sync.tokens import TokenStore, usable
 from xero_sync.unlinking import mark_needs_relink
@@ -201,12 +202,19 @@ def process_sync_message(
         _finish(begun, message, RunStatus.PARTIAL, outcome.error_code or "sync_error", outcome.failed_resources)
         return RunStatus.PARTIAL
     if outcome.kind == "continue":
+        if outlived(begun.run, now_utc()):
+            # Xero offline for a day, a token set that cannot be refreshed: failed (an event, the alarm), the client
+            # freed for the next sync, rather than requeued for ever.
+            logger.warning("sync run outlived its maximum age: failed, not requeued")
+            _finish(begun, message, RunStatus.FAILED, outcome.error_code or "run_expired")
+            return RunStatus.FAILED
         return _requeue(message, RunStatus.QUEUED, outcome, queue)
     if outcome.kind == "deferred":
         return _requeue(message, RunStatus.DEFERRED, outcome, queue)
     if outcome.kind == "needs_relink" and begun.client.token_set_id:
         # A 403 is this organisation's connection (removed in Xero); invalid_grant is the whole token set.
         only = begun.client.tenant_id if outcome.error_code == "xero_forbidden" else None
-        mark_needs_relink(begun.client.token_set_id, outcome.error_code or "token_revoked", tenant_id=only)
+        code = outcome.error_code or "token_revoked"
+        mark_needs_relink(begun.client.token_set_id, code, tenant_id=only, refused_run_id=message.run_id)
     _finish(begun, message, RunStatus.FAILED, outcome.error_code or "sync_error")
     return RunStatus.FAILED

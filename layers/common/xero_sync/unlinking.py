@@ -16,7 +16,7 @@ from xero_sync.events import link_changed, publish
 from xero_sync.ids import client_id_for
 from xero_sync.models import CLEANUP_PARTITION, Client, LinkState, TokenSetRef, condition_failed
 from xero_sync.observability import logger, metrics
-from xero_sync.runs import close_current_run
+from xero_sync.runs import RunKey, close_current_run, end_stranded_run
 from xero_sync.schemas import ApiModel
 from xero_sync.tokens import LEASE_SECONDS, TokenRefreshBusy, TokenSaveFailed, TokenSetRevoked, TokenStore
 from xero_sync.xero_identity import HTTP_TIMEOUT, TokenSet, XeroAuthError, XeroIdentity, XeroUnavailable
@@ -178,10 +178,14 @@ class RelinkNeeded:
     client_ids: list[str] = field(default_factory=list)
 
 
-def mark_needs_relink(token_set_id: str, error_code: str, tenant_id: str | None = None) -> RelinkNeeded:
+def mark_needs_relink(
+    token_set_id: str, error_code: str, tenant_id: str | None = None, refused_run_id: str | None = None
+) -> RelinkNeeded:
     """Xero no longer honours a token set (invalid_grant: all its clients) or one organisation's connection (a 403
     for that tenant: that client alone, the others of the consent still sync): they stop syncing, data kept. The
-    reason shown is the fixed message of the error's code."""
+    reason shown is the fixed message of the error's code. A client's queued or deferred run ends failed with that
+    code (no worker would take it, and it would hold the client past its relink); the run Xero refused
+    (`refused_run_id`) is its worker's to end, and a run running elsewhere its own worker's."""
     reason = run_error_message(error_code)
     result = RelinkNeeded(token_set_id, reason)
     try:
@@ -203,4 +207,6 @@ def mark_needs_relink(token_set_id: str, error_code: str, tenant_id: str | None 
             continue  # unlinked meanwhile, or already on a newer token set
         result.client_ids.append(client.client_id)
         publish(link_changed(client, "needs_relink", reason_code=error_code))
+        if client.current_run_id and client.current_run_id != refused_run_id:
+            end_stranded_run(RunKey(client.practice_id, client.client_id, client.current_run_id), error_code)
     return result

@@ -126,7 +126,7 @@ RULES: tuple[Rule, ...] = (
     Rule((TokenSetRevoked,), OnResource.STOP_ALL, OutcomeKind.NEEDS_RELINK, code="token_revoked"),
     Rule((Forbidden,), OnResource.STOP_ALL, OutcomeKind.NEEDS_RELINK, code="xero_forbidden"),
     Rule((RateLimited,), OnResource.STOP_ALL, OutcomeKind.CONTINUE, wait="rate_limit"),
-    Rule(TOKEN_UNAVAILABLE, OnResource.STOP_ALL, OutcomeKind.CONTINUE, wait="xero_retry"),
+    Rule(TOKEN_UNAVAILABLE, OnResource.STOP_ALL, OutcomeKind.CONTINUE, wait="xero_retry", code="token_unavailable"),
     Rule((OutOfTime,), OnResource.STOP_ALL, OutcomeKind.CONTINUE),
     Rule((OrganisationOffline,), OnResource.RAISE, OutcomeKind.CONTINUE, wait="organisation_offline"),
     Rule((Stopped,), OnResource.RAISE, OutcomeKind.CONTINUE),
@@ -163,14 +163,21 @@ def run_outcome(errors: list[BaseException], now: datetime, offline_retry_second
         wait = max(e.retry_after for e in day)
         resumes_at = now + timedelta(seconds=wait)
         return Outcome(OutcomeKind.DEFERRED, math.ceil(wait), resumes_at, waiting_reason="daily_limit")
-    waits: list[tuple[float, WaitReason]] = [
-        (error.retry_after if isinstance(error, RateLimited) else offline_retry_seconds, rule.wait)
+    # A wait carries its error's code: the run's, should it outlive its maximum age waiting (sync_worker).
+    waits: list[tuple[float, WaitReason, str | None]] = [
+        (
+            error.retry_after if isinstance(error, RateLimited) else offline_retry_seconds,
+            rule.wait,
+            rule.code or (error.code if isinstance(error, XeroApiError) else None),
+        )
         for error, rule in ruled
         if rule.wait is not None
     ]
     if waits:
-        wait, reason = max(waits)
-        return Outcome(OutcomeKind.CONTINUE, math.ceil(wait), now + timedelta(seconds=wait), waiting_reason=reason)
+        wait, reason, code = max(waits, key=lambda w: (w[0], w[1]))
+        return Outcome(
+            OutcomeKind.CONTINUE, math.ceil(wait), now + timedelta(seconds=wait), waiting_reason=reason, error_code=code
+        )
     return Outcome(OutcomeKind.CONTINUE)
 
 
