@@ -145,7 +145,7 @@ def test_an_operators_rerun_queues_the_mode_asked_for_through_the_dispatch_funct
     run_to_end(aws.session, queue_url, message)
     nobodys = str(uuid.uuid4())
     summary = invoke_dispatch(aws, {"clientIds": [client.client_id, nobodys], "mode": "full"})
-    assert (summary["queued"], summary["skipped"]) == (1, {"not_found": 1, "not_linked": 0})
+    assert (summary["queued"], summary["skipped"]) == (1, {"not_found": 1, "not_linked": 0, "active": 0})
     (rerun,) = drain(aws.session, queue_url)
     run_to_end(aws.session, queue_url, rerun)
     run = SyncRun.get(client.client_id, rerun.run_id)
