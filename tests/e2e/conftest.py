@@ -7,7 +7,10 @@ Kinds of stack, one at a time (a stack owns the process environment): `stack`, w
 overriding `stack`; a module that works on both overrides it with `any_stack`), and `limited_stack`, the plain one
 with a small limit per practice for the limit's own test. A kind starts when a test first needs it and is replaced
 only when a test needs another, so the Xero tests' real syncs never share a queue with the tests that count what is
-on it."""
+on it.
+
+No stack at all for the console's browser tests in the states of the API a stack reaches only after hours or in races:
+`page`, Chromium on the console whose API is a scripted double (api_double.py), one of each per module."""
 
 import contextlib
 import uuid
@@ -21,6 +24,8 @@ import requests
 from local.chaos.driver import STACK_OPTIONS as CHAOS_STACK
 from local.stack.function_environment import forget_cached_clients
 from local.stack.offline_stack import OfflineStack
+from tests.e2e.api_double import ApiDouble, Console, Page
+from tests.e2e.browser import chromium
 from tests.e2e.helpers import Api
 from tests.sync_support import FAST_LIMITS, XERO_TIME_SCALE
 from tests.xero import Xero
@@ -216,3 +221,39 @@ def seed_client(stack: OfflineStack) -> Callable[..., Any]:
         return a_client(practice_id, name, LinkState.LINKED if linked else LinkState.UNLINKED)
 
     return seed
+
+
+@pytest.fixture(scope="module")
+def api_double() -> Iterator[ApiDouble]:
+    double = ApiDouble()
+    double.start()
+    yield double
+    double.stop()
+
+
+@pytest.fixture(scope="module")
+def console(api_double: ApiDouble) -> Iterator[Console]:
+    """The console server, its API the double (and the double's CORS for its origin)."""
+    server = Console()
+    server.config = {
+        "apiUrl": api_double.url,
+        "signIn": {"mode": "local", "tokensUrl": f"{api_double.url}/_local/tokens"},
+    }
+    api_double.console_origin = server.url
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def module_chromium() -> Iterator[Any]:
+    with chromium() as driver:
+        yield driver
+
+
+@pytest.fixture
+def page(module_chromium: Any, console: Console, api_double: ApiDouble) -> Page:
+    """The module's browser on the console, the double with no answers and nothing logged, config.json served."""
+    api_double.reset()
+    console.reset()
+    return Page(module_chromium, console, api_double)
