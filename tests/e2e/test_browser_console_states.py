@@ -137,6 +137,22 @@ def test_overview_polled_during_a_sync_keeps_focus_the_open_counts_and_a_quiet_l
     assert page.js("return document.querySelector('details.counts summary').textContent") != counted, "counts updated"
 
 
+def test_a_first_imports_record_counts_appear_while_it_runs(page: Page) -> None:
+    # A client never synced: no counts at first, then the import stores records (its last sync stays none)
+    polls = {"n": 0}
+
+    def client() -> dict:
+        polls["n"] += 1
+        counts = {} if polls["n"] < 3 else {"Invoices": 10 * polls["n"], "Contacts": 4}
+        return overview(run=running(polls["n"]), recordCounts=counts, lastSuccessfulSyncAt=None)
+
+    overview_of(page.api, client)
+    page.open(f"/#/clients/{CLIENT}")
+    page.until("return document.body.innerText.includes('No Xero records imported yet.')", "no counts yet")
+    page.until("return document.querySelector('details.counts summary')", "the counts, during the import")
+    assert "No Xero records imported yet." not in page.js("return document.body.innerText")
+
+
 def test_a_deferred_run_is_said_with_its_date_polled_slowly_and_announced_once(page: Page) -> None:
     until_at = datetime.now(UTC) + timedelta(hours=30)  # Xero's daily limit: tomorrow
     overview_of(page.api, overview(run=deferred(until_at)))

@@ -94,7 +94,10 @@ export async function clientOverview(screen, { params: [clientId], signal }) {
     heading.textContent = `${client.name} — Client Overview`;
     document.title = `${client.name} · Practice console`;
     screen.dataset.linkState = client.linkState;
-    const stateKey = JSON.stringify([client.linkState, client.linkStateReason, client.lastSuccessfulSyncAt, client.lastError]);
+    // (Whether any records are counted yet is part of it: the counts' <details> replaces "No Xero records imported
+    // yet." during a first import.)
+    const hasCounts = Object.keys(client.recordCounts ?? {}).length > 0;
+    const stateKey = JSON.stringify([client.linkState, client.linkStateReason, client.lastSuccessfulSyncAt, client.lastError, hasCounts]);
     if (stateKey !== shownState) {
       shownState = stateKey;
       fill(state,
