@@ -21,16 +21,15 @@ def client_id_for(practice_id: str, tenant_id: str) -> str:
     return str(uuid.uuid5(_CLIENT_NAMESPACE, f"{practice_id}\n{tenant_id}"))
 
 
-def new_run_id(now: datetime) -> str:
-    """Sorts by time (so newest-first is a reverse query), unique by its random suffix."""
-    return f"{now:%Y%m%dT%H%M%S%f}Z-{secrets.token_hex(4)}"
+def new_run_id(now: datetime, suffix: str | None = None) -> str:
+    """Sorts by time (so newest-first is a reverse query), unique by its suffix (8 hex digits; random if not given)."""
+    return f"{now:%Y%m%dT%H%M%S%f}Z-{suffix or secrets.token_hex(4)}"
 
 
 def scheduled_run_id(scheduled: datetime, client_id: str) -> str:
     """A nightly run's id, the same at every delivery of one scheduled fan-out (Lambda's and Scheduler's retries of
     it): a retry's message names the run the first one created, and the worker drops it (runs.begin_run)."""
-    suffix = hashlib.sha256(f"{client_id}\n{scheduled.isoformat()}".encode()).hexdigest()[:8]
-    return f"{scheduled:%Y%m%dT%H%M%S%f}Z-{suffix}"
+    return new_run_id(scheduled, hashlib.sha256(f"{client_id}\n{scheduled.isoformat()}".encode()).hexdigest()[:8])
 
 
 def is_run_id(value: str) -> bool:

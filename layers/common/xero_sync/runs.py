@@ -56,6 +56,13 @@ def claimable(now: datetime) -> Condition:
     return condition
 
 
+def no_worker_running(now: datetime) -> Condition:
+    """The condition that no worker holds the client's run running (its claim lapsed if one did)."""
+    lapsed = Client.current_run_expires_at < now
+    condition: Condition = (Client.current_run_status != RunStatus.RUNNING.value) | lapsed
+    return condition
+
+
 def refused_on_a_condition(error: TransactWriteError) -> bool:
     """Whether DynamoDB refused the transaction because a condition failed (someone else changed an item first),
     not for a reason that passes (a conflicting transaction at that moment, throttling) or an error."""
@@ -117,9 +124,10 @@ def begin_run(message: SyncMessage) -> BegunRun | None:
     else:
         # Claimed at request time (Sync Now, link): the client must still name this run, and a run already
         # running is taken over only once its worker's claim has lapsed (a duplicate delivery must not run it twice).
-        not_running_now = (Client.current_run_status != RunStatus.RUNNING.value) | (Client.current_run_expires_at < now)
         owns_claim = (
-            (Client.current_run_id == message.run_id) & (Client.link_state == LinkState.LINKED.value) & not_running_now
+            (Client.current_run_id == message.run_id)
+            & (Client.link_state == LinkState.LINKED.value)
+            & no_worker_running(now)
         )
         run_condition = SyncRun.status.is_in(*(s.value for s in ACTIVE_RUN_STATUSES))
     deferred_until = run.resumes_at if run.status == RunStatus.DEFERRED.value else None
@@ -279,9 +287,7 @@ def end_stranded_run(key: SyncMessage | RunKey, error_code: str) -> bool:
     to needs_relink under it: no worker will ever take it (begin_run needs a linked client), and it must not hold
     the client (a relink's sync, Sync Now) until its lease lapses. Only while the client still names it, still
     needs a relink and no worker holds it running; True when this call ended it (and put its one event)."""
-    now = now_utc()
-    not_running_now = (Client.current_run_status != RunStatus.RUNNING.value) | (Client.current_run_expires_at < now)
-    stranded = (Client.link_state == LinkState.NEEDS_RELINK.value) & not_running_now
+    stranded = (Client.link_state == LinkState.NEEDS_RELINK.value) & no_worker_running(now_utc())
     return finish_run(key, RunStatus.FAILED, error_code, only_if=stranded) is not None
 
 
