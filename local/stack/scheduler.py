@@ -106,6 +106,21 @@ class LocalSchedule:
     input: dict[str, Any]
 
 
+def target_input(input_: dict[str, Any], name: str, scheduled: datetime) -> dict[str, Any]:
+    """A schedule's input as Scheduler gives it to the target: its context attributes written in."""
+    attributes = {
+        "<aws.scheduler.scheduled-time>": f"{scheduled.astimezone(UTC):%Y-%m-%dT%H:%M:%SZ}",
+        "<aws.scheduler.schedule-arn>": f"arn:aws:scheduler:local:000000000000:schedule/default/{name}",
+        "<aws.scheduler.execution-id>": secrets.token_hex(8),
+        "<aws.scheduler.attempt-number>": "1",
+    }
+    text = json.dumps(input_)
+    for keyword, value in attributes.items():
+        text = text.replace(keyword, value)
+    result: dict[str, Any] = json.loads(text)
+    return result
+
+
 class Scheduler:
     """Fires each schedule at its next time (asynchronously, as Scheduler invokes a Lambda target)."""
 
@@ -122,21 +137,11 @@ class Scheduler:
         self._thread: threading.Thread | None = None
 
     def fire(self, name: str, scheduled: datetime | None = None) -> Any:
-        """Invokes the schedule's target with the schedule's input, its context attributes written as Scheduler
-        writes them (the time it fires for: `scheduled`, or now when fired on demand); returns what the function
-        returned."""
+        """Invokes the schedule's target with the schedule's input as Scheduler gives it (`target_input`: the time it
+        fires for is `scheduled`, or now when fired on demand); returns what the function returned."""
         schedule = self.schedules[name]
         log.info("schedule %s fires %s", name, schedule.function)
-        attributes = {
-            "<aws.scheduler.scheduled-time>": f"{(scheduled or self.now()).astimezone(UTC):%Y-%m-%dT%H:%M:%SZ}",
-            "<aws.scheduler.schedule-arn>": f"arn:aws:scheduler:local:000000000000:schedule/default/{name}",
-            "<aws.scheduler.execution-id>": secrets.token_hex(8),
-            "<aws.scheduler.attempt-number>": "1",
-        }
-        text = json.dumps(schedule.input)
-        for keyword, value in attributes.items():
-            text = text.replace(keyword, value)
-        return self.invoke(schedule.function, json.loads(text))
+        return self.invoke(schedule.function, target_input(schedule.input, name, scheduled or self.now()))
 
     def next_fire_times(self) -> dict[str, datetime | None]:
         now = self.now()

@@ -8,6 +8,7 @@ from unittest.mock import Mock
 import pytest
 from botocore.exceptions import ClientError
 
+from local.stack.scheduler import target_input
 from tests.builders import a_client
 from tests.conftest import TEMPLATE
 from tests.sync_support import drain
@@ -134,7 +135,7 @@ def test_a_nightly_invocation_retried_after_its_messages_went_out_syncs_each_cli
     clients = [a_client("practice-a") for _ in range(3)]
     monkeypatch.setattr(dispatch, "forget_orphaned_token_sets", Mock(side_effect=[RuntimeError("throttled"), 0]))
     (nightly,) = TEMPLATE.schedules()
-    event = json.loads(json.dumps(nightly.input).replace("<aws.scheduler.scheduled-time>", "2026-12-08T02:00:00Z"))
+    event = target_input(nightly.input, "nightly", datetime(2026, 12, 8, 2, tzinfo=UTC))  # as Scheduler gives it
     with pytest.raises(RuntimeError):
         invoke_dispatch(aws, event)
     for message in drain(aws.session, aws.queue_url("SyncQueue")):  # tonight's runs, to their end
