@@ -2,6 +2,7 @@
 
 import contextvars
 import json
+import time
 from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qsl, urlparse
 
@@ -14,6 +15,7 @@ from tests.api import Api
 from tests.integration.conftest import Aws
 from tests.integration.test_delete_client import run_purge
 from tests.integration.test_token_store import make_stale
+from xero_sync import unlinking
 from xero_sync.deletion import delete_client
 from xero_sync.linking import LinkCompletion, complete_link, start_link
 from xero_sync.models import CLEANUP_PARTITION, Client, OAuthState, TokenSetRef
@@ -335,6 +337,26 @@ def test_an_unlink_while_xero_is_away_is_done_locally_and_cleaned_up_later(xero,
     assert api.call("GET", f"/clients/{client_id}").body["linkState"] == "unlinked"
     assert tenant in connections_at_xero(xero)
     xero.admin("DELETE", "/faults")
+    assert retry_remote_cleanups() == 0
+    assert tenant not in connections_at_xero(xero)
+
+
+def test_an_unlink_answers_by_its_deadline_when_xero_is_slow_and_the_clean_up_is_done_later(xero, api, monkeypatch):
+    # Given a client, and Xero holding its answer to the connection's removal longer than an unlink may wait
+    tenant = xero.create_org("Alpha Ltd")
+    (client_id,) = link(api, xero, [tenant])["clientIds"]
+    monkeypatch.setattr(unlinking, "UNLINK_WAITS_FOR_XERO_SECONDS", 1.0)
+    xero.admin("POST", "/faults", json={"path": "/connections", "kind": "timeout", "holdSeconds": 6, "count": 1})
+
+    # When the practice unlinks it
+    started = time.monotonic()
+    response = api.call("POST", f"/clients/{client_id}/unlink")
+
+    # Then the answer comes by the deadline, not when Xero answers: unlinked, the clean-up left pending
+    assert time.monotonic() - started < 4
+    assert (response.status, response.body["remoteCleanup"]) == (200, "pending")
+    assert api.call("GET", f"/clients/{client_id}").body["linkState"] == "unlinked"
+    # And the nightly retry, with no deadline, removes the connection
     assert retry_remote_cleanups() == 0
     assert tenant not in connections_at_xero(xero)
 

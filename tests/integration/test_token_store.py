@@ -3,6 +3,7 @@ Xero's grace period, and invalid_grant surfacing as a revoked token set. No toke
 
 import json
 import time
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from botocore.exceptions import ClientError
@@ -10,7 +11,7 @@ from pynamodb.exceptions import PutError
 
 from xero_sync import xero_identity
 from xero_sync.models import TokenSetRef
-from xero_sync.tokens import TokenSaveFailed, TokenSetRevoked, TokenStore
+from xero_sync.tokens import LEASE_SECONDS, TokenRefreshBusy, TokenSaveFailed, TokenSetRevoked, TokenStore
 from xero_sync.xero_identity import TokenSet, XeroIdentity
 
 
@@ -92,6 +93,25 @@ def test_a_refresh_whose_save_failed_is_recovered_within_the_grace_period(aws, x
     recovered = TokenStore().fresh(token_set_id)
     assert [c.tenant_id for c in XeroIdentity().connections(recovered)] == [tenant]
     assert store.read(token_set_id).refresh_token.get_secret_value() == recovered.refresh_token.get_secret_value()
+
+
+def test_a_caller_with_a_deadline_waits_for_another_holders_refresh_only_until_then(aws, xero, stored):
+    # Given a stale token set whose refresh lease another holder has just taken (and keeps for LEASE_SECONDS)
+    store, token_set_id, _ = stored
+    make_stale(aws, store, token_set_id)
+    TokenSetRef(token_set_id=token_set_id).update(
+        actions=[
+            TokenSetRef.lease_owner.set("another-holder"),
+            TokenSetRef.lease_expires_at.set(datetime.now(UTC) + timedelta(seconds=LEASE_SECONDS)),
+        ]
+    )
+    # When a caller that must answer within a second asks for a fresh set
+    calls_before, started = xero.token_calls(), time.monotonic()
+    with pytest.raises(TokenRefreshBusy):
+        TokenStore(deadline=started + 1).fresh(token_set_id)
+    # Then it gives up by then, not after the lease, and Xero was not called
+    assert time.monotonic() - started < 3
+    assert xero.token_calls() == calls_before
 
 
 def test_a_revoked_token_set_surfaces_as_revoked(aws, xero, stored):

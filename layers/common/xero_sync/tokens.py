@@ -71,10 +71,18 @@ class TokenStore:
         identity_factory: Callable[[], XeroIdentity] = XeroIdentity,
         secrets: "SecretsManagerClient | None" = None,
         sleep: Callable[[float], None] = time.sleep,
+        deadline: float | None = None,
     ) -> None:
+        """`deadline` (time.monotonic()) cuts every wait short for a caller that must answer by then: waiting out
+        another holder's lease, and trying a refresh again."""
         self._identity_factory = identity_factory
         self._secrets = secrets or aws_clients.secrets_manager()
         self._sleep = sleep
+        self._deadline = deadline
+
+    def _at_most(self, seconds: float) -> float:
+        """`seconds`, or the time left before the deadline if that is less."""
+        return seconds if self._deadline is None else min(seconds, max(0.0, self._deadline - time.monotonic()))
 
     # --- lifecycle ----------------------------------------------------------------------------------------------------
     def create(self, practice_id: str, token_set: TokenSet, tenant_ids: set[str]) -> str:
@@ -170,11 +178,11 @@ class TokenStore:
             return current if usable(current, refused) else None
 
         def busy(_: RetryCallState) -> NoReturn:
-            raise TokenRefreshBusy(f"token set {token_set_id} stayed leased for {LEASE_SECONDS} s")
+            raise TokenRefreshBusy(f"token set {token_set_id} stayed leased longer than this caller could wait")
 
         waiting = Retrying(
             retry=retry_if_result(lambda found: found is None),
-            stop=stop_after_delay(LEASE_SECONDS + 5),
+            stop=stop_after_delay(self._at_most(LEASE_SECONDS + 5)),
             wait=wait_fixed(WAIT_STEP_SECONDS),
             sleep=self._sleep,
             retry_error_callback=busy,
@@ -201,7 +209,7 @@ class TokenStore:
         attempts = Retrying(
             retry=retry_if_exception_type(XeroUnavailable),
             # Only while the lease has time left: past half of it, another holder may take it over.
-            stop=stop_after_attempt(REFRESH_ATTEMPTS) | stop_after_delay(LEASE_SECONDS / 2),
+            stop=stop_after_attempt(REFRESH_ATTEMPTS) | stop_after_delay(self._at_most(LEASE_SECONDS / 2)),
             wait=wait_incrementing(start=0.5, increment=0.5),
             sleep=self._sleep,
             after=_log_failure("refreshing a token set failed"),

@@ -4,6 +4,7 @@ cleaned up now or at the nightly retry), or refused by Xero (it needs a relink).
 """
 
 import contextlib
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Literal
@@ -55,14 +56,21 @@ class UnlinkResult(ApiModel):
     remote_cleanup: Literal["done", "pending", "not_needed"]
 
 
+# How long an unlink waits on Xero for its clean-up there: its answer must reach the practice within API Gateway's
+# 30 s (HTTP APIs end a request there). What Xero has not done by then waits for the nightly retry.
+UNLINK_WAITS_FOR_XERO_SECONDS = 15.0
+
+
 def unlink_client(practice_id: str, client_id: str) -> UnlinkResult:
-    """The client stops syncing at once (its data stays); Xero's side is cleaned up now, or later if Xero is away."""
+    """The client stops syncing at once (its data stays); Xero's side is cleaned up now, or later if Xero is away or
+    slow."""
+    deadline = time.monotonic() + UNLINK_WAITS_FOR_XERO_SECONDS
     client = load_client(practice_id, client_id)
     if client.link_state != LinkState.UNLINKED.value:
         if _mark_unlinked(client):
             publish(link_changed(client, "unlinked"))  # before the run's closure: a consumer learns why it failed first
             close_current_run(client, "client_unlinked")
-            done = clean_up_remote(client)
+            done = clean_up_remote(client, deadline)
             return UnlinkResult(
                 client_id=client_id, link_state=LinkState.UNLINKED, remote_cleanup="done" if done else "pending"
             )
@@ -96,13 +104,14 @@ def _mark_unlinked(client: Client) -> bool:
 # The longest clean_up_remote waits when Xero answers slowly: another holder's lease on the token set waited out,
 # its refresh (retried for half a lease, with one attempt in flight), then three identity calls (delete the
 # connection, list the connections, revoke), each up to its connect and read timeouts. The purge's function outlasts
-# it (template.yaml); the unlink's, behind API Gateway's 30 s, cannot, and leaves a clean-up it could not end pending.
+# it (template.yaml); an unlink, behind API Gateway's 30 s, cannot, and stops at its deadline instead.
 REMOTE_CLEANUP_LONGEST_SECONDS = (LEASE_SECONDS + 5) + (LEASE_SECONDS / 2 + sum(HTTP_TIMEOUT)) + 3 * sum(HTTP_TIMEOUT)
 
 
-def clean_up_remote(client: Client) -> bool:
+def clean_up_remote(client: Client, deadline: float | None = None) -> bool:
     """Removes an unlinked client's connection at Xero and its token set once no client uses it. True when done;
-    False leaves the client marked for the next attempt (the nightly dispatch retries them).
+    False leaves the client marked for the next attempt (the nightly dispatch retries them): so does Xero not being
+    done by `deadline` (time.monotonic()), when one is given.
 
     `client` may be stale (read from an index, or before a relink): it is read again, and a client linked meanwhile
     is left alone, its connection and its new token set in use."""
@@ -112,12 +121,12 @@ def clean_up_remote(client: Client) -> bool:
         return True  # purged meanwhile: its purge cleaned up
     if client.link_state != LinkState.UNLINKED.value:
         return True
-    store = TokenStore()
+    store = TokenStore(identity_factory=lambda: XeroIdentity(deadline=deadline), deadline=deadline)
     token_set_id = client.token_set_id
     try:
         if token_set_id:
             token_set = store.fresh(token_set_id)
-            identity = XeroIdentity()
+            identity = XeroIdentity(deadline=deadline)
             if client.connection_id:
                 remove_connection_unless_used(identity, token_set, client.connection_id)
 

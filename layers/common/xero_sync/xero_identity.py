@@ -25,6 +25,8 @@ if TYPE_CHECKING:
     from authlib.integrations.requests_client import OAuth2Session
 
 HTTP_TIMEOUT = (3.05, 20)
+# A call with less time than this left before its caller's deadline is not started: it could not get an answer.
+LEAST_CALL_SECONDS = 0.5
 
 
 class XeroAppCredentials(BaseModel):
@@ -130,14 +132,27 @@ def _adapter() -> HTTPAdapter:
 
 
 class XeroIdentity:
-    def __init__(self, credentials: XeroAppCredentials | None = None) -> None:
+    """`deadline` (time.monotonic()) bounds every call for a caller that must answer by then (an API request): each
+    call's timeouts are cut to the time left, and a call with too little left fails as if Xero were away."""
+
+    def __init__(self, credentials: XeroAppCredentials | None = None, deadline: float | None = None) -> None:
         settings = get_settings()
+        self._deadline = deadline
         self._credentials = credentials or app_credentials()
         self._login = str(settings.xero_login_url).rstrip("/")
         self._identity = str(settings.xero_identity_url).rstrip("/")
         self._api = str(settings.xero_api_url).rstrip("/")
         self._redirect_uri = str(settings.xero_redirect_uri)
         self._scopes = settings.xero_scopes
+
+    def _timeout(self) -> tuple[float, float]:
+        if self._deadline is None:
+            return HTTP_TIMEOUT
+        left = self._deadline - time.monotonic()
+        if left < LEAST_CALL_SECONDS:
+            raise XeroUnavailable("no time left for Xero before the caller's deadline")
+        connect, read = HTTP_TIMEOUT
+        return min(connect, left), min(read, left)
 
     def _session(self, token: TokenSet | None = None) -> "OAuth2Session":
         from authlib.integrations.requests_client import OAuth2Session
@@ -165,7 +180,7 @@ class XeroIdentity:
     def exchange_code(self, code: str, code_verifier: str) -> TokenSet:
         return self._token_request(
             lambda s: s.fetch_token(
-                f"{self._identity}/connect/token", code=code, code_verifier=code_verifier, timeout=HTTP_TIMEOUT
+                f"{self._identity}/connect/token", code=code, code_verifier=code_verifier, timeout=self._timeout()
             )
         )
 
@@ -174,7 +189,7 @@ class XeroIdentity:
             lambda s: s.refresh_token(
                 f"{self._identity}/connect/token",
                 refresh_token=refresh_token.get_secret_value(),
-                timeout=HTTP_TIMEOUT,
+                timeout=self._timeout(),
             )
         )
 
@@ -184,7 +199,7 @@ class XeroIdentity:
                 f"{self._identity}/connect/revocation",
                 token=refresh_token.get_secret_value(),
                 token_type_hint="refresh_token",  # noqa: S106 - a hint's name, not a secret
-                timeout=HTTP_TIMEOUT,
+                timeout=self._timeout(),
             )
         except requests.RequestException as error:
             raise XeroUnavailable(f"revocation failed: {type(error).__name__}") from None
@@ -215,7 +230,7 @@ class XeroIdentity:
 
     def _call(self, token: TokenSet, method: str, url: str, **kwargs: Any) -> requests.Response:
         try:
-            response: requests.Response = self._session(token).request(method, url, timeout=HTTP_TIMEOUT, **kwargs)
+            response: requests.Response = self._session(token).request(method, url, timeout=self._timeout(), **kwargs)
             return response
         except requests.RequestException as error:
             raise XeroUnavailable(f"{method} {url.rsplit('/', 1)[-1]} failed: {type(error).__name__}") from None
