@@ -7,10 +7,11 @@ The double is a small HTTP server on 127.0.0.1 (port 0) that answers each route 
 as template.yaml's HttpApi sets it (the console's origin only, `retry-after` exposed), and logs what reached the API.
 It does what API Gateway does in front of the functions: answers a preflight, and answers a request without an
 Authorization header (or every request, with `refuse_tokens`) with its JWT authorizer's 401, which carries no CORS
-headers (a browser cannot read it). `offline` closes every connection without an answer. The console is served by the
-project's own console server (local/stack/console_server.py, the same CSP as deployed), whose config.json can be made
-to fail. The fixtures that start them, one of each and one Chromium per module, are in conftest.py; `Page` is how a
-test drives the console there."""
+headers (a browser cannot read it); a route may answer with the gateway's own 503 (`TIMED_OUT`), as bare. `offline`
+closes every connection without an answer. The console is served by the project's own console server
+(local/stack/console_server.py, the same CSP as deployed), whose config.json can be made to fail. The fixtures that
+start them, one of each and one Chromium per module, are in conftest.py; `Page` is how a test drives the console
+there."""
 
 import base64
 import json
@@ -31,8 +32,19 @@ from tests.e2e.browser import TOKEN_KEY
 Reply = tuple[int, Any] | tuple[int, Any, dict[str, str]]
 # A reply, or a function of the request's (query, JSON body) for answers that depend on the request (a page cursor)
 Answer = Reply | Callable[[dict[str, list[str]], Any], Reply]
-# What API Gateway's JWT authorizer answers to a request without a token, or with one it refuses: no CORS headers
-REFUSED: Reply = (401, {"message": "Unauthorized"})
+
+
+class Gateway(NamedTuple):
+    """An answer of API Gateway's own, which carries no CORS headers (a browser cannot read it)."""
+
+    status: int
+    body: Any
+
+
+# What API Gateway's JWT authorizer answers to a request without a token, or with one it refuses
+REFUSED = Gateway(401, {"message": "Unauthorized"})
+# What it answers when a function did not answer in time
+TIMED_OUT = Gateway(503, {"message": "Service Unavailable"})
 
 
 class Request(NamedTuple):
@@ -129,7 +141,8 @@ class ApiDouble:
                 url = urlparse(self.path)
                 request = Request(self.command, url.path, parse_qs(url.query), body)
                 double.requests.append(request)
-                self._send(double._reply(*request), cors=True)
+                reply = double._reply(*request)
+                self._send(reply, cors=not isinstance(reply, Gateway))
 
             do_GET = do_POST = do_DELETE = do_OPTIONS = _answer
 

@@ -10,8 +10,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from tests.e2e.api_double import Answer, ApiDouble, Page
-from tests.e2e.browser import needs_chromium
+from tests.e2e.api_double import TIMED_OUT, Answer, ApiDouble, Page
+from tests.e2e.browser import TOKEN_KEY, needs_chromium
 from xero_sync import schemas
 
 pytestmark = needs_chromium
@@ -351,6 +351,22 @@ def test_the_tab_title_names_a_client_only_on_its_screens(page: Page) -> None:
     page.browser.find_element("link text", "← Client List").click()
     page.until("return document.querySelector('li.card')", "the Client List")
     assert page.browser.title == "Practice console"
+
+
+def test_a_request_the_gateway_answers_itself_with_a_5xx_is_said_and_keeps_the_session(page: Page) -> None:
+    # The gateway's own 503 (a function that did not answer in time) carries no CORS headers, as its 401 to a refused
+    # token does: the browser cannot read either, and this one must not sign the user out
+    overview_of(page.api, overview())
+    page.api.answer("POST", f"/clients/{CLIENT}/sync", TIMED_OUT)
+    page.open(f"/#/clients/{CLIENT}")
+    page.until("return document.getElementById('sync-now')?.disabled === false", "Sync Now")
+    page.browser.find_element("id", "sync-now").click()
+
+    page.until("return document.querySelector('[role=alert]').textContent", "the overview's alert")
+    assert page.text("[role=alert]") == "The API did not answer this request. Try again."
+    assert page.js("return location.hash") == f"#/clients/{CLIENT}"
+    assert page.stored(TOKEN_KEY) is not None
+    assert not page.js("return document.getElementById('sync-now').disabled"), "Sync Now can be pressed again"
 
 
 def test_a_config_json_that_cannot_be_read_is_said_to_a_signed_in_user(page: Page) -> None:

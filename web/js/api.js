@@ -92,6 +92,28 @@ function reachable(apiUrl) {
   );
 }
 
+// Whether the gateway still lets the token through: a read whose answer the browser can read if it does.
+function tokenAccepted(apiUrl, headers) {
+  return fetch(`${apiUrl}/clients?limit=1`, { headers, cache: "no-store" }).then(
+    () => true,
+    () => false,
+  );
+}
+
+// A request whose answer the browser could not read. The gateway's own answers carry no CORS headers: its 401 to a
+// token it refuses before its exp (revoked, another audience, a clock behind), and maybe its 5xx (a function that
+// timed out). The API answering without the token, and not with it, tells the first; one bad answer must not sign
+// the user out.
+async function unreadableAnswer(apiUrl, headers) {
+  if (!(await reachable(apiUrl))) {
+    return new ApiError(0, "network", "The API could not be reached. Check your connection and try again.");
+  }
+  if (await tokenAccepted(apiUrl, headers)) {
+    return new ApiError(0, "no_answer", "The API did not answer this request. Try again.");
+  }
+  return new ApiError(401, "unauthorized", "The API no longer accepts your session. Sign in again.");
+}
+
 export async function call(method, path, body) {
   const { apiUrl } = await config();
   const jwt = token();
@@ -108,12 +130,7 @@ export async function call(method, path, body) {
       body: body === undefined ? undefined : JSON.stringify(body),
     });
   } catch {
-    // The gateway's own 401 (a token it refuses before its exp: revoked, another audience, a clock behind) carries no
-    // CORS headers either, so the browser sees a failed fetch. If the API answers without the token, it was the token.
-    if (await reachable(apiUrl)) {
-      throw new ApiError(401, "unauthorized", "The API no longer accepts your session. Sign in again.");
-    }
-    throw new ApiError(0, "network", "The API could not be reached. Check your connection and try again.");
+    throw await unreadableAnswer(apiUrl, { Authorization: headers.Authorization, Accept: "application/json" });
   }
   const payload = await response.json().catch(() => null);
   if (response.ok) return payload;

@@ -84,7 +84,7 @@ async function complete(completion) {
       next.replaceChildren(Object.assign(document.createElement("a"), { href: "/#/sign-in", textContent: "Sign in" }));
       return;
     }
-    if (error.status === 429 || error.code === "network") {
+    if (error.status === 429 || error.status === 0) {
       sessionStorage.setItem(RETRY_KEY, JSON.stringify(completion));
       show("waiting", describe(error), error.code);
       next.textContent = "The link is kept: press Try again to finish it.";
