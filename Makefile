@@ -155,7 +155,8 @@ chaos: install ## Chaos: 100 seeds of faults on a local stack of its own (SEEDS=
 # with them): on a clean clone, sam build and its installs would otherwise hold the tests back. The checks' output goes
 # to test-artifacts/checks.log, printed when both end; either failing fails the target. Four pytest workers on two
 # cores keep both busy through the tests' waits (leases, visibility timeouts, Xero's minute); whole files per worker
-# (an e2e stack belongs to one process), the slow files first (tests/conftest.py).
+# (an e2e stack belongs to one process), the files that share a costly start on one worker, the slow ones first
+# (tests/scheduling.py).
 TESTS_NEED := $(VENV)/.installed $(TAP_VENV)/.installed $(TOOLS)/.installed chromium
 CHECKS := audit lint typecheck validate build
 test: ## Everything CI runs: audit, lint, types, template checks, sam build, every test tier

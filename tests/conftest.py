@@ -52,20 +52,13 @@ class LogLines(logging.Handler):
         self.lines.append(self.format(record))
 
 
+pytest_plugins = ("tests.scheduling",)  # how `make test` shares the tests among its workers
+
 LOG_LINES = LogLines()
 SECRETS = SecretWatch()
 AWS_CALLS = CallRecorder()
 POLICIES = Policies(TEMPLATE)
 ARTIFACTS = TEMPLATE.path.parent / "test-artifacts"
-
-
-@pytest.hookimpl(trylast=True)  # after each tier's own ordering, which this keeps within each group
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Files marked slow come first. `make test` hands whole files to its workers in this order
-    (--no-loadscope-reorder), so the long ones start early and the last minutes go to short files on every core,
-    rather than to one worker finishing a two-minute file while the other cores idle."""
-    slow_files = {item.path for item in items if item.get_closest_marker("slow")}
-    items.sort(key=lambda item: item.path not in slow_files)
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -26,6 +26,12 @@ class Engines:
         apply_function_environment(TEMPLATE.functions(self.physical)["SyncClientFunction"].environment, self.endpoints)
 
 
+def pytest_itemcollected(item: pytest.Item) -> None:
+    """`make test` hands this tier's files to one worker (an xdist_group: tests/scheduling.py): its engines start
+    once in a run."""
+    item.add_marker(pytest.mark.xdist_group("contract-engines"))
+
+
 @pytest.fixture(scope="session")
 def started_engines() -> Iterator[Engines]:
     with DynamoDBLocal() as dynamodb, MotoServer() as moto:

@@ -109,9 +109,10 @@ def stack_kind(item: pytest.Item) -> str | None:
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """The e2e tests run grouped by the kind of stack they need (files whole, in their order within a kind), so a
-    worker starts each kind once rather than at every change of kind between files (a start is a JVM and a moto
-    server, seconds of CPU each)."""
+    """The e2e tests run grouped by the kind of stack they need (files whole, in their order within a kind), and
+    `make test` hands each kind's files to one worker (an xdist_group: tests/scheduling.py), so one stack of each
+    kind starts in a run rather than one on each worker, and again at every change of kind (a start is a JVM and a
+    moto server, seconds of CPU each)."""
     slots = [i for i, item in enumerate(items) if E2E_DIR in Path(item.path).resolve().parents]
     e2e = [items[i] for i in slots]
     kind_of_file: dict[Path, str | None] = {}
@@ -123,6 +124,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     rank = {path: (KIND_ORDER.index(kind_of_file[path]), files.index(path)) for path in files}
     for slot, item in zip(slots, sorted(e2e, key=lambda item: rank[Path(item.path)]), strict=True):
         items[slot] = item
+        if kind := kind_of_file[Path(item.path)]:
+            item.add_marker(pytest.mark.xdist_group(f"{kind}-stack"))
 
 
 def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> None:
