@@ -271,3 +271,15 @@ def test_a_304_fails_the_one_call_with_its_status_and_is_never_read_as_an_empty_
         api()[0].list("Invoices", "Invoices", {"page": "1"}, modified_since="2026-01-01T00:00:00")
     # Then the resource fails this run (the run ends partial, its records and checkpoint kept), never "nothing"
     assert answered.value.status == 304 and rule_for(answered.value).on_resource is OnResource.FAILED
+
+
+@responses.activate
+def test_a_cookie_xero_sets_for_one_tenant_is_never_sent_with_another_tenants_call():
+    # The client's session is shared by every tenant a warm Lambda syncs
+    responses.get(URL, json={"Invoices": []}, headers={"Set-Cookie": "affinity=tenant-a-node; Path=/"})
+    settings = get_settings()
+    for tenant in ("tenant-a", "tenant-b"):
+        XeroApi(BASE, tenant, lambda _: "token", settings, sleep=lambda s: None).list("Invoices", "Invoices", {})
+    first, second = (call.request for call in responses.calls)
+    assert first.headers["Xero-Tenant-Id"] == "tenant-a" and second.headers["Xero-Tenant-Id"] == "tenant-b"
+    assert "Cookie" not in second.headers

@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from http.cookiejar import DefaultCookiePolicy
 from typing import Any, NoReturn
 
 import requests
@@ -120,6 +121,9 @@ def _shared_session() -> requests.Session:
     with _adapter_lock:
         if _session is None:
             session = requests.Session()
+            # It keeps no cookie: it serves every tenant a warm Lambda syncs, and a call carries its own tenant's
+            # token and id alone.
+            session.cookies.set_policy(DefaultCookiePolicy(allowed_domains=[]))
             adapter = HTTPAdapter(pool_connections=2, pool_maxsize=8, max_retries=0)
             session.mount("https://", adapter)
             session.mount("http://", adapter)
