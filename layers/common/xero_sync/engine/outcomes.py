@@ -68,7 +68,9 @@ PAGINATION_MISSING = "pagination_missing"  # a pageSize answer without Xero's `p
 PAGINATION_MISMATCH = "pagination_mismatch"  # fewer records read than Xero's itemCount says there are
 PAGINATION_RESUMED = "pagination_resumed"  # a pageSize read resumed: the records read before it cannot be counted
 PAGINATION_STALLED = "pagination_stalled"  # a full page of an offset read that names no later offset
-SWEEP_UNCONFIRMED = "sweep_unconfirmed"  # a mass deletion the confirming whole read could not prove
+# A deletion the confirming whole read did not confirm: it could not prove its end, or rejected a record (which may
+# be one it showed again). Nothing was deleted.
+SWEEP_UNCONFIRMED = "sweep_unconfirmed"
 SWEEP_CONFIRMED = "mass_deletion_confirmed"  # a mass deletion a second whole read confirmed
 
 

@@ -5,10 +5,10 @@ then, after a whole read, sweep what Xero no longer shows.
   (Xero's clock when it began, less an overlap; for offset paging, the last number read) becomes the resource's
   mark only when the pass completes.
 - A whole re-read removes from storage what Xero no longer shows (the sweep); a second whole read confirms the
-  removal first, unless the records vanish when deleted in Xero and the removal is neither a mass one nor all. A
-  whole re-read resumed mid-way cannot know every id, so it skips the sweep and does not count as a
-  reconciliation (the next run repeats it); a pageSize read resumed cannot prove its end either, so it moves no mark
-  (pages.py).
+  removal first (one that rejects a record confirms nothing), unless the records vanish when deleted in Xero and
+  the removal is neither a mass one nor all. A whole re-read resumed mid-way cannot know every id, so it skips the
+  sweep and does not count as a reconciliation (the next run repeats it); a pageSize read resumed cannot prove its
+  end either, so it moves no mark (pages.py).
 - Hostile answers (record_store.split_storable): the rest of the page is stored, each rejected record is counted
   with its reason, and the pass moves no mark and sweeps nothing: the next run reads those records again.
 - The contacts of changed documents (catalogue `flips_contact_roles`: Xero flips the contact's IsCustomer/IsSupplier
@@ -188,7 +188,8 @@ class Passes:
         whole read must confirm a removal first, and only records absent from both go, unless the resource's records
         vanish when deleted (catalogue `deletes`) and the removal is neither a mass one (over max(10 records, 20 %)
         of what is stored) nor all of them: Xero shows other deletions as a status, so a record it leaves out of a
-        list once is not known to be gone."""
+        list once is not known to be gone. A confirming read that cannot prove its end, or rejects a record (which
+        could be one it showed again), confirms nothing: the sweep waits for the next reconciliation."""
         ctx = self.ctx
         stored = list(ctx.store.stored_ids(spec.name))
         gone = [rid for rid in stored if rid not in seen]
@@ -196,15 +197,23 @@ class Passes:
             return len(stored)
         mass = len(gone) > max(MASS_DELETION_RECORDS, MASS_DELETION_SHARE * len(stored))
         if mass or spec.deletes is not Deletes.VANISH or len(gone) == len(stored):
+            again: set[str] = set()
+            rejected: list[str] = []
+            why: str | None = None
             try:
-                again = {
-                    record_id(spec, r)
-                    for page in read_whole(ctx.api, spec, before_call=ctx.check_time)
-                    for r in split_storable(spec, page)[0]
-                }
+                for page in read_whole(ctx.api, spec, before_call=ctx.check_time):
+                    records, problems = split_storable(spec, page)
+                    again.update(record_id(spec, r) for r in records)
+                    rejected.extend(problems)
             except UnprovenRead as proof:
+                why = proof.code
+            if rejected:  # counted as the pass counts the records it rejects
+                ctx.totals.add(spec.name, Counts(fetched=len(rejected), rejected=len(rejected)), rejected)
+            # A record the confirming read rejected (no stamp, no id) may be one it showed again: as after a pass that
+            # rejected one, nothing is swept.
+            if why or rejected:
                 ctx.totals.warn(spec.name, SWEEP_UNCONFIRMED)
-                logger.warning("deletion not confirmed", extra={"resource": spec.name, "why": proof.code})
+                logger.warning("deletion not confirmed", extra={"resource": spec.name, "why": why or "rejected"})
                 return len(stored)
             gone = [rid for rid in gone if rid not in again]
             if mass:
