@@ -8,8 +8,12 @@ from local.stack.api_events import http_api_event
 from local.stack.lambda_context import LocalLambdaContext
 from tests.builders import a_client
 from tests.conftest import TEMPLATE
-from xero_sync.api import create_resolver, resolve
-from xero_sync.models import Client, LinkState
+from tests.integration.test_delete_client import items_of, purge_messages, run_purge
+from tests.sync_support import drain, link_client, run_to_end
+from xero_sync.api import MAX_PRACTICE_ID_BYTES, create_resolver, resolve
+from xero_sync.dispatch import dispatch_nightly
+from xero_sync.models import Client, LinkState, RunStatus, RunTrigger
+from xero_sync.purge import process_purge_message
 
 UNKNOWN_ID = "abcdef00-0000-4000-8000-000000000000"
 
@@ -144,6 +148,63 @@ def test_a_token_whose_practice_id_no_key_can_hold_is_refused_on_every_route_kin
         response = api.call(method, path, practice="p" * 3000)
         assert (response.status, response.body["error"]["code"]) == (401, "unauthorized"), (method, response.body)
     assert api.call("GET", "/clients", practice="p" * 512).status == 200
+
+
+def test_a_token_whose_practice_id_is_not_text_is_refused_on_every_route_kind(api):
+    # A claim holding a lone surrogate (JSON can escape one) is no UTF-8 text: no key or message can hold it
+    for method, path in (("GET", "/clients"), ("POST", f"/clients/{UNKNOWN_ID}/sync")):
+        response = api.call(method, path, practice="practice-\ud800")
+        assert response.status == 401, (method, response.body)
+        assert response.body["error"]["code"] == "unauthorized"
+
+
+# Practice ids the API takes: one longer than 128 characters, and one of exactly the limit (two bytes a character)
+PRACTICE_IDS_TAKEN = {"200 characters": "p" * 200, "at the limit": "é" * (MAX_PRACTICE_ID_BYTES // 2)}
+
+
+@pytest.mark.parametrize("practice", PRACTICE_IDS_TAKEN.values(), ids=PRACTICE_IDS_TAKEN.keys())
+def test_a_practice_whose_id_the_api_takes_links_syncs_and_deletes_its_clients(aws, api, xero, practice):
+    assert len(practice.encode()) <= MAX_PRACTICE_ID_BYTES
+    queue_url = aws.queue_url("SyncQueue")
+    # When the practice links an organisation (link_client: the completion answers 200)
+    client = link_client(api, xero, xero.create_org("Alpha Ltd"), practice)
+    # Then its first sync is queued for that practice, and it runs
+    (first,) = drain(aws.session, queue_url)
+    assert (first.practice_id, first.client_id, first.trigger) == (practice, client.client_id, RunTrigger.LINK)
+    assert run_to_end(aws.session, queue_url, first).status == RunStatus.SUCCEEDED.value
+    # And the nightly dispatch queues its sync
+    assert dispatch_nightly().queued == 1
+    assert [(m.practice_id, m.client_id) for m in drain(aws.session, queue_url)] == [(practice, client.client_id)]
+    # When the practice presses Sync Now, its sync is queued
+    pressed = api.call("POST", f"/clients/{client.client_id}/sync", practice=practice)
+    assert pressed.status == 202, pressed.body
+    (manual,) = drain(aws.session, queue_url)
+    assert (manual.practice_id, manual.run_id) == (practice, pressed.body["runId"])
+    # When the practice deletes the client, its purge is queued, and it removes everything the client owned
+    deleted = api.call("DELETE", f"/clients/{client.client_id}", practice=practice)
+    assert deleted.status == 202, deleted.body
+    (purge,) = purge_messages(aws)
+    assert (purge.practice_id, purge.client_id) == (practice, client.client_id)
+    assert [process_purge_message(purge, remaining_seconds=lambda: 60.0), *run_purge(aws)][-1] == "done"
+    assert items_of(client.client_id) == {}
+
+
+@pytest.mark.parametrize("practice", PRACTICE_IDS_TAKEN.values(), ids=PRACTICE_IDS_TAKEN.keys())
+def test_sync_now_queues_the_sync_of_a_practice_whose_id_the_api_takes(aws, api, practice):
+    client = a_client(practice)
+    pressed = api.call("POST", f"/clients/{client.client_id}/sync", practice=practice)
+    assert pressed.status == 202, pressed.body
+    (message,) = drain(aws.session, aws.queue_url("SyncQueue"))
+    assert (message.practice_id, message.client_id) == (practice, client.client_id)
+    assert (message.run_id, pressed.body["status"]) == (pressed.body["runId"], "queued")
+
+
+@pytest.mark.parametrize("practice", PRACTICE_IDS_TAKEN.values(), ids=PRACTICE_IDS_TAKEN.keys())
+def test_delete_queues_the_purge_of_a_practice_whose_id_the_api_takes(aws, api, practice):
+    client = a_client(practice)
+    deleted = api.call("DELETE", f"/clients/{client.client_id}", practice=practice)
+    assert deleted.status == 202, deleted.body
+    assert [(m.practice_id, m.client_id, m.step) for m in purge_messages(aws)] == [(practice, client.client_id, 0)]
 
 
 CLIENT_ROUTES = [(r.method, r.path) for r in TEMPLATE.routes() if "{clientId}" in r.path]

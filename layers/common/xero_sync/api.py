@@ -21,7 +21,7 @@ from pydantic import BaseModel
 
 from xero_sync.config import get_settings
 from xero_sync.errors import ApiError, Unauthorized
-from xero_sync.ids import CLIENT_ID_PATTERN
+from xero_sync.ids import CLIENT_ID_PATTERN, MAX_PRACTICE_ID_BYTES, practice_id_problem
 from xero_sync.observability import logger
 
 if TYPE_CHECKING:
@@ -44,14 +44,11 @@ class ErrorBody(BaseModel):
     error: ErrorDetail
 
 
-# A practice id is a key (and part of one: the rate limit's window); far below DynamoDB's 2,048-byte partition key.
-MAX_PRACTICE_ID_BYTES = 512
-
 _ERROR_DESCRIPTIONS = {
     HTTPStatus.BAD_REQUEST: "malformed_json, invalid_cursor; a link completion's invalid_state, access_denied, "
     "xero_error, missing_code, exchange_failed, no_organisation",
-    HTTPStatus.UNAUTHORIZED: "unauthorized: the token names no practice or user, or a practice id over "
-    f"{MAX_PRACTICE_ID_BYTES} bytes",
+    HTTPStatus.UNAUTHORIZED: "unauthorized: the token names no practice or user, or a practice id that is not UTF-8 "
+    f"text or is over {MAX_PRACTICE_ID_BYTES} bytes",
     HTTPStatus.FORBIDDEN: "state_mismatch: the link was started by another user",
     HTTPStatus.NOT_FOUND: "client_not_found (also another practice's client), route_not_found; the data API's "
     "resource_not_found (details name the valid resources) and record_not_found",
@@ -221,11 +218,12 @@ def caller_user_id(app: APIGatewayHttpResolver) -> str:
 
 
 def caller_practice_id(app: APIGatewayHttpResolver) -> str:
-    """The practice named by the verified JWT; a token without it is refused."""
+    """The practice named by the verified JWT; a token without it, or naming one no practice id can be
+    (ids.practice_id_problem: the messages that name a practice take any other), is refused."""
     claims = app.current_event.request_context.authorizer.jwt_claim or {}
     practice_id = claims.get(get_settings().practice_claim)
     if not isinstance(practice_id, str) or not practice_id:
         raise Unauthorized("the token names no practice")
-    if len(practice_id.encode("utf-8", "replace")) > MAX_PRACTICE_ID_BYTES:
-        raise Unauthorized(f"the token's practice id is over {MAX_PRACTICE_ID_BYTES} bytes")
+    if (problem := practice_id_problem(practice_id)) is not None:
+        raise Unauthorized(f"the token's practice id {problem}")
     return practice_id

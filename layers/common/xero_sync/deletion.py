@@ -22,6 +22,7 @@ from xero_sync import aws_clients
 from xero_sync.config import get_settings
 from xero_sync.errors import ClientNotFound
 from xero_sync.events import link_changed, publish
+from xero_sync.ids import PracticeId
 from xero_sync.models import PURGE_PARTITION, Client, LinkState, SyncRun, condition_failed
 from xero_sync.observability import logger, metrics
 from xero_sync.runs import close_current_run, now_utc
@@ -37,7 +38,7 @@ SQS_MAX_DELAY_SECONDS = 900
 class PurgeMessage(ApiModel):
     """One slice of one client's purge: the step it belongs to and where the previous slice got to."""
 
-    practice_id: str = Field(min_length=1, max_length=128)
+    practice_id: PracticeId
     client_id: str = Field(min_length=36, max_length=36)
     step: int = Field(ge=0)
     phase: str | None = Field(default=None, max_length=128)  # None: from the beginning

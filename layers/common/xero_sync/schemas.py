@@ -7,6 +7,7 @@ from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 from pydantic.alias_generators import to_camel
 
 from xero_sync.catalogue import CATALOGUE
+from xero_sync.ids import PracticeId
 from xero_sync.models import LinkState, RunStatus, RunTrigger
 from xero_sync.xero_pacing import WaitReason
 
@@ -138,7 +139,7 @@ class SyncNowRequest(ApiModel):
 class SyncMessage(ApiModel):
     """One queued sync of one client. The run id ties the message to the run its client claimed."""
 
-    practice_id: str = Field(min_length=1, max_length=128)
+    practice_id: PracticeId
     client_id: str = Field(min_length=36, max_length=36)
     run_id: str = Field(min_length=1, max_length=64)
     trigger: RunTrigger
