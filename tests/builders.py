@@ -8,8 +8,10 @@ from xero_sync.models import Client, LinkState, RunTrigger
 from xero_sync.schemas import SyncMessage
 
 
-def a_client(practice_id: str, name: str = "Acme Ltd", state: LinkState = LinkState.LINKED) -> Client:
-    tenant_id = str(uuid.uuid4())
+def a_client(
+    practice_id: str, name: str = "Acme Ltd", state: LinkState = LinkState.LINKED, tenant_id: str | None = None
+) -> Client:
+    tenant_id = tenant_id or str(uuid.uuid4())
     now = datetime.now(UTC)
     client = Client(
         practice_id=practice_id,
@@ -23,6 +25,15 @@ def a_client(practice_id: str, name: str = "Acme Ltd", state: LinkState = LinkSt
     )
     client.save()
     return client
+
+
+def a_client_sorting_first(practice_id: str, others: list[Client]) -> Client:
+    """A linked client of the practice whose id sorts before every one of `others`: an index of clients (keyed by
+    client id within its partition) gives it first."""
+    lowest = min(client.client_id for client in others)
+    while client_id_for(practice_id, tenant_id := str(uuid.uuid4())) >= lowest:
+        pass
+    return a_client(practice_id, tenant_id=tenant_id)
 
 
 def nightly_message(client: Client) -> SyncMessage:

@@ -1,7 +1,9 @@
 """Deleting a client: DELETE /clients/{id} marks it deleted (a 404 everywhere at once) and the purge removes every
 item it owns, slice by slice through the purge queue, whatever is redelivered or duplicated on the way."""
 
+import json
 from datetime import UTC, datetime, timedelta
+from functools import partial
 
 import pytest
 from botocore.stub import Stubber
@@ -10,15 +12,17 @@ from local.stack.handler_loader import load_handler
 from local.stack.lambda_context import LocalLambdaContext
 from local.stack.sqs_poller import sqs_event
 from tests.api import Api
-from tests.builders import a_client
+from tests.builders import a_client, a_client_sorting_first
 from tests.conftest import TEMPLATE
 from tests.faults import Killed, killed
 from xero_sync import aws_clients, deletion, purge
+from xero_sync.api import MAX_PRACTICE_ID_BYTES
 from xero_sync.catalogue import CATALOGUE
-from xero_sync.deletion import PurgeMessage, PurgeQueue, requeue_stalled_purges
+from xero_sync.deletion import PurgeMessage, PurgeQueue, PurgesRequeued, requeue_stalled_purges
 from xero_sync.dispatch import dispatch_nightly
 from xero_sync.ids import new_run_id
 from xero_sync.models import (
+    PURGE_PARTITION,
     Client,
     LinkState,
     PassCheckpoint,
@@ -28,6 +32,7 @@ from xero_sync.models import (
     TokenSetRef,
     XeroRecord,
 )
+from xero_sync.observability import metrics
 from xero_sync.purge import PurgeNotReady, process_purge_message
 from xero_sync.runs import begin_run
 from xero_sync.schemas import SyncMessage
@@ -164,10 +169,71 @@ def test_the_nightly_dispatch_leaves_a_purge_a_slice_is_working_on(aws, api):
     purge_messages(aws)  # the DELETE's message, lost
     working = Client(practice_id=client.practice_id, client_id=client.client_id)
     working.update(actions=[Client.purge_lease_expires_at.set(datetime.now(UTC) + timedelta(minutes=1))])
-    assert requeue_stalled_purges() == 0
+    assert requeue_stalled_purges() == PurgesRequeued(queued=0)
     working.update(actions=[Client.purge_lease_expires_at.set(datetime.now(UTC) - timedelta(seconds=1))])
-    assert requeue_stalled_purges() == 1
+    assert requeue_stalled_purges() == PurgesRequeued(queued=1)
     assert [(m.client_id, m.step) for m in purge_messages(aws)] == [(client.client_id, 0)]
+
+
+def marked_deleted(client: Client) -> Client:
+    """The client as a DELETE leaves it once marked (deletion.delete_client), its purge message never sent."""
+    client.update(
+        actions=[
+            Client.deleting_since.set(datetime.now(UTC)),
+            Client.purge_step.set(0),
+            Client.link_state.set(LinkState.UNLINKED.value),
+            Client.link_state_key.remove(),
+            Client.cleanup_partition.set(PURGE_PARTITION),
+        ]
+    )
+    return client
+
+
+class FailingFor(PurgeQueue):
+    """The purge queue, failing one client's message with an error of ours (not SQS's answer)."""
+
+    def __init__(self, client_id: str) -> None:
+        super().__init__()
+        self.client_id = client_id
+
+    def send(self, message: PurgeMessage, delay_seconds: int = 0) -> None:
+        if message.client_id == self.client_id:
+            raise RuntimeError("not sent")
+        super().send(message, delay_seconds)
+
+
+@pytest.mark.parametrize("fault", ["practice_id_over_the_limit", "send_fails"])
+def test_a_stalled_purge_that_cannot_be_queued_again_is_logged_and_counted_and_the_others_are(
+    aws, every_log_line, monkeypatch, fault
+):
+    # Given deleted clients of two practices whose purge messages were lost
+    others = [a_client("practice-a") for _ in range(4)] + [a_client("practice-b") for _ in range(4)]
+    for client in others:
+        deletion.delete_client(client.practice_id, client.client_id, queue=RecordingQueue())
+    # And one more, first in the pending clean-ups' index, whose purge message cannot be made (a practice id no
+    # message can carry, stored by a write that is not the API's) or fails as it is sent
+    if fault == "practice_id_over_the_limit":
+        broken = marked_deleted(a_client_sorting_first("p" * (MAX_PRACTICE_ID_BYTES + 1), others))
+        error = "ValidationError"
+    else:
+        broken = a_client_sorting_first("practice-a", others)
+        deletion.delete_client("practice-a", broken.client_id, queue=RecordingQueue())
+        monkeypatch.setattr(deletion, "PurgeQueue", partial(FailingFor, broken.client_id))
+        error = "RuntimeError"
+    metrics.clear_metrics()
+    first_line = len(every_log_line.lines)
+
+    # When the nightly dispatch queues the stalled purges again
+    summary = dispatch_nightly()
+
+    # Then every other purge is queued again, and the one that could not be is counted (the answer, its metric) and
+    # logged by its client's id, with the error; it stays pending, for the next night
+    assert sorted(m.client_id for m in purge_messages(aws)) == sorted(c.client_id for c in others)
+    assert (summary.purges_requeued, summary.purges_not_requeued) == (len(others), 1)
+    assert sum(metrics.metric_set["PurgesNotRequeued"]["Value"]) == 1
+    lines = [json.loads(line) for line in every_log_line.lines[first_line:] if "purge not queued again" in line]
+    assert [(line["client_id"], line["error"]) for line in lines] == [(broken.client_id, error)]
+    assert Client.get(broken.practice_id, broken.client_id).cleanup_partition == PURGE_PARTITION
 
 
 def test_the_purge_removes_every_item_of_the_client_and_nothing_else(aws, api):
@@ -371,7 +437,7 @@ def test_a_delete_stopped_before_it_closed_the_running_sync_has_the_purge_close_
     assert SyncRun.get(client.client_id, message.run_id).status == "running"
     assert [kind for kind, _detail in aws.events()] == ["Xero Link Changed"]
     # When the nightly dispatch queues its stalled purge, which runs once the sync's grace is over
-    assert requeue_stalled_purges(queue) == 1
+    assert requeue_stalled_purges(queue) == PurgesRequeued(queued=1)
     sync_grace_over(client)
     first, _delay = queue.sent[-1]
     # Then the purge closes the run first, its event put, and gives the sync's worker its grace again

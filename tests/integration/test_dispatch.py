@@ -9,12 +9,15 @@ import pytest
 from botocore.exceptions import ClientError
 
 from local.stack.scheduler import target_input
-from tests.builders import a_client
+from tests.builders import a_client, a_client_sorting_first
 from tests.conftest import TEMPLATE
+from tests.integration.test_delete_client import purge_messages
 from tests.sync_support import drain
-from xero_sync import deletion, dispatch
+from xero_sync import deletion, dispatch, ids
+from xero_sync.api import MAX_PRACTICE_ID_BYTES
 from xero_sync.dispatch import dispatch_nightly
 from xero_sync.models import CLEANUP_PARTITION, Client, LinkState, RunStatus, RunTrigger, SyncRun, TokenSetRef
+from xero_sync.observability import metrics
 from xero_sync.queue import SyncQueue
 from xero_sync.runs import begin_run, suspend_run
 from xero_sync.schemas import SyncMessage
@@ -226,3 +229,60 @@ class LostPurges(deletion.PurgeQueue):
 
     def send(self, message: deletion.PurgeMessage, delay_seconds: int = 0) -> None:
         raise ClientError({"Error": {"Code": "ServiceUnavailable"}}, "SendMessage")
+
+
+# Ways one linked client's nightly message cannot be made: a practice id no message can carry (stored by a write that
+# is not the API's), and any error of our own while making it (here its run id's).
+MESSAGE_FAULTS = ["practice_id_over_the_limit", "run_id_fails"]
+
+
+def a_client_without_a_message(fault: str, others: list[Client], monkeypatch) -> tuple[Client, str]:
+    """A linked client sorting before `others` in the index (the fan-out reaches it first) whose message cannot be
+    made, and the type of the error that says so."""
+    if fault == "practice_id_over_the_limit":
+        return a_client_sorting_first("p" * (MAX_PRACTICE_ID_BYTES + 1), others), "ValidationError"
+    broken = a_client_sorting_first("practice-a", others)
+
+    def run_id(scheduled: datetime, client_id: str) -> str:
+        if client_id == broken.client_id:
+            raise RuntimeError("no run id")
+        return ids.scheduled_run_id(scheduled, client_id)
+
+    monkeypatch.setattr(dispatch, "scheduled_run_id", run_id)
+    return broken, "RuntimeError"
+
+
+@pytest.mark.parametrize("fault", MESSAGE_FAULTS)
+def test_a_client_whose_message_cannot_be_made_is_logged_and_counted_and_the_nightly_goes_on(
+    aws, every_log_line, monkeypatch, fault
+):
+    # Given linked clients of two practices, and one more, first in the index, whose sync message cannot be made
+    others = [a_client("practice-a") for _ in range(12)] + [a_client("practice-b") for _ in range(12)]
+    broken, error = a_client_without_a_message(fault, others, monkeypatch)
+    # And the clean-ups after the fan-out have work: an unlinked client's Xero clean-up, a deleted client's lost purge
+    unlinked = a_client("practice-b", state=LinkState.UNLINKED)
+    unlinked.update(actions=[Client.cleanup_partition.set(CLEANUP_PARTITION)])
+    deleted = a_client("practice-a")
+    deletion.delete_client("practice-a", deleted.client_id, queue=LostPurges())
+    sweep = Mock(wraps=dispatch.forget_orphaned_token_sets)
+    monkeypatch.setattr(dispatch, "forget_orphaned_token_sets", sweep)
+    monkeypatch.setattr(dispatch, "INDEX_PAGE_SIZE", 10)  # the fan-out goes on over pages too
+    metrics.clear_metrics()
+    first_line = len(every_log_line.lines)
+
+    # When the nightly dispatch runs
+    summary = dispatch_nightly(scheduled=datetime(2026, 12, 8, 2, tzinfo=UTC))
+
+    # Then every other linked client's sync is queued, of either practice
+    messages = [SyncMessage.model_validate_json(m["Body"]) for m in aws.receive_all("SyncQueue")]
+    assert sorted(m.client_id for m in messages) == sorted(c.client_id for c in others)
+    # And the one without a message is counted failed (the answer, its metric) and logged by its id, with the error
+    assert (summary.queued, summary.failed, summary.not_queued) == (len(others), 1, 0)
+    assert sum(metrics.metric_set["ClientsFailed"]["Value"]) == 1
+    lines = [json.loads(line) for line in every_log_line.lines[first_line:] if "sync message not made" in line]
+    assert [(line["client_id"], line["error"]) for line in lines] == [(broken.client_id, error)]
+    # And the clean-ups after the fan-out ran: the Xero clean-up is done, the purge queued again, the sweep run
+    assert (summary.cleanups_pending, summary.purges_requeued) == (0, 1)
+    assert Client.get("practice-b", unlinked.client_id).cleanup_partition is None
+    assert [m.client_id for m in purge_messages(aws)] == [deleted.client_id]
+    sweep.assert_called_once_with()

@@ -10,6 +10,7 @@ message never went out (SQS failing, the request killed) is queued again by the 
 """
 
 import math
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING, Literal
@@ -164,18 +165,39 @@ def _queue_purge(client: Client, queue: PurgeQueue) -> bool:
     return True
 
 
-def requeue_stalled_purges(queue: PurgeQueue | None = None) -> int:
+@dataclass(frozen=True)
+class PurgesRequeued:
+    """What the nightly dispatch did with the stalled purges."""
+
+    queued: int = 0  # queued again
+    not_queued: int = 0  # SQS did not take its message, or anything else failed (each logged): tried the next night
+
+
+def requeue_stalled_purges(queue: PurgeQueue | None = None) -> PurgesRequeued:
     """Queues again the purge of every deleted client no slice is working on (its lease lapsed or never taken): the
     nightly dispatch's. A purge that is only between slices or waiting gets a duplicate, which its step drops.
-    Returns how many were queued."""
+    One client's purge failing to queue in a way not foreseen (a value no message takes, an error of ours) is logged
+    and counted, and stays pending for the next night: it must not stop the others', nor the rest of the dispatch."""
     queue = queue or PurgeQueue()
     now = now_utc()
-    queued = 0
+    queued = not_queued = 0
     for client in Client.pending_cleanups.query(PURGE_PARTITION):  # every one has deleting_since: set together
         lease = client.purge_lease_expires_at
-        if (lease is None or lease <= now) and _queue_purge(client, queue):
+        if lease is not None and lease > now:
+            continue
+        try:
+            sent = _queue_purge(client, queue)
+        except Exception as error:
+            logger.error(
+                "stalled purge not queued again",
+                extra={"client_id": client.client_id, "error": type(error).__name__},
+            )
+            sent = False
+        if sent:
             queued += 1
-    return queued
+        else:
+            not_queued += 1
+    return PurgesRequeued(queued, not_queued)
 
 
 def seconds_until(moment: datetime | None) -> int:

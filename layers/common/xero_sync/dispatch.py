@@ -71,8 +71,10 @@ class DispatchSummary:
     queued: int = 0
     skipped: dict[str, int] = field(default_factory=_nightly_skips)  # by reason
     not_queued: int = 0
+    failed: int = 0  # linked clients whose message could not be made (logged): not queued, synced the next night
     cleanups_pending: int = 0  # unlinked clients whose Xero connection could not be removed yet
     purges_requeued: int = 0  # deleted clients whose purge had stalled, queued again
+    purges_not_requeued: int = 0  # stalled purges that could not be queued again (logged): tried the next night
     token_sets_forgotten: int = 0  # token sets (secret and ref) no client named, deleted
 
 
@@ -116,15 +118,26 @@ def _nightly_messages(
 ) -> Iterator[SyncMessage]:
     now = now_utc()
     for client in Client.by_link_state.query(LinkState.LINKED.value, page_size=INDEX_PAGE_SIZE):
-        if client.has_active_run(now):
-            summary.skipped[client.current_run_status or RunStatus.QUEUED.value] += 1
+        # One client whose message cannot be made (a value no message takes, stored by a write that is not the
+        # API's; an error of ours) must not stop the fan-out to the clients after it, nor the clean-ups after the
+        # fan-out: it is logged and counted, and the others go on. Reading the index failing stops the dispatch.
+        try:
+            if client.has_active_run(now):
+                summary.skipped[client.current_run_status or RunStatus.QUEUED.value] += 1
+                continue
+            message = SyncMessage(
+                practice_id=client.practice_id,
+                client_id=client.client_id,
+                run_id=scheduled_run_id(scheduled, client.client_id) if scheduled else new_run_id(now),
+                trigger=trigger,
+            )
+        except Exception as error:
+            logger.error(
+                "nightly sync message not made", extra={"client_id": client.client_id, "error": type(error).__name__}
+            )
+            summary.failed += 1
             continue
-        yield SyncMessage(
-            practice_id=client.practice_id,
-            client_id=client.client_id,
-            run_id=scheduled_run_id(scheduled, client.client_id) if scheduled else new_run_id(now),
-            trigger=trigger,
-        )
+        yield message
 
 
 def dispatch_nightly(
@@ -141,15 +154,23 @@ def dispatch_nightly(
         summary.skipped[state.value] = Client.by_link_state.count(state.value)
     logger.info(
         "nightly dispatch done",
-        extra={"queued": summary.queued, "skipped": summary.skipped, "not_queued": summary.not_queued},
+        extra={
+            "queued": summary.queued,
+            "skipped": summary.skipped,
+            "not_queued": summary.not_queued,
+            "failed": summary.failed,
+        },
     )
     metrics.add_metric(name="ClientsQueued", unit="Count", value=summary.queued)
     for reason, count in summary.skipped.items():
         metrics.add_metric(name=f"ClientsSkipped_{reason}", unit="Count", value=count)
     metrics.add_metric(name="ClientsNotQueued", unit="Count", value=summary.not_queued)
+    metrics.add_metric(name="ClientsFailed", unit="Count", value=summary.failed)
     summary.cleanups_pending = retry_remote_cleanups()
-    summary.purges_requeued = requeue_stalled_purges()
+    purges = requeue_stalled_purges()
+    summary.purges_requeued, summary.purges_not_requeued = purges.queued, purges.not_queued
     metrics.add_metric(name="PurgesRequeued", unit="Count", value=summary.purges_requeued)
+    metrics.add_metric(name="PurgesNotRequeued", unit="Count", value=summary.purges_not_requeued)
     summary.token_sets_forgotten = forget_orphaned_token_sets()
     metrics.add_metric(name="TokenSetsForgotten", unit="Count", value=summary.token_sets_forgotten)
     return summary
