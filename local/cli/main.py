@@ -3,6 +3,7 @@ status, org create|change|list, link, unlink, sync [--wait], history, export, ve
 tells more."""
 
 import argparse
+import faulthandler
 import json
 import logging
 import os
@@ -65,6 +66,9 @@ def up(args: argparse.Namespace) -> int:
     )
     for quiet in ("botocore", "boto3", "pynamodb", "urllib3"):
         logging.getLogger(quiet).setLevel(logging.WARNING)
+    # SIGUSR1 writes where every thread is to logs/threads.log, even while the stack hangs (`kill -USR1 <pid>`).
+    threads_log = (args.state_dir / "logs" / "threads.log").open("a")
+    faulthandler.register(signal.SIGUSR1, file=threads_log, all_threads=True)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())

@@ -65,13 +65,19 @@ def stop_local_up(process: "subprocess.Popen[str]", state_dir: Path) -> None:
     try:
         process.wait(timeout=STOP_BUDGET_SECONDS)
     except subprocess.TimeoutExpired:
+        os.kill(process.pid, signal.SIGUSR1)  # where each of its threads is, into logs/threads.log
+        time.sleep(1)
         os.killpg(process.pid, signal.SIGKILL)
         process.wait()
         run_local(state_dir, "down")
-        log = state_dir / "logs" / "local.log"
-        tail = log.read_text(errors="replace").splitlines()[-40:] if log.exists() else ["(no log)"]
-        message = f"the stack did not stop within {STOP_BUDGET_SECONDS} s; its log ended:\n" + "\n".join(tail)
+        logs = state_dir / "logs"
+        tail = _last_lines(logs / "local.log", 20) + _last_lines(logs / "threads.log", 150)
+        message = f"the stack did not stop within {STOP_BUDGET_SECONDS} s; its log and threads:\n" + "\n".join(tail)
         raise AssertionError(message) from None
+
+
+def _last_lines(path: Path, count: int) -> list[str]:
+    return path.read_text(errors="replace").splitlines()[-count:] if path.exists() else [f"(no {path.name})"]
 
 
 def drain(process: "subprocess.Popen[str]") -> None:

@@ -2,6 +2,7 @@
 
 import json
 import os
+import signal
 import time
 from pathlib import Path
 from typing import IO
@@ -11,7 +12,7 @@ import requests
 
 from local.cli.main import READY_LINE
 from local.stack.provision import LOCAL_XERO_APP
-from tests.e2e.helpers import drain, run_local, start_local_up, stop_local_up
+from tests.e2e.helpers import drain, eventually, run_local, start_local_up, stop_local_up
 
 pytestmark = pytest.mark.slow
 
@@ -79,6 +80,13 @@ def test_up_serves_the_api_and_down_stops_every_process(tmp_path: Path) -> None:
         assert response.status_code == 200, response.text
         assert response.json() == {"items": [], "nextCursor": None}
         assert requests.get(f"{state['api']}/clients", timeout=10).status_code == 401
+
+        # And SIGUSR1 writes where each of its threads is (what a stack that does not stop is asked)
+        os.kill(process.pid, signal.SIGUSR1)
+        threads = tmp_path / "logs" / "threads.log"
+        # The main thread, waiting in `up` for a stop, is in the dump
+        assert eventually(lambda: threads.exists() and "local/cli/main.py" in threads.read_text(), timeout=10)
+        assert process.poll() is None, "the stack runs on"
 
         # And the nightly schedule can be fired on the running stack
         nightly = run_local(tmp_path, "nightly")
