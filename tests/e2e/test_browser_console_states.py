@@ -137,6 +137,16 @@ def test_overview_polled_during_a_sync_keeps_focus_the_open_counts_and_a_quiet_l
     assert page.js("return document.querySelector('details.counts summary').textContent") != counted, "counts updated"
 
 
+def test_focus_moved_into_the_overview_while_its_history_loads_stays_there(page: Page) -> None:
+    overview_of(page.api, overview())
+    page.api.answer("GET", f"/clients/{CLIENT}/syncs", (200, run_page(1, None)), delay=1.5)  # a slow network
+    page.open(f"/#/clients/{CLIENT}")
+    page.until("return document.getElementById('unlink')", "Unlink from Xero")
+    page.js("document.getElementById('unlink').focus();")  # a keyboard user's Tab, before the history came
+    page.until("return document.querySelectorAll('#sync-history tbody tr').length === 1", "the history")
+    assert focused(page) == "unlink", "the heading does not take the focus back once the screen has loaded"
+
+
 def test_a_first_imports_record_counts_appear_while_it_runs(page: Page) -> None:
     # A client never synced: no counts at first, then the import stores records (its last sync stays none)
     polls = {"n": 0}

@@ -50,8 +50,9 @@ async function route() {
     } catch (error) {
       failed(error);
     }
-    // Focus the new screen's heading so keyboard and screen-reader users start at the top of what changed.
-    screen.querySelector("h1")?.focus();
+    // Focus the new screen's heading so keyboard and screen-reader users start at the top of what changed, unless
+    // the user has moved into the screen while the rest of it loaded.
+    if (!screen.contains(document.activeElement)) screen.querySelector("h1")?.focus();
     return;
   }
   screen.replaceChildren("There is no such page.");
