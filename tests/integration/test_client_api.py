@@ -10,8 +10,9 @@ from tests.builders import a_client
 from tests.conftest import TEMPLATE
 from tests.integration.test_delete_client import items_of, purge_messages, run_purge
 from tests.sync_support import drain, link_client, run_to_end
-from xero_sync.api import MAX_PRACTICE_ID_BYTES, create_resolver, resolve
+from xero_sync.api import create_resolver, resolve
 from xero_sync.dispatch import dispatch_nightly
+from xero_sync.ids import MAX_PRACTICE_ID_BYTES
 from xero_sync.models import Client, LinkState, RunStatus, RunTrigger
 from xero_sync.purge import process_purge_message
 

@@ -7,6 +7,7 @@ from functools import partial
 
 import pytest
 from botocore.stub import Stubber
+from pydantic import ValidationError
 
 from local.stack.handler_loader import load_handler
 from local.stack.lambda_context import LocalLambdaContext
@@ -16,11 +17,10 @@ from tests.builders import a_client, a_client_sorting_first
 from tests.conftest import TEMPLATE
 from tests.faults import Killed, killed
 from xero_sync import aws_clients, deletion, purge
-from xero_sync.api import MAX_PRACTICE_ID_BYTES
 from xero_sync.catalogue import CATALOGUE
 from xero_sync.deletion import PurgeMessage, PurgeQueue, PurgesRequeued, requeue_stalled_purges
 from xero_sync.dispatch import dispatch_nightly
-from xero_sync.ids import new_run_id
+from xero_sync.ids import MAX_PRACTICE_ID_BYTES, new_run_id
 from xero_sync.models import (
     PURGE_PARTITION,
     Client,
@@ -175,20 +175,6 @@ def test_the_nightly_dispatch_leaves_a_purge_a_slice_is_working_on(aws, api):
     assert [(m.client_id, m.step) for m in purge_messages(aws)] == [(client.client_id, 0)]
 
 
-def marked_deleted(client: Client) -> Client:
-    """The client as a DELETE leaves it once marked (deletion.delete_client), its purge message never sent."""
-    client.update(
-        actions=[
-            Client.deleting_since.set(datetime.now(UTC)),
-            Client.purge_step.set(0),
-            Client.link_state.set(LinkState.UNLINKED.value),
-            Client.link_state_key.remove(),
-            Client.cleanup_partition.set(PURGE_PARTITION),
-        ]
-    )
-    return client
-
-
 class FailingFor(PurgeQueue):
     """The purge queue, failing one client's message with an error of ours (not SQS's answer)."""
 
@@ -213,7 +199,9 @@ def test_a_stalled_purge_that_cannot_be_queued_again_is_logged_and_counted_and_t
     # And one more, first in the pending clean-ups' index, whose purge message cannot be made (a practice id no
     # message can carry, stored by a write that is not the API's) or fails as it is sent
     if fault == "practice_id_over_the_limit":
-        broken = marked_deleted(a_client_sorting_first("p" * (MAX_PRACTICE_ID_BYTES + 1), others))
+        broken = a_client_sorting_first("p" * (MAX_PRACTICE_ID_BYTES + 1), others)
+        with pytest.raises(ValidationError):  # marked deleted as any DELETE marks it; its message cannot be made
+            deletion.delete_client(broken.practice_id, broken.client_id, queue=RecordingQueue())
         error = "ValidationError"
     else:
         broken = a_client_sorting_first("practice-a", others)

@@ -14,8 +14,8 @@ from tests.conftest import TEMPLATE
 from tests.integration.test_delete_client import purge_messages
 from tests.sync_support import drain
 from xero_sync import deletion, dispatch, ids
-from xero_sync.api import MAX_PRACTICE_ID_BYTES
 from xero_sync.dispatch import dispatch_nightly
+from xero_sync.ids import MAX_PRACTICE_ID_BYTES
 from xero_sync.models import CLEANUP_PARTITION, Client, LinkState, RunStatus, RunTrigger, SyncRun, TokenSetRef
 from xero_sync.observability import metrics
 from xero_sync.queue import SyncQueue
