@@ -7,6 +7,7 @@ Errors a person can act on are `CliError`s with a clear message and an exit code
 """
 
 import contextlib
+import functools
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -252,7 +253,9 @@ class StackHandle:
         return {}
 
     # --- read-only looks at the tables beside the stack -------------------------------------------------------------
+    @functools.cached_property
     def _dynamodb(self) -> Any:
+        """One client for the handle's life: a command reads many pages, and a client takes milliseconds to build."""
         import boto3
 
         return boto3.client(
@@ -264,7 +267,7 @@ class StackHandle:
         )
 
     def _query(self, table: str, key: str, value: str, **kwargs: Any) -> Iterator[dict[str, Any]]:
-        paginator = self._dynamodb().get_paginator("query")
+        paginator = self._dynamodb.get_paginator("query")
         pages = paginator.paginate(
             TableName=table_name(table),
             KeyConditionExpression="#k = :v",
