@@ -30,7 +30,7 @@ def test_a_groups_files_run_on_one_worker_and_every_other_file_whole_on_one(tmp_
         (tmp_path / f"test_shared_start_{n}.py").write_text(TESTS)
         (tmp_path / f"test_own_{n}.py").write_text(TESTS)
     done = subprocess.run(
-        [sys.executable, "-m", "pytest", "-v", "-n", "4", "--dist", "loadfile", "--no-loadscope-reorder",
+        [sys.executable, "-m", "pytest", "-v", "-n", "2", "--dist", "loadfile", "--no-loadscope-reorder",
          "-p", "no:cacheprovider"],
         cwd=tmp_path,
         env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
