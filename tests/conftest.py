@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from local.gc_pace import collect_less_often, keep_startup_out_of_collections
 from local.stack.template import Template
 from tests.aws_calls import CallRecorder, Policies, disallowed
 from tests.log_guard import SecretWatch, recording_secrets, subprocess_log_leaks
@@ -53,6 +54,15 @@ class LogLines(logging.Handler):
 
 
 pytest_plugins = ("tests.scheduling",)  # how `make test` shares the tests among its workers
+
+
+def pytest_configure() -> None:
+    collect_less_often()  # local/gc_pace.py: collecting was a tenth of a test worker's CPU
+
+
+def pytest_collection_finish() -> None:
+    keep_startup_out_of_collections()  # the imported modules and the collected tests, never garbage
+
 
 LOG_LINES = LogLines()
 SECRETS = SecretWatch()

@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from local.gc_pace import collect_less_often
 from local.stack.state_file import SIGNING_KEY_NAME, STATE_DIR, STATE_FILE_NAME, read_state
 
 READY_LINE = "Local stack ready"
@@ -266,6 +267,7 @@ def main(argv: list[str] | None = None) -> int:
     add_commands(commands)
 
     args = parser.parse_args(argv)
+    collect_less_often()
     if args.db_path if args.command == "up" else False:
         args.db_path.mkdir(parents=True, exist_ok=True)
     return run_command(args)

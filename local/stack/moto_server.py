@@ -17,6 +17,8 @@ from datetime import datetime
 from functools import cache
 from pathlib import Path
 
+from local.gc_pace import collect_less_often, keep_startup_out_of_collections
+
 
 def read_sqs_clock_quickly() -> None:
     """moto's SQS models read the clock through `time.time()` from now on (in this process)."""
@@ -55,6 +57,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=0, help="0: any free port")
     parser.add_argument("--port-file", type=Path, required=True, help="where to write the port, once listening")
     args = parser.parse_args(argv)
+    collect_less_often()
     read_sqs_clock_quickly()
     list_handler_methods_once()
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
@@ -63,6 +66,7 @@ def main(argv: list[str] | None = None) -> None:
     # Bound here, in the main thread: a port that cannot be had ends the process at once.
     app = DomainDispatcherApplication(create_backend_app)
     server = make_server(args.host, args.port, app, threaded=True, request_handler=MotoRequestHandler)
+    keep_startup_out_of_collections()
     write_port(args.port_file, server.port)
     server.serve_forever()  # until SIGTERM (how the stack stops its engines) ends the process
 
