@@ -7,6 +7,7 @@ from functools import partial
 from types import SimpleNamespace
 
 import pytest
+from pydantic import ValidationError
 from pynamodb.exceptions import TransactWriteError
 
 from tests.builders import a_client, nightly_message
@@ -14,6 +15,7 @@ from tests.faults import Killed
 from xero_sync import aws_clients
 from xero_sync.config import get_settings
 from xero_sync.errors import ClientNotFound, ClientNotLinked, run_error_message
+from xero_sync.ids import MAX_PRACTICE_ID_BYTES
 from xero_sync.models import Client, LinkState, RunStatus, RunTrigger, SyncRun
 from xero_sync.run_history import list_runs
 from xero_sync.runs import begin_run, finish_run, suspend_run
@@ -42,6 +44,20 @@ def test_sync_now_queues_one_run_and_a_second_press_returns_it(aws):
     assert [m.run_id for m in queued_bodies(aws)] == [first.run_id]
     run = SyncRun.get(client.client_id, first.run_id)
     assert (run.status, run.trigger) == ("queued", "manual")
+
+
+def test_a_sync_whose_message_cannot_be_made_writes_nothing_and_leaves_the_client_free(aws):
+    # Given a linked client stored under a practice id no message takes (the API refuses such an id; another writer
+    # stored it)
+    client = a_client("p" * (MAX_PRACTICE_ID_BYTES + 1))
+    # When a sync of it is requested
+    with pytest.raises(ValidationError):
+        request_sync(client.practice_id, client.client_id, RunTrigger.CONSOLE)
+    # Then no run was written and the client holds no claim: nothing waits for a lease to lapse
+    assert list(SyncRun.query(client.client_id)) == []
+    client.refresh(consistent_read=True)
+    assert (client.current_run_id, client.current_run_expires_at) == (None, None)
+    assert queued_bodies(aws) == []
 
 
 @pytest.mark.parametrize("state", [LinkState.UNLINKED, LinkState.NEEDS_RELINK])

@@ -115,6 +115,10 @@ def request_sync(
             status=RunStatus.QUEUED.value,
             queued_at=now,
         )
+        # Made before anything is written: a message that cannot be made leaves no run queued and no claim to lapse.
+        message = SyncMessage(
+            practice_id=practice_id, client_id=client_id, run_id=run.run_id, trigger=trigger, mode=mode
+        )
         claim: list[Action] = [
             Client.current_run_id.set(run.run_id),
             Client.current_run_status.set(RunStatus.QUEUED.value),
@@ -131,9 +135,6 @@ def request_sync(
             take_claim(client, claim, condition, run, SyncRun.run_id.does_not_exist())
         except TransactWriteError:  # refused (someone else claimed or changed the client), or cancelled in passing
             continue  # look again
-        message = SyncMessage(
-            practice_id=practice_id, client_id=client_id, run_id=run.run_id, trigger=trigger, mode=mode
-        )
         if not _sent(message, queue):
             finish_run(message, RunStatus.FAILED, "enqueue_failed")
             if limit_full:
