@@ -286,3 +286,28 @@ def test_a_client_whose_message_cannot_be_made_is_logged_and_counted_and_the_nig
     assert Client.get("practice-b", unlinked.client_id).cleanup_partition is None
     assert [m.client_id for m in purge_messages(aws)] == [deleted.client_id]
     sweep.assert_called_once_with()
+
+
+def test_a_client_whose_console_rerun_raises_is_logged_and_counted_and_the_others_are_queued(
+    aws, every_log_line, monkeypatch
+):
+    # Given three linked clients named in a console dispatch, the middle one's sync message cannot be made (a
+    # practice id no message can carry, stored by a write that is not the API's)
+    first, last = a_client("practice-a"), a_client("practice-b")
+    broken, error = a_client_without_a_message("practice_id_over_the_limit", [first, last], monkeypatch)
+    first_line = len(every_log_line.lines)
+
+    # When the operator dispatches the three
+    summary = invoke_dispatch(aws, {"clientIds": [first.client_id, broken.client_id, last.client_id]})
+
+    # Then the other two are queued as console runs, the one after the failing client too
+    messages = [SyncMessage.model_validate_json(m["Body"]) for m in aws.receive_all("SyncQueue")]
+    assert sorted((m.client_id, m.trigger) for m in messages) == sorted(
+        [(first.client_id, RunTrigger.CONSOLE), (last.client_id, RunTrigger.CONSOLE)]
+    )
+    # And the answer counts the failing one failed, and the log names it and the error's type (not its text)
+    assert (summary["queued"], summary["failed"], summary["not_queued"]) == (2, 1, 0)
+    lines = [json.loads(line) for line in every_log_line.lines[first_line:] if "console sync request failed" in line]
+    assert [(line["client_id"], line["error"]) for line in lines] == [(broken.client_id, error)]
+    done = [json.loads(line) for line in every_log_line.lines[first_line:] if "console dispatch done" in line]
+    assert [line["failed"] for line in done] == [1]
