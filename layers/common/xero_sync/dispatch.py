@@ -71,7 +71,7 @@ class DispatchSummary:
     queued: int = 0
     skipped: dict[str, int] = field(default_factory=_nightly_skips)  # by reason
     not_queued: int = 0
-    failed: int = 0  # linked clients whose message could not be made (logged): not queued, synced the next night
+    failed: int = 0  # clients whose message could not be made, or whose console rerun raised (logged): not queued
     cleanups_pending: int = 0  # unlinked clients whose Xero connection could not be removed yet
     purges_requeued: int = 0  # deleted clients whose purge had stalled, queued again
     purges_not_requeued: int = 0  # stalled purges that could not be queued again (logged): tried the next night
@@ -105,10 +105,21 @@ def dispatch_clients(client_ids: list[str], mode: RequestedMode = "incremental")
         except SyncNotQueued:
             summary.not_queued += 1
             continue
+        except Exception as error:
+            # As in the nightly fan-out: one client that raises anything else (a value no message takes, an error of
+            # ours) must not stop the clients named after it. Its id and the error's type only: the text may hold data.
+            logger.error("console sync request failed", extra={"client_id": client_id, "error": type(error).__name__})
+            summary.failed += 1
+            continue
         summary.queued += 1
     logger.info(
         "console dispatch done",
-        extra={"queued": summary.queued, "skipped": summary.skipped, "not_queued": summary.not_queued},
+        extra={
+            "queued": summary.queued,
+            "skipped": summary.skipped,
+            "not_queued": summary.not_queued,
+            "failed": summary.failed,
+        },
     )
     return summary
 
