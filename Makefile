@@ -124,10 +124,10 @@ test-integration: $(VENV)/.installed ## Integration tier: moto in-process
 	$(PYTEST) tests/integration -q
 
 # These tiers share nothing between a file's tests (no stack, moto per worker), so tests go one at a time to whichever
-# worker is free, and an idle worker takes from the others' queues: all stay busy to the end. Three workers on two
-# cores: many of these tests wait (read timeouts, Retry-After, leases), and a third worker fills the waits.
-test-fast: $(VENV)/.installed ## The edit loop: unit + integration tiers, three workers (no stack, no browser)
-	$(PYTEST) tests/unit tests/integration -q -n 3 --dist worksteal
+# worker is free, and an idle worker takes from the others' queues: all stay busy to the end. Four workers on two
+# cores: many of these tests wait (read timeouts, Retry-After, leases), and the third and fourth fill the waits.
+test-fast: $(VENV)/.installed ## The edit loop: unit + integration tiers, four workers (no stack, no browser)
+	$(PYTEST) tests/unit tests/integration -q -n 4 --dist worksteal
 
 test-contract: install ## Contract tier: the real DynamoDB engine (DynamoDB Local)
 	$(PYTEST) tests/contract -q
