@@ -77,6 +77,10 @@ class DispatchSummary:
     purges_not_requeued: int = 0  # stalled purges that could not be queued again (logged): tried the next night
     token_sets_forgotten: int = 0  # token sets (secret and ref) no client named, deleted
 
+    def fan_out(self) -> dict[str, object]:
+        """What the fan-out to the clients did, as both dispatches log it (the nightly clean-ups come after)."""
+        return {"queued": self.queued, "skipped": self.skipped, "not_queued": self.not_queued, "failed": self.failed}
+
 
 def dispatch(request: ConsoleDispatch) -> DispatchSummary:
     if request.client_ids is None:
@@ -112,15 +116,7 @@ def dispatch_clients(client_ids: list[str], mode: RequestedMode = "incremental")
             summary.failed += 1
             continue
         summary.queued += 1
-    logger.info(
-        "console dispatch done",
-        extra={
-            "queued": summary.queued,
-            "skipped": summary.skipped,
-            "not_queued": summary.not_queued,
-            "failed": summary.failed,
-        },
-    )
+    logger.info("console dispatch done", extra=summary.fan_out())
     return summary
 
 
@@ -163,15 +159,7 @@ def dispatch_nightly(
     summary.not_queued = unsent
     for state in (LinkState.UNLINKED, LinkState.NEEDS_RELINK):
         summary.skipped[state.value] = Client.by_link_state.count(state.value)
-    logger.info(
-        "nightly dispatch done",
-        extra={
-            "queued": summary.queued,
-            "skipped": summary.skipped,
-            "not_queued": summary.not_queued,
-            "failed": summary.failed,
-        },
-    )
+    logger.info("nightly dispatch done", extra=summary.fan_out())
     metrics.add_metric(name="ClientsQueued", unit="Count", value=summary.queued)
     for reason, count in summary.skipped.items():
         metrics.add_metric(name=f"ClientsSkipped_{reason}", unit="Count", value=count)
