@@ -189,7 +189,7 @@ def test_the_purge_queue_feeds_the_purge_function_alone_and_the_read_api_deletes
 
 def test_tables_are_on_demand_encrypted_and_recoverable():
     tables = TEMPLATE.of_type("AWS::DynamoDB::Table")
-    assert len(tables) == 7
+    assert len(tables) == 8
     for table_id, table in tables.items():
         properties = table["Properties"]
         assert properties["BillingMode"] == "PAY_PER_REQUEST", table_id
@@ -198,7 +198,8 @@ def test_tables_are_on_demand_encrypted_and_recoverable():
     ttl = {"AttributeName": "expires_at", "Enabled": True}
     for expiring in ("OAuthStatesTable", "RateLimitsTable"):
         assert tables[expiring]["Properties"]["TimeToLiveSpecification"] == ttl, expiring
-    for kept in ("ClientsTable", "RecordsTable", "SyncRunsTable", "CheckpointsTable", "TokenSetsTable"):
+    kept_tables = ("Clients", "Records", "SyncRuns", "Checkpoints", "TokenSets", "XeroConnections")
+    for kept in (f"{name}Table" for name in kept_tables):
         assert tables[kept]["DeletionPolicy"] == "Retain", f"{kept}: a stack deletion must not delete client data"
 
 
@@ -351,22 +352,31 @@ def test_every_mutating_route_documents_the_429_of_its_limit_with_retry_after():
 # PynamoDB's get/save/update/delete are GetItem/PutItem/UpdateItem/DeleteItem, query is Query, batch_get and
 # batch_write are BatchGetItem/BatchWriteItem (saves and deletes alike), and a TransactWrite needs the action of each
 # of its parts (sync_requests.request_sync, runs.begin_run, finish_run, suspend_run: UpdateItem on Clients, PutItem
-# or UpdateItem on SyncRuns; no ConditionCheck parts). Secrets Manager encrypts every secret with TokenKey: creating
-# or writing one needs kms:GenerateDataKey, reading one kms:Decrypt (kms:Encrypt is never used). Every token-handling
-# path reads the Xero app's credentials (XeroAppSecret). Whatever the functions call during the whole suite is
-# checked against these policies as it happens (tests/aws_calls.py, wired in tests/conftest.py).
+# or UpdateItem on SyncRuns; a link: PutItem or UpdateItem on Clients, UpdateItem on XeroConnections; a clean-up's
+# leaving: ConditionCheckItem on Clients, UpdateItem on XeroConnections). Secrets Manager encrypts every secret with
+# TokenKey: creating or writing one needs kms:GenerateDataKey, reading one kms:Decrypt (kms:Encrypt is never used).
+# Every token-handling path reads the Xero app's credentials (XeroAppSecret). Whatever the functions call during the
+# whole suite is checked against these policies as it happens (tests/aws_calls.py, wired in tests/conftest.py).
 SECRETS_KMS = {"kms:Decrypt": {"TokenKey"}, "kms:GenerateDataKey": {"TokenKey"}}
 APP_CREDENTIALS = {"secretsmanager:GetSecretValue": {"XeroAppSecret"}}
 # Refreshing a token set (tokens.TokenStore.fresh): its ref and lease, its secret read and rewritten.
 TOKEN_REFRESH = {"dynamodb:GetItem": {"TokenSetsTable"}, "dynamodb:UpdateItem": {"TokenSetsTable"}}
-# The Xero clean-up of an unlinked or deleted client (unlinking.clean_up_remote): refresh, drop the tenant from the
-# token set, delete it (secret and ref) once no client uses it, clear the client's connection; the connection itself
-# only once no client of any practice names it (clients-by-connection).
+# The Xero clean-up of an unlinked or deleted client (unlinking.clean_up_remote): the client leaves its connection's
+# users (a transaction conditional on the client), refresh, drop the tenant from the token set, delete it (secret and
+# ref) once no client uses it, clear the client's connection; the connection itself only once no client of any
+# practice uses it (its users item claimed, then deleted; clients-by-connection for those linked before it).
+CONNECTION_REMOVAL = {
+    "dynamodb:Query": {"ClientsTable/index/clients-by-connection"},
+    "dynamodb:GetItem": {"ClientsTable"},
+    "dynamodb:UpdateItem": {"XeroConnectionsTable"},
+    "dynamodb:DeleteItem": {"XeroConnectionsTable"},
+}
 REMOTE_CLEANUP = {
     "dynamodb:Query": {"ClientsTable/index/clients-by-connection"},
+    "dynamodb:ConditionCheckItem": {"ClientsTable"},
     "dynamodb:GetItem": {"ClientsTable", "TokenSetsTable"},
-    "dynamodb:UpdateItem": {"ClientsTable", "TokenSetsTable"},
-    "dynamodb:DeleteItem": {"TokenSetsTable"},
+    "dynamodb:UpdateItem": {"ClientsTable", "TokenSetsTable", "XeroConnectionsTable"},
+    "dynamodb:DeleteItem": {"TokenSetsTable", "XeroConnectionsTable"},
     "secretsmanager:GetSecretValue": {"token-sets/*", "XeroAppSecret"},
     "secretsmanager:PutSecretValue": {"token-sets/*"},
     "secretsmanager:DeleteSecret": {"token-sets/*"},
@@ -392,15 +402,17 @@ def merged(*parts: dict[str, set[str]]) -> dict[str, set[str]]:
 
 LEAST_PRIVILEGE: dict[str, dict[str, set[str]]] = {
     # start_link (state put, relink target read), complete_link (state read + conditional delete, client
-    # create/relink, token set created, an older unused one deleted, the link's sync queued, a connection a refused
-    # relink made removed if no client names it).
+    # create/relink in a transaction with its joining the connection's users, token set created, an older unused one
+    # deleted, the link's sync queued, a connection a refused relink made removed if no client uses it).
     "LinkFunction": merged(
         {
             "dynamodb:GetItem": {"ClientsTable", "OAuthStatesTable", "TokenSetsTable", "SyncRunsTable"},
             "dynamodb:PutItem": {"ClientsTable", "OAuthStatesTable", "TokenSetsTable", "SyncRunsTable"},
             "dynamodb:UpdateItem": {"ClientsTable", "TokenSetsTable", "SyncRunsTable"},
             "dynamodb:DeleteItem": {"OAuthStatesTable", "TokenSetsTable"},
-            "dynamodb:Query": {"ClientsTable/index/clients-by-connection"},
+        },
+        CONNECTION_REMOVAL,
+        {
             "sqs:SendMessage": {"SyncQueue"},
             "secretsmanager:CreateSecret": {"token-sets/*"},
             "secretsmanager:DeleteSecret": {"token-sets/*"},

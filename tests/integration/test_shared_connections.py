@@ -14,6 +14,7 @@ from tests.integration.test_linking import complete, refusal, start
 from tests.sync_support import drain, link_client, run_to_end, sync
 from xero_sync.models import Client, TokenSetRef
 from xero_sync.tokens import TokenStore
+from xero_sync.xero_identity import XeroIdentity
 
 
 def connections_of(emu) -> list[dict]:
@@ -59,27 +60,94 @@ def test_one_practice_unlinking_keeps_the_connection_the_other_syncs_through(aws
     assert connections_of(emu) == [] and token_secrets(aws) == []
 
 
+def during_the_first(monkeypatch, owner, name: str, interloper) -> list:
+    """Runs `interloper` once, as the first call of `owner.name` begins (another request at that moment); returns
+    what it answered, in a list (empty until then)."""
+    real, answers, begun = getattr(owner, name), [], []
+
+    def interrupted(*args, **kwargs):
+        if not begun:
+            begun.append(True)  # before: the interloper's own calls of it are not interrupted
+            answers.append(interloper())
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(owner, name, interrupted)
+    return answers
+
+
 def test_two_practices_unlinking_at_once_remove_the_connection(aws, api, emu, queue_url, shared, monkeypatch):
-    # Given practices A and B unlinking the shared organisation at once: B's unlink runs whole while A's looks for
-    # the clients still using the connection (each sees the other naming it)
+    # Given practices A and B unlinking the shared organisation at once: B's unlink runs whole while A's clean-up,
+    # past leaving the connection's users, refreshes A's token set
     _, a, b = shared
-    query, raced = Client.by_connection.query, []
+    raced = during_the_first(
+        monkeypatch,
+        TokenStore,
+        "fresh",
+        lambda: api.call("POST", f"/clients/{b.client_id}/unlink", practice="practice-b"),
+    )
 
-    def query_then_race(*args, **kwargs):
-        found = list(query(*args, **kwargs))
-        if not raced:
-            raced.append(None)  # before B's unlink, which looks too
-            raced[0] = api.call("POST", f"/clients/{b.client_id}/unlink", practice="practice-b")
-        return iter(found)
+    answer = api.call("POST", f"/clients/{a.client_id}/unlink", practice="practice-a")
 
-    monkeypatch.setattr(Client.by_connection, "query", query_then_race)
+    # Then the connection no client uses any more is removed at Xero, and both clients are unlinked
+    assert [r.status for r in (*raced, answer)] == [200, 200]
+    assert connections_of(emu) == []
+    assert {Client.get(c.practice_id, c.client_id).link_state for c in (a, b)} == {"unlinked"}
+
+
+def test_a_link_the_connection_index_has_not_caught_up_with_keeps_its_connection(aws, api, emu, queue_url, monkeypatch):
+    # Given practice A's client of an organisation, unlinked: while its clean-up runs, practice B links the same
+    # organisation through the same Xero user (its one connection), and the Clients table's connection index has not
+    # caught up with B's client yet
+    tenant = emu.create_org("Shared Ltd")
+    a = link_client(api, emu, tenant, "practice-a")
+    drain(aws.session, queue_url)
+    query = Client.by_connection.query
+    monkeypatch.setattr(
+        Client.by_connection,
+        "query",
+        lambda *args, **kwargs: (k for k in query(*args, **kwargs) if k.practice_id != "practice-b"),
+    )
+    linked_b = during_the_first(monkeypatch, TokenStore, "fresh", lambda: link_client(api, emu, tenant, "practice-b"))
+
     answer = api.call("POST", f"/clients/{a.client_id}/unlink", practice="practice-a")
     monkeypatch.undo()
 
-    # Then the connection no client uses any more is removed at Xero. B's clean-up removed it and revoked B's
-    # consent, which ends the Xero user's access tokens: A's token set, refused, is forgotten at a later retry.
-    assert [(r.status, r.body["remoteCleanup"]) for r in (*raced, answer)] == [(200, "done"), (200, "pending")]
-    assert connections_of(emu) == []
+    # Then A is unlinked, and B keeps the connection: it syncs
+    (b,) = linked_b
+    assert answer.status == 200
+    assert [c["tenantId"] for c in connections_of(emu)] == [tenant]
+    (message,) = drain(aws.session, queue_url)
+    assert run_to_end(aws.session, queue_url, message).status == "succeeded"
+    assert Client.get("practice-b", b.client_id).link_state == "linked"
+
+
+def test_a_link_meeting_its_connections_removal_is_refused_and_links_again_after(aws, api, emu, queue_url, monkeypatch):
+    # Given practice A's client of an organisation, unlinked: as its clean-up removes the connection at Xero, practice
+    # B completes a link of the same organisation through the same Xero user (the connection being removed)
+    tenant = emu.create_org("Shared Ltd")
+    a = link_client(api, emu, tenant, "practice-a")
+    drain(aws.session, queue_url)
+    authorize_url = start(api, practice="practice-b")
+    completed_b = during_the_first(
+        monkeypatch,
+        XeroIdentity,
+        "delete_connection",
+        lambda: complete(api, emu_consent(emu, authorize_url, tenant), practice="practice-b"),
+    )
+
+    answer = api.call("POST", f"/clients/{a.client_id}/unlink", practice="practice-a")
+    monkeypatch.undo()
+
+    # Then B's link is refused with its own code, nothing of it is kept, and the connection is gone
+    assert (answer.status, answer.body["remoteCleanup"]) == (200, "done")
+    assert refusal(completed_b[0]) == (409, "connection_being_removed")
+    assert api.call("GET", "/clients", practice="practice-b").body["items"] == []
+    assert connections_of(emu) == [] and token_secrets(aws) == []
+    # And linking again a moment later links B, through a new connection, and it syncs
+    b = link_client(api, emu, tenant, "practice-b")
+    (message,) = drain(aws.session, queue_url)
+    assert run_to_end(aws.session, queue_url, message).status == "succeeded"
+    assert Client.get("practice-b", b.client_id).link_state == "linked"
 
 
 def test_one_practice_relinking_then_deleting_leaves_the_other_syncing(aws, api, emu, queue_url, shared):

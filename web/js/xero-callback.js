@@ -26,6 +26,7 @@ const NEXT_STEP = {
   no_organisation: "Tick at least one organisation on Xero's page. " + START_AGAIN,
   wrong_organisation: "A relink must choose the client's own organisation. Nothing changed. " + START_AGAIN,
   client_being_deleted: "That organisation's client is being deleted. Link it again once the deletion is over.",
+  connection_being_removed: "Nothing was linked. Wait a minute, then link it again from the Client List.",
   xero_unavailable: "Nothing was linked. Wait a few minutes, then start again from the Client List.",
 };
 

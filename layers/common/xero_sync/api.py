@@ -52,7 +52,8 @@ _ERROR_DESCRIPTIONS = {
     HTTPStatus.FORBIDDEN: "state_mismatch: the link was started by another user",
     HTTPStatus.NOT_FOUND: "client_not_found (also another practice's client), route_not_found; the data API's "
     "resource_not_found (details name the valid resources) and record_not_found",
-    HTTPStatus.CONFLICT: "client_not_linked; a link completion's wrong_organisation, client_being_deleted",
+    HTTPStatus.CONFLICT: "client_not_linked; a link completion's wrong_organisation, client_being_deleted, "
+    "connection_being_removed",
     HTTPStatus.SERVICE_UNAVAILABLE: "a link completion's xero_unavailable: Xero could not be reached, try again in a "
     "few minutes; Sync Now's enqueue_failed: the sync could not be queued, try again; Sync Now's sync_contended: the "
     "client kept changing while its sync was being queued, try again",

@@ -29,6 +29,7 @@ class Settings(BaseModel):
     checkpoints_table: TableName
     records_table: TableName
     rate_limits_table: TableName
+    xero_connections_table: TableName
     sync_queue_url: Named
     # Deleted clients are purged in slices through this queue (see purge.py).
     purge_queue_url: Named

@@ -16,10 +16,12 @@ from http import HTTPStatus
 from typing import Literal
 
 from pydantic import Field
-from pynamodb.exceptions import DeleteError, DoesNotExist, PutError, UpdateError
+from pynamodb.exceptions import DeleteError, DoesNotExist, TransactWriteError
 from pynamodb.expressions.update import Action
+from pynamodb.transactions import TransactWrite
 
 from xero_sync.clients import load_client
+from xero_sync.connections import ConnectionBeingRemoved, join, leave, remove_connection_unless_used
 from xero_sync.errors import LinkNotCompleted, SyncNotQueued
 from xero_sync.events import link_changed, publish
 from xero_sync.ids import client_id_for
@@ -28,13 +30,13 @@ from xero_sync.models import (
     LinkState,
     OAuthState,
     RunTrigger,
-    condition_failed,
 )
 from xero_sync.observability import logger, metrics
+from xero_sync.runs import refused_parts, retry_cancelled_in_passing
 from xero_sync.schemas import ApiModel, SyncMode
 from xero_sync.sync_requests import request_sync
+from xero_sync.tables import shared_connection
 from xero_sync.tokens import TokenStore
-from xero_sync.unlinking import remove_connection_unless_used
 from xero_sync.xero_identity import (
     Connection,
     TokenSet,
@@ -71,6 +73,10 @@ REFUSALS: dict[str, tuple[HTTPStatus, str]] = {
     "client_being_deleted": (
         HTTPStatus.CONFLICT,
         "This organisation's client is being deleted. Link it again once the deletion has finished.",
+    ),
+    "connection_being_removed": (
+        HTTPStatus.CONFLICT,
+        "Xero was removing this organisation's connection as you linked it. Link it again in a minute.",
     ),
 }
 
@@ -212,21 +218,28 @@ def _add(pending: OAuthState, token_set: TokenSet, connections: list[Connection]
         raise refused("client_being_deleted")  # before anything is written
     token_set_id = store.create(pending.practice_id, token_set, {c.tenant_id for c in linkable})
     client_ids = []
+    being_removed = 0
     for connection in linkable:
         try:
             client, previous = _link_client(pending.practice_id, connection, token_set_id)
-        except _ClientBeingDeleted:
+        except (_ClientBeingDeleted, ConnectionBeingRemoved) as skipped:
+            being_removed += isinstance(skipped, ConnectionBeingRemoved)
             store.forget_tenant(token_set_id, connection.tenant_id)  # no client will name it for this organisation
             continue
         _leave_previous(previous, connection)
         _queue_first_sync(pending.practice_id, client, RunTrigger.LINK)
         client_ids.append(client.client_id)
     if not client_ids:
-        raise refused("client_being_deleted")  # its token set went with the last organisation
+        # Its token set went with the last organisation.
+        raise refused("connection_being_removed" if being_removed == len(linkable) else "client_being_deleted")
     metrics.add_metric(name="ClientsLinked", unit="Count", value=len(client_ids))
     message = f"{len(client_ids)} organisation(s) linked."
-    if skipped := len(connections) - len(client_ids):
-        message += f" {skipped} not linked: a client being deleted can be linked again once its deletion has finished."
+    if being_removed:
+        message += f" {being_removed} not linked: Xero was removing its connection. Link it again in a minute."
+    if being_deleted := len(connections) - len(client_ids) - being_removed:
+        message += (
+            f" {being_deleted} not linked: a client being deleted can be linked again once its deletion has finished."
+        )
     return LinkOutcome(outcome="linked", code="linked", message=message, client_ids=client_ids)
 
 
@@ -248,9 +261,10 @@ def _relink(
     token_set_id = store.create(pending.practice_id, token_set, {chosen.tenant_id})
     try:
         client, previous = _link_client(pending.practice_id, chosen, token_set_id)
-    except _ClientBeingDeleted:
+    except (_ClientBeingDeleted, ConnectionBeingRemoved) as failure:
         store.forget_tenant(token_set_id, chosen.tenant_id)  # its only organisation: the token set goes
-        raise refused("client_being_deleted") from None
+        code = "client_being_deleted" if isinstance(failure, _ClientBeingDeleted) else "connection_being_removed"
+        raise refused(code) from None
     _leave_previous(previous, chosen)
     _queue_first_sync(pending.practice_id, client, RunTrigger.RELINK)
     return LinkOutcome(outcome="relinked", code="relinked", message="Relinked.", client_ids=[client.client_id])
@@ -318,9 +332,9 @@ def _link_client(practice_id: str, connection: Connection, token_set_id: str) ->
             updated_at=now,
         )
         try:
-            client.save(condition=Client.client_id.does_not_exist())
-        except PutError as error:
-            if not condition_failed(error):
+            _create_linked(client, connection.id)
+        except TransactWriteError as error:
+            if not _refused_client_write(error):
                 raise
             existing = Client.get(practice_id, client_id, consistent_read=True)  # a racing callback created it
         else:
@@ -330,18 +344,10 @@ def _link_client(practice_id: str, connection: Connection, token_set_id: str) ->
     # behind, named by no client. Each lost race is another completion's write, and those are few: the loop ends.
     while True:
         previous = _PreviousLink(existing.token_set_id, existing.connection_id)
-        names_previous = (
-            Client.token_set_id == previous.token_set_id
-            if previous.token_set_id
-            else Client.token_set_id.does_not_exist()
-        )
         try:
-            existing.update(
-                actions=linked_fields,
-                condition=Client.client_id.exists() & Client.deleting_since.does_not_exist() & names_previous,
-            )
-        except UpdateError as error:
-            if not condition_failed(error):
+            _relink_existing(existing, previous, linked_fields, connection.id)
+        except TransactWriteError as error:
+            if not _refused_client_write(error):
                 raise  # the write may have been applied (an answer lost): the token set is left as it is
             try:
                 existing.refresh(consistent_read=True)
@@ -353,3 +359,41 @@ def _link_client(practice_id: str, connection: Connection, token_set_id: str) ->
         break
     publish(link_changed(existing, "relinked"))
     return existing, previous
+
+
+# The client's write comes first in each transaction, its joining the connection's users second.
+_CLIENT_WRITE, _CONNECTION_JOIN = 0, 1
+
+
+@retry_cancelled_in_passing
+def _create_linked(client: Client, connection_id: str) -> None:
+    with TransactWrite(connection=shared_connection()) as transaction:
+        transaction.save(client, condition=Client.client_id.does_not_exist())
+        join(transaction, client, connection_id)
+
+
+@retry_cancelled_in_passing
+def _relink_existing(
+    existing: Client, previous: _PreviousLink, linked_fields: list[Action], connection_id: str
+) -> None:
+    names_previous = (
+        Client.token_set_id == previous.token_set_id if previous.token_set_id else Client.token_set_id.does_not_exist()
+    )
+    with TransactWrite(connection=shared_connection()) as transaction:
+        transaction.update(
+            existing,
+            actions=linked_fields,
+            condition=Client.client_id.exists() & Client.deleting_since.does_not_exist() & names_previous,
+        )
+        join(transaction, existing, connection_id)
+        if previous.connection_id not in (None, connection_id):
+            leave(transaction, existing, previous.connection_id)  # relinked through another Xero user
+
+
+def _refused_client_write(error: TransactWriteError) -> bool:
+    """Whether the client's own condition refused the link's transaction (another completion, or a deletion, came
+    first). Raises ConnectionBeingRemoved when the connection's did: its removal at Xero is under way."""
+    failed = refused_parts(error)
+    if _CONNECTION_JOIN in failed:
+        raise ConnectionBeingRemoved() from error
+    return _CLIENT_WRITE in failed

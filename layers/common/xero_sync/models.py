@@ -159,6 +159,18 @@ class Client(Table):
         )
 
 
+class XeroConnection(Table):
+    """Who uses a Xero connection (connections.py): the clients, in every practice, that name it and are not
+    unlinked, written in the transaction that links each; and the removal at Xero under way, if any."""
+
+    class Meta:
+        table_name = TableName(lambda settings: settings.xero_connections_table)
+
+    connection_id = UnicodeAttribute(hash_key=True)
+    users = UnicodeSetAttribute(null=True)  # "{practice_id}#{client_id}"
+    removal_claimed_until = UTCDateTimeAttribute(null=True)
+
+
 def condition_failed(error: Exception) -> bool:
     """Whether a PynamoDB write failed on its condition (someone else changed the item first), not on an error."""
     return getattr(error, "cause_response_code", None) == "ConditionalCheckFailedException"

@@ -63,14 +63,22 @@ def no_worker_running(now: datetime) -> Condition:
     return condition
 
 
+def refused_parts(error: TransactWriteError) -> set[int]:
+    """The parts of a cancelled transaction (their places in it) whose condition failed."""
+    reasons = error.cancellation_reasons
+    return {
+        place for place, reason in enumerate(reasons) if reason is not None and reason.code == "ConditionalCheckFailed"
+    }
+
+
 def refused_on_a_condition(error: TransactWriteError) -> bool:
     """Whether DynamoDB refused the transaction because a condition failed (someone else changed an item first),
     not for a reason that passes (a conflicting transaction at that moment, throttling) or an error."""
-    return any(reason is not None and reason.code == "ConditionalCheckFailed" for reason in error.cancellation_reasons)
+    return bool(refused_parts(error))
 
 
 # A run's transactions DynamoDB cancels in passing are tried again (a refusal drops the message or the claim's end).
-_retry_cancelled_in_passing = retry(
+retry_cancelled_in_passing = retry(
     retry=retry_if_exception(lambda e: isinstance(e, TransactWriteError) and not refused_on_a_condition(e)),
     stop=stop_after_attempt(3),
     wait=wait_random_exponential(multiplier=0.05, max=1.0),
@@ -174,7 +182,7 @@ def take_claim(
         _run_ended(RunKey(client.practice_id, client.client_id, lapsed), RunStatus.FAILED, "worker_lost")
 
 
-@_retry_cancelled_in_passing
+@retry_cancelled_in_passing
 def _write_claim(
     client: Client,
     claim: Sequence[Action],
@@ -366,7 +374,7 @@ def _update_run_and_claim(
     return True
 
 
-@_retry_cancelled_in_passing
+@retry_cancelled_in_passing
 def _transact_run_and_claim(
     message: SyncMessage | RunKey, run_actions: list[Action], client_actions: list[Action], only_if: Condition | None
 ) -> None:

@@ -23,11 +23,11 @@ from itertools import batched
 from botocore.exceptions import BotoCoreError, ClientError
 from pynamodb.exceptions import DoesNotExist, PynamoDBException
 
+from xero_sync.connections import remove_connection_unless_used
 from xero_sync.ids import client_id_for
 from xero_sync.models import Client, TokenSetRef
 from xero_sync.observability import logger, metrics
 from xero_sync.tokens import TokenSetRevoked, TokenStore
-from xero_sync.unlinking import remove_connection_unless_used
 from xero_sync.xero_identity import XeroIdentity
 
 ORPHAN_AGE = timedelta(hours=1)

@@ -12,6 +12,7 @@ from typing import Literal
 from pynamodb.exceptions import DoesNotExist, UpdateError
 
 from xero_sync.clients import load_client
+from xero_sync.connections import leave_unlinked, remove_connection_unless_used
 from xero_sync.errors import run_error_message
 from xero_sync.events import link_changed, publish
 from xero_sync.ids import client_id_for
@@ -20,33 +21,7 @@ from xero_sync.observability import logger, metrics
 from xero_sync.runs import RunKey, close_current_run, end_stranded_run
 from xero_sync.schemas import ApiModel
 from xero_sync.tokens import LEASE_SECONDS, TokenRefreshBusy, TokenSaveFailed, TokenSetRevoked, TokenStore
-from xero_sync.xero_identity import HTTP_TIMEOUT, TokenSet, XeroAuthError, XeroIdentity, XeroUnavailable
-
-# --- Xero connections ---------------------------------------------------------------------------------------------
-
-
-def _clients_using(connection_id: str) -> set[tuple[str, str]]:
-    """Every client, in any practice, that still uses this Xero connection: it names it (the connection index: no
-    scan) and is not unlinked. Each is read again, consistently: the index lags, and a client unlinked or being
-    deleted (maybe by a request running now) has left the connection, while one relinked meanwhile is back on it."""
-    users = set()
-    for key in Client.by_connection.query(connection_id):
-        with contextlib.suppress(DoesNotExist):
-            client = Client.get(key.practice_id, key.client_id, consistent_read=True)
-            if client.connection_id == connection_id and client.link_state != LinkState.UNLINKED.value:
-                users.add((client.practice_id, client.client_id))
-    return users
-
-
-def remove_connection_unless_used(identity: XeroIdentity, token_set: TokenSet, connection_id: str) -> bool:
-    """Removes a connection at Xero when no client uses it. A connection is the Xero user's for this app and
-    organisation, shared by every practice that user links it for: removing it under another client would cut that
-    client off. True when it was removed (or already gone)."""
-    if users := _clients_using(connection_id):
-        logger.info("Xero connection kept: another client uses it", extra={"clients": len(users)})
-        return False
-    identity.delete_connection(token_set, connection_id)
-    return True
+from xero_sync.xero_identity import HTTP_TIMEOUT, XeroAuthError, XeroIdentity, XeroUnavailable
 
 
 # --- unlinking ------------------------------------------------------------------------------------------------------
@@ -109,9 +84,9 @@ REMOTE_CLEANUP_LONGEST_SECONDS = (LEASE_SECONDS + 5) + (LEASE_SECONDS / 2 + sum(
 
 
 def clean_up_remote(client: Client, deadline: float | None = None) -> bool:
-    """Removes an unlinked client's connection at Xero and its token set once no client uses it. True when done;
-    False leaves the client marked for the next attempt (the nightly dispatch retries them): so does Xero not being
-    done by `deadline` (time.monotonic()), when one is given.
+    """The unlinked client leaves its connection's users; the connection is removed at Xero, and its token set,
+    once no client uses them. True when done; False leaves the client marked for the next attempt (the nightly
+    dispatch retries them): so does Xero not being done by `deadline` (time.monotonic()), when one is given.
 
     `client` may be stale (read from an index, or before a relink): it is read again, and a client linked meanwhile
     is left alone, its connection and its new token set in use."""
@@ -119,7 +94,7 @@ def clean_up_remote(client: Client, deadline: float | None = None) -> bool:
         client.refresh(consistent_read=True)
     except DoesNotExist:
         return True  # purged meanwhile: its purge cleaned up
-    if client.link_state != LinkState.UNLINKED.value:
+    if client.link_state != LinkState.UNLINKED.value or not leave_unlinked(client):
         return True
     store = TokenStore(identity_factory=lambda: XeroIdentity(deadline=deadline), deadline=deadline)
     token_set_id = client.token_set_id
