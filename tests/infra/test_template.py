@@ -196,7 +196,7 @@ def test_tables_are_on_demand_encrypted_and_recoverable():
         assert properties["SSESpecification"] == {"SSEEnabled": True}, table_id
         assert properties["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}, table_id
     ttl = {"AttributeName": "expires_at", "Enabled": True}
-    for expiring in ("OAuthStatesTable", "RateLimitsTable"):
+    for expiring in ("OAuthStatesTable", "RateLimitsTable", "XeroConnectionsTable"):
         assert tables[expiring]["Properties"]["TimeToLiveSpecification"] == ttl, expiring
     kept_tables = ("Clients", "Records", "SyncRuns", "Checkpoints", "TokenSets", "XeroConnections")
     for kept in (f"{name}Table" for name in kept_tables):
@@ -364,19 +364,19 @@ TOKEN_REFRESH = {"dynamodb:GetItem": {"TokenSetsTable"}, "dynamodb:UpdateItem": 
 # The Xero clean-up of an unlinked or deleted client (unlinking.clean_up_remote): the client leaves its connection's
 # users (a transaction conditional on the client), refresh, drop the tenant from the token set, delete it (secret and
 # ref) once no client uses it, clear the client's connection; the connection itself only once no client of any
-# practice uses it (its users item claimed, then deleted; clients-by-connection for those linked before it).
+# practice uses it (its users item claimed, read when the claim is refused, then marked removed;
+# clients-by-connection for the clients linked before the item existed).
 CONNECTION_REMOVAL = {
     "dynamodb:Query": {"ClientsTable/index/clients-by-connection"},
-    "dynamodb:GetItem": {"ClientsTable"},
+    "dynamodb:GetItem": {"ClientsTable", "XeroConnectionsTable"},
     "dynamodb:UpdateItem": {"XeroConnectionsTable"},
-    "dynamodb:DeleteItem": {"XeroConnectionsTable"},
 }
 REMOTE_CLEANUP = {
     "dynamodb:Query": {"ClientsTable/index/clients-by-connection"},
     "dynamodb:ConditionCheckItem": {"ClientsTable"},
-    "dynamodb:GetItem": {"ClientsTable", "TokenSetsTable"},
+    "dynamodb:GetItem": {"ClientsTable", "TokenSetsTable", "XeroConnectionsTable"},
     "dynamodb:UpdateItem": {"ClientsTable", "TokenSetsTable", "XeroConnectionsTable"},
-    "dynamodb:DeleteItem": {"TokenSetsTable", "XeroConnectionsTable"},
+    "dynamodb:DeleteItem": {"TokenSetsTable"},
     "secretsmanager:GetSecretValue": {"token-sets/*", "XeroAppSecret"},
     "secretsmanager:PutSecretValue": {"token-sets/*"},
     "secretsmanager:DeleteSecret": {"token-sets/*"},

@@ -7,11 +7,13 @@ import json
 from urllib.parse import parse_qsl, urlencode, urlparse
 
 import pytest
+from botocore.exceptions import ReadTimeoutError
 
 from tests.api import Api
 from tests.integration.test_linking import complete, connections_at_xero, link, queued, refusal, start
 from xero_sync.config import get_settings
 from xero_sync.models import Client, OAuthState, TokenSetRef
+from xero_sync.tables import shared_connection
 from xero_sync.tokens import TokenStore
 from xero_sync.xero_identity import XeroIdentity
 
@@ -223,3 +225,29 @@ def test_a_hostile_completion_is_refused_without_echoing_it(aws, xero, api, comp
     assert refusal(response) == (400, "invalid_state")
     assert "evil" not in json.dumps(response.body) and "Set-Cookie" not in json.dumps(response.body)
     nothing_changed(aws, api)
+
+
+# --- DynamoDB's answer lost -----------------------------------------------------------------------------------------
+def test_a_link_whose_write_landed_but_whose_answer_was_lost_keeps_the_clients_token_set(aws, xero, api):
+    # Given DynamoDB applying the link's transaction and its answer not reaching us (a timeout after the write)
+    tenant = xero.create_org("Lost Answer Ltd")
+    events, lost = shared_connection().client.meta.events, []
+
+    def answer_lost(**_: object) -> None:
+        if not lost:
+            lost.append(True)
+            raise ReadTimeoutError(endpoint_url="dynamodb")
+
+    events.register("after-call.dynamodb.TransactWriteItems", answer_lost)
+    try:
+        response = complete(api, xero.consent(start(api), [tenant]), "practice-a")
+    finally:
+        events.unregister("after-call.dynamodb.TransactWriteItems", answer_lost)
+
+    # Then the completion fails as it is (not written again over its own write), and the client it did write is
+    # linked with its token set whole: Sync Now syncs it
+    assert (response.status, response.body["error"]["code"]) == (500, "internal_error")
+    (client,) = Client.query("practice-a")
+    assert client.link_state == "linked"
+    assert TokenSetRef.get(client.token_set_id).tenant_ids == {tenant}
+    assert api.call("POST", f"/clients/{client.client_id}/sync").status == 202

@@ -12,9 +12,11 @@ from botocore.exceptions import ClientError
 from tests.integration.test_delete_client import run_purge
 from tests.integration.test_linking import complete, refusal, start
 from tests.sync_support import drain, link_client, run_to_end, sync
+from xero_sync import connections
+from xero_sync.connections import RemovalUnderWay, remove_connection_unless_used
 from xero_sync.models import Client, TokenSetRef
 from xero_sync.tokens import TokenStore
-from xero_sync.xero_identity import XeroIdentity
+from xero_sync.xero_identity import XeroIdentity, XeroUnavailable
 
 
 def connections_of(emu) -> list[dict]:
@@ -60,16 +62,21 @@ def test_one_practice_unlinking_keeps_the_connection_the_other_syncs_through(aws
     assert connections_of(emu) == [] and token_secrets(aws) == []
 
 
-def during_the_first(monkeypatch, owner, name: str, interloper) -> list:
-    """Runs `interloper` once, as the first call of `owner.name` begins (another request at that moment); returns
-    what it answered, in a list (empty until then)."""
+def during_the_first(monkeypatch, owner, name: str, interloper, after: bool = False) -> list:
+    """Runs `interloper` once, as the first call of `owner.name` begins (another request at that moment), or once it
+    has returned (`after`); returns what the interloper answered, in a list (empty until then)."""
     real, answers, begun = getattr(owner, name), [], []
 
     def interrupted(*args, **kwargs):
-        if not begun:
-            begun.append(True)  # before: the interloper's own calls of it are not interrupted
+        if begun:
+            return real(*args, **kwargs)
+        begun.append(True)  # first: the interloper's own calls of it are not interrupted
+        if not after:
             answers.append(interloper())
-        return real(*args, **kwargs)
+            return real(*args, **kwargs)
+        result = real(*args, **kwargs)
+        answers.append(interloper())
+        return result
 
     monkeypatch.setattr(owner, name, interrupted)
     return answers
@@ -148,6 +155,41 @@ def test_a_link_meeting_its_connections_removal_is_refused_and_links_again_after
     (message,) = drain(aws.session, queue_url)
     assert run_to_end(aws.session, queue_url, message).status == "succeeded"
     assert Client.get("practice-b", b.client_id).link_state == "linked"
+
+
+@pytest.mark.parametrize("xero_answers", ["at once", "too late"])
+def test_a_link_that_listed_a_connection_since_removed_is_refused(aws, api, emu, queue_url, monkeypatch, xero_answers):
+    # Given practice A's client of an organisation, and practice B completing a link of it through the same Xero
+    # user: B's completion has listed the connection at Xero when A's unlink removes it there (Xero answering the
+    # removal at once, or too late for the unlink, which waited no longer, though Xero did remove it)
+    tenant = emu.create_org("Shared Ltd")
+    a = link_client(api, emu, tenant, "practice-a")
+    drain(aws.session, queue_url)
+    params = emu_consent(emu, start(api, practice="practice-b"), tenant)
+    if xero_answers == "too late":
+        delete_connection = XeroIdentity.delete_connection
+
+        def removed_unanswered(identity, *args):
+            delete_connection(identity, *args)
+            raise XeroUnavailable("Xero's answer did not come in time")
+
+        monkeypatch.setattr(XeroIdentity, "delete_connection", removed_unanswered)
+    unlinked_a = during_the_first(
+        monkeypatch,
+        XeroIdentity,
+        "connections",
+        lambda: api.call("POST", f"/clients/{a.client_id}/unlink", practice="practice-a"),
+        after=True,
+    )
+
+    answer = complete(api, params, practice="practice-b")
+    monkeypatch.undo()
+
+    # Then B's link is refused with its own code and nothing of it is kept: the connection is gone at Xero
+    assert unlinked_a[0].status == 200 and connections_of(emu) == []
+    assert refusal(answer) == (409, "connection_being_removed")
+    assert api.call("GET", "/clients", practice="practice-b").body["items"] == []
+    assert drain(aws.session, queue_url) == []
 
 
 def test_one_practice_relinking_then_deleting_leaves_the_other_syncing(aws, api, emu, queue_url, shared):
@@ -254,3 +296,37 @@ def test_an_unexpected_aws_error_during_a_sync_shows_a_code_and_keeps_the_detail
     for detail in ("123456789012", "assumed-role", secret_arn, "AccessDenied"):
         assert detail not in shown
     assert secret_arn in caplog.text  # the operator finds it in the log
+
+
+class XeroRemovingConnections:
+    """Xero's identity API as a removal meets it: the connections it removed, or failing every call with `failure`."""
+
+    def __init__(self, failure: Exception | None = None) -> None:
+        self.failure = failure
+        self.removed: list[str] = []
+
+    def delete_connection(self, _token_set, connection_id: str) -> bool:
+        if self.failure:
+            raise self.failure
+        self.removed.append(connection_id)
+        return True
+
+
+def test_a_removal_xero_failed_holds_off_other_removers_until_its_own_retry_or_its_claim_lapses(aws, monkeypatch):
+    # Given a removal Xero failed (it may have done it all the same): its claim stays
+    with pytest.raises(XeroUnavailable):
+        remove_connection_unless_used(XeroRemovingConnections(XeroUnavailable("timed out")), None, "conn-1", "first")
+
+    # Then another remover is told to come back later, while the first one's retry removes it
+    later = XeroRemovingConnections()
+    with pytest.raises(RemovalUnderWay):
+        remove_connection_unless_used(later, None, "conn-1", "second")
+    retry = XeroRemovingConnections()
+    assert remove_connection_unless_used(retry, None, "conn-1", "first") is True
+    assert (later.removed, retry.removed) == ([], ["conn-1"])
+    # And a claim that lapsed holds nobody off
+    monkeypatch.setattr(connections, "REMOVAL_CLAIM_SECONDS", 0)
+    with pytest.raises(XeroUnavailable):
+        remove_connection_unless_used(XeroRemovingConnections(XeroUnavailable("away")), None, "conn-2", "first")
+    assert remove_connection_unless_used(later, None, "conn-2", "second") is True
+    assert later.removed == ["conn-2"]

@@ -291,7 +291,8 @@ def _disconnect_strangers(identity: XeroIdentity, token_set: TokenSet, strangers
         if not connection.made_by_this_consent():
             continue
         try:
-            remove_connection_unless_used(identity, token_set, connection.id)
+            consent = f"consent:{connection.auth_event_id}"
+            remove_connection_unless_used(identity, token_set, connection.id, remover=consent)
         except (XeroAuthError, XeroUnavailable):
             logger.warning("could not remove a refused connection at Xero")
 
@@ -361,7 +362,8 @@ def _link_client(practice_id: str, connection: Connection, token_set_id: str) ->
     return existing, previous
 
 
-# The client's write comes first in each transaction, its joining the connection's users second.
+# Where each part stands in the transactions below (PynamoDB sends a transaction's puts before its updates, each kind
+# in the order added): the client's write first, its joining the connection's users second.
 _CLIENT_WRITE, _CONNECTION_JOIN = 0, 1
 
 

@@ -161,7 +161,8 @@ class Client(Table):
 
 class XeroConnection(Table):
     """Who uses a Xero connection (connections.py): the clients, in every practice, that name it and are not
-    unlinked, written in the transaction that links each; and the removal at Xero under way, if any."""
+    unlinked, written in the transaction that links each; the removal at Xero under way, if any; and, for a day,
+    that it was removed (a completion that listed it just before must not join it)."""
 
     class Meta:
         table_name = TableName(lambda settings: settings.xero_connections_table)
@@ -169,6 +170,9 @@ class XeroConnection(Table):
     connection_id = UnicodeAttribute(hash_key=True)
     users = UnicodeSetAttribute(null=True)  # "{practice_id}#{client_id}"
     removal_claimed_until = UTCDateTimeAttribute(null=True)
+    removal_claimed_by = UnicodeAttribute(null=True)  # who removes it: its own retry may take the claim over
+    removed_at = UTCDateTimeAttribute(null=True)
+    expires_at = TTLAttribute(null=True)  # set when removed
 
 
 def condition_failed(error: Exception) -> bool:

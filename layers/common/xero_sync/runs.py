@@ -77,9 +77,18 @@ def refused_on_a_condition(error: TransactWriteError) -> bool:
     return bool(refused_parts(error))
 
 
-# A run's transactions DynamoDB cancels in passing are tried again (a refusal drops the message or the claim's end).
+def cancelled_in_passing(error: BaseException) -> bool:
+    """Whether DynamoDB cancelled the transaction, writing nothing, for a reason that passes. An error that is not a
+    cancellation (a timeout, a 500 botocore has already retried) may have been applied: trying it again would meet
+    its own write."""
+    return (
+        isinstance(error, TransactWriteError) and bool(error.cancellation_reasons) and not refused_on_a_condition(error)
+    )
+
+
+# A transaction DynamoDB cancels in passing is tried again (a refusal drops the message or the claim's end).
 retry_cancelled_in_passing = retry(
-    retry=retry_if_exception(lambda e: isinstance(e, TransactWriteError) and not refused_on_a_condition(e)),
+    retry=retry_if_exception(cancelled_in_passing),
     stop=stop_after_attempt(3),
     wait=wait_random_exponential(multiplier=0.05, max=1.0),
     reraise=True,

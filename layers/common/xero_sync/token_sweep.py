@@ -76,7 +76,7 @@ def _disconnect(store: TokenStore, ref: TokenSetRef) -> bool:
         identity = XeroIdentity()
         for connection in identity.connections(token_set):
             if connection.tenant_id in ref.tenant_ids:
-                remove_connection_unless_used(identity, token_set, connection.id)
+                remove_connection_unless_used(identity, token_set, connection.id, remover=ref.token_set_id)
     except TokenSetRevoked:
         return True  # Xero dropped the consent, and its connections with it
     except DoesNotExist:

@@ -12,7 +12,7 @@ from typing import Literal
 from pynamodb.exceptions import DoesNotExist, UpdateError
 
 from xero_sync.clients import load_client
-from xero_sync.connections import leave_unlinked, remove_connection_unless_used
+from xero_sync.connections import leave_unlinked, remove_connection_unless_used, user_key
 from xero_sync.errors import run_error_message
 from xero_sync.events import link_changed, publish
 from xero_sync.ids import client_id_for
@@ -103,7 +103,7 @@ def clean_up_remote(client: Client, deadline: float | None = None) -> bool:
             token_set = store.fresh(token_set_id)
             identity = XeroIdentity(deadline=deadline)
             if client.connection_id:
-                remove_connection_unless_used(identity, token_set, client.connection_id)
+                remove_connection_unless_used(identity, token_set, client.connection_id, remover=user_key(client))
 
             def revoke_unless_connected() -> None:
                 # Revoking would also cut the Xero user's other connections to this app: only when none are left.
@@ -115,8 +115,10 @@ def clean_up_remote(client: Client, deadline: float | None = None) -> bool:
         # Xero dropped it: nothing left there to clean. Only this organisation leaves it: the other clients that
         # name it learn at their next sync that they need a relink.
         store.forget_tenant(token_set_id, client.tenant_id)
-    except (DoesNotExist, UpdateError):
-        pass  # the token set is gone here already
+    except (DoesNotExist, UpdateError) as error:
+        if isinstance(error, UpdateError) and not condition_failed(error):
+            raise  # DynamoDB failing (the connection's claim, say): the clean-up is not done
+        # the token set is gone here already
     except (XeroUnavailable, XeroAuthError, TokenRefreshBusy, TokenSaveFailed) as failure:
         # The unlink itself is done: what is left at Xero waits for the next attempt, as when Xero is away.
         logger.warning("Xero clean-up after unlink postponed", extra={"error": type(failure).__name__})
