@@ -192,6 +192,35 @@ def test_a_link_that_listed_a_connection_since_removed_is_refused(aws, api, emu,
     assert drain(aws.session, queue_url) == []
 
 
+def test_a_consent_whose_one_connection_was_removed_meanwhile_links_the_others_and_says_so(
+    aws, api, emu, queue_url, monkeypatch
+):
+    # Given practice B consenting to two organisations through the same Xero user as practice A, whose client of the
+    # first A unlinks as B's completion has listed the connections
+    shared, own = emu.create_org("Shared Ltd"), emu.create_org("Own Ltd")
+    a = link_client(api, emu, shared, "practice-a")
+    drain(aws.session, queue_url)
+    emu.admin("POST", "/consent", json={"tenantIds": [shared, own], "deny": False, "userId": "demo-user"})
+    redirect = emu.session.get(start(api, practice="practice-b"), allow_redirects=False, timeout=30)
+    params = dict(parse_qsl(urlparse(redirect.headers["Location"]).query))
+    during_the_first(
+        monkeypatch,
+        XeroIdentity,
+        "connections",
+        lambda: api.call("POST", f"/clients/{a.client_id}/unlink", practice="practice-a"),
+        after=True,
+    )
+
+    answer = complete(api, params, practice="practice-b")
+    monkeypatch.undo()
+
+    # Then B's own organisation is linked, and the answer says the other was not, and why
+    assert answer.status == 200
+    assert "1 not linked: Xero was removing its connection. Link it again in a minute." in answer.body["message"]
+    (listed,) = api.call("GET", "/clients", practice="practice-b").body["items"]
+    assert (listed["tenantId"], [c["tenantId"] for c in connections_of(emu)]) == (own, [own])
+
+
 def test_one_practice_relinking_then_deleting_leaves_the_other_syncing(aws, api, emu, queue_url, shared):
     tenant, a, b = shared
     api.call("POST", f"/clients/{a.client_id}/unlink", practice="practice-a")

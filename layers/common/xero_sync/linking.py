@@ -230,8 +230,8 @@ def _add(pending: OAuthState, token_set: TokenSet, connections: list[Connection]
         _queue_first_sync(pending.practice_id, client, RunTrigger.LINK)
         client_ids.append(client.client_id)
     if not client_ids:
-        # Its token set went with the last organisation.
-        raise refused("connection_being_removed" if being_removed == len(linkable) else "client_being_deleted")
+        # Its token set went with the last organisation. Linking again soon links those whose connection was going.
+        raise refused("connection_being_removed" if being_removed else "client_being_deleted")
     metrics.add_metric(name="ClientsLinked", unit="Count", value=len(client_ids))
     message = f"{len(client_ids)} organisation(s) linked."
     if being_removed:
