@@ -157,6 +157,16 @@ def test_a_link_meeting_its_connections_removal_is_refused_and_links_again_after
     assert Client.get("practice-b", b.client_id).link_state == "linked"
 
 
+def unlinked_once_listed(monkeypatch, api, a: Client) -> list:
+    """Practice A unlinks its client as the next link completion has listed the connections at Xero; returns A's
+    answer, in a list."""
+
+    def unlink():
+        return api.call("POST", f"/clients/{a.client_id}/unlink", practice="practice-a")
+
+    return during_the_first(monkeypatch, XeroIdentity, "connections", unlink, after=True)
+
+
 @pytest.mark.parametrize("xero_answers", ["at once", "too late"])
 def test_a_link_that_listed_a_connection_since_removed_is_refused(aws, api, emu, queue_url, monkeypatch, xero_answers):
     # Given practice A's client of an organisation, and practice B completing a link of it through the same Xero
@@ -174,13 +184,7 @@ def test_a_link_that_listed_a_connection_since_removed_is_refused(aws, api, emu,
             raise XeroUnavailable("Xero's answer did not come in time")
 
         monkeypatch.setattr(XeroIdentity, "delete_connection", removed_unanswered)
-    unlinked_a = during_the_first(
-        monkeypatch,
-        XeroIdentity,
-        "connections",
-        lambda: api.call("POST", f"/clients/{a.client_id}/unlink", practice="practice-a"),
-        after=True,
-    )
+    unlinked_a = unlinked_once_listed(monkeypatch, api, a)
 
     answer = complete(api, params, practice="practice-b")
     monkeypatch.undo()
@@ -200,16 +204,8 @@ def test_a_consent_whose_one_connection_was_removed_meanwhile_links_the_others_a
     shared, own = emu.create_org("Shared Ltd"), emu.create_org("Own Ltd")
     a = link_client(api, emu, shared, "practice-a")
     drain(aws.session, queue_url)
-    emu.admin("POST", "/consent", json={"tenantIds": [shared, own], "deny": False, "userId": "demo-user"})
-    redirect = emu.session.get(start(api, practice="practice-b"), allow_redirects=False, timeout=30)
-    params = dict(parse_qsl(urlparse(redirect.headers["Location"]).query))
-    during_the_first(
-        monkeypatch,
-        XeroIdentity,
-        "connections",
-        lambda: api.call("POST", f"/clients/{a.client_id}/unlink", practice="practice-a"),
-        after=True,
-    )
+    params = emu_consent(emu, start(api, practice="practice-b"), shared, own)
+    unlinked_once_listed(monkeypatch, api, a)
 
     answer = complete(api, params, practice="practice-b")
     monkeypatch.undo()
@@ -243,9 +239,9 @@ def test_one_practice_relinking_then_deleting_leaves_the_other_syncing(aws, api,
         Client.get("practice-a", a.client_id)
 
 
-def emu_consent(emu, authorize_url: str, tenant: str) -> dict[str, str]:
-    """The owner (the same Xero user) ticks the organisation and presses Allow: the callback page's query."""
-    emu.admin("POST", "/consent", json={"tenantIds": [tenant], "deny": False, "userId": "demo-user"})
+def emu_consent(emu, authorize_url: str, *tenants: str) -> dict[str, str]:
+    """The owner (the same Xero user) ticks the organisations and presses Allow: the callback page's query."""
+    emu.admin("POST", "/consent", json={"tenantIds": list(tenants), "deny": False, "userId": "demo-user"})
     answer = emu.session.get(authorize_url, allow_redirects=False, timeout=30)
     return dict(parse_qsl(urlparse(answer.headers["Location"]).query))
 
