@@ -394,7 +394,7 @@ def _relink_existing(
 
 def _refused_client_write(error: TransactWriteError) -> bool:
     """Whether the client's own condition refused the link's transaction (another completion, or a deletion, came
-    first). Raises ConnectionBeingRemoved when the connection's did: its removal at Xero is under way."""
+    first). Raises ConnectionBeingRemoved when the connection's did: its removal at Xero is under way, or done."""
     failed = refused_parts(error)
     if _CONNECTION_JOIN in failed:
         raise ConnectionBeingRemoved() from error
