@@ -361,35 +361,6 @@ SECRETS_KMS = {"kms:Decrypt": {"TokenKey"}, "kms:GenerateDataKey": {"TokenKey"}}
 APP_CREDENTIALS = {"secretsmanager:GetSecretValue": {"XeroAppSecret"}}
 # Refreshing a token set (tokens.TokenStore.fresh): its ref and lease, its secret read and rewritten.
 TOKEN_REFRESH = {"dynamodb:GetItem": {"TokenSetsTable"}, "dynamodb:UpdateItem": {"TokenSetsTable"}}
-# The Xero clean-up of an unlinked or deleted client (unlinking.clean_up_remote): the client leaves its connection's
-# users (a transaction conditional on the client), refresh, drop the tenant from the token set, delete it (secret and
-# ref) once no client uses it, clear the client's connection; the connection itself only once no client of any
-# practice uses it (its users item claimed, read when the claim is refused, then marked removed;
-# clients-by-connection for the clients linked before the item existed).
-CONNECTION_REMOVAL = {
-    "dynamodb:Query": {"ClientsTable/index/clients-by-connection"},
-    "dynamodb:GetItem": {"ClientsTable", "XeroConnectionsTable"},
-    "dynamodb:UpdateItem": {"XeroConnectionsTable"},
-}
-REMOTE_CLEANUP = {
-    "dynamodb:Query": {"ClientsTable/index/clients-by-connection"},
-    "dynamodb:ConditionCheckItem": {"ClientsTable"},
-    "dynamodb:GetItem": {"ClientsTable", "TokenSetsTable", "XeroConnectionsTable"},
-    "dynamodb:UpdateItem": {"ClientsTable", "TokenSetsTable", "XeroConnectionsTable"},
-    "dynamodb:DeleteItem": {"TokenSetsTable"},
-    "secretsmanager:GetSecretValue": {"token-sets/*", "XeroAppSecret"},
-    "secretsmanager:PutSecretValue": {"token-sets/*"},
-    "secretsmanager:DeleteSecret": {"token-sets/*"},
-    **SECRETS_KMS,
-}
-
-# The limit per practice on every mutating route (limits.take_request): one conditional UpdateItem, nothing else.
-PRACTICE_LIMIT = {"dynamodb:UpdateItem": {"RateLimitsTable"}}
-
-
-# The run and link events (xero_sync.events) go to the stack's own bus, and only from the functions that end runs or
-# change links.
-PUBLISH = {"events:PutEvents": {"EventBus"}}
 
 
 def merged(*parts: dict[str, set[str]]) -> dict[str, set[str]]:
@@ -398,6 +369,40 @@ def merged(*parts: dict[str, set[str]]) -> dict[str, set[str]]:
         for action, resources in part.items():
             table.setdefault(action, set()).update(resources)
     return table
+
+
+# Removing a Xero connection once no client of any practice uses it (connections.remove_connection_unless_used): the
+# clients-by-connection index for the clients linked before XeroConnections existed, then its users item claimed,
+# read when the claim is refused, and marked removed.
+CONNECTION_REMOVAL = {
+    "dynamodb:Query": {"ClientsTable/index/clients-by-connection"},
+    "dynamodb:GetItem": {"ClientsTable", "XeroConnectionsTable"},
+    "dynamodb:UpdateItem": {"XeroConnectionsTable"},
+}
+# The Xero clean-up of an unlinked or deleted client (unlinking.clean_up_remote): the client leaves its connection's
+# users (a transaction conditional on the client), refresh, the connection's removal, drop the tenant from the token
+# set, delete it (secret and ref) once no client uses it, clear the client's connection.
+REMOTE_CLEANUP = merged(
+    CONNECTION_REMOVAL,
+    {
+        "dynamodb:ConditionCheckItem": {"ClientsTable"},
+        "dynamodb:GetItem": {"ClientsTable", "TokenSetsTable"},
+        "dynamodb:UpdateItem": {"ClientsTable", "TokenSetsTable"},
+        "dynamodb:DeleteItem": {"TokenSetsTable"},
+        "secretsmanager:GetSecretValue": {"token-sets/*", "XeroAppSecret"},
+        "secretsmanager:PutSecretValue": {"token-sets/*"},
+        "secretsmanager:DeleteSecret": {"token-sets/*"},
+    },
+    SECRETS_KMS,
+)
+
+# The limit per practice on every mutating route (limits.take_request): one conditional UpdateItem, nothing else.
+PRACTICE_LIMIT = {"dynamodb:UpdateItem": {"RateLimitsTable"}}
+
+
+# The run and link events (xero_sync.events) go to the stack's own bus, and only from the functions that end runs or
+# change links.
+PUBLISH = {"events:PutEvents": {"EventBus"}}
 
 
 LEAST_PRIVILEGE: dict[str, dict[str, set[str]]] = {
