@@ -186,6 +186,36 @@ def test_a_deferred_run_is_said_with_its_date_polled_slowly_and_announced_once(p
     assert page.api.count("GET", "/clients") == seen, "the Client List does not reload every 1.5 s for a deferred run"
 
 
+def test_a_failed_poll_during_a_sync_is_tried_again_and_the_screen_comes_back(page: Page) -> None:
+    # One poll the gateway answers with its own 503 (a function that did not answer in time), then the run has ended
+    page.api.answer("GET", f"/clients/{CLIENT}", (200, overview(run=running())), TIMED_OUT, (200, overview()))
+    page.api.answer("GET", f"/clients/{CLIENT}/syncs", (200, run_page(1, None)))
+    page.open(f"/#/clients/{CLIENT}")
+    page.until("return document.querySelector('[role=alert]')?.textContent.includes('did not answer')", "the failure")
+    page.until(
+        "return document.getElementById('sync-now').textContent === 'Sync Now' && !document.getElementById('sync-now')"
+        ".disabled && document.querySelector('.live').textContent === 'No sync is running.'",
+        "the overview polled again, the run ended, Sync Now back",
+    )
+
+    # The Client List's refresh while a card's sync runs: one failed, then the sync has ended
+    page.api.answer(
+        "GET",
+        "/clients",
+        client_page(summary(run={"runId": "r1", "status": "running"})),
+        error(500, "internal_error", "something went wrong on our side"),
+        client_page(summary()),
+    )
+    page.api.answer("GET", f"/clients/{CLIENT}", (200, overview(run=running())))
+    page.open("/#/clients")
+    page.until("return document.querySelector('[role=alert]')?.textContent.includes('our side')", "the failure")
+    page.until(
+        "const card = document.querySelector('li.card');"
+        " return card && card.dataset.runStatus === '' && !card.querySelector('.progress')",
+        "the list refreshed again, the card's sync ended",
+    )
+
+
 def test_sync_now_pressed_twice_sends_one_request(page: Page) -> None:
     state: dict[str, Any] = {"run": None}
     overview_of(page.api, lambda: overview(run=state["run"]))

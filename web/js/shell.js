@@ -19,9 +19,12 @@ export function navigate(hash) {
   else window.location.hash = hash;
 }
 
+// A 401: the session has ended (failed() opens the sign-in); the screen stops reading.
+export const endsSession = (error) => error instanceof ApiError && error.status === 401;
+
 // What every screen does with a failed call: a 401 ends the session, anything else is said where it happened.
 export function failed(error, where) {
-  if (error instanceof ApiError && error.status === 401) {
+  if (endsSession(error)) {
     signOut();
     notice(error.message, "error");
     navigate("#/sign-in");

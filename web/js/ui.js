@@ -97,6 +97,12 @@ export function pollDelay(run, fastMs, now = Date.now()) {
   return run?.status === "deferred" ? SLOW_POLL_MS : fastMs;
 }
 
+// How soon a screen reads again after failed reads in a row: its pace doubled for each, at most SLOW_POLL_MS, so a
+// blip is soon over and an API that is down is not asked every second.
+export function retryDelay(fastMs, failures) {
+  return Math.min(fastMs * 2 ** failures, SLOW_POLL_MS);
+}
+
 // A run in progress as people read it: a labelled progress bar and a sentence (resources, records, what it waits on).
 export function progress(run) {
   if (!run || !ACTIVE.has(run.status)) return null;

@@ -3,8 +3,8 @@
 // Unlink from Xero / Link to Xero and Delete client. While a card's sync runs, the list refreshes itself.
 import { deleteClient, startLink, syncNow, unlink } from "../actions.js";
 import { call } from "../api.js";
-import { failed, notice } from "../shell.js";
-import { ACTIVE, h, onePress, optionsMenu, padlock, pollDelay, progress, when } from "../ui.js";
+import { endsSession, failed, notice } from "../shell.js";
+import { ACTIVE, h, onePress, optionsMenu, padlock, pollDelay, progress, retryDelay, when } from "../ui.js";
 
 const PAGE_SIZE = 12;
 const REFRESH_MS = 1500;
@@ -38,6 +38,7 @@ export async function clientList(screen, { signal }) {
   }
 
   let timer;
+  let failures = 0; // loads failed in a row
   async function load() {
     clearTimeout(timer);
     if (signal.aborted) return;
@@ -56,12 +57,16 @@ export async function clientList(screen, { signal }) {
       }
       pager.replaceChildren(...pagerButtons(page.nextCursor));
       problem.textContent = "";
+      failures = 0;
       // A running sync's progress and the last sync time after it are kept fresh while anything is under way.
       // A run deferred by Xero's daily limit is looked at when its wait ends, not every 1.5 s for hours.
       const busy = page.items.map((c, i) => details[i]?.currentRun ?? c.currentRun).filter((run) => run && ACTIVE.has(run.status));
       if (busy.length) timer = setTimeout(load, Math.min(...busy.map((run) => pollDelay(run, REFRESH_MS))));
     } catch (error) {
       failed(error, problem);
+      // A failed load of a list shown (a refresh during a sync, a network blip, the gateway's 503) is tried again,
+      // less often each time, so the cards come back with the API. A 401 has opened the sign-in.
+      if (shown.size && !endsSession(error) && !signal.aborted) timer = setTimeout(load, retryDelay(REFRESH_MS, ++failures));
     }
   }
 

@@ -3,8 +3,8 @@
 // (GET /clients/{id}/syncs) and the way to the Xero Organisation view.
 import { deleteClient, startLink, syncNow, unlink } from "../actions.js";
 import { call } from "../api.js";
-import { failed, navigate, notice } from "../shell.js";
-import { ACTIVE, count, exactTime, fill, h, onePress, padlock, pollDelay, progress, when } from "../ui.js";
+import { endsSession, failed, navigate, notice } from "../shell.js";
+import { ACTIVE, count, exactTime, fill, h, onePress, padlock, pollDelay, progress, retryDelay, when } from "../ui.js";
 import { syncHistory } from "./sync-history.js";
 
 const POLL_MS = 1000;
@@ -29,6 +29,7 @@ export async function clientOverview(screen, { params: [clientId], signal }) {
 
   let timer;
   let wasActive = false;
+  let failures = 0; // reads failed in a row
   let current; // the client as last read: the actions act on it
   let syncing = false; // a Sync Now request under way: a second press sends nothing
   async function refresh() {
@@ -42,10 +43,14 @@ export async function clientOverview(screen, { params: [clientId], signal }) {
       // The history is read again when a run ends, not on every poll.
       if (!active || !wasActive) await syncHistory(history, clientId, signal);
       wasActive = active;
+      failures = 0;
       // A run deferred by Xero's daily limit is looked at again when its wait ends, not every second for hours.
       if (active) timer = setTimeout(refresh, pollDelay(client.currentRun, POLL_MS));
     } catch (error) {
       failed(error, problem);
+      // A failed read of a client shown (a poll during a sync, a network blip, the gateway's 503) is tried again, less
+      // often each time, so the progress and Sync Now come back with the API. A 401 has opened the sign-in.
+      if (current && !endsSession(error) && !signal.aborted) timer = setTimeout(refresh, retryDelay(POLL_MS, ++failures));
     }
   }
 
