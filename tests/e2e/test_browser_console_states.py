@@ -197,6 +197,7 @@ def test_a_failed_poll_during_a_sync_is_tried_again_and_the_screen_comes_back(pa
         ".disabled && document.querySelector('.live').textContent === 'No sync is running.'",
         "the overview polled again, the run ended, Sync Now back",
     )
+    assert page.text("[role=alert]") == "", "the failure is no longer said once the API answers"
 
     # The Client List's refresh while a card's sync runs: one failed, then the sync has ended
     page.api.answer(
@@ -214,6 +215,35 @@ def test_a_failed_poll_during_a_sync_is_tried_again_and_the_screen_comes_back(pa
         " return card && card.dataset.runStatus === '' && !card.querySelector('.progress')",
         "the list refreshed again, the card's sync ended",
     )
+    assert page.text("[role=alert]") == ""
+
+
+def test_the_overviews_alert_goes_when_an_action_succeeds_and_stays_through_the_polls(page: Page) -> None:
+    state: dict[str, Any] = {"run": None}
+    overview_of(page.api, lambda: overview(run=state["run"]))
+
+    def sync(query: dict, body: Any) -> tuple[int, Any]:
+        state["run"] = {"runId": "r1", "status": "queued"}
+        return 202, shaped(schemas.SyncAccepted, {"runId": "r1", "status": "queued"})
+
+    too_many = error(429, "rate_limited", "too many requests")
+    page.api.answer("POST", f"/clients/{CLIENT}/sync", (*too_many, {"Retry-After": "12"}), sync)
+    page.open(f"/#/clients/{CLIENT}")
+    page.until("return document.getElementById('sync-now')?.disabled === false", "Sync Now")
+    page.browser.find_element("id", "sync-now").click()
+    page.until("return document.querySelector('[role=alert]').textContent.includes('Try again in 12')", "the 429")
+    page.browser.find_element("id", "sync-now").click()  # later, and this time it works
+    page.until("return document.querySelector('.live').textContent.includes('Sync queued')", "the queued run")
+    assert page.text("[role=alert]") == "", "the 429 is no longer said"
+
+    # An action that fails while the run is polled is still said after the polls that follow it
+    page.api.answer("POST", f"/clients/{CLIENT}/unlink", error(502, "xero_unavailable", "Xero did not answer."))
+    page.browser.find_element("id", "unlink").click()
+    page.js("document.querySelector('dialog[open] button[value=confirm]').click()")
+    page.until("return document.querySelector('[role=alert]').textContent === 'Xero did not answer.'", "the failure")
+    seen = page.api.count("GET", f"/clients/{CLIENT}")
+    page.until(lambda b: page.api.count("GET", f"/clients/{CLIENT}") >= seen + 2, "two more polls")
+    assert page.text("[role=alert]") == "Xero did not answer."
 
 
 def test_sync_now_pressed_twice_sends_one_request(page: Page) -> None:

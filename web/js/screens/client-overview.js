@@ -30,6 +30,9 @@ export async function clientOverview(screen, { params: [clientId], signal }) {
   let timer;
   let wasActive = false;
   let failures = 0; // reads failed in a row
+  // Whether the alert says a read failed: a later read clears that, but an action's failure only an action that
+  // succeeds (the polls during a sync would take it away within a second).
+  let readFailed = false;
   let current; // the client as last read: the actions act on it
   let syncing = false; // a Sync Now request under way: a second press sends nothing
   async function refresh() {
@@ -44,10 +47,13 @@ export async function clientOverview(screen, { params: [clientId], signal }) {
       if (!active || !wasActive) await syncHistory(history, clientId, signal);
       wasActive = active;
       failures = 0;
+      if (readFailed) problem.textContent = "";
+      readFailed = false;
       // A run deferred by Xero's daily limit is looked at again when its wait ends, not every second for hours.
       if (active) timer = setTimeout(refresh, pollDelay(client.currentRun, POLL_MS));
     } catch (error) {
       failed(error, problem);
+      readFailed = true;
       // A failed read of a client shown (a poll during a sync, a network blip, the gateway's 503) is tried again, less
       // often each time, so the progress and Sync Now come back with the API. A 401 has opened the sign-in.
       if (current && !endsSession(error) && !signal.aborted) timer = setTimeout(refresh, retryDelay(POLL_MS, ++failures));
@@ -56,10 +62,14 @@ export async function clientOverview(screen, { params: [clientId], signal }) {
 
   const act = (work, done) => async () => {
     try {
-      if ((await work()) !== false && done) notice(typeof done === "function" ? done() : done);
+      if ((await work()) !== false) {
+        problem.textContent = ""; // what failed before (a 429, a read) no longer holds
+        if (done) notice(typeof done === "function" ? done() : done);
+      }
       await refresh();
     } catch (error) {
       failed(error, problem);
+      readFailed = false;
     }
   };
   // The actions are built once and updated in place on each poll, so a keyboard user's focus stays where it is.
@@ -88,6 +98,7 @@ export async function clientOverview(screen, { params: [clientId], signal }) {
         }
       } catch (error) {
         failed(error, problem);
+        readFailed = false;
       }
     },
   }, "Delete client");
