@@ -286,6 +286,44 @@ def test_add_client_and_link_to_xero_pressed_twice_send_one_request(page: Page) 
         assert page.api.count("POST", path) == 1, button
 
 
+def test_unlink_and_delete_pressed_again_while_their_request_is_under_way_send_one_request(page: Page) -> None:
+    from selenium.webdriver.common.keys import Keys
+
+    unlinked = {"clientId": CLIENT, "linkState": "unlinked", "remoteCleanup": "not_needed"}
+    page.api.answer("POST", f"/clients/{CLIENT}/unlink", (200, unlinked), delay=1)  # Xero answering slowly
+    page.api.answer("DELETE", f"/clients/{CLIENT}", (202, {"clientId": CLIENT}), delay=1)
+    page.api.answer("GET", "/clients", client_page(summary()))
+    overview_of(page.api, overview())
+
+    def press_confirm_and_press_again(*css: str) -> None:
+        """Each of `css` clicked in turn (an options menu, then its item), the confirmation confirmed, and the same
+        again while the request is under way (confirming a second confirmation, if one opens)."""
+        for again in (False, True):
+            for selector in css:
+                page.browser.find_element("css selector", selector).click()
+            if not again:
+                page.until("return document.querySelector('dialog[open]')", "the confirmation")
+            page.js("document.querySelector('dialog[open] button[value=confirm]')?.click()")
+
+    for screen, css, method, path, done in (
+        (f"/#/clients/{CLIENT}", ["#unlink"], "POST", f"/clients/{CLIENT}/unlink", "is unlinked"),
+        (f"/#/clients/{CLIENT}", ["#delete"], "DELETE", f"/clients/{CLIENT}", "is being deleted"),
+        ("/#/clients", ["button.options", "[data-action=unlink]"], "POST", f"/clients/{CLIENT}/unlink", "is unlinked"),
+        ("/#/clients", ["button.options", "[data-action=delete]"], "DELETE", f"/clients/{CLIENT}", "is being deleted"),
+    ):
+        page.open(screen)
+        page.until(f"return document.querySelector('{css[0]}')", css[0])
+        if css[0].startswith("#"):  # the overview's button: a confirmation cancelled gives it back the focus
+            press(page, css[0])
+            page.browser.switch_to.active_element.send_keys(Keys.ESCAPE)
+            page.until("return !document.querySelector('dialog[open]')", "the confirmation closed")
+            assert focused(page) == css[0][1:]
+        sent = page.api.count(method, path)
+        press_confirm_and_press_again(*css)
+        page.until(f"return document.getElementById('notice').textContent.includes('{done}')", done)
+        assert page.api.count(method, path) == sent + 1, (screen, css)
+
+
 # --- the Client List ------------------------------------------------------------------------------------------------
 def test_an_open_options_menu_stays_open_with_focus_while_the_cards_sync_runs(page: Page) -> None:
     run = {"runId": "r1", "status": "running"}

@@ -185,12 +185,13 @@ export function optionsMenu(label, actions, open = false) {
 }
 
 // A press that a second press cannot repeat while its work is under way (a double click sends one request): the
-// button pressed is disabled until the work settles.
-export function onePress(work) {
+// button pressed is disabled until the work settles. With `disable: false` it is not (a confirmation's dialog returns
+// focus to the button that opened it, which a disabled button cannot take): a second press does nothing.
+export function onePress(work, { disable = true } = {}) {
   let running = null;
   return (event) => {
     if (running) return running;
-    const button = event?.currentTarget instanceof HTMLButtonElement ? event.currentTarget : null;
+    const button = disable && event?.currentTarget instanceof HTMLButtonElement ? event.currentTarget : null;
     if (button) button.disabled = true;
     running = Promise.resolve()
       .then(work)

@@ -120,8 +120,8 @@ function card(client, detail, reload, problem, menuOpen) {
     linked ? null : { name: "link", text: "Link to Xero", run: link },
     client.linkState === "unlinked"
       ? null
-      : { name: "unlink", text: "Unlink from Xero", run: act(() => unlink(client), `${client.name} is unlinked from Xero. Its data stays, frozen.`) },
-    { name: "delete", text: "Delete client", run: act(() => deleteClient(client), `${client.name} is being deleted.`) },
+      : { name: "unlink", text: "Unlink from Xero", run: onePress(act(() => unlink(client), `${client.name} is unlinked from Xero. Its data stays, frozen.`)) },
+    { name: "delete", text: "Delete client", run: onePress(act(() => deleteClient(client), `${client.name} is being deleted.`)) },
   ].filter(Boolean), menuOpen);
   return h(
     "li",

@@ -83,14 +83,15 @@ export async function clientOverview(screen, { params: [clientId], signal }) {
     syncButton.disabled = syncButton.dataset.disabled === "true";
   });
   const unlinkButton = h("button", { type: "button", id: "unlink",
-    onclick: act(() => unlink(current), () => `${current.name} is unlinked from Xero. Its data stays, frozen.`) }, "Unlink from Xero");
+    onclick: onePress(act(() => unlink(current), () => `${current.name} is unlinked from Xero. Its data stays, frozen.`), { disable: false }) },
+    "Unlink from Xero");
   const linkButton = h("button", { type: "button", id: "link", class: "primary", onclick: onePress(act(() => startLink(clientId))) }, "Link to Xero");
   const organisationLink = h("a", { href: `#/clients/${clientId}/xero`, class: "button", id: "xero-organisation" }, "Xero Organisation");
   const deleteButton = h("button", {
     type: "button",
     class: "danger",
     id: "delete",
-    onclick: async () => {
+    onclick: onePress(async () => {
       try {
         if (await deleteClient(current)) {
           notice(`${current.name} is being deleted.`);
@@ -100,7 +101,7 @@ export async function clientOverview(screen, { params: [clientId], signal }) {
         failed(error, problem);
         readFailed = false;
       }
-    },
+    }, { disable: false }),
   }, "Delete client");
   const counts = h("details", { class: "counts" });
   let shownState;
