@@ -286,6 +286,27 @@ def test_add_client_and_link_to_xero_pressed_twice_send_one_request(page: Page) 
         assert page.api.count("POST", path) == 1, button
 
 
+def test_a_keyboard_users_unlink_leaves_the_focus_on_link_to_xero_in_its_place(page: Page) -> None:
+    state = {"link": "linked"}
+    overview_of(page.api, lambda: overview(link_state=state["link"]))
+
+    def unlink(query: dict, body: Any) -> tuple[int, Any]:
+        state["link"] = "unlinked"
+        return 200, {"clientId": CLIENT, "linkState": "unlinked", "remoteCleanup": "not_needed"}
+
+    page.api.answer("POST", f"/clients/{CLIENT}/unlink", unlink)
+    page.open(f"/#/clients/{CLIENT}")
+    page.until("return document.getElementById('unlink')", "Unlink from Xero")
+    press(page, "#unlink")
+    page.until("return document.querySelector('dialog[open]')", "the confirmation")
+    from selenium.webdriver.common.keys import Keys
+
+    page.browser.switch_to.active_element.send_keys(Keys.TAB)  # from Cancel to Unlink from Xero
+    page.browser.switch_to.active_element.send_keys(Keys.ENTER)
+    page.until("return document.getElementById('link')", "Link to Xero, the client unlinked")
+    assert focused(page) == "link"
+
+
 def test_unlink_and_delete_pressed_again_while_their_request_is_under_way_send_one_request(page: Page) -> None:
     from selenium.webdriver.common.keys import Keys
 

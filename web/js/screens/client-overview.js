@@ -143,7 +143,11 @@ export async function clientOverview(screen, { params: [clientId], signal }) {
       .filter(Boolean);
     // Only a change of link state changes which buttons there are; the ones kept are not moved (moving drops focus).
     if (buttons.length !== actions.children.length || buttons.some((button, i) => actions.children[i] !== button)) {
+      const hadFocus = actions.contains(document.activeElement);
       fill(actions, buttons);
+      // A button removed with the focus on it (Unlink from Xero, its client now unlinked) hands it to Link to Xero in
+      // its place, or to the heading: a keyboard user is not sent back to the top of the page.
+      if (hadFocus && !actions.contains(document.activeElement)) (linked ? heading : linkButton).focus();
     }
   }
 
