@@ -228,6 +228,26 @@ def test_a_mass_deletion_the_second_read_cannot_prove_leaves_the_count_at_what_i
     assert RecordStore(CLIENT).counts()[spec.name] == 30
 
 
+@pytest.mark.parametrize(
+    ("resource", "held", "kept"),
+    [("Invoices", 3, True), ("Invoices", 30, True), ("Users", 3, True), ("Items", 3, False)],
+    ids=["a-few-invoices", "many-invoices", "users", "items"],
+)
+def test_a_whole_read_that_shows_none_deletes_nothing_where_xero_shows_deletions_as_a_status(aws, resource, held, kept):
+    # Given records stored: invoices or users, whose deletions Xero shows as a status, or items, which vanish
+    spec = BY_NAME[resource]
+    ids = [f"r{n:02}" for n in range(held)]
+    imported(spec, ids)
+    # When every whole read answers an empty list
+    ctx = run_pass(spec, [listing(spec, [[]])], mode="full")
+    # Then invoices and users are all kept, after that one read, and the run says why nothing was swept; items are
+    # deleted once a second read agrees
+    assert stored(spec) == (set(ids) if kept else set())
+    assert RecordStore(CLIENT).counts()[spec.name] == (held if kept else 0)
+    assert len(ctx.api.asked) == (1 if kept else 2)  # type: ignore[attr-defined]
+    assert ctx.totals.warnings.get(spec.name, []) == (["sweep_refused"] if kept else [])
+
+
 @pytest.mark.parametrize("left_out", [1, 20], ids=["one", "a-mass-deletion"])
 @pytest.mark.parametrize(
     "spoil",
@@ -481,3 +501,15 @@ def test_a_full_sync_brings_back_a_journal_offset_past_what_xero_has(aws):
     ctx = run_pass(spec, [numbered(spec, 70)])
     assert ctx.api.asked == [{"offset": "60"}]  # type: ignore[attr-defined]
     assert stored(spec) == journals(70)
+
+
+def test_a_full_sync_whose_read_of_the_journals_ends_short_deletes_none(aws):
+    # Given journals 1 to 50 imported (Xero never edits or removes one)
+    spec = BY_NAME["Journals"]
+    run_pass(spec, [numbered(spec, 50)], mode="initial")
+    # When a full sync's every read of them ends after journal 30
+    ctx = run_pass(spec, [numbered(spec, 30)], mode="full")
+    # Then all 50 are kept and counted, in one read
+    assert stored(spec) == journals(50)
+    assert RecordStore(CLIENT).counts()[spec.name] == 50
+    assert ctx.totals.counts[spec.name].deleted == 0 and len(ctx.api.asked) == 1  # type: ignore[attr-defined]

@@ -92,7 +92,8 @@ class ResourceCountsView(ApiModel):
         description="pagination_missing, pagination_mismatch, pagination_resumed, pagination_stalled (the read "
         "could not prove its end: nothing was swept and it is read again next run), mass_deletion_confirmed, "
         "sweep_unconfirmed (the read that would confirm a deletion could not prove its end or rejected a record: "
-        "nothing was deleted)",
+        "nothing was deleted), sweep_refused (a whole read showed none of the records stored, where Xero shows "
+        "deletions as a status: nothing was deleted)",
     )
 
 

@@ -72,6 +72,9 @@ PAGINATION_STALLED = "pagination_stalled"  # a full page of an offset read that 
 # be one it showed again). Nothing was deleted.
 SWEEP_UNCONFIRMED = "sweep_unconfirmed"
 SWEEP_CONFIRMED = "mass_deletion_confirmed"  # a mass deletion a second whole read confirmed
+# A whole read that showed none of the records stored of a resource whose deletions Xero shows as a status: an odd
+# answer, not every record deleted. Nothing was deleted.
+SWEEP_REFUSED = "sweep_refused"
 
 
 # Answers a pass refuses: the resource fails with the code (the run ends partial), nothing of the answer is stored and

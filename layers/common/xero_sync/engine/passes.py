@@ -21,7 +21,7 @@ from typing import Any
 
 from xero_sync.catalogue import CONTACT_LIST, Deletes, ResourceSpec
 from xero_sync.engine.context import Context
-from xero_sync.engine.outcomes import SWEEP_CONFIRMED, SWEEP_UNCONFIRMED, UnprovenRead
+from xero_sync.engine.outcomes import SWEEP_CONFIRMED, SWEEP_REFUSED, SWEEP_UNCONFIRMED, UnprovenRead
 from xero_sync.engine.pages import pages, paging_params, read_record, read_whole
 from xero_sync.engine.plan import Plan, plan_pass
 from xero_sync.models import PassCheckpoint
@@ -178,7 +178,7 @@ class Passes:
     def _count(self, spec: ResourceSpec, seen: set[str], read_whole_: bool) -> None:
         """At the end of a pass: a whole re-read sweeps what Xero no longer shows and sets the count to what is
         stored after it; any other pass makes sure no earlier write was left uncounted."""
-        if read_whole_:
+        if read_whole_ and not spec.append_only:  # Xero never removes an append-only resource's records
             self.ctx.store.set_count(spec.name, self._sweep(spec, seen))
         else:
             self.ctx.store.settle_count(spec.name)
@@ -189,11 +189,18 @@ class Passes:
         vanish when deleted (catalogue `deletes`) and the removal is neither a mass one (over max(10 records, 20 %)
         of what is stored) nor all of them: Xero shows other deletions as a status, so a record it leaves out of a
         list once is not known to be gone. A confirming read that cannot prove its end, or rejects a record (which
-        could be one it showed again), confirms nothing: the sweep waits for the next reconciliation."""
+        could be one it showed again), confirms nothing: the sweep waits for the next reconciliation. A whole read
+        that shows none of what is stored deletes nothing where Xero shows deletions as a status (an empty answer,
+        not every record deleted)."""
         ctx = self.ctx
         stored = list(ctx.store.stored_ids(spec.name))
         gone = [rid for rid in stored if rid not in seen]
         if not gone:
+            return len(stored)
+        if len(gone) == len(stored) and spec.deletes is not Deletes.VANISH:
+            # A whole read that shows none of them, where Xero shows a deletion as a status: not a deletion.
+            ctx.totals.warn(spec.name, SWEEP_REFUSED)
+            logger.warning("deletion refused: a whole read showed none", extra={"resource": spec.name})
             return len(stored)
         mass = len(gone) > max(MASS_DELETION_RECORDS, MASS_DELETION_SHARE * len(stored))
         if mass or spec.deletes is not Deletes.VANISH or len(gone) == len(stored):
