@@ -296,8 +296,12 @@ class Passes:
             except NotOffered:  # withdrawn since the contacts' pass: the rest wait for a run that can read them
                 logger.info("contacts not offered: their re-read waits", extra={"pending": len(ids) - start})
                 return
-            self.store(CONTACT_LIST, listed.records)
-            ctx.checkpoints.drop_pending_contacts(set().union(*(due[cid] for cid in chunk)))
+            applied = self.store(CONTACT_LIST, listed.records)
+            # Only those stored are done: one Xero left out or that was rejected waits for the next run (or the next
+            # whole read of the contacts, which shows it).
+            done = [due[cid] for cid in chunk if cid in applied.stored_ids]
+            if done:
+                ctx.checkpoints.drop_pending_contacts(set().union(*done))
 
 
 def clear_pass(cp: PassCheckpoint) -> None:
