@@ -319,6 +319,19 @@ def test_an_answer_stamped_before_the_stored_record_is_stale_and_one_stamped_the
     assert (counts.unchanged, counts.updated) == ((1, 0) if kept else (0, 1))
 
 
+def test_a_record_twice_in_one_answer_is_stored_as_its_latest_version(aws):
+    # Given an invoice stored as authorised
+    spec = BY_NAME["Invoices"]
+    authorised = {"InvoiceID": "a", "UpdatedDateUTC": STAMP, "Status": "AUTHORISED", "Total": 100}
+    run_pass(spec, [showing(spec, authorised)], mode="initial")
+    # When one answer lists it twice: voided, stamped later, and then its earlier version
+    voided = {**authorised, "UpdatedDateUTC": "/Date(1790000000000+0000)/", "Status": "VOIDED", "Total": 0}
+    plain = listing(spec, [["a"]])
+    run_pass(spec, [lambda params: {**plain(params), spec.key: [voided, authorised]}])
+    # Then the voided invoice is stored, whichever copy came last
+    assert RecordStore(CLIENT).bodies(spec, ["a"]) == {"a": voided}
+
+
 def test_a_record_xero_does_not_stamp_replaces_the_stored_one_whenever_it_differs(aws):
     # Given a tax rate stored (Xero stamps no tax rate)
     spec = BY_NAME["TaxRates"]

@@ -123,6 +123,11 @@ def _problem(spec: ResourceSpec, record: Any) -> str | None:
     return None
 
 
+def _stamp(record: Record) -> int | None:
+    """Xero's UpdatedDateUTC of a record, in epoch milliseconds."""
+    return parse_ms_date(record.get("UpdatedDateUTC"))
+
+
 def _older(updated_ms: int | None, stored_ms: float | None) -> bool:
     """Whether a record stamped `updated_ms` is an earlier version than the one stored, stamped `stored_ms`."""
     return updated_ms is not None and stored_ms is not None and updated_ms < stored_ms
@@ -216,7 +221,11 @@ class RecordStore:
         counts = Counts(fetched=len(records), rejected=len(rejected))
         by_id: dict[str, Record] = {}
         for record in storable:
-            by_id[record_id(spec, record)] = record  # a record seen twice in a page: the later copy wins
+            rid = record_id(spec, record)
+            kept = by_id.get(rid)
+            # A record seen twice in a page: its latest version wins (the later copy, when they are stamped alike).
+            if kept is None or not _older(_stamp(record), _stamp(kept)):
+                by_id[rid] = record
         duplicates = len(storable) - len(by_id)
         bodies = {rid: encode_body(record, spec.name, spec.id_field) for rid, record in by_id.items()}
         for rid in [rid for rid, body in bodies.items() if len(body) > MAX_BODY_BYTES]:
@@ -229,7 +238,7 @@ class RecordStore:
         changed: list[Record] = []
         items: list[XeroRecord] = []
         for rid, record in by_id.items():
-            updated_ms = parse_ms_date(record.get("UpdatedDateUTC"))
+            updated_ms = _stamp(record)
             held = stored.get(rid)
             if held is None:
                 counts.inserted += 1
