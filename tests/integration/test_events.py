@@ -154,7 +154,7 @@ def test_a_run_whose_worker_was_lost_ends_failed_once_when_the_next_message_take
     assert aws.events() == []
 
 
-def test_relink_and_unlink_each_put_one_link_changed_and_unlinking_twice_puts_one(aws, xero, api):
+def test_relink_and_unlink_each_put_one_link_changed_with_the_state_after_it_and_unlinking_twice_one(aws, xero, api):
     tenant = xero.create_org("Relink Ltd")
     (client_id,) = link(api, xero, [tenant])
     aws.receive_all("SyncQueue")
@@ -187,6 +187,11 @@ def test_relink_and_unlink_each_put_one_link_changed_and_unlinking_twice_puts_on
     # Unlinking again changes nothing and puts nothing
     assert api.call("POST", f"/clients/{client_id}/unlink").status == 200
     assert aws.events() == []
+
+    # Relinking the unlinked client puts one `relinked`, with the state it is in after it
+    assert link(api, xero, [tenant], client_id=client_id) == [client_id]
+    changes = [(detail["change"], detail["linkState"]) for kind, detail in aws.events() if kind == LINK_CHANGED]
+    assert changes == [("relinked", "linked")]
 
 
 def test_needs_relink_puts_one_link_changed_per_client_moved(aws, xero, api):

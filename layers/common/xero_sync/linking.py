@@ -358,6 +358,10 @@ def _link_client(practice_id: str, connection: Connection, token_set_id: str) ->
                 raise _ClientBeingDeleted() from None  # its deletion began after the check before the token set
             continue
         break
+    try:
+        existing.refresh(consistent_read=True)  # a transaction's write leaves the model as it was read
+    except DoesNotExist:
+        raise _ClientBeingDeleted() from None  # deleted and purged the moment after its relink
     publish(link_changed(existing, "relinked"))
     return existing, previous
 
