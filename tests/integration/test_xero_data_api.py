@@ -3,6 +3,7 @@ truth, in Xero's own schemas; filters, cursors, errors, and what a page costs.""
 
 import base64
 import json
+import tracemalloc
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
@@ -478,6 +479,31 @@ def test_a_page_of_large_records_stays_under_lambdas_response_limit_and_paging_o
     assert len(pages) > 1
     assert all(_under_lambdas_limit(page) for page in pages)
     assert [i["InvoiceID"] for page in pages for i in page] == [i["InvoiceID"] for i in invoices]
+
+
+def test_a_page_asked_for_with_more_records_than_fit_holds_no_more_in_memory_than_one_that_fits(aws, api):
+    # Given 800 invoices of 100 line items each (about 27 KB of JSON apiece, 21 MB for all of them: a page holds a
+    # quarter of them)
+    client_id, _ = _large_invoices(800, 100)
+    url = f"/clients/{client_id}/xero/Invoices"
+
+    def peak_bytes(query: str) -> tuple[int, int]:
+        """The request's records, and the most memory it held at once."""
+        tracemalloc.start()
+        try:
+            response = api.call("GET", url, query=query)
+            return len(response.body["items"]), tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+
+    # When the first page is asked for with the largest limit, and then with a limit of what that page held
+    fitted, largest = peak_bytes("limit=1000")
+    assert 100 < fitted < 250
+    same, asked_to_fit = peak_bytes(f"limit={fitted}")
+    # Then both answer the same records, and asking for more than fits held no more in memory than the page it
+    # answers needs (not every record it read: twice as much here)
+    assert same == fitted
+    assert largest < 1.5 * asked_to_fit
 
 
 def test_large_records_asked_for_by_ids_page_on_under_lambdas_limit_and_each_comes_once(aws, api):

@@ -96,6 +96,11 @@ class Renderer:
                 batch = []
         yield from self.render(spec, batch)
 
+    def read_contacts(self, ids: Iterable[str]) -> None:
+        """Reads these contacts ahead, in as few BatchGetItems as they take: a caller rendering its records a few at
+        a time names the contacts they hold first (XeroRecord.contact_id), and the renders read no more."""
+        self._stored_contacts(set(ids))
+
     def _stored_contacts(self, ids: set[str]) -> dict[str, Record | None]:
         missing = sorted(ids - self._contacts.keys())
         if missing:

@@ -39,6 +39,7 @@ MAX_FILTERED_QUERIES = 10
 # Lambda answers at most 6 MB, the body a JSON string inside it (quotes escaped): a page holds records while they take
 # at most this much there, leaving the rest for the envelope and headers, and the next page starts after its last.
 MAX_PAGE_BYTES = 5 * 1024 * 1024
+RENDER_BATCH = 50  # records decoded and rendered at a time, until the page is full
 ORGANISATION = BY_NAME["Organisation"]
 # A cursor is "{filter fingerprint}|{last Xero id}": one from another client, resource or filter is refused, and so
 # is one whose id no key can hold (any id the store holds may follow, newlines included).
@@ -133,14 +134,21 @@ def _matches(item: XeroRecord, since_ms: int | None, status: str | None, contact
     )
 
 
-def _fitting(records: list[Record]) -> int:
-    """How many of the records, from the first, fit in a page's MAX_PAGE_BYTES (always one: a page moves on)."""
+def _rendered_fitting(renderer: Renderer, spec: ResourceSpec, items: list[XeroRecord]) -> list[Record]:
+    """The items' records, rendered, from the first, as many as fit in a page's MAX_PAGE_BYTES (always one: a page
+    moves on). Decoded and rendered a few at a time: a page of large records stops once it is full, not after
+    holding every record it read (a thousand large invoices are hundreds of MB as objects)."""
+    renderer.read_contacts(item.contact_id for item in items if item.contact_id is not None)
+    records: list[Record] = []
     used = 0
-    for count, record in enumerate(records):
-        used += len(json.dumps(json.dumps(record)))  # as it sits in the Lambda response: encoded, then escaped
-        if used > MAX_PAGE_BYTES and count > 0:
-            return count
-    return len(records)
+    for start in range(0, len(items), RENDER_BATCH):
+        batch = items[start : start + RENDER_BATCH]
+        for record in renderer.render(spec, [decode_body(item.body, spec.id_field, item.xero_id) for item in batch]):
+            used += len(json.dumps(json.dumps(record)))  # as it sits in the Lambda response: encoded, then escaped
+            if used > MAX_PAGE_BYTES and records:
+                return records
+            records.append(record)
+    return records
 
 
 def _page(
@@ -203,11 +211,9 @@ def list_records(
         items, last_id = _page(partition, _filter(since_ms, status, contact_id), limit, after)
         if last_id is not None:
             next_cursor = encode_cursor(f"{fingerprint}|{last_id}")
-    records = Renderer(client_id, store).render(
-        spec, [decode_body(item.body, spec.id_field, item.xero_id) for item in items]
-    )
-    if (fitting := _fitting(records)) < len(records):
-        records, next_cursor = records[:fitting], encode_cursor(f"{fingerprint}|{items[fitting - 1].xero_id}")
+    records = _rendered_fitting(Renderer(client_id, store), spec, items)
+    if len(records) < len(items):
+        next_cursor = encode_cursor(f"{fingerprint}|{items[len(records) - 1].xero_id}")
     return XeroRecordPage(resource=spec.name, items=records, next_cursor=next_cursor)
 
 
