@@ -116,6 +116,18 @@ def overview_of(api: ApiDouble, client: Callable[[], dict] | dict, history: Answ
     api.answer("GET", f"/clients/{CLIENT}/syncs", history or (200, run_page(1, None)))
 
 
+def overview_whose_sync_queues(api: ApiDouble) -> Callable[[dict, Any], tuple[int, Any]]:
+    """The client's overview, with no run until a Sync Now queues run r1: returns that Sync Now's answer."""
+    state: dict[str, Any] = {"run": None}
+    overview_of(api, lambda: overview(run=state["run"]))
+
+    def sync(query: dict, body: Any) -> tuple[int, Any]:
+        state["run"] = {"runId": "r1", "status": "queued"}
+        return 202, shaped(schemas.SyncAccepted, {"runId": "r1", "status": "queued"})
+
+    return sync
+
+
 # --- the Client Overview --------------------------------------------------------------------------------------------
 def test_overview_polled_during_a_sync_keeps_focus_the_open_counts_and_a_quiet_live_region(page: Page) -> None:
     records = {"n": 100}
@@ -219,13 +231,7 @@ def test_a_failed_poll_during_a_sync_is_tried_again_and_the_screen_comes_back(pa
 
 
 def test_the_overviews_alert_goes_when_an_action_succeeds_and_stays_through_the_polls(page: Page) -> None:
-    state: dict[str, Any] = {"run": None}
-    overview_of(page.api, lambda: overview(run=state["run"]))
-
-    def sync(query: dict, body: Any) -> tuple[int, Any]:
-        state["run"] = {"runId": "r1", "status": "queued"}
-        return 202, shaped(schemas.SyncAccepted, {"runId": "r1", "status": "queued"})
-
+    sync = overview_whose_sync_queues(page.api)
     too_many = error(429, "rate_limited", "too many requests")
     page.api.answer("POST", f"/clients/{CLIENT}/sync", (*too_many, {"Retry-After": "12"}), sync)
     page.open(f"/#/clients/{CLIENT}")
@@ -247,13 +253,7 @@ def test_the_overviews_alert_goes_when_an_action_succeeds_and_stays_through_the_
 
 
 def test_sync_now_pressed_twice_sends_one_request(page: Page) -> None:
-    state: dict[str, Any] = {"run": None}
-    overview_of(page.api, lambda: overview(run=state["run"]))
-
-    def sync(query: dict, body: Any) -> tuple[int, Any]:
-        state["run"] = {"runId": "r1", "status": "queued"}
-        return 202, shaped(schemas.SyncAccepted, {"runId": "r1", "status": "queued"})
-
+    sync = overview_whose_sync_queues(page.api)
     page.api.answer("POST", f"/clients/{CLIENT}/sync", sync, delay=0.8)  # a cold Lambda, a slow network
     page.open(f"/#/clients/{CLIENT}")
     page.until(
