@@ -294,8 +294,10 @@ class PassCheckpoint(CheckpointItem):
     full_synced_at = UTCDateTimeAttribute(null=True)
     # When a pass over the resource last completed (updated_at also moves on each page of a pass in progress).
     imported_at = UTCDateTimeAttribute(null=True)
-    # When Xero first answered 404/410 for this resource's collection: skipped until a full sync or reconciliation.
+    # When Xero first answered 404/410 for this resource's collection; once a later run found it so too (confirmed),
+    # skipped until a full sync or reconciliation.
     unavailable_since = UTCDateTimeAttribute(null=True)
+    unavailable_confirmed = BooleanAttribute(null=True)
 
 
 class RecordCount(CheckpointItem):

@@ -75,7 +75,8 @@ class ClientOverview(ClientSummary):
     )
     unavailable_resources: dict[str, datetime] = Field(
         default_factory=dict,
-        description="Resources Xero does not offer this organisation, since when (asked again at a full sync)",
+        description="Resources Xero does not offer this organisation, since when (asked again by the next sync; "
+        "found so again, at a full sync or reconciliation)",
     )
 
 

@@ -2,7 +2,8 @@
 
 | error                                  | the resource's pass                     | the run ends                      |
 |----------------------------------------|-----------------------------------------|-----------------------------------|
-| NotOffered (404/410 on the collection) | unavailable: skipped until reconciled   | (goes on)                         |
+| NotOffered (404/410 on the collection) | unavailable: asked by the next run,     | (goes on)                         |
+|                                        | then skipped until reconciled           |                                   |
 | Unauthorized                           | not entitled, where the catalogue says  | failed (xero_unauthorized)        |
 |                                        | a 401 means so (`entitlement_gated`)    |                                   |
 | TokenSetRevoked, Forbidden             | stops every pass                        | needs_relink                      |

@@ -307,7 +307,7 @@ class Passes:
 def clear_pass(cp: PassCheckpoint) -> None:
     """A pass completed or abandoned: the next one starts afresh."""
     cp.pass_kind = cp.pass_since = cp.pass_mark = cp.next_page = cp.pass_resumed = cp.pass_rejected = None
-    cp.unavailable_since = None
+    cp.unavailable_since = cp.unavailable_confirmed = None
 
 
 def _same_listing(spec: ResourceSpec, stored: Record, listed: Record) -> bool:

@@ -153,16 +153,23 @@ class SyncEngine:
                 raise
 
     def _retry_unavailable(self, cp: PassCheckpoint) -> bool:
-        """A resource Xero did not offer is asked again by a full sync, or once a reconciliation is due."""
+        """A resource Xero did not offer is asked again by the next run (one 404 may be Xero's passing fault), then,
+        once that run found it so too, by a full sync or once a reconciliation is due."""
         assert cp.unavailable_since is not None
-        return self.mode == "full" or cp.unavailable_since < self.clock() - self.options.full_interval
+        return (
+            not cp.unavailable_confirmed
+            or self.mode == "full"
+            or cp.unavailable_since < self.clock() - self.options.full_interval
+        )
 
     def _mark_unavailable(self, spec: ResourceSpec, error: BaseException) -> None:
         logger.info("resource not offered to this organisation", extra={"resource": spec.name, "detail": str(error)})
-        cp = self.ctx.checkpoints.load(spec.name)
+        checkpoints = self.ctx.checkpoints
+        cp = checkpoints.load(spec.name)
         since = cp.unavailable_since or self.clock()
+        confirmed = cp.unavailable_confirmed or (cp.unavailable_since is not None and cp.run_id != checkpoints.run_id)
         clear_pass(cp)  # a pass Xero stopped offering part-way is abandoned: the next one starts afresh
-        cp.unavailable_since = since
+        cp.unavailable_since, cp.unavailable_confirmed = since, confirmed or None
         self.ctx.checkpoints.save(cp)
         with self.totals.lock:
             self.totals.unavailable.add(spec.name)
