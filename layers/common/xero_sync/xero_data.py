@@ -137,7 +137,7 @@ def _matches(item: XeroRecord, since_ms: int | None, status: str | None, contact
 def _rendered_fitting(renderer: Renderer, spec: ResourceSpec, items: list[XeroRecord]) -> list[Record]:
     """The items' records, rendered, from the first, as many as fit in a page's MAX_PAGE_BYTES (always one: a page
     moves on). Decoded and rendered a few at a time: a page of large records stops once it is full, not after
-    holding every record it read (a thousand large invoices are hundreds of MB as objects)."""
+    holding every record it read (its memory would grow with `limit`, not with the page)."""
     renderer.read_contacts(item.contact_id for item in items if item.contact_id is not None)
     records: list[Record] = []
     used = 0
