@@ -128,6 +128,27 @@ def overview_whose_sync_queues(api: ApiDouble) -> Callable[[dict, Any], tuple[in
     return sync
 
 
+def list_whose_card_syncs(api: ApiDouble) -> None:
+    """The Client List of one card whose sync runs, its records counted up on each read (the card is rebuilt on each
+    reload of the list)."""
+    api.answer("GET", "/clients", client_page(summary(run={"runId": "r1", "status": "running"})))
+    records = iter(range(100, 10**6, 7))
+    api.answer("GET", f"/clients/{CLIENT}", lambda q, b: (200, overview(run=running(next(records)))))
+
+
+def choose(page: Page, action: str) -> None:
+    """The card's options menu opened and its `action` pressed, in one script (the card may be rebuilt between two
+    clicks), then a confirmation that opens confirmed."""
+    page.js(
+        "const card = document.querySelector('li.card'); card.querySelector('button.options').click();"
+        " card.querySelector(`.menu [data-action=${arguments[0]}]`).click();",
+        action,
+    )
+    if action in ("unlink", "delete"):
+        page.until("return document.querySelector('dialog[open]')", "the confirmation")
+        page.js("document.querySelector('dialog[open] button[value=confirm]').click()")
+
+
 # --- the Client Overview --------------------------------------------------------------------------------------------
 def test_overview_polled_during_a_sync_keeps_focus_the_open_counts_and_a_quiet_live_region(page: Page) -> None:
     records = {"n": 100}
@@ -347,10 +368,7 @@ def test_unlink_and_delete_pressed_again_while_their_request_is_under_way_send_o
 
 # --- the Client List ------------------------------------------------------------------------------------------------
 def test_an_open_options_menu_stays_open_with_focus_while_the_cards_sync_runs(page: Page) -> None:
-    run = {"runId": "r1", "status": "running"}
-    page.api.answer("GET", "/clients", client_page(summary(run=run)))
-    records = iter(range(100, 10**6, 7))
-    page.api.answer("GET", f"/clients/{CLIENT}", lambda q, b: (200, overview(run=running(next(records)))))
+    list_whose_card_syncs(page.api)
     page.open("/#/clients")
     page.until("return document.querySelector('li.card .progress')", "the card's progress")
     press(page, "button.options")  # focus on Sync with Xero
@@ -363,6 +381,25 @@ def test_an_open_options_menu_stays_open_with_focus_while_the_cards_sync_runs(pa
     assert page.api.count("GET", f"/clients/{CLIENT}") >= seen + 2, "the card was refreshed meanwhile"
     assert page.js("return !document.querySelector('.menu').hidden"), "the menu stays open"
     assert focused(page) == "Unlink from Xero"
+
+
+def test_the_lists_alert_of_a_failed_action_stays_through_its_reloads_until_an_action_succeeds(page: Page) -> None:
+    list_whose_card_syncs(page.api)
+    page.api.answer("POST", f"/clients/{CLIENT}/unlink", error(502, "xero_unavailable", "Xero did not answer."))
+    page.api.answer(
+        "POST", f"/clients/{CLIENT}/sync", (202, shaped(schemas.SyncAccepted, {"runId": "r1", "status": "queued"}))
+    )
+    page.open("/#/clients")
+    page.until("return document.querySelector('li.card .progress')", "the card's progress")
+    choose(page, "unlink")
+    page.until("return document.querySelector('[role=alert]').textContent === 'Xero did not answer.'", "the failure")
+    seen = page.api.count("GET", "/clients")
+    page.until(lambda b: page.api.count("GET", "/clients") >= seen + 2, "two more reloads of the list")
+    assert page.text("[role=alert]") == "Xero did not answer.", "the failure is still said"
+
+    choose(page, "sync")
+    page.until("return document.getElementById('notice').textContent === 'Sync of Acme Ltd started.'", "the sync")
+    assert page.text("[role=alert]") == "", "an action that succeeds takes the failure away"
 
 
 def test_the_options_offered_follow_the_link_state(page: Page) -> None:

@@ -14,8 +14,25 @@ export async function clientList(screen, { signal }) {
   const cards = h("ul", { class: "cards", "aria-label": "Clients" });
   const pager = h("nav", { class: "pager", "aria-label": "Client pages" });
   const problem = h("p", { class: "error", role: "alert" });
+  // Whether the alert says a read failed: a later read clears that, but an action's failure only an action that
+  // succeeds (the reloads while a card's sync runs would take it away within a second or two).
+  let readFailed = false;
+  const actionFailed = (error) => {
+    failed(error, problem);
+    readFailed = false;
+  };
+  const act = (work, done) => () =>
+    work()
+      .then((result) => {
+        if (result !== false) {
+          problem.textContent = ""; // what failed before (a 429, a read) no longer holds
+          if (done) notice(done);
+        }
+        return load();
+      })
+      .catch(actionFailed);
   const addClient = h("button", { type: "button", class: "primary", id: "add-client" }, "Add client");
-  addClient.addEventListener("click", onePress(() => startLink().catch((error) => failed(error, problem))));
+  addClient.addEventListener("click", onePress(() => startLink().catch(actionFailed)));
   const heading = h("h1", { tabindex: "-1" }, "Client List");
   screen.append(h("div", { class: "title" }, heading, addClient), problem, cards, pager);
 
@@ -28,7 +45,7 @@ export async function clientList(screen, { signal }) {
     if (previous?.key === key) return previous.element;
     // A menu open in the card replaced (a keyboard user on its Unlink from Xero) is open in the new one.
     const menuOpen = previous ? !previous.element.querySelector(".menu").hidden : false;
-    const element = card(client, detail, load, problem, menuOpen);
+    const element = card(client, detail, act, menuOpen);
     const focused = previous?.element.contains(document.activeElement) ? document.activeElement : null;
     if (focused) {
       queueMicrotask(() => element.querySelector(focusKey(focused))?.focus());
@@ -56,7 +73,8 @@ export async function clientList(screen, { signal }) {
           cursors.length > 1 ? "No more clients. Previous page goes back." : "No clients yet. Add client links a Xero organisation."));
       }
       pager.replaceChildren(...pagerButtons(page.nextCursor));
-      problem.textContent = "";
+      if (readFailed) problem.textContent = "";
+      readFailed = false;
       failures = 0;
       // A running sync's progress and the last sync time after it are kept fresh while anything is under way.
       // A run deferred by Xero's daily limit is looked at when its wait ends, not every 1.5 s for hours.
@@ -64,6 +82,7 @@ export async function clientList(screen, { signal }) {
       if (busy.length) timer = setTimeout(load, Math.min(...busy.map((run) => pollDelay(run, REFRESH_MS))));
     } catch (error) {
       failed(error, problem);
+      readFailed = true;
       // A failed load of a list shown (a refresh during a sync, a network blip, the gateway's 503) is tried again,
       // less often each time, so the cards come back with the API. A 401 has opened the sign-in.
       if (shown.size && !endsSession(error) && !signal.aborted) timer = setTimeout(load, retryDelay(REFRESH_MS, ++failures));
@@ -101,15 +120,8 @@ function detailFor(client) {
   return busy || client.linkState === "needs_relink" ? call("GET", `/clients/${client.clientId}`).catch(() => null) : null;
 }
 
-function card(client, detail, reload, problem, menuOpen) {
+function card(client, detail, act, menuOpen) {
   const run = detail?.currentRun ?? client.currentRun;
-  const act = (work, done) => () =>
-    work()
-      .then((result) => {
-        if (result !== false && done) notice(done);
-        return reload();
-      })
-      .catch((error) => failed(error, problem));
   const linked = client.linkState === "linked";
   const link = onePress(act(() => startLink(client.clientId)));
   const linkButton = linked ? null : h("button", { type: "button", class: "primary", onclick: link }, "Link to Xero");
