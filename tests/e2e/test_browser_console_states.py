@@ -128,25 +128,28 @@ def overview_whose_sync_queues(api: ApiDouble) -> Callable[[dict, Any], tuple[in
     return sync
 
 
-def list_whose_card_syncs(api: ApiDouble) -> None:
+def list_whose_card_syncs(api: ApiDouble, link_state: str = "linked") -> None:
     """The Client List of one card whose sync runs, its records counted up on each read (the card is rebuilt on each
     reload of the list)."""
-    api.answer("GET", "/clients", client_page(summary(run={"runId": "r1", "status": "running"})))
+    api.answer("GET", "/clients", client_page(summary(link_state=link_state, run={"runId": "r1", "status": "running"})))
     records = iter(range(100, 10**6, 7))
-    api.answer("GET", f"/clients/{CLIENT}", lambda q, b: (200, overview(run=running(next(records)))))
+    api.answer(
+        "GET", f"/clients/{CLIENT}", lambda q, b: (200, overview(link_state=link_state, run=running(next(records))))
+    )
 
 
-def choose(page: Page, action: str) -> None:
+def choose(page: Page, action: str, again: bool = False) -> None:
     """The card's options menu opened and its `action` pressed, in one script (the card may be rebuilt between two
-    clicks), then a confirmation that opens confirmed."""
+    clicks), then the confirmation confirmed: pressed `again`, only if one opens."""
     page.js(
         "const card = document.querySelector('li.card'); card.querySelector('button.options').click();"
         " card.querySelector(`.menu [data-action=${arguments[0]}]`).click();",
         action,
     )
     if action in ("unlink", "delete"):
-        page.until("return document.querySelector('dialog[open]')", "the confirmation")
-        page.js("document.querySelector('dialog[open] button[value=confirm]').click()")
+        if not again:
+            page.until("return document.querySelector('dialog[open]')", "the confirmation")
+        page.js("document.querySelector('dialog[open] button[value=confirm]')?.click()")
 
 
 # --- the Client Overview --------------------------------------------------------------------------------------------
@@ -400,6 +403,28 @@ def test_the_lists_alert_of_a_failed_action_stays_through_its_reloads_until_an_a
     choose(page, "sync")
     page.until("return document.getElementById('notice').textContent === 'Sync of Acme Ltd started.'", "the sync")
     assert page.text("[role=alert]") == "", "an action that succeeds takes the failure away"
+
+
+def test_a_cards_action_pressed_again_on_the_card_a_reload_rebuilt_sends_one_request(page: Page) -> None:
+    unlinked = {"clientId": CLIENT, "linkState": "unlinked", "remoteCleanup": "not_needed"}
+    started = {"authorizeUrl": page.console.url + "/favicon.svg", "state": "s"}  # leads to the console's favicon
+    said = "return document.getElementById('notice').textContent.includes"
+    for link_state, action, method, path, answer, done in (
+        ("linked", "unlink", "POST", f"/clients/{CLIENT}/unlink", (200, unlinked), f"{said}('is unlinked')"),
+        ("linked", "delete", "DELETE", f"/clients/{CLIENT}", (202, {"clientId": CLIENT}), f"{said}('being deleted')"),
+        ("needs_relink", "link", "POST", f"/clients/{CLIENT}/link", (201, started), "return location.pathname !== '/'"),
+    ):
+        list_whose_card_syncs(page.api, link_state)
+        page.api.answer(method, path, answer, delay=3)  # Xero answering slowly: the list reloads meanwhile
+        page.open("/#/clients")
+        page.until("return document.querySelector('li.card .progress')", "the card's progress")
+        sent = page.api.count(method, path)
+        choose(page, action)
+        page.js("window.pressed = document.querySelector('li.card')")
+        page.until("return document.querySelector('li.card') !== window.pressed", "the card rebuilt by a reload")
+        choose(page, action, again=True)
+        page.until(done, f"{action} done")
+        assert page.api.count(method, path) == sent + 1, action
 
 
 def test_the_options_offered_follow_the_link_state(page: Page) -> None:

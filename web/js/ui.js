@@ -187,18 +187,20 @@ export function optionsMenu(label, actions, open = false) {
 // A press that a second press cannot repeat while its work is under way (a double click sends one request): the
 // button pressed is disabled until the work settles. With `disable: false` it is not (a confirmation's dialog returns
 // focus to the button that opened it, which a disabled button cannot take): a second press does nothing.
-export function onePress(work, { disable = true } = {}) {
-  let running = null;
+// `underWay` (a Map) and `key` keep the work under way in the screen rather than in this handler, so the button of a
+// card rebuilt meanwhile (a reload during a sync) does nothing either.
+export function onePress(work, { disable = true, underWay = new Map(), key = "" } = {}) {
   return (event) => {
-    if (running) return running;
+    if (underWay.has(key)) return underWay.get(key);
     const button = disable && event?.currentTarget instanceof HTMLButtonElement ? event.currentTarget : null;
     if (button) button.disabled = true;
-    running = Promise.resolve()
+    const running = Promise.resolve()
       .then(work)
       .finally(() => {
-        running = null;
+        underWay.delete(key);
         if (button) button.disabled = false;
       });
+    underWay.set(key, running);
     return running;
   };
 }

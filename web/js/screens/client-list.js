@@ -31,6 +31,9 @@ export async function clientList(screen, { signal }) {
         return load();
       })
       .catch(actionFailed);
+  // A card's action under way, by client and action: a press on the card a reload rebuilt meanwhile sends nothing.
+  const underWay = new Map();
+  const press = (clientId, name, work, done) => onePress(act(work, done), { underWay, key: `${clientId} ${name}` });
   const addClient = h("button", { type: "button", class: "primary", id: "add-client" }, "Add client");
   addClient.addEventListener("click", onePress(() => startLink().catch(actionFailed)));
   const heading = h("h1", { tabindex: "-1" }, "Client List");
@@ -45,7 +48,7 @@ export async function clientList(screen, { signal }) {
     if (previous?.key === key) return previous.element;
     // A menu open in the card replaced (a keyboard user on its Unlink from Xero) is open in the new one.
     const menuOpen = previous ? !previous.element.querySelector(".menu").hidden : false;
-    const element = card(client, detail, act, menuOpen);
+    const element = card(client, detail, press, menuOpen);
     const focused = previous?.element.contains(document.activeElement) ? document.activeElement : null;
     if (focused) {
       queueMicrotask(() => element.querySelector(focusKey(focused))?.focus());
@@ -120,20 +123,20 @@ function detailFor(client) {
   return busy || client.linkState === "needs_relink" ? call("GET", `/clients/${client.clientId}`).catch(() => null) : null;
 }
 
-function card(client, detail, act, menuOpen) {
+function card(client, detail, press, menuOpen) {
   const run = detail?.currentRun ?? client.currentRun;
   const linked = client.linkState === "linked";
-  const link = onePress(act(() => startLink(client.clientId)));
+  const link = press(client.clientId, "link", () => startLink(client.clientId));
   const linkButton = linked ? null : h("button", { type: "button", class: "primary", onclick: link }, "Link to Xero");
   // Sync with Xero only for a linked client (the API refuses the others); a client that needs relinking can be
   // linked again or unlinked, as the Client Overview offers.
   const menu = optionsMenu(`Options for ${client.name}`, [
-    linked ? { name: "sync", text: "Sync with Xero", run: act(() => syncNow(client.clientId), `Sync of ${client.name} started.`) } : null,
+    linked ? { name: "sync", text: "Sync with Xero", run: press(client.clientId, "sync", () => syncNow(client.clientId), `Sync of ${client.name} started.`) } : null,
     linked ? null : { name: "link", text: "Link to Xero", run: link },
     client.linkState === "unlinked"
       ? null
-      : { name: "unlink", text: "Unlink from Xero", run: onePress(act(() => unlink(client), `${client.name} is unlinked from Xero. Its data stays, frozen.`)) },
-    { name: "delete", text: "Delete client", run: onePress(act(() => deleteClient(client), `${client.name} is being deleted.`)) },
+      : { name: "unlink", text: "Unlink from Xero", run: press(client.clientId, "unlink", () => unlink(client), `${client.name} is unlinked from Xero. Its data stays, frozen.`) },
+    { name: "delete", text: "Delete client", run: press(client.clientId, "delete", () => deleteClient(client), `${client.name} is being deleted.`) },
   ].filter(Boolean), menuOpen);
   return h(
     "li",
