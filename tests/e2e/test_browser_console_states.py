@@ -91,6 +91,10 @@ def client_page(*items: dict) -> tuple[int, dict]:
     return 200, shaped(schemas.ClientPage, {"items": list(items), "nextCursor": None})
 
 
+# Sync Now as a user can press it (never `disabled`, which would drop a keyboard user's focus: aria-disabled says when)
+SYNC_NOW_READY = "return document.getElementById('sync-now')?.getAttribute('aria-disabled') === 'false'"
+
+
 def focused(page: Page) -> str:
     return str(page.js("const e = document.activeElement; return e.id || e.textContent.trim();"))
 
@@ -229,8 +233,8 @@ def test_a_failed_poll_during_a_sync_is_tried_again_and_the_screen_comes_back(pa
     page.open(f"/#/clients/{CLIENT}")
     page.until("return document.querySelector('[role=alert]')?.textContent.includes('did not answer')", "the failure")
     page.until(
-        "return document.getElementById('sync-now').textContent === 'Sync Now' && !document.getElementById('sync-now')"
-        ".disabled && document.querySelector('.live').textContent === 'No sync is running.'",
+        f"{SYNC_NOW_READY} && document.getElementById('sync-now').textContent === 'Sync Now'"
+        " && document.querySelector('.live').textContent === 'No sync is running.'",
         "the overview polled again, the run ended, Sync Now back",
     )
     assert page.text("[role=alert]") == "", "the failure is no longer said once the API answers"
@@ -259,7 +263,7 @@ def test_the_overviews_alert_goes_when_an_action_succeeds_and_stays_through_the_
     too_many = error(429, "rate_limited", "too many requests")
     page.api.answer("POST", f"/clients/{CLIENT}/sync", (*too_many, {"Retry-After": "12"}), sync)
     page.open(f"/#/clients/{CLIENT}")
-    page.until("return document.getElementById('sync-now')?.disabled === false", "Sync Now")
+    page.until(SYNC_NOW_READY, "Sync Now")
     page.browser.find_element("id", "sync-now").click()
     page.until("return document.querySelector('[role=alert]').textContent.includes('Try again in 12')", "the 429")
     page.browser.find_element("id", "sync-now").click()  # later, and this time it works
@@ -280,14 +284,28 @@ def test_sync_now_pressed_twice_sends_one_request(page: Page) -> None:
     sync = overview_whose_sync_queues(page.api)
     page.api.answer("POST", f"/clients/{CLIENT}/sync", sync, delay=0.8)  # a cold Lambda, a slow network
     page.open(f"/#/clients/{CLIENT}")
-    page.until(
-        "return document.getElementById('sync-now') && !document.getElementById('sync-now').disabled",
-        "Sync Now",
-    )
+    page.until(SYNC_NOW_READY, "Sync Now")
     from selenium.webdriver import ActionChains
 
     ActionChains(page.browser).double_click(page.browser.find_element("id", "sync-now")).perform()
     page.until("return document.querySelector('.live').textContent.includes('Sync queued')", "the queued run")
+    assert page.api.count("POST", f"/clients/{CLIENT}/sync") == 1
+
+
+def test_a_keyboard_users_sync_now_keeps_the_focus_while_its_request_and_the_sync_are_under_way(page: Page) -> None:
+    from selenium.webdriver.common.keys import Keys
+
+    sync = overview_whose_sync_queues(page.api)
+    page.api.answer("POST", f"/clients/{CLIENT}/sync", sync, delay=1)  # a cold Lambda, a slow network
+    page.open(f"/#/clients/{CLIENT}")
+    page.until(SYNC_NOW_READY, "Sync Now")
+    press(page, "#sync-now")
+    assert focused(page) == "sync-now", "the focus stays on Sync Now while its request is under way"
+    assert page.js("return document.getElementById('sync-now').getAttribute('aria-disabled')") == "true", "said busy"
+    page.browser.switch_to.active_element.send_keys(Keys.ENTER)  # pressed again meanwhile
+    page.until("return document.querySelector('.live').textContent.includes('Sync queued')", "the queued run")
+    assert focused(page) == "sync-now", "and while the sync it started is under way"
+    assert page.text("#sync-now") == "Sync in progress…"
     assert page.api.count("POST", f"/clients/{CLIENT}/sync") == 1
 
 
@@ -550,14 +568,14 @@ def test_a_request_the_gateway_answers_itself_with_a_5xx_is_said_and_keeps_the_s
     overview_of(page.api, overview())
     page.api.answer("POST", f"/clients/{CLIENT}/sync", TIMED_OUT)
     page.open(f"/#/clients/{CLIENT}")
-    page.until("return document.getElementById('sync-now')?.disabled === false", "Sync Now")
+    page.until(SYNC_NOW_READY, "Sync Now")
     page.browser.find_element("id", "sync-now").click()
 
     page.until("return document.querySelector('[role=alert]').textContent", "the overview's alert")
     assert page.text("[role=alert]") == "The API did not answer this request. Try again."
     assert page.js("return location.hash") == f"#/clients/{CLIENT}"
     assert page.stored(TOKEN_KEY) is not None
-    assert not page.js("return document.getElementById('sync-now').disabled"), "Sync Now can be pressed again"
+    assert page.js(SYNC_NOW_READY), "Sync Now can be pressed again"
 
 
 def test_a_config_json_that_cannot_be_read_is_said_to_a_signed_in_user(page: Page) -> None:

@@ -41,7 +41,7 @@ export async function clientOverview(screen, { params: [clientId], signal }) {
     try {
       const client = await call("GET", `/clients/${clientId}`);
       if (signal.aborted) return;
-      const active = Boolean(client.currentRun && ACTIVE.has(client.currentRun.status));
+      const active = runActive(client);
       render(client, active);
       // The history is read again when a run ends, not on every poll.
       if (!active || !wasActive) await syncHistory(history, clientId, signal);
@@ -73,14 +73,23 @@ export async function clientOverview(screen, { params: [clientId], signal }) {
     }
   };
   // The actions are built once and updated in place on each poll, so a keyboard user's focus stays where it is.
-  const syncButton = h("button", { type: "button", class: "primary", id: "sync-now" }, "Sync Now");
+  // Sync Now is never `disabled` (a focused button that is drops the focus to the page): aria-disabled says it cannot
+  // be pressed, from its press through the run it started, and a press then does nothing.
+  const syncButton = h("button", { type: "button", class: "primary", id: "sync-now" });
+  const canSync = () => !syncing && Boolean(current) && current.linkState === "linked" && !runActive(current);
+  function showSync() {
+    syncButton.setAttribute("aria-disabled", String(!canSync()));
+    const text = current && runActive(current) ? "Sync in progress…" : syncing ? "Starting sync…" : "Sync Now";
+    if (syncButton.textContent !== text) syncButton.textContent = text;
+  }
+  showSync();
   syncButton.addEventListener("click", async () => {
-    if (syncing) return;
+    if (!canSync()) return;
     syncing = true;
-    syncButton.disabled = true;
+    showSync();
     await act(() => syncNow(clientId), "Sync started.")();
     syncing = false;
-    syncButton.disabled = syncButton.dataset.disabled === "true";
+    showSync();
   });
   const unlinkButton = h("button", { type: "button", id: "unlink",
     onclick: onePress(act(() => unlink(current), () => `${current.name} is unlinked from Xero. Its data stays, frozen.`), { disable: false }) },
@@ -135,9 +144,7 @@ export async function clientOverview(screen, { params: [clientId], signal }) {
     live.dataset.runStatus = client.currentRun?.status ?? "";
 
     const linked = client.linkState === "linked";
-    syncButton.dataset.disabled = String(active || !linked);
-    syncButton.disabled = syncing || active || !linked;
-    syncButton.textContent = active ? "Sync in progress…" : "Sync Now";
+    showSync();
     // A client that needs relinking can be linked again or unlinked (the API unlinks any client not yet unlinked).
     const buttons = [syncButton, linked ? null : linkButton, client.linkState === "unlinked" ? null : unlinkButton, organisationLink, deleteButton]
       .filter(Boolean);
@@ -153,6 +160,10 @@ export async function clientOverview(screen, { params: [clientId], signal }) {
 
   signal.addEventListener("abort", () => clearTimeout(timer));
   await refresh();
+}
+
+function runActive(client) {
+  return Boolean(client.currentRun && ACTIVE.has(client.currentRun.status));
 }
 
 // The record counts, updated in place: the <details> a user opened stays open while a sync adds records.
