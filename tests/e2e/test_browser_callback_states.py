@@ -6,7 +6,7 @@ Answers are shaped as the API's (schemas.py, limits.py, docs/link-flow.md)."""
 
 import json
 
-from tests.e2e.api_double import Page
+from tests.e2e.api_double import TIMED_OUT, Page
 from tests.e2e.browser import TOKEN_KEY, needs_chromium
 
 pytestmark = needs_chromium
@@ -69,6 +69,26 @@ def test_a_completion_that_could_not_reach_the_api_is_kept_and_try_again_finishe
     page.browser.find_element("id", "retry").click()
     assert outcome(page) == ("linked", "1 organisation(s) linked.")
     assert page.api.posts("/xero/link-completions") == [{"state": STATE, "code": CODE}]
+
+
+def test_a_completion_whose_answer_was_lost_may_have_linked_and_offers_the_client_list_before_try_again(
+    page: Page,
+) -> None:
+    # Given a completion the API took but whose answer never came back readable (the gateway's own 503, a function
+    # that did not answer in time, maybe after linking): its state may be used up
+    page.api.answer("POST", "/xero/link-completions", TIMED_OUT)
+    page.open(callback_query())
+
+    state, said = outcome(page)
+    assert (state, said) == ("waiting", "The API did not answer: the organisation may be linked all the same.")
+    # Then the Client List, where the organisation shows if it is linked, is offered first, then Try again
+    offered = page.js(
+        "return [...document.querySelectorAll('#next a, #retry')].filter((e) => e.checkVisibility())"
+        ".map((e) => e.textContent)"
+    )
+    assert offered == ["Open the Client List", "Try again"]
+    assert page.browser.find_element("css selector", "#next a").get_attribute("href") == f"{page.console.url}/#/clients"
+    assert "already used" in page.text("#next"), "what Try again says if the link had finished"
 
 
 def test_a_completion_whose_token_the_gateway_refuses_is_kept_for_after_signing_in(page: Page) -> None:

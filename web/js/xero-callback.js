@@ -87,9 +87,18 @@ async function complete(completion) {
     }
     if (error.status === 429 || error.status === 0) {
       sessionStorage.setItem(RETRY_KEY, JSON.stringify(completion));
+      retryRow.hidden = false;
+      if (error.code === "no_answer") {
+        // The API took the request but its answer was lost (a function that timed out, maybe after linking): the
+        // state may be used up, and Try again would then say the link expired. The Client List tells.
+        show("waiting", "The API did not answer: the organisation may be linked all the same.", error.code);
+        const clientList = Object.assign(document.createElement("a"), { href: "/#/clients", textContent: "Open the Client List" });
+        next.replaceChildren(clientList, " to see whether it is linked. If it is not, press Try again (which says the" +
+          " link was already used if it had finished).");
+        return;
+      }
       show("waiting", describe(error), error.code);
       next.textContent = "The link is kept: press Try again to finish it.";
-      retryRow.hidden = false;
       return;
     }
     show("failed", error.message, error.code);
