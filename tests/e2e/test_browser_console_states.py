@@ -445,6 +445,33 @@ def test_a_cards_action_pressed_again_on_the_card_a_reload_rebuilt_sends_one_req
         assert page.api.count(method, path) == sent + 1, action
 
 
+def test_a_list_left_open_says_its_last_sync_times_again_and_a_time_ahead_of_the_browser_is_just_now(
+    page: Page,
+) -> None:
+    now = datetime.now(UTC)
+
+    def synced(client_id: str, name: str, at: datetime) -> dict:
+        return shaped(schemas.ClientSummary, {**summary(client_id, name), "lastSuccessfulSyncAt": at.isoformat()})
+
+    # The second synced "in 20 seconds" by the browser's clock, which is behind the API's
+    page.api.answer(
+        "GET",
+        "/clients",
+        client_page(
+            synced(CLIENT, "Acme Ltd", now - timedelta(seconds=5)),
+            synced(OTHER, "Ahead Ltd", now + timedelta(seconds=20)),
+        ),
+    )
+    page.open("/#/clients")
+    page.until("return document.querySelectorAll('li.card').length === 2", "the cards")
+    last_sync = "return document.querySelector(`li.card[data-client-id='${arguments[0]}'] .last-sync time`).textContent"
+    assert page.js(last_sync, OTHER) == "just now"
+    assert page.js(last_sync, CLIENT) == "just now"
+    loaded = page.api.count("GET", "/clients")
+    page.until(lambda b: page.js(last_sync, CLIENT).endswith("seconds ago"), "the time said again", timeout=20)
+    assert page.api.count("GET", "/clients") == loaded, "said again in place, the list not read again"
+
+
 def test_the_options_offered_follow_the_link_state(page: Page) -> None:
     items = [
         summary(CLIENT, "Linked Ltd"),

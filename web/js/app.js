@@ -6,6 +6,7 @@ import { clientOverview } from "./screens/client-overview.js";
 import { signInScreen } from "./screens/sign-in.js";
 import { xeroOrganisation } from "./screens/xero-organisation.js";
 import { clearStaleNotice, failed, navigate, notice } from "./shell.js";
+import { RELATIVE_TIMES_MS, refreshTimes } from "./ui.js";
 
 const NOTICE_KEY = "xero-sync.notice"; // a notice left by another page (the Xero callback) for the next screen
 const screen = document.getElementById("screen");
@@ -42,7 +43,12 @@ async function route() {
     const render = load();
     screen.replaceChildren();
     const stop = new AbortController();
-    leaveScreen = () => stop.abort();
+    // The relative times ("5 minutes ago") of a screen left open are said again, until the screen goes.
+    const ticking = setInterval(() => refreshTimes(screen), RELATIVE_TIMES_MS);
+    leaveScreen = () => {
+      stop.abort();
+      clearInterval(ticking);
+    };
     try {
       // Inside the try: a config.json that cannot be read is said, not left on "Loading…".
       await showWho();

@@ -29,9 +29,10 @@ export function exactTime(iso) {
   return new Date(iso).toLocaleString(undefined, { dateStyle: "medium", timeStyle: "medium" });
 }
 
-// "2 hours ago": how people read a last sync; the exact time is in the title and the datetime attribute.
+// "2 hours ago": how people read a last sync; the exact time is in the title and the datetime attribute. A time
+// ahead of now is a browser clock behind the API's: what happened is said as "just now", not "in 20 seconds".
 export function relativeTime(iso, now = Date.now()) {
-  const seconds = Math.round((new Date(iso).getTime() - now) / 1000);
+  const seconds = Math.min(0, Math.round((new Date(iso).getTime() - now) / 1000));
   const units = [["year", 31536000], ["month", 2592000], ["day", 86400], ["hour", 3600], ["minute", 60]];
   const format = new Intl.RelativeTimeFormat(undefined, { numeric: "auto" });
   for (const [unit, size] of units) {
@@ -42,7 +43,16 @@ export function relativeTime(iso, now = Date.now()) {
 
 export function when(iso) {
   if (!iso) return h("span", {}, "never");
-  return h("time", { datetime: iso, title: exactTime(iso) }, relativeTime(iso));
+  return h("time", { datetime: iso, title: exactTime(iso), dataset: { relative: "" } }, relativeTime(iso));
+}
+
+// How often a screen left open says its relative times again ("just now" becomes "15 seconds ago", then minutes).
+export const RELATIVE_TIMES_MS = 10000;
+export function refreshTimes(root, now = Date.now()) {
+  for (const time of root.querySelectorAll("time[data-relative]")) {
+    const text = relativeTime(time.dateTime, now);
+    if (time.textContent !== text) time.textContent = text;
+  }
 }
 
 // The padlock always carries words: the link state is never shown by colour or a symbol alone. The symbol is an
