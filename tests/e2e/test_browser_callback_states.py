@@ -6,6 +6,8 @@ Answers are shaped as the API's (schemas.py, limits.py, docs/link-flow.md)."""
 
 import json
 
+import pytest
+
 from tests.e2e.api_double import TIMED_OUT, Page
 from tests.e2e.browser import TOKEN_KEY, needs_chromium
 
@@ -89,6 +91,28 @@ def test_a_completion_whose_answer_was_lost_may_have_linked_and_offers_the_clien
     assert offered == ["Open the Client List", "Try again"]
     assert page.browser.find_element("css selector", "#next a").get_attribute("href") == f"{page.console.url}/#/clients"
     assert "already used" in page.text("#next"), "what Try again says if the link had finished"
+
+
+@pytest.mark.parametrize(
+    ("answer", "said"),
+    [
+        ((500, {"error": {"code": "internal_error", "message": "something went wrong on our side"}}), None),
+        ((200, {"outcome": "linked"}), "Something went wrong. Try again."),  # an answer without its clientIds
+    ],
+    ids=["internal-error", "an-answer-without-its-clients"],
+)
+def test_a_completion_that_failed_for_no_code_the_page_knows_says_so_and_where_to_look(
+    page: Page, answer: tuple[int, dict], said: str | None
+) -> None:
+    # Given a completion the API answered with a code the page has no next step for, or with a body it cannot read
+    page.api.answer("POST", "/xero/link-completions", answer)
+    page.open(callback_query())
+    # Then it fails in the API's fixed words, or the console's (never a script's error), and points to the Client
+    # List, which shows whether anything was linked
+    state, text = outcome(page)
+    assert (state, text) == ("failed", said or answer[1]["error"]["message"])
+    assert page.text("#next").startswith("Open the Client List to see what is linked")
+    assert page.browser.find_element("css selector", "#next a").get_attribute("href") == f"{page.console.url}/#/clients"
 
 
 def test_a_completion_whose_token_the_gateway_refuses_is_kept_for_after_signing_in(page: Page) -> None:

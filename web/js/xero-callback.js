@@ -18,7 +18,7 @@ const START_AGAIN = "Start again from the Client List: Add client, or Link to Xe
 const NEXT_STEP = {
   linked: "Their first sync has started: the Client List shows its progress.",
   invalid_state: "Links expire after 10 minutes and work once. " + START_AGAIN,
-  state_mismatch: "Only the person who started a link can finish it. Nothing was linked; ask them to finish it.",
+  state_mismatch: "Only the person who started a link can finish it. Nothing was linked: ask them to finish it, or start again from your own Client List.",
   access_denied: "Nothing was linked. " + START_AGAIN,
   xero_error: START_AGAIN,
   missing_code: START_AGAIN,
@@ -30,12 +30,18 @@ const NEXT_STEP = {
   xero_unavailable: "Nothing was linked. Wait a few minutes, then start again from the Client List.",
 };
 
+const clientListLink = () => Object.assign(document.createElement("a"), { href: "/#/clients", textContent: "Open the Client List" });
+
 function show(state, text, code) {
   outcome.dataset.state = state;
   if (code) outcome.dataset.code = code;
   else delete outcome.dataset.code;
   outcome.textContent = text;
   next.textContent = NEXT_STEP[code] ?? "";
+  // A failure with no step of its own (a 500, an answer the page cannot read) may have linked something or not.
+  if (state === "failed" && !(code in NEXT_STEP)) {
+    next.replaceChildren(clientListLink(), " to see what is linked, and start again from there if it is not.");
+  }
 }
 
 function completionFromAddress() {
@@ -92,8 +98,7 @@ async function complete(completion) {
         // The API took the request but its answer was lost (a function that timed out, maybe after linking): the
         // state may be used up, and Try again would then say the link expired. The Client List tells.
         show("waiting", "The API did not answer: the organisation may be linked all the same.", error.code);
-        const clientList = Object.assign(document.createElement("a"), { href: "/#/clients", textContent: "Open the Client List" });
-        next.replaceChildren(clientList, " to see whether it is linked. If it is not, press Try again (which says the" +
+        next.replaceChildren(clientListLink(), " to see whether it is linked. If it is not, press Try again (which says the" +
           " link was already used if it had finished).");
         return;
       }
@@ -101,7 +106,7 @@ async function complete(completion) {
       next.textContent = "The link is kept: press Try again to finish it.";
       return;
     }
-    show("failed", error.message, error.code);
+    show("failed", describe(error), error.code);
   }
 }
 
