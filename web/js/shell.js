@@ -38,3 +38,33 @@ export function failed(error, where) {
     notice(text, "error");
   }
 }
+
+// A screen's alert: a failed read's message goes when a read succeeds, an action's failure only when an action does
+// (the reloads and polls of a sync would take it away within a second). `act` runs an action, says it is `done`, and
+// reads the screen again (`reload`).
+export function screenAlert(where, reload) {
+  let fromRead = false;
+  const say = (error, read) => {
+    failed(error, where);
+    fromRead = read;
+  };
+  return {
+    readFailed: (error) => say(error, true),
+    actionFailed: (error) => say(error, false),
+    readSucceeded() {
+      if (fromRead) where.textContent = "";
+      fromRead = false;
+    },
+    act: (work, done) => async () => {
+      try {
+        if ((await work()) !== false) {
+          where.textContent = ""; // what failed before (a 429, a read) no longer holds
+          if (done) notice(typeof done === "function" ? done() : done);
+        }
+        await reload();
+      } catch (error) {
+        say(error, false);
+      }
+    },
+  };
+}

@@ -3,7 +3,7 @@
 // Unlink from Xero / Link to Xero and Delete client. While a card's sync runs, the list refreshes itself.
 import { deleteClient, startLink, syncNow, unlink } from "../actions.js";
 import { call } from "../api.js";
-import { endsSession, failed, notice } from "../shell.js";
+import { endsSession, screenAlert } from "../shell.js";
 import { ACTIVE, h, onePress, optionsMenu, padlock, pollDelay, progress, retryDelay, when } from "../ui.js";
 
 const PAGE_SIZE = 12;
@@ -14,28 +14,12 @@ export async function clientList(screen, { signal }) {
   const cards = h("ul", { class: "cards", "aria-label": "Clients" });
   const pager = h("nav", { class: "pager", "aria-label": "Client pages" });
   const problem = h("p", { class: "error", role: "alert" });
-  // Whether the alert says a read failed: a later read clears that, but an action's failure only an action that
-  // succeeds (the reloads while a card's sync runs would take it away within a second or two).
-  let readFailed = false;
-  const actionFailed = (error) => {
-    failed(error, problem);
-    readFailed = false;
-  };
-  const act = (work, done) => () =>
-    work()
-      .then((result) => {
-        if (result !== false) {
-          problem.textContent = ""; // what failed before (a 429, a read) no longer holds
-          if (done) notice(done);
-        }
-        return load();
-      })
-      .catch(actionFailed);
+  const alerts = screenAlert(problem, () => load());
   // A card's action under way, by client and action: a press on the card a reload rebuilt meanwhile sends nothing.
   const underWay = new Map();
-  const press = (clientId, name, work, done) => onePress(act(work, done), { underWay, key: `${clientId} ${name}` });
+  const press = (clientId, name, work, done) => onePress(alerts.act(work, done), { underWay, key: `${clientId} ${name}` });
   const addClient = h("button", { type: "button", class: "primary", id: "add-client" }, "Add client");
-  addClient.addEventListener("click", onePress(() => startLink().catch(actionFailed)));
+  addClient.addEventListener("click", onePress(() => startLink().catch(alerts.actionFailed)));
   const heading = h("h1", { tabindex: "-1" }, "Client List");
   screen.append(h("div", { class: "title" }, heading, addClient), problem, cards, pager);
 
@@ -76,16 +60,14 @@ export async function clientList(screen, { signal }) {
           cursors.length > 1 ? "No more clients. Previous page goes back." : "No clients yet. Add client links a Xero organisation."));
       }
       pager.replaceChildren(...pagerButtons(page.nextCursor));
-      if (readFailed) problem.textContent = "";
-      readFailed = false;
+      alerts.readSucceeded();
       failures = 0;
       // A running sync's progress and the last sync time after it are kept fresh while anything is under way.
       // A run deferred by Xero's daily limit is looked at when its wait ends, not every 1.5 s for hours.
       const busy = page.items.map((c, i) => details[i]?.currentRun ?? c.currentRun).filter((run) => run && ACTIVE.has(run.status));
       if (busy.length) timer = setTimeout(load, Math.min(...busy.map((run) => pollDelay(run, REFRESH_MS))));
     } catch (error) {
-      failed(error, problem);
-      readFailed = true;
+      alerts.readFailed(error);
       // A failed load of a list shown (a refresh during a sync, a network blip, the gateway's 503) is tried again,
       // less often each time, so the cards come back with the API. A 401 has opened the sign-in.
       if (shown.size && !endsSession(error) && !signal.aborted) timer = setTimeout(load, retryDelay(REFRESH_MS, ++failures));

@@ -3,7 +3,7 @@
 // (GET /clients/{id}/syncs) and the way to the Xero Organisation view.
 import { deleteClient, startLink, syncNow, unlink } from "../actions.js";
 import { call } from "../api.js";
-import { endsSession, failed, navigate, notice } from "../shell.js";
+import { endsSession, navigate, notice, screenAlert } from "../shell.js";
 import { ACTIVE, count, exactTime, fill, h, onePress, padlock, pollDelay, progress, retryDelay, when } from "../ui.js";
 import { syncHistory } from "./sync-history.js";
 
@@ -30,9 +30,7 @@ export async function clientOverview(screen, { params: [clientId], signal }) {
   let timer;
   let wasActive = false;
   let failures = 0; // reads failed in a row
-  // Whether the alert says a read failed: a later read clears that, but an action's failure only an action that
-  // succeeds (the polls during a sync would take it away within a second).
-  let readFailed = false;
+  const alerts = screenAlert(problem, () => refresh());
   let current; // the client as last read: the actions act on it
   let syncing = false; // a Sync Now request under way: a second press sends nothing
   async function refresh() {
@@ -47,31 +45,18 @@ export async function clientOverview(screen, { params: [clientId], signal }) {
       if (!active || !wasActive) await syncHistory(history, clientId, signal);
       wasActive = active;
       failures = 0;
-      if (readFailed) problem.textContent = "";
-      readFailed = false;
+      alerts.readSucceeded();
       // A run deferred by Xero's daily limit is looked at again when its wait ends, not every second for hours.
       if (active) timer = setTimeout(refresh, pollDelay(client.currentRun, POLL_MS));
     } catch (error) {
-      failed(error, problem);
-      readFailed = true;
+      alerts.readFailed(error);
       // A failed read of a client shown (a poll during a sync, a network blip, the gateway's 503) is tried again, less
       // often each time, so the progress and Sync Now come back with the API. A 401 has opened the sign-in.
       if (current && !endsSession(error) && !signal.aborted) timer = setTimeout(refresh, retryDelay(POLL_MS, ++failures));
     }
   }
 
-  const act = (work, done) => async () => {
-    try {
-      if ((await work()) !== false) {
-        problem.textContent = ""; // what failed before (a 429, a read) no longer holds
-        if (done) notice(typeof done === "function" ? done() : done);
-      }
-      await refresh();
-    } catch (error) {
-      failed(error, problem);
-      readFailed = false;
-    }
-  };
+  const { act } = alerts;
   // The actions are built once and updated in place on each poll, so a keyboard user's focus stays where it is.
   // Sync Now is never `disabled` (a focused button that is drops the focus to the page): aria-disabled says it cannot
   // be pressed, from its press through the run it started, and a press then does nothing.
@@ -107,8 +92,7 @@ export async function clientOverview(screen, { params: [clientId], signal }) {
           navigate("#/clients");
         }
       } catch (error) {
-        failed(error, problem);
-        readFailed = false;
+        alerts.actionFailed(error);
       }
     }, { disable: false }),
   }, "Delete client");
